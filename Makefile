@@ -1,0 +1,43 @@
+# Vigil: build, test, demo. `make test` and `make demo` install what they need from Debian's
+# packages first, so they work on a fresh Debian 12 machine.
+SWIFT ?= swift
+DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm hyperfine
+
+.PHONY: all build release test unit integration demo deps bench-config clean
+
+all: build
+
+# Installs only what is missing; needs root (as the tests do, for network namespaces).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@# Debian starts keepalived.service on install; it has no config here, but make sure no
+	@# reference daemon runs on the host's interfaces.
+	@systemctl stop keepalived 2>/dev/null || true
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --static-swift-stdlib
+
+# Every test: unit tests, the wire tests in namespaces, and keepalived parity.
+test: build
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+unit: build
+	$(SWIFT) test --skip IntegrationTests --skip VigilSystemTests
+
+demo: build
+	@contrib/demo.sh
+
+# `vigil -t` against `keepalived -t` on a generated 500 VS x 8 RS + 50 instance config.
+bench-config: release
+	contrib/bench/config-test.sh
+
+clean:
+	rm -rf .build

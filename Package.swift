@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+// Vigil: a keepalived-compatible VRRP + IPVS daemon.
+// Pure cores (VigilConfig, VRRP, …) have no I/O and no third-party dependencies; adapters
+// (CNetlink, VigilSystem) and the executable sit at the edges. See ARCHITECTURE.md.
+import PackageDescription
+
+let package = Package(
+    name: "Vigil",
+    products: [
+        .executable(name: "vigil", targets: ["vigil"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // The keepalived.conf language: lexer, preprocessor, parser, typed model, validation.
+        .target(name: "VigilConfig"),
+        // libnl-3 (route + genl) and linux/ip_vs.h, for rtnetlink and the IPVS genl family.
+        .systemLibrary(
+            name: "CNetlink",
+            pkgConfig: "libnl-3.0 libnl-genl-3.0 libnl-route-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev", "libnl-route-3-dev"])]
+        ),
+        // Thin Linux adapters: raw VRRP sockets, AF_PACKET ARP/NA, rtnetlink addresses, poll.
+        .target(name: "VigilSystem", dependencies: ["CNetlink"]),
+        .executableTarget(
+            name: "vigil",
+            dependencies: [
+                "VigilConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "VigilConfigTests", dependencies: ["VigilConfig"]),
+        .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink"]),
+        // Runs the built `vigil` binary beside Debian's keepalived in network namespaces.
+        .testTarget(name: "IntegrationTests"),
+    ]
+)

@@ -1,0 +1,32 @@
+#ifndef VIGIL_CNETLINK_SHIM_H
+#define VIGIL_CNETLINK_SHIM_H
+
+/* libnl-3 (route + generic netlink) for VIP management and IPVS. */
+#include <netlink/netlink.h>
+#include <netlink/errno.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/genl/genl.h>
+#include <netlink/genl/ctrl.h>
+#include <linux/ip_vs.h>
+
+/* Packet-level headers that Swift's Glibc module does not pull in.
+   net/if_arp.h, not linux/if_arp.h: the latter clashes with netpacket/packet.h
+   over struct sockaddr_ll. */
+#include <netpacket/packet.h>
+#include <net/ethernet.h>
+#include <net/if_arp.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
+#include <netinet/icmp6.h>
+#include <linux/filter.h>
+
+
+/* Glibc hides these behind _GNU_SOURCE, which Swift's Glibc module is not built with. */
+extern int setns(int fd, int nstype);
+struct vigil_in6_pktinfo {
+    struct in6_addr ipi6_addr;
+    unsigned int ipi6_ifindex;
+};
+
+#endif

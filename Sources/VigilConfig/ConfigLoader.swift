@@ -1,0 +1,53 @@
+/// The one entry point from a file name to a checked configuration: preprocess, parse, interpret,
+/// cross-check, and (when a host is given) check the environment. Every stage reports into one
+/// sink, so `vigil -t` lists every problem in one run.
+public enum ConfigLoader {
+    public static func load(path: String, configID: String?,
+                            fileSystem: any ConfigFileSystem = LocalFileSystem(),
+                            host: (any HostProbe)? = LocalHost()) -> (Configuration, DiagnosticSink) {
+        var diagnostics = DiagnosticSink()
+        var preprocessor = Preprocessor(fileSystem: fileSystem, configID: configID)
+        let lines = preprocessor.run(mainFile: path, diagnostics: &diagnostics)
+        let statements = SyntaxParser.parse(lines, diagnostics: &diagnostics)
+        var interpreter = Interpreter()
+        interpreter.interpret(statements)
+        var config = interpreter.config
+        var files = [path]
+        for line in lines where files.last != line.file && !files.contains(line.file) { files.append(line.file) }
+        config.files = files
+        diagnostics.append(contentsOf: interpreter.reader.diagnostics.all)
+        CrossReferences.check(&config, &diagnostics)
+        if let host { HostChecks.check(config, host: host, &diagnostics) }
+        return (config, diagnostics)
+    }
+
+    /// The same, for text already in memory (tests, fuzzing).
+    public static func load(text: String, name: String = "keepalived.conf", configID: String? = nil,
+                            host: (any HostProbe)? = nil) -> (Configuration, DiagnosticSink) {
+        load(path: name, configID: configID, fileSystem: InMemoryFileSystem([name: text]), host: host)
+    }
+}
+
+/// Files held in memory, for tests and fuzzing; glob supports exact names and a trailing `*`.
+public struct InMemoryFileSystem: ConfigFileSystem {
+    public var files: [String: [UInt8]]
+    public init(_ files: [String: String]) { self.files = files.mapValues { Array($0.utf8) } }
+    public init(bytes: [String: [UInt8]]) { self.files = bytes }
+    public func read(_ path: String) -> [UInt8]? { files[normalize(path)] }
+    public func glob(_ pattern: String) -> [String] {
+        let p = normalize(pattern)
+        if let star = p.firstIndex(of: "*") {
+            let prefix = p[..<star], suffix = p[p.index(after: star)...]
+            return files.keys.filter { $0.hasPrefix(prefix) && $0.hasSuffix(suffix) && $0.count >= p.count - 1 }.sorted()
+        }
+        return files[p] != nil ? [p] : []
+    }
+    public func canonical(_ path: String) -> String { normalize(path) }
+    private func normalize(_ path: String) -> String {
+        var parts: [Substring] = []
+        for part in path.split(separator: "/") where part != "." {
+            if part == ".." { if !parts.isEmpty { parts.removeLast() } } else { parts.append(part) }
+        }
+        return parts.joined(separator: "/")
+    }
+}

@@ -1,0 +1,125 @@
+/// Where something was written: the file as the user named it (or as an include expanded it),
+/// 1-based line and column. Every diagnostic and every model element carries one, so that
+/// `vigil -t` can point at the exact place like a compiler does.
+public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    /// For problems that belong to no particular place (a missing main file, the command line).
+    public static func unknown(_ file: String) -> SourceLocation { .init(file: file, line: 0, column: 0) }
+
+    public var description: String { line > 0 ? "\(file):\(line):\(column)" : file }
+}
+
+/// keepalived's error classes, reduced to what decides the `-t` exit status. keepalived keeps the
+/// numerically largest class seen (`lib/parser.c`), so the ordering here is that ranking.
+public enum DiagnosticClass: Int, Comparable, Sendable {
+    /// Informational only: never changes the exit status.
+    case note = 0
+    /// Missing file, missing interface, or a fatal problem: `-t` exit 4.
+    case fatal = 4
+    /// Every other error or warning: `-t` exit 5.
+    case general = 5
+    /// Scripts configured without `enable_script_security`: `-t` exit 6.
+    case security = 6
+
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+}
+
+public enum Severity: String, Sendable {
+    case error, warning, note
+}
+
+public struct Diagnostic: Hashable, Sendable, CustomStringConvertible {
+    public var severity: Severity
+    public var klass: DiagnosticClass
+    public var location: SourceLocation
+    public var message: String
+    /// A fix the user probably meant ("did you mean 'priority'?").
+    public var suggestion: String?
+
+    public init(_ severity: Severity, _ klass: DiagnosticClass, _ location: SourceLocation,
+                _ message: String, suggestion: String? = nil) {
+        self.severity = severity
+        self.klass = klass
+        self.location = location
+        self.message = message
+        self.suggestion = suggestion
+    }
+
+    /// Compiler style, one line: `FILE:LINE:COL: error: message (did you mean 'x'?)`.
+    public var description: String {
+        var text = "\(location): \(severity.rawValue): \(message)"
+        if let suggestion { text += "; did you mean '\(suggestion)'?" }
+        return text
+    }
+}
+
+/// Collects diagnostics in source order and answers the questions `-t` needs.
+public struct DiagnosticSink: Sendable {
+    public private(set) var all: [Diagnostic] = []
+
+    public init() {}
+
+    public mutating func error(_ at: SourceLocation, _ message: String, suggestion: String? = nil,
+                               klass: DiagnosticClass = .general) {
+        all.append(Diagnostic(.error, klass, at, message, suggestion: suggestion))
+    }
+
+    public mutating func warning(_ at: SourceLocation, _ message: String, suggestion: String? = nil,
+                                 klass: DiagnosticClass = .general) {
+        all.append(Diagnostic(.warning, klass, at, message, suggestion: suggestion))
+    }
+
+    public mutating func note(_ at: SourceLocation, _ message: String) {
+        all.append(Diagnostic(.note, .note, at, message))
+    }
+
+    public mutating func append(contentsOf other: [Diagnostic]) { all.append(contentsOf: other) }
+
+    public var hasProblems: Bool { all.contains { $0.klass != .note } }
+
+    /// The `-t` exit status: 0 when clean, otherwise keepalived's code for the worst class seen.
+    public var exitStatus: Int32 {
+        let worst = all.map(\.klass).max() ?? .note
+        return Int32(worst.rawValue)
+    }
+}
+
+/// Levenshtein distance, used to suggest the keyword a user probably meant.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a.utf8), b = Array(b.utf8)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    var current = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+        current[0] = i
+        for j in 1...b.count {
+            let cost = a[i - 1] == b[j - 1] ? 0 : 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+        }
+        swap(&previous, &current)
+    }
+    return previous[b.count]
+}
+
+/// The closest candidate, if it is close enough to be a plausible typo (about a third of the word).
+func nearest(_ word: String, in candidates: some Sequence<String>) -> String? {
+    let lowered = word.lowercased()
+    var best: (String, Int)?
+    for candidate in candidates {
+        let distance = editDistance(lowered, candidate.lowercased())
+        if best == nil || distance < best!.1 { best = (candidate, distance) }
+    }
+    guard let (candidate, distance) = best else { return nil }
+    let limit = max(2, word.count / 3)
+    return distance <= limit && distance > 0 ? candidate : nil
+}

@@ -1,0 +1,181 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// What the environment checks ask of the host, so tests can describe a host in memory.
+public protocol HostProbe {
+    func interfaceExists(_ name: String) -> Bool
+    func userExists(_ name: String) -> Bool
+    func groupExists(_ name: String) -> Bool
+    func fileStatus(_ path: String) -> FileStatus?
+    /// The PATH the daemon's scripts will be searched in.
+    var searchPath: [String] { get }
+}
+
+public struct FileStatus: Sendable {
+    public var isRegular: Bool
+    public var isDirectory: Bool
+    public var mode: UInt32
+    public var ownerUID: UInt32
+    public var ownerGID: UInt32
+    public init(isRegular: Bool, isDirectory: Bool, mode: UInt32, ownerUID: UInt32, ownerGID: UInt32) {
+        self.isRegular = isRegular
+        self.isDirectory = isDirectory
+        self.mode = mode
+        self.ownerUID = ownerUID
+        self.ownerGID = ownerGID
+    }
+}
+
+/// The machine Vigil runs on, through glibc.
+public struct LocalHost: HostProbe {
+    public init() {}
+    public func interfaceExists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
+    public func userExists(_ name: String) -> Bool { getpwnam(name) != nil }
+    public func groupExists(_ name: String) -> Bool { getgrnam(name) != nil }
+    public func fileStatus(_ path: String) -> FileStatus? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let type = info.st_mode & S_IFMT
+        return FileStatus(isRegular: type == S_IFREG, isDirectory: type == S_IFDIR, mode: info.st_mode & 0o7777,
+                          ownerUID: info.st_uid, ownerGID: info.st_gid)
+    }
+    public var searchPath: [String] {
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
+        return path.split(separator: ":").map(String.init) + ["/usr/local/sbin", "/usr/sbin", "/sbin"]
+    }
+}
+
+/// keepalived's environment checks, with its trap fixed where the reference calls one out:
+/// interfaces named anywhere must exist (unless `dynamic_interfaces`), scripts must exist and
+/// be executable, and with `enable_script_security` a script run as root must not be writable by
+/// anyone but root along its whole path. Without `enable_script_security`, configured scripts
+/// are a security violation (exit 6), as in keepalived.
+public enum HostChecks {
+    public static func check(_ config: Configuration, host: any HostProbe, _ diagnostics: inout DiagnosticSink) {
+        checkInterfaces(config, host: host, &diagnostics)
+        checkScripts(config, host: host, &diagnostics)
+    }
+
+    static func checkInterfaces(_ config: Configuration, host: any HostProbe, _ diagnostics: inout DiagnosticSink) {
+        guard !config.globals.dynamicInterfaces else { return }
+        func require(_ name: String, at location: SourceLocation, for what: String) {
+            if !host.interfaceExists(name) {
+                diagnostics.error(location, "interface '\(name)' for \(what) does not exist on this host (use dynamic_interfaces if it appears later)", klass: .fatal)
+            }
+        }
+        for instance in config.instances {
+            if let name = instance.interface {
+                require(name, at: instance.interfaceLocation ?? instance.location, for: "vrrp_instance \(instance.name)")
+            }
+            for address in instance.virtualAddresses + instance.excludedAddresses {
+                if let device = address.device { require(device, at: address.location, for: "address \(address.address)") }
+            }
+            for tracked in instance.trackInterfaces {
+                require(tracked.name, at: tracked.location, for: "track_interface of \(instance.name)")
+            }
+        }
+        for instance in config.instances {
+            for route in instance.virtualRoutes { requireRouteDevice(route) }
+        }
+        for route in config.staticRoutes { requireRouteDevice(route) }
+        func requireRouteDevice(_ route: RouteLine) {
+            if let index = route.words.firstIndex(of: "dev"), index + 1 < route.words.count {
+                require(route.words[index + 1], at: route.location, for: "route \(route.words.joined(separator: " "))")
+            }
+        }
+        for group in config.syncGroups {
+            for tracked in group.trackInterfaces { require(tracked.name, at: tracked.location, for: "track_interface of \(group.name)") }
+        }
+        for address in config.staticAddresses {
+            require(address.device ?? config.globals.defaultInterface, at: address.location, for: "static address \(address.address)")
+        }
+    }
+
+    static func checkScripts(_ config: Configuration, host: any HostProbe, _ diagnostics: inout DiagnosticSink) {
+        let scripts = config.allScripts
+        guard !scripts.isEmpty else { return }
+        let security = config.globals.enableScriptSecurity
+        // Who runs scripts by default: script_user, else keepalived_script if it exists, else root.
+        var defaultUser = "root"
+        if let user = config.globals.scriptUser {
+            if !host.userExists(user.user) {
+                diagnostics.error(user.location, "script_user '\(user.user)' does not exist on this host")
+            } else { defaultUser = user.user }
+            if let group = user.group, !host.groupExists(group) {
+                diagnostics.error(user.location, "script_user group '\(group)' does not exist on this host")
+            }
+        } else if host.userExists("keepalived_script") {
+            defaultUser = "keepalived_script"
+        } else if security {
+            diagnostics.error(scripts[0].command.location,
+                              "enable_script_security is set but there is no script_user and the default user 'keepalived_script' does not exist: scripts would be disabled (create the user or set script_user)")
+        }
+
+        var reported: Set<String> = []
+        var firstFound: ScriptCommand?
+        for script in scripts {
+            let command = script.command, owner = script.owner
+            let program = command.program
+            // keepalived drops missing notify/checker scripts without a word, so they do not
+            // change the exit status here either; but Vigil still says so.
+            let klass: DiagnosticClass = script.role == .track ? .general : .note
+            guard !program.isEmpty else {
+                diagnostics.error(command.location, "\(owner): empty script command", klass: klass)
+                continue
+            }
+            let user = command.user?.user ?? defaultUser
+            if let explicit = command.user, !host.userExists(explicit.user) {
+                diagnostics.error(explicit.location, "\(owner): script user '\(explicit.user)' does not exist on this host")
+            }
+            guard let path = resolve(program, host: host), let status = host.fileStatus(path), status.isRegular else {
+                let where_ = program.hasPrefix("/") ? "" : " in PATH"
+                if script.role == .track {
+                    diagnostics.error(command.location, "\(owner): script '\(program)' not found\(where_): the script would be disabled")
+                } else {
+                    diagnostics.warning(command.location, "\(owner): script '\(program)' not found\(where_): it will not run (keepalived ignores this silently)", klass: .note)
+                }
+                continue
+            }
+            if firstFound == nil { firstFound = command }
+            if status.mode & 0o111 == 0 {
+                diagnostics.error(command.location, "\(owner): script '\(path)' is not executable", klass: klass)
+            }
+            if security && user == "root" && !reported.contains(path), let unsafe = insecurePart(of: path, host: host) {
+                reported.insert(path)
+                diagnostics.error(command.location, "\(owner): script '\(path)' runs as root but \(unsafe) is writable by a non-root user: enable_script_security disables it")
+            }
+        }
+        if !security, let first = firstFound {
+            diagnostics.error(first.location,
+                              "scripts are configured but 'enable_script_security' is not set in global_defs: they would run as root unchecked (keepalived's SECURITY VIOLATION)",
+                              klass: .security)
+        }
+    }
+
+    /// The program as the daemon would run it: an absolute/relative path as is, else searched in PATH.
+    static func resolve(_ program: String, host: any HostProbe) -> String? {
+        if program.contains("/") { return host.fileStatus(program) != nil ? program : nil }
+        for directory in host.searchPath {
+            let candidate = directory + "/" + program
+            if let status = host.fileStatus(candidate), status.isRegular { return candidate }
+        }
+        return nil
+    }
+
+    /// The first component of the path (file or directory) that a non-root user could modify.
+    static func insecurePart(of path: String, host: any HostProbe) -> String? {
+        var current = path
+        while !current.isEmpty {
+            if let status = host.fileStatus(current) {
+                let sticky = status.isDirectory && status.mode & 0o1000 != 0
+                if status.ownerUID != 0 && status.mode & 0o200 != 0 { return "'\(current)'" }
+                if status.ownerGID != 0 && status.mode & 0o020 != 0 && !sticky { return "'\(current)'" }
+                if status.mode & 0o002 != 0 && !sticky { return "'\(current)'" }
+            }
+            guard let slash = current.lastIndex(of: "/") else { break }
+            if slash == current.startIndex { if current == "/" { break }; current = "/" } else { current = String(current[..<slash]) }
+        }
+        return nil
+    }
+}

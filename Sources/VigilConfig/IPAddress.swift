@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// An IPv4 or IPv6 address as the configuration names it. Parsing goes through `inet_pton`,
+/// so Vigil accepts exactly the spellings keepalived (which also uses it) accepts.
+public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
+    /// Host byte order.
+    case v4(UInt32)
+    /// Network byte order, 16 bytes.
+    case v6([UInt8])
+
+    public init?(_ text: some StringProtocol) {
+        let string = String(text)
+        if string.contains(":") {
+            var storage = in6_addr()
+            guard inet_pton(AF_INET6, string, &storage) == 1 else { return nil }
+            self = .v6(withUnsafeBytes(of: &storage) { Array($0) })
+        } else {
+            var storage = in_addr()
+            guard inet_pton(AF_INET, string, &storage) == 1 else { return nil }
+            self = .v4(UInt32(bigEndian: storage.s_addr))
+        }
+    }
+
+    public var isV6: Bool { if case .v6 = self { true } else { false } }
+    public var family: String { isV6 ? "IPv6" : "IPv4" }
+    public var maxPrefix: Int { isV6 ? 128 : 32 }
+
+    public var isMulticast: Bool {
+        switch self {
+        case .v4(let a): return a >> 28 == 0xE
+        case .v6(let b): return b[0] == 0xFF
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .v4(let a):
+            return "\(a >> 24).\((a >> 16) & 0xFF).\((a >> 8) & 0xFF).\(a & 0xFF)"
+        case .v6(var bytes):
+            var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            let text = bytes.withUnsafeMutableBytes { raw in
+                inet_ntop(AF_INET6, raw.baseAddress, &buffer, socklen_t(buffer.count))
+            }
+            return text == nil ? "?" : buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        }
+    }
+}
+
+/// `ADDR/LEN` with keepalived's defaults (/32 or /128 when no length is given).
+public func parsePrefix(_ text: String) -> (IPAddress, Int?, lengthValid: Bool)? {
+    let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+    guard let address = IPAddress(parts[0]) else { return nil }
+    guard parts.count == 2 else { return (address, nil, true) }
+    guard let length = Int(parts[1]), length >= 0, length <= address.maxPrefix else {
+        return (address, nil, false)
+    }
+    return (address, length, true)
+}

@@ -1,0 +1,977 @@
+/// Gives meaning to the statement tree: one function per block, each a switch over the block's
+/// keywords. Keywords keepalived 2.2.7 knows but Vigil does not act on yet are accepted and listed
+/// as notes (so `-t` stays quiet about them but `--dump-conf` and the docs are honest);
+/// anything else is an error with the nearest known keyword suggested.
+struct Interpreter {
+    var reader = Reader()
+    var config = Configuration()
+
+    // MARK: top level
+
+    static let topLevel = ["global_defs", "vrrp_script", "vrrp_instance", "vrrp_sync_group",
+                           "virtual_server_group", "virtual_server", "static_ipaddress", "static_routes",
+                           "static_rules", "net_namespace"]
+    static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets", "instance", "use_pid_dir",
+                                   "linkbeat_use_polling", "child_wait_time", "SSL", "track_file", "vrrp_track_file",
+                                   "vrrp_track_process", "track_process", "bfd_instance", "garp_group",
+                                   "linkbeat_interfaces", "track_group", "static_track_group"]
+
+    mutating func interpret(_ statements: [Statement]) {
+        for s in statements {
+            switch s.keyword {
+            case "global_defs":
+                if let block = reader.requireBlock(s) { globalDefs(block) }
+            case "vrrp_script":
+                if let name = reader.argument(s, expecting: "a script name"), let block = reader.requireBlock(s) {
+                    vrrpScript(name, block)
+                }
+            case "vrrp_instance":
+                if let name = reader.argument(s, expecting: "an instance name"), let block = reader.requireBlock(s) {
+                    vrrpInstance(name, block)
+                }
+            case "vrrp_sync_group":
+                if let name = reader.argument(s, expecting: "a group name"), let block = reader.requireBlock(s) {
+                    syncGroup(name, block)
+                }
+            case "virtual_server_group":
+                if let name = reader.argument(s, expecting: "a group name"), let block = reader.requireBlock(s) {
+                    virtualServerGroup(name, block)
+                }
+            case "virtual_server":
+                if let block = reader.requireBlock(s) { virtualServer(s, block) }
+            case "static_ipaddress":
+                if let block = reader.requireBlock(s) {
+                    config.staticAddresses += block.compactMap { virtualAddress($0, instanceInterface: nil) }
+                }
+            case "static_routes":
+                if let block = reader.requireBlock(s) { config.staticRoutes += routeLines(block) }
+            case "static_rules":
+                if let block = reader.requireBlock(s) { config.staticRules += ruleLines(block) }
+            case "net_namespace":
+                config.netNamespace = reader.string(s, expecting: "a network namespace name")
+            default:
+                if Self.topLevelAccepted.contains(s.keyword) {
+                    config.globals.acceptedOnly[s.keyword] = s.location
+                } else {
+                    reader.unknown(s, in: "the top level", known: Self.topLevel + Self.topLevelAccepted)
+                }
+            }
+        }
+    }
+
+    // MARK: global_defs
+
+    static let globalKeywords = [
+        "router_id", "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout",
+        "enable_script_security", "script_user", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
+        "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
+        "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
+        "vrrp_min_garp", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_skip_check_adv_addr",
+        "vrrp_check_unicast_src", "vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
+        "vrrp_down_timer_adverts", "vrrp_startup_delay", "vrrp_delay_after_boot", "default_interface",
+        "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop",
+    ]
+    static let globalAccepted = [
+        "tmp_config_directory", "config_save_dir", "process_names", "process_name", "vrrp_process_name",
+        "checker_process_name", "bfd_process_name", "startup_script", "startup_script_timeout", "shutdown_script",
+        "shutdown_script_timeout", "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker",
+        "checker_log_all_failures", "no_email_faults", "lvs_sync_daemon", "lvs_timeouts", "vrrp_garp_extra_if",
+        "nftables", "nftables_priority", "nftables_counters", "nftables_ifindex", "nftables_ipvs",
+        "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
+        "disable_local_igmp", "vrrp_notify_priority_changes", "max_auto_priority", "min_auto_priority_delay",
+        "vrrp_priority", "checker_priority", "bfd_priority", "vrrp_no_swap", "checker_no_swap", "bfd_no_swap",
+        "vrrp_cpu_affinity", "checker_cpu_affinity", "bfd_cpu_affinity", "vrrp_rt_priority", "checker_rt_priority",
+        "bfd_rt_priority", "vrrp_rlimit_rttime", "checker_rlimit_rttime", "bfd_rlimit_rttime", "vrrp_rlimit_rtime",
+        "checker_rlimit_rtime", "bfd_rlimit_rtime", "snmp_socket", "enable_snmp_vrrp", "enable_snmp_keepalived",
+        "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps",
+        "enable_dbus", "dbus_service_name", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
+        "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload",
+        "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force", "vrrp_netlink_monitor_rcv_bufs",
+        "vrrp_netlink_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
+        "lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
+        "process_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier", "rs_init_notifies",
+        "no_checker_emails", "umask", "log_unknown_vrids", "vmac_prefix", "vmac_addr_prefix", "random_seed",
+        "reload_check_config", "include_check", "reload_time_file", "reload_repeat", "reload_file",
+        "data_use_instance", "state_dump_file", "stats_dump_file", "json_dump_file", "json_version",
+        "linkbeat_use_polling", "linkbeat_interfaces", "net_namespace", "net_namespace_ipvs",
+        "namespace_with_ipsets", "instance", "use_pid_dir", "lvs_id", "lvs_sync_daemon_interface",
+        "checker_log_all_failures", "vrrp_track_process", "script_security",
+    ]
+
+    mutating func globalDefs(_ block: [Statement]) {
+        var g = config.globals
+        for s in block {
+            if s.keyword != "notification_email" { reader.forbidBlock(s) }
+            switch s.keyword {
+            case "router_id": g.routerID = reader.string(s, expecting: "a router name")
+            case "notification_email":
+                if let b = reader.requireBlock(s) { g.notificationEmail += b.map { $0.words.map(\.text).joined(separator: " ") } }
+            case "notification_email_from": g.notificationEmailFrom = reader.string(s, expecting: "an e-mail address")
+            case "smtp_server":
+                if let t = reader.argument(s, expecting: "an SMTP server address") { g.smtpServer = t.text }
+            case "smtp_connect_timeout":
+                if let v = reader.timer(s, min: 0) { g.smtpConnectTimeout = v }
+            case "enable_script_security": g.enableScriptSecurity = true; reader.noExtra(s, after: 0)
+            case "script_user": g.scriptUser = reader.user(s)
+            case "vrrp_version":
+                if let v = reader.integer(s, in: 2...3, what: "2 or 3") { g.vrrpVersion = v }
+            case "vrrp_strict": g.vrrpStrict = reader.boolean(s) ?? g.vrrpStrict
+            case "vrrp_garp_master_delay":
+                if let v = reader.integer(s, in: 0...4294, what: "whole seconds 0...4294") { g.garp.masterDelay = Int64(v) * 1_000_000 }
+            case "vrrp_garp_master_repeat":
+                if let v = reader.integer(s, in: 1...Int(Int32.max), what: "a count of at least 1") { g.garp.masterRepeat = v }
+            case "vrrp_garp_master_refresh":
+                if let v = reader.integer(s, in: 0...Int(UInt32.max), what: "whole seconds, 0 for off") { g.garp.masterRefresh = Int64(v) * 1_000_000 }
+            case "vrrp_garp_master_refresh_repeat":
+                if let v = reader.integer(s, in: 1...Int(Int32.max), what: "a count of at least 1") { g.garp.masterRefreshRepeat = v }
+            case "vrrp_garp_lower_prio_delay":
+                if let v = reader.integer(s, in: 0...4294, what: "whole seconds 0...4294") { g.garp.lowerPrioDelay = Int64(v) * 1_000_000 }
+            case "vrrp_garp_lower_prio_repeat":
+                if let v = reader.integer(s, in: 0...Int(Int32.max), what: "a count") { g.garp.lowerPrioRepeat = v }
+            case "vrrp_garp_interval":
+                // keepalived rejects 0 (minimum 1 µs) even though its own sample uses it.
+                if let v = reader.timer(s, min: 1, max: 1_000_000_000) { g.garpInterval = v }
+            case "vrrp_gna_interval":
+                if let v = reader.timer(s, min: 1, max: 1_000_000_000) { g.gnaInterval = v }
+            case "vrrp_min_garp":
+                if reader.boolean(s) == true {
+                    g.garp.masterRepeat = 1; g.garp.masterDelay = 0; g.garp.masterRefresh = 0
+                }
+            case "vrrp_mcast_group4", "vrrp_mcast_group6":
+                if let a = reader.address(s) {
+                    let wantV6 = s.keyword.hasSuffix("6")
+                    if a.isV6 != wantV6 || !a.isMulticast {
+                        reader.diagnostics.error(s.words[1].location, "'\(s.keyword)' needs an \(wantV6 ? "IPv6" : "IPv4") multicast address, got \(a)")
+                    } else if wantV6 { g.vrrpMcastGroup6 = a } else { g.vrrpMcastGroup4 = a }
+                }
+            case "vrrp_skip_check_adv_addr": g.vrrpSkipCheckAdvAddr = reader.boolean(s) ?? false
+            case "vrrp_check_unicast_src": g.vrrpCheckUnicastSrc = true
+            case "vrrp_lower_prio_no_advert": g.lowerPrioNoAdvert = reader.boolean(s) ?? false
+            case "vrrp_higher_prio_send_advert": g.higherPrioSendAdvert = reader.boolean(s) ?? false
+            case "vrrp_down_timer_adverts":
+                if let v = reader.integer(s, in: 1...100) { g.downTimerAdverts = v }
+            case "vrrp_startup_delay", "vrrp_delay_after_boot":
+                if let v = reader.timer(s) { g.startupDelay = v }
+            case "default_interface": g.defaultInterface = reader.string(s, expecting: "an interface name") ?? g.defaultInterface
+            case "dynamic_interfaces": g.dynamicInterfaces = true
+            case "lvs_flush": g.lvsFlush = true
+            case "lvs_flush_on_stop": g.lvsFlushOnStop = true
+            default:
+                if Self.globalAccepted.contains(s.keyword) {
+                    g.acceptedOnly[s.keyword] = s.location
+                } else {
+                    reader.unknown(s, in: "global_defs", known: Self.globalKeywords + Self.globalAccepted)
+                }
+            }
+        }
+        config.globals = g
+    }
+
+    // MARK: vrrp_script
+
+    static let scriptKeywords = ["script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail"]
+
+    mutating func vrrpScript(_ name: Token, _ block: [Statement]) {
+        var script = VRRPScript(name: name.text, location: name.location)
+        for s in block {
+            reader.forbidBlock(s)
+            switch s.keyword {
+            case "script":
+                if let t = reader.argument(s, expecting: "a command line (quote it if it has spaces)") {
+                    script.script = ScriptCommand(command: s.arguments.map(\.text).joined(separator: " "), user: nil, location: t.location)
+                }
+            case "interval":
+                if let v = reader.timer(s, min: 1000, max: 4_294_000_000) { script.interval = v }
+            case "timeout":
+                if let v = reader.timer(s, min: 1000, max: 4_294_000_000) { script.timeout = v }
+            case "weight":
+                if let v = reader.integer(s, in: -253...253) { script.weight = v }
+                if s.words.count > 2 {
+                    if s.words[2].text == "reverse" { script.weightReverse = true } else { reader.noExtra(s, after: 1) }
+                }
+            case "rise":
+                if let v = reader.integer(s, in: 1...Int(Int32.max), what: "a count of at least 1") { script.rise = v }
+            case "fall":
+                if let v = reader.integer(s, in: 1...Int(Int32.max), what: "a count of at least 1") { script.fall = v }
+            case "user": script.user = reader.user(s)
+            case "init_fail": script.initFail = true
+            default: reader.unknown(s, in: "vrrp_script \(name.text)", known: Self.scriptKeywords)
+            }
+        }
+        if script.script == nil {
+            reader.diagnostics.error(name.location, "vrrp_script \(name.text) has no 'script': it would never run, so it is removed")
+        }
+        if let other = config.scripts.first(where: { $0.name == script.name }) {
+            reader.diagnostics.error(name.location, "vrrp_script \(name.text) is already defined at \(other.location)")
+            return
+        }
+        config.scripts.append(script)
+    }
+
+    // MARK: vrrp_instance
+
+    static let instanceKeywords = [
+        "state", "interface", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay",
+        "authentication", "virtual_ipaddress", "virtual_ipaddress_excluded", "virtual_routes", "virtual_rules",
+        "track_interface", "track_script", "track_file", "mcast_src_ip", "unicast_src_ip", "unicast_peer", "unicast_ttl",
+        "garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat",
+        "garp_lower_prio_delay", "garp_lower_prio_repeat", "notify_master", "notify_backup", "notify_fault",
+        "notify_stop", "notify_deleted", "notify", "notify_master_rx_lower_pri", "version", "use_vmac",
+        "dont_track_primary", "accept", "no_accept", "strict_mode", "lower_prio_no_advert", "higher_prio_send_advert",
+        "skip_check_adv_addr", "check_unicast_src", "down_timer_adverts", "v3_checksum_as_v2", "no_virtual_ipaddress",
+    ]
+    static let instanceAccepted = [
+        "vrf", "use_vmac_addr", "vmac_xmit_base", "use_ipvlan", "native_ipv6", "track_process", "track_bfd",
+        "mcast_dst_ip", "track_src_ip", "unicast_fault_no_peer", "old_unicast_checksum", "garp_extra_if",
+        "promote_secondaries", "debug", "notify_priority_changes", "smtp_alert", "kernel_rx_buf_size",
+        "linkbeat_use_polling", "interface_up_down_delays", "owner_ignore_adverts", "timer_expired_backup",
+        "lvs_sync_daemon_interface", "garp_group", "unicast_peer_name", "nftables_ipvs",
+    ]
+
+    mutating func vrrpInstance(_ name: Token, _ block: [Statement]) {
+        var i = VRRPInstance(name: name.text, location: name.location)
+        let blockKeywords: Set<String> = ["authentication", "virtual_ipaddress", "virtual_ipaddress_excluded",
+                                          "virtual_routes", "virtual_rules", "track_interface", "track_script",
+                                          "track_file", "unicast_peer", "track_process", "track_bfd",
+                                          "interface_up_down_delays"]
+        for s in block {
+            if !blockKeywords.contains(s.keyword) { reader.forbidBlock(s) }
+            switch s.keyword {
+            case "state":
+                guard let t = reader.argument(s, expecting: "MASTER or BACKUP") else { break }
+                reader.noExtra(s, after: 1)
+                switch t.text.uppercased() {
+                case "MASTER": i.state = .master
+                case "BACKUP": i.state = .backup
+                default:
+                    reader.diagnostics.error(t.location, "unknown state '\(t.text)': expected MASTER or BACKUP",
+                                             suggestion: nearest(t.text.uppercased(), in: ["MASTER", "BACKUP"]))
+                }
+            case "interface":
+                if let t = reader.argument(s, expecting: "an interface name") {
+                    i.interface = t.text; i.interfaceLocation = t.location
+                    reader.noExtra(s, after: 1)
+                }
+            case "virtual_router_id": i.virtualRouterID = reader.integer(s, in: 1...255); reader.noExtra(s, after: 1)
+            case "priority":
+                if let v = reader.integer(s, in: 1...255) { i.priority = v }
+                reader.noExtra(s, after: 1)
+            case "advert_int":
+                if let v = reader.timer(s, min: 10_000, max: 255_000_000) { i.advertInterval = v }
+                reader.noExtra(s, after: 1)
+            case "nopreempt": i.nopreempt = true
+            case "preempt": i.nopreempt = false
+            case "preempt_delay":
+                if let v = reader.timer(s, min: 0, max: 1_000_000_000) { i.preemptDelay = v }
+            case "authentication":
+                if let b = reader.requireBlock(s) { authentication(b, &i) }
+            case "virtual_ipaddress":
+                if let b = reader.requireBlock(s) { i.virtualAddresses += b.compactMap { virtualAddress($0, instanceInterface: i.interface) } }
+            case "virtual_ipaddress_excluded":
+                if let b = reader.requireBlock(s) { i.excludedAddresses += b.compactMap { virtualAddress($0, instanceInterface: i.interface) } }
+            case "virtual_routes": if let b = reader.requireBlock(s) { i.virtualRoutes += routeLines(b) }
+            case "virtual_rules": if let b = reader.requireBlock(s) { i.virtualRules += ruleLines(b) }
+            case "track_interface": if let b = reader.requireBlock(s) { i.trackInterfaces += tracked(b, in: "track_interface") }
+            case "track_script": if let b = reader.requireBlock(s) { i.trackScripts += tracked(b, in: "track_script") }
+            case "track_file": if let b = reader.requireBlock(s) { i.trackFiles += tracked(b, in: "track_file") }
+            case "mcast_src_ip": i.mcastSourceIP = reader.address(s)
+            case "unicast_src_ip": i.unicastSourceIP = reader.address(s)
+            case "unicast_peer": if let b = reader.requireBlock(s) { i.unicastPeers += unicastPeers(b) }
+            case "unicast_ttl": i.unicastTTL = reader.integer(s, in: 0...255)
+            case "garp_master_delay":
+                if let v = reader.integer(s, in: 0...4294, what: "whole seconds 0...4294") { i.garp.masterDelay = Int64(v) * 1_000_000 }
+            case "garp_master_repeat":
+                if let v = reader.integer(s, in: 1...Int(Int32.max), what: "a count of at least 1") { i.garp.masterRepeat = v }
+            case "garp_master_refresh":
+                if let v = reader.integer(s, in: 0...Int(UInt32.max), what: "whole seconds, 0 for off") { i.garp.masterRefresh = Int64(v) * 1_000_000 }
+            case "garp_master_refresh_repeat":
+                if let v = reader.integer(s, in: 1...Int(Int32.max), what: "a count of at least 1") { i.garp.masterRefreshRepeat = v }
+            case "garp_lower_prio_delay":
+                if let v = reader.integer(s, in: 0...4294, what: "whole seconds 0...4294") { i.garp.lowerPrioDelay = Int64(v) * 1_000_000 }
+            case "garp_lower_prio_repeat":
+                if let v = reader.integer(s, in: 0...Int(Int32.max), what: "a count") { i.garp.lowerPrioRepeat = v }
+            case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify_deleted", "notify",
+                 "notify_master_rx_lower_pri":
+                notify(s, &i.notify, owner: "vrrp_instance \(name.text)")
+            case "version":
+                if let v = reader.integer(s, in: 2...3, what: "2 or 3") { i.version = v }
+            case "use_vmac": i.useVMAC = true
+            case "dont_track_primary": i.dontTrackPrimary = true
+            case "accept": i.accept = true
+            case "no_accept": i.accept = false
+            case "strict_mode": i.strict = reader.boolean(s)
+            case "lower_prio_no_advert": i.lowerPrioNoAdvert = reader.boolean(s)
+            case "higher_prio_send_advert": i.higherPrioSendAdvert = reader.boolean(s)
+            case "skip_check_adv_addr": i.skipCheckAdvAddr = reader.boolean(s)
+            case "check_unicast_src": i.checkUnicastSource = true
+            case "down_timer_adverts": i.downTimerAdverts = reader.integer(s, in: 1...100)
+            case "v3_checksum_as_v2": i.v3ChecksumAsV2 = reader.boolean(s) ?? true
+            case "no_virtual_ipaddress": i.noVirtualIPAddress = true
+            case "lvs_sync_daemon_interface":
+                reader.diagnostics.warning(s.location, "(\(name.text)) 'lvs_sync_daemon_interface' in a vrrp_instance is deprecated: use global_defs 'lvs_sync_daemon'")
+                i.acceptedOnly[s.keyword] = s.location
+            default:
+                if Self.instanceAccepted.contains(s.keyword) {
+                    i.acceptedOnly[s.keyword] = s.location
+                } else {
+                    reader.unknown(s, in: "vrrp_instance \(name.text)", known: Self.instanceKeywords + Self.instanceAccepted)
+                }
+            }
+        }
+        completeInstance(&i)
+        if let other = config.instances.first(where: { $0.name == i.name }) {
+            reader.diagnostics.error(name.location, "vrrp_instance \(name.text) is already defined at \(other.location)")
+            return
+        }
+        config.instances.append(i)
+    }
+
+    /// keepalived's `vrrp_complete_instance`: derived defaults and the checks that need the
+    /// whole block.
+    mutating func completeInstance(_ i: inout VRRPInstance) {
+        let tag = "(\(i.name))"
+        if i.virtualRouterID == nil {
+            reader.diagnostics.error(i.location, "\(tag) virtual_router_id is not set: every vrrp_instance needs one (1...255)")
+        }
+        if i.interface == nil && !(i.unicastSourceIP != nil && !i.unicastPeers.isEmpty) {
+            i.interface = config.globals.defaultInterface
+            reader.diagnostics.warning(i.location, "\(tag) no 'interface' given: using default_interface \(config.globals.defaultInterface)")
+        }
+        let version = i.version ?? (i.virtualAddresses.first?.address.isV6 == true ? 3 : config.globals.vrrpVersion)
+        i.version = version
+        if i.effectivePriority == 255 && i.nopreempt {
+            reader.diagnostics.warning(i.location, "\(tag) nopreempt is incompatible with priority 255: nopreempt cleared")
+            i.nopreempt = false
+        }
+        if i.state == .master && i.nopreempt {
+            reader.diagnostics.warning(i.location, "\(tag) nopreempt will not work with initial state MASTER: nopreempt cleared")
+            i.nopreempt = false
+        }
+        if i.preemptDelay > 0 && (i.state == .master || i.nopreempt) {
+            reader.diagnostics.warning(i.location, "\(tag) preempt_delay has no effect with state MASTER or nopreempt: cleared")
+            i.preemptDelay = 0
+        }
+        if version == 2 && i.advertInterval % 1_000_000 != 0 {
+            let rounded = max(1, (i.advertInterval + 500_000) / 1_000_000)
+            reader.diagnostics.warning(i.location, "\(tag) VRRPv2 advert_int \(formatSeconds(i.advertInterval)) s must be a whole number of seconds: rounded to \(rounded)")
+            i.advertInterval = rounded * 1_000_000
+        }
+        if version == 3 {
+            if i.advertInterval > 40_950_000 {
+                reader.diagnostics.error(i.location, "\(tag) VRRPv3 advert_int can be at most 40.95 s")
+                i.advertInterval = 40_950_000
+            }
+            i.advertInterval = i.advertInterval / 10_000 * 10_000
+            if i.authType != nil {
+                reader.diagnostics.warning(i.location, "\(tag) VRRP version 3 does not support authentication: ignored")
+                i.authType = nil
+                i.authPass = nil
+            }
+        }
+        if i.virtualAddresses.isEmpty && !i.noVirtualIPAddress {
+            reader.diagnostics.warning(i.location, "\(tag) no virtual_ipaddress given: at least one is sensible (say 'no_virtual_ipaddress' if this is intended)")
+        }
+        if let family = i.virtualAddresses.first?.address.isV6,
+           let odd = i.virtualAddresses.first(where: { $0.address.isV6 != family }) {
+            reader.diagnostics.error(odd.location, "\(tag) virtual_ipaddress mixes IPv4 and IPv6: put \(odd.address) in virtual_ipaddress_excluded")
+        }
+        if i.authType == .ah && i.state == .master && i.effectivePriority != 255 {
+            reader.diagnostics.warning(i.location, "\(tag) initial state MASTER is incompatible with AH authentication: starting as BACKUP")
+            i.state = .backup
+        }
+        if i.authType == .pass && i.authPass == nil {
+            reader.diagnostics.error(i.location, "\(tag) auth_type PASS needs an auth_pass")
+        }
+    }
+
+    mutating func authentication(_ block: [Statement], _ i: inout VRRPInstance) {
+        for s in block {
+            reader.forbidBlock(s)
+            switch s.keyword {
+            case "auth_type":
+                guard let t = reader.argument(s, expecting: "PASS or AH") else { break }
+                switch t.text.uppercased() {
+                case "PASS": i.authType = .pass
+                case "AH": i.authType = .ah
+                default: reader.diagnostics.error(t.location, "unknown auth_type '\(t.text)': expected PASS or AH")
+                }
+            case "auth_pass":
+                guard let t = reader.argument(s, expecting: "a password (at most 8 characters)") else { break }
+                var pass = t.text
+                if pass.utf8.count > 8 {
+                    reader.diagnostics.warning(t.location, "auth_pass is longer than 8 characters: only '\(String(decoding: pass.utf8.prefix(8), as: UTF8.self))' is used (as keepalived)")
+                    pass = String(decoding: pass.utf8.prefix(8), as: UTF8.self)
+                }
+                i.authPass = pass
+            default:
+                reader.unknown(s, in: "authentication", known: ["auth_type", "auth_pass"])
+            }
+        }
+    }
+
+    /// One `virtual_ipaddress` line: `ADDR[/LEN] [dev IF] [brd X] [scope S] [label L] …`.
+    mutating func virtualAddress(_ s: Statement, instanceInterface: String?) -> VirtualAddress? {
+        reader.forbidBlock(s)
+        let first = s.words[0]
+        guard let (address, length, lengthValid) = parsePrefix(first.text) else {
+            reader.diagnostics.error(first.location, "invalid IP address '\(first.text)'",
+                                     suggestion: nil)
+            return nil
+        }
+        if !lengthValid {
+            reader.diagnostics.error(first.location, "invalid prefix length in '\(first.text)': expected 0...\(address.maxPrefix)")
+        }
+        var v = VirtualAddress(address: address, prefixLength: length ?? address.maxPrefix, location: first.location)
+        let valueOptions: Set<String> = ["dev", "brd", "broadcast", "scope", "label", "peer", "preferred_lft", "track_group"]
+        let flagOptions: Set<String> = ["home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track", "use_vmac"]
+        var index = 1
+        while index < s.words.count {
+            let option = s.words[index]
+            if flagOptions.contains(option.text) {
+                if option.text == "-nodad" { v.noDAD = false }
+                if option.text == "no_track" { v.noTrack = true }
+                v.options.append(option.text)
+                index += 1
+                continue
+            }
+            guard valueOptions.contains(option.text) else {
+                reader.diagnostics.error(option.location, "unknown option '\(option.text)' for address \(first.text)",
+                                         suggestion: nearest(option.text, in: valueOptions.union(flagOptions)))
+                index += 1
+                continue
+            }
+            guard index + 1 < s.words.count else {
+                reader.diagnostics.error(option.location, "'\(option.text)' for address \(first.text) is missing its value")
+                break
+            }
+            let value = s.words[index + 1]
+            switch option.text {
+            case "dev": v.device = value.text
+            case "brd", "broadcast":
+                if address.isV6 { reader.diagnostics.warning(option.location, "'brd' applies to IPv4 addresses only") }
+                else if value.text != "+" && value.text != "-" && IPAddress(value.text) == nil {
+                    reader.diagnostics.error(value.location, "invalid broadcast address '\(value.text)'")
+                } else { v.broadcast = value.text }
+            case "scope":
+                let scopes = ["global", "site", "link", "host", "nowhere"]
+                if scopes.contains(value.text) || Int(value.text).map({ (0...255).contains($0) }) == true {
+                    v.scope = value.text
+                } else {
+                    reader.diagnostics.error(value.location, "unknown scope '\(value.text)'", suggestion: nearest(value.text, in: scopes))
+                }
+            case "label":
+                if value.text.utf8.count >= 16 {
+                    reader.diagnostics.error(value.location, "label '\(value.text)' is too long: at most 15 characters")
+                } else { v.label = value.text }
+            case "peer":
+                v.peer = reader.address(value, keyword: "peer")
+            default:
+                v.options += [option.text, value.text]
+            }
+            index += 2
+        }
+        return v
+    }
+
+    /// `static_routes`/`virtual_routes` lines, checked as keepalived checks them (Vigil does not
+    /// install routes yet: they are kept verbatim).
+    mutating func routeLines(_ block: [Statement]) -> [RouteLine] {
+        block.compactMap { s in
+            reader.forbidBlock(s)
+            let words = s.words
+            let routeTypes: Set<String> = ["blackhole", "unreachable", "prohibit", "throw", "local", "broadcast", "anycast", "multicast", "unicast"]
+            let valued: Set<String> = ["src", "via", "gw", "dev", "scope", "table", "metric", "preference", "proto", "protocol",
+                                       "mtu", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh", "realms",
+                                       "initcwnd", "initrwnd", "features", "quickack", "congctl", "pref", "fastopen_no_cookie",
+                                       "tos", "dsfield", "hoplimit", "lock", "expires", "nexthop", "onlink", "weight", "encap", "vrf", "or"]
+            var destination: Token?
+            var hasDevice = false, hasTable = false, isTyped = false
+            var index = 0
+            while index < words.count {
+                let word = words[index]
+                if routeTypes.contains(word.text) { isTyped = word.text != "unicast"; index += 1; continue }
+                if ["no_track", "onlink"].contains(word.text) { index += 1; continue }
+                if valued.contains(word.text) {
+                    guard index + 1 < words.count else {
+                        reader.diagnostics.error(word.location, "route option '\(word.text)' is missing its value")
+                        break
+                    }
+                    let value = words[index + 1]
+                    switch word.text {
+                    case "src", "via", "gw", "or":
+                        if IPAddress(value.text) == nil { reader.diagnostics.error(value.location, "invalid address '\(value.text)' in route") }
+                        if word.text == "or" { reader.diagnostics.warning(word.location, "'or' in routes is deprecated: use 'nexthop'") }
+                    case "dev": hasDevice = true
+                    case "table": hasTable = true
+                    default: break
+                    }
+                    index += 2
+                    continue
+                }
+                if destination == nil {
+                    destination = word
+                    if word.text != "default" && parsePrefix(word.text) == nil {
+                        reader.diagnostics.error(word.location, "invalid route destination '\(word.text)'")
+                    }
+                } else {
+                    reader.diagnostics.error(word.location, "unknown route option '\(word.text)'", suggestion: nearest(word.text, in: valued))
+                }
+                index += 1
+            }
+            if destination == nil { reader.diagnostics.error(s.location, "route has no destination") }
+            if let destination, !hasDevice && !hasTable && !isTyped {
+                reader.diagnostics.warning(destination.location, "route \(destination.text) has no 'dev': keepalived cannot track it (it is not tracked)")
+            }
+            return RouteLine(words: words.map(\.text), location: s.location)
+        }
+    }
+
+    /// `static_rules`/`virtual_rules` lines: addresses are checked and a missing preference is
+    /// flagged, as keepalived does.
+    mutating func ruleLines(_ block: [Statement]) -> [RouteLine] {
+        block.compactMap { s in
+            reader.forbidBlock(s)
+            var hasPreference = false
+            var index = 0
+            while index < s.words.count {
+                let word = s.words[index]
+                if ["preference", "prio", "priority", "pref", "order"].contains(word.text) { hasPreference = true }
+                if ["from", "to"].contains(word.text), index + 1 < s.words.count {
+                    let value = s.words[index + 1]
+                    if value.text != "all" && parsePrefix(value.text) == nil {
+                        reader.diagnostics.error(value.location, "invalid rule \(word.text) address '\(value.text)'")
+                    }
+                    index += 2
+                    continue
+                }
+                index += 1
+            }
+            if !hasPreference {
+                reader.diagnostics.warning(s.location, "rule has no preference: keepalived picks one (16384 and below), which is probably not what you want")
+            }
+            return RouteLine(words: s.words.map(\.text), location: s.location)
+        }
+    }
+
+    /// `track_interface`/`track_script` entries: `NAME [weight W [reverse|noreverse]]`.
+    mutating func tracked(_ block: [Statement], in what: String) -> [Tracked] {
+        block.compactMap { s in
+            reader.forbidBlock(s)
+            var t = Tracked(name: s.keyword, location: s.location)
+            var index = 1
+            while index < s.words.count {
+                let word = s.words[index]
+                switch word.text {
+                case "weight":
+                    if index + 1 < s.words.count {
+                        t.weight = reader.integer(s.words[index + 1], keyword: "weight", in: -254...254, what: "an integer in -253...253")
+                        if let w = t.weight, abs(w) == 254 {
+                            reader.diagnostics.warning(s.words[index + 1].location, "weight \(w) clamped to \(w > 0 ? 253 : -253)")
+                            t.weight = w > 0 ? 253 : -253
+                        }
+                        index += 2
+                    } else {
+                        reader.diagnostics.error(word.location, "'weight' in \(what) is missing its value")
+                        index += 1
+                    }
+                case "reverse": t.reverse = true; index += 1
+                case "noreverse": t.reverse = false; index += 1
+                default:
+                    reader.diagnostics.error(word.location, "unexpected '\(word.text)' in \(what) entry \(s.keyword): expected 'weight N [reverse]'")
+                    index += 1
+                }
+            }
+            return t
+        }
+    }
+
+    mutating func unicastPeers(_ block: [Statement]) -> [UnicastPeer] {
+        block.compactMap { s in
+            reader.forbidBlock(s)
+            guard let address = reader.address(s.words[0], keyword: "unicast_peer") else { return nil }
+            var peer = UnicastPeer(address: address)
+            var index = 1
+            while index + 1 < s.words.count {
+                let key = s.words[index]
+                let value = reader.integer(s.words[index + 1], keyword: key.text, in: 0...255, what: "a TTL 0...255")
+                switch key.text {
+                case "min_ttl": peer.minTTL = value
+                case "max_ttl": peer.maxTTL = value
+                default: reader.diagnostics.error(key.location, "unknown unicast_peer option '\(key.text)'", suggestion: nearest(key.text, in: ["min_ttl", "max_ttl"]))
+                }
+                index += 2
+            }
+            if index < s.words.count {
+                reader.diagnostics.error(s.words[index].location, "unicast_peer option '\(s.words[index].text)' is missing its value")
+            }
+            return peer
+        }
+    }
+
+    mutating func notify(_ s: Statement, _ n: inout NotifyScripts, owner: String) {
+        guard let command = reader.command(s) else { return }
+        func set(_ slot: inout ScriptCommand?) {
+            if slot != nil {
+                reader.diagnostics.warning(s.location, "\(owner): '\(s.keyword)' already specified: this one is ignored")
+            } else { slot = command }
+        }
+        switch s.keyword {
+        case "notify_master": set(&n.master)
+        case "notify_backup": set(&n.backup)
+        case "notify_fault": set(&n.fault)
+        case "notify_stop": set(&n.stop)
+        case "notify_deleted": set(&n.deleted)
+        case "notify_master_rx_lower_pri": set(&n.masterRxLowerPri)
+        default: set(&n.generic)
+        }
+    }
+
+    // MARK: vrrp_sync_group
+
+    static let syncGroupKeywords = ["group", "notify_master", "notify_backup", "notify_fault", "notify_stop",
+                                    "notify_deleted", "notify", "track_interface", "track_script",
+                                    "sync_group_tracking_weight"]
+    static let syncGroupAccepted = ["track_file", "track_process", "track_bfd", "notify_priority_changes",
+                                    "smtp_alert", "global_tracking"]
+
+    mutating func syncGroup(_ name: Token, _ block: [Statement]) {
+        var g = SyncGroup(name: name.text, location: name.location)
+        for s in block {
+            switch s.keyword {
+            case "group":
+                if let b = reader.requireBlock(s) {
+                    for member in b {
+                        reader.forbidBlock(member)
+                        for word in member.words { g.members.append((word.text, word.location)) }
+                    }
+                }
+            case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify_deleted", "notify":
+                reader.forbidBlock(s)
+                notify(s, &g.notify, owner: "vrrp_sync_group \(name.text)")
+            case "track_interface": if let b = reader.requireBlock(s) { g.trackInterfaces += tracked(b, in: "track_interface") }
+            case "track_script": if let b = reader.requireBlock(s) { g.trackScripts += tracked(b, in: "track_script") }
+            case "sync_group_tracking_weight": g.trackingWeight = true
+            default:
+                if Self.syncGroupAccepted.contains(s.keyword) { continue }
+                reader.unknown(s, in: "vrrp_sync_group \(name.text)", known: Self.syncGroupKeywords + Self.syncGroupAccepted)
+            }
+        }
+        config.syncGroups.append(g)
+    }
+
+    // MARK: virtual_server_group
+
+    mutating func virtualServerGroup(_ name: Token, _ block: [Statement]) {
+        var group = VirtualServerGroup(name: name.text, location: name.location)
+        for s in block {
+            reader.forbidBlock(s)
+            if s.keyword == "fwmark" {
+                if let mark = reader.integer(s, in: 0...Int(UInt32.max), what: "a firewall mark 0...4294967295") {
+                    group.entries.append(.fwmark(UInt32(mark)))
+                }
+                continue
+            }
+            // `ADDR[-LAST] [PORT]` or `ADDR/LEN [PORT]`.
+            let text = s.keyword
+            var rangeEnd: Int?
+            var addressText = text
+            if let dash = text.lastIndex(of: "-") {
+                addressText = String(text[..<dash])
+                rangeEnd = Int(text[text.index(after: dash)...])
+                if rangeEnd == nil {
+                    reader.diagnostics.error(s.location, "invalid address range '\(text)' in virtual_server_group \(name.text)")
+                    continue
+                }
+            }
+            guard let (address, _, _) = parsePrefix(addressText) else {
+                reader.diagnostics.error(s.location, "invalid address '\(text)' in virtual_server_group \(name.text)")
+                continue
+            }
+            var port = 0
+            if s.words.count > 1 {
+                port = reader.integer(s.words[1], keyword: "port", in: 0...65535, what: "a port 0...65535") ?? 0
+            }
+            group.entries.append(.address(address, lastOctetRange: rangeEnd, port: port))
+        }
+        config.virtualServerGroups.append(group)
+    }
+
+    // MARK: virtual_server
+
+    static let virtualServerKeywords = [
+        "delay_loop", "lb_algo", "lvs_sched", "lb_kind", "lvs_method", "persistence_timeout",
+        "persistence_granularity", "persistence_engine", "protocol", "quorum", "hysteresis", "quorum_up",
+        "quorum_down", "sorry_server", "sorry_server_inhibit", "alpha", "omega", "inhibit_on_failure",
+        "ha_suspend", "virtualhost", "connect_timeout", "retry", "delay_before_retry", "warmup", "weight",
+        "real_server", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback",
+        "hashed",
+    ]
+    static let virtualServerAccepted = ["smtp_alert", "snmp_name", "ip_family", "sorry_server_lvs_method", "nftables"]
+    static let schedulers = ["rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"]
+
+    mutating func virtualServer(_ s: Statement, _ block: [Statement]) {
+        guard let first = reader.argument(s, expecting: "an IP address and port, 'fwmark N' or 'group NAME'") else { return }
+        var key: VirtualServerKey
+        switch first.text {
+        case "fwmark":
+            guard let mark = reader.integer(s, 2, in: 0...Int(UInt32.max), what: "a firewall mark 0...4294967295") else { return }
+            key = .fwmark(UInt32(mark))
+        case "group":
+            guard let name = reader.argument(s, 2, expecting: "a virtual_server_group name") else { return }
+            key = .group(name.text)
+        default:
+            guard let address = reader.address(first, keyword: "virtual_server") else { return }
+            var port = 0
+            if s.words.count > 2 {
+                port = reader.integer(s.words[2], keyword: "virtual_server", in: 0...65535, what: "a port 0...65535") ?? 0
+            }
+            key = .address(address, port: port)
+        }
+        reader.noExtra(s, after: first.text == "fwmark" || first.text == "group" ? 2 : 2)
+        var vs = VirtualServer(key: key, location: s.location)
+        var explicitPersistence = false
+        for s in block {
+            if s.keyword != "real_server" { reader.forbidBlock(s) }
+            switch s.keyword {
+            case "delay_loop": if let v = reader.timer(s, min: 1) { vs.delayLoop = v }
+            case "lb_algo", "lvs_sched":
+                guard let t = reader.argument(s, expecting: "a scheduler (\(Self.schedulers.joined(separator: " ")))") else { break }
+                if Self.schedulers.contains(t.text) { vs.scheduler = t.text; vs.schedulerSet = true }
+                else { reader.diagnostics.error(t.location, "invalid scheduler '\(t.text)'", suggestion: nearest(t.text, in: Self.schedulers)) }
+            case "lb_kind", "lvs_method":
+                guard let t = reader.argument(s, expecting: "NAT, DR or TUN") else { break }
+                if let m = ForwardingMethod(rawValue: t.text.uppercased()) { vs.method = m; vs.methodSet = true }
+                else { reader.diagnostics.error(t.location, "unknown forwarding method '\(t.text)': expected NAT, DR or TUN") }
+            case "persistence_timeout":
+                explicitPersistence = true
+                if s.words.count == 1 { vs.persistenceTimeout = 360 }
+                else if let v = reader.integer(s, in: 1...2_678_400, what: "seconds 1...2678400") { vs.persistenceTimeout = v }
+            case "persistence_granularity": vs.persistenceGranularity = reader.string(s, expecting: "a netmask or prefix length")
+            case "persistence_engine": vs.persistenceEngine = reader.string(s, expecting: "a persistence engine name")
+            case "protocol":
+                guard let t = reader.argument(s, expecting: "TCP, UDP or SCTP") else { break }
+                if let p = TransportProtocol(rawValue: t.text.uppercased()) { vs.proto = p; vs.protoSet = true }
+                else { reader.diagnostics.error(t.location, "unknown protocol '\(t.text)': expected TCP, UDP or SCTP") }
+            case "quorum": if let v = reader.integer(s, in: 1...Int(UInt32.max)) { vs.quorum = v }
+            case "hysteresis": if let v = reader.integer(s, in: 0...Int(UInt32.max)) { vs.hysteresis = v }
+            case "quorum_up": vs.quorumUp = reader.command(s)
+            case "quorum_down": vs.quorumDown = reader.command(s)
+            case "sorry_server":
+                if let a = reader.address(s) {
+                    let port = s.words.count > 2 ? reader.integer(s.words[2], keyword: "sorry_server", in: 0...65535, what: "a port") : nil
+                    vs.sorryServer = (a, port)
+                }
+            case "sorry_server_inhibit": vs.sorryServerInhibit = true
+            case "alpha": vs.alpha = true
+            case "omega": vs.omega = true
+            case "inhibit_on_failure": vs.inhibitOnFailure = reader.boolean(s) ?? true
+            case "ha_suspend": vs.haSuspend = true
+            case "virtualhost": vs.virtualhost = reader.string(s, expecting: "a host name")
+            case "connect_timeout": vs.connectTimeout = reader.timer(s, min: 1)
+            case "retry": vs.retry = reader.integer(s, in: 0...Int(UInt32.max))
+            case "delay_before_retry": vs.delayBeforeRetry = reader.timer(s)
+            case "warmup": vs.warmup = reader.timer(s)
+            case "weight": if let v = reader.integer(s, in: 1...Int(Int32.max)) { vs.weight = v }
+            case "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "hashed":
+                vs.flags.append(s.keyword)
+            case "real_server":
+                if let b = reader.requireBlock(s) { if let rs = realServer(s, b, vs: vs) { vs.realServers.append(rs) } }
+                else if let rs = realServer(s, [], vs: vs) { vs.realServers.append(rs) }
+            default:
+                if Self.virtualServerAccepted.contains(s.keyword) { vs.acceptedOnly[s.keyword] = s.location }
+                else { reader.unknown(s, in: "virtual_server \(key)", known: Self.virtualServerKeywords + Self.virtualServerAccepted) }
+            }
+        }
+        completeVirtualServer(&vs, explicitPersistence: explicitPersistence)
+        if let vs = Optional(vs), !vs.realServers.isEmpty || vs.sorryServer != nil {
+            config.virtualServers.append(vs)
+        }
+    }
+
+    /// keepalived's `validate_check_config` rules for one virtual server.
+    mutating func completeVirtualServer(_ vs: inout VirtualServer, explicitPersistence: Bool) {
+        let name = "virtual_server \(vs.key)"
+        if case .fwmark = vs.key, vs.protoSet {
+            reader.diagnostics.warning(vs.location, "\(name): 'protocol' is ignored for fwmark services")
+        }
+        if case .address = vs.key, !vs.protoSet {
+            reader.diagnostics.warning(vs.location, "\(name): no protocol set, defaulting to UDP (as keepalived); say 'protocol TCP' if you meant TCP")
+        }
+        if !vs.schedulerSet {
+            reader.diagnostics.warning(vs.location, "\(name): no lb_algo set, using 'wlc'")
+        }
+        if !vs.methodSet {
+            reader.diagnostics.warning(vs.location, "\(name): no lb_kind set, using NAT")
+        }
+        if vs.persistenceGranularity != nil && vs.persistenceTimeout == 0 { vs.persistenceTimeout = 360 }
+        if case .address(_, let port) = vs.key, port == 0, vs.persistenceTimeout == 0 {
+            reader.diagnostics.warning(vs.location, "\(name): port 0 is valid only for persistent services: persistence_timeout 360 set")
+            vs.persistenceTimeout = 360
+        }
+        if vs.realServers.isEmpty {
+            reader.diagnostics.warning(vs.location, "\(name) has no real_server: ignored")
+        }
+        let totalWeight = vs.realServers.reduce(0) { $0 + ($1.weight ?? vs.weight) }
+        if !vs.realServers.isEmpty && vs.quorum > max(totalWeight, 1) {
+            reader.diagnostics.warning(vs.location, "\(name): quorum \(vs.quorum) is more than the total weight \(totalWeight) of its real servers: reduced")
+            vs.quorum = max(totalWeight, 1)
+        }
+        if vs.hysteresis >= vs.quorum && vs.hysteresis > 0 {
+            reader.diagnostics.warning(vs.location, "\(name): hysteresis must be less than quorum: set to \(vs.quorum - 1)")
+            vs.hysteresis = vs.quorum - 1
+        }
+        var seen: [String: SourceLocation] = [:]
+        vs.realServers.removeAll { rs in
+            let id = "\(rs.address):\(rs.port)"
+            if let earlier = seen[id] {
+                reader.diagnostics.error(rs.location, "\(name): real_server \(id) is already listed at \(earlier)")
+                return true
+            }
+            seen[id] = rs.location
+            return false
+        }
+    }
+
+    // MARK: real_server and checkers
+
+    static let realServerKeywords = ["weight", "inhibit_on_failure", "lvs_method", "notify_up", "notify_down",
+                                     "uthreshold", "lthreshold", "alpha", "connect_timeout", "retry",
+                                     "delay_before_retry", "warmup", "delay_loop"]
+    static let realServerAccepted = ["smtp_alert", "virtualhost", "snmp_name"]
+
+    mutating func realServer(_ s: Statement, _ block: [Statement], vs: VirtualServer) -> RealServer? {
+        guard let address = reader.address(s) else { return nil }
+        var port = 0
+        if s.words.count > 2 {
+            port = reader.integer(s.words[2], keyword: "real_server", in: 0...65535, what: "a port 0...65535") ?? 0
+        }
+        reader.noExtra(s, after: 2)
+        var rs = RealServer(address: address, port: port, location: s.location)
+        for s in block {
+            if let kind = CheckerKind(rawValue: s.keyword) {
+                rs.checkers.append(checker(kind, s, realServer: rs))
+                continue
+            }
+            reader.forbidBlock(s)
+            switch s.keyword {
+            case "weight": rs.weight = reader.integer(s, in: 0...Int(Int32.max))
+            case "inhibit_on_failure": rs.inhibitOnFailure = reader.boolean(s)
+            case "lvs_method":
+                if let t = reader.argument(s, expecting: "NAT, DR or TUN") {
+                    if let m = ForwardingMethod(rawValue: t.text.uppercased()) { rs.method = m }
+                    else { reader.diagnostics.error(t.location, "unknown forwarding method '\(t.text)': expected NAT, DR or TUN") }
+                }
+            case "notify_up": rs.notifyUp = reader.command(s)
+            case "notify_down": rs.notifyDown = reader.command(s)
+            case "uthreshold": rs.upperThreshold = reader.integer(s, in: 0...Int(UInt32.max)) ?? 0
+            case "lthreshold": rs.lowerThreshold = reader.integer(s, in: 0...Int(UInt32.max)) ?? 0
+            case "alpha": rs.alpha = reader.boolean(s)
+            case "connect_timeout": rs.connectTimeout = reader.timer(s, min: 1)
+            case "retry": rs.retry = reader.integer(s, in: 0...Int(UInt32.max))
+            case "delay_before_retry": rs.delayBeforeRetry = reader.timer(s)
+            case "warmup": rs.warmup = reader.timer(s)
+            case "delay_loop": rs.delayLoop = reader.timer(s, min: 1)
+            default:
+                if Self.realServerAccepted.contains(s.keyword) { continue }
+                reader.unknown(s, in: "real_server \(address)", known: Self.realServerKeywords + Self.realServerAccepted + CheckerKind.allCases.map(\.rawValue))
+            }
+        }
+        return rs
+    }
+
+    static let commonCheckerKeywords = ["connect_ip", "connect_port", "bindto", "bind_port", "bind_if",
+                                        "connect_timeout", "fwmark", "retry", "delay_before_retry", "warmup",
+                                        "delay_loop", "alpha", "log_all_failures"]
+
+    mutating func checker(_ kind: CheckerKind, _ s: Statement, realServer: RealServer) -> Checker {
+        var c = Checker(kind: kind, location: s.location)
+        let block = s.block ?? []
+        if s.block == nil { reader.diagnostics.error(s.location, "'\(kind.rawValue)' needs a block: \(kind.rawValue) { … }") }
+        let specific: [String]
+        switch kind {
+        case .tcp: specific = []
+        case .http, .ssl: specific = ["url", "nb_get_retry", "http_protocol", "virtualhost", "fast_recovery", "enable_sni", "sni_name", "tls_compliant"]
+        case .misc: specific = ["misc_path", "misc_timeout", "misc_dynamic", "user"]
+        case .smtp: specific = ["helo_name", "host"]
+        case .dns: specific = ["type", "name"]
+        case .udp: specific = ["payload", "require_reply", "min_reply_length", "max_reply_length"]
+        case .ping: specific = []
+        case .file: specific = ["track_file", "weight", "dynamic"]
+        case .bfd: specific = ["name"]
+        }
+        let known = (kind == .misc ? ["retry", "delay_before_retry", "warmup", "delay_loop", "alpha", "log_all_failures"]
+                                   : Self.commonCheckerKeywords) + specific
+        for s in block {
+            if s.keyword != "url" && s.keyword != "host" { reader.forbidBlock(s) }
+            guard known.contains(s.keyword) else {
+                var message = "unknown keyword '\(s.keyword)' in \(kind.rawValue)"
+                if s.keyword == "nb_get_retry" { message += ": 'nb_get_retry' is accepted only in HTTP_GET/SSL_GET; use 'retry'" }
+                reader.diagnostics.error(s.location, message, suggestion: s.keyword == "nb_get_retry" ? "retry" : nearest(s.keyword, in: known))
+                continue
+            }
+            switch s.keyword {
+            case "connect_ip": c.connectIP = reader.address(s)
+            case "connect_port": c.connectPort = reader.integer(s, in: 0...65535)
+            case "bindto": c.bindTo = reader.address(s)
+            case "bind_port": c.bindPort = reader.integer(s, in: 0...65535)
+            case "bind_if": c.bindInterface = reader.string(s, expecting: "an interface name")
+            case "connect_timeout": c.connectTimeout = reader.timer(s, min: 1)
+            case "fwmark": c.fwmark = reader.integer(s, in: 0...Int(UInt32.max)).map { UInt32($0) }
+            case "retry": c.retry = reader.integer(s, in: 0...Int(UInt32.max))
+            case "nb_get_retry":
+                reader.diagnostics.warning(s.location, "'nb_get_retry' is deprecated: use 'retry'", suggestion: "retry")
+                c.retry = reader.integer(s, in: 0...Int(UInt32.max))
+            case "delay_before_retry": c.delayBeforeRetry = reader.timer(s)
+            case "warmup": c.warmup = reader.timer(s)
+            case "delay_loop": c.delayLoop = reader.timer(s, min: 1)
+            case "alpha": c.alpha = reader.boolean(s)
+            case "url": if let b = reader.requireBlock(s) { c.urls.append(url(b, at: s.location)) }
+            case "misc_path": c.miscPath = reader.command(s)
+            case "misc_timeout": c.miscTimeout = reader.timer(s, min: 1)
+            case "misc_dynamic": c.miscDynamic = true
+            case "user":
+                if let u = reader.user(s), c.miscPath != nil { c.miscPath!.user = u }
+            default: c.acceptedOnly[s.keyword] = s.location
+            }
+        }
+        if kind == .misc && c.miscPath == nil {
+            reader.diagnostics.error(s.location, "MISC_CHECK has no misc_path: nothing to run")
+        }
+        if (kind == .http || kind == .ssl) && c.urls.isEmpty {
+            reader.diagnostics.error(s.location, "\(kind.rawValue) has no url block: nothing to check")
+        }
+        return c
+    }
+
+    mutating func url(_ block: [Statement], at location: SourceLocation) -> HTTPURL {
+        var u = HTTPURL(location: location)
+        let known = ["path", "digest", "status_code", "virtualhost", "regex", "regex_no_match", "regex_options",
+                     "regex_stack", "regex_min_offset", "regex_max_offset"]
+        for s in block {
+            reader.forbidBlock(s)
+            switch s.keyword {
+            case "path": u.path = reader.string(s, expecting: "a URL path")
+            case "digest":
+                if let d = reader.string(s, expecting: "a 32-digit MD5 hex digest") {
+                    if d.count == 32 && d.allSatisfy(\.isHexDigit) { u.digest = d.lowercased() }
+                    else { reader.diagnostics.error(s.words[1].location, "digest '\(d)' is not a 32-digit MD5 hex string") }
+                }
+            case "status_code":
+                for word in s.arguments {
+                    let parts = word.text.split(separator: "-", maxSplits: 1).map { Int($0) }
+                    if parts.count == 1, let a = parts[0], (100...999).contains(a) { u.statusCodes.append(a...a) }
+                    else if parts.count == 2, let a = parts[0], let b = parts[1], a <= b, (100...999).contains(a), (100...999).contains(b) {
+                        u.statusCodes.append(a...b)
+                    } else {
+                        reader.diagnostics.error(word.location, "invalid status_code '\(word.text)': expected N or N-M with 100 <= N <= M <= 999")
+                    }
+                }
+            case "virtualhost": u.virtualhost = reader.string(s, expecting: "a host name")
+            default:
+                if !known.contains(s.keyword) { reader.unknown(s, in: "url", known: known) }
+            }
+        }
+        if u.path == nil { reader.diagnostics.error(location, "url block has no 'path'") }
+        return u
+    }
+}

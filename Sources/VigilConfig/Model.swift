@@ -1,0 +1,362 @@
+/// The typed configuration: what keepalived.conf means once parsed, defaults filled in.
+/// Durations are microseconds, as keepalived's TIMER_HZ; every element keeps its location.
+
+public typealias Microseconds = Int64
+
+public struct Configuration: Sendable {
+    public var globals = GlobalDefs()
+    public var scripts: [VRRPScript] = []
+    public var instances: [VRRPInstance] = []
+    public var syncGroups: [SyncGroup] = []
+    public var staticAddresses: [VirtualAddress] = []
+    /// `static_routes`/`static_rules` and `virtual_routes`/`virtual_rules` lines, kept verbatim
+    /// (Vigil parses but does not yet install routes or rules).
+    public var staticRoutes: [RouteLine] = []
+    public var staticRules: [RouteLine] = []
+    public var virtualServerGroups: [VirtualServerGroup] = []
+    public var virtualServers: [VirtualServer] = []
+    public var netNamespace: String?
+    /// Files that contributed lines, main file first.
+    public var files: [String] = []
+
+    public init() {}
+
+    /// Every script command line the configuration would run, with who runs it.
+    public var allScripts: [ConfiguredScript] {
+        var result: [ConfiguredScript] = []
+        for s in scripts { if let c = s.script { result.append(.init(command: c, owner: "vrrp_script \(s.name)", role: .track)) } }
+        for i in instances {
+            for c in i.notify.all { result.append(.init(command: c, owner: "vrrp_instance \(i.name)", role: .notify)) }
+        }
+        for g in syncGroups { for c in g.notify.all { result.append(.init(command: c, owner: "vrrp_sync_group \(g.name)", role: .notify)) } }
+        for vs in virtualServers {
+            for c in [vs.quorumUp, vs.quorumDown].compactMap({ $0 }) { result.append(.init(command: c, owner: "virtual_server \(vs.key)", role: .checker)) }
+            for rs in vs.realServers {
+                for c in [rs.notifyUp, rs.notifyDown].compactMap({ $0 }) { result.append(.init(command: c, owner: "real_server \(rs.address)", role: .checker)) }
+                for chk in rs.checkers { if let c = chk.miscPath { result.append(.init(command: c, owner: "MISC_CHECK of \(rs.address)", role: .checker)) } }
+            }
+        }
+        return result
+    }
+}
+
+/// A script the configuration would run, and why: keepalived treats a missing track script as
+/// an error but silently drops missing notify and checker scripts.
+public struct ConfiguredScript: Sendable {
+    public enum Role: Sendable { case track, notify, checker }
+    public var command: ScriptCommand
+    public var owner: String
+    public var role: Role
+}
+
+public struct GlobalDefs: Sendable {
+    public var routerID: String?
+    public var notificationEmail: [String] = []
+    public var notificationEmailFrom: String?
+    public var smtpServer: String?
+    public var smtpConnectTimeout: Microseconds = 30_000_000
+    public var enableScriptSecurity = false
+    public var scriptUser: ScriptUser?
+    public var vrrpVersion = 2
+    public var vrrpStrict = false
+    public var garp = GARPSettings()
+    public var garpInterval: Microseconds = 0
+    public var gnaInterval: Microseconds = 0
+    public var vrrpMcastGroup4 = IPAddress.v4(0xE000_0012)
+    public var vrrpMcastGroup6 = IPAddress("ff02::12")!
+    public var vrrpSkipCheckAdvAddr = false
+    public var vrrpCheckUnicastSrc = false
+    public var lowerPrioNoAdvert = false
+    public var higherPrioSendAdvert = false
+    public var downTimerAdverts = 3
+    public var startupDelay: Microseconds = 0
+    public var defaultInterface = "eth0"
+    public var dynamicInterfaces = false
+    public var lvsFlush = false
+    public var lvsFlushOnStop = false
+    /// Keywords keepalived knows that Vigil accepts without acting on them yet.
+    public var acceptedOnly: [String: SourceLocation] = [:]
+    public init() {}
+}
+
+public struct GARPSettings: Sendable, Equatable {
+    public var masterDelay: Microseconds = 5_000_000
+    public var masterRepeat = 5
+    public var masterRefresh: Microseconds = 0
+    public var masterRefreshRepeat = 1
+    /// nil: same as the master values.
+    public var lowerPrioDelay: Microseconds?
+    public var lowerPrioRepeat: Int?
+    public init() {}
+}
+
+public struct ScriptUser: Sendable, Equatable {
+    public var user: String
+    public var group: String?
+    public var location: SourceLocation
+}
+
+/// A command line to execute, as written (keepalived takes it quoted), plus an optional user.
+public struct ScriptCommand: Sendable, Equatable {
+    public var command: String
+    public var user: ScriptUser?
+    public var location: SourceLocation
+    /// Whether the command line needs a shell (redirections, pipes, variables, globs): then it
+    /// runs as `/bin/sh -c COMMAND`, otherwise Vigil executes the program directly.
+    public var needsShell: Bool {
+        command.contains { "<>|&;$`*?()[]{}~\"'\\".contains($0) }
+    }
+    /// The program that will be executed: the first word, or /bin/sh when a shell is needed.
+    public var program: String {
+        needsShell ? "/bin/sh" : String(command.split(separator: " ", omittingEmptySubsequences: true).first ?? "")
+    }
+}
+
+public struct VRRPScript: Sendable {
+    public var name: String
+    public var location: SourceLocation
+    public var script: ScriptCommand?
+    public var interval: Microseconds = 1_000_000
+    /// nil: the same as interval (keepalived's default).
+    public var timeout: Microseconds?
+    public var weight = 0
+    public var weightReverse = false
+    public var rise = 1
+    public var fall = 1
+    public var user: ScriptUser?
+    public var initFail = false
+}
+
+public enum InitialState: String, Sendable { case master = "MASTER", backup = "BACKUP" }
+
+public enum AuthType: String, Sendable { case pass = "PASS", ah = "AH" }
+
+public struct Tracked: Sendable, Equatable {
+    public var name: String
+    public var weight: Int?
+    public var reverse = false
+    public var location: SourceLocation
+}
+
+public struct UnicastPeer: Sendable, Equatable {
+    public var address: IPAddress
+    public var minTTL: Int?
+    public var maxTTL: Int?
+}
+
+public struct NotifyScripts: Sendable {
+    public var master: ScriptCommand?
+    public var backup: ScriptCommand?
+    public var fault: ScriptCommand?
+    public var stop: ScriptCommand?
+    public var deleted: ScriptCommand?
+    public var generic: ScriptCommand?
+    public var masterRxLowerPri: ScriptCommand?
+    public var all: [ScriptCommand] { [master, backup, fault, stop, deleted, generic, masterRxLowerPri].compactMap { $0 } }
+}
+
+public struct VirtualAddress: Sendable, Equatable {
+    public var address: IPAddress
+    public var prefixLength: Int
+    public var device: String?
+    public var broadcast: String?
+    public var scope: String?
+    public var label: String?
+    public var peer: IPAddress?
+    public var noDAD = true
+    public var noTrack = false
+    public var options: [String] = []
+    public var location: SourceLocation
+}
+
+public struct RouteLine: Sendable {
+    public var words: [String]
+    public var location: SourceLocation
+}
+
+public struct VRRPInstance: Sendable {
+    public var name: String
+    public var location: SourceLocation
+    public var state: InitialState?
+    public var interface: String?
+    public var interfaceLocation: SourceLocation?
+    public var virtualRouterID: Int?
+    /// nil until completion: then 100, or 255 when `state MASTER` was given without a priority.
+    public var priority: Int?
+    public var advertInterval: Microseconds = 1_000_000
+    public var version: Int?
+    public var nopreempt = false
+    public var preemptDelay: Microseconds = 0
+    public var authType: AuthType?
+    public var authPass: String?
+    public var virtualAddresses: [VirtualAddress] = []
+    public var excludedAddresses: [VirtualAddress] = []
+    public var virtualRoutes: [RouteLine] = []
+    public var virtualRules: [RouteLine] = []
+    public var trackInterfaces: [Tracked] = []
+    public var trackScripts: [Tracked] = []
+    public var trackFiles: [Tracked] = []
+    public var mcastSourceIP: IPAddress?
+    public var unicastSourceIP: IPAddress?
+    public var unicastPeers: [UnicastPeer] = []
+    public var unicastTTL: Int?
+    public var garp = GARPSettings()
+    public var notify = NotifyScripts()
+    public var dontTrackPrimary = false
+    public var useVMAC = false
+    public var accept: Bool?
+    public var strict: Bool?
+    public var lowerPrioNoAdvert: Bool?
+    public var higherPrioSendAdvert: Bool?
+    public var skipCheckAdvAddr: Bool?
+    public var checkUnicastSource = false
+    public var downTimerAdverts: Int?
+    public var v3ChecksumAsV2 = false
+    public var noVirtualIPAddress = false
+    public var acceptedOnly: [String: SourceLocation] = [:]
+
+    /// The priority Vigil will use: keepalived derives 255 from `state MASTER` when none is set.
+    public var effectivePriority: Int { priority ?? (state == .master ? 255 : 100) }
+    /// The initial state Vigil will use: keepalived derives MASTER from priority 255.
+    public var effectiveState: InitialState { state ?? (effectivePriority == 255 ? .master : .backup) }
+}
+
+public struct SyncGroup: Sendable {
+    public var name: String
+    public var location: SourceLocation
+    public var members: [(name: String, location: SourceLocation)] = []
+    public var notify = NotifyScripts()
+    public var trackInterfaces: [Tracked] = []
+    public var trackScripts: [Tracked] = []
+    public var trackingWeight = false
+}
+
+// MARK: - LVS
+
+public enum ForwardingMethod: String, Sendable { case nat = "NAT", dr = "DR", tun = "TUN" }
+
+public enum TransportProtocol: String, Sendable { case tcp = "TCP", udp = "UDP", sctp = "SCTP" }
+
+public enum VirtualServerKey: Sendable, Equatable, CustomStringConvertible {
+    case address(IPAddress, port: Int)
+    case fwmark(UInt32)
+    case group(String)
+
+    public var description: String {
+        switch self {
+        case .address(let a, let p): return a.isV6 ? "[\(a)]:\(p)" : "\(a):\(p)"
+        case .fwmark(let m): return "fwmark \(m)"
+        case .group(let g): return "group \(g)"
+        }
+    }
+}
+
+public struct VirtualServerGroup: Sendable {
+    public enum Entry: Sendable, Equatable {
+        case address(IPAddress, lastOctetRange: Int?, port: Int)
+        case fwmark(UInt32)
+    }
+    public var name: String
+    public var location: SourceLocation
+    public var entries: [Entry] = []
+}
+
+public enum CheckerKind: String, Sendable, CaseIterable {
+    case tcp = "TCP_CHECK", http = "HTTP_GET", ssl = "SSL_GET", misc = "MISC_CHECK", smtp = "SMTP_CHECK"
+    case dns = "DNS_CHECK", udp = "UDP_CHECK", ping = "PING_CHECK", file = "FILE_CHECK", bfd = "BFD_CHECK"
+}
+
+public struct HTTPURL: Sendable, Equatable {
+    public var path: String?
+    public var digest: String?
+    public var statusCodes: [ClosedRange<Int>] = []
+    public var virtualhost: String?
+    public var location: SourceLocation
+}
+
+/// A health checker. Connection parameters left nil inherit from the real server, then the
+/// virtual server, then keepalived's defaults (§5.1 of the reference).
+public struct Checker: Sendable {
+    public var kind: CheckerKind
+    public var location: SourceLocation
+    public var connectIP: IPAddress?
+    public var connectPort: Int?
+    public var bindTo: IPAddress?
+    public var bindPort: Int?
+    public var bindInterface: String?
+    public var connectTimeout: Microseconds?
+    public var retry: Int?
+    public var delayBeforeRetry: Microseconds?
+    public var warmup: Microseconds?
+    public var delayLoop: Microseconds?
+    public var fwmark: UInt32?
+    public var alpha: Bool?
+    public var urls: [HTTPURL] = []
+    public var miscPath: ScriptCommand?
+    public var miscTimeout: Microseconds?
+    public var miscDynamic = false
+    public var acceptedOnly: [String: SourceLocation] = [:]
+
+    /// keepalived's per-checker default for `retry`.
+    public var defaultRetry: Int {
+        switch kind {
+        case .misc: return 0
+        case .dns: return 3
+        default: return 1
+        }
+    }
+}
+
+public struct RealServer: Sendable {
+    public var address: IPAddress
+    public var port: Int
+    public var location: SourceLocation
+    public var weight: Int?
+    public var inhibitOnFailure: Bool?
+    public var method: ForwardingMethod?
+    public var notifyUp: ScriptCommand?
+    public var notifyDown: ScriptCommand?
+    public var upperThreshold = 0
+    public var lowerThreshold = 0
+    public var alpha: Bool?
+    public var connectTimeout: Microseconds?
+    public var retry: Int?
+    public var delayBeforeRetry: Microseconds?
+    public var warmup: Microseconds?
+    public var delayLoop: Microseconds?
+    public var checkers: [Checker] = []
+}
+
+public struct VirtualServer: Sendable {
+    public var key: VirtualServerKey
+    public var location: SourceLocation
+    public var delayLoop: Microseconds = 60_000_000
+    public var scheduler = "wlc"
+    public var schedulerSet = false
+    public var method = ForwardingMethod.nat
+    public var methodSet = false
+    public var proto: TransportProtocol = .udp
+    public var protoSet = false
+    public var persistenceTimeout: Int = 0
+    public var persistenceGranularity: String?
+    public var persistenceEngine: String?
+    public var quorum = 1
+    public var hysteresis = 0
+    public var quorumUp: ScriptCommand?
+    public var quorumDown: ScriptCommand?
+    public var sorryServer: (address: IPAddress, port: Int?)?
+    public var sorryServerInhibit = false
+    public var alpha = false
+    public var omega = false
+    public var inhibitOnFailure = false
+    public var haSuspend = false
+    public var virtualhost: String?
+    public var connectTimeout: Microseconds?
+    public var retry: Int?
+    public var delayBeforeRetry: Microseconds?
+    public var warmup: Microseconds?
+    public var weight = 1
+    public var flags: [String] = []
+    public var realServers: [RealServer] = []
+    public var acceptedOnly: [String: SourceLocation] = [:]
+}

@@ -1,0 +1,76 @@
+/// Checks that need the whole configuration: names that refer to other blocks, VRIDs that
+/// collide, groups that overlap. Pure: the host is consulted separately (`HostChecks`).
+enum CrossReferences {
+    static func check(_ config: inout Configuration, _ diagnostics: inout DiagnosticSink) {
+        let scriptNames = Set(config.scripts.filter { $0.script != nil }.map(\.name))
+        for index in config.instances.indices {
+            let instance = config.instances[index]
+            config.instances[index].trackScripts.removeAll { tracked in
+                guard !scriptNames.contains(tracked.name) else { return false }
+                diagnostics.error(tracked.location, "(\(instance.name)) track_script '\(tracked.name)' is not a defined vrrp_script (with a script): ignored",
+                                  suggestion: nearest(tracked.name, in: scriptNames))
+                return true
+            }
+        }
+
+        // Two instances with the same VRID on the same link and family would fight each other.
+        var vrids: [String: VRRPInstance] = [:]
+        for instance in config.instances {
+            guard let vrid = instance.virtualRouterID else { continue }
+            let family = instance.virtualAddresses.first?.address.isV6 == true ? "6" : "4"
+            let key = "\(instance.interface ?? "-")/\(family)/\(vrid)/\(instance.unicastPeers.map(\.address.description).joined(separator: ","))"
+            if let other = vrids[key] {
+                diagnostics.error(instance.location, "(\(instance.name)) virtual_router_id \(vrid) is already used on \(instance.interface ?? "this interface") by vrrp_instance \(other.name) (\(other.location))")
+            } else {
+                vrids[key] = instance
+            }
+        }
+
+        let instanceNames = Set(config.instances.map(\.name))
+        var owner: [String: String] = [:]
+        for index in config.syncGroups.indices {
+            let group = config.syncGroups[index]
+            var kept: [(name: String, location: SourceLocation)] = []
+            for member in group.members {
+                if !instanceNames.contains(member.name) {
+                    diagnostics.error(member.location, "vrrp_sync_group \(group.name): '\(member.name)' is not a vrrp_instance",
+                                      suggestion: nearest(member.name, in: instanceNames))
+                } else if let other = owner[member.name] {
+                    diagnostics.error(member.location, "vrrp_sync_group \(group.name): \(member.name) is already in sync group \(other); an instance can be in one group only")
+                } else {
+                    owner[member.name] = group.name
+                    kept.append(member)
+                }
+            }
+            config.syncGroups[index].members = kept
+            if kept.count == 1 {
+                diagnostics.warning(group.location, "vrrp_sync_group \(group.name) has only one member: it synchronises nothing")
+            } else if kept.isEmpty {
+                diagnostics.warning(group.location, "vrrp_sync_group \(group.name) has no members: removed")
+            }
+            config.syncGroups[index].trackScripts.removeAll { tracked in
+                guard !scriptNames.contains(tracked.name) else { return false }
+                diagnostics.error(tracked.location, "vrrp_sync_group \(group.name): track_script '\(tracked.name)' is not a defined vrrp_script: ignored",
+                                  suggestion: nearest(tracked.name, in: scriptNames))
+                return true
+            }
+        }
+        config.syncGroups.removeAll { $0.members.isEmpty }
+
+        let groupNames = Set(config.virtualServerGroups.map(\.name))
+        for vs in config.virtualServers {
+            if case .group(let name) = vs.key, !groupNames.contains(name) {
+                diagnostics.error(vs.location, "virtual_server group \(name): no virtual_server_group of that name",
+                                  suggestion: nearest(name, in: groupNames))
+            }
+        }
+
+        for instance in config.instances {
+            if let source = instance.unicastSourceIP {
+                for peer in instance.unicastPeers where peer.address.isV6 != source.isV6 {
+                    diagnostics.error(instance.location, "(\(instance.name)) unicast_peer \(peer.address) is \(peer.address.family) but unicast_src_ip is \(source.family)")
+                }
+            }
+        }
+    }
+}

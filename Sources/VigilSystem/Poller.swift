@@ -1,0 +1,28 @@
+@preconcurrency import Glibc
+
+/// One poll(2) call: the daemon's loop owns its timers, so it only needs "which fds are
+/// readable before this deadline".
+public enum Poller {
+    /// Returns the fds that are readable or in error (POLLERR/POLLHUP/POLLNVAL count, so a
+    /// broken socket is not silently starved). Negative timeout waits forever. An interrupted
+    /// wait (EINTR) returns no fds so the caller re-checks its clock and signals.
+    public static func wait(readable fds: [Int32], timeoutMs: Int32) throws(SystemError) -> [Int32] {
+        var entries = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        let count = entries.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeoutMs) }
+        if count < 0 {
+            if errno == EINTR { return [] }
+            throw SystemError.last("poll", nil)
+        }
+        return entries.filter { $0.revents != 0 }.map(\.fd)
+    }
+}
+
+/// Timers must not jump when the wall clock is stepped (NTP, manual date), as keepalived's
+/// own timers use CLOCK_MONOTONIC.
+public enum MonotonicClock {
+    public static func nowMicroseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000
+    }
+}

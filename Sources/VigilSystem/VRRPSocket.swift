@@ -1,0 +1,146 @@
+@preconcurrency import Glibc
+import CNetlink
+
+/// IANA protocol number of VRRP.
+public let vrrpIPProtocol: Int32 = 112
+
+/// An IPv4 VRRP packet as the raw socket hands it over: the IP header is kept because the
+/// validator must see TTL (255 for multicast), TOS and the destination (multicast or unicast).
+public struct VRRPPacket: Sendable, Equatable {
+    /// The whole IPv4 packet, header first.
+    public let bytes: [UInt8]
+    public let source: IPv4Addr
+
+    public init(bytes: [UInt8], source: IPv4Addr) {
+        self.bytes = bytes
+        self.source = source
+    }
+
+    public var headerLength: Int { bytes.isEmpty ? 0 : Int(bytes[0] & 0x0F) * 4 }
+    public var tos: UInt8 { bytes.count > 1 ? bytes[1] : 0 }
+    public var ttl: UInt8 { bytes.count > 8 ? bytes[8] : 0 }
+    public var ipProtocol: UInt8 { bytes.count > 9 ? bytes[9] : 0 }
+    /// The IP total-length field, to compare with `bytes.count` (keepalived's `ip_tot_len` check).
+    public var totalLength: Int { bytes.count >= 4 ? Int(bytes[2]) << 8 | Int(bytes[3]) : 0 }
+    public var destination: IPv4Addr { bytes.count >= 20 ? IPv4Addr(octets: bytes[16..<20])! : .any }
+    /// The VRRP part (advert and, for v2, the auth data).
+    public var payload: ArraySlice<UInt8> {
+        let h = headerLength
+        return h >= 20 && h <= bytes.count ? bytes[h...] : []
+    }
+}
+
+/// VRRP over IPv4 on one interface, with keepalived's socket layout: a send socket that builds
+/// the IP header itself (IP_HDRINCL, so TOS/TTL/id/DF are exactly as keepalived puts them
+/// whatever the route says) and a separate receive socket joined to the group on this
+/// interface only.
+public final class VRRPSocket: Sendable {
+    public enum Mode: Sendable, Equatable {
+        /// Joined to 224.0.0.18 on the interface, bound to the group so unicast VRRP is not seen.
+        case multicast
+        /// Bound to the local unicast_src_ip; IP_FREEBIND so it works before the address exists.
+        case unicast(local: IPv4Addr)
+    }
+
+    public let interface: String
+    public let ifindex: Int32
+    public let mode: Mode
+    private let sendSocket: FileDescriptor
+    private let receiveSocket: FileDescriptor
+
+    /// Non-blocking receive descriptor, to hand to `Poller.wait`.
+    public var fd: Int32 { receiveSocket.raw }
+    public var sendFD: Int32 { sendSocket.raw }
+
+    public init(interface: String, mode: Mode = .multicast) throws(SystemError) {
+        let index = try Sock.ifindex(interface)
+        self.interface = interface
+        self.ifindex = index
+        self.mode = mode
+
+        let tx = try Sock.open(AF_INET, Int32(SOCK_RAW.rawValue), vrrpIPProtocol, interface)
+        try Sock.set(tx, Int32(IPPROTO_IP), IP_HDRINCL, Int32(1), "IP_HDRINCL", interface)
+        try Sock.set(tx, SOL_SOCKET, SO_RCVBUF, Int32(0), "SO_RCVBUF", interface)
+        try Sock.set(tx, Int32(IPPROTO_IP), IP_MULTICAST_ALL, Int32(0), "IP_MULTICAST_ALL", interface)
+        try Sock.dropAllInput(tx, interface)
+        try Sock.bindToDevice(tx, interface)
+        if mode == .multicast {
+            var mreq = ip_mreqn()
+            mreq.imr_ifindex = index
+            try Sock.set(tx, Int32(IPPROTO_IP), IP_MULTICAST_IF, mreq, "IP_MULTICAST_IF", interface)
+            try Sock.set(tx, Int32(IPPROTO_IP), IP_MULTICAST_LOOP, UInt8(0), "IP_MULTICAST_LOOP", interface)
+        }
+        try Sock.set(tx, Int32(IPPROTO_IP), IP_TOS, Int32(0xC0), "IP_TOS", interface)
+
+        let rx = try Sock.open(AF_INET, Int32(SOCK_RAW.rawValue), vrrpIPProtocol, interface)
+        try Sock.nonBlocking(rx, interface)
+        try Sock.set(rx, Int32(IPPROTO_IP), IP_MULTICAST_ALL, Int32(0), "IP_MULTICAST_ALL", interface)
+        let local: IPv4Addr
+        switch mode {
+        case .multicast:
+            var mreq = ip_mreqn()
+            mreq.imr_multiaddr = IPv4Addr.vrrpMulticast.inAddr
+            mreq.imr_ifindex = index
+            try Sock.set(rx, Int32(IPPROTO_IP), IP_ADD_MEMBERSHIP, mreq, "IP_ADD_MEMBERSHIP", interface)
+            local = .vrrpMulticast
+        case .unicast(let address):
+            try Sock.set(rx, Int32(IPPROTO_IP), IP_FREEBIND, Int32(1), "IP_FREEBIND", interface)
+            local = address
+        }
+        if Sock.withSockaddr(local.sockaddr, { bind(rx.raw, $0, $1) }) < 0 {
+            throw SystemError.last("bind(\(local))", interface)
+        }
+        try Sock.bindToDevice(rx, interface)
+
+        sendSocket = tx
+        receiveSocket = rx
+    }
+
+    /// The header keepalived's `vrrp_build_ip4` writes. The checksum stays 0 and a zero id is
+    /// replaced by the kernel; both are documented raw(7) behaviour with IP_HDRINCL.
+    public static func ipv4Header(payloadLength: Int, source: IPv4Addr, destination: IPv4Addr,
+                                  ttl: UInt8 = 255) -> [UInt8] {
+        let total = 20 + payloadLength
+        return [0x45, 0xC0, UInt8(truncatingIfNeeded: total >> 8), UInt8(truncatingIfNeeded: total),
+                0, 0, 0, 0,
+                ttl, UInt8(vrrpIPProtocol), 0, 0]
+            + source.octets + destination.octets
+    }
+
+    /// Sends one advert. `payload` is the encoded VRRP part; the destination is the group or,
+    /// for unicast, one peer per call as keepalived sends one copy per peer.
+    public func send(_ payload: [UInt8], from source: IPv4Addr, to destination: IPv4Addr = .vrrpMulticast,
+                     ttl: UInt8 = 255) throws(SystemError) {
+        let packet = VRRPSocket.ipv4Header(payloadLength: payload.count, source: source,
+                                           destination: destination, ttl: ttl) + payload
+        // MSG_DONTROUTE for multicast as keepalived: the group is link-scoped, never routed.
+        let flags = destination.isMulticast ? Int32(MSG_DONTROUTE) : 0
+        let sent = Sock.withSockaddr(destination.sockaddr) { addr, len in
+            packet.withUnsafeBytes { sendto(sendSocket.raw, $0.baseAddress, $0.count, flags, addr, len) }
+        }
+        if sent < 0 { throw SystemError.last("sendto(\(destination))", interface) }
+        if sent != packet.count {
+            throw SystemError(errno: EMSGSIZE, operation: "sendto(\(destination)) short write", interface: interface)
+        }
+    }
+
+    /// Reads one queued packet; nil when nothing is queued (the socket is non-blocking).
+    public func receive() throws(SystemError) -> VRRPPacket? {
+        var from = sockaddr_in()
+        var fromLength = socklen_t(MemoryLayout<sockaddr_in>.size)
+        var received = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: 65_535) { buffer, count in
+            received = withUnsafeMutablePointer(to: &from) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    recvfrom(receiveSocket.raw, buffer.baseAddress, buffer.count, 0, $0, &fromLength)
+                }
+            }
+            count = max(received, 0)
+        }
+        if received < 0 {
+            if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return nil }
+            throw SystemError.last("recvfrom", interface)
+        }
+        return VRRPPacket(bytes: bytes, source: IPv4Addr(value: UInt32(bigEndian: from.sin_addr.s_addr)))
+    }
+}

@@ -1,0 +1,179 @@
+@preconcurrency import Glibc
+import ArgumentParser
+import VigilConfig
+
+/// The `vigil` command line: keepalived's options with keepalived's meanings, so that existing
+/// unit files, scripts and muscle memory keep working.
+struct Vigil: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "vigil",
+        abstract: "A keepalived-compatible VRRP and IPVS daemon.",
+        discussion: """
+            Reads keepalived.conf unchanged. `vigil -t` checks a configuration and exits 0 when it is \
+            clean, 4 for a missing file or interface, 5 for any other error or warning, and 6 when \
+            scripts are configured without enable_script_security, as `keepalived -t` does.
+            """
+    )
+
+    @Option(name: [.customShort("f"), .customLong("use-file")], help: "Use the specified configuration file.")
+    var useFile = "/etc/keepalived/keepalived.conf"
+
+    @Flag(name: [.customShort("t"), .customLong("config-test")], help: "Check the configuration and exit (status 0, 4, 5 or 6).")
+    var configTest = false
+
+    @Option(name: .customLong("config-test-log"), help: ArgumentHelp("Write -t diagnostics to this file (keepalived's --config-test=FILE).", visibility: .hidden))
+    var configTestLog: String?
+
+    @Flag(name: .customLong("json"), help: "With -t: print the diagnostics as JSON on standard output.")
+    var json = false
+
+    @Flag(name: [.customShort("d"), .customLong("dump-conf")], help: "Print the effective configuration, defaults filled in, in keepalived syntax.")
+    var dumpConf = false
+
+    @Flag(name: [.customShort("n"), .customLong("dont-fork")], help: "Don't fork the daemon process.")
+    var dontFork = false
+
+    @Flag(name: [.customShort("l"), .customLong("log-console")], help: "Log messages to the console.")
+    var logConsole = false
+
+    @Flag(name: [.customShort("D"), .customLong("log-detail")], help: "Detailed log messages (with -t: also list accepted keywords Vigil does not act on).")
+    var logDetail = false
+
+    @Flag(name: [.customShort("P"), .customLong("vrrp")], help: "Only run the VRRP subsystem.")
+    var vrrpOnly = false
+
+    @Flag(name: [.customShort("C"), .customLong("check")], help: "Only run the health-checker (IPVS) subsystem.")
+    var checkOnly = false
+
+    @Option(name: [.customShort("p"), .customLong("pid")], help: "Use the specified pid file.")
+    var pidFile: String?
+
+    @Option(name: [.customShort("r"), .customLong("vrrp_pid")], help: "Accepted for compatibility: Vigil is a single process.")
+    var vrrpPidFile: String?
+
+    @Option(name: [.customShort("c"), .customLong("checkers_pid")], help: "Accepted for compatibility: Vigil is a single process.")
+    var checkersPidFile: String?
+
+    @Flag(name: [.customShort("V"), .customLong("dont-release-vrrp")], help: "Don't remove VRRP VIPs on daemon stop.")
+    var dontReleaseVRRP = false
+
+    @Flag(name: [.customShort("I"), .customLong("dont-release-ipvs")], help: "Don't remove IPVS topology on daemon stop.")
+    var dontReleaseIPVS = false
+
+    @Option(name: [.customShort("i"), .customLong("config-id")], help: "Use lines beginning @ID (and skip @^ID); default: the host name's first label.")
+    var configID: String?
+
+    @Flag(name: [.customShort("v"), .customLong("version")], help: "Display the version number.")
+    var showVersion = false
+
+    mutating func run() throws {
+        if showVersion {
+            print("Vigil v\(Self.version) (keepalived 2.2.7 compatible configuration)")
+            return
+        }
+        let id = configID ?? Self.hostConfigID()
+        let (config, diagnostics) = ConfigLoader.load(path: useFile, configID: id)
+
+        if configTest {
+            let status = report(diagnostics, for: config)
+            throw ExitCode(status)
+        }
+        if dumpConf {
+            print(ConfigDumper.dump(config), terminator: "")
+            _ = report(diagnostics, for: config)
+            return
+        }
+        let status = report(diagnostics, for: config)
+        if diagnostics.all.contains(where: { $0.severity == .error && $0.klass != .note }) {
+            throw ExitCode(status == 0 ? 1 : status)
+        }
+        printError("vigil: the daemon (VRRP and IPVS) is not part of this build yet; use -t or --dump-conf")
+        throw ExitCode(1)
+    }
+
+    /// Prints diagnostics (compiler style on stderr, or JSON on stdout) and returns the exit status.
+    func report(_ diagnostics: DiagnosticSink, for config: Configuration) -> Int32 {
+        var seen: Set<Diagnostic> = []
+        let fileOrder = Dictionary(config.files.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let listed = diagnostics.all
+            .filter { logDetail || $0.severity != .note || $0.klass != .note || $0.message.contains("include") }
+            .filter { seen.insert($0).inserted }
+            .enumerated()
+            .sorted { a, b in
+                let fa = fileOrder[a.element.location.file] ?? -1, fb = fileOrder[b.element.location.file] ?? -1
+                if fa != fb { return fa < fb }
+                if a.element.location.line != b.element.location.line { return a.element.location.line < b.element.location.line }
+                if a.element.location.column != b.element.location.column { return a.element.location.column < b.element.location.column }
+                return a.offset < b.offset
+            }
+            .map(\.element)
+        var notes = listed
+        if logDetail {
+            for (keyword, location) in acceptedOnly(config) {
+                notes.append(Diagnostic(.note, .note, location, "'\(keyword)' is accepted for compatibility but Vigil does not act on it yet"))
+            }
+        }
+        let status = diagnostics.exitStatus
+        if json {
+            print(JSONReport.render(notes, status: status, file: useFile))
+        } else {
+            var text = notes.map(\.description).joined(separator: "\n")
+            let errors = notes.filter { $0.severity == .error }.count
+            let warnings = notes.filter { $0.severity == .warning }.count
+            if errors + warnings > 0 {
+                text += "\n\(useFile): \(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")"
+            }
+            if !text.isEmpty {
+                if let path = configTestLog, let file = fopen(path, "w") {
+                    fputs(text + "\n", file)
+                    fclose(file)
+                } else {
+                    printError(text)
+                }
+            }
+        }
+        return status
+    }
+
+    func acceptedOnly(_ config: Configuration) -> [(String, SourceLocation)] {
+        var all = Array(config.globals.acceptedOnly)
+        for i in config.instances { all += i.acceptedOnly }
+        for vs in config.virtualServers {
+            all += vs.acceptedOnly
+            for rs in vs.realServers { for c in rs.checkers { all += c.acceptedOnly } }
+        }
+        return all.sorted { ($0.1.file, $0.1.line) < ($1.1.file, $1.1.line) }
+    }
+
+    /// keepalived's default config id: the node name up to the first dot.
+    static func hostConfigID() -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return nil }
+        let name = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return String(name.split(separator: ".").first ?? Substring(name))
+    }
+}
+
+func printError(_ text: String) {
+    fputs(text + "\n", stderr)
+}
+
+/// keepalived takes `--config-test=FILE` (an optional, attached argument), which
+/// ArgumentParser cannot express: rewrite it before parsing.
+func normalizedArguments(_ arguments: [String]) -> [String] {
+    arguments.flatMap { argument -> [String] in
+        if argument.hasPrefix("--config-test=") {
+            return ["--config-test", "--config-test-log", String(argument.dropFirst("--config-test=".count))]
+        }
+        return [argument]
+    }
+}
+
+@main
+enum Entry {
+    static func main() {
+        Vigil.main(normalizedArguments(Array(CommandLine.arguments.dropFirst())))
+    }
+}

@@ -1,0 +1,274 @@
+import Testing
+@testable import VigilConfig
+
+@Suite struct GlobalDefsTests {
+    @Test func keywordsAndDefaults() {
+        let (config, d) = load("""
+        global_defs {
+            router_id lvs01
+            notification_email {
+                ops@example.com
+            }
+            enable_script_security
+            script_user nobody nogroup
+            vrrp_garp_master_delay 2
+            vrrp_garp_master_repeat 3
+            vrrp_version 3
+            vrrp_mcast_group4 224.0.0.19
+        }
+        """)
+        #expect(problems(d).isEmpty)
+        let g = config.globals
+        #expect(g.routerID == "lvs01")
+        #expect(g.notificationEmail == ["ops@example.com"])
+        #expect(g.enableScriptSecurity)
+        #expect(g.scriptUser?.user == "nobody" && g.scriptUser?.group == "nogroup")
+        #expect(g.garp.masterDelay == 2_000_000 && g.garp.masterRepeat == 3)
+        #expect(g.vrrpVersion == 3)
+        #expect(g.vrrpMcastGroup4.description == "224.0.0.19")
+        let (defaults, _) = load("global_defs {\n}\n")
+        #expect(defaults.globals.garp.masterDelay == 5_000_000 && defaults.globals.garp.masterRepeat == 5)
+        #expect(defaults.globals.vrrpVersion == 2)
+    }
+
+    @Test func garpIntervalZeroIsRejectedAsKeepalivedDoes() {
+        let (_, d) = load("global_defs {\n vrrp_garp_interval 0\n}\n")
+        #expect(d.contains { $0.message.contains("out of range") && $0.location.line == 2 && $0.location.column == 21 })
+    }
+
+    @Test func unknownKeywordSuggestsTheNearest() {
+        let (_, d) = load("global_defs {\n  routr_id x\n}\n")
+        let error = d.first { $0.severity == .error }
+        #expect(error?.suggestion == "router_id")
+        #expect(error?.description == "etc/keepalived.conf:2:3: error: unknown keyword 'routr_id' in global_defs; did you mean 'router_id'?")
+    }
+}
+
+@Suite struct InstanceTests {
+    static let lvs01 = """
+    vrrp_script chk_haproxy {
+        script "/etc/keepalived/check_haproxy.sh"
+        interval 1
+        weight -10
+        fall 2
+        rise 2
+    }
+    vrrp_instance VI_1 {
+        state BACKUP
+        interface eth0
+        virtual_router_id 77
+        priority 100
+        nopreempt
+        advert_int 1
+        authentication {
+            auth_type PASS
+            auth_pass 11111
+        }
+        virtual_ipaddress {
+            172.16.10.40/24 dev eth0 label eth0:1 scope global brd 172.16.10.255
+            fe80::1
+        }
+        unicast_src_ip 172.16.10.41
+        unicast_peer {
+            172.16.10.42 min_ttl 250
+        }
+        track_script {
+            chk_haproxy weight -20
+        }
+        track_interface {
+            eth1 weight 5 reverse
+        }
+        notify "/usr/local/bin/notify.sh" root
+    }
+    """
+
+    @Test func everyKeywordLandsInTheModel() {
+        let (config, d) = load(Self.lvs01)
+        let i = config.instances[0]
+        #expect(i.state == .backup && i.interface == "eth0" && i.virtualRouterID == 77 && i.priority == 100)
+        #expect(i.nopreempt && i.advertInterval == 1_000_000)
+        #expect(i.authType == .pass && i.authPass == "11111")
+        #expect(i.virtualAddresses[0].prefixLength == 24 && i.virtualAddresses[0].label == "eth0:1")
+        #expect(i.virtualAddresses[0].broadcast == "172.16.10.255" && i.virtualAddresses[0].scope == "global")
+        #expect(i.unicastPeers == [UnicastPeer(address: IPAddress("172.16.10.42")!, minTTL: 250, maxTTL: nil)])
+        #expect(i.trackScripts.map(\.name) == ["chk_haproxy"] && i.trackScripts[0].weight == -20)
+        #expect(i.trackInterfaces[0].weight == 5 && i.trackInterfaces[0].reverse)
+        #expect(i.notify.generic?.user?.user == "root")
+        #expect(config.scripts[0].weight == -10 && config.scripts[0].fall == 2 && config.scripts[0].timeout == nil)
+        // fe80::1 mixes families with the IPv4 VIP.
+        #expect(problems(d).map(\.message).filter { $0.contains("mixes IPv4 and IPv6") }.count == 1)
+    }
+
+    @Test func masterWithoutPriorityBecomesOwner() {
+        let (config, _) = load("vrrp_instance A {\n interface eth0\n state MASTER\n virtual_router_id 1\n virtual_ipaddress { 1.1.1.1 }\n}\n")
+        #expect(config.instances[0].effectivePriority == 255)
+        let (backup, _) = load("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n priority 255\n virtual_ipaddress { 1.1.1.1 }\n}\n")
+        #expect(backup.instances[0].effectiveState == .master)
+    }
+
+    @Test func keepalivedCompletionRules() {
+        let (config, d) = load("""
+        vrrp_instance A {
+            interface eth0
+            state MASTER
+            priority 100
+            nopreempt
+            advert_int 1.5
+            virtual_router_id 300
+            authentication {
+                auth_type PASS
+                auth_pass 1234567890
+            }
+        }
+        """)
+        let i = config.instances[0]
+        #expect(!i.nopreempt)
+        #expect(i.advertInterval == 2_000_000)
+        #expect(i.authPass == "12345678")
+        let messages = problems(d).map(\.message)
+        #expect(messages.contains { $0.contains("nopreempt will not work with initial state MASTER") })
+        #expect(messages.contains { $0.contains("must be a whole number of seconds") })
+        #expect(messages.contains { $0.contains("'virtual_router_id' 300 is out of range") })
+        #expect(messages.contains { $0.contains("virtual_router_id is not set") })
+        #expect(messages.contains { $0.contains("only '12345678' is used") })
+        #expect(messages.contains { $0.contains("no virtual_ipaddress") })
+    }
+
+    @Test func version3DropsAuthenticationAndKeepsCentiseconds() {
+        let (config, d) = load("vrrp_instance A {\n interface eth0\n version 3\n virtual_router_id 1\n advert_int 0.123\n authentication {\n auth_type PASS\n auth_pass x\n }\n virtual_ipaddress { 1.1.1.1 }\n}\n")
+        #expect(config.instances[0].authType == nil)
+        #expect(config.instances[0].advertInterval == 120_000)
+        #expect(d.contains { $0.message.contains("does not support authentication") })
+    }
+
+    @Test func missingParameterIsAnOrdinaryErrorAndTheRestIsStillChecked() {
+        let (_, d) = load("vrrp_instance A {\n interface eth0\n virtual_router_id\n prority 3\n virtual_ipaddress { 1.1.1.1 }\n}\n")
+        let errors = d.filter { $0.severity == .error }
+        #expect(errors.count == 3)
+        #expect(errors[0].message == "'virtual_router_id' is missing its parameter: expected an integer in 1...255")
+        #expect(errors[0].location.line == 3 && errors[0].location.column == 19)
+        #expect(errors[1].suggestion == "priority")
+    }
+
+    @Test func stateTypoSuggestsTheState() {
+        let (_, d) = load("vrrp_instance A {\n interface eth0\n state MASTR\n virtual_router_id 1\n virtual_ipaddress { 1.1.1.1 }\n}\n")
+        #expect(d.contains { $0.suggestion == "MASTER" && $0.location.column == 8 })
+    }
+
+    @Test func badAddressOptions() {
+        let (_, d) = load("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 1.1.1.1/33 lable x\n 1.1.1.\n }\n}\n")
+        let messages = problems(d).map(\.description)
+        #expect(messages.contains { $0.hasPrefix("etc/keepalived.conf:5:2: error: invalid prefix length") })
+        #expect(messages.contains { $0.hasPrefix("etc/keepalived.conf:5:13: error: unknown option 'lable'") && $0.hasSuffix("did you mean 'label'?") })
+        #expect(messages.contains { $0.hasPrefix("etc/keepalived.conf:6:2: error: invalid IP address '1.1.1.'") })
+    }
+}
+
+@Suite struct CrossReferenceTests {
+    @Test func unknownTrackScriptDuplicateVRIDAndSyncGroups() {
+        let (config, d) = load("""
+        vrrp_script chk { script /bin/true }
+        vrrp_instance A { interface eth0
+          virtual_router_id 7
+          virtual_ipaddress { 1.1.1.1 }
+          track_script { chkk }
+        }
+        vrrp_instance B { interface eth0
+          virtual_router_id 7
+          virtual_ipaddress { 1.1.1.2 }
+        }
+        vrrp_sync_group G { group { A C } }
+        vrrp_sync_group H { group { A B } }
+        """)
+        let messages = problems(d).map(\.message)
+        #expect(config.instances[0].trackScripts.isEmpty)
+        #expect(d.contains { $0.message.contains("track_script 'chkk'") && $0.suggestion == "chk" })
+        #expect(messages.contains { $0.contains("virtual_router_id 7 is already used on eth0 by vrrp_instance A") })
+        #expect(messages.contains { $0.contains("'C' is not a vrrp_instance") })
+        #expect(messages.contains { $0.contains("A is already in sync group G") })
+        #expect(messages.contains { $0.contains("has only one member") })
+    }
+}
+
+@Suite struct VirtualServerTests {
+    static let dr = """
+    virtual_server 192.168.0.14 80 {
+        delay_loop 6
+        lb_algo wlc
+        lb_kind DR
+        persistence_timeout 360
+        protocol TCP
+        real_server 192.168.0.21 80 {
+            weight 2
+            TCP_CHECK {
+                connect_timeout 3
+                retry 2
+            }
+        }
+        real_server 192.168.0.22 80 {
+            inhibit_on_failure
+            TCP_CHECK {
+                connect_port 8080
+            }
+        }
+    }
+    virtual_server fwmark 1 {
+        lb_algo rr
+        lb_kind DR
+        real_server 192.168.0.21 0 { TCP_CHECK { connect_port 443 } }
+    }
+    """
+
+    @Test func modelAndInheritance() {
+        let (config, d) = load(Self.dr)
+        #expect(problems(d).isEmpty)
+        let vs = config.virtualServers[0]
+        #expect(vs.key == .address(IPAddress("192.168.0.14")!, port: 80))
+        #expect(vs.scheduler == "wlc" && vs.method == .dr && vs.persistenceTimeout == 360 && vs.proto == .tcp)
+        #expect(vs.realServers[0].weight == 2 && vs.realServers[0].checkers[0].connectTimeout == 3_000_000)
+        #expect(vs.realServers[1].inhibitOnFailure == true && vs.realServers[1].checkers[0].connectPort == 8080)
+        #expect(config.virtualServers[1].key == .fwmark(1))
+        let dump = ConfigDumper.dump(config)
+        #expect(dump.contains("connect_timeout 5\n"))  // inherited default for the second RS
+        #expect(dump.contains("delay_before_retry 1\n"))
+        #expect(dump.contains("warmup 6\n"))
+    }
+
+    @Test func keepalivedDefaultsAreWarnedAbout() {
+        let (config, d) = load("virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 { TCP_CHECK { } }\n}\nvirtual_server 10.0.0.1 81 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n}\n")
+        let messages = problems(d).map(\.message)
+        #expect(config.virtualServers.count == 1)
+        #expect(config.virtualServers[0].proto == .udp)
+        #expect(messages.contains { $0.contains("defaulting to UDP") })
+        #expect(messages.contains { $0.contains("no lb_algo set") })
+        #expect(messages.contains { $0.contains("no lb_kind set") })
+        #expect(messages.contains { $0.contains("has no real_server") })
+    }
+
+    @Test func nbGetRetryIsOnlyForHTTPAndCheckerBlocksAreValidated() {
+        let (_, d) = load("""
+        virtual_server 10.0.0.1 80 {
+            protocol TCP
+            lb_algo rrr
+            lb_kind DR
+            quorum 5
+            real_server 10.0.0.2 80 {
+                TCP_CHECK { nb_get_retry 3 }
+                HTTP_GET {
+                    url {
+                        path /
+                        digest xyz
+                    }
+                    nb_get_retry 2
+                }
+            }
+        }
+        """)
+        let messages = problems(d)
+        #expect(messages.contains { $0.suggestion == "rr" })
+        #expect(messages.contains { $0.message.contains("accepted only in HTTP_GET/SSL_GET") })
+        #expect(messages.contains { $0.message.contains("deprecated") && $0.severity == .warning })
+        #expect(messages.contains { $0.message.contains("digest 'xyz' is not a 32-digit MD5") })
+        #expect(messages.contains { $0.message.contains("quorum 5 is more than the total weight 1") })
+    }
+}
