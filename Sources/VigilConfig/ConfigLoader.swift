@@ -8,9 +8,14 @@ public enum ConfigLoader {
         var diagnostics = DiagnosticSink()
         var preprocessor = Preprocessor(fileSystem: fileSystem, configID: configID)
         let lines = preprocessor.run(mainFile: path, diagnostics: &diagnostics)
-        let statements = SyntaxParser.parse(lines, diagnostics: &diagnostics)
+        // Parse and interpret block by block, so a big file never exists as one token tree.
+        var parser = SyntaxParser()
         var interpreter = Interpreter()
-        interpreter.interpret(statements)
+        for line in lines {
+            let complete = parser.feed(line, diagnostics: &diagnostics)
+            if !complete.isEmpty { interpreter.interpret(complete) }
+        }
+        interpreter.interpret(parser.finish(diagnostics: &diagnostics))
         var config = interpreter.config
         var files = [path]
         for line in lines where files.last != line.file && !files.contains(line.file) { files.append(line.file) }

@@ -11,6 +11,8 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     case v6([UInt8])
 
     public init?(_ text: some StringProtocol) {
+        // Fast path for plain dotted quads, the overwhelmingly common case in big configs.
+        if let value = Self.parseDottedQuad(text.utf8) { self = .v4(value); return }
         let string = String(text)
         if string.contains(":") {
             var storage = in6_addr()
@@ -21,6 +23,27 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
             guard inet_pton(AF_INET, string, &storage) == 1 else { return nil }
             self = .v4(UInt32(bigEndian: storage.s_addr))
         }
+    }
+
+    /// Strict a.b.c.d with decimal octets 0...255 and no leading zeros (inet_pton's rules).
+    static func parseDottedQuad(_ bytes: some Collection<UInt8>) -> UInt32? {
+        var value: UInt32 = 0, octet: UInt32 = 0, digits = 0, dots = 0
+        for c in bytes {
+            if c == UInt8(ascii: ".") {
+                guard digits > 0, dots < 3 else { return nil }
+                value = value << 8 | octet
+                octet = 0; digits = 0; dots += 1
+            } else if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
+                if digits > 0 && octet == 0 { return nil }
+                octet = octet * 10 + UInt32(c - UInt8(ascii: "0"))
+                digits += 1
+                guard octet <= 255 else { return nil }
+            } else {
+                return nil
+            }
+        }
+        guard dots == 3, digits > 0 else { return nil }
+        return value << 8 | octet
     }
 
     public var isV6: Bool { if case .v6 = self { true } else { false } }

@@ -775,8 +775,8 @@ struct Interpreter {
             case "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "hashed":
                 vs.flags.append(s.keyword)
             case "real_server":
-                if let b = reader.requireBlock(s) { if let rs = realServer(s, b, vs: vs) { vs.realServers.append(rs) } }
-                else if let rs = realServer(s, [], vs: vs) { vs.realServers.append(rs) }
+                if let b = reader.requireBlock(s) { if let rs = realServer(s, b) { vs.realServers.append(rs) } }
+                else if let rs = realServer(s, []) { vs.realServers.append(rs) }
             default:
                 if Self.virtualServerAccepted.contains(s.keyword) { vs.acceptedOnly[s.keyword] = s.location }
                 else { reader.unknown(s, in: "virtual_server \(key)", known: Self.virtualServerKeywords + Self.virtualServerAccepted) }
@@ -820,11 +820,12 @@ struct Interpreter {
             reader.diagnostics.warning(vs.location, "\(name): hysteresis must be less than quorum: set to \(vs.quorum - 1)")
             vs.hysteresis = vs.quorum - 1
         }
-        var seen: [String: SourceLocation] = [:]
+        struct Endpoint: Hashable { var address: IPAddress; var port: Int }
+        var seen: [Endpoint: SourceLocation] = [:]
         vs.realServers.removeAll { rs in
-            let id = "\(rs.address):\(rs.port)"
+            let id = Endpoint(address: rs.address, port: rs.port)
             if let earlier = seen[id] {
-                reader.diagnostics.error(rs.location, "\(name): real_server \(id) is already listed at \(earlier)")
+                reader.diagnostics.error(rs.location, "\(name): real_server \(rs.address):\(rs.port) is already listed at \(earlier)")
                 return true
             }
             seen[id] = rs.location
@@ -839,7 +840,7 @@ struct Interpreter {
                                      "delay_before_retry", "warmup", "delay_loop"]
     static let realServerAccepted = ["smtp_alert", "virtualhost", "snmp_name"]
 
-    mutating func realServer(_ s: Statement, _ block: [Statement], vs: VirtualServer) -> RealServer? {
+    mutating func realServer(_ s: Statement, _ block: [Statement]) -> RealServer? {
         guard let address = reader.address(s) else { return nil }
         var port = 0
         if s.words.count > 2 {
@@ -849,7 +850,7 @@ struct Interpreter {
         var rs = RealServer(address: address, port: port, location: s.location)
         for s in block {
             if let kind = CheckerKind(rawValue: s.keyword) {
-                rs.checkers.append(checker(kind, s, realServer: rs))
+                rs.checkers.append(checker(kind, s))
                 continue
             }
             reader.forbidBlock(s)
@@ -883,24 +884,32 @@ struct Interpreter {
                                         "connect_timeout", "fwmark", "retry", "delay_before_retry", "warmup",
                                         "delay_loop", "alpha", "log_all_failures"]
 
-    mutating func checker(_ kind: CheckerKind, _ s: Statement, realServer: RealServer) -> Checker {
+    /// Each checker's keywords: the common connection ones (MISC_CHECK has none) plus its own.
+    static let checkerKeywords: [CheckerKind: [String]] = {
+        var table: [CheckerKind: [String]] = [:]
+        for kind in CheckerKind.allCases {
+            let specific: [String]
+            switch kind {
+            case .tcp, .ping: specific = []
+            case .http, .ssl: specific = ["url", "nb_get_retry", "http_protocol", "virtualhost", "fast_recovery", "enable_sni", "sni_name", "tls_compliant"]
+            case .misc: specific = ["misc_path", "misc_timeout", "misc_dynamic", "user"]
+            case .smtp: specific = ["helo_name", "host"]
+            case .dns: specific = ["type", "name"]
+            case .udp: specific = ["payload", "require_reply", "min_reply_length", "max_reply_length"]
+            case .file: specific = ["track_file", "weight", "dynamic"]
+            case .bfd: specific = ["name"]
+            }
+            table[kind] = (kind == .misc ? ["retry", "delay_before_retry", "warmup", "delay_loop", "alpha", "log_all_failures"]
+                                         : commonCheckerKeywords) + specific
+        }
+        return table
+    }()
+
+    mutating func checker(_ kind: CheckerKind, _ s: Statement) -> Checker {
         var c = Checker(kind: kind, location: s.location)
         let block = s.block ?? []
         if s.block == nil { reader.diagnostics.error(s.location, "'\(kind.rawValue)' needs a block: \(kind.rawValue) { … }") }
-        let specific: [String]
-        switch kind {
-        case .tcp: specific = []
-        case .http, .ssl: specific = ["url", "nb_get_retry", "http_protocol", "virtualhost", "fast_recovery", "enable_sni", "sni_name", "tls_compliant"]
-        case .misc: specific = ["misc_path", "misc_timeout", "misc_dynamic", "user"]
-        case .smtp: specific = ["helo_name", "host"]
-        case .dns: specific = ["type", "name"]
-        case .udp: specific = ["payload", "require_reply", "min_reply_length", "max_reply_length"]
-        case .ping: specific = []
-        case .file: specific = ["track_file", "weight", "dynamic"]
-        case .bfd: specific = ["name"]
-        }
-        let known = (kind == .misc ? ["retry", "delay_before_retry", "warmup", "delay_loop", "alpha", "log_all_failures"]
-                                   : Self.commonCheckerKeywords) + specific
+        let known = Self.checkerKeywords[kind] ?? Self.commonCheckerKeywords
         for s in block {
             if s.keyword != "url" && s.keyword != "host" { reader.forbidBlock(s) }
             guard known.contains(s.keyword) else {

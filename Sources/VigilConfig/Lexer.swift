@@ -20,8 +20,14 @@ public struct Token: Hashable, Sendable {
 public enum Lexer {
     public static func tokenize(_ line: String, file: String, line lineNumber: Int,
                                 diagnostics: inout DiagnosticSink) -> [Token] {
-        let bytes = Array(line.utf8)
+        var text = line
+        return text.withUTF8 { tokenize(bytes: $0, file: file, line: lineNumber, diagnostics: &diagnostics) }
+    }
+
+    static func tokenize(bytes: UnsafeBufferPointer<UInt8>, file: String, line lineNumber: Int,
+                         diagnostics: inout DiagnosticSink) -> [Token] {
         var tokens: [Token] = []
+        tokens.reserveCapacity(6)
         var index = 0
         func location(_ at: Int) -> SourceLocation { .init(file: file, line: lineNumber, column: at + 1) }
 
@@ -79,7 +85,7 @@ public enum Lexer {
 
     /// Resolves one backslash escape starting at `at` (the byte after the backslash); returns the
     /// index after it. Unknown escapes keep the character itself, as the shell does.
-    private static func unescape(_ bytes: [UInt8], at: Int, into text: inout [UInt8]) -> Int {
+    private static func unescape(_ bytes: UnsafeBufferPointer<UInt8>, at: Int, into text: inout [UInt8]) -> Int {
         let c = bytes[at]
         switch c {
         case UInt8(ascii: "n"): text.append(0x0A)

@@ -53,10 +53,13 @@ public struct LocalFileSystem: ConfigFileSystem {
 }
 
 /// A line after includes, conditionals and parameter substitution, with where it came from.
+/// It holds a slice of the file's bytes, not a String of its own: large configurations have
+/// tens of thousands of lines, and one allocation per line showed in the profile.
 public struct LogicalLine: Sendable {
-    public var text: String
+    public var bytes: ArraySlice<UInt8>
     public var file: String
     public var line: Int
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
 }
 
 /// Expands the line-level parts of the language before tokens exist, as keepalived's
@@ -103,16 +106,21 @@ public struct Preprocessor {
         }
         var lineNumber = 0
         var pendingDefinition: (name: String, value: String)?
-        // Split on bytes: String.split works on grapheme clusters, far too slow for big files.
-        for rawLine in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
+        // Everything per line works on bytes and makes at most one String: configs reach tens
+        // of thousands of lines and String's Character operations dominated the run time.
+        var lineStart = bytes.startIndex
+        while lineStart <= bytes.endIndex {
+            let lineEnd = bytes[lineStart...].firstIndex(of: 0x0A) ?? bytes.endIndex
+            var line = bytes[lineStart..<lineEnd]
+            lineStart = lineEnd + 1
+            if lineEnd == bytes.endIndex && line.isEmpty && lineNumber > 0 { break }
             lineNumber += 1
-            var line = Substring(String(decoding: rawLine, as: UTF8.self))
-            if line.last == "\r" { line = line.dropLast() }
+            if line.last == 0x0D { line = line.dropLast() }
 
             // A definition continued from the previous line.
             if var definition = pendingDefinition {
-                let continues = line.last == "\\"
-                definition.value += "\n" + (continues ? String(line.dropLast()) : String(line))
+                let continues = line.last == UInt8(ascii: "\\")
+                definition.value += "\n" + String(decoding: continues ? line.dropLast() : line, as: UTF8.self)
                 if continues { pendingDefinition = definition } else {
                     definitions[definition.name] = definition.value
                     pendingDefinition = nil
@@ -120,28 +128,39 @@ public struct Preprocessor {
                 continue
             }
 
-            guard let kept = applyConditional(line) else { continue }
-            line = kept
-            let trimmed = line.drop { $0 == " " || $0 == "\t" }
+            var start = line.startIndex
+            while start < line.endIndex, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
+            if start < line.endIndex, line[start] == UInt8(ascii: "@") {
+                guard let kept = applyConditional(line[start...]) else { continue }
+                line = kept
+                start = line.startIndex
+                while start < line.endIndex, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
+            }
 
             // `$NAME=value` defines a parameter; nothing else starts with `$NAME=`.
-            if trimmed.first == "$", let equals = trimmed.firstIndex(of: "=") {
-                let name = trimmed[trimmed.index(after: trimmed.startIndex)..<equals]
-                if !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
-                    var value = String(trimmed[trimmed.index(after: equals)...])
-                    if value.last == "\\" {
-                        value.removeLast()
-                        pendingDefinition = (String(name), value)
+            if start < line.endIndex, line[start] == UInt8(ascii: "$"), let equals = line[start...].firstIndex(of: UInt8(ascii: "=")) {
+                let name = line[(start + 1)..<equals]
+                if !name.isEmpty, name.allSatisfy({ isNameByte($0) }) {
+                    var value = line[(equals + 1)...]
+                    let continues = value.last == UInt8(ascii: "\\")
+                    if continues { value = value.dropLast() }
+                    let nameText = String(decoding: name, as: UTF8.self)
+                    if continues {
+                        pendingDefinition = (nameText, String(decoding: value, as: UTF8.self))
                     } else {
-                        definitions[String(name)] = value
+                        definitions[nameText] = String(decoding: value, as: UTF8.self)
                     }
                     continue
                 }
             }
 
-            let substituted = substitute(String(line), file: file)
-            for expanded in substituted.split(separator: "\n", omittingEmptySubsequences: false) {
-                handle(String(expanded), file: file, line: lineNumber, diagnostics: &diagnostics)
+            if line.contains(UInt8(ascii: "$")) {
+                let substituted = substitute(String(decoding: line, as: UTF8.self), file: file)
+                for expanded in Array(substituted.utf8).split(separator: 0x0A, omittingEmptySubsequences: false) {
+                    handle(expanded, file: file, line: lineNumber, diagnostics: &diagnostics)
+                }
+            } else {
+                handle(line, file: file, line: lineNumber, diagnostics: &diagnostics)
             }
         }
         if let definition = pendingDefinition {
@@ -149,23 +168,30 @@ public struct Preprocessor {
         }
     }
 
+    private static let includeKeywords: Set<String> = ["include", "includer", "includem", "includew", "includeb", "includea", "includet"]
+
     /// Handles an `include` line or passes the line on.
-    private mutating func handle(_ line: String, file: String, line lineNumber: Int,
+    private mutating func handle(_ line: ArraySlice<UInt8>, file: String, line lineNumber: Int,
                                  diagnostics: inout DiagnosticSink) {
-        let trimmed = line.drop { $0 == " " || $0 == "\t" }
-        let words = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        let includeKeywords: Set<Substring> = ["include", "includer", "includem", "includew", "includeb", "includea", "includet"]
-        guard let first = words.first, includeKeywords.contains(first) else {
-            output.append(LogicalLine(text: line, file: file, line: lineNumber))
+        var start = line.startIndex
+        while start < line.endIndex, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
+        // Cheap test first: only lines starting with "include" need a closer look.
+        guard line.count - (start - line.startIndex) >= 7, line[start] == UInt8(ascii: "i"), line[start + 1] == UInt8(ascii: "n"),
+              line[start + 2] == UInt8(ascii: "c") else {
+            output.append(LogicalLine(bytes: line, file: file, line: lineNumber))
             return
         }
-        let column = line.count - trimmed.count + 1
-        let location = SourceLocation(file: file, line: lineNumber, column: column)
+        let words = line[start...].split(whereSeparator: { $0 == 0x20 || $0 == 0x09 }).map { String(decoding: $0, as: UTF8.self) }
+        guard let first = words.first, Self.includeKeywords.contains(first) else {
+            output.append(LogicalLine(bytes: line, file: file, line: lineNumber))
+            return
+        }
+        let location = SourceLocation(file: file, line: lineNumber, column: start - line.startIndex + 1)
         guard words.count >= 2 else {
             diagnostics.error(location, "'\(first)' is missing the file to include")
             return
         }
-        var pattern = String(words[1])
+        var pattern = words[1]
         if pattern.count >= 2, let q = pattern.first, q == "\"" || q == "'", pattern.last == q {
             pattern = String(pattern.dropFirst().dropLast())
         }
@@ -201,15 +227,13 @@ public struct Preprocessor {
     }
 
     /// `@ID rest` keeps `rest` only when ID is the config id; `@^ID rest` only when it is not.
-    private func applyConditional(_ line: Substring) -> Substring? {
-        let trimmed = line.drop { $0 == " " || $0 == "\t" }
-        guard trimmed.first == "@" else { return line }
-        var rest = trimmed.dropFirst()
-        let negated = rest.first == "^"
+    private func applyConditional(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        var rest = line.dropFirst()
+        let negated = rest.first == UInt8(ascii: "^")
         if negated { rest = rest.dropFirst() }
-        let id = rest.prefix { $0 != " " && $0 != "\t" }
-        let body = rest.dropFirst(id.count)
-        let matches = configID.map { $0 == String(id) } ?? false
+        let id = rest.prefix { $0 != 0x20 && $0 != 0x09 }
+        let body = rest[id.endIndex...]
+        let matches = configID.map { Array($0.utf8) == Array(id) } ?? false
         return matches != negated ? body : nil
     }
 
@@ -249,6 +273,11 @@ public struct Preprocessor {
         case "_INSTANCE": return configID
         default: return nil
         }
+    }
+
+    private func isNameByte(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+            || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "_")
     }
 
     private func directory(of file: String) -> String {

@@ -4,13 +4,13 @@ struct Reader {
     var diagnostics = DiagnosticSink()
 
     /// The Nth argument (1-based), or an error naming what was expected.
-    mutating func argument(_ s: Statement, _ index: Int = 1, expecting what: String) -> Token? {
+    mutating func argument(_ s: Statement, _ index: Int = 1, expecting what: @autoclosure () -> String) -> Token? {
         guard index < s.words.count else {
             let after = s.words.last!
             diagnostics.error(
                 SourceLocation(file: after.location.file, line: after.location.line,
                                column: after.location.column + after.text.utf8.count + (after.kind == .quoted ? 2 : 0)),
-                "'\(s.keyword)' is missing \(index == 1 ? "its" : "a") parameter: expected \(what)")
+                "'\(s.keyword)' is missing \(index == 1 ? "its" : "a") parameter: expected \(what())")
             return nil
         }
         return s.words[index]
@@ -26,18 +26,18 @@ struct Reader {
     }
 
     mutating func integer(_ s: Statement, _ index: Int = 1, in range: ClosedRange<Int>, what: String? = nil) -> Int? {
-        let expectation = what ?? "an integer in \(range.lowerBound)...\(range.upperBound)"
-        guard let token = argument(s, index, expecting: expectation) else { return nil }
-        return integer(token, keyword: s.keyword, in: range, what: expectation)
+        let expectation = { what ?? "an integer in \(range.lowerBound)...\(range.upperBound)" }
+        guard let token = argument(s, index, expecting: expectation()) else { return nil }
+        return integer(token, keyword: s.keyword, in: range, what: expectation())
     }
 
-    mutating func integer(_ token: Token, keyword: String, in range: ClosedRange<Int>, what: String) -> Int? {
+    mutating func integer(_ token: Token, keyword: String, in range: ClosedRange<Int>, what: @autoclosure () -> String) -> Int? {
         guard let value = Int(token.text) else {
-            diagnostics.error(token.location, "invalid number '\(token.text)' for '\(keyword)': expected \(what)")
+            diagnostics.error(token.location, "invalid number '\(token.text)' for '\(keyword)': expected \(what())")
             return nil
         }
         guard range.contains(value) else {
-            diagnostics.error(token.location, "'\(keyword)' \(value) is out of range: expected \(what)")
+            diagnostics.error(token.location, "'\(keyword)' \(value) is out of range: expected \(what())")
             return nil
         }
         return value
@@ -112,8 +112,8 @@ struct Reader {
         return ScriptUser(user: name, group: group, location: token.location)
     }
 
-    mutating func string(_ s: Statement, expecting what: String) -> String? {
-        let token = argument(s, 1, expecting: what)
+    mutating func string(_ s: Statement, expecting what: @autoclosure () -> String) -> String? {
+        let token = argument(s, 1, expecting: what())
         noExtra(s, after: 1)
         return token?.text
     }
@@ -141,17 +141,30 @@ struct Reader {
 /// Seconds with up to six decimals, to microseconds. No exponent, no sign: as keepalived's
 /// `read_decimal_unsigned_strvec`.
 func parseSeconds(_ text: String) -> Microseconds? {
-    let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-    guard !parts.isEmpty, parts.count <= 2 else { return nil }
-    let whole = parts[0]
-    let fraction = parts.count == 2 ? parts[1] : ""
-    guard !(whole.isEmpty && fraction.isEmpty), whole.count <= 12, fraction.count <= 6,
-          whole.allSatisfy({ $0.isASCII && $0.isNumber }), fraction.allSatisfy({ $0.isASCII && $0.isNumber })
-    else { return nil }
-    let wholeValue = Int64(whole) ?? 0
-    var fractionValue = Int64(fraction) ?? 0
-    for _ in fraction.count..<6 { fractionValue *= 10 }
-    return wholeValue * 1_000_000 + fractionValue
+    var whole: Int64 = 0, fraction: Int64 = 0
+    var wholeDigits = 0, fractionDigits = 0, seenDot = false
+    for c in text.utf8 {
+        if c == UInt8(ascii: ".") {
+            if seenDot { return nil }
+            seenDot = true
+        } else if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
+            let digit = Int64(c - UInt8(ascii: "0"))
+            if seenDot {
+                fractionDigits += 1
+                if fractionDigits > 6 { return nil }
+                fraction = fraction * 10 + digit
+            } else {
+                wholeDigits += 1
+                if wholeDigits > 12 { return nil }
+                whole = whole * 10 + digit
+            }
+        } else {
+            return nil
+        }
+    }
+    guard wholeDigits + fractionDigits > 0 else { return nil }
+    for _ in fractionDigits..<6 { fraction *= 10 }
+    return whole * 1_000_000 + fraction
 }
 
 func formatSeconds(_ us: Microseconds) -> String {

@@ -22,77 +22,109 @@ public struct Statement: Sendable {
 /// `{` (which opens its block) or at a `}`. A `{` alone at the start of a line opens the block
 /// of the statement on the previous line, which keepalived also accepts. Brace mismatches are
 /// reported with the place the block was opened, and parsing continues.
-public enum SyntaxParser {
+///
+/// Incremental: `feed` hands back top-level statements as soon as they are complete, so the
+/// interpreter can consume a big configuration block by block instead of holding every token
+/// of it in memory at once.
+public struct SyntaxParser {
     public static let maxNesting = 32
 
+    // Open blocks, innermost last: their statements so far and where they were opened.
+    // Level 0 is the top level.
+    private var levels: [[Statement]] = [[]]
+    private var openers: [SourceLocation] = []
+    private var skippedDepth = 0
+    private var nestingReported = false
+    private var lastLine: SourceLocation?
+
+    public init() {}
+
+    /// Parses a whole configuration at once.
     public static func parse(_ lines: [LogicalLine], diagnostics: inout DiagnosticSink) -> [Statement] {
-        // A stack of open blocks; index 0 is the top level.
-        var stack: [(statements: [Statement], opener: SourceLocation?)] = [([], nil)]
-        var skippedDepth = 0
-        var nestingReported = false
+        var parser = SyntaxParser()
+        var statements: [Statement] = []
+        for line in lines { statements += parser.feed(line, diagnostics: &diagnostics) }
+        return statements + parser.finish(diagnostics: &diagnostics)
+    }
 
-        func closeBlock(at location: SourceLocation) {
-            let finished = stack.removeLast()
-            var owner = stack[stack.count - 1].statements.removeLast()
-            owner.block = finished.statements
-            owner.blockEnd = location
-            stack[stack.count - 1].statements.append(owner)
+    /// Adds one line; returns the top-level statements that can no longer change. The newest
+    /// top-level statement is held back, since a `{` on the next line may still open its block.
+    public mutating func feed(_ line: LogicalLine, diagnostics: inout DiagnosticSink) -> [Statement] {
+        lastLine = SourceLocation(file: line.file, line: line.line, column: 1)
+        var tokens = line.bytes.withUnsafeBufferPointer {
+            Lexer.tokenize(bytes: $0, file: line.file, line: line.line, diagnostics: &diagnostics)
         }
-
-        for line in lines {
-            let tokens = Lexer.tokenize(line.text, file: line.file, line: line.line, diagnostics: &diagnostics)
-            var pending: [Token] = []
-            func flush() {
-                if !pending.isEmpty {
-                    stack[stack.count - 1].statements.append(Statement(words: pending))
-                    pending = []
+        guard !tokens.isEmpty else { return [] }
+        // The common `keyword args {` line: drop the brace in place instead of copying the words.
+        var trailingOpen: Token?
+        if tokens.count > 1, tokens[tokens.count - 1].kind == .open, !tokens.dropLast().contains(where: { $0.kind == .open || $0.kind == .close }) {
+            trailingOpen = tokens.removeLast()
+            levels[levels.count - 1].append(Statement(words: tokens))
+            open(trailingOpen!, hadWords: true, diagnostics: &diagnostics)
+        } else {
+            var start = 0
+            for (index, token) in tokens.enumerated() where token.kind == .open || token.kind == .close {
+                let pending = start < index
+                if pending { levels[levels.count - 1].append(Statement(words: Array(tokens[start..<index]))) }
+                start = index + 1
+                if token.kind == .open {
+                    open(token, hadWords: pending, diagnostics: &diagnostics)
+                } else if skippedDepth > 0 {
+                    skippedDepth -= 1
+                } else if levels.count == 1 {
+                    diagnostics.error(token.location, "unexpected '}': no block is open here")
+                } else {
+                    openers.removeLast()
+                    closeBlock(at: token.location)
                 }
             }
-            for token in tokens {
-                switch token.kind {
-                case .word, .quoted:
-                    pending.append(token)
-                case .open:
-                    if pending.isEmpty {
-                        // `{` on its own: it belongs to the previous statement, if that has no block yet.
-                        guard let last = stack[stack.count - 1].statements.last, last.block == nil,
-                              !last.words.isEmpty else {
-                            diagnostics.error(token.location, "unexpected '{': no keyword before it opens a block")
-                            skippedDepth += 1
-                            continue
-                        }
-                    } else {
-                        flush()
-                    }
-                    if stack.count > maxNesting {
-                        if !nestingReported {
-                            diagnostics.error(token.location, "blocks nested more than \(maxNesting) deep: the inner ones are ignored")
-                            nestingReported = true
-                        }
-                        skippedDepth += 1
-                        continue
-                    }
-                    stack.append(([], token.location))
-                case .close:
-                    flush()
-                    if skippedDepth > 0 {
-                        skippedDepth -= 1
-                    } else if stack.count == 1 {
-                        diagnostics.error(token.location, "unexpected '}': no block is open here")
-                    } else {
-                        closeBlock(at: token.location)
-                    }
-                }
+            if start < tokens.count {
+                levels[levels.count - 1].append(Statement(words: start == 0 ? tokens : Array(tokens[start...])))
             }
-            flush()
         }
-        while stack.count > 1 {
-            let opener = stack[stack.count - 1].opener!
-            let ownerKeyword = stack[stack.count - 2].statements.last?.keyword ?? "block"
+        guard levels.count == 1, levels[0].count > 1 else { return [] }
+        let done = Array(levels[0].dropLast())
+        levels[0].removeFirst(levels[0].count - 1)
+        return done
+    }
+
+    /// Closes what is still open (reporting each missing `}`) and returns the remaining statements.
+    public mutating func finish(diagnostics: inout DiagnosticSink) -> [Statement] {
+        while levels.count > 1 {
+            let opener = openers.removeLast()
+            let ownerKeyword = levels[levels.count - 2].last?.keyword ?? "block"
             diagnostics.error(opener, "missing '}': the '\(ownerKeyword)' block opened here is never closed")
-            let end = lines.last.map { SourceLocation(file: $0.file, line: $0.line, column: 1) } ?? opener
-            closeBlock(at: end)
+            closeBlock(at: lastLine ?? opener)
         }
-        return stack[0].statements
+        defer { levels = [[]] }
+        return levels[0]
+    }
+
+    private mutating func open(_ token: Token, hadWords: Bool, diagnostics: inout DiagnosticSink) {
+        if !hadWords {
+            // `{` on its own: it belongs to the previous statement, if that has no block yet.
+            guard let last = levels[levels.count - 1].last, last.block == nil, !last.words.isEmpty else {
+                diagnostics.error(token.location, "unexpected '{': no keyword before it opens a block")
+                skippedDepth += 1
+                return
+            }
+        }
+        if levels.count > Self.maxNesting {
+            if !nestingReported {
+                diagnostics.error(token.location, "blocks nested more than \(Self.maxNesting) deep: the inner ones are ignored")
+                nestingReported = true
+            }
+            skippedDepth += 1
+            return
+        }
+        levels.append([])
+        openers.append(token.location)
+    }
+
+    private mutating func closeBlock(at location: SourceLocation) {
+        let finished = levels.removeLast()
+        let last = levels.count - 1
+        levels[last][levels[last].count - 1].block = finished
+        levels[last][levels[last].count - 1].blockEnd = location
     }
 }
