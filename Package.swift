@@ -15,6 +15,8 @@ let package = Package(
     targets: [
         // The keepalived.conf language: lexer, preprocessor, parser, typed model, validation.
         .target(name: "VigilConfig"),
+        // The VRRP protocol core: packet codec and state machine, driven by events and a clock.
+        .target(name: "VRRP"),
         // libnl-3 (route + genl) and linux/ip_vs.h, for rtnetlink and the IPVS genl family.
         .systemLibrary(
             name: "CNetlink",
@@ -31,6 +33,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "VigilConfigTests", dependencies: ["VigilConfig"]),
+        .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
         .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink"]),
         // Runs the built `vigil` binary beside Debian's keepalived in network namespaces.
         .testTarget(name: "IntegrationTests"),
