@@ -8,9 +8,12 @@ let package = Package(
     name: "Vigil",
     products: [
         .executable(name: "vigil", targets: ["vigil"]),
+        // The daemon image `vigil` execs into: no argument parser, so no FoundationEssentials.
+        .executable(name: "vigild", targets: ["vigild"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // The keepalived.conf language: lexer, preprocessor, parser, typed model, validation.
@@ -25,13 +28,20 @@ let package = Package(
         ),
         // Thin Linux adapters: raw VRRP sockets, AF_PACKET ARP/NA, rtnetlink addresses, poll.
         .target(name: "VigilSystem", dependencies: ["CNetlink"]),
+        // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
+        .target(
+            name: "VigilDaemon",
+            dependencies: ["VigilConfig", "VRRP", "VigilSystem", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "vigil",
             dependencies: [
                 "VigilConfig",
+                "VigilDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "vigild", dependencies: ["VigilDaemon"]),
         .testTarget(name: "VigilConfigTests", dependencies: ["VigilConfig"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
         .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink"]),

@@ -1,6 +1,7 @@
 @preconcurrency import Glibc
 import ArgumentParser
 import VigilConfig
+import VigilDaemon
 
 /// The `vigil` command line: keepalived's options with keepalived's meanings, so that existing
 /// unit files, scripts and muscle memory keep working.
@@ -85,12 +86,10 @@ struct Vigil: ParsableCommand {
             _ = report(diagnostics, for: config)
             return
         }
-        let status = report(diagnostics, for: config)
-        if diagnostics.all.contains(where: { $0.severity == .error && $0.klass != .note }) {
-            throw ExitCode(status == 0 ? 1 : status)
-        }
-        printError("vigil: the daemon (VRRP and IPVS) is not part of this build yet; use -t or --dump-conf")
-        throw ExitCode(1)
+        let options = DaemonOptions(configPath: useFile, configID: id, logConsole: logConsole || dontFork && isatty(2) == 1,
+                                    logDetail: logDetail, foreground: dontFork, pidFile: pidFile ?? "/run/vigil.pid",
+                                    releaseVIPsOnStop: !dontReleaseVRRP)
+        DaemonLaunch.exec(options)
     }
 
     /// Prints diagnostics (compiler style on stderr, or JSON on stdout) and returns the exit status.

@@ -1,0 +1,103 @@
+import VRRP
+import VigilConfig
+import VigilSystem
+
+/// One vrrp_instance at run time: the pure state machine plus the handles its actions need.
+final class InstanceRuntime {
+    let model: VigilConfig.VRRPInstance
+    var machine: VRRPStateMachine
+    let interface: String
+    let ifindex: Int32
+    let socket: VRRPSocket
+    let garp: GratuitousARP?
+    let source: IPv4Addr
+    let peers: [IPv4Addr]
+    /// How each VIP is put on an interface (prefix, label, scope, broadcast, device).
+    let vipSpecs: [InetAddress: AddressSpec]
+    var interfaceUp = true
+    var counters: [String: Int] = [:]
+
+    init(model: VigilConfig.VRRPInstance, machine: VRRPStateMachine, interface: String, ifindex: Int32,
+         socket: VRRPSocket, garp: GratuitousARP?, source: IPv4Addr, peers: [IPv4Addr],
+         vipSpecs: [InetAddress: AddressSpec]) {
+        self.model = model
+        self.machine = machine
+        self.interface = interface
+        self.ifindex = ifindex
+        self.socket = socket
+        self.garp = garp
+        self.source = source
+        self.peers = peers
+        self.vipSpecs = vipSpecs
+    }
+
+    var name: String { model.name }
+    var vrid: UInt8 { machine.config.vrid }
+
+    func count(_ counter: String) { counters[counter, default: 0] += 1 }
+}
+
+/// Builds the protocol core's view of an instance from the configuration model. The instance's
+/// own GARP settings fall back to global_defs where the instance kept keepalived's default.
+enum InstanceMapping {
+    static func coreConfig(_ i: VigilConfig.VRRPInstance, globals: GlobalDefs, source: IPv4Addr) throws(DaemonError) -> VRRPInstanceConfig {
+        guard let vrid = i.virtualRouterID else { throw DaemonError("(\(i.name)) has no virtual_router_id") }
+        let authentication: VRRPAuthentication
+        switch i.authType {
+        case .none: authentication = .none
+        case .pass: authentication = .password(i.authPass ?? "")
+        case .ah: throw DaemonError("(\(i.name)) auth_type AH is not supported by Vigil yet; use PASS or none")
+        }
+        var vips: [InetAddress] = []
+        for address in i.virtualAddresses {
+            guard case .v4 = address.address, let inet = InetAddress(address.address.description) else {
+                throw DaemonError("(\(i.name)) IPv6 virtual addresses are not supported by the Vigil daemon yet (\(address.address))")
+            }
+            vips.append(inet)
+        }
+        let defaults = GARPSettings()
+        var garp = VRRPGARPConfig()
+        garp.masterDelay = i.garp.masterDelay != defaults.masterDelay ? i.garp.masterDelay : globals.garp.masterDelay
+        garp.masterRepeat = i.garp.masterRepeat != defaults.masterRepeat ? i.garp.masterRepeat : globals.garp.masterRepeat
+        garp.masterRefresh = i.garp.masterRefresh != defaults.masterRefresh ? i.garp.masterRefresh : globals.garp.masterRefresh
+        garp.masterRefreshRepeat = i.garp.masterRefreshRepeat != defaults.masterRefreshRepeat ? i.garp.masterRefreshRepeat : globals.garp.masterRefreshRepeat
+        garp.lowerPrioDelay = i.garp.lowerPrioDelay ?? globals.garp.lowerPrioDelay
+        garp.lowerPrioRepeat = i.garp.lowerPrioRepeat ?? globals.garp.lowerPrioRepeat
+        return VRRPInstanceConfig(
+            name: i.name, vrid: UInt8(vrid), version: i.version == 3 ? .v3 : .v2,
+            priority: UInt8(i.effectivePriority), advertInterval: i.advertInterval,
+            initialState: i.state.map { $0 == .master ? .master : .backup },
+            nopreempt: i.nopreempt, preemptDelay: i.preemptDelay, authentication: authentication,
+            virtualAddresses: vips, sourceAddress: .v4(IPv4Address(source.value)),
+            unicastPeers: i.unicastPeers.compactMap { InetAddress($0.address.description) },
+            downTimerAdverts: i.downTimerAdverts ?? globals.downTimerAdverts,
+            lowerPrioNoAdvert: i.lowerPrioNoAdvert ?? globals.lowerPrioNoAdvert,
+            higherPrioSendAdvert: i.higherPrioSendAdvert ?? globals.higherPrioSendAdvert,
+            skipCheckAdvAddr: i.skipCheckAdvAddr ?? globals.vrrpSkipCheckAdvAddr,
+            v3ChecksumAsV2: i.v3ChecksumAsV2, garp: garp
+        ).normalized()
+    }
+
+    /// keepalived's address defaults: /32, the instance interface, scope global.
+    static func addressSpec(_ a: VirtualAddress, instanceInterface: String) throws(DaemonError) -> AddressSpec {
+        let device = a.device ?? instanceInterface
+        let ifindex: Int32
+        do { ifindex = try InterfaceInfo.index(of: device) } catch {
+            throw DaemonError("interface \(device) for address \(a.address) does not exist")
+        }
+        guard let address = IPAddr(a.address.description) else { throw DaemonError("bad address \(a.address)") }
+        var broadcast: IPv4Addr?
+        if let brd = a.broadcast, case .v4(let value) = a.address {
+            let mask: UInt32 = a.prefixLength == 0 ? 0 : ~UInt32(0) << (32 - UInt32(a.prefixLength))
+            switch brd {
+            case "+": broadcast = IPv4Addr(value: value | ~mask)
+            case "-": broadcast = IPv4Addr(value: value & mask)
+            default: broadcast = IPv4Addr(brd)
+            }
+        }
+        let scopes: [String: UInt8] = ["global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255]
+        let scope = a.scope.flatMap { scopes[$0] ?? UInt8($0) } ?? 0
+        return AddressSpec(ifindex: ifindex, address: address, prefixLength: UInt8(a.prefixLength), label: a.label,
+                           scope: scope, broadcast: broadcast, noDAD: a.noDAD)
+    }
+}
