@@ -26,12 +26,16 @@ let package = Package(
             pkgConfig: "libnl-3.0 libnl-genl-3.0 libnl-route-3.0",
             providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev", "libnl-route-3-dev"])]
         ),
+        // Track-script verdicts and scheduling: keepalived's rise/fall counter on a µs clock, no I/O.
+        .target(name: "Tracking"),
+        // fork/exec of track and notify scripts as their user, in their own process group, with timeouts.
+        .target(name: "ScriptRunner"),
         // Thin Linux adapters: raw VRRP sockets, AF_PACKET ARP/NA, rtnetlink addresses, poll.
         .target(name: "VigilSystem", dependencies: ["CNetlink"]),
         // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
         .target(
             name: "VigilDaemon",
-            dependencies: ["VigilConfig", "VRRP", "VigilSystem", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["VigilConfig", "VRRP", "VigilSystem", "Tracking", "ScriptRunner", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "vigil",
@@ -44,6 +48,8 @@ let package = Package(
         .executableTarget(name: "vigild", dependencies: ["VigilDaemon"]),
         .testTarget(name: "VigilConfigTests", dependencies: ["VigilConfig"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
+        .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
+        .testTarget(name: "ScriptRunnerTests", dependencies: ["ScriptRunner"]),
         .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink"]),
         // Runs the built `vigil` binary beside Debian's keepalived in network namespaces.
         .testTarget(name: "IntegrationTests"),

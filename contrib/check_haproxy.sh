@@ -10,4 +10,5 @@
 # It probes the loopback on purpose: in the namespace lab (contrib/lab) every director has its
 # own loopback, so each director's own (fake) haproxy decides its health.
 # `timeout` bounds a connect that hangs (e.g. a dropped SYN) well inside vrrp_script's timeout.
+# shellcheck disable=SC2016 # expanded by the inner bash
 exec timeout 1 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/${HAPROXY_CHECK_PORT:-80}"' 2>/dev/null

@@ -53,7 +53,7 @@ wait_holder() { # wait_holder SECONDS [NOT]: prints the single live holder, othe
     done
     return 1
 }
-mac() { ip -n "vlab-$1" -br link show dev eth0 | awk '{print $3}'; }
+mac() { ip -n "vlab-$1" -br link show dev eth0 2>/dev/null | awk '{print $3}'; }
 client_reaches_vip() { # ping from the client, then report whose MAC it used for the VIP
     local how m
     if command -v ping >/dev/null; then
@@ -109,7 +109,9 @@ read -r LAST FIRST PRIO INTVL GOODBYE < <(awk -v old="${ADDR[$MASTER]}" -v new="
     }
     END { printf "%s %s %s %s %d\n", last ? last : "-", first ? first : "-", p ? p : 0, iv ? iv : 0, goodbye }
 ' "$STATE/capture.txt")
-[ "$LAST" != - ] && [ "$FIRST" != - ] || fail "no takeover in the capture (old master's last advert: $LAST, new master's first: $FIRST)"
+if [ "$LAST" = - ] || [ "$FIRST" = - ]; then
+    fail "no takeover in the capture (old master's last advert: $LAST, new master's first: $FIRST)"
+fi
 [ "$GOODBYE" = 0 ] || info "warning: $MASTER sent a priority-0 advert: the kill was not a crash"
 GAP=$(calc "$FIRST - $LAST")
 BOUND=$(calc "3 * $INTVL + (256 - $PRIO) / 256")

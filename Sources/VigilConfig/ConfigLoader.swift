@@ -7,20 +7,26 @@ public enum ConfigLoader {
                             host: (any HostProbe)? = LocalHost()) -> (Configuration, DiagnosticSink) {
         var diagnostics = DiagnosticSink()
         var preprocessor = Preprocessor(fileSystem: fileSystem, configID: configID)
-        let lines = preprocessor.run(mainFile: path, diagnostics: &diagnostics)
-        // Parse and interpret block by block, so a big file never exists as one token tree.
-        var parser = SyntaxParser()
-        var interpreter = Interpreter()
-        for line in lines {
-            let complete = parser.feed(line, diagnostics: &diagnostics)
-            if !complete.isEmpty { interpreter.interpret(complete) }
+        // Preprocess, parse and interpret line by line and block by block, so a big file never
+        // exists as one list of lines or one token tree.
+        final class Pipeline {
+            var parser = SyntaxParser()
+            var interpreter = Interpreter()
+            var diagnostics = DiagnosticSink()
+            var files = [String]()
         }
-        interpreter.interpret(parser.finish(diagnostics: &diagnostics))
-        var config = interpreter.config
-        var files = [path]
-        for line in lines where files.last != line.file && !files.contains(line.file) { files.append(line.file) }
-        config.files = files
-        diagnostics.append(contentsOf: interpreter.reader.diagnostics.all)
+        let pipeline = Pipeline()
+        pipeline.files = [path]
+        preprocessor.stream(mainFile: path, diagnostics: &diagnostics) { line in
+            if pipeline.files.last != line.file && !pipeline.files.contains(line.file) { pipeline.files.append(line.file) }
+            let complete = pipeline.parser.feed(line, diagnostics: &pipeline.diagnostics)
+            if !complete.isEmpty { pipeline.interpreter.interpret(complete) }
+        }
+        pipeline.interpreter.interpret(pipeline.parser.finish(diagnostics: &pipeline.diagnostics))
+        diagnostics.append(contentsOf: pipeline.diagnostics.all)
+        var config = pipeline.interpreter.config
+        config.files = pipeline.files
+        diagnostics.append(contentsOf: pipeline.interpreter.reader.diagnostics.all)
         CrossReferences.check(&config, &diagnostics)
         if let host { HostChecks.check(config, host: host, &diagnostics) }
         return (config, diagnostics)

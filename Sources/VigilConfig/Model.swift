@@ -94,6 +94,11 @@ public struct ScriptUser: Sendable, Equatable {
     public var user: String
     public var group: String?
     public var location: SourceLocation
+    public init(user: String, group: String?, location: SourceLocation) {
+        self.user = user
+        self.group = group
+        self.location = location
+    }
 }
 
 /// A command line to execute, as written (keepalived takes it quoted), plus an optional user.

@@ -77,7 +77,8 @@ public struct Preprocessor {
 
     private var definitions: [String: String] = [:]
     private var includeStack: [String] = []
-    private var output: [LogicalLine] = []
+    /// Where finished lines go; `run` collects them, `stream` hands them on one by one.
+    private var emit: (LogicalLine) -> Void = { _ in }
 
     public init(fileSystem: any ConfigFileSystem = LocalFileSystem(), configID: String?) {
         self.fileSystem = fileSystem
@@ -85,15 +86,24 @@ public struct Preprocessor {
     }
 
     public mutating func run(mainFile: String, diagnostics: inout DiagnosticSink) -> [LogicalLine] {
-        output = []
+        var lines: [LogicalLine] = []
+        stream(mainFile: mainFile, diagnostics: &diagnostics) { lines.append($0) }
+        return lines
+    }
+
+    /// Hands each line to `consumer` as soon as it is ready, so the parser can run alongside
+    /// and no list of every line of a big configuration is built.
+    public mutating func stream(mainFile: String, diagnostics: inout DiagnosticSink,
+                                to consumer: @escaping (LogicalLine) -> Void) {
+        emit = consumer
+        defer { emit = { _ in } }
         definitions = [:]
         includeStack = []
         guard let bytes = fileSystem.read(mainFile) else {
             diagnostics.error(.unknown(mainFile), "configuration file not found or not readable", klass: .fatal)
-            return []
+            return
         }
         process(file: mainFile, bytes: bytes, diagnostics: &diagnostics)
-        return output
     }
 
     private mutating func process(file: String, bytes: [UInt8], diagnostics: inout DiagnosticSink) {
@@ -178,12 +188,12 @@ public struct Preprocessor {
         // Cheap test first: only lines starting with "include" need a closer look.
         guard line.count - (start - line.startIndex) >= 7, line[start] == UInt8(ascii: "i"), line[start + 1] == UInt8(ascii: "n"),
               line[start + 2] == UInt8(ascii: "c") else {
-            output.append(LogicalLine(bytes: line, file: file, line: lineNumber))
+            emit(LogicalLine(bytes: line, file: file, line: lineNumber))
             return
         }
         let words = line[start...].split(whereSeparator: { $0 == 0x20 || $0 == 0x09 }).map { String(decoding: $0, as: UTF8.self) }
         guard let first = words.first, Self.includeKeywords.contains(first) else {
-            output.append(LogicalLine(bytes: line, file: file, line: lineNumber))
+            emit(LogicalLine(bytes: line, file: file, line: lineNumber))
             return
         }
         let location = SourceLocation(file: file, line: lineNumber, column: start - line.startIndex + 1)

@@ -309,9 +309,12 @@ public final class Daemon {
         }
         for tracked in instance.model.trackScripts {
             guard let script = configuration.scripts.first(where: { $0.name == tracked.name }) else { continue }
-            trackers.append(VRRPTracker(name: "script \(tracked.name)", weight: tracked.weight ?? script.weight,
-                                        reverse: tracked.weight != nil ? tracked.reverse : script.weightReverse,
-                                        isUp: scripts.isUp(tracked.name)))
+            let weight = tracked.weight ?? script.weight
+            let reverse = tracked.weight != nil ? tracked.reverse : script.weightReverse
+            // Before its first result a weight-0 script holds the instance in FAULT and a
+            // weighted one adds nothing, as in keepalived.
+            let isUp = scripts.verdict(tracked.name) ?? (weight == 0 ? reverse : (weight < 0) != reverse)
+            trackers.append(VRRPTracker(name: "script \(tracked.name)", weight: weight, reverse: reverse, isUp: isUp))
         }
         return trackers
     }

@@ -2,19 +2,29 @@ import Foundation
 import Testing
 
 /// Runs a command and returns its exit status (128+N when killed by signal N) and output.
+/// posix_spawn and a blocking waitpid rather than Foundation's Process, whose waitUntilExit
+/// was seen to hang here after commands that leave daemons behind (`lab.sh up`). Output goes
+/// through a file, not a pipe, for the same reason: those daemons would hold a pipe open.
 @discardableResult
 func run(_ arguments: [String], input: String? = nil) -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    do { try process.run() } catch { return (127, "cannot run \(arguments[0]): \(error)") }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-    return (status, String(decoding: data, as: UTF8.self))
+    let path = NSTemporaryDirectory() + "vigil-run-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).out"
+    defer { unlink(path) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv = (["/usr/bin/env"] + arguments).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ)
+    guard spawned == 0 else { return (127, "cannot run \(arguments[0]): error \(spawned)") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let output = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    return (code, output)
 }
 
 /// The repository root, from this file's place in it.
@@ -60,7 +70,7 @@ final class Namespace {
     /// etc/ samples find their script without touching the host's /etc.
     func execWithCheckScript(_ arguments: [String]) -> (status: Int32, output: String) {
         let quoted = arguments.map { "'\($0)'" }.joined(separator: " ")
-        let script = "mount -t tmpfs vigil-test /etc/keepalived && install -m 0755 '\(repositoryRoot)/contrib/check_haproxy.sh' /etc/keepalived/check_haproxy.sh && exec \(quoted)"
+        let script = "mount -t tmpfs -o mode=0755 vigil-test /etc/keepalived && install -m 0755 '\(repositoryRoot)/contrib/check_haproxy.sh' /etc/keepalived/check_haproxy.sh && exec \(quoted)"
         return run(["ip", "netns", "exec", name, "sh", "-c", script])
     }
 }

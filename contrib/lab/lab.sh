@@ -70,9 +70,9 @@ stop_proc() {
 # otherwise still send a priority-0 goodbye advert when the parent dies first.
 hard_kill() {
     local pids
-    pids=$(tree "$1")
-    kill -STOP $pids 2>/dev/null || true
-    kill -KILL $pids 2>/dev/null || true
+    mapfile -t pids < <(tree "$1")
+    kill -STOP "${pids[@]}" 2>/dev/null || true
+    kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 # Starts "$@" in its own session (Ctrl-C on a terminal must not reach lab processes: the lab
 # decides when they stop), output to LOG, and records it as NAME.
@@ -114,6 +114,7 @@ cmd_up() {
     if lab_is_up; then
         say "already up"
     else
+        command -v "$PY" >/dev/null || die "python3 is needed for the lab's listeners (apt-get install python3)"
         cmd_down >/dev/null # clear a half-built lab
         mkdir -p "$PIDS"
         rm -f "$STATE"/*.log "$STATE"/capture.* # a fresh lab starts with fresh logs
@@ -157,7 +158,7 @@ cmd_down() {
 }
 
 daemon_cmd() { # daemon_cmd NODE DAEMON: prints nothing, fills CMD
-    local node=$1 conf=$REPO/etc/keepalived/$1.conf run=$STATE/run/$1
+    local node=$1 conf=${LAB_CONF_DIR:-$REPO/etc/keepalived}/$1.conf run=$STATE/run/$1
     [ -f "$conf" ] || die "no config $conf"
     rm -rf "$run"; mkdir -p "$run" # fresh pid files each run, or keepalived says "already running"
     case "$2" in
@@ -189,6 +190,7 @@ cmd_start() {
     # /etc/keepalived from this daemon only. mode=0755: tmpfs defaults to 1777, and
     # enable_script_security refuses scripts under a world-writable directory.
     # `exec` keeps the recorded pid the daemon's own.
+    # shellcheck disable=SC2016 # $0 and $@ are the inner sh's arguments
     spawn "daemon-$node" "$log" ip netns exec "$(ns "$node")" sh -c \
         'mount -t tmpfs -o mode=0755 vlab /etc/keepalived &&
          install -m 0755 "$0" /etc/keepalived/check_haproxy.sh && exec "$@"' \
@@ -221,7 +223,8 @@ cmd_who() {
     local n found=0
     need_up
     for n in "${NODES[@]}"; do
-        ip -n "$(ns "$n")" -4 addr show dev eth0 | grep -q " $VIP/" || continue
+        # 2>/dev/null: ip may complain about other namespaces appearing or vanishing meanwhile.
+        ip -n "$(ns "$n")" -4 addr show dev eth0 2>/dev/null | grep -q " $VIP/" || continue
         found=1
         if [[ $n == lvs* ]] && ! live_pid "daemon-$n" >/dev/null; then
             echo "$n (stale: its daemon is gone, a SIGKILL leaves the address behind)"
@@ -261,7 +264,8 @@ cmd_capture() {
 
 cmd_status() {
     local f name pid
-    lab_is_up && say "up (state in $STATE)" || { say "not up"; return 0; }
+    if ! lab_is_up; then say "not up"; return 0; fi
+    say "up (state in $STATE)"
     for f in "$PIDS"/*.pid; do
         [ -e "$f" ] || continue
         name=$(basename "$f" .pid)
