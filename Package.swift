@@ -30,6 +30,12 @@ let package = Package(
         .target(name: "Tracking"),
         // fork/exec of track and notify scripts as their user, in their own process group, with timeouts.
         .target(name: "ScriptRunner"),
+        // IPVS: table model, generic-netlink codec (golden bytes), reconciler, error policy. Pure.
+        .target(name: "IPVS"),
+        // TCP_CHECK scheduling and verdicts, real-server aliveness, quorum and sorry server. Pure.
+        .target(name: "HealthCheck"),
+        // Non-blocking connect prober (poll or epoll) for thousands of concurrent TCP_CHECKs.
+        .target(name: "TCPProbe"),
         // Thin Linux adapters: raw VRRP sockets, AF_PACKET ARP/NA, rtnetlink addresses, poll.
         .target(name: "VigilSystem", dependencies: ["CNetlink"]),
         // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
@@ -49,6 +55,9 @@ let package = Package(
         .testTarget(name: "VigilConfigTests", dependencies: ["VigilConfig"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
+        .testTarget(name: "IPVSTests", dependencies: ["IPVS"]),
+        .testTarget(name: "HealthCheckTests", dependencies: ["HealthCheck"]),
+        .testTarget(name: "TCPProbeTests", dependencies: ["TCPProbe"]),
         .testTarget(name: "ScriptRunnerTests", dependencies: ["ScriptRunner"]),
         .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink"]),
         // Runs the built `vigil` binary beside Debian's keepalived in network namespaces.

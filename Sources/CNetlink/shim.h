@@ -24,6 +24,11 @@
 
 /* Glibc hides these behind _GNU_SOURCE, which Swift's Glibc module is not built with. */
 extern int setns(int fd, int nstype);
+/* ppoll: poll with a nanosecond timeout. poll(2)'s milliseconds made every VRRP timer fire up
+   to 1 ms late (the loop must round up or spin). */
+#include <poll.h>
+#include <signal.h>
+extern int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *sigmask);
 struct vigil_in6_pktinfo {
     struct in6_addr ipi6_addr;
     unsigned int ipi6_ifindex;

@@ -135,10 +135,10 @@ public final class Daemon {
         }
         scripts.start(at: start.microseconds)
         while !stopping {
-            let waitMs = millisecondsUntilNextDeadline()
+            let wait = microsecondsUntilNextDeadline()
             let readable: [Int32]
             do {
-                readable = try Poller.wait(readable: sockets.values.map(\.fd) + [SignalPipe.readFD], timeoutMs: waitMs)
+                readable = try Poller.wait(readable: sockets.values.map(\.fd) + [SignalPipe.readFD], timeoutMicroseconds: wait)
             } catch {
                 logger.error("poll: \(error)")
                 continue
@@ -152,14 +152,12 @@ public final class Daemon {
 
     func now() -> VRRPInstant { VRRPInstant(microseconds: MonotonicClock.nowMicroseconds()) }
 
-    private func millisecondsUntilNextDeadline() -> Int32 {
+    private func microsecondsUntilNextDeadline() -> Int64 {
         let current = now().microseconds
         var earliest = nextInterfaceCheck
         for instance in instances { if let d = instance.machine.nextDeadline { earliest = min(earliest, d.microseconds) } }
         if let d = scripts.nextDeadline { earliest = min(earliest, d) }
-        let wait = max(0, earliest - current)
-        // Round up so we never wake a little early and spin.
-        return Int32(min((wait + 999) / 1000, 60_000))
+        return min(max(0, earliest - current), 60_000_000)
     }
 
     private func fireDueTimers() {
@@ -342,6 +340,26 @@ public final class Daemon {
             }
         }
         if changed || instances.contains(where: { !$0.model.trackInterfaces.isEmpty }) { refreshTrackers(at: now()) }
+        restoreDeletedVIPs()
+    }
+
+    /// A VIP someone deleted while we are master (`ip addr del`, a network restart) is put back
+    /// at once and announced with one GARP. keepalived instead drops to BACKUP and re-elects,
+    /// which leaves the VIP unserved for a whole master-down interval when there is no better
+    /// router; Vigil keeps the same owner and skips that outage.
+    private func restoreDeletedVIPs() {
+        for instance in instances where instance.machine.state == .master {
+            var present: [Int32: [InterfaceAddress]] = [:]
+            for vip in instance.machine.config.virtualAddresses {
+                guard let spec = instance.vipSpecs[vip] else { continue }
+                if present[spec.ifindex] == nil { present[spec.ifindex] = (try? addresses.list(ifindex: spec.ifindex)) ?? [] }
+                guard !present[spec.ifindex]!.contains(where: { $0.address == spec.address }) else { continue }
+                logger.warning("(\(instance.name)) VIP \(vip) was deleted from the interface while MASTER: adding it back")
+                instance.count("vip_restored")
+                changeVIP(vip, add: true, instance)
+                sendGARP([vip], rounds: 1, from: instance)
+            }
+        }
     }
 
     // MARK: signals and stop

@@ -1,4 +1,5 @@
 @preconcurrency import Glibc
+import CNetlink
 
 /// One poll(2) call: the daemon's loop owns its timers, so it only needs "which fds are
 /// readable before this deadline".
@@ -12,6 +13,22 @@ public enum Poller {
         if count < 0 {
             if errno == EINTR { return [] }
             throw SystemError.last("poll", nil)
+        }
+        return entries.filter { $0.revents != 0 }.map(\.fd)
+    }
+
+    /// The same with a microsecond timeout (ppoll), so timers fire on time rather than on the
+    /// next millisecond. Negative waits forever.
+    public static func wait(readable fds: [Int32], timeoutMicroseconds: Int64) throws(SystemError) -> [Int32] {
+        var entries = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        var timeout = timespec(tv_sec: Int(timeoutMicroseconds / 1_000_000), tv_nsec: Int(timeoutMicroseconds % 1_000_000) * 1000)
+        let count = entries.withUnsafeMutableBufferPointer { buffer in
+            timeoutMicroseconds < 0 ? ppoll(buffer.baseAddress, nfds_t(buffer.count), nil, nil)
+                                    : ppoll(buffer.baseAddress, nfds_t(buffer.count), &timeout, nil)
+        }
+        if count < 0 {
+            if errno == EINTR { return [] }
+            throw SystemError.last("ppoll", nil)
         }
         return entries.filter { $0.revents != 0 }.map(\.fd)
     }

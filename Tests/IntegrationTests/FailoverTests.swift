@@ -196,6 +196,48 @@ let takeoverSlack = 0.050
         #expect(lab.wait(10) { lab.holders() == ["lvs01"] }, "lvs01 back at 100 should preempt: \(lab.holders())")
     }
 
+    @Test func aVIPDeletedWhileMasterIsPutBack() throws {
+        guard requireLab() else { return }
+        let lab = try Lab()
+        try lab.start("lvs01", "vigil")
+        #expect(lab.wait(8) { lab.holders() == ["lvs01"] })
+        run(["ip", "-n", "vlab-lvs01", "addr", "del", "172.16.10.40/24", "dev", "eth0"])
+        #expect(lab.holders().isEmpty)
+        #expect(lab.wait(3) { lab.holders() == ["lvs01"] }, "the VIP should be restored within a second or two")
+        #expect(lab.log("lvs01").contains("was deleted from the interface while MASTER"))
+    }
+
+    /// unicast_src_ip / unicast_peer: one copy of each advert to the peer, no multicast.
+    @Test func unicastPeersElectOneMasterAndFailOver() throws {
+        guard requireLab() else { return }
+        let directory = try variantConfigs("unicast") { text in
+            let (me, peer) = text.contains("router_id lvs01") ? ("41", "42") : ("42", "41")
+            return text.replacingOccurrences(of: "    advert_int 1\n", with: """
+                    advert_int 1
+                    unicast_src_ip 172.16.10.\(me)
+                    unicast_peer {
+                        172.16.10.\(peer)
+                    }
+
+                """)
+        }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let lab = try Lab(confDir: directory)
+        try lab.start("lvs01", "vigil")
+        try lab.start("lvs02", "vigil")
+        #expect(lab.wait(8) { lab.holders() == ["lvs01"] })
+        lab.lab(["capture", "start"])
+        usleep(1_500_000)
+        lab.lab(["kill", "lvs01"])
+        #expect(lab.wait(6) { lab.holders().contains("lvs02") })
+        usleep(1_000_000)
+        lab.lab(["capture", "stop"])
+        let packets = lab.capture().filter { !$0.isGARP }
+        #expect(!packets.isEmpty)
+        #expect(packets.allSatisfy { $0.raw.contains("> 172.16.10.4") }, "adverts must go to the peer, not to 224.0.0.18")
+        #expect(!packets.contains { $0.raw.contains("bad") })
+    }
+
     @Test func wrongAuthPassIsIgnoredAndCounted() throws {
         guard requireLab() else { return }
         let directory = try variantConfigs("auth") { text in text }

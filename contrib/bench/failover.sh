@@ -16,8 +16,9 @@ export VIGIL_BIN=${VIGIL_BIN:-$PWD/.build/release/vigil}
 mkdir -p bench-out
 trap '$LAB down >/dev/null 2>&1 || true' EXIT INT TERM
 
-holder() { for n in lvs01 lvs02; do ip -n vlab-$n -4 addr show dev eth0 | grep -q '172.16.10.40/' && echo $n; done; }
-wait_holder() { for _ in $(seq 1 100); do [ "$(holder | tr '\n' ' ')" = "$1 " ] && return 0; sleep 0.1; done; return 1; }
+holder() { for n in lvs01 lvs02; do if ip -n vlab-$n -4 addr show dev eth0 | grep -q '172.16.10.40/'; then echo $n; fi; done; }
+# Waits until $1 holds the VIP (after a SIGKILL the dead master keeps a stale copy).
+wait_holder() { for _ in $(seq 1 100); do holder | grep -qx "$1" && return 0; sleep 0.1; done; return 1; }
 rss_of_tree() { # KiB of a pid and all its descendants
     local total=0 p
     for p in $1 $(pgrep -P "$1" || true); do
@@ -74,21 +75,22 @@ PY
 done
 $LAB down >/dev/null 2>&1 || true
 
-printf '%s\n' "${results[@]}" | python3 -c '
+printf '%s\n' "${results[@]}" > bench-out/failover.rows
+python3 - bench-out/failover.rows <<'PY'
 import json, statistics, sys
-rows = [l.split() for l in sys.stdin if l.strip()]
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 out = {}
 for d, mode, over, garp, rss in rows:
-    out.setdefault(d, {}).setdefault(mode, {"over_ms": [], "garp_ms": [], "rss_kib": []})
-    e = out[d][mode]; e["over_ms"].append(float(over)); e["garp_ms"].append(float(garp)); e["rss_kib"].append(int(rss))
+    e = out.setdefault(d, {}).setdefault(mode, {"over_ms": [], "garp_ms": [], "rss_kib": []})
+    e["over_ms"].append(float(over)); e["garp_ms"].append(float(garp)); e["rss_kib"].append(int(rss))
 json.dump(out, open("bench-out/failover.json", "w"), indent=1)
-med = lambda xs: statistics.median(xs)
-for mode, label in (("kill", "SIGKILL of the master: gap - RFC bound"), ("stop", "SIGTERM of the master: gap - skew time")):
-    k, v = out["keepalived"][mode], out["vigil"][mode]
-    print(f"| {label} (median of {len(k[\"over_ms\"])}) | keepalived {med(k[\"over_ms\"]):.2f} ms | vigil {med(v[\"over_ms\"]):.2f} ms |")
+med = statistics.median
+for mode, label in (("kill", "SIGKILL of the master: gap minus RFC bound"), ("stop", "SIGTERM of the master: gap minus skew time")):
+    k, v = out["keepalived"][mode]["over_ms"], out["vigil"][mode]["over_ms"]
+    print(f"| {label} (median of {len(k)}; range) | keepalived {med(k):.2f} ms ({min(k):.2f}-{max(k):.2f}) | vigil {med(v):.2f} ms ({min(v):.2f}-{max(v):.2f}) |")
 k = out["keepalived"]["kill"]["garp_ms"] + out["keepalived"]["stop"]["garp_ms"]
 v = out["vigil"]["kill"]["garp_ms"] + out["vigil"]["stop"]["garp_ms"]
 print(f"| new master: first advert to first GARP (median) | keepalived {med(k):.2f} ms | vigil {med(v):.2f} ms |")
 k = out["keepalived"]["kill"]["rss_kib"]; v = out["vigil"]["kill"]["rss_kib"]
-print(f"| idle RSS of a director, lvs02.conf, all processes (median) | keepalived {med(k)/1024:.1f} MB | vigil {med(v)/1024:.1f} MB |")
-'
+print(f"| idle RSS of a director (lvs02.conf, all its processes, median) | keepalived {med(k)/1024:.1f} MB | vigil {med(v)/1024:.1f} MB |")
+PY
