@@ -9,19 +9,26 @@ public enum ConfigLoader {
         var preprocessor = Preprocessor(fileSystem: fileSystem, configID: configID)
         // Preprocess, parse and interpret line by line and block by block, so a big file never
         // exists as one list of lines or one token tree.
-        final class Pipeline {
+        struct Pipeline: LineConsumer {
             var parser = SyntaxParser()
             var interpreter = Interpreter()
             var diagnostics = DiagnosticSink()
             var files = [String]()
+            var lastFileID: Int32 = -1
+
+            mutating func consume(_ line: LogicalLine) {
+                if line.fileID != lastFileID {
+                    lastFileID = line.fileID
+                    let name = line.file
+                    if !files.contains(name) { files.append(name) }
+                }
+                let complete = parser.feed(line, diagnostics: &diagnostics)
+                if !complete.isEmpty { interpreter.interpret(complete) }
+            }
         }
-        let pipeline = Pipeline()
+        var pipeline = Pipeline()
         pipeline.files = [path]
-        preprocessor.stream(mainFile: path, diagnostics: &diagnostics) { line in
-            if pipeline.files.last != line.file && !pipeline.files.contains(line.file) { pipeline.files.append(line.file) }
-            let complete = pipeline.parser.feed(line, diagnostics: &pipeline.diagnostics)
-            if !complete.isEmpty { pipeline.interpreter.interpret(complete) }
-        }
+        preprocessor.stream(mainFile: path, diagnostics: &diagnostics, into: &pipeline)
         pipeline.interpreter.interpret(pipeline.parser.finish(diagnostics: &pipeline.diagnostics))
         diagnostics.append(contentsOf: pipeline.diagnostics.all)
         var config = pipeline.interpreter.config

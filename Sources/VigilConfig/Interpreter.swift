@@ -790,7 +790,8 @@ struct Interpreter {
 
     /// keepalived's `validate_check_config` rules for one virtual server.
     mutating func completeVirtualServer(_ vs: inout VirtualServer, explicitPersistence: Bool) {
-        let name = "virtual_server \(vs.key)"
+        // Only messages need the name; building it for every server showed in the profile.
+        var name: String { "virtual_server \(vs.key)" }
         if case .fwmark = vs.key, vs.protoSet {
             reader.diagnostics.warning(vs.location, "\(name): 'protocol' is ignored for fwmark services")
         }
@@ -849,7 +850,9 @@ struct Interpreter {
         reader.noExtra(s, after: 2)
         var rs = RealServer(address: address, port: port, location: s.location)
         for s in block {
-            if let kind = CheckerKind(rawValue: s.keyword) {
+            // Checker blocks are the only upper-case keywords here: skip the lookup for the rest.
+            if let first = s.keyword.utf8.first, first >= UInt8(ascii: "A"), first <= UInt8(ascii: "Z"),
+               let kind = Self.checkerKinds[s.keyword] {
                 rs.checkers.append(checker(kind, s))
                 continue
             }
@@ -885,6 +888,9 @@ struct Interpreter {
                                         "delay_loop", "alpha", "log_all_failures"]
 
     /// Each checker's keywords: the common connection ones (MISC_CHECK has none) plus its own.
+    static let checkerKeywordSets: [CheckerKind: Set<String>] = checkerKeywords.mapValues { Set($0) }
+    static let checkerKinds: [String: CheckerKind] = Dictionary(uniqueKeysWithValues: CheckerKind.allCases.map { ($0.rawValue, $0) })
+
     static let checkerKeywords: [CheckerKind: [String]] = {
         var table: [CheckerKind: [String]] = [:]
         for kind in CheckerKind.allCases {
@@ -909,13 +915,13 @@ struct Interpreter {
         var c = Checker(kind: kind, location: s.location)
         let block = s.block ?? []
         if s.block == nil { reader.diagnostics.error(s.location, "'\(kind.rawValue)' needs a block: \(kind.rawValue) { … }") }
-        let known = Self.checkerKeywords[kind] ?? Self.commonCheckerKeywords
+        let knownSet = Self.checkerKeywordSets[kind] ?? []
         for s in block {
             if s.keyword != "url" && s.keyword != "host" { reader.forbidBlock(s) }
-            guard known.contains(s.keyword) else {
+            guard knownSet.contains(s.keyword) else {
                 var message = "unknown keyword '\(s.keyword)' in \(kind.rawValue)"
                 if s.keyword == "nb_get_retry" { message += ": 'nb_get_retry' is accepted only in HTTP_GET/SSL_GET; use 'retry'" }
-                reader.diagnostics.error(s.location, message, suggestion: s.keyword == "nb_get_retry" ? "retry" : nearest(s.keyword, in: known))
+                reader.diagnostics.error(s.location, message, suggestion: s.keyword == "nb_get_retry" ? "retry" : nearest(s.keyword, in: Self.checkerKeywords[kind] ?? []))
                 continue
             }
             switch s.keyword {

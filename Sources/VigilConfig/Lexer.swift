@@ -21,15 +21,16 @@ public enum Lexer {
     public static func tokenize(_ line: String, file: String, line lineNumber: Int,
                                 diagnostics: inout DiagnosticSink) -> [Token] {
         var text = line
-        return text.withUTF8 { tokenize(bytes: $0, file: file, line: lineNumber, diagnostics: &diagnostics) }
+        let fileID = SourceFiles.id(for: file)
+        return text.withUTF8 { tokenize(bytes: $0, fileID: fileID, line: lineNumber, diagnostics: &diagnostics) }
     }
 
-    static func tokenize(bytes: UnsafeBufferPointer<UInt8>, file: String, line lineNumber: Int,
+    static func tokenize(bytes: UnsafeBufferPointer<UInt8>, fileID: Int32, line lineNumber: Int,
                          diagnostics: inout DiagnosticSink) -> [Token] {
         var tokens: [Token] = []
         tokens.reserveCapacity(6)
         var index = 0
-        func location(_ at: Int) -> SourceLocation { .init(file: file, line: lineNumber, column: at + 1) }
+        func location(_ at: Int) -> SourceLocation { .init(fileID: fileID, line: lineNumber, column: at + 1) }
 
         while index < bytes.count {
             let byte = bytes[index]

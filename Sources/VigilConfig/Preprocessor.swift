@@ -52,13 +52,19 @@ public struct LocalFileSystem: ConfigFileSystem {
     }
 }
 
+/// Receives the preprocessor's lines one by one.
+public protocol LineConsumer {
+    mutating func consume(_ line: LogicalLine)
+}
+
 /// A line after includes, conditionals and parameter substitution, with where it came from.
 /// It holds a slice of the file's bytes, not a String of its own: large configurations have
 /// tens of thousands of lines, and one allocation per line showed in the profile.
 public struct LogicalLine: Sendable {
     public var bytes: ArraySlice<UInt8>
-    public var file: String
+    public var fileID: Int32
     public var line: Int
+    public var file: String { SourceFiles.name(of: fileID) }
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 }
 
@@ -77,8 +83,6 @@ public struct Preprocessor {
 
     private var definitions: [String: String] = [:]
     private var includeStack: [String] = []
-    /// Where finished lines go; `run` collects them, `stream` hands them on one by one.
-    private var emit: (LogicalLine) -> Void = { _ in }
 
     public init(fileSystem: any ConfigFileSystem = LocalFileSystem(), configID: String?) {
         self.fileSystem = fileSystem
@@ -86,27 +90,32 @@ public struct Preprocessor {
     }
 
     public mutating func run(mainFile: String, diagnostics: inout DiagnosticSink) -> [LogicalLine] {
-        var lines: [LogicalLine] = []
-        stream(mainFile: mainFile, diagnostics: &diagnostics) { lines.append($0) }
-        return lines
+        struct Collector: LineConsumer {
+            var lines: [LogicalLine] = []
+            mutating func consume(_ line: LogicalLine) { lines.append(line) }
+        }
+        var collector = Collector()
+        stream(mainFile: mainFile, diagnostics: &diagnostics, into: &collector)
+        return collector.lines
     }
 
     /// Hands each line to `consumer` as soon as it is ready, so the parser can run alongside
-    /// and no list of every line of a big configuration is built.
-    public mutating func stream(mainFile: String, diagnostics: inout DiagnosticSink,
-                                to consumer: @escaping (LogicalLine) -> Void) {
-        emit = consumer
-        defer { emit = { _ in } }
+    /// and no list of every line of a big configuration is built. Generic and `inout` rather
+    /// than a closure: a closure's captured state is boxed and every access checked at run time.
+    public mutating func stream<Consumer: LineConsumer>(mainFile: String, diagnostics: inout DiagnosticSink,
+                                                         into consumer: inout Consumer) {
         definitions = [:]
         includeStack = []
         guard let bytes = fileSystem.read(mainFile) else {
             diagnostics.error(.unknown(mainFile), "configuration file not found or not readable", klass: .fatal)
             return
         }
-        process(file: mainFile, bytes: bytes, diagnostics: &diagnostics)
+        process(file: mainFile, bytes: bytes, diagnostics: &diagnostics, into: &consumer)
     }
 
-    private mutating func process(file: String, bytes: [UInt8], diagnostics: inout DiagnosticSink) {
+    private mutating func process<Consumer: LineConsumer>(file: String, bytes: [UInt8], diagnostics: inout DiagnosticSink,
+                                                           into consumer: inout Consumer) {
+        let fileID = SourceFiles.id(for: file)
         includeStack.append(fileSystem.canonical(file))
         defer { includeStack.removeLast() }
         if bytes.contains(0) {
@@ -167,10 +176,10 @@ public struct Preprocessor {
             if line.contains(UInt8(ascii: "$")) {
                 let substituted = substitute(String(decoding: line, as: UTF8.self), file: file)
                 for expanded in Array(substituted.utf8).split(separator: 0x0A, omittingEmptySubsequences: false) {
-                    handle(expanded, file: file, line: lineNumber, diagnostics: &diagnostics)
+                    handle(expanded, file: file, fileID: fileID, line: lineNumber, diagnostics: &diagnostics, into: &consumer)
                 }
             } else {
-                handle(line, file: file, line: lineNumber, diagnostics: &diagnostics)
+                handle(line, file: file, fileID: fileID, line: lineNumber, diagnostics: &diagnostics, into: &consumer)
             }
         }
         if let definition = pendingDefinition {
@@ -181,19 +190,19 @@ public struct Preprocessor {
     private static let includeKeywords: Set<String> = ["include", "includer", "includem", "includew", "includeb", "includea", "includet"]
 
     /// Handles an `include` line or passes the line on.
-    private mutating func handle(_ line: ArraySlice<UInt8>, file: String, line lineNumber: Int,
-                                 diagnostics: inout DiagnosticSink) {
+    private mutating func handle<Consumer: LineConsumer>(_ line: ArraySlice<UInt8>, file: String, fileID: Int32, line lineNumber: Int,
+                                                          diagnostics: inout DiagnosticSink, into consumer: inout Consumer) {
         var start = line.startIndex
         while start < line.endIndex, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
         // Cheap test first: only lines starting with "include" need a closer look.
         guard line.count - (start - line.startIndex) >= 7, line[start] == UInt8(ascii: "i"), line[start + 1] == UInt8(ascii: "n"),
               line[start + 2] == UInt8(ascii: "c") else {
-            emit(LogicalLine(bytes: line, file: file, line: lineNumber))
+            consumer.consume(LogicalLine(bytes: line, fileID: fileID, line: lineNumber))
             return
         }
         let words = line[start...].split(whereSeparator: { $0 == 0x20 || $0 == 0x09 }).map { String(decoding: $0, as: UTF8.self) }
         guard let first = words.first, Self.includeKeywords.contains(first) else {
-            emit(LogicalLine(bytes: line, file: file, line: lineNumber))
+            consumer.consume(LogicalLine(bytes: line, fileID: fileID, line: lineNumber))
             return
         }
         let location = SourceLocation(file: file, line: lineNumber, column: start - line.startIndex + 1)
@@ -232,7 +241,7 @@ public struct Preprocessor {
                 diagnostics.error(location, "included file '\(path)' cannot be read", klass: .fatal)
                 continue
             }
-            process(file: path, bytes: bytes, diagnostics: &diagnostics)
+            process(file: path, bytes: bytes, diagnostics: &diagnostics, into: &consumer)
         }
     }
 

@@ -8,7 +8,7 @@ struct Reader {
         guard index < s.words.count else {
             let after = s.words.last!
             diagnostics.error(
-                SourceLocation(file: after.location.file, line: after.location.line,
+                SourceLocation(fileID: after.location.fileID, line: after.location.line,
                                column: after.location.column + after.text.utf8.count + (after.kind == .quoted ? 2 : 0)),
                 "'\(s.keyword)' is missing \(index == 1 ? "its" : "a") parameter: expected \(what())")
             return nil

@@ -50,9 +50,9 @@ public struct SyntaxParser {
     /// Adds one line; returns the top-level statements that can no longer change. The newest
     /// top-level statement is held back, since a `{` on the next line may still open its block.
     public mutating func feed(_ line: LogicalLine, diagnostics: inout DiagnosticSink) -> [Statement] {
-        lastLine = SourceLocation(file: line.file, line: line.line, column: 1)
+        lastLine = SourceLocation(fileID: line.fileID, line: line.line, column: 1)
         var tokens = line.bytes.withUnsafeBufferPointer {
-            Lexer.tokenize(bytes: $0, file: line.file, line: line.line, diagnostics: &diagnostics)
+            Lexer.tokenize(bytes: $0, fileID: line.fileID, line: line.line, diagnostics: &diagnostics)
         }
         guard !tokens.isEmpty else { return [] }
         // The common `keyword args {` line: drop the brace in place instead of copying the words.

@@ -23,11 +23,13 @@ ip netns exec "$ns" "$vigil" -t -f "$conf"
 # Interleave the two commands (keepalived, vigil, keepalived, …) so that machine noise hits both
 # alike, and compare medians: on a shared 2-core machine separate back-to-back batches drifted
 # by up to 2x between runs.
-python3 - "$ns" "$conf" "$vigil" "${RUNS:-40}" "$out/config-test.json" <<'PY'
+# The timer itself runs inside the namespace, so each measured run is just the program (no
+# `ip netns exec` wrapper per run).
+ip netns exec "$ns" python3 - "$conf" "$vigil" "${RUNS:-40}" "$out/config-test.json" <<'PY'
 import json, statistics, subprocess, sys, time
-ns, conf, vigil, runs, out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-commands = {"keepalived": ["ip", "netns", "exec", ns, "keepalived", "-t", "-f", conf],
-            "vigil": ["ip", "netns", "exec", ns, vigil, "-t", "-f", conf]}
+conf, vigil, runs, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+commands = {"keepalived": ["keepalived", "-t", "-f", conf],
+            "vigil": [vigil, "-t", "-f", conf]}
 times = {name: [] for name in commands}
 for i in range(runs + 3):
     for name, cmd in commands.items():
