@@ -154,7 +154,7 @@ public enum HostChecks {
     }
 
     /// The program as the daemon would run it: an absolute/relative path as is, else searched in PATH.
-    static func resolve(_ program: String, host: any HostProbe) -> String? {
+    public static func resolve(_ program: String, host: any HostProbe) -> String? {
         if program.contains("/") { return host.fileStatus(program) != nil ? program : nil }
         for directory in host.searchPath {
             let candidate = directory + "/" + program
@@ -164,7 +164,7 @@ public enum HostChecks {
     }
 
     /// The first component of the path (file or directory) that a non-root user could modify.
-    static func insecurePart(of path: String, host: any HostProbe) -> String? {
+    public static func insecurePart(of path: String, host: any HostProbe) -> String? {
         var current = path
         while !current.isEmpty {
             if let status = host.fileStatus(current) {

@@ -126,6 +126,7 @@ public final class Daemon {
 
     func loop() -> Int32 {
         let start = now()
+        scripts.start(at: start.microseconds)
         for instance in instances {
             // A VIP left behind by a crashed run would answer for us while we are BACKUP.
             removeLeftoverVIPs(instance)
@@ -133,7 +134,6 @@ public final class Daemon {
             _ = instance.machine.handle(.trackersChanged(trackers), at: start)
             apply(instance.machine.handle(.start, at: start), to: instance)
         }
-        scripts.start(at: start.microseconds)
         while !stopping {
             let wait = microsecondsUntilNextDeadline()
             let readable: [Int32]
@@ -306,7 +306,8 @@ public final class Daemon {
             trackers.append(VRRPTracker(name: "interface \(tracked.name)", weight: tracked.weight ?? 0, reverse: tracked.reverse, isUp: up))
         }
         for tracked in instance.model.trackScripts {
-            guard let script = configuration.scripts.first(where: { $0.name == tracked.name }) else { continue }
+            guard let script = configuration.scripts.first(where: { $0.name == tracked.name }),
+                  scripts.isTracked(tracked.name) else { continue }
             let weight = tracked.weight ?? script.weight
             let reverse = tracked.weight != nil ? tracked.reverse : script.weightReverse
             // Before its first result a weight-0 script holds the instance in FAULT and a

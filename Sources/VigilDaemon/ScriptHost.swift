@@ -45,7 +45,22 @@ final class ScriptHost {
         var names = Set<String>()
         for instance in configuration.instances { for t in instance.trackScripts { names.insert(t.name) } }
         for group in configuration.syncGroups { for t in group.trackScripts { names.insert(t.name) } }
+        let host = LocalHost()
         for script in configuration.scripts where names.contains(script.name) && script.script != nil {
+            // keepalived's load-time rules: a script that cannot be found, or that would run as
+            // root from a path others can write under enable_script_security, is disabled and
+            // stops counting for its instances (it neither adds nor subtracts priority).
+            let command = script.script!
+            guard let path = HostChecks.resolve(command.program, host: host) else {
+                logger.error("Disabling track script \(script.name) since not found/accessible (\(command.program))")
+                continue
+            }
+            let runsAsRoot = (script.user ?? defaultUser).map { $0.user == "root" } ?? true
+            if configuration.globals.enableScriptSecurity && runsAsRoot,
+               let unsafe = HostChecks.insecurePart(of: path, host: host) {
+                logger.error("Disabling track script \(script.name) due to insecure path: \(unsafe) is writable by a non-root user")
+                continue
+            }
             tracked[script.name] = Tracked(script: script,
                                            state: TrackScriptState(rise: script.rise, fall: script.fall, initFail: script.initFail),
                                            schedule: TrackScriptSchedule(interval: script.interval, timeout: script.timeout, start: now))
@@ -103,9 +118,12 @@ final class ScriptHost {
         return changes
     }
 
+    /// Whether the script runs at all (disabled scripts do not count for their instances).
+    func isTracked(_ name: String) -> Bool { tracked[name] != nil }
+
     /// The script's verdict as a tracker sees it; nil while no run has finished yet.
     func verdict(_ name: String) -> Bool? {
-        guard let entry = tracked[name] else { return false }
+        guard let entry = tracked[name] else { return nil }
         return entry.state.awaitingFirstResult ? nil : entry.state.isUp
     }
 
