@@ -116,18 +116,9 @@ struct Interpreter {
             case "vrrp_version":
                 if let v = reader.integer(s, in: 2...3, what: "2 or 3") { g.vrrpVersion = v }
             case "vrrp_strict": g.vrrpStrict = reader.boolean(s) ?? g.vrrpStrict
-            case "vrrp_garp_master_delay":
-                if let v = reader.integer(s, in: 0...4294, what: "whole seconds 0...4294") { g.garp.masterDelay = Int64(v) * 1_000_000 }
-            case "vrrp_garp_master_repeat":
-                if let v = reader.integer(s, in: 1...Int(Int32.max), what: "a count of at least 1") { g.garp.masterRepeat = v }
-            case "vrrp_garp_master_refresh":
-                if let v = reader.integer(s, in: 0...Int(UInt32.max), what: "whole seconds, 0 for off") { g.garp.masterRefresh = Int64(v) * 1_000_000 }
-            case "vrrp_garp_master_refresh_repeat":
-                if let v = reader.integer(s, in: 1...Int(Int32.max), what: "a count of at least 1") { g.garp.masterRefreshRepeat = v }
-            case "vrrp_garp_lower_prio_delay":
-                if let v = reader.integer(s, in: 0...4294, what: "whole seconds 0...4294") { g.garp.lowerPrioDelay = Int64(v) * 1_000_000 }
-            case "vrrp_garp_lower_prio_repeat":
-                if let v = reader.integer(s, in: 0...Int(Int32.max), what: "a count") { g.garp.lowerPrioRepeat = v }
+            case "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh",
+                 "vrrp_garp_master_refresh_repeat", "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat":
+                garpSetting(s, name: String(s.keyword.dropFirst("vrrp_".count)), &g.garp)
             case "vrrp_garp_interval":
                 // keepalived rejects 0 (minimum 1 µs) even though its own sample uses it.
                 if let v = reader.timer(s, min: 1, max: 1_000_000_000) { g.garpInterval = v }
@@ -165,6 +156,27 @@ struct Interpreter {
             }
         }
         config.globals = g
+    }
+
+    /// The GARP settings global_defs (`vrrp_garp_*`) and instances (`garp_*`) share.
+    mutating func garpSetting(_ s: Statement, name: String, _ garp: inout GARPSettings) {
+        let seconds = "whole seconds 0...4294"
+        switch name {
+        case "garp_master_delay":
+            if let v = reader.integer(s, in: 0...4294, what: seconds) { garp.masterDelay = Int64(v) * 1_000_000 }
+        case "garp_master_repeat":
+            if let v = reader.integer(s, in: 1...Int(Int32.max), what: "a count of at least 1") { garp.masterRepeat = v }
+        case "garp_master_refresh":
+            if let v = reader.integer(s, in: 0...Int(UInt32.max), what: "whole seconds, 0 for off") { garp.masterRefresh = Int64(v) * 1_000_000 }
+        case "garp_master_refresh_repeat":
+            if let v = reader.integer(s, in: 1...Int(Int32.max), what: "a count of at least 1") { garp.masterRefreshRepeat = v }
+        case "garp_lower_prio_delay":
+            if let v = reader.integer(s, in: 0...4294, what: seconds) { garp.lowerPrioDelay = Int64(v) * 1_000_000 }
+        case "garp_lower_prio_repeat":
+            if let v = reader.integer(s, in: 0...Int(Int32.max), what: "a count") { garp.lowerPrioRepeat = v }
+        default:
+            break
+        }
     }
 
     // MARK: vrrp_script
@@ -278,18 +290,9 @@ struct Interpreter {
             case "unicast_src_ip": i.unicastSourceIP = reader.address(s)
             case "unicast_peer": if let b = reader.requireBlock(s) { i.unicastPeers += unicastPeers(b) }
             case "unicast_ttl": i.unicastTTL = reader.integer(s, in: 0...255)
-            case "garp_master_delay":
-                if let v = reader.integer(s, in: 0...4294, what: "whole seconds 0...4294") { i.garp.masterDelay = Int64(v) * 1_000_000 }
-            case "garp_master_repeat":
-                if let v = reader.integer(s, in: 1...Int(Int32.max), what: "a count of at least 1") { i.garp.masterRepeat = v }
-            case "garp_master_refresh":
-                if let v = reader.integer(s, in: 0...Int(UInt32.max), what: "whole seconds, 0 for off") { i.garp.masterRefresh = Int64(v) * 1_000_000 }
-            case "garp_master_refresh_repeat":
-                if let v = reader.integer(s, in: 1...Int(Int32.max), what: "a count of at least 1") { i.garp.masterRefreshRepeat = v }
-            case "garp_lower_prio_delay":
-                if let v = reader.integer(s, in: 0...4294, what: "whole seconds 0...4294") { i.garp.lowerPrioDelay = Int64(v) * 1_000_000 }
-            case "garp_lower_prio_repeat":
-                if let v = reader.integer(s, in: 0...Int(Int32.max), what: "a count") { i.garp.lowerPrioRepeat = v }
+            case "garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat",
+                 "garp_lower_prio_delay", "garp_lower_prio_repeat":
+                garpSetting(s, name: s.keyword, &i.garp)
             case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify_deleted", "notify",
                  "notify_master_rx_lower_pri":
                 notify(s, &i.notify, owner: "vrrp_instance \(name.text)")
