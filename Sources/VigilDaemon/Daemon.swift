@@ -37,6 +37,11 @@ public final class Daemon {
     var instances: [InstanceRuntime] = []
     var sockets: [String: VRRPSocket] = [:]
     var arpSenders: [String: GratuitousARP] = [:]
+    var sockets6: [String: VRRPSocket6] = [:]
+    var naSenders: [String: UnsolicitedNA] = [:]
+    /// vrrp_sync_groups: their members' state machines live in the pure `VRRPSyncGroup`;
+    /// each member's `machine` is a copy refreshed after every event (see `dispatch`).
+    var groups: [GroupRuntime] = []
     let addresses: AddressManager
     let scripts: ScriptHost
     var stopping = false
@@ -82,6 +87,28 @@ public final class Daemon {
         try SignalPipe.install([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
         signal(SIGPIPE, SIG_IGN)
         for model in configuration.instances { try setUp(model) }
+        setUpGroups()
+    }
+
+    private func setUpGroups() {
+        for model in configuration.syncGroups {
+            let members = model.members.compactMap { member in
+                instances.first { $0.name == member.name && $0.group == nil }
+            }
+            guard !members.isEmpty else {
+                logger.warning("VRRP_Group(\(model.name)) has no usable member: ignored")
+                continue
+            }
+            if members.count == 1 {
+                logger.warning("VRRP_Group(\(model.name)) has only 1 virtual router(s) - this probably isn't what you want")
+            }
+            let group = GroupRuntime(model: model, members: members)
+            for (index, member) in members.enumerated() {
+                member.group = group
+                member.groupMember = index
+            }
+            groups.append(group)
+        }
     }
 
     private func setUp(_ model: VigilConfig.VRRPInstance) throws {
@@ -89,6 +116,10 @@ public final class Daemon {
         let info: InterfaceInfo
         do { info = try InterfaceInfo.lookup(interface, using: addresses) } catch {
             throw DaemonError("(\(model.name)) interface \(interface): \(error)")
+        }
+        if try InstanceMapping.isIPv6(model) {
+            try setUpIPv6(model, interface: interface, info: info)
+            return
         }
         let configuredSource = model.unicastSourceIP ?? model.mcastSourceIP
         guard let source = configuredSource.flatMap({ IPv4Addr($0.description) }) ?? info.primaryIPv4 else {
@@ -122,6 +153,82 @@ public final class Daemon {
         instances.append(runtime)
     }
 
+    /// VRRPv3 over IPv6: VRRPSocket6 on the interface, adverts from its link-local address
+    /// (unless mcast_src_ip/unicast_src_ip), unsolicited NAs instead of GARPs.
+    private func setUpIPv6(_ model: VigilConfig.VRRPInstance, interface: String, info: InterfaceInfo) throws {
+        let configuredSource = model.unicastSourceIP ?? model.mcastSourceIP
+        // The interface's own link-local address, not a link-local VIP a crashed run left behind.
+        let linkLocalVIPs = Set(model.virtualAddresses.compactMap { IPv6Addr($0.address.description) })
+        let ownLinkLocal = ((try? addresses.list(ifindex: info.index)) ?? []).lazy.compactMap { entry -> IPv6Addr? in
+            guard case .v6(let v6) = entry.address, v6.isLinkLocal,
+                  !linkLocalVIPs.contains(v6) else { return nil }
+            return v6
+        }.first ?? info.linkLocalIPv6
+        guard let source = configuredSource.flatMap({ IPv6Addr($0.description) }) ?? ownLinkLocal else {
+            throw DaemonError("(\(model.name)) interface \(interface) has no IPv6 link-local address to send adverts from")
+        }
+        let peers = model.unicastPeers.compactMap { IPv6Addr($0.address.description) }
+        let mode: VRRPSocket6.Mode = peers.isEmpty ? .multicast : .unicast(local: source)
+        let key = "\(interface)|\(peers.isEmpty ? "mcast" : "ucast \(source)")"
+        let socket: VRRPSocket6
+        if let existing = sockets6[key] { socket = existing } else {
+            do { socket = try VRRPSocket6(interface: interface, mode: mode) } catch {
+                throw DaemonError("(\(model.name)) VRRP IPv6 socket on \(interface): \(error)")
+            }
+            sockets6[key] = socket
+        }
+        var na = naSenders[interface]
+        if na == nil && !info.isNoARP {
+            na = try? UnsolicitedNA(interface: interface, mac: info.mac)
+            naSenders[interface] = na
+        }
+        var specs: [InetAddress: AddressSpec] = [:]
+        for vip in model.virtualAddresses + model.excludedAddresses {
+            guard let inet = InetAddress(vip.address.description) else { continue }
+            specs[inet] = try InstanceMapping.addressSpec(vip, instanceInterface: interface)
+        }
+        let core = try InstanceMapping.coreConfig(model, globals: configuration.globals,
+                                                  sourceAddress: .v6(IPv6Address(bytes: source.octets)))
+        let runtime = InstanceRuntime(model: model, machine: VRRPStateMachine(config: core, trackers: []),
+                                      interface: interface, ifindex: info.index, socket: nil, garp: nil,
+                                      source: IPv4Addr(value: 0), peers: [], vipSpecs: specs)
+        runtime.socket6 = socket
+        runtime.unsolicitedNA = na
+        runtime.source6 = source
+        runtime.peers6 = peers
+        runtime.interfaceUp = info.isUp && info.isRunning
+        instances.append(runtime)
+    }
+
+    // MARK: dispatch
+
+    /// Feeds one event to an instance and carries out what comes back. A sync group member
+    /// gets it through its `VRRPSyncGroup`, which applies the group rules and may move the
+    /// other members too; `keep` filters the actions (shutdown with -V, start-up trackers).
+    func dispatch(_ event: VRRPEvent, to instance: InstanceRuntime, at time: VRRPInstant,
+                  keep: (VRRPAction) -> Bool = { _ in true }) {
+        guard let group = instance.group else {
+            apply(instance.machine.handle(event, at: time).filter(keep), to: instance)
+            return
+        }
+        let outputs = group.core.handle(event, member: instance.groupMember, at: time)
+        group.refreshMembers()
+        for output in outputs {
+            switch output {
+            case .member(let index, let action):
+                if keep(action) { apply([action], to: group.members[index]) }
+            case .groupStateChanged(let from, let to):
+                groupStateChanged(group, from: from, to: to)
+            }
+        }
+    }
+
+    private func groupStateChanged(_ group: GroupRuntime, from: VRRPState, to: VRRPState) {
+        guard to != .initialize else { return }
+        logger.notice("VRRP_Group(\(group.name)) Syncing instances to \(stateName(to)) state (was \(stateName(from)))")
+        scripts.notify(group: group.model, state: stateName(to))
+    }
+
     // MARK: the loop
 
     func loop() -> Int32 {
@@ -131,20 +238,21 @@ public final class Daemon {
             // A VIP left behind by a crashed run would answer for us while we are BACKUP.
             removeLeftoverVIPs(instance)
             let trackers = currentTrackers(instance)
-            _ = instance.machine.handle(.trackersChanged(trackers), at: start)
-            apply(instance.machine.handle(.start, at: start), to: instance)
+            dispatch(.trackersChanged(trackers), to: instance, at: start, keep: { _ in false })
+            dispatch(.start, to: instance, at: start)
         }
         while !stopping {
             let wait = microsecondsUntilNextDeadline()
             let readable: [Int32]
             do {
-                readable = try Poller.wait(readable: sockets.values.map(\.fd) + [SignalPipe.readFD], timeoutMicroseconds: wait)
+                readable = try Poller.wait(readable: sockets.values.map(\.fd) + sockets6.values.map(\.fd) + [SignalPipe.readFD], timeoutMicroseconds: wait)
             } catch {
                 logger.error("poll: \(error)")
                 continue
             }
             if readable.contains(SignalPipe.readFD) { handleSignals() }
             for socket in sockets.values where readable.contains(socket.fd) { receive(on: socket) }
+            for socket in sockets6.values where readable.contains(socket.fd) { receive(on: socket) }
             fireDueTimers()
         }
         return shutDown()
@@ -172,7 +280,7 @@ public final class Daemon {
         }
         for instance in instances {
             guard let deadline = instance.machine.nextDeadline, deadline <= current else { continue }
-            apply(instance.machine.handle(.timerFired, at: current), to: instance)
+            dispatch(.timerFired, to: instance, at: current)
         }
     }
 
@@ -194,7 +302,40 @@ public final class Daemon {
                 let advert = VRRPReceivedAdvert(advert: decoded.advert, source: .v4(decoded.source), ttl: decoded.ttl,
                                                 isMulticast: decoded.destination.isMulticast)
                 instance.count("adverts_received")
-                apply(instance.machine.handle(.packetReceived(advert), at: received), to: instance)
+                dispatch(.packetReceived(advert), to: instance, at: received)
+            } catch {
+                instance.count(error.counterName)
+                logger.debug("(\(instance.name)) bad advert from \(packet.source): \(error.counterName)")
+            }
+        }
+    }
+
+    /// IPv6 raw sockets deliver no IP header: it is rebuilt from the ancillary data (source,
+    /// destination, IPV6_HOPLIMIT) so the advert goes through the same `decodeIPv6Packet`.
+    private func receive(on socket: VRRPSocket6) {
+        while true {
+            let packet: VRRPPacket6?
+            do { packet = try socket.receive() } catch {
+                logger.error("receive on \(socket.interface): \(error)")
+                return
+            }
+            guard let packet else { return }
+            guard packet.payload.count > 1, packet.payload.count <= 65_535 else { continue }
+            let vrid = packet.payload[1]
+            guard let instance = instances.first(where: { $0.socket6 === socket && $0.vrid == vrid }) else { continue }
+            let received = now()
+            let destination = packet.destination ?? IPv6Addr.vrrpMulticast
+            let length = packet.payload.count
+            let hopLimit = packet.hopLimit < 0 ? 255 : UInt8(clamping: packet.hopLimit)
+            let header: [UInt8] = [0x60, 0, 0, 0, UInt8(length >> 8), UInt8(length & 0xFF), VRRPAdvert.ipProtocol, hopLimit]
+                + packet.source.octets + destination.octets
+            do {
+                let decoded = try decodeIPv6Packet(header + packet.payload)
+                let advert = VRRPReceivedAdvert(advert: decoded.advert, source: .v6(decoded.source),
+                                                ttl: packet.hopLimit < 0 ? nil : decoded.hopLimit,
+                                                isMulticast: destination.isMulticast)
+                instance.count("adverts_received")
+                dispatch(.packetReceived(advert), to: instance, at: received)
             } catch {
                 instance.count(error.counterName)
                 logger.debug("(\(instance.name)) bad advert from \(packet.source): \(error.counterName)")
@@ -241,12 +382,29 @@ public final class Daemon {
     }
 
     private func send(_ advert: VRRPAdvert, from instance: InstanceRuntime) {
+        if let socket6 = instance.socket6, let source6 = instance.source6 {
+            let destinations = instance.peers6.isEmpty ? [IPv6Addr.vrrpMulticast] : instance.peers6
+            for destination in destinations {
+                let endpoints = VRRPEndpoints.ipv6(source: IPv6Address(bytes: source6.octets),
+                                                   destination: IPv6Address(bytes: destination.octets))
+                let payload = advert.encode(endpoints: endpoints)
+                do {
+                    try socket6.send(payload, from: source6, to: destination)
+                    instance.count("adverts_sent")
+                } catch {
+                    instance.count("send_errors")
+                    logger.error("(\(instance.name)) cannot send advert on \(instance.interface): \(error)")
+                }
+            }
+            return
+        }
+        guard let socket = instance.socket else { return }
         let destinations = instance.peers.isEmpty ? [IPv4Addr.vrrpMulticast] : instance.peers
         for destination in destinations {
             let endpoints = VRRPEndpoints.ipv4(source: IPv4Address(instance.source.value), destination: IPv4Address(destination.value))
             let payload = advert.encode(endpoints: endpoints, v3ChecksumAsV2: instance.machine.config.v3ChecksumAsV2)
             do {
-                try instance.socket.send(payload, from: instance.source, to: destination,
+                try socket.send(payload, from: instance.source, to: destination,
                                          ttl: UInt8(instance.model.unicastTTL ?? 255))
                 instance.count("adverts_sent")
             } catch {
@@ -257,6 +415,10 @@ public final class Daemon {
     }
 
     private func sendGARP(_ vips: [InetAddress], rounds: Int, from instance: InstanceRuntime) {
+        if instance.isIPv6 {
+            sendNA(vips, rounds: rounds, from: instance)
+            return
+        }
         guard let garp = instance.garp else { return }
         for _ in 0..<max(rounds, 0) {
             for vip in vips {
@@ -270,6 +432,23 @@ public final class Daemon {
             }
         }
         if let first = vips.first { logger.info("(\(instance.name)) Sending/queueing gratuitous ARPs on \(instance.interface) for \(first)\(vips.count > 1 ? " and \(vips.count - 1) more" : "")") }
+    }
+
+    /// keepalived's IPv6 counterpart of GARP: unsolicited Neighbour Advertisements.
+    private func sendNA(_ vips: [InetAddress], rounds: Int, from instance: InstanceRuntime) {
+        guard let na = instance.unsolicitedNA else { return }
+        for _ in 0..<max(rounds, 0) {
+            for vip in vips {
+                guard case .v6(let address) = vip, let target = IPv6Addr(octets: address.bytes) else { continue }
+                do {
+                    try na.send(for: target)
+                    instance.count("na_sent")
+                } catch {
+                    logger.error("(\(instance.name)) unsolicited NA for \(vip) on \(instance.interface): \(error)")
+                }
+            }
+        }
+        if let first = vips.first { logger.info("(\(instance.name)) Sending/queueing Unsolicited Neighbour Adverts on \(instance.interface) for \(first)\(vips.count > 1 ? " and \(vips.count - 1) more" : "")") }
     }
 
     private func changeVIP(_ vip: InetAddress, add: Bool, _ instance: InstanceRuntime) {
@@ -315,13 +494,30 @@ public final class Daemon {
             let isUp = scripts.verdict(tracked.name) ?? (weight == 0 ? reverse : (weight < 0) != reverse)
             trackers.append(VRRPTracker(name: "script \(tracked.name)", weight: weight, reverse: reverse, isUp: isUp))
         }
+        // A sync group's own track_interface/track_script apply to every member; their weights
+        // count only with `track_weight` (keepalived's sgt_weight), otherwise a failure faults.
+        if let group = instance.group?.model {
+            for tracked in group.trackInterfaces {
+                let up = (try? InterfaceInfo.lookup(tracked.name)).map { $0.isUp && $0.isRunning } ?? false
+                trackers.append(VRRPTracker(name: "group interface \(tracked.name)", weight: group.trackingWeight ? (tracked.weight ?? 0) : 0,
+                                            reverse: tracked.reverse, isUp: up))
+            }
+            for tracked in group.trackScripts {
+                guard let script = configuration.scripts.first(where: { $0.name == tracked.name }),
+                      scripts.isTracked(tracked.name) else { continue }
+                let weight = group.trackingWeight ? (tracked.weight ?? script.weight) : 0
+                let reverse = tracked.weight != nil ? tracked.reverse : script.weightReverse
+                let isUp = scripts.verdict(tracked.name) ?? (weight == 0 ? reverse : (weight < 0) != reverse)
+                trackers.append(VRRPTracker(name: "group script \(tracked.name)", weight: weight, reverse: reverse, isUp: isUp))
+            }
+        }
         return trackers
     }
 
     private func refreshTrackers(at time: VRRPInstant) {
         for instance in instances {
             let before = instance.machine.effectivePriority
-            apply(instance.machine.handle(.trackersChanged(currentTrackers(instance)), at: time), to: instance)
+            dispatch(.trackersChanged(currentTrackers(instance)), to: instance, at: time)
             if instance.machine.effectivePriority != before {
                 logger.info("(\(instance.name)) Changing effective priority from \(before) to \(instance.machine.effectivePriority)")
             }
@@ -340,7 +536,9 @@ public final class Daemon {
                 logger.warning("(\(instance.name)) interface \(instance.interface) is \(up ? "up" : "down")")
             }
         }
-        if changed || instances.contains(where: { !$0.model.trackInterfaces.isEmpty }) { refreshTrackers(at: now()) }
+        if changed || instances.contains(where: { !$0.model.trackInterfaces.isEmpty || !($0.group?.model.trackInterfaces.isEmpty ?? true) }) {
+            refreshTrackers(at: now())
+        }
         restoreDeletedVIPs()
     }
 
@@ -384,14 +582,14 @@ public final class Daemon {
     private func shutDown() -> Int32 {
         let time = now()
         for instance in instances {
-            let actions = instance.machine.handle(.shutdown, at: time)
             // -V keeps the VIPs and, like keepalived, sends no goodbye advert either.
-            let kept = options.releaseVIPsOnStop ? actions : actions.filter {
-                if case .removeVIPs = $0 { return false }
-                if case .sendAdvert = $0 { return false }
+            let release = options.releaseVIPsOnStop
+            dispatch(.shutdown, to: instance, at: time, keep: { action in
+                if release { return true }
+                if case .removeVIPs = action { return false }
+                if case .sendAdvert = action { return false }
                 return true
-            }
-            apply(kept, to: instance)
+            })
         }
         scripts.stopAll()
         if let pidFile = options.pidFile { unlink(pidFile) }

@@ -8,17 +8,27 @@ final class InstanceRuntime {
     var machine: VRRPStateMachine
     let interface: String
     let ifindex: Int32
-    let socket: VRRPSocket
+    /// IPv4 instances: the raw socket, GARP sender, advert source and unicast peers.
+    let socket: VRRPSocket?
     let garp: GratuitousARP?
     let source: IPv4Addr
     let peers: [IPv4Addr]
+    /// IPv6 instances (VRRPv3 only): the socket, the unsolicited NA sender, the advert
+    /// source (normally the interface's link-local address) and unicast peers.
+    var socket6: VRRPSocket6?
+    var unsolicitedNA: UnsolicitedNA?
+    var source6: IPv6Addr?
+    var peers6: [IPv6Addr] = []
+    /// The vrrp_sync_group this instance belongs to, and its index among the group's members.
+    var group: GroupRuntime?
+    var groupMember = 0
     /// How each VIP is put on an interface (prefix, label, scope, broadcast, device).
     let vipSpecs: [InetAddress: AddressSpec]
     var interfaceUp = true
     var counters: [String: Int] = [:]
 
     init(model: VigilConfig.VRRPInstance, machine: VRRPStateMachine, interface: String, ifindex: Int32,
-         socket: VRRPSocket, garp: GratuitousARP?, source: IPv4Addr, peers: [IPv4Addr],
+         socket: VRRPSocket?, garp: GratuitousARP?, source: IPv4Addr, peers: [IPv4Addr],
          vipSpecs: [InetAddress: AddressSpec]) {
         self.model = model
         self.machine = machine
@@ -32,6 +42,7 @@ final class InstanceRuntime {
     }
 
     var name: String { model.name }
+    var isIPv6: Bool { socket6 != nil }
     var vrid: UInt8 { machine.config.vrid }
 
     func count(_ counter: String) { counters[counter, default: 0] += 1 }
@@ -40,7 +51,21 @@ final class InstanceRuntime {
 /// Builds the protocol core's view of an instance from the configuration model. The instance's
 /// own GARP settings fall back to global_defs where the instance kept keepalived's default.
 enum InstanceMapping {
+    /// True when the instance's VIPs are IPv6 (keepalived takes the family of the first VIP).
+    /// Mixing families in one instance is refused.
+    static func isIPv6(_ i: VigilConfig.VRRPInstance) throws(DaemonError) -> Bool {
+        let families = Set(i.virtualAddresses.map { $0.address.isV6 })
+        if families.count > 1 {
+            throw DaemonError("(\(i.name)) mixes IPv4 and IPv6 virtual addresses; use one instance per family")
+        }
+        return families.first ?? false
+    }
+
     static func coreConfig(_ i: VigilConfig.VRRPInstance, globals: GlobalDefs, source: IPv4Addr) throws(DaemonError) -> VRRPInstanceConfig {
+        try coreConfig(i, globals: globals, sourceAddress: .v4(IPv4Address(source.value)))
+    }
+
+    static func coreConfig(_ i: VigilConfig.VRRPInstance, globals: GlobalDefs, sourceAddress: InetAddress) throws(DaemonError) -> VRRPInstanceConfig {
         guard let vrid = i.virtualRouterID else { throw DaemonError("(\(i.name)) has no virtual_router_id") }
         let authentication: VRRPAuthentication
         switch i.authType {
@@ -48,10 +73,11 @@ enum InstanceMapping {
         case .pass: authentication = .password(i.authPass ?? "")
         case .ah: throw DaemonError("(\(i.name)) auth_type AH is not supported by Vigil yet; use PASS or none")
         }
+        let ipv6 = try isIPv6(i)
         var vips: [InetAddress] = []
         for address in i.virtualAddresses {
-            guard case .v4 = address.address, let inet = InetAddress(address.address.description) else {
-                throw DaemonError("(\(i.name)) IPv6 virtual addresses are not supported by the Vigil daemon yet (\(address.address))")
+            guard let inet = InetAddress(address.address.description) else {
+                throw DaemonError("(\(i.name)) bad virtual address \(address.address)")
             }
             vips.append(inet)
         }
@@ -64,11 +90,11 @@ enum InstanceMapping {
         garp.lowerPrioDelay = i.garp.lowerPrioDelay ?? globals.garp.lowerPrioDelay
         garp.lowerPrioRepeat = i.garp.lowerPrioRepeat ?? globals.garp.lowerPrioRepeat
         return VRRPInstanceConfig(
-            name: i.name, vrid: UInt8(vrid), version: i.version == 3 ? .v3 : .v2,
+            name: i.name, vrid: UInt8(vrid), version: (ipv6 || i.version == 3) ? .v3 : .v2,
             priority: UInt8(i.effectivePriority), advertInterval: i.advertInterval,
             initialState: i.state.map { $0 == .master ? .master : .backup },
             nopreempt: i.nopreempt, preemptDelay: i.preemptDelay, authentication: authentication,
-            virtualAddresses: vips, sourceAddress: .v4(IPv4Address(source.value)),
+            virtualAddresses: vips, sourceAddress: sourceAddress,
             unicastPeers: i.unicastPeers.compactMap { InetAddress($0.address.description) },
             downTimerAdverts: i.downTimerAdverts ?? globals.downTimerAdverts,
             lowerPrioNoAdvert: i.lowerPrioNoAdvert ?? globals.lowerPrioNoAdvert,
@@ -78,7 +104,7 @@ enum InstanceMapping {
         ).normalized()
     }
 
-    /// keepalived's address defaults: /32, the instance interface, scope global.
+    /// keepalived's address defaults: /32 (IPv6: /128, always IFA_F_NODAD), the instance interface, scope global.
     static func addressSpec(_ a: VirtualAddress, instanceInterface: String) throws(DaemonError) -> AddressSpec {
         let device = a.device ?? instanceInterface
         let ifindex: Int32
@@ -98,6 +124,6 @@ enum InstanceMapping {
         let scopes: [String: UInt8] = ["global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255]
         let scope = a.scope.flatMap { scopes[$0] ?? UInt8($0) } ?? 0
         return AddressSpec(ifindex: ifindex, address: address, prefixLength: UInt8(a.prefixLength), label: a.label,
-                           scope: scope, broadcast: broadcast, noDAD: a.noDAD)
+                           scope: scope, broadcast: broadcast, noDAD: a.noDAD || a.address.isV6)
     }
 }

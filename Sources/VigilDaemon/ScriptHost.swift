@@ -144,6 +144,24 @@ final class ScriptHost {
         }
     }
 
+    /// A vrrp_sync_group's scripts: the state's own script, then the generic `notify` with
+    /// `GROUP name STATE 0`, as keepalived runs them.
+    func notify(group: SyncGroup, state: String) {
+        let specific: ScriptCommand?
+        switch state {
+        case "MASTER": specific = group.notify.master
+        case "BACKUP": specific = group.notify.backup
+        case "FAULT": specific = group.notify.fault
+        case "STOP": specific = group.notify.stop
+        default: specific = nil
+        }
+        let owner = "VRRP_Group(\(group.name))"
+        if let specific { launch(specific, arguments: [], owner: owner) }
+        if let generic = group.notify.generic {
+            launch(generic, arguments: ["GROUP", group.name, state, "0"], owner: owner)
+        }
+    }
+
     func notifyLowerPriority(instance: VigilConfig.VRRPInstance) {
         if let command = instance.notify.masterRxLowerPri { launch(command, arguments: [], owner: instance.name) }
     }
