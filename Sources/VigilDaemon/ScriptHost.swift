@@ -130,35 +130,26 @@ final class ScriptHost {
     /// keepalived's order: the state's own script without arguments, then the generic `notify`
     /// with `INSTANCE name STATE priority`.
     func notify(instance: VigilConfig.VRRPInstance, state: String, priority: Int) {
-        let specific: ScriptCommand?
-        switch state {
-        case "MASTER": specific = instance.notify.master
-        case "BACKUP": specific = instance.notify.backup
-        case "FAULT": specific = instance.notify.fault
-        case "STOP": specific = instance.notify.stop
-        default: specific = nil
-        }
-        if let specific { launch(specific, arguments: [], owner: instance.name) }
-        if let generic = instance.notify.generic {
-            launch(generic, arguments: ["INSTANCE", instance.name, state, String(priority)], owner: instance.name)
-        }
+        run(instance.notify, kind: "INSTANCE", name: instance.name, state: state, priority: priority, owner: instance.name)
     }
 
-    /// A vrrp_sync_group's scripts: the state's own script, then the generic `notify` with
-    /// `GROUP name STATE 0`, as keepalived runs them.
+    /// A vrrp_sync_group's scripts, the same way with `GROUP name STATE 0`.
     func notify(group: SyncGroup, state: String) {
+        run(group.notify, kind: "GROUP", name: group.name, state: state, priority: 0, owner: "VRRP_Group(\(group.name))")
+    }
+
+    private func run(_ scripts: NotifyScripts, kind: String, name: String, state: String, priority: Int, owner: String) {
         let specific: ScriptCommand?
         switch state {
-        case "MASTER": specific = group.notify.master
-        case "BACKUP": specific = group.notify.backup
-        case "FAULT": specific = group.notify.fault
-        case "STOP": specific = group.notify.stop
+        case "MASTER": specific = scripts.master
+        case "BACKUP": specific = scripts.backup
+        case "FAULT": specific = scripts.fault
+        case "STOP": specific = scripts.stop
         default: specific = nil
         }
-        let owner = "VRRP_Group(\(group.name))"
         if let specific { launch(specific, arguments: [], owner: owner) }
-        if let generic = group.notify.generic {
-            launch(generic, arguments: ["GROUP", group.name, state, "0"], owner: owner)
+        if let generic = scripts.generic {
+            launch(generic, arguments: [kind, name, state, String(priority)], owner: owner)
         }
     }
 
