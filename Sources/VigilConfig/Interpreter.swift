@@ -730,9 +730,8 @@ struct Interpreter {
             }
             key = .address(address, port: port)
         }
-        reader.noExtra(s, after: first.text == "fwmark" || first.text == "group" ? 2 : 2)
+        reader.noExtra(s, after: 2)
         var vs = VirtualServer(key: key, location: s.location)
-        var explicitPersistence = false
         for s in block {
             if s.keyword != "real_server" { reader.forbidBlock(s) }
             switch s.keyword {
@@ -746,7 +745,6 @@ struct Interpreter {
                 if let m = ForwardingMethod(rawValue: t.text.uppercased()) { vs.method = m; vs.methodSet = true }
                 else { reader.diagnostics.error(t.location, "unknown forwarding method '\(t.text)': expected NAT, DR or TUN") }
             case "persistence_timeout":
-                explicitPersistence = true
                 if s.words.count == 1 { vs.persistenceTimeout = 360 }
                 else if let v = reader.integer(s, in: 1...2_678_400, what: "seconds 1...2678400") { vs.persistenceTimeout = v }
             case "persistence_granularity": vs.persistenceGranularity = reader.string(s, expecting: "a netmask or prefix length")
@@ -785,14 +783,14 @@ struct Interpreter {
                 else { reader.unknown(s, in: "virtual_server \(key)", known: Self.virtualServerKeywords + Self.virtualServerAccepted) }
             }
         }
-        completeVirtualServer(&vs, explicitPersistence: explicitPersistence)
+        completeVirtualServer(&vs)
         if let vs = Optional(vs), !vs.realServers.isEmpty || vs.sorryServer != nil {
             config.virtualServers.append(vs)
         }
     }
 
     /// keepalived's `validate_check_config` rules for one virtual server.
-    mutating func completeVirtualServer(_ vs: inout VirtualServer, explicitPersistence: Bool) {
+    mutating func completeVirtualServer(_ vs: inout VirtualServer) {
         // Only messages need the name; building it for every server showed in the profile.
         var name: String { "virtual_server \(vs.key)" }
         if case .fwmark = vs.key, vs.protoSet {

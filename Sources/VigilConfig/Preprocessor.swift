@@ -89,16 +89,6 @@ public struct Preprocessor {
         self.configID = configID
     }
 
-    public mutating func run(mainFile: String, diagnostics: inout DiagnosticSink) -> [LogicalLine] {
-        struct Collector: LineConsumer {
-            var lines: [LogicalLine] = []
-            mutating func consume(_ line: LogicalLine) { lines.append(line) }
-        }
-        var collector = Collector()
-        stream(mainFile: mainFile, diagnostics: &diagnostics, into: &collector)
-        return collector.lines
-    }
-
     /// Hands each line to `consumer` as soon as it is ready, so the parser can run alongside
     /// and no list of every line of a big configuration is built. Generic and `inout` rather
     /// than a closure: a closure's captured state is boxed and every access checked at run time.

@@ -39,14 +39,6 @@ public struct SyntaxParser {
 
     public init() {}
 
-    /// Parses a whole configuration at once.
-    public static func parse(_ lines: [LogicalLine], diagnostics: inout DiagnosticSink) -> [Statement] {
-        var parser = SyntaxParser()
-        var statements: [Statement] = []
-        for line in lines { statements += parser.feed(line, diagnostics: &diagnostics) }
-        return statements + parser.finish(diagnostics: &diagnostics)
-    }
-
     /// Adds one line; returns the top-level statements that can no longer change. The newest
     /// top-level statement is held back, since a `{` on the next line may still open its block.
     public mutating func feed(_ line: LogicalLine, diagnostics: inout DiagnosticSink) -> [Statement] {

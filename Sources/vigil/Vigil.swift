@@ -97,7 +97,7 @@ struct Vigil: ParsableCommand {
         var seen: Set<Diagnostic> = []
         let fileOrder = Dictionary(config.files.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         let listed = diagnostics.all
-            .filter { logDetail || $0.severity != .note || $0.klass != .note || $0.message.contains("include") }
+            .filter { logDetail || $0.severity != .note || $0.message.contains("include") }
             .filter { seen.insert($0).inserted }
             .enumerated()
             .sorted { a, b in
