@@ -36,12 +36,16 @@ let package = Package(
         .target(name: "HealthCheck"),
         // Non-blocking connect prober (poll or epoll) for thousands of concurrent TCP_CHECKs.
         .target(name: "TCPProbe"),
-        // Thin Linux adapters: raw VRRP sockets, AF_PACKET ARP/NA, rtnetlink addresses, poll.
-        .target(name: "VigilSystem", dependencies: ["CNetlink"]),
+        // virtual_server blocks as IPVS services and checkers, and the checker controller
+        // (TCP_CHECK machines, aliveness, quorum → desired IPVS table). Pure.
+        .target(name: "LVS", dependencies: ["VigilConfig", "IPVS", "HealthCheck"]),
+        // Thin Linux adapters: raw VRRP sockets, AF_PACKET ARP/NA, rtnetlink addresses, the
+        // IPVS generic-netlink socket, poll.
+        .target(name: "VigilSystem", dependencies: ["CNetlink", "IPVS"]),
         // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
         .target(
             name: "VigilDaemon",
-            dependencies: ["VigilConfig", "VRRP", "VigilSystem", "Tracking", "ScriptRunner", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["VigilConfig", "VRRP", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "vigil",
@@ -57,6 +61,7 @@ let package = Package(
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
         .testTarget(name: "IPVSTests", dependencies: ["IPVS"]),
         .testTarget(name: "HealthCheckTests", dependencies: ["HealthCheck"]),
+        .testTarget(name: "LVSTests", dependencies: ["LVS", "VigilConfig", "IPVS", "HealthCheck"]),
         .testTarget(name: "TCPProbeTests", dependencies: ["TCPProbe"]),
         .testTarget(name: "ScriptRunnerTests", dependencies: ["ScriptRunner"]),
         .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink"]),

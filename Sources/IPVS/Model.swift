@@ -207,4 +207,14 @@ public struct IPVSDestination: Hashable, Sendable {
     }
 
     public var family: IPVSAddressFamily { key.family }
+
+    /// Whether an installed destination needs SET_DEST to match this one. The kernel turns
+    /// any destination whose address is local into LOCALNODE whatever method it was given,
+    /// so a dumped LOCALNODE matches every configured method: otherwise the reconciler
+    /// would "fix" it on every pass and never converge.
+    public func hasSameSettings(as other: IPVSDestination) -> Bool {
+        let methodsMatch = forwarding == other.forwarding || forwarding == .localNode || other.forwarding == .localNode
+        return methodsMatch && weight == other.weight && upperThreshold == other.upperThreshold
+            && lowerThreshold == other.lowerThreshold
+    }
 }

@@ -49,7 +49,7 @@ public enum IPVSReconciler {
                 for destKey in dests.keys.sorted() {
                     let dest = dests[destKey]!
                     if let existing = currentDests[destKey] {
-                        if existing != dest { additions.append(.editDestination(dest, in: key)) }
+                        if !existing.hasSameSettings(as: dest) { additions.append(.editDestination(dest, in: key)) }
                     } else {
                         additions.append(.addDestination(dest, to: key))
                     }
@@ -83,6 +83,41 @@ public enum IPVSReconciler {
             ops.append(.deleteService(key))
         }
         return ops
+    }
+
+    /// `table` after `operations` succeeded: how the daemon keeps its picture of the kernel
+    /// current without a dump after every change.
+    public static func applying(_ operations: [IPVSOperation], to table: IPVSTable) -> IPVSTable {
+        var services: [IPVSServiceKey: IPVSService] = [:]
+        var dests: [IPVSServiceKey: [IPVSDestinationKey: IPVSDestination]] = [:]
+        for (service, list) in table {
+            services[service.key] = service
+            var byKey: [IPVSDestinationKey: IPVSDestination] = [:]
+            for d in list { byKey[d.key] = d }
+            dests[service.key] = byKey
+        }
+        for op in operations {
+            switch op {
+            case .flush:
+                services = [:]
+                dests = [:]
+            case .addService(let s), .editService(let s):
+                services[s.key] = s
+                if dests[s.key] == nil { dests[s.key] = [:] }
+            case .deleteService(let k):
+                services[k] = nil
+                dests[k] = nil
+            case .addDestination(let d, let k), .editDestination(let d, let k):
+                if services[k] != nil { dests[k, default: [:]][d.key] = d }
+            case .deleteDestination(let dk, let k):
+                dests[k]?[dk] = nil
+            }
+        }
+        var out: IPVSTable = [:]
+        for (key, service) in services {
+            out[service] = dests[key].map { Array($0.values).sorted { $0.key < $1.key } } ?? []
+        }
+        return out
     }
 
     private static func index(_ table: IPVSTable) -> [IPVSServiceKey: (IPVSService, [IPVSDestinationKey: IPVSDestination])] {

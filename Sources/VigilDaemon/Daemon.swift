@@ -13,9 +13,18 @@ public struct DaemonOptions: Sendable {
     public var pidFile: String?
     /// keepalived's `-V`: keep VIPs (and send no priority-0 advert) on stop.
     public var releaseVIPsOnStop: Bool
+    /// keepalived's `-I`: leave the IPVS services in place on stop.
+    public var releaseIPVSOnStop: Bool
+    /// `-P` / `-C`: run only one half.
+    public var runVRRP: Bool
+    public var runChecker: Bool
 
     public init(configPath: String, configID: String?, logConsole: Bool, logDetail: Bool, foreground: Bool,
-                pidFile: String?, releaseVIPsOnStop: Bool) {
+                pidFile: String?, releaseVIPsOnStop: Bool, releaseIPVSOnStop: Bool = true,
+                runVRRP: Bool = true, runChecker: Bool = true) {
+        self.releaseIPVSOnStop = releaseIPVSOnStop
+        self.runVRRP = runVRRP
+        self.runChecker = runChecker
         self.configPath = configPath
         self.configID = configID
         self.logConsole = logConsole
@@ -44,6 +53,8 @@ public final class Daemon {
     var groups: [GroupRuntime] = []
     let addresses: AddressManager
     let scripts: ScriptHost
+    /// IPVS virtual servers and their health checks; nil without virtual_server blocks.
+    var checkers: CheckerHost?
     var stopping = false
     var nextInterfaceCheck: Int64 = 0
 
@@ -63,13 +74,19 @@ public final class Daemon {
             logger.critical("configuration has fatal problems (see above): not starting; check it with vigil -t")
             return 2
         }
-        if config.instances.isEmpty {
-            logger.critical("no vrrp_instance configured: nothing to do (IPVS virtual servers are not supported yet)")
+        let hasVRRP = options.runVRRP && !config.instances.isEmpty
+        let hasLVS = options.runChecker && !config.virtualServers.isEmpty
+        if !hasVRRP && !hasLVS {
+            logger.critical("no vrrp_instance and no virtual_server to run: nothing to do")
             return 2
         }
         if !options.foreground { daemonize(&logger) }
         do {
             let daemon = try Daemon(options: options, configuration: config, logger: logger)
+            if daemon.instances.isEmpty && !(daemon.checkers?.isActive ?? false) {
+                logger.critical("nothing left to run: no VRRP instance, and the virtual servers need IPVS")
+                return 1
+            }
             return daemon.loop()
         } catch {
             logger.critical("cannot start: \(error)")
@@ -86,8 +103,13 @@ public final class Daemon {
         if let pidFile = options.pidFile { try writePidFile(pidFile) }
         try SignalPipe.install([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
         signal(SIGPIPE, SIG_IGN)
-        for model in configuration.instances { try setUp(model) }
-        setUpGroups()
+        if options.runVRRP {
+            for model in configuration.instances { try setUp(model) }
+            setUpGroups()
+        }
+        if options.runChecker {
+            checkers = CheckerHost(configuration: configuration, logger: logger, scripts: scripts)
+        }
     }
 
     private func setUpGroups() {
@@ -241,11 +263,15 @@ public final class Daemon {
             dispatch(.trackersChanged(trackers), to: instance, at: start, keep: { _ in false })
             dispatch(.start, to: instance, at: start)
         }
+        checkers?.start(at: now().microseconds)
         while !stopping {
             let wait = microsecondsUntilNextDeadline()
             let readable: [Int32]
             do {
-                readable = try Poller.wait(readable: sockets.values.map(\.fd) + sockets6.values.map(\.fd) + [SignalPipe.readFD], timeoutMicroseconds: wait)
+                let checkerFDs = checkers?.descriptors ?? []
+                let pollOut = checkers?.usesWritableDescriptors ?? false
+                readable = try Poller.wait(readable: sockets.values.map(\.fd) + sockets6.values.map(\.fd) + [SignalPipe.readFD] + (pollOut ? [] : checkerFDs),
+                                           writable: pollOut ? checkerFDs : [], timeoutMicroseconds: wait)
             } catch {
                 logger.error("poll: \(error)")
                 continue
@@ -253,6 +279,7 @@ public final class Daemon {
             if readable.contains(SignalPipe.readFD) { handleSignals() }
             for socket in sockets.values where readable.contains(socket.fd) { receive(on: socket) }
             for socket in sockets6.values where readable.contains(socket.fd) { receive(on: socket) }
+            checkers?.poll(at: now().microseconds, readable: readable)
             fireDueTimers()
         }
         return shutDown()
@@ -265,6 +292,7 @@ public final class Daemon {
         var earliest = nextInterfaceCheck
         for instance in instances { if let d = instance.machine.nextDeadline { earliest = min(earliest, d.microseconds) } }
         if let d = scripts.nextDeadline { earliest = min(earliest, d) }
+        if let d = checkers?.nextDeadline { earliest = min(earliest, d) }
         return min(max(0, earliest - current), 60_000_000)
     }
 
@@ -591,6 +619,7 @@ public final class Daemon {
                 return true
             })
         }
+        checkers?.shutDown(release: options.releaseIPVSOnStop)
         scripts.stopAll()
         if let pidFile = options.pidFile { unlink(pidFile) }
         logger.notice("Stopped Vigil")

@@ -9,7 +9,8 @@ public enum DaemonLaunch {
 
     public static func arguments(for o: DaemonOptions) -> [String] {
         var list = ["config=\(o.configPath)", "console=\(o.logConsole)", "detail=\(o.logDetail)",
-                    "foreground=\(o.foreground)", "release=\(o.releaseVIPsOnStop)"]
+                    "foreground=\(o.foreground)", "release=\(o.releaseVIPsOnStop)",
+                    "release-ipvs=\(o.releaseIPVSOnStop)", "vrrp=\(o.runVRRP)", "check=\(o.runChecker)"]
         if let id = o.configID { list.append("id=\(id)") }
         if let pid = o.pidFile { list.append("pid=\(pid)") }
         return list
@@ -24,7 +25,9 @@ public enum DaemonLaunch {
         return DaemonOptions(configPath: values["config"] ?? "/etc/keepalived/keepalived.conf", configID: values["id"],
                              logConsole: values["console"] == "true", logDetail: values["detail"] == "true",
                              foreground: values["foreground"] == "true", pidFile: values["pid"],
-                             releaseVIPsOnStop: values["release"] != "false")
+                             releaseVIPsOnStop: values["release"] != "false",
+                             releaseIPVSOnStop: values["release-ipvs"] != "false",
+                             runVRRP: values["vrrp"] != "false", runChecker: values["check"] != "false")
     }
 
     /// Replaces this process with `vigild` from the same directory; if it is not there, runs

@@ -157,6 +157,12 @@ final class ScriptHost {
         if let command = instance.notify.masterRxLowerPri { launch(command, arguments: [], owner: instance.name) }
     }
 
+    /// A script with only its configured arguments: notify_up/down, quorum_up/down (keepalived
+    /// appends nothing to these).
+    func run(_ command: ScriptCommand, owner: String) {
+        launch(command, arguments: [], owner: owner)
+    }
+
     private func launch(_ command: ScriptCommand, arguments: [String], owner: String) {
         let user = command.user ?? defaultUser
         notifySequence += 1

@@ -19,8 +19,11 @@ public enum Poller {
 
     /// The same with a microsecond timeout (ppoll), so timers fire on time rather than on the
     /// next millisecond. Negative waits forever.
-    public static func wait(readable fds: [Int32], timeoutMicroseconds: Int64) throws(SystemError) -> [Int32] {
+    /// `writable` fds are watched for POLLOUT (non-blocking connects in flight) and reported
+    /// in the same list.
+    public static func wait(readable fds: [Int32], writable: [Int32] = [], timeoutMicroseconds: Int64) throws(SystemError) -> [Int32] {
         var entries = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            + writable.map { pollfd(fd: $0, events: Int16(POLLOUT), revents: 0) }
         var timeout = timespec(tv_sec: Int(timeoutMicroseconds / 1_000_000), tv_nsec: Int(timeoutMicroseconds % 1_000_000) * 1000)
         let count = entries.withUnsafeMutableBufferPointer { buffer in
             timeoutMicroseconds < 0 ? ppoll(buffer.baseAddress, nfds_t(buffer.count), nil, nil)

@@ -88,7 +88,8 @@ struct Vigil: ParsableCommand {
         }
         let options = DaemonOptions(configPath: useFile, configID: id, logConsole: logConsole || dontFork && isatty(2) == 1,
                                     logDetail: logDetail, foreground: dontFork, pidFile: pidFile ?? "/run/vigil.pid",
-                                    releaseVIPsOnStop: !dontReleaseVRRP)
+                                    releaseVIPsOnStop: !dontReleaseVRRP, releaseIPVSOnStop: !dontReleaseIPVS,
+                                    runVRRP: !checkOnly || vrrpOnly, runChecker: !vrrpOnly || checkOnly)
         DaemonLaunch.exec(options)
     }
 

@@ -1,0 +1,201 @@
+// The checker half of the daemon without I/O: every TCP_CHECK's machine, every real server's
+// aliveness and every virtual server's quorum, driven by a clock value and probe results. It
+// answers "which connects to start", "what happened" (for logs and notify scripts) and "what
+// IPVS should hold now". The daemon owns the sockets and the netlink calls.
+import HealthCheck
+import IPVS
+import VigilConfig
+
+/// Identifies one checker: virtual server, real server, checker, as indices into the specs.
+public struct CheckerID: Hashable, Sendable {
+    public var virtualServer: Int
+    public var realServer: Int
+    public var checker: Int
+}
+
+public enum LVSEvent: Sendable {
+    /// Start a non-blocking connect; report back with `probeFinished`.
+    case connect(CheckerID, CheckTarget, timeout: Int64)
+    /// A checker's verdict changed (keepalived logs these: "TCP connection to … success.",
+    /// "TCP_CHECK on service … failed after N retries.").
+    case checkerVerdict(CheckerID, up: Bool)
+    /// A real server entered or left the pool; run notify_up / notify_down.
+    case realServer(virtualServer: Int, realServer: Int, RealServerHealth.Event)
+    /// Quorum gained or lost; run quorum_up / quorum_down.
+    case quorum(virtualServer: Int, VirtualServerHealth<IPVSAddress>.QuorumEvent)
+}
+
+public struct LVSController: Sendable {
+    public let specs: [VirtualServerSpec]
+    public private(set) var pools: [VirtualServerHealth<IPVSAddress>]
+    public private(set) var servers: [[RealServerHealth]]
+    public private(set) var machines: [CheckerID: TCPCheckMachine] = [:]
+    private var timers = DeadlineHeap()
+    /// Bumped whenever the desired table may have changed, so the daemon reconciles only then.
+    public private(set) var generation = 0
+
+    public init(specs: [VirtualServerSpec]) {
+        self.specs = specs
+        var pools: [VirtualServerHealth<IPVSAddress>] = []
+        var servers: [[RealServerHealth]] = []
+        for vs in specs {
+            let health = vs.realServers.map { RealServerHealth(checkerAlpha: $0.checkers.map(\.timing.alpha)) }
+            servers.append(health)
+            let members = zip(vs.realServers, health).map { rs, h in
+                VirtualServerHealth<IPVSAddress>.Member(
+                    endpoint: .init(address: rs.destination.key.address, port: rs.destination.key.port),
+                    weight: Int(rs.destination.weight), inhibitOnFailure: rs.inhibitOnFailure, isAlive: h.isAlive)
+            }
+            let sorry = vs.sorryServer.map {
+                VirtualServerHealth<IPVSAddress>.SorryServer(
+                    endpoint: .init(address: $0.destination.key.address, port: $0.destination.key.port), inhibit: $0.inhibit)
+            }
+            pools.append(VirtualServerHealth(members: members, quorum: vs.quorum, hysteresis: vs.hysteresis, sorryServer: sorry))
+        }
+        self.pools = pools
+        self.servers = servers
+    }
+
+    public var checkerCount: Int {
+        specs.reduce(0) { $0 + $1.realServers.reduce(0) { $0 + $1.checkers.count } }
+    }
+
+    /// `init_services` then the checkers: the pool as configured (every non-alpha server in),
+    /// quorum evaluated, and each checker's first run scheduled after the bootstrap delay plus
+    /// its random warmup (`randomWarmup` returns 0...warmup; injectable for tests).
+    public mutating func start(at now: Int64, randomWarmup: (Int64) -> Int64 = { $0 > 0 ? Int64.random(in: 0...$0) : 0 }) -> [LVSEvent] {
+        var events: [LVSEvent] = []
+        for index in pools.indices {
+            for q in pools[index].start() { events.append(.quorum(virtualServer: index, q)) }
+        }
+        for (v, vs) in specs.enumerated() {
+            for (r, rs) in vs.realServers.enumerated() {
+                for (c, chk) in rs.checkers.enumerated() {
+                    let id = CheckerID(virtualServer: v, realServer: r, checker: c)
+                    var machine = TCPCheckMachine(config: chk.timing)
+                    let actions = machine.start(at: now, randomWarmup: randomWarmup(chk.timing.warmup))
+                    machines[id] = machine
+                    events += handle(actions, for: id, at: now)
+                }
+            }
+        }
+        generation += 1
+        return events
+    }
+
+    /// The earliest time `timersFired` has work.
+    public var nextDeadline: Int64? {
+        mutating get {
+            while let top = timers.peek {
+                if machines[top.id]?.nextDeadline == top.deadline { return top.deadline }
+                timers.pop() // stale: the machine was rescheduled since
+            }
+            return nil
+        }
+    }
+
+    public mutating func timersFired(at now: Int64) -> [LVSEvent] {
+        var events: [LVSEvent] = []
+        while let top = timers.peek, top.deadline <= now {
+            timers.pop()
+            guard var machine = machines[top.id], machine.nextDeadline == top.deadline else { continue }
+            let actions = machine.timerFired(at: now)
+            machines[top.id] = machine
+            events += handle(actions, for: top.id, at: now)
+        }
+        return events
+    }
+
+    /// A connect finished: `verdict` true (connected), false (refused, timed out) or nil (the
+    /// check could not run at all; keepalived reschedules without a verdict).
+    public mutating func probeFinished(_ id: CheckerID, verdict: Bool?, at now: Int64) -> [LVSEvent] {
+        guard var machine = machines[id] else { return [] }
+        let actions = verdict.map { machine.connectFinished(success: $0, at: now) } ?? machine.connectAborted(at: now)
+        machines[id] = machine
+        return handle(actions, for: id, at: now)
+    }
+
+    private mutating func handle(_ actions: [TCPCheckMachine.Action], for id: CheckerID, at now: Int64) -> [LVSEvent] {
+        var events: [LVSEvent] = []
+        for action in actions {
+            switch action {
+            case .connect(let timeout):
+                let target = specs[id.virtualServer].realServers[id.realServer].checkers[id.checker].target
+                events.append(.connect(id, target, timeout: timeout))
+            case .reportUp, .reportDown:
+                let up = action == .reportUp
+                events.append(.checkerVerdict(id, up: up))
+                guard let change = servers[id.virtualServer][id.realServer].record(checker: id.checker, up: up) else { continue }
+                events.append(.realServer(virtualServer: id.virtualServer, realServer: id.realServer, change))
+                for q in pools[id.virtualServer].apply(change, to: id.realServer) {
+                    events.append(.quorum(virtualServer: id.virtualServer, q))
+                }
+                if change != .stillDown { generation += 1 }
+            }
+        }
+        if let deadline = machines[id]?.nextDeadline { timers.push(deadline, id) }
+        return events
+    }
+
+    /// What IPVS should hold: every service of every virtual server, with the destinations
+    /// health and quorum allow.
+    public var desiredTable: IPVSTable {
+        var table: IPVSTable = [:]
+        for (v, vs) in specs.enumerated() {
+            var methods: [IPVSDestinationKey: IPVSDestination] = [:]
+            for rs in vs.realServers { methods[rs.destination.key] = rs.destination }
+            let dests = pools[v].destinations.map { d -> IPVSDestination in
+                let key = IPVSDestinationKey(d.endpoint.address, port: d.endpoint.port)
+                var dest = (d.isSorryServer ? vs.sorryServer?.destination : methods[key]) ?? IPVSDestination(key)
+                dest.weight = Int32(clamping: d.weight)
+                return dest
+            }
+            for service in vs.services { table[service] = dests }
+        }
+        return table
+    }
+
+    /// Every service key Vigil is responsible for, configured or not yet installed.
+    public var ownedServices: Set<IPVSServiceKey> {
+        Set(specs.flatMap { $0.services.map(\.key) })
+    }
+}
+
+/// A binary min-heap of checker deadlines. Entries are never updated in place: a rescheduled
+/// checker pushes a new one and the old one is skipped when it surfaces (lazy deletion), which
+/// keeps each operation O(log n) for thousands of checkers.
+struct DeadlineHeap: Sendable {
+    private var items: [(deadline: Int64, id: CheckerID)] = []
+
+    var peek: (deadline: Int64, id: CheckerID)? { items.first }
+    var count: Int { items.count }
+
+    mutating func push(_ deadline: Int64, _ id: CheckerID) {
+        items.append((deadline, id))
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child].deadline < items[parent].deadline else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    @discardableResult
+    mutating func pop() -> (deadline: Int64, id: CheckerID)? {
+        guard !items.isEmpty else { return nil }
+        items.swapAt(0, items.count - 1)
+        let top = items.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < items.count && items[left].deadline < items[smallest].deadline { smallest = left }
+            if right < items.count && items[right].deadline < items[smallest].deadline { smallest = right }
+            if smallest == parent { break }
+            items.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
+    }
+}

@@ -1,0 +1,221 @@
+// From keepalived.conf's virtual_server blocks to what the checker needs at run time: the IPVS
+// services to create, each real server's destination and checkers with every parameter already
+// resolved through keepalived's checker → real_server → virtual_server → default chain. Pure:
+// the same config always gives the same specs, and tests need no kernel.
+import HealthCheck
+import IPVS
+import VigilConfig
+
+/// Where and how one TCP_CHECK connects.
+public struct CheckTarget: Hashable, Sendable, CustomStringConvertible {
+    public var address: IPVSAddress
+    public var port: UInt16
+    public var bindTo: IPVSAddress?
+    public var bindPort: UInt16?
+    public var bindInterface: String?
+    public var fwmark: UInt32
+
+    /// keepalived's FMT_CHK: `[192.168.0.21]:tcp:80`.
+    public var description: String { "[\(address)]:tcp:\(port)" }
+}
+
+public struct CheckerSpec: Sendable {
+    public var kind: CheckerKind
+    public var target: CheckTarget
+    public var timing: TCPCheckConfig
+    public var location: SourceLocation
+}
+
+public struct RealServerSpec: Sendable {
+    /// The destination as configured: full weight, before health decides anything.
+    public var destination: IPVSDestination
+    public var inhibitOnFailure: Bool
+    public var notifyUp: ScriptCommand?
+    public var notifyDown: ScriptCommand?
+    /// Only the checkers Vigil runs (TCP_CHECK); the others were reported as warnings.
+    public var checkers: [CheckerSpec]
+    public var location: SourceLocation
+}
+
+public struct SorryServerSpec: Sendable {
+    public var destination: IPVSDestination
+    public var inhibit: Bool
+}
+
+public struct VirtualServerSpec: Sendable {
+    /// keepalived's FMT_VS of the first service, for log lines.
+    public var name: String
+    /// One per address (several for a virtual_server_group); all share the real servers.
+    public var services: [IPVSService]
+    public var realServers: [RealServerSpec]
+    public var sorryServer: SorryServerSpec?
+    public var quorum: Int
+    public var hysteresis: Int
+    public var quorumUp: ScriptCommand?
+    public var quorumDown: ScriptCommand?
+    public var omega: Bool
+    public var location: SourceLocation
+}
+
+public struct LVSWarning: Sendable, Hashable, CustomStringConvertible {
+    public var location: SourceLocation
+    public var message: String
+    public var description: String { "\(location): \(message)" }
+}
+
+public enum LVSSpecBuilder {
+    /// Every usable virtual_server of `config`. Blocks the config test already rejects or
+    /// drops (no real server, unknown group) are skipped; checkers Vigil does not implement
+    /// give a warning each, so nobody believes a server is health-checked when it is not.
+    public static func build(_ config: Configuration) -> (specs: [VirtualServerSpec], warnings: [LVSWarning]) {
+        var specs: [VirtualServerSpec] = []
+        var warnings: [LVSWarning] = []
+        for vs in config.virtualServers where !vs.realServers.isEmpty {
+            let keys = serviceKeys(vs, config: config)
+            guard let first = keys.first else {
+                warnings.append(LVSWarning(location: vs.location, message: "virtual_server \(vs.key): no address to install: ignored"))
+                continue
+            }
+            let services = keys.map { service(vs, key: $0) }
+            let isFwmark: Bool = { if case .fwmark = first { true } else { false } }()
+            let vsPort: UInt16 = { if case .address(_, _, let port) = first { port } else { 0 } }()
+            var realServers: [RealServerSpec] = []
+            for rs in vs.realServers {
+                guard let address = IPVSAddress(rs.address.description) else { continue }
+                let method = rs.method ?? vs.method
+                // keepalived: only NAT can change the port; DR and TUN use the VS port (0 for fwmark).
+                let port: UInt16 = method == .nat ? UInt16(clamping: rs.port) : (isFwmark ? UInt16(clamping: rs.port) : vsPort)
+                let dest = IPVSDestination(
+                    IPVSDestinationKey(address, port: port), forwarding: forwarding(method),
+                    weight: Int32(clamping: rs.weight ?? vs.weight),
+                    upperThreshold: UInt32(clamping: rs.upperThreshold), lowerThreshold: UInt32(clamping: rs.lowerThreshold))
+                var checkers: [CheckerSpec] = []
+                for chk in rs.checkers {
+                    guard chk.kind == .tcp else {
+                        warnings.append(LVSWarning(location: chk.location, message: "\(chk.kind.rawValue) is not implemented by Vigil yet: real_server \(dest.key.formatted(in: first)) is not checked by it"))
+                        continue
+                    }
+                    checkers.append(tcpChecker(chk, rs: rs, vs: vs, rsAddress: address, rsPort: UInt16(clamping: rs.port)))
+                }
+                realServers.append(RealServerSpec(destination: dest, inhibitOnFailure: rs.inhibitOnFailure ?? vs.inhibitOnFailure,
+                                                  notifyUp: rs.notifyUp, notifyDown: rs.notifyDown, checkers: checkers, location: rs.location))
+            }
+            var sorry: SorryServerSpec?
+            if let s = vs.sorryServer, let address = IPVSAddress(s.address.description) {
+                let port = UInt16(clamping: s.port ?? Int(vsPort))
+                sorry = SorryServerSpec(destination: IPVSDestination(IPVSDestinationKey(address, port: vs.method == .nat ? port : vsPort),
+                                                                     forwarding: forwarding(vs.method), weight: 1),
+                                        inhibit: vs.sorryServerInhibit)
+            }
+            specs.append(VirtualServerSpec(name: first.description, services: services, realServers: realServers, sorryServer: sorry,
+                                           quorum: vs.quorum, hysteresis: vs.hysteresis, quorumUp: vs.quorumUp, quorumDown: vs.quorumDown,
+                                           omega: vs.omega, location: vs.location))
+        }
+        return (specs, warnings)
+    }
+
+    static func forwarding(_ method: ForwardingMethod) -> IPVSForwardingMethod {
+        switch method {
+        case .nat: .masquerade
+        case .dr: .directRoute
+        case .tun: .tunnel(.ipip)
+        }
+    }
+
+    static func serviceKeys(_ vs: VirtualServer, config: Configuration) -> [IPVSServiceKey] {
+        let proto = ipvsProtocol(vs.proto)
+        switch vs.key {
+        case .address(let address, let port):
+            return IPVSAddress(address.description).map { [.address(proto, $0, port: UInt16(clamping: port))] } ?? []
+        case .fwmark(let mark):
+            let v6 = vs.realServers.first?.address.isV6 ?? false
+            return [.fwmark(mark, family: v6 ? .inet6 : .inet)]
+        case .group(let name):
+            guard let group = config.virtualServerGroups.first(where: { $0.name == name }) else { return [] }
+            var keys: [IPVSServiceKey] = []
+            for entry in group.entries {
+                switch entry {
+                case .fwmark(let mark):
+                    let v6 = vs.realServers.first?.address.isV6 ?? false
+                    keys.append(.fwmark(mark, family: v6 ? .inet6 : .inet))
+                case .address(let address, let rangeEnd, let port):
+                    guard let base = IPVSAddress(address.description) else { continue }
+                    guard let end = rangeEnd else {
+                        keys.append(.address(proto, base, port: UInt16(clamping: port)))
+                        continue
+                    }
+                    // a.b.c.d-e: the last octet (IPv4) or last group (IPv6) runs from its value to e.
+                    var bytes = base.bytes
+                    let start = base.family == .inet ? Int(bytes[3]) : Int(bytes[14]) << 8 | Int(bytes[15])
+                    guard end >= start else { continue }
+                    for value in start...end {
+                        if base.family == .inet {
+                            guard value <= 255 else { break }
+                            bytes[3] = UInt8(value)
+                        } else {
+                            guard value <= 0xFFFF else { break }
+                            bytes[14] = UInt8(value >> 8)
+                            bytes[15] = UInt8(value & 0xFF)
+                        }
+                        if let a = IPVSAddress(bytes: bytes) { keys.append(.address(proto, a, port: UInt16(clamping: port))) }
+                    }
+                }
+            }
+            return keys
+        }
+    }
+
+    static func ipvsProtocol(_ p: TransportProtocol) -> IPVSProtocol {
+        switch p {
+        case .tcp: .tcp
+        case .udp: .udp
+        case .sctp: .sctp
+        }
+    }
+
+    static func service(_ vs: VirtualServer, key: IPVSServiceKey) -> IPVSService {
+        var flags: IPVSServiceFlags = []
+        if vs.persistenceTimeout > 0 { flags.insert(.persistent) }
+        for flag in vs.flags {
+            switch flag {
+            case "ops": if case .address(.udp, _, _) = key { flags.insert(.onePacket) }
+            case "flag-1", "sh-fallback", "mh-fallback": flags.insert(.scheduler1)
+            case "flag-2", "sh-port", "mh-port": flags.insert(.scheduler2)
+            case "flag-3": flags.insert(.scheduler3)
+            default: break
+            }
+        }
+        var netmask: UInt32?
+        if let text = vs.persistenceGranularity {
+            if key.family == .inet6 {
+                netmask = UInt32(text).map { min(max($0, 1), 128) }
+            } else if let mask = IPVSAddress(text), mask.family == .inet {
+                netmask = mask.bytes.reduce(0) { $0 << 8 | UInt32($1) }
+            } else if let prefix = UInt32(text), prefix <= 32 {
+                netmask = prefix == 0 ? 0 : ~UInt32(0) << (32 - prefix)
+            }
+        }
+        return IPVSService(key, scheduler: vs.scheduler, flags: flags, timeout: UInt32(clamping: vs.persistenceTimeout),
+                           netmask: netmask, persistenceEngine: vs.persistenceEngine)
+    }
+
+    /// keepalived's resolution (check_data.c): the checker's own value, else the real server's,
+    /// else the virtual server's, else the default.
+    static func tcpChecker(_ chk: Checker, rs: RealServer, vs: VirtualServer, rsAddress: IPVSAddress, rsPort: UInt16) -> CheckerSpec {
+        let delayLoop = chk.delayLoop ?? rs.delayLoop ?? vs.delayLoop
+        let timing = TCPCheckConfig(
+            delayLoop: max(1, delayLoop),
+            connectTimeout: max(1, chk.connectTimeout ?? rs.connectTimeout ?? vs.connectTimeout ?? 5_000_000),
+            retry: max(0, chk.retry ?? rs.retry ?? vs.retry ?? chk.defaultRetry),
+            delayBeforeRetry: max(0, chk.delayBeforeRetry ?? rs.delayBeforeRetry ?? vs.delayBeforeRetry ?? 1_000_000),
+            warmup: chk.warmup ?? rs.warmup ?? vs.warmup,
+            alpha: chk.alpha ?? rs.alpha ?? vs.alpha)
+        let target = CheckTarget(
+            address: chk.connectIP.flatMap { IPVSAddress($0.description) } ?? rsAddress,
+            port: chk.connectPort.map { UInt16(clamping: $0) } ?? rsPort,
+            bindTo: chk.bindTo.flatMap { IPVSAddress($0.description) },
+            bindPort: chk.bindPort.map { UInt16(clamping: $0) },
+            bindInterface: chk.bindInterface, fwmark: chk.fwmark ?? 0)
+        return CheckerSpec(kind: chk.kind, target: target, timing: timing, location: chk.location)
+    }
+}

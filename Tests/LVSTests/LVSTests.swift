@@ -1,0 +1,290 @@
+import HealthCheck
+import IPVS
+import LVS
+import Testing
+import VigilConfig
+
+private let s: Int64 = 1_000_000
+
+private func specs(_ text: String) throws -> [VirtualServerSpec] {
+    let (config, diagnostics) = ConfigLoader.load(text: text)
+    #expect(!diagnostics.all.contains { $0.severity == .error }, "\(diagnostics.all)")
+    return LVSSpecBuilder.build(config).specs
+}
+
+private func key(_ text: String, _ port: UInt16, _ proto: IPVSProtocol = .tcp) -> IPVSServiceKey {
+    .address(proto, IPVSAddress(text)!, port: port)
+}
+
+private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDestinationKey(IPVSAddress(text)!, port: port) }
+
+@Suite struct SpecBuilderTests {
+    @Test func serviceSettingsFollowKeepalived() throws {
+        let list = try specs("""
+        virtual_server 10.0.0.1 80 {
+            lb_algo wrr
+            lb_kind DR
+            protocol TCP
+            persistence_granularity 255.255.255.0
+            real_server 192.168.0.1 8080 {
+                weight 3
+            }
+        }
+        virtual_server fwmark 9 {
+            lb_algo sh
+            lb_kind NAT
+            sh-port
+            real_server 192.168.0.2 80 {
+            }
+        }
+        virtual_server fd00::1 443 {
+            lb_algo rr
+            lb_kind NAT
+            protocol UDP
+            ops
+            persistence_timeout 60
+            persistence_granularity 64
+            real_server fd00::2 8443 {
+            }
+        }
+        """)
+        #expect(list.count == 3)
+        let tcp = list[0].services[0]
+        #expect(tcp.key == key("10.0.0.1", 80))
+        #expect(tcp.scheduler == "wrr")
+        // Granularity alone turns persistence on with keepalived's 360 s.
+        #expect(tcp.flags == .persistent && tcp.timeout == 360)
+        #expect(tcp.netmask == 0xFFFF_FF00)
+        // DR keeps the VS port whatever the real server says.
+        let rs = list[0].realServers[0].destination
+        #expect(rs.key == dest("192.168.0.1", 80) && rs.forwarding == .directRoute && rs.weight == 3)
+
+        #expect(list[1].services[0].key == .fwmark(9, family: .inet))
+        #expect(list[1].services[0].flags == .shPort)
+        #expect(list[1].realServers[0].destination.key == dest("192.168.0.2", 80))
+
+        let v6 = list[2].services[0]
+        #expect(v6.key == key("fd00::1", 443, .udp))
+        #expect(v6.flags == [.persistent, .onePacket] && v6.timeout == 60 && v6.netmask == 64)
+    }
+
+    @Test func groupRangesExpandToOneServiceEach() throws {
+        let list = try specs("""
+        virtual_server_group web {
+            10.0.0.5-7 80
+            fwmark 3
+        }
+        virtual_server group web {
+            lb_algo rr
+            lb_kind NAT
+            protocol TCP
+            real_server 192.168.0.1 80 {
+            }
+        }
+        """)
+        #expect(list[0].services.map(\.key) == [key("10.0.0.5", 80), key("10.0.0.6", 80), key("10.0.0.7", 80), .fwmark(3, family: .inet)])
+    }
+
+    @Test func checkerParametersInheritCheckerThenRealServerThenVirtualServer() throws {
+        let list = try specs("""
+        virtual_server 10.0.0.1 80 {
+            delay_loop 7
+            lb_algo rr
+            lb_kind NAT
+            protocol TCP
+            connect_timeout 4
+            retry 5
+            real_server 192.168.0.1 80 {
+                delay_before_retry 2
+                TCP_CHECK {
+                    connect_port 8080
+                    retry 2
+                }
+                HTTP_GET {
+                    url {
+                        path /
+                    }
+                }
+            }
+        }
+        """)
+        let checkers = list[0].realServers[0].checkers
+        #expect(checkers.count == 1) // HTTP_GET is reported, not run
+        let timing = checkers[0].timing
+        #expect(timing.delayLoop == 7 * s && timing.connectTimeout == 4 * s && timing.retry == 2)
+        #expect(timing.delayBeforeRetry == 2 * s && timing.warmup == 7 * s && !timing.alpha)
+        #expect(checkers[0].target.port == 8080 && checkers[0].target.address == IPVSAddress("192.168.0.1")!)
+        let (config, _) = ConfigLoader.load(text: """
+        virtual_server 10.0.0.1 80 {
+            lb_algo rr
+            lb_kind NAT
+            protocol TCP
+            real_server 192.168.0.1 80 {
+                HTTP_GET {
+                    url {
+                        path /
+                    }
+                }
+            }
+        }
+        """)
+        let warnings = LVSSpecBuilder.build(config).warnings
+        #expect(warnings.count == 1 && warnings[0].message.contains("HTTP_GET is not implemented"))
+        #expect(warnings[0].location.line == 6)
+    }
+}
+
+/// The controller on a virtual clock, with servers that answer as scripted.
+@Suite struct ControllerTests {
+    static let pool = """
+    virtual_server 10.0.0.1 80 {
+        delay_loop 1
+        lb_algo rr
+        lb_kind NAT
+        protocol TCP
+        quorum 2
+        sorry_server 10.0.0.99 80
+        real_server 10.0.1.1 80 {
+            TCP_CHECK {
+                connect_timeout 1
+            }
+        }
+        real_server 10.0.1.2 80 {
+            inhibit_on_failure
+            weight 2
+            TCP_CHECK {
+                connect_timeout 1
+            }
+        }
+    }
+    """
+
+    /// Runs the controller until `end`, answering each connect at once with `alive(target)`.
+    static func run(_ c: inout LVSController, from start: Int64, to end: Int64, alive: (CheckTarget, Int64) -> Bool,
+                    events: inout [LVSEvent]) {
+        var t = start
+        while let next = c.nextDeadline, next <= end {
+            t = max(t, next)
+            var pending = c.timersFired(at: t)
+            while !pending.isEmpty {
+                let event = pending.removeFirst()
+                events.append(event)
+                if case .connect(let id, let target, _) = event {
+                    pending += c.probeFinished(id, verdict: alive(target, t), at: t)
+                }
+            }
+        }
+    }
+
+    func weights(_ table: IPVSTable) -> [String: Int32] {
+        var out: [String: Int32] = [:]
+        for (_, dests) in table { for d in dests { out["\(d.key.address)"] = d.weight } }
+        return out
+    }
+
+    @Test func startsWithEveryNonAlphaServerAndChecksAfterBootstrap() throws {
+        var c = LVSController(specs: try specs(Self.pool))
+        let events = c.start(at: 0, randomWarmup: { _ in 0 })
+        #expect(weights(c.desiredTable) == ["10.0.1.1": 1, "10.0.1.2": 2])
+        #expect(events.contains { if case .quorum(_, let q) = $0 { q.isUp && q.initial } else { false } })
+        #expect(c.nextDeadline == 1 * s) // keepalived's BOOTSTRAP_DELAY
+    }
+
+    @Test func failureInhibitsOrRemovesAndQuorumLossBringsTheSorryServer() throws {
+        var c = LVSController(specs: try specs(Self.pool))
+        _ = c.start(at: 0, randomWarmup: { _ in 0 })
+        var events: [LVSEvent] = []
+        // 10.0.1.2 dies at 3 s: at startup a single failure is a verdict, later it takes 1 + retry.
+        Self.run(&c, from: 0, to: 10 * s, alive: { t, now in t.address != IPVSAddress("10.0.1.2")! || now < 3 * s }, events: &events)
+        // Weight 1 alive < quorum 2: the sorry server serves alone; the inhibited server stays at 0.
+        #expect(weights(c.desiredTable) == ["10.0.1.2": 0, "10.0.0.99": 1])
+        #expect(events.contains { if case .quorum(_, let q) = $0 { !q.isUp && !q.initial } else { false } })
+        #expect(events.contains { if case .realServer(_, 1, .down) = $0 { true } else { false } })
+        // It comes back: one success is enough, quorum returns, the sorry server goes.
+        Self.run(&c, from: 10 * s, to: 13 * s, alive: { _, _ in true }, events: &events)
+        #expect(weights(c.desiredTable) == ["10.0.1.1": 1, "10.0.1.2": 2])
+    }
+
+    @Test func removalHappensWithinTheDetectionBound() throws {
+        var c = LVSController(specs: try specs(Self.pool))
+        _ = c.start(at: 0, randomWarmup: { _ in 0 })
+        var events: [LVSEvent] = []
+        let death: Int64 = 5 * s + 300_000
+        Self.run(&c, from: 0, to: death, alive: { _, _ in true }, events: &events)
+        let before = c.generation
+        var removedAt: Int64?
+        var t = death
+        while removedAt == nil && t < death + 10 * s {
+            t += 100_000
+            Self.run(&c, from: t - 100_000, to: t, alive: { target, _ in target.address != IPVSAddress("10.0.1.1")! }, events: &events)
+            if c.generation != before && weights(c.desiredTable)["10.0.1.1"] == nil { removedAt = t }
+        }
+        let bound = TCPCheckConfig(delayLoop: 1 * s, connectTimeout: 1 * s).worstCaseDetection
+        #expect(removedAt != nil)
+        #expect(removedAt! - death <= bound)
+    }
+
+    @Test func alphaServersStartOutOfThePool() throws {
+        var c = LVSController(specs: try specs("""
+        virtual_server 10.0.0.1 80 {
+            lb_algo rr
+            lb_kind NAT
+            protocol TCP
+            alpha
+            real_server 10.0.1.1 80 {
+                TCP_CHECK {
+                }
+            }
+        }
+        """))
+        _ = c.start(at: 0, randomWarmup: { _ in 0 })
+        #expect(weights(c.desiredTable).isEmpty)
+        var events: [LVSEvent] = []
+        Self.run(&c, from: 0, to: 2 * s, alive: { _, _ in true }, events: &events)
+        #expect(weights(c.desiredTable) == ["10.0.1.1": 1])
+    }
+
+    @Test func thousandsOfCheckersShareOneHeapWithoutLosingAny() throws {
+        var text = ""
+        for v in 0..<20 {
+            text += "virtual_server 10.0.\(v).1 80 {\n delay_loop 1\n lb_algo rr\n lb_kind NAT\n protocol TCP\n"
+            for r in 0..<100 { text += " real_server 10.1.\(v).\(r + 1) 80 {\n  TCP_CHECK {\n  }\n }\n" }
+            text += "}\n"
+        }
+        var c = LVSController(specs: try specs(text))
+        #expect(c.checkerCount == 2000)
+        _ = c.start(at: 0, randomWarmup: { $0 / 2 })
+        var events: [LVSEvent] = []
+        Self.run(&c, from: 0, to: 11 * s, alive: { _, _ in true }, events: &events)
+        var connects = 0
+        for e in events { if case .connect = e { connects += 1 } }
+        // First run at 1.5 s, then once a second: runs at 1.5, 2.5, ..., 10.5 = 10 per checker.
+        #expect(connects == 20_000)
+    }
+}
+
+@Suite struct ReconcilerApplyingTests {
+    @Test func applyingOperationsGivesThePlannedTable() {
+        let svc = IPVSService(key("10.0.0.1", 80), scheduler: "rr")
+        let a = IPVSDestination(dest("10.0.1.1", 80), weight: 1)
+        let b = IPVSDestination(dest("10.0.1.2", 80), weight: 2)
+        let desired: IPVSTable = [svc: [a, b]]
+        let foreign = IPVSService(key("10.9.9.9", 443), scheduler: "wrr")
+        let actual: IPVSTable = [foreign: [IPVSDestination(dest("10.8.0.1", 443))]]
+        let ops = IPVSReconciler.plan(desired: desired, actual: actual, owned: [svc.key])
+        let after = IPVSReconciler.applying(ops, to: actual)
+        #expect(after[svc] == [a, b])
+        #expect(after[foreign] != nil)
+        #expect(IPVSReconciler.plan(desired: desired, actual: after, owned: [svc.key]).isEmpty)
+    }
+
+    @Test func aLocalNodeDestinationMatchesAnyConfiguredMethod() {
+        let svc = IPVSService(key("10.0.0.1", 80), scheduler: "rr")
+        let wanted = IPVSDestination(dest("127.0.0.1", 80), forwarding: .masquerade, weight: 1)
+        var dumped = wanted
+        dumped.forwarding = .localNode
+        #expect(IPVSReconciler.plan(desired: [svc: [wanted]], actual: [svc: [dumped]]).isEmpty)
+        dumped.weight = 0
+        #expect(IPVSReconciler.plan(desired: [svc: [wanted]], actual: [svc: [dumped]]) == [.editDestination(wanted, in: svc.key)])
+    }
+}

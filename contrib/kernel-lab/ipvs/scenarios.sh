@@ -1,0 +1,214 @@
+#!/bin/sh
+# Vigil's IPVS scenarios, run inside the kernel-lab guest (busybox sh, IPVS loaded, lo up) by
+# contrib/kernel-lab/ipvs-suite.sh. Every case prints "ok N - what" or "not ok N - what: why";
+# the script exits 1 if any case failed. `ipvsadm` is the independent reader of the kernel's
+# table throughout. Timings use /proc/uptime (10 ms) on the guest's clock, the one Vigil's
+# timers run on.
+set -u
+. /work/env            # VIGIL=<path of the vigil binary>
+cd /work
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() { # check "description" command...
+    what=$1; shift
+    if "$@"; then ok "$what"; else notok "$what"; return 1; fi
+}
+now() { awk '{ print $1 }' /proc/uptime; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+table() { ipvsadm -Ln "$@" 2>/dev/null; }
+# The destination lines of one service, "address:port forward weight".
+dests() { table "$@" | awk '/->/ && !/RemoteAddress/ { print $2, $3, $4 }'; }
+has_dest() { dests -t "$1" | grep -q "^$2 "; }
+dest_weight() { dests -t "$1" | awk -v d="$2" '$1 == d { print $3 }'; }
+wait_for() { # wait_for SECONDS command...: polls every 0.1 s
+    limit=$1; shift
+    start=$(now)
+    while ! "$@"; do
+        le "$(elapsed "$start")" "$limit" || return 1
+        sleep 0.1
+    done
+}
+not() { ! "$@"; }
+
+VPID=
+start_vigil() { # start_vigil CONF LOG [extra args]
+    conf=$1 log=$2; shift 2
+    "$VIGIL" -n -l -f "$conf" -p /tmp/vigil.pid "$@" >"$log" 2>&1 &
+    VPID=$!
+    if ! wait_for 20 grep -q "IPVS: table programmed" "$log"; then
+        echo "# vigil did not program the table; its log:"; sed 's/^/#   /' "$log"
+        return 1
+    fi
+}
+stop_vigil() { # stop_vigil [SIGNAL]
+    [ -n "$VPID" ] || return 0
+    kill "-${1:-TERM}" "$VPID" 2>/dev/null
+    wait "$VPID" 2>/dev/null
+    VPID=
+}
+show_log() { sed 's/^/#   /' "$1"; }
+
+# A foreign service, created before Vigil ever runs: nothing but lvs_flush may touch it.
+ipvsadm -A -t 10.99.9.9:443 -s wrr
+ipvsadm -a -t 10.99.9.9:443 -r 10.98.0.1:443 -m -w 7
+foreign=$(table -t 10.99.9.9:443)
+foreign_intact() { [ "$(table -t 10.99.9.9:443)" = "$foreign" ]; }
+
+echo "# phase kinds: services of every kind"
+start_vigil kinds.conf /tmp/kinds.log || { notok "vigil installs kinds.conf"; exit 1; }
+table >/tmp/kinds.table
+sed 's/^/#   /' /tmp/kinds.table
+line() { grep -q "$1" /tmp/kinds.table; }
+check "TCP NAT service, rr, persistent 300 with /24 granularity" line '^TCP  10.50.0.1:80 rr persistent 300 mask 255.255.255.0$'
+check "NAT destinations keep weights and ports" sh -c '
+    dests() { ipvsadm -Ln -t 10.50.0.1:80 | awk "/->/ && !/RemoteAddress/ { print \$2, \$3, \$4 }"; }
+    dests | grep -qx "10.60.0.11:80 Masq 3" && dests | grep -qx "10.60.0.12:8080 Masq 1"'
+check "thresholds reach the kernel (uthreshold 100, lthreshold 10)" sh -c \
+    'ipvsadm -Ln --thresholds -t 10.50.0.1:80 | grep "10.60.0.12:8080" | grep -q "10.60.0.12:8080 *100 *10 "' || ipvsadm -Ln --thresholds -t 10.50.0.1:80 | sed 's/^/#   /'
+check "UDP DR service, wlc, one-packet scheduling" line '^UDP  10.50.0.2:53 wlc ops$'
+check "DR destination with the VS port and weight 5" sh -c 'ipvsadm -Ln -u 10.50.0.2:53 | grep -q "10.60.0.21:53 *Route *5 "'
+check "SCTP TUN service, lc" line '^SCTP 10.50.0.3:9000 lc$'
+check "TUN destination" sh -c 'ipvsadm -Ln --sctp-service 10.50.0.3:9000 | grep -q "10.60.0.31:9000 *Tunnel *1 "'
+check "fwmark 7 service, sh with sh-fallback and sh-port" line '^FWM  7 sh (sh-fallback,sh-port)$'
+check "fwmark DR destination, port 0, weight 2" sh -c 'ipvsadm -Ln -f 7 | grep -q "10.60.0.41:0 *Route *2 "'
+check "IPv6 TCP service, wrr, persistent 60 with /64 granularity" line '^TCP  \[fd00:50::1\]:443 wrr persistent 60 mask 64$'
+check "IPv6 NAT destination on another port, weight 4" sh -c 'ipvsadm -Ln -t [fd00:50::1]:443 | grep -q "\[fd00:60::11\]:8443 *Masq *4 "'
+check "virtual_server_group 10.52.0.1-3 gives three services sharing the real server" sh -c '
+    for i in 1 2 3; do ipvsadm -Ln -t 10.52.0.$i:80 | grep -q "10.60.0.51:80 *Masq *1 " || exit 1; done'
+i=0
+for s in rr wrr lc wlc lblc lblcr dh sh sed nq mh fo ovf; do
+    i=$((i + 1))
+    if grep -qx "$s" /etc/kernel-lab/schedulers; then
+        check "scheduler $s" line "^TCP  10.51.0.$i:80 $s *\$"
+    else
+        check "scheduler $s absent from this kernel is reported" grep -q "$s" /tmp/kinds.log
+    fi
+done
+check "foreign service untouched by the start" foreign_intact
+check "no IPVS error at start" not grep -qi "error" /tmp/kinds.log
+
+echo "# phase restart: crash, -I, restart"
+stop_vigil KILL
+check "after SIGKILL the table stays" line '^TCP  10.50.0.1:80 rr persistent 300'
+before=$(table)
+start_vigil kinds.conf /tmp/kinds2.log
+check "a restart over a left-behind table adopts it without errors" not grep -qi "error" /tmp/kinds2.log
+check "a restart leaves the table as it was" sh -c "[ \"\$(ipvsadm -Ln 2>/dev/null)\" = '$before' ]"
+check "a restart sends nothing when nothing differs" grep -q "table programmed: 21 services, 22 destinations, 0 operations" /tmp/kinds2.log || grep "table programmed\|IPVS" /tmp/kinds2.log | sed "s/^/#   /"
+stop_vigil TERM
+check "SIGTERM removes every service Vigil added" sh -c '[ "$(ipvsadm -Ln | grep -c "^[TUSF]")" = 1 ]'
+check "SIGTERM leaves the foreign service and its destination" foreign_intact
+show_log /tmp/kinds2.log | tail -n 3
+start_vigil kinds.conf /tmp/kinds3.log -I
+stop_vigil TERM
+check "-I leaves the services in place on stop" line '^TCP  10.50.0.1:80 rr persistent 300'
+check "-I leaves the table complete" sh -c '[ "$(ipvsadm -Ln | grep -c "^[TUSF]")" = 22 ]'
+start_vigil kinds.conf /tmp/kinds4.log
+stop_vigil TERM
+check "the next run without -I removes them" sh -c '[ "$(ipvsadm -Ln | grep -c "^[TUSF]")" = 1 ]'
+check "foreign service still intact after four runs" foreign_intact
+
+echo "# phase health: TCP_CHECK against listeners on rs0"
+ip link add rs0 type dummy
+ip link set rs0 up
+ip addr add 10.70.0.1/24 dev rs0
+for a in 11 12 13 21 22 31 32 99; do ip addr add 10.70.0.$a/32 dev rs0; done
+mkdir -p /tmp/www
+LISTENERS=""
+listen() { # listen LAST_OCTET: busybox httpd on 10.70.0.N:80, its pid in L_N
+    httpd -f -p "10.70.0.$1:80" -h /tmp/www &
+    eval "L_$1=$!"
+    LISTENERS="$LISTENERS $!"
+}
+unlisten() { eval "kill \$L_$1; wait \$L_$1 2>/dev/null"; }
+listen 11; listen 21; listen 22; listen 31
+sleep 0.3
+: >/tmp/marks
+t0=$(now)
+start_vigil health.conf /tmp/health.log || { show_log /tmp/health.log; exit 1; }
+# Bootstrap 1 s + warmup up to delay_loop (1 s) + one check.
+sleep 3
+echo "# table after the first checks:"; table | sed 's/^/#   /'
+check "a real server with a listener is in the pool" has_dest 10.80.0.1:80 10.70.0.11:80
+check "a real server with no listener is left out" not has_dest 10.80.0.1:80 10.70.0.12:80
+check "inhibit_on_failure keeps a failed server with weight 0" sh -c '[ "$(ipvsadm -Ln -t 10.80.0.1:80 | awk "\$2 == \"10.70.0.13:80\" { print \$4 }")" = 0 ]'
+check "alpha: a checked server with a listener is added" has_dest 10.80.0.3:80 10.70.0.31:80
+check "alpha: a server whose check never passed was never added" sh -c '! grep -q "Adding service \[10.70.0.32\]" /tmp/health.log'
+check "quorum 2 met: both real servers, no sorry server" sh -c '
+    d=$(ipvsadm -Ln -t 10.80.0.2:80); echo "$d" | grep -q 10.70.0.21:80 && echo "$d" | grep -q 10.70.0.22:80 && ! echo "$d" | grep -q 10.70.0.99:80'
+check "quorum_up ran at start" grep -qx quorum-up /tmp/marks
+
+# Bound for adding a server: a down checker tries once per delay_loop, and the connect itself
+# is bounded by connect_timeout x (retry + 1); slack 1.5 s for TCG.
+bound_up=$(awk 'BEGIN { print 1 + 1 * 2 + 1.5 }')
+listen 12
+t=$(now)
+if wait_for "$bound_up" has_dest 10.80.0.1:80 10.70.0.12:80; then
+    ok "a server that starts listening is added after $(elapsed "$t") s (bound $bound_up s)"
+else
+    notok "a server that starts listening is added within $bound_up s"; show_log /tmp/health.log | tail -n 20
+fi
+
+# A server that vanishes without a word (its address gone, packets to it dropped by rs0):
+# every connect times out, so removal takes the full delay_loop + connect_timeout x (retry + 1)
+# + delay_before_retry x retry = 1 + 2 + 1 = 4 s at most; slack 1.5 s.
+bound_down=$(awk 'BEGIN { print 1 + 1 * 2 + 1 * 1 + 1.5 }')
+ip addr del 10.70.0.11/32 dev rs0
+t=$(now)
+if wait_for "$bound_down" not has_dest 10.80.0.1:80 10.70.0.11:80; then
+    ok "a server that stops answering is removed after $(elapsed "$t") s (bound $bound_down s)"
+else
+    notok "a server that stops answering is removed within $bound_down s"; show_log /tmp/health.log | tail -n 20
+fi
+check "notify_down ran for it" wait_for 2 grep -qx down-11 /tmp/marks
+ip addr add 10.70.0.11/32 dev rs0
+t=$(now)
+if wait_for "$bound_up" has_dest 10.80.0.1:80 10.70.0.11:80; then
+    ok "it is back after $(elapsed "$t") s once reachable again (bound $bound_up s)"
+else
+    notok "it is back within $bound_up s once reachable again"
+fi
+check "notify_up ran for it" wait_for 2 grep -qx up-11 /tmp/marks
+check "its weight is the configured 2" sh -c '[ "$(ipvsadm -Ln -t 10.80.0.1:80 | awk "\$2 == \"10.70.0.11:80\" { print \$4 }")" = 2 ]'
+
+# Quorum: 2 servers of weight 1, quorum 2. One refuses connections: quorum lost, the sorry
+# server takes over alone. A refused connect fails at once, so the bound is delay_loop x
+# (retry + 1) + delay_before_retry x retry + slack.
+unlisten 22
+t=$(now)
+if wait_for 4.5 has_dest 10.80.0.2:80 10.70.0.99:80; then
+    ok "quorum loss brings in the sorry server after $(elapsed "$t") s"
+else
+    notok "quorum loss brings in the sorry server"; show_log /tmp/health.log | tail -n 20
+fi
+check "while the sorry server serves, the real servers are out" sh -c '
+    d=$(ipvsadm -Ln -t 10.80.0.2:80); ! echo "$d" | grep -q 10.70.0.21:80 && ! echo "$d" | grep -q 10.70.0.22:80'
+check "quorum_down ran" wait_for 2 grep -qx quorum-down /tmp/marks
+check "the log says so in keepalived's words" grep -q "Lost quorum 2-0=2 > 1 for VS \[10.80.0.2\]:tcp:80" /tmp/health.log
+listen 22
+if wait_for "$bound_up" not has_dest 10.80.0.2:80 10.70.0.99:80; then
+    ok "quorum regained: sorry server removed after $(elapsed "$t") s"
+else
+    notok "quorum regained: sorry server removed"
+fi
+check "quorum regained: both real servers back" sh -c '
+    d=$(ipvsadm -Ln -t 10.80.0.2:80); echo "$d" | grep -q 10.70.0.21:80 && echo "$d" | grep -q 10.70.0.22:80'
+check "quorum_up ran again" wait_for 2 sh -c '[ "$(grep -c quorum-up /tmp/marks)" = 2 ]'
+check "no IPVS error while checking" not grep -qi "error" /tmp/health.log || grep -i error /tmp/health.log | sed "s/^/#   /"
+stop_vigil TERM
+check "SIGTERM removes the checked services" sh -c '! ipvsadm -Ln | grep -q "10.80.0."'
+check "foreign service intact after the health phase" foreign_intact
+for p in $LISTENERS; do kill "$p" 2>/dev/null; done
+
+echo "# phase lvs_flush"
+start_vigil flush.conf /tmp/flush.log
+check "lvs_flush empties the table first, foreign service included" sh -c '! ipvsadm -Ln | grep -q 10.99.9.9'
+check "lvs_flush then installs the configured service" has_dest 10.90.0.1:80 10.60.0.11:80
+stop_vigil TERM
+
+echo "# $n cases, $failed failed"
+[ "$failed" -eq 0 ]
