@@ -1,9 +1,11 @@
 # Vigil: build, test, demo. `make test` and `make demo` install what they need from Debian's
 # packages first, so they work on a fresh Debian 12 machine.
 SWIFT ?= swift
-DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3
+# The second line is the kernel lab's (QEMU guest with Debian's kernel, where IPVS is tested).
+DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 \
+	qemu-system-x86 busybox-static cpio kmod xz-utils
 
-.PHONY: all build release test unit integration demo deps bench-config clean
+.PHONY: all build release test unit integration kernel-lab demo deps bench-config bench-ipvs clean
 
 all: build
 
@@ -33,6 +35,10 @@ test: build
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip IntegrationTests
 	$(SWIFT) test --filter IntegrationTests --no-parallel
+
+# Only the IPVS scenarios in the QEMU guest (part of `make test` too).
+kernel-lab: build
+	contrib/kernel-lab/ipvs-suite.sh
 
 unit: build
 	$(SWIFT) test --skip IntegrationTests --skip VigilSystemTests

@@ -855,6 +855,11 @@ struct Interpreter {
             if let first = s.keyword.utf8.first, first >= UInt8(ascii: "A"), first <= UInt8(ascii: "Z"),
                let kind = Self.checkerKinds[s.keyword] {
                 rs.checkers.append(checker(kind, s))
+                if kind != .tcp {
+                    // Not a config error (keepalived accepts it, so the exit status stays), but
+                    // nobody must believe this server is health-checked when it is not.
+                    reader.diagnostics.warning(s.location, "\(kind.rawValue) is not run by Vigil yet (only TCP_CHECK is): real_server \(address) is not health-checked by it", klass: .note)
+                }
                 continue
             }
             reader.forbidBlock(s)

@@ -51,6 +51,7 @@ final class CheckerHost {
             prober = nil
             pollProber = TCPProber<CheckerID>()
         }
+        logger.info("IPVS: \(specs.count) virtual servers, \(controller.checkerCount) TCP_CHECKs (\(prober != nil ? "epoll" : "poll"))")
     }
 
     /// False when IPVS could not be initialised.

@@ -67,6 +67,10 @@ public final class IPVSKernel {
         // Error ACKs without a copy of the request, and with the kernel's explanation text.
         _ = setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
         _ = setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
+        // A lost reply must not hang the daemon's only thread: receives give up after 5 s and
+        // the caller re-reads the table instead.
+        var patience = timeval(tv_sec: 5, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, socklen_t(MemoryLayout<timeval>.size))
         var size: Int32 = 4 * 1024 * 1024
         if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
             _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
@@ -144,7 +148,6 @@ public final class IPVSKernel {
     private func sendBatch(_ batch: [IPVSOperation]) throws(IPVSKernelError) -> [(IPVSOperation, Int32)] {
         var bytes: [UInt8] = []
         var bySequence: [UInt32: Int] = [:]
-        let first = sequence
         for (index, operation) in batch.enumerated() {
             let seq = nextSequence()
             bySequence[seq] = index
@@ -166,7 +169,6 @@ public final class IPVSKernel {
                 outstanding -= 1
             }
         }
-        _ = first
         return results
     }
 

@@ -129,6 +129,22 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
         }
         """)
         let warnings = LVSSpecBuilder.build(config).warnings
+        // `vigil -t` says so too, without changing keepalived's exit status.
+        let (_, diagnostics) = ConfigLoader.load(text: """
+        virtual_server 10.0.0.1 80 {
+            lb_algo rr
+            lb_kind NAT
+            protocol TCP
+            real_server 192.168.0.1 80 {
+                MISC_CHECK {
+                    misc_path /bin/true
+                }
+            }
+        }
+        """)
+        let notRun = diagnostics.all.filter { $0.message.contains("MISC_CHECK is not run by Vigil") }
+        #expect(notRun.count == 1 && notRun[0].severity == .warning && notRun[0].location.line == 6)
+        #expect(notRun.first?.klass == .note) // a note's class never raises the exit status
         #expect(warnings.count == 1 && warnings[0].message.contains("HTTP_GET is not implemented"))
         #expect(warnings[0].location.line == 6)
     }

@@ -12,12 +12,14 @@ import TCPProbe
 
     /// The sockets are created inside the namespace by switching only this thread into it; a
     /// socket stays in the namespace it was created in after the thread switches back.
-    static func inNamespace<R>(_ body: () throws -> R) throws -> R {
+    static func inNamespace<R>(_ body: () throws -> R) throws -> R { try inNamespace(name, body) }
+
+    static func inNamespace<R>(_ namespace: String, _ body: () throws -> R) throws -> R {
         typealias SetNS = @convention(c) (Int32, Int32) -> Int32
         guard let sym = dlsym(nil, "setns") else { throw TestError("no setns") }
         let setns = unsafeBitCast(sym, to: SetNS.self)
         let home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        let target = open("/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
+        let target = open("/run/netns/\(namespace)", O_RDONLY | O_CLOEXEC)
         defer { close(home); close(target) }
         guard home >= 0, target >= 0 else { throw TestError("open netns") }
         let CLONE_NEWNET: Int32 = 0x4000_0000
@@ -58,5 +60,45 @@ import TCPProbe
         #expect(got[2] == .failed(errno: ENETUNREACH) || got[2] == .failed(errno: EHOSTUNREACH))
         #expect(got[3] == .failed(errno: ENETUNREACH) || got[3] == .failed(errno: EHOSTUNREACH))
         #expect(ProbeClock.now() - t0 >= 400_000)
+    }
+
+    /// TCP_CHECK's whole life against a real server in another namespace, over a veth pair: a
+    /// listening server passes (and sees the configured bindto source), a stopped one is refused
+    /// (a failed check, not a local error), one whose address is gone times out.
+    @Test(.enabled(if: Env.netnsEnabled), arguments: Kind.allCases)
+    func realServerInAnotherNamespace(kind: Kind) throws {
+        let ip = try #require(Env.which("ip"), "ip(8) is needed")
+        let director = "hcdir-\(getpid())", server = "hcrs-\(getpid())"
+        for ns in [director, server] { _ = try? run([ip, "netns", "del", ns]) }
+        defer { for ns in [director, server] { _ = try? run([ip, "netns", "del", ns]) } }
+        for cmd in [
+            ["netns", "add", director], ["netns", "add", server],
+            ["-n", director, "link", "add", "hcd0", "type", "veth", "peer", "name", "hcr0", "netns", server],
+            ["-n", director, "addr", "add", "10.79.0.1/24", "dev", "hcd0"],
+            ["-n", director, "addr", "add", "10.79.0.5/24", "dev", "hcd0"],
+            ["-n", server, "addr", "add", "10.79.0.2/24", "dev", "hcr0"],
+            ["-n", server, "addr", "add", "10.79.0.3/24", "dev", "hcr0"],
+            ["-n", director, "link", "set", "hcd0", "up"], ["-n", server, "link", "set", "hcr0", "up"],
+        ] {
+            let r = try run([ip] + cmd)
+            try #require(r.status == 0, "ip \(cmd.joined(separator: " ")): \(r.output)")
+        }
+        var listener: Listener? = try Self.inNamespace(server) { try Listener("10.79.0.2") }
+        let port = listener!.port
+        let p = try kind.make()
+        func probe(_ id: Int, _ address: String, bindTo: String? = nil, timeout: Int64 = 1_000_000) throws -> ProbeOutcome? {
+            let started = try Self.inNamespace(director) {
+                p.start(id: id, address: address, port: port, bindTo: bindTo, bindPort: nil, timeout: timeout, now: ProbeClock.now())
+            }
+            return collect(p, [started], expected: 1)[id]
+        }
+        #expect(try probe(1, "10.79.0.2", bindTo: "10.79.0.5") == .connected)
+        #expect(listener!.acceptPeer()?.bytes == [10, 79, 0, 5])
+        listener = nil
+        #expect(try probe(2, "10.79.0.2") == .failed(errno: ECONNREFUSED))
+        _ = try run([ip, "-n", server, "addr", "del", "10.79.0.3/24", "dev", "hcr0"])
+        let t0 = ProbeClock.now()
+        #expect(try probe(3, "10.79.0.3", timeout: 500_000) == .timedOut)
+        #expect(ProbeClock.now() - t0 >= 500_000)
     }
 }
