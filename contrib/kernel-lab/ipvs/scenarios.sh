@@ -141,6 +141,9 @@ check "alpha: a server whose check never passed was never added" sh -c '! grep -
 check "quorum 2 met: both real servers, no sorry server" sh -c '
     d=$(ipvsadm -Ln -t 10.80.0.2:80); echo "$d" | grep -q 10.70.0.21:80 && echo "$d" | grep -q 10.70.0.22:80 && ! echo "$d" | grep -q 10.70.0.99:80'
 check "quorum_up ran at start" grep -qx quorum-up /tmp/marks
+check "two checkers, one failing: the real server is out" not has_dest 10.80.0.4:80 10.70.0.21:80
+check "connect_ip: a server is checked at another address" has_dest 10.80.0.4:80 10.70.0.41:80
+check "sorry_server_inhibit: the unused sorry server waits at weight 0" sh -c '[ "$(ipvsadm -Ln -t 10.80.0.5:80 | awk "\$2 == \"10.70.0.99:80\" { print \$4 }")" = 0 ]'
 
 # Bound for adding a server: a down checker tries once per delay_loop, and the connect itself
 # is bounded by connect_timeout x (retry + 1); slack 1.5 s for TCG.
@@ -201,6 +204,9 @@ check "quorum_up ran again" wait_for 2 sh -c '[ "$(grep -c quorum-up /tmp/marks)
 check "no IPVS error while checking" not grep -qi "error" /tmp/health.log || grep -i error /tmp/health.log | sed "s/^/#   /"
 stop_vigil TERM
 check "SIGTERM removes the checked services" sh -c '! ipvsadm -Ln | grep -q "10.80.0."'
+check "omega: notify_down ran at stop for the server being removed" grep -qx omega-down-31 /tmp/marks
+check "omega: quorum_down ran at stop" grep -qx omega-quorum-down /tmp/marks
+check "without omega no down script runs at stop" sh -c '[ "$(grep -c "^down-11$" /tmp/marks)" = 1 ]'
 check "foreign service intact after the health phase" foreign_intact
 for p in $LISTENERS; do kill "$p" 2>/dev/null; done
 
