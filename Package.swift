@@ -29,7 +29,9 @@ let package = Package(
         // Track-script verdicts and scheduling: keepalived's rise/fall counter on a µs clock, no I/O.
         .target(name: "Tracking"),
         // fork/exec of track and notify scripts as their user, in their own process group, with timeouts.
-        .target(name: "ScriptRunner"),
+        // Depends on VigilConfig only for `HostChecks.resolve`, so that `-t` and the daemon can
+        // never disagree about which program a script names.
+        .target(name: "ScriptRunner", dependencies: ["VigilConfig"]),
         // IPVS: table model, generic-netlink codec (golden bytes), reconciler, error policy. Pure.
         .target(name: "IPVS"),
         // TCP_CHECK scheduling and verdicts, real-server aliveness, quorum and sorry server. Pure.

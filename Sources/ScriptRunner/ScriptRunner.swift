@@ -1,4 +1,5 @@
 @preconcurrency import Glibc
+import VigilConfig
 
 /// One script invocation, as keepalived describes it: a command line from the config, the
 /// extra arguments notify scripts get (`INSTANCE name STATE prio`) and the `user [group]`.
@@ -63,7 +64,8 @@ public enum ScriptError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum ScriptRunner {
     /// Scripts get exactly this environment: nothing from the daemon (which may have been
     /// started with an arbitrary one) leaks into code running as another user.
-    public static let searchPath = "/usr/sbin:/usr/bin:/sbin:/bin"
+    /// The same list `vigil -t` searched when it said the script exists.
+    public static let searchPath = HostChecks.scriptSearchPath.joined(separator: ":")
 
     /// What will be executed. With a shell, extra arguments become `"$@"` positional
     /// parameters (`sh -c 'CMD "$@"' sh args…`), so they are never re-parsed by the shell.
@@ -207,14 +209,8 @@ public enum ScriptRunner {
     /// async-signal-safe, and so that a missing program is reported at spawn time.
     private static func locate(_ program: String) throws(ScriptError) -> String {
         if program.contains("/") { return program }
-        for directory in searchPath.split(separator: ":") {
-            let candidate = "\(directory)/\(program)"
-            var info = stat()
-            if stat(candidate, &info) == 0, info.st_mode & S_IFMT == S_IFREG, access(candidate, X_OK) == 0 {
-                return candidate
-            }
-        }
-        throw .commandNotFound(program)
+        guard let path = HostChecks.resolve(program, host: LocalHost()) else { throw .commandNotFound(program) }
+        return path
     }
 
     private struct Identity { var uid: uid_t, gid: gid_t }

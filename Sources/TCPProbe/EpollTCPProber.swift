@@ -85,21 +85,16 @@ public final class EpollTCPProber<ID: Sendable> {
     }
 
     public func expire(now: Int64) -> [ProbeResult<ID>] {
-        table.popExpired(now: now).map { fd, entry in
-            close(fd)
-            return ProbeResult(id: entry.id, outcome: .timedOut)
-        }
+        table.closeExpired(now: now)
     }
 
     @discardableResult
     public func cancel(fd: Int32) -> ID? {
-        guard let entry = table.remove(fd: fd) else { return nil }
-        close(fd)
-        return entry.id
+        table.closeWithoutResult(fd: fd)
     }
 
     public func cancelAll() {
-        for fd in table.entries.keys { _ = cancel(fd: fd) }
+        table.closeAll()
     }
 }
 

@@ -167,6 +167,25 @@ struct ProbeTable<ID: Sendable> {
         return out
     }
 
+    /// Closes and reports every probe past its deadline: what both probers' `expire` do.
+    mutating func closeExpired(now: Int64) -> [ProbeResult<ID>] {
+        popExpired(now: now).map { fd, entry in
+            close(fd)
+            return ProbeResult(id: entry.id, outcome: .timedOut)
+        }
+    }
+
+    /// Closes a probe without a result; nil if the fd is not one of ours.
+    mutating func closeWithoutResult(fd: Int32) -> ID? {
+        guard let entry = remove(fd: fd) else { return nil }
+        close(fd)
+        return entry.id
+    }
+
+    mutating func closeAll() {
+        for fd in entries.keys { _ = closeWithoutResult(fd: fd) }
+    }
+
     private mutating func dropStale() {
         while let top = heap.first {
             if let e = entries[top.fd], e.serial == top.serial { return }

@@ -50,22 +50,17 @@ public final class TCPProber<ID: Sendable> {
 
     /// Times out every probe whose deadline has passed.
     public func expire(now: Int64) -> [ProbeResult<ID>] {
-        table.popExpired(now: now).map { fd, entry in
-            close(fd)
-            return ProbeResult(id: entry.id, outcome: .timedOut)
-        }
+        table.closeExpired(now: now)
     }
 
     /// Abandons a probe without a result (checker removed on reload, shutdown).
     @discardableResult
     public func cancel(fd: Int32) -> ID? {
-        guard let entry = table.remove(fd: fd) else { return nil }
-        close(fd)
-        return entry.id
+        table.closeWithoutResult(fd: fd)
     }
 
     public func cancelAll() {
-        for fd in table.entries.keys { _ = cancel(fd: fd) }
+        table.closeAll()
     }
 
     /// Convenience loop step for callers without their own poll set: waits up to `maxWait` µs

@@ -40,10 +40,7 @@ public struct LocalHost: HostProbe {
         return FileStatus(isRegular: type == S_IFREG, isDirectory: type == S_IFDIR, mode: info.st_mode & 0o7777,
                           ownerUID: info.st_uid, ownerGID: info.st_gid)
     }
-    public var searchPath: [String] {
-        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
-        return path.split(separator: ":").map(String.init) + ["/usr/local/sbin", "/usr/sbin", "/sbin"]
-    }
+    public var searchPath: [String] { HostChecks.scriptSearchPath }
 }
 
 /// keepalived's environment checks, with its trap fixed where the reference calls one out:
@@ -52,6 +49,12 @@ public struct LocalHost: HostProbe {
 /// anyone but root along its whole path. Without `enable_script_security`, configured scripts
 /// are a security violation (exit 6), as in keepalived.
 public enum HostChecks {
+    /// Where a script named without a slash is looked for, by `vigil -t` and by the daemon
+    /// alike, and the PATH scripts run with. Fixed rather than the caller's PATH: a config that
+    /// passes `-t` in a login shell must not fail under systemd's PATH (or pick up root's
+    /// personal bin directories for scripts that run as another user).
+    public static let scriptSearchPath = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+
     public static func check(_ config: Configuration, host: any HostProbe, _ diagnostics: inout DiagnosticSink) {
         checkInterfaces(config, host: host, &diagnostics)
         checkScripts(config, host: host, &diagnostics)
