@@ -24,8 +24,9 @@ build: deps
 	$(SWIFT) build
 
 # Fully static executables: no shared libc/libstdc++/libnl pages to map, which takes the
-# daemon's idle RSS from 9.3 MB to 6.4 MB. glibc still loads NSS modules for user lookups at
-# run time, so build on the Debian release you deploy to.
+# daemon's idle RSS from 9.3 MB to 6.1 MB. A static glibc must not load the host's NSS modules
+# (they are built for the shared libc and crashed it in getpwnam), so a static Vigil looks users
+# and groups up in /etc/passwd and /etc/group only (UserDatabase in HostChecks.swift).
 release: deps
 	$(SWIFT) build -c release -Xswiftc -static-executable
 

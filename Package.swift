@@ -71,3 +71,10 @@ let package = Package(
         .testTarget(name: "IntegrationTests"),
     ]
 )
+
+// Release builds optimise across module boundaries: without it every call from the daemon into
+// the generic prober and health types instantiated generic metadata at run time, which was half
+// of the daemon's user CPU with 2,000 TCP_CHECKs (BENCHMARKS.md).
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+}

@@ -54,6 +54,9 @@ public struct LVSController: Sendable {
         }
         self.pools = pools
         self.servers = servers
+        var owned: Set<IPVSServiceKey> = []
+        for vs in specs { for service in vs.services { owned.insert(service.key) } }
+        ownedServices = owned
     }
 
     public var checkerCount: Int {
@@ -156,9 +159,7 @@ public struct LVSController: Sendable {
     }
 
     /// Every service key Vigil is responsible for, configured or not yet installed.
-    public var ownedServices: Set<IPVSServiceKey> {
-        Set(specs.flatMap { $0.services.map(\.key) })
-    }
+    public let ownedServices: Set<IPVSServiceKey>
 }
 
 /// A binary min-heap of checker deadlines. Entries are never updated in place: a rescheduled

@@ -54,7 +54,7 @@ public final class ScriptSupervisor<ID: Hashable & Sendable> {
     public var runningCount: Int { entries.count }
 
     /// When `poll(now:)` next has work that no SIGCHLD will announce.
-    public var nextDeadline: Int64? { entries.compactMap(\.deadline).min() }
+    public var nextDeadline: Int64? { entries.lazy.compactMap { $0.deadline }.min() }
 
     /// Reaps what has finished, then escalates overdue runs. Reaping first means a script that
     /// exited just before its deadline is not counted as timed out because the loop woke late.

@@ -7,25 +7,22 @@ public final class EpollTCPProber<ID: Sendable> {
     var table = ProbeTable<ID>()
     /// The epoll instance; poll it for POLLIN.
     public let descriptor: Int32
-    private var events: [UInt8]
+    private let events: UnsafeMutableRawBufferPointer
     private let batch: Int
-    private let api: Epoll.API
 
-    /// nil when no epoll instance can be had (symbols missing from the libc, EMFILE); fall back
-    /// to `TCPProber` then.
+    /// nil when no epoll instance can be had (EMFILE, ENOMEM); fall back to `TCPProber` then.
     public init?(batch: Int = 256) {
-        guard let api = Epoll.api else { return nil }
-        self.api = api
-        let fd = api.create1(Epoll.cloexec)
+        let fd = Epoll.create1(Epoll.cloexec)
         guard fd >= 0 else { return nil }
         descriptor = fd
         self.batch = max(1, batch)
-        events = Array(repeating: 0, count: self.batch * Epoll.eventSize)
+        events = .allocate(byteCount: self.batch * Epoll.eventSize, alignment: 8)
     }
 
     deinit {
         cancelAll()
         close(descriptor)
+        events.deallocate()
     }
 
     public var count: Int { table.count }
@@ -36,8 +33,7 @@ public final class EpollTCPProber<ID: Sendable> {
         case .done(let outcome):
             return .finished(ProbeResult(id: id, outcome: outcome))
         case .pending(let fd):
-            var ev = Epoll.event(events: Epoll.out, fd: fd)
-            guard api.ctl(descriptor, Epoll.ctlAdd, fd, &ev) == 0 else {
+            guard Epoll.add(descriptor, fd: fd, events: Epoll.out) == 0 else {
                 let e = errno
                 close(fd)
                 return .finished(ProbeResult(id: id, outcome: .notRun(errno: e)))
@@ -61,13 +57,17 @@ public final class EpollTCPProber<ID: Sendable> {
         var results: [ProbeResult<ID>] = []
         var timeout = waitMs
         while true {
-            let n = api.wait(descriptor, &events, Int32(batch), timeout)
+            let n = Epoll.wait(descriptor, events.baseAddress, Int32(batch), timeout)
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { break }
+            let ready = UnsafeRawBufferPointer(events)
             for i in 0..<Int(n) {
-                let fd = Epoll.fd(in: events, at: i)
-                guard table.entries[fd] != nil, let outcome = ProbeIO.finish(fd), let entry = table.remove(fd: fd) else { continue }
-                close(fd)
+                let fd = Epoll.fd(in: ready, at: i)
+                // Writable without error or hang-up is a completed handshake: no SO_ERROR call.
+                let clean = Epoll.flags(in: ready, at: i) & (Epoll.error | Epoll.hangUp) == 0
+                guard table.entries[fd] != nil, let outcome = clean ? .connected : ProbeIO.finish(fd),
+                      let entry = table.remove(fd: fd) else { continue }
+                ProbeIO.closeAfterCheck(fd, outcome)
                 results.append(ProbeResult(id: entry.id, outcome: outcome))
             }
             if Int(n) < batch { break }
@@ -98,27 +98,19 @@ public final class EpollTCPProber<ID: Sendable> {
     }
 }
 
-/// The Swift Glibc module does not export <sys/epoll.h>, and this package has no C targets,
-/// so the three calls are looked up in the already-loaded libc and `struct epoll_event` is
+/// The Swift Glibc module does not export <sys/epoll.h>, and this package has no C targets, so
+/// the three calls are bound by symbol name (resolved by the linker, so this works in a fully
+/// static executable, where dlsym cannot find libc's own symbols) and `struct epoll_event` is
 /// laid out by hand (packed to 12 bytes on x86-64, 16 elsewhere).
 enum Epoll {
-    typealias Create1 = @convention(c) (Int32) -> Int32
-    typealias Ctl = @convention(c) (Int32, Int32, Int32, UnsafeMutableRawPointer?) -> Int32
-    typealias Wait = @convention(c) (Int32, UnsafeMutableRawPointer?, Int32, Int32) -> Int32
-
-    struct API: @unchecked Sendable {
-        let create1: Create1
-        let ctl: Ctl
-        let wait: Wait
-    }
-
-    static let api: API? = {
-        guard let c = dlsym(nil, "epoll_create1"), let t = dlsym(nil, "epoll_ctl"), let w = dlsym(nil, "epoll_wait") else { return nil }
-        return API(create1: unsafeBitCast(c, to: Create1.self), ctl: unsafeBitCast(t, to: Ctl.self), wait: unsafeBitCast(w, to: Wait.self))
-    }()
+    @_silgen_name("epoll_create1") static func create1(_ flags: Int32) -> Int32
+    @_silgen_name("epoll_ctl") static func ctl(_ epfd: Int32, _ op: Int32, _ fd: Int32, _ event: UnsafeMutableRawPointer?) -> Int32
+    @_silgen_name("epoll_wait") static func wait(_ epfd: Int32, _ events: UnsafeMutableRawPointer?, _ max: Int32, _ timeout: Int32) -> Int32
 
     static let cloexec: Int32 = 0o2000000  // EPOLL_CLOEXEC == O_CLOEXEC
     static let out: UInt32 = 0x004         // EPOLLOUT
+    static let error: UInt32 = 0x008       // EPOLLERR
+    static let hangUp: UInt32 = 0x010      // EPOLLHUP
     static let ctlAdd: Int32 = 1           // EPOLL_CTL_ADD
     #if arch(x86_64)
     static let eventSize = 12
@@ -128,14 +120,21 @@ enum Epoll {
     static let dataOffset = 8
     #endif
 
-    static func event(events: UInt32, fd: Int32) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: eventSize)
-        withUnsafeBytes(of: events) { bytes.replaceSubrange(0..<4, with: $0) }
-        withUnsafeBytes(of: fd) { bytes.replaceSubrange(dataOffset..<dataOffset + 4, with: $0) }
-        return bytes
+    /// EPOLL_CTL_ADD of `fd` for `events`, the event built on the stack.
+    static func add(_ epfd: Int32, fd: Int32, events: UInt32) -> Int32 {
+        withUnsafeTemporaryAllocation(byteCount: 16, alignment: 8) { buffer in
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            buffer.storeBytes(of: events, toByteOffset: 0, as: UInt32.self)
+            buffer.storeBytes(of: fd, toByteOffset: dataOffset, as: Int32.self)
+            return ctl(epfd, ctlAdd, fd, buffer.baseAddress)
+        }
     }
 
-    static func fd(in buffer: [UInt8], at index: Int) -> Int32 {
-        buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: index * eventSize + dataOffset, as: Int32.self) }
+    static func fd(in buffer: UnsafeRawBufferPointer, at index: Int) -> Int32 {
+        buffer.loadUnaligned(fromByteOffset: index * eventSize + dataOffset, as: Int32.self)
+    }
+
+    static func flags(in buffer: UnsafeRawBufferPointer, at index: Int) -> UInt32 {
+        buffer.loadUnaligned(fromByteOffset: index * eventSize, as: UInt32.self)
     }
 }

@@ -44,7 +44,7 @@ public final class TCPProber<ID: Sendable> {
     /// still in progress or the fd is not ours.
     public func handleWritable(fd: Int32) -> ProbeResult<ID>? {
         guard table.entries[fd] != nil, let outcome = ProbeIO.finish(fd), let entry = table.remove(fd: fd) else { return nil }
-        close(fd)
+        ProbeIO.closeAfterCheck(fd, outcome)
         return ProbeResult(id: entry.id, outcome: outcome)
     }
 

@@ -28,6 +28,25 @@ public struct FileStatus: Sendable {
 }
 
 /// The machine Vigil runs on, through glibc.
+/// User and group look-ups in a fully static executable (`make release`). A static glibc still
+/// dlopens the NSS modules nsswitch.conf names, and those modules (built for the shared libc,
+/// e.g. Debian's libnss_systemd) crash it: `getpwnam("keepalived_script")` for a user that is
+/// not in /etc/passwd faulted inside libnss_systemd. glibc has had the `files` backend built in
+/// since 2.34, so a static binary asks it alone; a dynamically linked one keeps full NSS.
+public enum UserDatabase {
+    @_silgen_name("getauxval") private static func getauxval(_ type: UInt) -> UInt
+    @_silgen_name("__nss_configure_lookup") private static func nssConfigureLookup(_ database: UnsafePointer<CChar>, _ service: UnsafePointer<CChar>) -> Int32
+
+    /// True when no dynamic loader mapped this process (AT_BASE is 0 in a static executable).
+    public static var isStaticExecutable: Bool { getauxval(7) == 0 }
+
+    /// Call once at start, before any user or group is looked up.
+    public static func useFilesOnlyIfStatic() {
+        guard isStaticExecutable else { return }
+        for database in ["passwd", "group", "initgroups", "shadow"] { _ = nssConfigureLookup(database, "files") }
+    }
+}
+
 public struct LocalHost: HostProbe {
     public init() {}
     public func interfaceExists(_ name: String) -> Bool { if_nametoindex(name) != 0 }

@@ -59,6 +59,7 @@ public final class Daemon {
     var nextInterfaceCheck: Int64 = 0
 
     public static func run(_ options: DaemonOptions) -> Int32 {
+        UserDatabase.useFilesOnlyIfStatic()
         LoggingSystem.bootstrap { _ in
             VigilLogHandler(destination: options.logConsole ? .console : .syslog,
                             level: options.logDetail ? .debug : .info)
@@ -264,13 +265,17 @@ public final class Daemon {
             dispatch(.start, to: instance, at: start)
         }
         checkers?.start(at: now().microseconds)
+        // The VRRP sockets and the signal pipe never change while the loop runs.
+        var fixedFDs: [Int32] = [SignalPipe.readFD]
+        for socket in sockets.values { fixedFDs.append(socket.fd) }
+        for socket in sockets6.values { fixedFDs.append(socket.fd) }
         while !stopping {
             let wait = microsecondsUntilNextDeadline()
             let readable: [Int32]
             do {
                 let checkerFDs = checkers?.descriptors ?? []
                 let pollOut = checkers?.usesWritableDescriptors ?? false
-                readable = try Poller.wait(readable: sockets.values.map(\.fd) + sockets6.values.map(\.fd) + [SignalPipe.readFD] + (pollOut ? [] : checkerFDs),
+                readable = try Poller.wait(readable: pollOut ? fixedFDs : fixedFDs + checkerFDs,
                                            writable: pollOut ? checkerFDs : [], timeoutMicroseconds: wait)
             } catch {
                 logger.error("poll: \(error)")

@@ -68,7 +68,7 @@ final class ScriptHost {
     }
 
     var nextDeadline: Int64? {
-        let runs = tracked.values.map(\.schedule.nextEvent).min()
+        let runs = tracked.values.lazy.map { $0.schedule.nextEvent }.min()
         switch (runs, supervisor.nextDeadline) {
         case let (a?, b?): return min(a, b)
         case let (a?, nil): return a

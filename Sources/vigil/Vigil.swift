@@ -174,6 +174,7 @@ func normalizedArguments(_ arguments: [String]) -> [String] {
 @main
 enum Entry {
     static func main() {
+        UserDatabase.useFilesOnlyIfStatic()
         Vigil.main(normalizedArguments(Array(CommandLine.arguments.dropFirst())))
     }
 }
