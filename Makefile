@@ -1,11 +1,12 @@
 # Vigil: build, test, demo. `make test` and `make demo` install what they need from Debian's
 # packages first, so they work on a fresh Debian 12 machine.
 SWIFT ?= swift
-# The second line is the kernel lab's (QEMU guest with Debian's kernel, where IPVS is tested).
+# The second line is the kernel lab's (QEMU guest with Debian's kernel, where IPVS is tested;
+# gcc and libc6-dev build the benchmarks' static helper, contrib/bench/benchtool.c).
 DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 \
-	qemu-system-x86 busybox-static cpio kmod xz-utils
+	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev
 
-.PHONY: all build release test unit integration kernel-lab demo deps bench-config bench-ipvs clean
+.PHONY: all build release test unit integration kernel-lab demo deps bench-config bench-ipvs bench-tcpcheck clean
 
 all: build
 
@@ -50,6 +51,14 @@ demo: build
 # `vigil -t` against `keepalived -t` on a generated 500 VS x 8 RS + 50 instance config.
 bench-config: release
 	contrib/bench/config-test.sh
+
+# IPVS in the QEMU guest: installing 1,000 services x 10 real servers against ipvsadm-restore.
+bench-ipvs: release
+	contrib/bench/ipvs-apply.sh
+
+# CPU of 2,000 TCP_CHECKs against keepalived 2.2.7 in the QEMU guest.
+bench-tcpcheck: release
+	contrib/bench/tcpcheck-cpu.sh
 
 clean:
 	rm -rf .build

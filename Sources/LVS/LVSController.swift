@@ -6,16 +6,19 @@ import HealthCheck
 import IPVS
 import VigilConfig
 
-/// Identifies one checker: virtual server, real server, checker, as indices into the specs.
+/// Identifies one checker: virtual server, real server, checker, as indices into the specs,
+/// plus its position in the controller's flat checker list (`index`), which is what the hot
+/// path uses: an array subscript instead of hashing three integers per check.
 public struct CheckerID: Hashable, Sendable {
     public var virtualServer: Int
     public var realServer: Int
     public var checker: Int
+    public var index: Int
 }
 
 public enum LVSEvent: Sendable {
-    /// Start a non-blocking connect; report back with `probeFinished`.
-    case connect(CheckerID, CheckTarget, timeout: Int64)
+    /// Start a non-blocking connect to `target(of:)`; report back with `probeFinished`.
+    case connect(CheckerID, timeout: Int64)
     /// A checker's verdict changed (keepalived logs these: "TCP connection to … success.",
     /// "TCP_CHECK on service … failed after N retries.").
     case checkerVerdict(CheckerID, up: Bool)
@@ -29,7 +32,9 @@ public struct LVSController: Sendable {
     public let specs: [VirtualServerSpec]
     public private(set) var pools: [VirtualServerHealth<IPVSAddress>]
     public private(set) var servers: [[RealServerHealth]]
-    public private(set) var machines: [CheckerID: TCPCheckMachine] = [:]
+    /// Every checker, in spec order; `machines[id.index]` is its state machine.
+    public let checkers: [CheckerID]
+    public private(set) var machines: [TCPCheckMachine]
     private var timers = DeadlineHeap()
     /// Bumped whenever the desired table may have changed, so the daemon reconciles only then.
     public private(set) var generation = 0
@@ -57,11 +62,26 @@ public struct LVSController: Sendable {
         var owned: Set<IPVSServiceKey> = []
         for vs in specs { for service in vs.services { owned.insert(service.key) } }
         ownedServices = owned
+        var checkers: [CheckerID] = []
+        var machines: [TCPCheckMachine] = []
+        for (v, vs) in specs.enumerated() {
+            for (r, rs) in vs.realServers.enumerated() {
+                for (c, chk) in rs.checkers.enumerated() {
+                    checkers.append(CheckerID(virtualServer: v, realServer: r, checker: c, index: checkers.count))
+                    machines.append(TCPCheckMachine(config: chk.timing))
+                }
+            }
+        }
+        self.checkers = checkers
+        self.machines = machines
     }
 
-    public var checkerCount: Int {
-        specs.reduce(0) { $0 + $1.realServers.reduce(0) { $0 + $1.checkers.count } }
+    /// Where a checker connects.
+    public func target(of id: CheckerID) -> CheckTarget {
+        specs[id.virtualServer].realServers[id.realServer].checkers[id.checker].target
     }
+
+    public var checkerCount: Int { checkers.count }
 
     /// `init_services` then the checkers: the pool as configured (every non-alpha server in),
     /// quorum evaluated, and each checker's first run scheduled after the bootstrap delay plus
@@ -71,16 +91,10 @@ public struct LVSController: Sendable {
         for index in pools.indices {
             for q in pools[index].start() { events.append(.quorum(virtualServer: index, q)) }
         }
-        for (v, vs) in specs.enumerated() {
-            for (r, rs) in vs.realServers.enumerated() {
-                for (c, chk) in rs.checkers.enumerated() {
-                    let id = CheckerID(virtualServer: v, realServer: r, checker: c)
-                    var machine = TCPCheckMachine(config: chk.timing)
-                    let actions = machine.start(at: now, randomWarmup: randomWarmup(chk.timing.warmup))
-                    machines[id] = machine
-                    events += handle(actions, for: id, at: now)
-                }
-            }
+        for id in checkers {
+            let warmup = machines[id.index].config.warmup
+            let actions = machines[id.index].start(at: now, randomWarmup: randomWarmup(warmup))
+            events += handle(actions, for: id, at: now)
         }
         generation += 1
         return events
@@ -90,7 +104,7 @@ public struct LVSController: Sendable {
     public var nextDeadline: Int64? {
         mutating get {
             while let top = timers.peek {
-                if machines[top.id]?.nextDeadline == top.deadline { return top.deadline }
+                if machines[top.index].nextDeadline == top.deadline { return top.deadline }
                 timers.pop() // stale: the machine was rescheduled since
             }
             return nil
@@ -101,10 +115,9 @@ public struct LVSController: Sendable {
         var events: [LVSEvent] = []
         while let top = timers.peek, top.deadline <= now {
             timers.pop()
-            guard var machine = machines[top.id], machine.nextDeadline == top.deadline else { continue }
-            let actions = machine.timerFired(at: now)
-            machines[top.id] = machine
-            events += handle(actions, for: top.id, at: now)
+            guard machines[top.index].nextDeadline == top.deadline else { continue }
+            let actions = machines[top.index].timerFired(at: now)
+            events += handle(actions, for: checkers[top.index], at: now)
         }
         return events
     }
@@ -112,9 +125,8 @@ public struct LVSController: Sendable {
     /// A connect finished: `verdict` true (connected), false (refused, timed out) or nil (the
     /// check could not run at all; keepalived reschedules without a verdict).
     public mutating func probeFinished(_ id: CheckerID, verdict: Bool?, at now: Int64) -> [LVSEvent] {
-        guard var machine = machines[id] else { return [] }
-        let actions = verdict.map { machine.connectFinished(success: $0, at: now) } ?? machine.connectAborted(at: now)
-        machines[id] = machine
+        guard machines.indices.contains(id.index) else { return [] }
+        let actions = verdict.map { machines[id.index].connectFinished(success: $0, at: now) } ?? machines[id.index].connectAborted(at: now)
         return handle(actions, for: id, at: now)
     }
 
@@ -123,8 +135,7 @@ public struct LVSController: Sendable {
         for action in actions {
             switch action {
             case .connect(let timeout):
-                let target = specs[id.virtualServer].realServers[id.realServer].checkers[id.checker].target
-                events.append(.connect(id, target, timeout: timeout))
+                events.append(.connect(id, timeout: timeout))
             case .reportUp, .reportDown:
                 let up = action == .reportUp
                 events.append(.checkerVerdict(id, up: up))
@@ -136,7 +147,7 @@ public struct LVSController: Sendable {
                 if change != .stillDown { generation += 1 }
             }
         }
-        if let deadline = machines[id]?.nextDeadline { timers.push(deadline, id) }
+        if let deadline = machines[id.index].nextDeadline { timers.push(deadline, id.index) }
         return events
     }
 
@@ -166,13 +177,13 @@ public struct LVSController: Sendable {
 /// checker pushes a new one and the old one is skipped when it surfaces (lazy deletion), which
 /// keeps each operation O(log n) for thousands of checkers.
 struct DeadlineHeap: Sendable {
-    private var items: [(deadline: Int64, id: CheckerID)] = []
+    private var items: [(deadline: Int64, index: Int)] = []
 
-    var peek: (deadline: Int64, id: CheckerID)? { items.first }
+    var peek: (deadline: Int64, index: Int)? { items.first }
     var count: Int { items.count }
 
-    mutating func push(_ deadline: Int64, _ id: CheckerID) {
-        items.append((deadline, id))
+    mutating func push(_ deadline: Int64, _ index: Int) {
+        items.append((deadline, index))
         var child = items.count - 1
         while child > 0 {
             let parent = (child - 1) / 2
@@ -183,7 +194,7 @@ struct DeadlineHeap: Sendable {
     }
 
     @discardableResult
-    mutating func pop() -> (deadline: Int64, id: CheckerID)? {
+    mutating func pop() -> (deadline: Int64, index: Int)? {
         guard !items.isEmpty else { return nil }
         items.swapAt(0, items.count - 1)
         let top = items.removeLast()

@@ -22,6 +22,7 @@ final class CheckerHost {
     /// never recorded here, so nothing of theirs can end up in a plan).
     private var installed: IPVSTable = [:]
     private var reconciledGeneration = -1
+    private let probeTargets: [(SocketAddress, ProbeOptions)?]
     private var started = false
 
     /// nil when the configuration has no usable virtual_server.
@@ -32,7 +33,9 @@ final class CheckerHost {
         self.logger = logger
         self.scripts = scripts
         self.globals = configuration.globals
-        controller = LVSController(specs: specs)
+        let controller = LVSController(specs: specs)
+        self.controller = controller
+        probeTargets = controller.checkers.map { Self.probeTarget(controller.target(of: $0)) }
         do {
             let kernel = try IPVSKernel()
             let info = try kernel.info()
@@ -119,7 +122,7 @@ final class CheckerHost {
         for result in results {
             handle(controller.probeFinished(result.id, verdict: result.outcome.verdict, at: now), at: now)
             if case .notRun(let e) = result.outcome {
-                let target = controller.specs[result.id.virtualServer].realServers[result.id.realServer].checkers[result.id.checker].target
+                let target = controller.target(of: result.id)
                 logger.warning("TCP_CHECK of \(target) could not run: \(SystemError.describe(e)); rescheduling")
             }
         }
@@ -130,8 +133,8 @@ final class CheckerHost {
     private func handle(_ events: [LVSEvent], at now: Int64) {
         for event in events {
             switch event {
-            case .connect(let id, let target, let timeout):
-                startProbe(id, target, timeout: timeout, now: now)
+            case .connect(let id, let timeout):
+                startProbe(id, timeout: timeout, now: now)
             case .checkerVerdict(let id, let up):
                 let spec = controller.specs[id.virtualServer].realServers[id.realServer].checkers[id.checker]
                 if up { logger.info("TCP connection to \(spec.target) success.") }
@@ -161,19 +164,29 @@ final class CheckerHost {
         }
     }
 
-    private func startProbe(_ id: CheckerID, _ target: CheckTarget, timeout: Int64, now: Int64) {
-        guard let address = SocketAddress(bytes: target.address.bytes, port: target.port) else { return }
-        var options = ProbeOptions(interface: target.bindInterface, fwmark: target.fwmark)
-        if let bind = target.bindTo {
-            options.bindTo = SocketAddress(bytes: bind.bytes, port: target.bindPort ?? 0)
-        } else if let port = target.bindPort {
-            options.bindTo = .any(address.family, port: port)
+    private func startProbe(_ id: CheckerID, timeout: Int64, now: Int64) {
+        guard let (address, options) = probeTargets[id.index] else {
+            handle(controller.probeFinished(id, verdict: nil, at: now), at: now)
+            return
         }
         let start = prober?.start(id: id, target: address, options: options, timeout: timeout, now: now)
             ?? pollProber!.start(id: id, target: address, options: options, timeout: timeout, now: now)
         if case .finished(let result) = start {
             handle(controller.probeFinished(id, verdict: result.outcome.verdict, at: now), at: now)
         }
+    }
+
+    /// Socket address and options of every checker, built once: the target never changes, and
+    /// building it per check was a measurable part of the per-check cost.
+    private static func probeTarget(_ target: CheckTarget) -> (SocketAddress, ProbeOptions)? {
+        guard let address = SocketAddress(bytes: target.address.bytes, port: target.port) else { return nil }
+        var options = ProbeOptions(interface: target.bindInterface, fwmark: target.fwmark)
+        if let bind = target.bindTo {
+            options.bindTo = SocketAddress(bytes: bind.bytes, port: target.bindPort ?? 0)
+        } else if let port = target.bindPort {
+            options.bindTo = .any(address.family, port: port)
+        }
+        return (address, options)
     }
 
     private func reconcileIfNeeded() {

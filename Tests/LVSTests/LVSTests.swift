@@ -185,8 +185,8 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
             while !pending.isEmpty {
                 let event = pending.removeFirst()
                 events.append(event)
-                if case .connect(let id, let target, _) = event {
-                    pending += c.probeFinished(id, verdict: alive(target, t), at: t)
+                if case .connect(let id, _) = event {
+                    pending += c.probeFinished(id, verdict: alive(c.target(of: id), t), at: t)
                 }
             }
         }

@@ -1,0 +1,275 @@
+/*
+ * benchtool: small helpers for the kernel-lab benchmarks (ipvs-apply.guest.sh,
+ * tcpcheck-cpu.guest.sh), where busybox lacks a nanosecond clock and a cheap TCP listener.
+ * Built statically by the host-side scripts (gcc -O2 -static), so it costs one cheap exec in the
+ * TCG guest.
+ *
+ *   benchtool now
+ *       CLOCK_MONOTONIC in nanoseconds.
+ *   benchtool waitlog FILE PATTERN TIMEOUT_MS [PID]
+ *       Waits (inotify, plus a 5 ms poll as a fallback) until FILE contains a line with PATTERN;
+ *       prints CLOCK_MONOTONIC ns at the moment it saw it, then the matching line on stderr.
+ *       Exits 1 on timeout, 2 if PID (when given) has exited first.
+ *   benchtool waitexit PID TIMEOUT_MS
+ *       Waits until PID is gone or a zombie (polls /proc every 2 ms); prints CLOCK_MONOTONIC ns
+ *       then. Exits 1 on timeout.
+ *   benchtool cputicks PID
+ *       Prints "TOTAL USER SYS NPROCS" in clock ticks (USER_HZ): utime+cutime and stime+cstime
+ *       from /proc/PID/stat, summed over PID and all its live descendants (cutime/cstime keep
+ *       the time of children already reaped).
+ *   benchtool acceptor PORT ADDR...
+ *       Listens on every ADDR:PORT, accepts and closes at once (epoll, accept4 in a loop).
+ *       SIGUSR1: prints "accepted N" (cumulative) on stdout; SIGTERM/SIGINT: the same, then exits.
+ *       Prints "listening" once every socket is bound.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int die(const char *what) {
+    perror(what);
+    return 3;
+}
+
+/* ---- waitexit ------------------------------------------------------------------------------ */
+
+/* 1: PID exists and is not a zombie; 0: gone or zombie. */
+static int alive(int pid) {
+    char path[64], st[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, st, sizeof st - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    st[n] = 0;
+    char *r = strrchr(st, ')');
+    return !(r && r[1] == ' ' && (r[2] == 'Z' || r[2] == 'X'));
+}
+
+static int waitexit(int pid, long timeout_ms) {
+    long long deadline = now_ns() + timeout_ms * 1000000LL;
+    while (alive(pid)) {
+        if (now_ns() > deadline) return 1;
+        usleep(2000);
+    }
+    printf("%lld\n", now_ns());
+    return 0;
+}
+
+/* ---- waitlog ------------------------------------------------------------------------------- */
+
+static int waitlog(const char *file, const char *pattern, long timeout_ms, int pid) {
+    long long deadline = now_ns() + timeout_ms * 1000000LL;
+    int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    int fd = -1;
+    size_t cap = 1 << 16, len = 0, scanned = 0;
+    char *buf = malloc(cap);
+    if (!buf) return die("malloc");
+    for (;;) {
+        /* Checked before reading, so that a line written just before the exit is still seen. */
+        int gone = pid > 0 && !alive(pid);
+        if (fd < 0) {
+            fd = open(file, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0 && in >= 0) inotify_add_watch(in, file, IN_MODIFY);
+        }
+        if (fd >= 0) {
+            for (;;) {
+                if (cap - len < 4096) {
+                    cap *= 2;
+                    buf = realloc(buf, cap);
+                    if (!buf) return die("realloc");
+                }
+                ssize_t n = read(fd, buf + len, cap - len - 1);
+                if (n <= 0) break;
+                len += (size_t)n;
+            }
+            buf[len] = 0;
+            /* Look only at complete lines not yet scanned. */
+            char *start = buf + scanned, *nl;
+            while ((nl = memchr(start, '\n', (size_t)(buf + len - start))) != NULL) {
+                *nl = 0;
+                if (strstr(start, pattern)) {
+                    long long t = now_ns();
+                    printf("%lld\n", t);
+                    fprintf(stderr, "%s\n", start);
+                    return 0;
+                }
+                *nl = '\n';
+                start = nl + 1;
+            }
+            scanned = (size_t)(start - buf);
+        }
+        if (gone) return 2;
+        long long left = deadline - now_ns();
+        if (left <= 0) return 1;
+        struct pollfd p = {.fd = in, .events = POLLIN};
+        int ms = left / 1000000LL < 5 ? (int)(left / 1000000LL) + 1 : 5;
+        if (in >= 0 && fd >= 0) {
+            if (poll(&p, 1, ms) > 0) {
+                char ev[4096];
+                while (read(in, ev, sizeof ev) > 0) {}
+            }
+        } else {
+            usleep(ms * 1000);
+        }
+    }
+}
+
+/* ---- cputicks ------------------------------------------------------------------------------ */
+
+struct proc { int pid, ppid; long long user, sys; };
+
+static int read_stat(int pid, struct proc *p) {
+    char path[64], st[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, st, sizeof st - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    st[n] = 0;
+    char *r = strrchr(st, ')'); /* comm may contain spaces */
+    if (!r) return -1;
+    /* After ") ": state(3) ppid(4) pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+     * utime(14) stime(15) cutime(16) cstime(17) */
+    char state;
+    int ppid;
+    long long f[13];
+    if (sscanf(r + 2, "%c %d %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld",
+               &state, &ppid, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8],
+               &f[9], &f[10], &f[11], &f[12]) != 15)
+        return -1;
+    p->pid = pid;
+    p->ppid = ppid;
+    p->user = f[9] + f[11];
+    p->sys = f[10] + f[12];
+    return 0;
+}
+
+static int cputicks(int root) {
+    static struct proc procs[8192];
+    int n = 0;
+    DIR *d = opendir("/proc");
+    if (!d) return die("/proc");
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 8192) {
+        int pid = atoi(e->d_name);
+        if (pid > 0 && read_stat(pid, &procs[n]) == 0) n++;
+    }
+    closedir(d);
+    /* Mark the tree: repeat until no new member (the table is small). */
+    static char in[8192];
+    int found = 0;
+    for (int i = 0; i < n; i++) in[i] = procs[i].pid == root, found |= in[i];
+    if (!found) {
+        fprintf(stderr, "benchtool: no process %d\n", root);
+        return 1;
+    }
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int i = 0; i < n; i++) {
+            if (in[i]) continue;
+            for (int j = 0; j < n; j++)
+                if (in[j] && procs[j].pid == procs[i].ppid) { in[i] = 1; changed = 1; break; }
+        }
+    }
+    long long user = 0, sys = 0;
+    int members = 0;
+    for (int i = 0; i < n; i++) if (in[i]) user += procs[i].user, sys += procs[i].sys, members++;
+    printf("%lld %lld %lld %d\n", user + sys, user, sys, members);
+    return 0;
+}
+
+/* ---- acceptor ------------------------------------------------------------------------------ */
+
+static int acceptor(int port, int naddr, char **addrs) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) return die("epoll_create1");
+    for (int i = 0; i < naddr; i++) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+        if (inet_pton(AF_INET, addrs[i], &sa.sin_addr) != 1) {
+            fprintf(stderr, "benchtool: bad address %s\n", addrs[i]);
+            return 3;
+        }
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) return die(addrs[i]);
+        if (listen(s, 4096) < 0) return die("listen");
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = s};
+        epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    struct epoll_event sev = {.events = EPOLLIN, .data.fd = sfd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &sev);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("listening\n");
+    unsigned long long accepted = 0;
+    for (;;) {
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return die("epoll_wait");
+        }
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == sfd) {
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof si) == sizeof si) {
+                    printf("accepted %llu\n", accepted);
+                    if (si.ssi_signo != SIGUSR1) return 0;
+                }
+                continue;
+            }
+            for (;;) {
+                int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+                if (c < 0) break;
+                close(c);
+                accepted++;
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "now") == 0) {
+        printf("%lld\n", now_ns());
+        return 0;
+    }
+    if (argc >= 5 && strcmp(argv[1], "waitlog") == 0)
+        return waitlog(argv[2], argv[3], atol(argv[4]), argc >= 6 ? atoi(argv[5]) : 0);
+    if (argc == 4 && strcmp(argv[1], "waitexit") == 0) return waitexit(atoi(argv[2]), atol(argv[3]));
+    if (argc == 3 && strcmp(argv[1], "cputicks") == 0) return cputicks(atoi(argv[2]));
+    if (argc >= 4 && strcmp(argv[1], "acceptor") == 0) return acceptor(atoi(argv[2]), argc - 3, argv + 3);
+    fprintf(stderr, "usage: benchtool now | waitlog FILE PATTERN TIMEOUT_MS [PID] | waitexit PID"
+                    " TIMEOUT_MS | cputicks PID | acceptor PORT ADDR...\n");
+    return 64;
+}

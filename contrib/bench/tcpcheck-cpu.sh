@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Benchmark: CPU cost of TCP_CHECK health checking, keepalived 2.2.7 (Debian's, `-C`: parent +
+# checker child) against Vigil (one process), on the same keepalived.conf: SERVICES virtual
+# servers x REALS real servers, each real server with `TCP_CHECK { connect_timeout 1 }` at
+# `delay_loop DELAY_LOOP`, i.e. SERVICES*REALS/DELAY_LOOP connect+close per second.
+#
+# One boot of the kernel lab (contrib/kernel-lab: QEMU TCG, 1 vCPU, Debian 12's 6.1 kernel with
+# IPVS) runs contrib/bench/tcpcheck-cpu.guest.sh: the real servers are 10.30.0.1..REALS on a
+# dummy interface, port 80, served by `benchtool acceptor` (contrib/bench/benchtool.c, epoll,
+# accept and close at once; busybox has no persistent `nc -l -k` and its httpd forks per
+# connection). The daemons run in turn, alternating, ROUNDS times each. Each run: once
+# `ipvsadm -Ln` shows the whole table, WARMUP s, then over WINDOW s: user+sys ticks from
+# /proc/PID/stat of the daemon and all its descendants, the acceptor's own ticks (reported
+# separately), connections accepted (= checks done, so checks/s is observed, not assumed) and the
+# guest's /proc/stat. The table must still be whole, every weight 1, at the end of the window (a
+# failed check would remove a real server), and at least half the expected checks must be seen.
+#
+# Why DELAY_LOOP defaults to 10 and not 1: under TCG a loopback TCP connect+accept+close costs
+# about 2.5 ms of guest CPU (kernel included), and the single vCPU saturates at ~700 checks/s
+# (keepalived managed 530/s of the 2000/s that delay_loop 1 asks, with timers running late).
+# At 200 checks/s the guest is about 60% busy, so both daemons keep their schedule and their CPU
+# can be compared. Absolute figures are TCG figures; compare the ratio and the ms per check.
+# The guest's clock follows the host's, so a loaded host inflates every figure (the host's load
+# average is recorded); alternating the daemons spreads that over both.
+# Writes bench-out/tcpcheck-cpu.json and prints a summary and a Markdown row for BENCHMARKS.md.
+#
+# Environment: SERVICES (200), REALS (10), DELAY_LOOP (10), WARMUP (max(5, DELAY_LOOP) s),
+# WINDOW (15 s), ROUNDS (2; medians reported), VIGIL_BIN_DIR (.build/release: vigil and vigild),
+# REFERENCE_ONLY=1 (keepalived only), KERNEL_LAB_TIMEOUT (600), CC. Needs root, python3, a C
+# compiler (gcc, else clang) and libc6-dev (static libc) for benchtool.c, and keepalived
+# (Debian's 2.2.7: every library it needs comes through ldd, nothing is dlopen'ed).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+SERVICES=${SERVICES:-200}
+REALS=${REALS:-10}
+DELAY_LOOP=${DELAY_LOOP:-10}
+WARMUP=${WARMUP:-$((DELAY_LOOP > 5 ? DELAY_LOOP : 5))}
+WINDOW=${WINDOW:-15}
+ROUNDS=${ROUNDS:-2}
+CONNECT_TIMEOUT=1
+REFERENCE_ONLY=${REFERENCE_ONLY:-0}
+bindir=${VIGIL_BIN_DIR:-$root/.build/release}
+keepalived=/usr/sbin/keepalived
+out=$root/bench-out
+mkdir -p "$out"
+
+die() { echo "tcpcheck-cpu: $*" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "needs root (the kernel lab does)"
+# benchtool.c is built static: any C compiler with glibc's libc.a (libc6-dev) will do; the
+# Swift toolchain's clang is a fallback when gcc is absent.
+cc=${CC:-$(command -v gcc || command -v clang || command -v cc || true)}
+[ -n "$cc" ] || die "needs a C compiler (gcc, or the Swift toolchain's clang) and libc6-dev to build contrib/bench/benchtool.c"
+[ -x "$keepalived" ] || die "no $keepalived (apt-get install keepalived)"
+[ "$REALS" -le 250 ] || die "REALS must be at most 250"
+extra_bins=$keepalived
+if [ "$REFERENCE_ONLY" != 1 ]; then
+    for b in vigil vigild; do
+        [ -x "$bindir/$b" ] || die "no $bindir/$b: run 'make release' first, set VIGIL_BIN_DIR, or set REFERENCE_ONLY=1"
+    done
+    extra_bins="$extra_bins $bindir/vigil $bindir/vigild"
+fi
+
+work=$(mktemp -d /tmp/vigil-bench-tcpcheck.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+"$cc" -O2 -static -o "$work/benchtool" contrib/bench/benchtool.c \
+    || die "cannot build a static contrib/bench/benchtool.c with $cc (libc6-dev provides libc.a)"
+cp contrib/bench/tcpcheck-cpu.guest.sh "$work/"
+
+python3 - "$work/tcpcheck-cpu.conf" "$SERVICES" "$REALS" "$DELAY_LOOP" "$CONNECT_TIMEOUT" <<'PY'
+import sys
+path, services, reals, delay, timeout = sys.argv[1], *map(int, sys.argv[2:])
+conf = ["global_defs {", "    router_id bench-tcpcheck-cpu", "}"]
+for s in range(services):
+    conf += [f"virtual_server 10.31.{s // 250}.{s % 250 + 1} 80 {{", f"    delay_loop {delay}",
+             "    lb_algo rr", "    lb_kind NAT", "    protocol TCP"]
+    for r in range(reals):
+        conf += [f"    real_server 10.30.0.{r + 1} 80 {{", "        weight 1", "        TCP_CHECK {",
+                 f"            connect_timeout {timeout}", "        }", "    }"]
+    conf.append("}")
+open(path, "w").write("\n".join(conf) + "\n")
+PY
+
+# Both must accept the file, or the comparison means nothing.
+"$keepalived" -t -f "$work/tcpcheck-cpu.conf" || die "keepalived -t rejects the generated configuration"
+vigil_guest=
+if [ "$REFERENCE_ONLY" != 1 ]; then
+    "$bindir/vigil" -t -f "$work/tcpcheck-cpu.conf" || die "vigil -t rejects the generated configuration"
+    vigil_guest=$bindir/vigil
+fi
+cat >"$work/bench.env" <<EOF
+SERVICES=$SERVICES
+REALS=$REALS
+DELAY_LOOP=$DELAY_LOOP
+CONNECT_TIMEOUT=$CONNECT_TIMEOUT
+WARMUP=$WARMUP
+WINDOW=$WINDOW
+ROUNDS=$ROUNDS
+VIGIL='$vigil_guest'
+EOF
+
+echo "tcpcheck-cpu: $((SERVICES * REALS)) TCP_CHECKs every $DELAY_LOOP s, in the kernel lab"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+set +e
+EXTRA_BINS="$extra_bins" EXTRA_DIR="$work" KERNEL_LAB_TIMEOUT=${KERNEL_LAB_TIMEOUT:-600} \
+    contrib/kernel-lab/run.sh "$work/tcpcheck-cpu.guest.sh" | tee "$work/console.txt"
+status=${PIPESTATUS[0]}
+set -e
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+json=$(sed -n 's/^BENCH-JSON //p' "$work/console.txt" | tail -n 1)
+[ -n "$json" ] || die "no BENCH-JSON line from the guest (kernel lab status $status)"
+python3 - "$json" "$out/tcpcheck-cpu.json" "$load_before" "$load_after" <<'PY'
+import json, os, statistics, sys
+data = json.loads(sys.argv[1])
+# The guest's clock follows the host's: a busy host slows the guest down. Keep the host's load.
+data["host"] = {"cpus": os.cpu_count(), "loadavg_before": sys.argv[3], "loadavg_after": sys.argv[4]}
+res = data["results"]
+med = lambda xs: statistics.median(xs) if xs else None
+# Per daemon, the median over its valid rounds.
+summary = {}
+for name, rounds in res.items():
+    ok = [r for r in rounds if r["valid"]]
+    summary[name] = {"valid_rounds": len(ok), "rounds": len(rounds)}
+    for key in ("cpu_percent", "checks_per_s", "cpu_ms_per_check", "acceptor_cpu_percent",
+                "acceptor_cpu_ms_per_check", "guest_busy_percent"):
+        m = med([r[key] for r in ok])
+        summary[name][key] = None if m is None else round(m, 3)
+data["summary"] = summary
+k, v = summary.get("keepalived"), summary.get("vigil")
+if k and v and k["valid_rounds"] and v["valid_rounds"]:
+    data["ratio_vigil_over_keepalived_cpu"] = round(v["cpu_percent"] / k["cpu_percent"], 4)
+    data["ratio_vigil_over_keepalived_cpu_per_check"] = round(v["cpu_ms_per_check"] / k["cpu_ms_per_check"], 4)
+json.dump(data, open(sys.argv[2], "w"), indent=1)
+print(f"\ntcpcheck-cpu: wrote {sys.argv[2]}")
+print(f"{data['checks']} TCP_CHECKs every {data['delay_loop']} s, {data['rounds']} rounds of {data['window_s']} s "
+      f"(guest busy with nothing running: {data['guest_idle_busy_percent']} %; host load "
+      f"{data['host']['loadavg_before']} -> {data['host']['loadavg_after']})")
+for name, rounds in res.items():
+    for i, r in enumerate(rounds, 1):
+        print(f"{name:>10} #{i}: CPU {r['cpu_percent']:.1f} % ({r['processes']} processes, user {r['user_ticks']} "
+              f"sys {r['sys_ticks']} ticks), {r['checks_per_s']:.0f} checks/s of {r['expected_checks_per_s']:.0f}, "
+              f"{r['cpu_ms_per_check']:.2f} ms CPU/check; listener {r['acceptor_cpu_percent']:.1f} %; "
+              f"guest busy {r['guest_busy_percent']:.0f} %" + ("" if r["valid"] else "  ** NOT VALID **"))
+if "ratio_vigil_over_keepalived_cpu" in data:
+    print(f"median CPU: keepalived {k['cpu_percent']:.1f} %, vigil {v['cpu_percent']:.1f} %; "
+          f"vigil/keepalived {data['ratio_vigil_over_keepalived_cpu']:.3f} "
+          f"(per check {data['ratio_vigil_over_keepalived_cpu_per_check']:.3f})")
+    print(f"| {data['checks']} TCP_CHECKs every {data['delay_loop']} s (TCG guest, median of {min(k['valid_rounds'], v['valid_rounds'])} x {data['window_s']} s) "
+          f"| keepalived {k['cpu_percent']:.1f} % CPU, {k['checks_per_s']:.0f} checks/s | vigil "
+          f"{v['cpu_percent']:.1f} % CPU, {v['checks_per_s']:.0f} checks/s | vigil/keepalived "
+          f"{data['ratio_vigil_over_keepalived_cpu']:.2f} |")
+elif "vigil" in res or data.get("vigil_error"):
+    print("no ratio: no valid vigil run (see above)")
+PY
+[ "$status" = 0 ] || { echo "tcpcheck-cpu: the guest run failed (see above)" >&2; exit 1; }
