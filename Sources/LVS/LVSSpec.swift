@@ -81,7 +81,7 @@ public enum LVSSpecBuilder {
             let vsPort: UInt16 = { if case .address(_, _, let port) = first { port } else { 0 } }()
             var realServers: [RealServerSpec] = []
             for rs in vs.realServers {
-                guard let address = IPVSAddress(rs.address.description) else { continue }
+                guard let address = ipvsAddress(rs.address) else { continue }
                 let method = rs.method ?? vs.method
                 // keepalived: only NAT can change the port; DR and TUN use the VS port (0 for fwmark).
                 let port: UInt16 = method == .nat ? UInt16(clamping: rs.port) : (isFwmark ? UInt16(clamping: rs.port) : vsPort)
@@ -101,7 +101,7 @@ public enum LVSSpecBuilder {
                                                   notifyUp: rs.notifyUp, notifyDown: rs.notifyDown, checkers: checkers, location: rs.location))
             }
             var sorry: SorryServerSpec?
-            if let s = vs.sorryServer, let address = IPVSAddress(s.address.description) {
+            if let s = vs.sorryServer, let address = ipvsAddress(s.address) {
                 let port = UInt16(clamping: s.port ?? Int(vsPort))
                 sorry = SorryServerSpec(destination: IPVSDestination(IPVSDestinationKey(address, port: vs.method == .nat ? port : vsPort),
                                                                      forwarding: forwarding(vs.method), weight: 1),
@@ -112,6 +112,17 @@ public enum LVSSpecBuilder {
                                            omega: vs.omega, location: vs.location))
         }
         return (specs, warnings)
+    }
+
+    /// The config's address as IPVS bytes, without a round trip through text (which was most of
+    /// the time spent turning a 10,000-server config into specs).
+    static func ipvsAddress(_ address: IPAddress) -> IPVSAddress? {
+        switch address {
+        case .v4(let value):
+            IPVSAddress(bytes: [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)])
+        case .v6(let bytes):
+            IPVSAddress(bytes: bytes)
+        }
     }
 
     static func forwarding(_ method: ForwardingMethod) -> IPVSForwardingMethod {
@@ -126,7 +137,7 @@ public enum LVSSpecBuilder {
         let proto = ipvsProtocol(vs.proto)
         switch vs.key {
         case .address(let address, let port):
-            return IPVSAddress(address.description).map { [.address(proto, $0, port: UInt16(clamping: port))] } ?? []
+            return ipvsAddress(address).map { [.address(proto, $0, port: UInt16(clamping: port))] } ?? []
         case .fwmark(let mark):
             let v6 = vs.realServers.first?.address.isV6 ?? false
             return [.fwmark(mark, family: v6 ? .inet6 : .inet)]
@@ -139,7 +150,7 @@ public enum LVSSpecBuilder {
                     let v6 = vs.realServers.first?.address.isV6 ?? false
                     keys.append(.fwmark(mark, family: v6 ? .inet6 : .inet))
                 case .address(let address, let rangeEnd, let port):
-                    guard let base = IPVSAddress(address.description) else { continue }
+                    guard let base = ipvsAddress(address) else { continue }
                     guard let end = rangeEnd else {
                         keys.append(.address(proto, base, port: UInt16(clamping: port)))
                         continue
@@ -211,9 +222,9 @@ public enum LVSSpecBuilder {
             warmup: chk.warmup ?? rs.warmup ?? vs.warmup,
             alpha: chk.alpha ?? rs.alpha ?? vs.alpha)
         let target = CheckTarget(
-            address: chk.connectIP.flatMap { IPVSAddress($0.description) } ?? rsAddress,
+            address: chk.connectIP.flatMap(ipvsAddress) ?? rsAddress,
             port: chk.connectPort.map { UInt16(clamping: $0) } ?? rsPort,
-            bindTo: chk.bindTo.flatMap { IPVSAddress($0.description) },
+            bindTo: chk.bindTo.flatMap(ipvsAddress),
             bindPort: chk.bindPort.map { UInt16(clamping: $0) },
             bindInterface: chk.bindInterface, fwmark: chk.fwmark ?? 0)
         return CheckerSpec(kind: chk.kind, target: target, timing: timing, location: chk.location)

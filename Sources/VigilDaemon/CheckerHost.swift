@@ -84,7 +84,14 @@ final class CheckerHost {
     /// the configured pool goes in and the checkers start.
     func start(at now: Int64) {
         guard let kernel else { return }
-        let clock = MonotonicClock.nowMicroseconds()
+        var clock = MonotonicClock.nowMicroseconds()
+        let began = clock
+        var stages: [String] = []
+        func stage(_ name: String) {
+            let t = MonotonicClock.nowMicroseconds()
+            stages.append("\(name) \((t - clock) / 1000) ms")
+            clock = t
+        }
         let events = controller.start(at: now)
         var actual: IPVSTable = [:]
         if globals.lvsFlush {
@@ -96,14 +103,17 @@ final class CheckerHost {
         }
         let owned = controller.ownedServices
         actual = actual.filter { owned.contains($0.key.key) }
+        stage("dump")
         let ops = IPVSReconciler.plan(desired: controller.desiredTable, actual: actual, owned: owned, flushFirst: globals.lvsFlush)
         installed = actual
+        stage("plan")
         apply(ops, logEach: false)
+        stage("apply")
         reconciledGeneration = controller.generation
         let services = installed.count
         let dests = installed.values.reduce(0) { $0 + $1.count }
-        let ms = Double(MonotonicClock.nowMicroseconds() - clock) / 1000
-        logger.notice("IPVS: table programmed: \(services) services, \(dests) destinations, \(ops.count) operations in \(Int(ms.rounded())) ms")
+        logger.debug("IPVS: start-up stages: \(stages.joined(separator: ", "))")
+        logger.notice("IPVS: table programmed: \(services) services, \(dests) destinations, \(ops.count) operations in \((MonotonicClock.nowMicroseconds() - began + 500) / 1000) ms")
         started = true
         handle(events, at: now)
     }

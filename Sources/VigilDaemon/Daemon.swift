@@ -67,7 +67,10 @@ public final class Daemon {
         var logger = Logger(label: "vigil")
         if !options.logConsole { openlog("Vigil", LOG_PID, LOG_DAEMON) }
 
+        logger.notice("Starting Vigil with \(options.configPath)")
+        let loadStart = MonotonicClock.nowMicroseconds()
         let (config, diagnostics) = ConfigLoader.load(path: options.configPath, configID: options.configID)
+        logger.debug("configuration read in \((MonotonicClock.nowMicroseconds() - loadStart) / 1000) ms")
         for d in diagnostics.all where d.klass != .note {
             logger.log(level: d.severity == .error ? .error : .warning, "\(d)")
         }

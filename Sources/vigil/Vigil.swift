@@ -75,13 +75,11 @@ struct Vigil: ParsableCommand {
             return
         }
         let id = configID ?? Self.hostConfigID()
-        let (config, diagnostics) = ConfigLoader.load(path: useFile, configID: id)
-
-        if configTest {
-            let status = report(diagnostics, for: config)
-            throw ExitCode(status)
-        }
-        if dumpConf {
+        if configTest || dumpConf {
+            // Daemon mode does not load the file here: vigild loads (and reports on) it anyway,
+            // and a second parse of a large config doubled the start-up time.
+            let (config, diagnostics) = ConfigLoader.load(path: useFile, configID: id)
+            if configTest { throw ExitCode(report(diagnostics, for: config)) }
             print(ConfigDumper.dump(config), terminator: "")
             _ = report(diagnostics, for: config)
             return
