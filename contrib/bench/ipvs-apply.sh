@@ -20,40 +20,28 @@
 # default table took 5.8 to 13.9 s on a shared 2-core host): rounds are interleaved so that
 # both sides see the same noise, and the host's load average is recorded in the JSON.
 # Writes bench-out/ipvs-apply.json and prints a summary and a Markdown row for BENCHMARKS.md.
+# The host steps it shares with tcpcheck-cpu.sh (checks, benchtool, the work dir, the kernel-lab
+# run, the BENCH-JSON line, the host's load) are in contrib/bench/kernel-lab-bench.sh.
 #
 # Environment: REPS (5), SERVICES (1000), REALS (10), VIGIL_BIN_DIR (.build/release: vigil and
 # vigild), REFERENCE_ONLY=1 (ipvsadm only, no Vigil needed), KERNEL_LAB_TIMEOUT (600), CC.
 # Needs root, python3, a C compiler (gcc, else clang) and libc6-dev (static libc) for benchtool.c.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-root=$PWD
 REPS=${REPS:-5}
 SERVICES=${SERVICES:-1000}
 REALS=${REALS:-10}
-REFERENCE_ONLY=${REFERENCE_ONLY:-0}
-bindir=${VIGIL_BIN_DIR:-$root/.build/release}
-out=$root/bench-out
-mkdir -p "$out"
+# shellcheck source=SCRIPTDIR/kernel-lab-bench.sh
+. contrib/bench/kernel-lab-bench.sh
+bench_init ipvs-apply
 
-die() { echo "ipvs-apply: $*" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || die "needs root (the kernel lab does)"
-# benchtool.c is built static: any C compiler with glibc's libc.a (libc6-dev) will do; the
-# Swift toolchain's clang is a fallback when gcc is absent.
-cc=${CC:-$(command -v gcc || command -v clang || command -v cc || true)}
-[ -n "$cc" ] || die "needs a C compiler (gcc, or the Swift toolchain's clang) and libc6-dev to build contrib/bench/benchtool.c"
-extra_bins=
-if [ "$REFERENCE_ONLY" != 1 ]; then
-    for b in vigil vigild; do
-        [ -x "$bindir/$b" ] || die "no $bindir/$b: run 'make release' first, set VIGIL_BIN_DIR, or set REFERENCE_ONLY=1"
-    done
-    extra_bins="$bindir/vigil $bindir/vigild"
-fi
+bench_need_root
+bench_find_cc
+bench_need_vigil
 
-work=$(mktemp -d /tmp/vigil-bench-ipvs.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-"$cc" -O2 -static -o "$work/benchtool" contrib/bench/benchtool.c \
-    || die "cannot build a static contrib/bench/benchtool.c with $cc (libc6-dev provides libc.a)"
-cp contrib/bench/ipvs-apply.guest.sh "$work/"
+bench_make_work ipvs
+bench_build_benchtool
+bench_copy_to_guest contrib/bench/ipvs-apply.guest.sh
 
 # The same table twice: ipvsadm -R input and keepalived.conf (plus a small one for warming up).
 # Real server i of service s is 10.20.(k / 250).(k % 250 + 1) with k = s * REALS + i: all
@@ -81,35 +69,16 @@ write("ipvs-apply", services)
 write("ipvs-apply-warmup", min(services, 10))
 PY
 
-vigil_guest=
-if [ "$REFERENCE_ONLY" != 1 ]; then
-    # A configuration Vigil rejects makes the comparison meaningless: stop here, on the host.
-    "$bindir/vigil" -t -f "$work/ipvs-apply.conf" || die "vigil -t rejects the generated configuration"
-    vigil_guest=$bindir/vigil
-fi
-cat >"$work/bench.env" <<EOF
-REPS=$REPS
-SERVICES=$SERVICES
-REALS=$REALS
-VIGIL='$vigil_guest'
-EOF
+# A configuration Vigil rejects makes the comparison meaningless: stop here, on the host.
+bench_check_vigil_conf "$work/ipvs-apply.conf"
+bench_write_env REPS SERVICES REALS
 
 echo "ipvs-apply: $SERVICES services x $REALS real servers, $REPS rounds, in the kernel lab"
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-set +e
-EXTRA_BINS="$extra_bins" EXTRA_DIR="$work" KERNEL_LAB_TIMEOUT=${KERNEL_LAB_TIMEOUT:-600} \
-    contrib/kernel-lab/run.sh "$work/ipvs-apply.guest.sh" | tee "$work/console.txt"
-status=${PIPESTATUS[0]}
-set -e
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-
-json=$(sed -n 's/^BENCH-JSON //p' "$work/console.txt" | tail -n 1)
-[ -n "$json" ] || die "no BENCH-JSON line from the guest (kernel lab status $status)"
-python3 - "$json" "$out/ipvs-apply.json" "$load_before" "$load_after" <<'PY'
-import json, os, sys
+bench_run_guest "$work/ipvs-apply.guest.sh"
+bench_result_json
+python3 - "$json" "$out/ipvs-apply.json" <<'PY'
+import json, sys
 data = json.loads(sys.argv[1])
-# The guest's clock follows the host's: a busy host slows the guest down. Keep the host's load.
-data["host"] = {"cpus": os.cpu_count(), "loadavg_before": sys.argv[3], "loadavg_after": sys.argv[4]}
 json.dump(data, open(sys.argv[2], "w"), indent=1)
 ref = data["ipvsadm_restore"]
 print(f"\nipvs-apply: wrote {sys.argv[2]}")
@@ -125,4 +94,4 @@ if v and v.get("ms"):
 elif v:
     print(f"vigil: FAILED: {v.get('error')}")
 PY
-[ "$status" = 0 ] || { echo "ipvs-apply: the guest run failed (see above)" >&2; exit 1; }
+bench_exit_status

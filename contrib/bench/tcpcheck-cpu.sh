@@ -23,6 +23,8 @@
 # The guest's clock follows the host's, so a loaded host inflates every figure (the host's load
 # average is recorded); alternating the daemons spreads that over both.
 # Writes bench-out/tcpcheck-cpu.json and prints a summary and a Markdown row for BENCHMARKS.md.
+# The host steps it shares with ipvs-apply.sh (checks, benchtool, the work dir, the kernel-lab
+# run, the BENCH-JSON line, the host's load) are in contrib/bench/kernel-lab-bench.sh.
 #
 # Environment: SERVICES (200), REALS (10), DELAY_LOOP (10), WARMUP (max(5, DELAY_LOOP) s),
 # WINDOW (15 s), ROUNDS (2; medians reported), VIGIL_BIN_DIR (.build/release: vigil and vigild),
@@ -31,7 +33,6 @@
 # (Debian's 2.2.7: every library it needs comes through ldd, nothing is dlopen'ed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-root=$PWD
 SERVICES=${SERVICES:-200}
 REALS=${REALS:-10}
 DELAY_LOOP=${DELAY_LOOP:-10}
@@ -39,33 +40,21 @@ WARMUP=${WARMUP:-$((DELAY_LOOP > 5 ? DELAY_LOOP : 5))}
 WINDOW=${WINDOW:-15}
 ROUNDS=${ROUNDS:-2}
 CONNECT_TIMEOUT=1
-REFERENCE_ONLY=${REFERENCE_ONLY:-0}
-bindir=${VIGIL_BIN_DIR:-$root/.build/release}
 keepalived=/usr/sbin/keepalived
-out=$root/bench-out
-mkdir -p "$out"
+# shellcheck source=SCRIPTDIR/kernel-lab-bench.sh
+. contrib/bench/kernel-lab-bench.sh
+bench_init tcpcheck-cpu
 
-die() { echo "tcpcheck-cpu: $*" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || die "needs root (the kernel lab does)"
-# benchtool.c is built static: any C compiler with glibc's libc.a (libc6-dev) will do; the
-# Swift toolchain's clang is a fallback when gcc is absent.
-cc=${CC:-$(command -v gcc || command -v clang || command -v cc || true)}
-[ -n "$cc" ] || die "needs a C compiler (gcc, or the Swift toolchain's clang) and libc6-dev to build contrib/bench/benchtool.c"
+bench_need_root
+bench_find_cc
 [ -x "$keepalived" ] || die "no $keepalived (apt-get install keepalived)"
 [ "$REALS" -le 250 ] || die "REALS must be at most 250"
 extra_bins=$keepalived
-if [ "$REFERENCE_ONLY" != 1 ]; then
-    for b in vigil vigild; do
-        [ -x "$bindir/$b" ] || die "no $bindir/$b: run 'make release' first, set VIGIL_BIN_DIR, or set REFERENCE_ONLY=1"
-    done
-    extra_bins="$extra_bins $bindir/vigil $bindir/vigild"
-fi
+bench_need_vigil
 
-work=$(mktemp -d /tmp/vigil-bench-tcpcheck.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-"$cc" -O2 -static -o "$work/benchtool" contrib/bench/benchtool.c \
-    || die "cannot build a static contrib/bench/benchtool.c with $cc (libc6-dev provides libc.a)"
-cp contrib/bench/tcpcheck-cpu.guest.sh "$work/"
+bench_make_work tcpcheck
+bench_build_benchtool
+bench_copy_to_guest contrib/bench/tcpcheck-cpu.guest.sh
 
 python3 - "$work/tcpcheck-cpu.conf" "$SERVICES" "$REALS" "$DELAY_LOOP" "$CONNECT_TIMEOUT" <<'PY'
 import sys
@@ -83,38 +72,15 @@ PY
 
 # Both must accept the file, or the comparison means nothing.
 "$keepalived" -t -f "$work/tcpcheck-cpu.conf" || die "keepalived -t rejects the generated configuration"
-vigil_guest=
-if [ "$REFERENCE_ONLY" != 1 ]; then
-    "$bindir/vigil" -t -f "$work/tcpcheck-cpu.conf" || die "vigil -t rejects the generated configuration"
-    vigil_guest=$bindir/vigil
-fi
-cat >"$work/bench.env" <<EOF
-SERVICES=$SERVICES
-REALS=$REALS
-DELAY_LOOP=$DELAY_LOOP
-CONNECT_TIMEOUT=$CONNECT_TIMEOUT
-WARMUP=$WARMUP
-WINDOW=$WINDOW
-ROUNDS=$ROUNDS
-VIGIL='$vigil_guest'
-EOF
+bench_check_vigil_conf "$work/tcpcheck-cpu.conf"
+bench_write_env SERVICES REALS DELAY_LOOP CONNECT_TIMEOUT WARMUP WINDOW ROUNDS
 
 echo "tcpcheck-cpu: $((SERVICES * REALS)) TCP_CHECKs every $DELAY_LOOP s, in the kernel lab"
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-set +e
-EXTRA_BINS="$extra_bins" EXTRA_DIR="$work" KERNEL_LAB_TIMEOUT=${KERNEL_LAB_TIMEOUT:-600} \
-    contrib/kernel-lab/run.sh "$work/tcpcheck-cpu.guest.sh" | tee "$work/console.txt"
-status=${PIPESTATUS[0]}
-set -e
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-
-json=$(sed -n 's/^BENCH-JSON //p' "$work/console.txt" | tail -n 1)
-[ -n "$json" ] || die "no BENCH-JSON line from the guest (kernel lab status $status)"
-python3 - "$json" "$out/tcpcheck-cpu.json" "$load_before" "$load_after" <<'PY'
-import json, os, statistics, sys
+bench_run_guest "$work/tcpcheck-cpu.guest.sh"
+bench_result_json
+python3 - "$json" "$out/tcpcheck-cpu.json" <<'PY'
+import json, statistics, sys
 data = json.loads(sys.argv[1])
-# The guest's clock follows the host's: a busy host slows the guest down. Keep the host's load.
-data["host"] = {"cpus": os.cpu_count(), "loadavg_before": sys.argv[3], "loadavg_after": sys.argv[4]}
 res = data["results"]
 med = lambda xs: statistics.median(xs) if xs else None
 # Per daemon, the median over its valid rounds.
@@ -153,4 +119,4 @@ if "ratio_vigil_over_keepalived_cpu" in data:
 elif "vigil" in res or data.get("vigil_error"):
     print("no ratio: no valid vigil run (see above)")
 PY
-[ "$status" = 0 ] || { echo "tcpcheck-cpu: the guest run failed (see above)" >&2; exit 1; }
+bench_exit_status
