@@ -22,6 +22,9 @@ final class CheckerHost {
     /// never recorded here, so nothing of theirs can end up in a plan).
     private var installed: IPVSTable = [:]
     private var reconciledGeneration = -1
+    /// How early a checker may run to share a loop wake-up with others (see
+    /// `LVSController.timersFired`): 5 ms is 0.5 % of the shortest delay_loop anyone uses.
+    static let timerSlack: Int64 = 5_000
     private let probeTargets: [(SocketAddress, ProbeOptions)?]
     private var started = false
 
@@ -122,22 +125,30 @@ final class CheckerHost {
     /// is reconciled if health changed anything.
     func poll(at now: Int64, readable: [Int32]) {
         guard kernel != nil, started else { return }
-        var results: [ProbeResult<CheckerID>] = []
         if let prober {
-            results = readable.contains(prober.descriptor) ? prober.collect(waitMs: 0, now: { now }) : prober.expire(now: now)
+            finish(readable.contains(prober.descriptor) ? prober.collect(waitMs: 0, now: { now }) : prober.expire(now: now), at: now)
         } else if let pollProber {
+            var results: [ProbeResult<CheckerID>] = []
             for fd in readable { if let r = pollProber.handleWritable(fd: fd) { results.append(r) } }
-            results += pollProber.expire(now: now)
+            finish(results + pollProber.expire(now: now), at: now)
         }
+        let events = controller.timersFired(at: now, slack: Self.timerSlack)
+        handle(events, at: now)
+        // Loopback and LAN handshakes often finish within microseconds: collect them in this
+        // turn instead of paying another wake-up for them.
+        if !events.isEmpty, let prober, prober.count > 0 {
+            finish(prober.collect(waitMs: 0, now: { now }), at: now)
+        }
+        reconcileIfNeeded()
+    }
+
+    private func finish(_ results: [ProbeResult<CheckerID>], at now: Int64) {
         for result in results {
             handle(controller.probeFinished(result.id, verdict: result.outcome.verdict, at: now), at: now)
             if case .notRun(let e) = result.outcome {
-                let target = controller.target(of: result.id)
-                logger.warning("TCP_CHECK of \(target) could not run: \(SystemError.describe(e)); rescheduling")
+                logger.warning("TCP_CHECK of \(controller.target(of: result.id)) could not run: \(SystemError.describe(e)); rescheduling")
             }
         }
-        handle(controller.timersFired(at: now), at: now)
-        reconcileIfNeeded()
     }
 
     private func handle(_ events: [LVSEvent], at now: Int64) {

@@ -260,6 +260,40 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
         #expect(weights(c.desiredTable) == ["10.0.1.1": 1])
     }
 
+    @Test func slackLetsCheckersDueTogetherShareAWakeUpWithoutDrifting() throws {
+        var c = LVSController(specs: try specs("""
+        virtual_server 10.0.0.1 80 {
+            delay_loop 1
+            lb_algo rr
+            lb_kind NAT
+            protocol TCP
+            real_server 10.0.1.1 80 {
+                TCP_CHECK {
+                }
+            }
+            real_server 10.0.1.2 80 {
+                TCP_CHECK {
+                }
+            }
+        }
+        """))
+        var draws: [Int64] = [0, 3_000]
+        _ = c.start(at: 0, randomWarmup: { _ in draws.removeFirst() })
+        #expect(c.nextDeadline == 1 * s)
+        // The second checker is due 3 ms later: within a 5 ms slack both run now...
+        let first = c.timersFired(at: 1 * s, slack: 5_000)
+        #expect(first.filter { if case .connect = $0 { true } else { false } }.count == 2)
+        // ...and without slack only the first would have.
+        var strict = LVSController(specs: c.specs)
+        draws = [0, 3_000]
+        _ = strict.start(at: 0, randomWarmup: { _ in draws.removeFirst() })
+        #expect(strict.timersFired(at: 1 * s).count == 1)
+        // Both finish now; their next runs are a delay_loop after that, not pulled earlier.
+        for id in c.checkers { _ = c.probeFinished(id, verdict: true, at: 1 * s + 1_000) }
+        #expect(c.nextDeadline == 2 * s + 1_000)
+        #expect(c.timersFired(at: 2 * s, slack: 0).isEmpty)
+    }
+
     @Test func thousandsOfCheckersShareOneHeapWithoutLosingAny() throws {
         var text = ""
         for v in 0..<20 {
