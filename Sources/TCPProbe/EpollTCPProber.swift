@@ -43,13 +43,6 @@ public final class EpollTCPProber<ID: Sendable> {
         }
     }
 
-    public func start(id: ID, address: String, port: UInt16, bindTo: String? = nil, bindPort: UInt16? = nil, timeout: Int64, now: Int64) -> ProbeStart<ID> {
-        guard let options = TCPProber<ID>.options(target: address, bindTo: bindTo, bindPort: bindPort),
-              let target = SocketAddress(address, port: port) else {
-            return .finished(ProbeResult(id: id, outcome: .notRun(errno: EINVAL)))
-        }
-        return start(id: id, target: target, options: options, timeout: timeout, now: now)
-    }
 
     /// Drains finished connects (waiting at most `waitMs`, 0 = don't block), then expires the
     /// overdue ones at `now()`, sampled after the wait so a long wait cannot hide a deadline.

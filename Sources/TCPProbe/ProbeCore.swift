@@ -47,6 +47,16 @@ public struct ProbeOptions: Sendable, Hashable {
         self.interface = interface
         self.fwmark = fwmark
     }
+
+    /// keepalived's bindto / bind_port: the address with the port (0 = any), a bare port on
+    /// the wildcard address of the target's family, or nothing.
+    public static func localAddress(bindTo: SocketAddress?, bindPort: UInt16?, target: SocketAddress) -> SocketAddress? {
+        if var local = bindTo {
+            local.port = bindPort ?? 0
+            return local
+        }
+        return bindPort.map { .any(target.family, port: $0) }
+    }
 }
 
 public enum ProbeStart<ID: Sendable>: Sendable {

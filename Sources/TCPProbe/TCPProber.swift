@@ -30,15 +30,6 @@ public final class TCPProber<ID: Sendable> {
         }
     }
 
-    /// Text form, as the config gives it. An unparsable address cannot be checked at all, so
-    /// it is `.notRun(EINVAL)` rather than a failure blamed on the server.
-    public func start(id: ID, address: String, port: UInt16, bindTo: String? = nil, bindPort: UInt16? = nil, timeout: Int64, now: Int64) -> ProbeStart<ID> {
-        guard let options = Self.options(target: address, bindTo: bindTo, bindPort: bindPort),
-              let target = SocketAddress(address, port: port) else {
-            return .finished(ProbeResult(id: id, outcome: .notRun(errno: EINVAL)))
-        }
-        return start(id: id, target: target, options: options, timeout: timeout, now: now)
-    }
 
     /// Call for POLLOUT, POLLERR or POLLHUP on one of `descriptors`; nil if the connect is
     /// still in progress or the fd is not ours.
@@ -79,15 +70,5 @@ public final class TCPProber<ID: Sendable> {
             }
         }
         return results + expire(now: ProbeClock.now())
-    }
-
-    static func options(target: String, bindTo: String?, bindPort: UInt16?) -> ProbeOptions? {
-        guard bindTo != nil || bindPort != nil else { return ProbeOptions() }
-        if let text = bindTo {
-            guard let local = SocketAddress(text, port: bindPort ?? 0) else { return nil }
-            return ProbeOptions(bindTo: local)
-        }
-        guard let t = SocketAddress(target) else { return nil }
-        return ProbeOptions(bindTo: .any(t.family, port: bindPort ?? 0))
     }
 }

@@ -1,3 +1,5 @@
+@preconcurrency import Glibc
+
 /// What the daemon needs from either prober, so it can fall back from epoll to poll(2)
 /// without caring which one it got.
 public protocol TCPProbing<ID>: AnyObject {
@@ -5,7 +7,6 @@ public protocol TCPProbing<ID>: AnyObject {
     var count: Int { get }
     var nextDeadline: Int64? { get }
     func start(id: ID, target: SocketAddress, options: ProbeOptions, timeout: Int64, now: Int64) -> ProbeStart<ID>
-    func start(id: ID, address: String, port: UInt16, bindTo: String?, bindPort: UInt16?, timeout: Int64, now: Int64) -> ProbeStart<ID>
     func wait(maxWait: Int64) -> [ProbeResult<ID>]
     func expire(now: Int64) -> [ProbeResult<ID>]
     @discardableResult func cancel(fd: Int32) -> ID?
@@ -16,8 +17,18 @@ extension TCPProber: TCPProbing {}
 extension EpollTCPProber: TCPProbing {}
 
 extension TCPProbing {
-    /// The config's common case: no bindto / bind_port.
-    public func start(id: ID, address: String, port: UInt16, timeout: Int64, now: Int64) -> ProbeStart<ID> {
-        start(id: id, address: address, port: port, bindTo: nil, bindPort: nil, timeout: timeout, now: now)
+    /// Text form, as the config gives it. An unparsable address cannot be checked at all, so
+    /// it is `.notRun(EINVAL)` rather than a failure blamed on the server.
+    public func start(id: ID, address: String, port: UInt16, bindTo: String? = nil, bindPort: UInt16? = nil, timeout: Int64, now: Int64) -> ProbeStart<ID> {
+        guard let target = SocketAddress(address, port: port) else {
+            return .finished(ProbeResult(id: id, outcome: .notRun(errno: EINVAL)))
+        }
+        var local: SocketAddress?
+        if let text = bindTo {
+            guard let parsed = SocketAddress(text) else { return .finished(ProbeResult(id: id, outcome: .notRun(errno: EINVAL))) }
+            local = parsed
+        }
+        let options = ProbeOptions(bindTo: ProbeOptions.localAddress(bindTo: local, bindPort: bindPort, target: target))
+        return start(id: id, target: target, options: options, timeout: timeout, now: now)
     }
 }

@@ -201,13 +201,9 @@ final class CheckerHost {
     /// building it per check was a measurable part of the per-check cost.
     private static func probeTarget(_ target: CheckTarget) -> (SocketAddress, ProbeOptions)? {
         guard let address = SocketAddress(bytes: target.address.bytes, port: target.port) else { return nil }
-        var options = ProbeOptions(interface: target.bindInterface, fwmark: target.fwmark)
-        if let bind = target.bindTo {
-            options.bindTo = SocketAddress(bytes: bind.bytes, port: target.bindPort ?? 0)
-        } else if let port = target.bindPort {
-            options.bindTo = .any(address.family, port: port)
-        }
-        return (address, options)
+        let local = ProbeOptions.localAddress(bindTo: target.bindTo.flatMap { SocketAddress(bytes: $0.bytes) },
+                                              bindPort: target.bindPort, target: address)
+        return (address, ProbeOptions(bindTo: local, interface: target.bindInterface, fwmark: target.fwmark))
     }
 
     private func reconcileIfNeeded() {
