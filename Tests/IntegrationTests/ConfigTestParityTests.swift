@@ -34,7 +34,16 @@ let repositoryRoot: String = {
     return url.path
 }()
 
-let vigilBinary = repositoryRoot + "/.build/debug/vigil"
+/// The build directory this test binary was built into: `vigil` and `vigild` sit beside it,
+/// whichever configuration or scratch path built them. `VIGIL_BIN` picks another `vigil`.
+let buildDirectory: String = {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    let path = length > 0 ? String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+    return URL(fileURLWithPath: path).deletingLastPathComponent().path
+}()
+
+let vigilBinary = ProcessInfo.processInfo.environment["VIGIL_BIN"] ?? buildDirectory + "/vigil"
 let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
 
 /// Why these tests cannot run here, or nil. Under CI they must run: a missing prerequisite

@@ -18,7 +18,7 @@ final class Lab {
 
     @discardableResult
     func lab(_ arguments: [String]) -> (status: Int32, output: String) {
-        var environment = ["env"]
+        var environment = ["env", "VIGIL_BIN=\(vigilBinary)"]
         if let confDir { environment.append("LAB_CONF_DIR=\(confDir)") }
         return run(environment + [Lab.script] + arguments)
     }

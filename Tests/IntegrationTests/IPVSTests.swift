@@ -10,7 +10,8 @@ import Testing
             if isCI { Issue.record("cannot run under CI: \(why)") }
             return
         }
-        let result = run([repositoryRoot + "/contrib/kernel-lab/ipvs-suite.sh"])
+        let result = run(["env", "VIGIL_BIN_DIR=\(URL(fileURLWithPath: vigilBinary).deletingLastPathComponent().path)",
+                          repositoryRoot + "/contrib/kernel-lab/ipvs-suite.sh"])
         let lines = result.output.split(separator: "\n")
         let passed = lines.filter { $0.hasPrefix("ok ") }
         let failed = lines.filter { $0.hasPrefix("not ok ") }

@@ -2,14 +2,15 @@ import Foundation
 import Testing
 @testable import VRRP
 
-/// The shared corpus sits next to the repository (`<repoRoot>/../shared/testdata`), found
-/// from this file's path so the tests run from any working directory.
+/// The capture corpus (tcpdump's regression captures, BSD licence in the folder) lives in the
+/// repository under `Tests/testdata`, found from this file's path so the tests run from any
+/// working directory and a fresh clone needs nothing beside it.
 enum TestData {
     static let directory: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()  // VRRPTests
         .deletingLastPathComponent()  // Tests
         .deletingLastPathComponent()  // repo root
-        .appendingPathComponent("../shared/testdata/vrrp-pcaps", isDirectory: true)
+        .appendingPathComponent("Tests/testdata/vrrp-pcaps", isDirectory: true)
         .standardizedFileURL
 
     static func bytes(_ name: String) throws -> [UInt8] {

@@ -3,12 +3,12 @@
 # service, TCP_CHECK against real listeners, inhibit, alpha, quorum and sorry server, restart,
 # -I, SIGTERM, lvs_flush, all read back with ipvsadm. Exits 0 iff every case passed.
 #
-#   contrib/kernel-lab/ipvs-suite.sh            # uses .build/debug/vigil and vigild
+#   contrib/kernel-lab/ipvs-suite.sh            # uses the debug build (swift build --show-bin-path)
 #   VIGIL_BIN_DIR=.build/release contrib/kernel-lab/ipvs-suite.sh
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-BIN=${VIGIL_BIN_DIR:-$ROOT/.build/debug}
+BIN=${VIGIL_BIN_DIR:-$(cd "$ROOT" && swift build --show-bin-path)}
 BIN=$(cd "$BIN" && pwd)
 for b in vigil vigild; do
     [ -x "$BIN/$b" ] || { echo "ipvs-suite: $BIN/$b is not built (swift build first)" >&2; exit 2; }

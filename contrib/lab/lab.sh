@@ -166,7 +166,7 @@ daemon_cmd() { # daemon_cmd NODE DAEMON: prints nothing, fills CMD
         command -v keepalived >/dev/null || die "keepalived is not installed (apt-get install keepalived)"
         CMD=(keepalived -n -l -D -f "$conf" -p "$run/keepalived.pid" -r "$run/vrrp.pid" -c "$run/checkers.pid") ;;
     vigil)
-        local bin=${VIGIL_BIN:-$REPO/.build/debug/vigil}
+        local bin=${VIGIL_BIN:-$(cd "$REPO" && swift build --show-bin-path 2>/dev/null)/vigil}
         [ -x "$bin" ] || die "$bin is not built (run: swift build, or set VIGIL_BIN)"
         CMD=("$bin" -n -l -D -f "$conf" -p "$run/vigil.pid") ;;
     *) die "DAEMON must be vigil or keepalived, not '$2'" ;;
