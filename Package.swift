@@ -16,10 +16,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
+        // The one address model (IPv4, IPv6, either) every other module holds. Pure Swift.
+        .target(name: "Addressing"),
         // The keepalived.conf language: lexer, preprocessor, parser, typed model, validation.
-        .target(name: "VigilConfig"),
+        .target(name: "VigilConfig", dependencies: ["Addressing"]),
         // The VRRP protocol core: packet codec and state machine, driven by events and a clock.
-        .target(name: "VRRP"),
+        .target(name: "VRRP", dependencies: ["Addressing"]),
         // libnl-3 (route + genl) and linux/ip_vs.h, for rtnetlink and the IPVS genl family.
         .systemLibrary(
             name: "CNetlink",
@@ -33,21 +35,21 @@ let package = Package(
         // never disagree about which program a script names.
         .target(name: "ScriptRunner", dependencies: ["VigilConfig"]),
         // IPVS: table model, generic-netlink codec (golden bytes), reconciler, error policy. Pure.
-        .target(name: "IPVS"),
+        .target(name: "IPVS", dependencies: ["Addressing"]),
         // TCP_CHECK scheduling and verdicts, real-server aliveness, quorum and sorry server. Pure.
         .target(name: "HealthCheck"),
         // Non-blocking connect prober (poll or epoll) for thousands of concurrent TCP_CHECKs.
-        .target(name: "TCPProbe"),
+        .target(name: "TCPProbe", dependencies: ["Addressing"]),
         // virtual_server blocks as IPVS services and checkers, and the checker controller
         // (TCP_CHECK machines, aliveness, quorum → desired IPVS table). Pure.
-        .target(name: "LVS", dependencies: ["VigilConfig", "IPVS", "HealthCheck"]),
+        .target(name: "LVS", dependencies: ["Addressing", "VigilConfig", "IPVS", "HealthCheck"]),
         // Thin Linux adapters: raw VRRP sockets, AF_PACKET ARP/NA, rtnetlink addresses, the
         // IPVS generic-netlink socket, poll.
-        .target(name: "VigilSystem", dependencies: ["CNetlink", "IPVS"]),
+        .target(name: "VigilSystem", dependencies: ["Addressing", "CNetlink", "IPVS"]),
         // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
         .target(
             name: "VigilDaemon",
-            dependencies: ["VigilConfig", "VRRP", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Addressing", "VigilConfig", "VRRP", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "vigil",
@@ -58,6 +60,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "vigild", dependencies: ["VigilDaemon"]),
+        .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "VigilConfigTests", dependencies: ["VigilConfig"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),

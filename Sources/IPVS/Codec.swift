@@ -1,3 +1,4 @@
+import Addressing
 // The IPVS generic netlink codec: typed requests to bytes, receive buffers to typed messages.
 // Attribute order and contents follow keepalived's libipvs (`ipvs_nl_fill_service_attr`,
 // `ipvs_nl_fill_dest_attr`) so a capture of Vigil and of keepalived can be compared directly.
@@ -196,7 +197,7 @@ public enum IPVSNetlink {
     }
 
     private static func writeServiceKeyFields(_ w: inout AttributeWriter, _ key: IPVSServiceKey) {
-        w.u16(IPVSAttr.svcAF, key.family.rawValue)
+        w.u16(IPVSAttr.svcAF, key.family.linuxNumber)
         switch key {
         case .fwmark(let mark, _):
             w.u32(IPVSAttr.svcFwmark, mark)
@@ -218,7 +219,7 @@ public enum IPVSNetlink {
             // verbatim instead of merging them with the old ones.
             w.put(IPVSAttr.svcFlags, host32(s.flags.rawValue) + host32(0xFFFF_FFFF))
             w.u32(IPVSAttr.svcTimeout, s.timeout)
-            if s.key.family == .inet { w.be32(IPVSAttr.svcNetmask, s.netmask) } else { w.u32(IPVSAttr.svcNetmask, s.netmask) }
+            if s.key.family == .ipv4 { w.be32(IPVSAttr.svcNetmask, s.netmask) } else { w.u32(IPVSAttr.svcNetmask, s.netmask) }
         }
     }
 
@@ -228,7 +229,7 @@ public enum IPVSNetlink {
 
     private static func writeDestinationKeyFields(_ w: inout AttributeWriter, _ key: IPVSDestinationKey) {
         // Always sent: it is what allows an IPv4 real server behind an IPv6 service (TUN).
-        w.u16(IPVSAttr.destAddrFamily, key.family.rawValue)
+        w.u16(IPVSAttr.destAddrFamily, key.family.linuxNumber)
         w.put(IPVSAttr.destAddr, key.address.nfInetAddr)
         w.be16(IPVSAttr.destPort, key.port)
     }
@@ -261,7 +262,7 @@ public enum IPVSNetlink {
     /// stands in for IPVS_DEST_ATTR_ADDR_FAMILY, which kernels before 4.0 do not send (pass
     /// the family of the service whose destinations were dumped).
     public static func decode(
-        _ buffer: [UInt8], ipvsFamilyID: UInt16?, destinationFamilyFallback: IPVSAddressFamily? = nil
+        _ buffer: [UInt8], ipvsFamilyID: UInt16?, destinationFamilyFallback: AddressFamily? = nil
     ) throws(IPVSDecodeError) -> [IPVSNetlinkMessage] {
         var messages: [IPVSNetlinkMessage] = []
         var offset = 0
@@ -289,7 +290,7 @@ public enum IPVSNetlink {
 
     private static func decodePayload(
         _ b: [UInt8], _ body: Range<Int>, type: UInt16, flags: UInt16, ipvsFamilyID: UInt16?,
-        destinationFamilyFallback: IPVSAddressFamily?
+        destinationFamilyFallback: AddressFamily?
     ) throws(IPVSDecodeError) -> IPVSNetlinkMessage.Payload {
         switch type {
         case NetlinkConstants.typeError:
@@ -371,18 +372,18 @@ public enum IPVSNetlink {
                 ? try attrs.u32(NetlinkConstants.controllerAttrMaxAttr, "CTRL_ATTR_MAXATTR") : nil)
     }
 
-    private static func family(_ raw: UInt16, _ name: String) throws(IPVSDecodeError) -> IPVSAddressFamily {
-        guard let family = IPVSAddressFamily(rawValue: raw) else { throw .invalidValue(attribute: name, value: UInt64(raw)) }
+    private static func family(_ raw: UInt16, _ name: String) throws(IPVSDecodeError) -> AddressFamily {
+        guard let family = AddressFamily(linuxNumber: raw) else { throw .invalidValue(attribute: name, value: UInt64(raw)) }
         return family
     }
 
     /// IPv4 addresses arrive as 16 bytes from the kernel and as 4 from some clients.
-    private static func address(_ attrs: AttributeSet, _ type: UInt16, _ name: String, _ family: IPVSAddressFamily) throws(IPVSDecodeError) -> IPVSAddress {
+    private static func address(_ attrs: AttributeSet, _ type: UInt16, _ name: String, _ family: AddressFamily) throws(IPVSDecodeError) -> IPAddress {
         let raw = try attrs.bytes(type, name)
         switch (family, raw.count) {
-        case (.inet, 4), (.inet, 16): return IPVSAddress(uncheckedBytes: Array(raw[0..<4]), family: .inet)
-        case (.inet6, 16): return IPVSAddress(uncheckedBytes: raw, family: .inet6)
-        default: throw .attributeSize(attribute: name, expected: family == .inet ? 4 : 16, actual: raw.count)
+        case (.ipv4, 4), (.ipv4, 16): return .v4(IPv4Address(bytes: raw[0..<4]))
+        case (.ipv6, 16): return .v6(IPv6Address(bytes: raw))
+        default: throw .attributeSize(attribute: name, expected: family == .ipv4 ? 4 : 16, actual: raw.count)
         }
     }
 
@@ -406,7 +407,7 @@ public enum IPVSNetlink {
         guard flagsRange.count == 8 else {
             throw .attributeSize(attribute: "IPVS_SVC_ATTR_FLAGS", expected: 8, actual: flagsRange.count)
         }
-        let netmask = key.family == .inet
+        let netmask = key.family == .ipv4
             ? try attrs.be32(IPVSAttr.svcNetmask, "IPVS_SVC_ATTR_NETMASK")
             : try attrs.u32(IPVSAttr.svcNetmask, "IPVS_SVC_ATTR_NETMASK")
         let pe = attrs.has(IPVSAttr.svcPEName) ? try attrs.string(IPVSAttr.svcPEName, "IPVS_SVC_ATTR_PE_NAME") : nil
@@ -419,8 +420,8 @@ public enum IPVSNetlink {
             persistenceEngine: pe?.isEmpty == false ? pe : nil)
     }
 
-    static func decodeDestination(_ attrs: AttributeSet, fallback: IPVSAddressFamily?) throws(IPVSDecodeError) -> IPVSDestination {
-        let af: IPVSAddressFamily
+    static func decodeDestination(_ attrs: AttributeSet, fallback: AddressFamily?) throws(IPVSDecodeError) -> IPVSDestination {
+        let af: AddressFamily
         if attrs.has(IPVSAttr.destAddrFamily) {
             af = try family(attrs.u16(IPVSAttr.destAddrFamily, "IPVS_DEST_ATTR_ADDR_FAMILY"), "IPVS_DEST_ATTR_ADDR_FAMILY")
         } else if let fallback {

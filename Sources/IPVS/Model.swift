@@ -1,3 +1,4 @@
+import Addressing
 // The IPVS table as values. Each object is split into the identity the kernel looks it up by
 // (a key) and the settings it stores, because the reconciler must tell "missing" from
 // "different" and the kernel only accepts identity attributes for lookups and deletes.
@@ -23,10 +24,10 @@ public enum IPVSProtocol: UInt16, Hashable, Sendable, CaseIterable, Comparable {
 /// What the kernel looks a virtual service up by: `<protocol, addr, port>` or `<af, fwmark>`.
 /// Firewall-mark services carry no address, so their family has to be stated.
 public enum IPVSServiceKey: Hashable, Sendable, Comparable, CustomStringConvertible {
-    case address(IPVSProtocol, IPVSAddress, port: UInt16)
-    case fwmark(UInt32, family: IPVSAddressFamily)
+    case address(IPVSProtocol, IPAddress, port: UInt16)
+    case fwmark(UInt32, family: AddressFamily)
 
-    public var family: IPVSAddressFamily {
+    public var family: AddressFamily {
         switch self {
         case .address(_, let address, _): address.family
         case .fwmark(_, let family): family
@@ -104,8 +105,8 @@ public struct IPVSService: Hashable, Sendable, CustomStringConvertible {
         self.persistenceEngine = persistenceEngine
     }
 
-    public static func defaultNetmask(_ family: IPVSAddressFamily) -> UInt32 {
-        family == .inet ? 0xFFFF_FFFF : 128
+    public static func defaultNetmask(_ family: AddressFamily) -> UInt32 {
+        family == .ipv4 ? 0xFFFF_FFFF : 128
     }
 
     /// Whether an installed service needs SET_SERVICE to match this one. HASHED is ignored
@@ -161,15 +162,15 @@ public enum IPVSForwardingMethod: Hashable, Sendable {
 
 /// What the kernel looks a real server up by inside its service: `<af, addr, port>`.
 public struct IPVSDestinationKey: Hashable, Sendable, Comparable {
-    public var address: IPVSAddress
+    public var address: IPAddress
     public var port: UInt16
 
-    public init(_ address: IPVSAddress, port: UInt16) {
+    public init(_ address: IPAddress, port: UInt16) {
         self.address = address
         self.port = port
     }
 
-    public var family: IPVSAddressFamily { address.family }
+    public var family: AddressFamily { address.family }
 
     /// keepalived's `FMT_RS`: the real server with its virtual server's protocol, e.g.
     /// `[192.168.0.21]:tcp:80`; "none" for fwmark services, which have no protocol.
@@ -206,7 +207,7 @@ public struct IPVSDestination: Hashable, Sendable {
         self.lowerThreshold = lowerThreshold
     }
 
-    public var family: IPVSAddressFamily { key.family }
+    public var family: AddressFamily { key.family }
 
     /// Whether an installed destination needs SET_DEST to match this one. The kernel turns
     /// any destination whose address is local into LOCALNODE whatever method it was given,

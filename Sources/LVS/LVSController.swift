@@ -2,6 +2,7 @@
 // aliveness and every virtual server's quorum, driven by a clock value and probe results. It
 // answers "which connects to start", "what happened" (for logs and notify scripts) and "what
 // IPVS should hold now". The daemon owns the sockets and the netlink calls.
+import Addressing
 import HealthCheck
 import IPVS
 import VigilConfig
@@ -25,12 +26,12 @@ public enum LVSEvent: Sendable {
     /// A real server entered or left the pool; run notify_up / notify_down.
     case realServer(virtualServer: Int, realServer: Int, RealServerHealth.Event)
     /// Quorum gained or lost; run quorum_up / quorum_down.
-    case quorum(virtualServer: Int, VirtualServerHealth<IPVSAddress>.QuorumEvent)
+    case quorum(virtualServer: Int, VirtualServerHealth<IPAddress>.QuorumEvent)
 }
 
 public struct LVSController: Sendable {
     public let specs: [VirtualServerSpec]
-    public private(set) var pools: [VirtualServerHealth<IPVSAddress>]
+    public private(set) var pools: [VirtualServerHealth<IPAddress>]
     public private(set) var servers: [[RealServerHealth]]
     /// Every checker, in spec order; `machines[id.index]` is its state machine.
     public let checkers: [CheckerID]
@@ -41,18 +42,18 @@ public struct LVSController: Sendable {
 
     public init(specs: [VirtualServerSpec]) {
         self.specs = specs
-        var pools: [VirtualServerHealth<IPVSAddress>] = []
+        var pools: [VirtualServerHealth<IPAddress>] = []
         var servers: [[RealServerHealth]] = []
         for vs in specs {
             let health = vs.realServers.map { RealServerHealth(checkerAlpha: $0.checkers.map(\.timing.alpha)) }
             servers.append(health)
             let members = zip(vs.realServers, health).map { rs, h in
-                VirtualServerHealth<IPVSAddress>.Member(
+                VirtualServerHealth<IPAddress>.Member(
                     endpoint: .init(address: rs.destination.key.address, port: rs.destination.key.port),
                     weight: Int(rs.destination.weight), inhibitOnFailure: rs.inhibitOnFailure, isAlive: h.isAlive)
             }
             let sorry = vs.sorryServer.map {
-                VirtualServerHealth<IPVSAddress>.SorryServer(
+                VirtualServerHealth<IPAddress>.SorryServer(
                     endpoint: .init(address: $0.destination.key.address, port: $0.destination.key.port), inhibit: $0.inhibit)
             }
             pools.append(VirtualServerHealth(members: members, quorum: vs.quorum, hysteresis: vs.hysteresis, sorryServer: sorry))

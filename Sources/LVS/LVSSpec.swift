@@ -2,15 +2,16 @@
 // services to create, each real server's destination and checkers with every parameter already
 // resolved through keepalived's checker → real_server → virtual_server → default chain. Pure:
 // the same config always gives the same specs, and tests need no kernel.
+import Addressing
 import HealthCheck
 import IPVS
 import VigilConfig
 
 /// Where and how one TCP_CHECK connects.
 public struct CheckTarget: Hashable, Sendable, CustomStringConvertible {
-    public var address: IPVSAddress
+    public var address: IPAddress
     public var port: UInt16
-    public var bindTo: IPVSAddress?
+    public var bindTo: IPAddress?
     public var bindPort: UInt16?
     public var bindInterface: String?
     public var fwmark: UInt32
@@ -81,7 +82,7 @@ public enum LVSSpecBuilder {
             let vsPort: UInt16 = { if case .address(_, _, let port) = first { port } else { 0 } }()
             var realServers: [RealServerSpec] = []
             for rs in vs.realServers {
-                guard let address = ipvsAddress(rs.address) else { continue }
+                let address = rs.address
                 let method = rs.method ?? vs.method
                 // keepalived: only NAT can change the port; DR and TUN use the VS port (0 for fwmark).
                 let port: UInt16 = method == .nat ? UInt16(clamping: rs.port) : (isFwmark ? UInt16(clamping: rs.port) : vsPort)
@@ -101,7 +102,8 @@ public enum LVSSpecBuilder {
                                                   notifyUp: rs.notifyUp, notifyDown: rs.notifyDown, checkers: checkers, location: rs.location))
             }
             var sorry: SorryServerSpec?
-            if let s = vs.sorryServer, let address = ipvsAddress(s.address) {
+            if let s = vs.sorryServer {
+                let address = s.address
                 let port = UInt16(clamping: s.port ?? Int(vsPort))
                 sorry = SorryServerSpec(destination: IPVSDestination(IPVSDestinationKey(address, port: vs.method == .nat ? port : vsPort),
                                                                      forwarding: forwarding(vs.method), weight: 1),
@@ -112,17 +114,6 @@ public enum LVSSpecBuilder {
                                            omega: vs.omega, location: vs.location))
         }
         return (specs, warnings)
-    }
-
-    /// The config's address as IPVS bytes, without a round trip through text (which was most of
-    /// the time spent turning a 10,000-server config into specs).
-    static func ipvsAddress(_ address: IPAddress) -> IPVSAddress? {
-        switch address {
-        case .v4(let value):
-            IPVSAddress(bytes: [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)])
-        case .v6(let bytes):
-            IPVSAddress(bytes: bytes)
-        }
     }
 
     static func forwarding(_ method: ForwardingMethod) -> IPVSForwardingMethod {
@@ -137,10 +128,10 @@ public enum LVSSpecBuilder {
         let proto = ipvsProtocol(vs.proto)
         switch vs.key {
         case .address(let address, let port):
-            return ipvsAddress(address).map { [.address(proto, $0, port: UInt16(clamping: port))] } ?? []
+            return [.address(proto, address, port: UInt16(clamping: port))]
         case .fwmark(let mark):
             let v6 = vs.realServers.first?.address.isV6 ?? false
-            return [.fwmark(mark, family: v6 ? .inet6 : .inet)]
+            return [.fwmark(mark, family: v6 ? .ipv6 : .ipv4)]
         case .group(let name):
             guard let group = config.virtualServerGroups.first(where: { $0.name == name }) else { return [] }
             var keys: [IPVSServiceKey] = []
@@ -148,19 +139,19 @@ public enum LVSSpecBuilder {
                 switch entry {
                 case .fwmark(let mark):
                     let v6 = vs.realServers.first?.address.isV6 ?? false
-                    keys.append(.fwmark(mark, family: v6 ? .inet6 : .inet))
+                    keys.append(.fwmark(mark, family: v6 ? .ipv6 : .ipv4))
                 case .address(let address, let rangeEnd, let port):
-                    guard let base = ipvsAddress(address) else { continue }
+                    let base = address
                     guard let end = rangeEnd else {
                         keys.append(.address(proto, base, port: UInt16(clamping: port)))
                         continue
                     }
                     // a.b.c.d-e: the last octet (IPv4) or last group (IPv6) runs from its value to e.
                     var bytes = base.bytes
-                    let start = base.family == .inet ? Int(bytes[3]) : Int(bytes[14]) << 8 | Int(bytes[15])
+                    let start = base.family == .ipv4 ? Int(bytes[3]) : Int(bytes[14]) << 8 | Int(bytes[15])
                     guard end >= start else { continue }
                     for value in start...end {
-                        if base.family == .inet {
+                        if base.family == .ipv4 {
                             guard value <= 255 else { break }
                             bytes[3] = UInt8(value)
                         } else {
@@ -168,7 +159,7 @@ public enum LVSSpecBuilder {
                             bytes[14] = UInt8(value >> 8)
                             bytes[15] = UInt8(value & 0xFF)
                         }
-                        if let a = IPVSAddress(bytes: bytes) { keys.append(.address(proto, a, port: UInt16(clamping: port))) }
+                        if let a = IPAddress(bytes: bytes) { keys.append(.address(proto, a, port: UInt16(clamping: port))) }
                     }
                 }
             }
@@ -198,10 +189,10 @@ public enum LVSSpecBuilder {
         }
         var netmask: UInt32?
         if let text = vs.persistenceGranularity {
-            if key.family == .inet6 {
+            if key.family == .ipv6 {
                 netmask = UInt32(text).map { min(max($0, 1), 128) }
-            } else if let mask = IPVSAddress(text), mask.family == .inet {
-                netmask = mask.bytes.reduce(0) { $0 << 8 | UInt32($1) }
+            } else if let mask = IPv4Address(text) {
+                netmask = mask.value
             } else if let prefix = UInt32(text), prefix <= 32 {
                 netmask = prefix == 0 ? 0 : ~UInt32(0) << (32 - prefix)
             }
@@ -212,7 +203,7 @@ public enum LVSSpecBuilder {
 
     /// keepalived's resolution (check_data.c): the checker's own value, else the real server's,
     /// else the virtual server's, else the default.
-    static func tcpChecker(_ chk: Checker, rs: RealServer, vs: VirtualServer, rsAddress: IPVSAddress, rsPort: UInt16) -> CheckerSpec {
+    static func tcpChecker(_ chk: Checker, rs: RealServer, vs: VirtualServer, rsAddress: IPAddress, rsPort: UInt16) -> CheckerSpec {
         let delayLoop = chk.delayLoop ?? rs.delayLoop ?? vs.delayLoop
         let timing = TCPCheckConfig(
             delayLoop: max(1, delayLoop),
@@ -222,9 +213,9 @@ public enum LVSSpecBuilder {
             warmup: chk.warmup ?? rs.warmup ?? vs.warmup,
             alpha: chk.alpha ?? rs.alpha ?? vs.alpha)
         let target = CheckTarget(
-            address: chk.connectIP.flatMap(ipvsAddress) ?? rsAddress,
+            address: chk.connectIP ?? rsAddress,
             port: chk.connectPort.map { UInt16(clamping: $0) } ?? rsPort,
-            bindTo: chk.bindTo.flatMap(ipvsAddress),
+            bindTo: chk.bindTo,
             bindPort: chk.bindPort.map { UInt16(clamping: $0) },
             bindInterface: chk.bindInterface, fwmark: chk.fwmark ?? 0)
         return CheckerSpec(kind: chk.kind, target: target, timing: timing, location: chk.location)

@@ -1,87 +1,72 @@
 @preconcurrency import Glibc
+import Addressing
 
-/// An IPv4/IPv6 address and port as the prober hands it to the kernel. Kept as raw bytes so
-/// callers holding parsed config addresses do not round-trip through text.
+/// An endpoint as the prober hands it to the kernel: an address of the shared model, a port,
+/// and for IPv6 link-local targets the interface index (keepalived's bind_if).
 public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
-    public enum Family: Sendable, Hashable { case inet, inet6 }
-
-    public let family: Family
-    /// 4 or 16 bytes, network order.
-    public let bytes: [UInt8]
+    public var address: IPAddress
     public var port: UInt16
-    /// Interface index for IPv6 link-local targets (keepalived's bind_if); 0 otherwise.
+    /// Interface index for IPv6 link-local targets; 0 otherwise.
     public var scopeID: UInt32
 
-    public init?(bytes: [UInt8], port: UInt16 = 0, scopeID: UInt32 = 0) {
-        switch bytes.count {
-        case 4: family = .inet
-        case 16: family = .inet6
-        default: return nil
-        }
-        self.bytes = bytes
+    public init(_ address: IPAddress, port: UInt16 = 0, scopeID: UInt32 = 0) {
+        self.address = address
         self.port = port
         self.scopeID = scopeID
     }
 
+    /// 4 or 16 network-order bytes (nil otherwise).
+    public init?(bytes: [UInt8], port: UInt16 = 0, scopeID: UInt32 = 0) {
+        guard let address = IPAddress(bytes: bytes) else { return nil }
+        self.init(address, port: port, scopeID: scopeID)
+    }
+
     /// Dotted quad or IPv6 text; "fe80::1%eth0" sets the scope from the interface name.
     public init?(_ text: String, port: UInt16 = 0) {
-        var host = text
+        var host = Substring(text)
         var scope: UInt32 = 0
         if let pct = text.firstIndex(of: "%") {
-            host = String(text[..<pct])
+            host = text[..<pct]
             let name = String(text[text.index(after: pct)...])
             scope = if_nametoindex(name)
             if scope == 0, let n = UInt32(name) { scope = n }
             if scope == 0 { return nil }
         }
-        var v4 = in_addr()
-        if inet_pton(AF_INET, host, &v4) == 1 {
-            guard scope == 0 else { return nil }
-            self.init(bytes: withUnsafeBytes(of: &v4) { Array($0) }, port: port)
-            return
-        }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, host, &v6) == 1 {
-            self.init(bytes: withUnsafeBytes(of: &v6) { Array($0) }, port: port, scopeID: scope)
-            return
-        }
-        return nil
+        guard let address = IPAddress(host), scope == 0 || address.isV6 else { return nil }
+        self.init(address, port: port, scopeID: scope)
     }
 
     /// The wildcard of a family, for binding only a source port (bind_port without bindto).
-    public static func any(_ family: Family, port: UInt16) -> SocketAddress {
-        SocketAddress(bytes: Array(repeating: 0, count: family == .inet ? 4 : 16), port: port)!
+    public static func any(_ family: AddressFamily, port: UInt16) -> SocketAddress {
+        SocketAddress(.zero(family), port: port)
     }
+
+    public var family: AddressFamily { address.family }
+    public var bytes: [UInt8] { address.bytes }
 
     public var description: String {
-        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        let af = family == .inet ? AF_INET : AF_INET6
-        let text = bytes.withUnsafeBytes { raw -> String in
-            guard inet_ntop(af, raw.baseAddress, &buf, socklen_t(buf.count)) != nil else { return "?" }
-            return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-        return family == .inet ? "\(text):\(port)" : "[\(text)]:\(port)"
+        address.isV6 ? "[\(address)]:\(port)" : "\(address):\(port)"
     }
 
-    var addressFamily: Int32 { family == .inet ? AF_INET : AF_INET6 }
+    var addressFamily: Int32 { address.isV6 ? AF_INET6 : AF_INET }
 
     /// Calls `body` with a sockaddr of the right length, as connect/bind want it.
     func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
-        switch family {
-        case .inet:
+        switch address {
+        case .v4(let v4):
             var sin = sockaddr_in()
             sin.sin_family = sa_family_t(AF_INET)
             sin.sin_port = port.bigEndian
-            withUnsafeMutableBytes(of: &sin.sin_addr) { $0.copyBytes(from: bytes) }
+            sin.sin_addr.s_addr = v4.value.bigEndian
             return withUnsafePointer(to: &sin) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
-        case .inet6:
+        case .v6(let v6):
             var sin6 = sockaddr_in6()
             sin6.sin6_family = sa_family_t(AF_INET6)
             sin6.sin6_port = port.bigEndian
             sin6.sin6_scope_id = scopeID
-            withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyBytes(from: bytes) }
+            withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyBytes(from: v6.bytes) }
             return withUnsafePointer(to: &sin6) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
             }

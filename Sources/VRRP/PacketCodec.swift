@@ -1,3 +1,4 @@
+import Addressing
 // VRRPv2 (RFC 3768) and VRRPv3 (RFC 5798) advertisement codec, plus the IPv4/IPv6 headers
 // around it. Pure: bytes in, values out; nothing here knows about sockets.
 
@@ -70,14 +71,14 @@ public enum VRRPEndpoints: Hashable, Sendable {
         }
     }
 
-    public var source: InetAddress {
+    public var source: IPAddress {
         switch self {
         case .ipv4(let source, _): .v4(source)
         case .ipv6(let source, _): .v6(source)
         }
     }
 
-    public var destination: InetAddress {
+    public var destination: IPAddress {
         switch self {
         case .ipv4(_, let destination): .v4(destination)
         case .ipv6(_, let destination): .v6(destination)
@@ -85,7 +86,7 @@ public enum VRRPEndpoints: Hashable, Sendable {
     }
 
     /// Multicast endpoints from a source, to the family's VRRP group.
-    public static func multicast(from source: InetAddress) -> VRRPEndpoints {
+    public static func multicast(from source: IPAddress) -> VRRPEndpoints {
         switch source {
         case .v4(let address): .ipv4(source: address, destination: IPv4Address.vrrpMulticastGroup)
         case .v6(let address): .ipv6(source: address, destination: IPv6Address.vrrpMulticastGroup)
@@ -93,7 +94,7 @@ public enum VRRPEndpoints: Hashable, Sendable {
     }
 
     /// Builds endpoints from two addresses, or nil if their families differ.
-    public init?(source: InetAddress, destination: InetAddress) {
+    public init?(source: IPAddress, destination: IPAddress) {
         switch (source, destination) {
         case (.v4(let s), .v4(let d)): self = .ipv4(source: s, destination: d)
         case (.v6(let s), .v6(let d)): self = .ipv6(source: s, destination: d)
@@ -124,7 +125,7 @@ public struct VRRPAdvert: Hashable, Sendable {
     public var vrid: UInt8
     public var priority: UInt8
     /// All of the endpoints' family; the count byte is `addresses.count`.
-    public var addresses: [InetAddress]
+    public var addresses: [IPAddress]
     /// v2 only.
     public var authType: VRRPAuthType
     /// v2 over IPv4 only: the 8 bytes after the addresses. keepalived's v2-over-IPv6
@@ -143,7 +144,7 @@ public struct VRRPAdvert: Hashable, Sendable {
     public static let ipProtocol: UInt8 = 112
 
     public init(
-        version: VRRPVersion, type: UInt8 = 1, vrid: UInt8, priority: UInt8, addresses: [InetAddress],
+        version: VRRPVersion, type: UInt8 = 1, vrid: UInt8, priority: UInt8, addresses: [IPAddress],
         authType: VRRPAuthType = .none, authData: [UInt8] = [], advertIntervalSeconds: UInt8 = 0,
         maxAdvertIntervalCentiseconds: UInt16 = 0, reserved: UInt8 = 0
     ) {
@@ -264,7 +265,7 @@ public struct VRRPAdvert: Hashable, Sendable {
             sum = InternetChecksum.add(endpoints.pseudoHeader(length: bytes.count), to: sum)
         }
         guard InternetChecksum.finish(InternetChecksum.add(bytes, to: sum)) == 0 else { throw .badChecksum }
-        var addresses: [InetAddress] = []
+        var addresses: [IPAddress] = []
         addresses.reserveCapacity(count)
         for index in 0..<count {
             let start = 8 + index * size

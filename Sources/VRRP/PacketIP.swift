@@ -1,3 +1,4 @@
+import Addressing
 // The IP layer around an advert. An IPv4 raw socket hands keepalived the whole IP header,
 // and the receive checks need its TTL and lengths, so the decoder returns those facts with
 // the advert instead of throwing them away.

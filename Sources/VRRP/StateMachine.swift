@@ -1,3 +1,4 @@
+import Addressing
 // The VRRP instance state machine, modelled on keepalived 2.2.x (vrrp.c, vrrp_scheduler.c,
 // vrrp_track.c). One handler per event, each returning the actions the driver must perform,
 // so the whole protocol can be replayed in virtual time without sockets or clocks.
@@ -18,7 +19,7 @@ public struct VRRPStateMachine: Sendable {
     public private(set) var masterAdvertInterval: Int64
     /// The current master as last heard by this BACKUP (also recorded for discarded adverts,
     /// as keepalived does for SNMP).
-    public private(set) var masterAddress: InetAddress?
+    public private(set) var masterAddress: IPAddress?
     public private(set) var masterPriority: UInt8?
     public private(set) var trackers: [VRRPTracker]
     /// Set by a sync group when another member is faulted.
@@ -252,7 +253,7 @@ public struct VRRPStateMachine: Sendable {
         return nil
     }
 
-    private mutating func backupReceive(_ advert: VRRPAdvert, from source: InetAddress, _ now: VRRPInstant) {
+    private mutating func backupReceive(_ advert: VRRPAdvert, from source: IPAddress, _ now: VRRPInstant) {
         let priority = advert.priority
         if priority == 0 {
             // The master resigned: take over after Skew_Time only.
@@ -282,7 +283,7 @@ public struct VRRPStateMachine: Sendable {
         }
     }
 
-    private mutating func masterReceive(_ advert: VRRPAdvert, from source: InetAddress, _ now: VRRPInstant) -> [VRRPAction] {
+    private mutating func masterReceive(_ advert: VRRPAdvert, from source: IPAddress, _ now: VRRPInstant) -> [VRRPAction] {
         var actions: [VRRPAction] = []
         let priority = advert.priority
         let comparison = compare(source, config.sourceAddress)
@@ -513,7 +514,7 @@ func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
 }
 
 /// keepalived's `vrrp_saddr_cmp`: numeric order within a family, 0 across families.
-func compare(_ lhs: InetAddress, _ rhs: InetAddress) -> Int {
+func compare(_ lhs: IPAddress, _ rhs: IPAddress) -> Int {
     guard lhs.family == rhs.family else { return 0 }
     return lhs < rhs ? -1 : (lhs == rhs ? 0 : 1)
 }

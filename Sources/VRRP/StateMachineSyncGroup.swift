@@ -1,3 +1,4 @@
+import Addressing
 // vrrp_sync_group: instances that must move together, e.g. the outside and inside VIPs of
 // a router, where half a failover is worse than none (keepalived vrrp_sync.c).
 

@@ -1,3 +1,4 @@
+import Addressing
 // Inputs, outputs and configuration of the pure VRRP state machine.
 
 /// A point on a monotonic clock, in microseconds. The machine never reads a clock: the
@@ -131,12 +132,12 @@ public struct VRRPInstanceConfig: Hashable, Sendable {
     public var preemptDelay: Int64
     public var authentication: VRRPAuthentication
     /// VIPs in configuration order (the order adverts list them).
-    public var virtualAddresses: [InetAddress]
+    public var virtualAddresses: [IPAddress]
     /// Our advert source (mcast_src_ip/unicast_src_ip or the interface's primary address):
     /// also the local side of the equal-priority tie-break.
-    public var sourceAddress: InetAddress
+    public var sourceAddress: IPAddress
     /// Non-empty switches to unicast: no TTL check, and multicast arrivals are rejected.
-    public var unicastPeers: [InetAddress]
+    public var unicastPeers: [IPAddress]
     public var downTimerAdverts: Int
     public var lowerPrioNoAdvert: Bool
     public var higherPrioSendAdvert: Bool
@@ -151,8 +152,8 @@ public struct VRRPInstanceConfig: Hashable, Sendable {
     public init(
         name: String, vrid: UInt8, version: VRRPVersion = .v2, priority: UInt8 = 100,
         advertInterval: Int64 = 1_000_000, initialState: VRRPInitialState? = nil, nopreempt: Bool = false,
-        preemptDelay: Int64 = 0, authentication: VRRPAuthentication = .none, virtualAddresses: [InetAddress] = [],
-        sourceAddress: InetAddress, unicastPeers: [InetAddress] = [], downTimerAdverts: Int = 3,
+        preemptDelay: Int64 = 0, authentication: VRRPAuthentication = .none, virtualAddresses: [IPAddress] = [],
+        sourceAddress: IPAddress, unicastPeers: [IPAddress] = [], downTimerAdverts: Int = 3,
         lowerPrioNoAdvert: Bool = false, higherPrioSendAdvert: Bool = false, ownerIgnoreAdverts: Bool = false,
         skipCheckAdvAddr: Bool = false, v3ChecksumAsV2: Bool = false, garp: VRRPGARPConfig = VRRPGARPConfig()
     ) {
@@ -257,13 +258,13 @@ public struct VRRPTracker: Hashable, Sendable {
 /// A received advert plus the facts about its delivery the receive checks need.
 public struct VRRPReceivedAdvert: Hashable, Sendable {
     public var advert: VRRPAdvert
-    public var source: InetAddress
+    public var source: IPAddress
     /// IPv4 TTL or IPv6 hop limit; nil when the socket did not report it (then unchecked).
     public var ttl: UInt8?
     /// Whether it was sent to the multicast group rather than to us.
     public var isMulticast: Bool
 
-    public init(advert: VRRPAdvert, source: InetAddress, ttl: UInt8? = 255, isMulticast: Bool = true) {
+    public init(advert: VRRPAdvert, source: IPAddress, ttl: UInt8? = 255, isMulticast: Bool = true) {
         self.advert = advert
         self.source = source
         self.ttl = ttl
@@ -372,12 +373,12 @@ public enum VRRPAction: Hashable, Sendable {
     /// Send this advert (multicast, or one copy per unicast peer).
     case sendAdvert(VRRPAdvert)
     /// One burst: `rounds` gratuitous ARPs / unsolicited NAs for each address.
-    case sendGARP([InetAddress], rounds: Int)
-    case addVIPs([InetAddress])
-    case removeVIPs([InetAddress])
+    case sendGARP([IPAddress], rounds: Int)
+    case addVIPs([IPAddress])
+    case removeVIPs([IPAddress])
     case runNotify(VRRPNotifyState, priority: UInt8)
     case stateChanged(from: VRRPState, to: VRRPState, reason: VRRPTransitionReason)
     case countReceiveError(VRRPReceiveError)
     /// keepalived's `notify_master_rx_lower_pri` / FIFO `MASTER_RX_LOWER_PRI`.
-    case masterReceivedLowerPriority(source: InetAddress, priority: UInt8)
+    case masterReceivedLowerPriority(source: IPAddress, priority: UInt8)
 }

@@ -1,3 +1,4 @@
+import Addressing
 /// Gives meaning to the statement tree: one function per block, each a switch over the block's
 /// keywords. Keywords keepalived 2.2.7 knows but Vigil does not act on yet are accepted and listed
 /// as notes (so `-t` stays quiet about them but `--dump-conf` and the docs are honest);
@@ -422,9 +423,9 @@ struct Interpreter {
             return nil
         }
         if !lengthValid {
-            reader.diagnostics.error(first.location, "invalid prefix length in '\(first.text)': expected 0...\(address.maxPrefix)")
+            reader.diagnostics.error(first.location, "invalid prefix length in '\(first.text)': expected 0...\(address.maxPrefixLength)")
         }
-        var v = VirtualAddress(address: address, prefixLength: length ?? address.maxPrefix, location: first.location)
+        var v = VirtualAddress(address: address, prefixLength: length ?? address.maxPrefixLength, location: first.location)
         let valueOptions: Set<String> = ["dev", "brd", "broadcast", "scope", "label", "peer", "preferred_lft", "track_group"]
         let flagOptions: Set<String> = ["home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track", "use_vmac"]
         var index = 1

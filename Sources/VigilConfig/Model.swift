@@ -1,3 +1,4 @@
+import Addressing
 /// The typed configuration: what keepalived.conf means once parsed, defaults filled in.
 /// Durations are microseconds, as keepalived's TIMER_HZ; every element keeps its location.
 
@@ -62,7 +63,7 @@ public struct GlobalDefs: Sendable {
     public var garp = GARPSettings()
     public var garpInterval: Microseconds = 0
     public var gnaInterval: Microseconds = 0
-    public var vrrpMcastGroup4 = IPAddress.v4(0xE000_0012)
+    public var vrrpMcastGroup4 = IPAddress.v4(IPv4Address(224, 0, 0, 18))
     public var vrrpMcastGroup6 = IPAddress("ff02::12")!
     public var vrrpSkipCheckAdvAddr = false
     public var vrrpCheckUnicastSrc = false

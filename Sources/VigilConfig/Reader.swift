@@ -1,3 +1,4 @@
+import Addressing
 /// Reads keyword arguments with keepalived's rules (ranges, booleans, decimal timers) and
 /// reports every problem at the exact token. Shared by every block's interpreter.
 struct Reader {

@@ -1,3 +1,4 @@
+import Addressing
 /// Checks that need the whole configuration: names that refer to other blocks, VRIDs that
 /// collide, groups that overlap. Pure: the host is consulted separately (`HostChecks`).
 enum CrossReferences {

@@ -1,3 +1,4 @@
+import Addressing
 @preconcurrency import Glibc
 import Logging
 import VRRP
@@ -148,10 +149,10 @@ public final class Daemon {
             return
         }
         let configuredSource = model.unicastSourceIP ?? model.mcastSourceIP
-        guard let source = configuredSource.flatMap({ IPv4Addr($0.description) }) ?? info.primaryIPv4 else {
+        guard let source = configuredSource?.ipv4 ?? info.primaryIPv4 else {
             throw DaemonError("(\(model.name)) interface \(interface) has no IPv4 address to send adverts from")
         }
-        let peers = model.unicastPeers.compactMap { IPv4Addr($0.address.description) }
+        let peers = model.unicastPeers.compactMap { $0.address.ipv4 }
         let mode: VRRPSocket.Mode = peers.isEmpty ? .multicast : .unicast(local: source)
         let key = "\(interface)|\(peers.isEmpty ? "mcast" : "ucast \(source)")"
         let socket: VRRPSocket
@@ -166,9 +167,9 @@ public final class Daemon {
             garp = try? GratuitousARP(interface: interface, mac: info.mac)
             arpSenders[interface] = garp
         }
-        var specs: [InetAddress: AddressSpec] = [:]
+        var specs: [IPAddress: AddressSpec] = [:]
         for vip in model.virtualAddresses + model.excludedAddresses {
-            guard let inet = InetAddress(vip.address.description) else { continue }
+            guard let inet = Optional(vip.address) else { continue }
             specs[inet] = try InstanceMapping.addressSpec(vip, instanceInterface: interface)
         }
         let core = try InstanceMapping.coreConfig(model, globals: configuration.globals, source: source)
@@ -184,16 +185,16 @@ public final class Daemon {
     private func setUpIPv6(_ model: VigilConfig.VRRPInstance, interface: String, info: InterfaceInfo) throws {
         let configuredSource = model.unicastSourceIP ?? model.mcastSourceIP
         // The interface's own link-local address, not a link-local VIP a crashed run left behind.
-        let linkLocalVIPs = Set(model.virtualAddresses.compactMap { IPv6Addr($0.address.description) })
-        let ownLinkLocal = ((try? addresses.list(ifindex: info.index)) ?? []).lazy.compactMap { entry -> IPv6Addr? in
+        let linkLocalVIPs = Set(model.virtualAddresses.compactMap { $0.address.ipv6 })
+        let ownLinkLocal = ((try? addresses.list(ifindex: info.index)) ?? []).lazy.compactMap { entry -> IPv6Address? in
             guard case .v6(let v6) = entry.address, v6.isLinkLocal,
                   !linkLocalVIPs.contains(v6) else { return nil }
             return v6
         }.first ?? info.linkLocalIPv6
-        guard let source = configuredSource.flatMap({ IPv6Addr($0.description) }) ?? ownLinkLocal else {
+        guard let source = configuredSource?.ipv6 ?? ownLinkLocal else {
             throw DaemonError("(\(model.name)) interface \(interface) has no IPv6 link-local address to send adverts from")
         }
-        let peers = model.unicastPeers.compactMap { IPv6Addr($0.address.description) }
+        let peers = model.unicastPeers.compactMap { $0.address.ipv6 }
         let mode: VRRPSocket6.Mode = peers.isEmpty ? .multicast : .unicast(local: source)
         let key = "\(interface)|\(peers.isEmpty ? "mcast" : "ucast \(source)")"
         let socket: VRRPSocket6
@@ -208,16 +209,16 @@ public final class Daemon {
             na = try? UnsolicitedNA(interface: interface, mac: info.mac)
             naSenders[interface] = na
         }
-        var specs: [InetAddress: AddressSpec] = [:]
+        var specs: [IPAddress: AddressSpec] = [:]
         for vip in model.virtualAddresses + model.excludedAddresses {
-            guard let inet = InetAddress(vip.address.description) else { continue }
+            guard let inet = Optional(vip.address) else { continue }
             specs[inet] = try InstanceMapping.addressSpec(vip, instanceInterface: interface)
         }
         let core = try InstanceMapping.coreConfig(model, globals: configuration.globals,
-                                                  sourceAddress: .v6(IPv6Address(bytes: source.octets)))
+                                                  sourceAddress: .v6(source))
         let runtime = InstanceRuntime(model: model, machine: VRRPStateMachine(config: core, trackers: []),
                                       interface: interface, ifindex: info.index, socket: nil, garp: nil,
-                                      source: IPv4Addr(value: 0), peers: [], vipSpecs: specs)
+                                      source: IPv4Address(0), peers: [], vipSpecs: specs)
         runtime.socket6 = socket
         runtime.unsolicitedNA = na
         runtime.source6 = source
@@ -360,11 +361,11 @@ public final class Daemon {
             let vrid = packet.payload[1]
             guard let instance = instances.first(where: { $0.socket6 === socket && $0.vrid == vrid }) else { continue }
             let received = now()
-            let destination = packet.destination ?? IPv6Addr.vrrpMulticast
+            let destination = packet.destination ?? IPv6Address.vrrpMulticastGroup
             let length = packet.payload.count
             let hopLimit = packet.hopLimit < 0 ? 255 : UInt8(clamping: packet.hopLimit)
             let header: [UInt8] = [0x60, 0, 0, 0, UInt8(length >> 8), UInt8(length & 0xFF), VRRPAdvert.ipProtocol, hopLimit]
-                + packet.source.octets + destination.octets
+                + packet.source.bytes + destination.bytes
             do {
                 let decoded = try decodeIPv6Packet(header + packet.payload)
                 let advert = VRRPReceivedAdvert(advert: decoded.advert, source: .v6(decoded.source),
@@ -419,10 +420,10 @@ public final class Daemon {
 
     private func send(_ advert: VRRPAdvert, from instance: InstanceRuntime) {
         if let socket6 = instance.socket6, let source6 = instance.source6 {
-            let destinations = instance.peers6.isEmpty ? [IPv6Addr.vrrpMulticast] : instance.peers6
+            let destinations = instance.peers6.isEmpty ? [IPv6Address.vrrpMulticastGroup] : instance.peers6
             for destination in destinations {
-                let endpoints = VRRPEndpoints.ipv6(source: IPv6Address(bytes: source6.octets),
-                                                   destination: IPv6Address(bytes: destination.octets))
+                let endpoints = VRRPEndpoints.ipv6(source: source6,
+                                                   destination: destination)
                 let payload = advert.encode(endpoints: endpoints)
                 do {
                     try socket6.send(payload, from: source6, to: destination)
@@ -435,7 +436,7 @@ public final class Daemon {
             return
         }
         guard let socket = instance.socket else { return }
-        let destinations = instance.peers.isEmpty ? [IPv4Addr.vrrpMulticast] : instance.peers
+        let destinations = instance.peers.isEmpty ? [IPv4Address.vrrpMulticastGroup] : instance.peers
         for destination in destinations {
             let endpoints = VRRPEndpoints.ipv4(source: IPv4Address(instance.source.value), destination: IPv4Address(destination.value))
             let payload = advert.encode(endpoints: endpoints, v3ChecksumAsV2: instance.machine.config.v3ChecksumAsV2)
@@ -450,7 +451,7 @@ public final class Daemon {
         }
     }
 
-    private func sendGARP(_ vips: [InetAddress], rounds: Int, from instance: InstanceRuntime) {
+    private func sendGARP(_ vips: [IPAddress], rounds: Int, from instance: InstanceRuntime) {
         if instance.isIPv6 {
             sendNA(vips, rounds: rounds, from: instance)
             return
@@ -460,7 +461,7 @@ public final class Daemon {
             for vip in vips {
                 guard case .v4(let address) = vip else { continue }
                 do {
-                    try garp.send(for: IPv4Addr(value: address.value))
+                    try garp.send(for: address)
                     instance.count("garp_sent")
                 } catch {
                     logger.error("(\(instance.name)) gratuitous ARP for \(vip) on \(instance.interface): \(error)")
@@ -471,11 +472,11 @@ public final class Daemon {
     }
 
     /// keepalived's IPv6 counterpart of GARP: unsolicited Neighbour Advertisements.
-    private func sendNA(_ vips: [InetAddress], rounds: Int, from instance: InstanceRuntime) {
+    private func sendNA(_ vips: [IPAddress], rounds: Int, from instance: InstanceRuntime) {
         guard let na = instance.unsolicitedNA else { return }
         for _ in 0..<max(rounds, 0) {
             for vip in vips {
-                guard case .v6(let address) = vip, let target = IPv6Addr(octets: address.bytes) else { continue }
+                guard case .v6(let target) = vip else { continue }
                 do {
                     try na.send(for: target)
                     instance.count("na_sent")
@@ -487,7 +488,7 @@ public final class Daemon {
         if let first = vips.first { logger.info("(\(instance.name)) Sending/queueing Unsolicited Neighbour Adverts on \(instance.interface) for \(first)\(vips.count > 1 ? " and \(vips.count - 1) more" : "")") }
     }
 
-    private func changeVIP(_ vip: InetAddress, add: Bool, _ instance: InstanceRuntime) {
+    private func changeVIP(_ vip: IPAddress, add: Bool, _ instance: InstanceRuntime) {
         guard let spec = instance.vipSpecs[vip] else { return }
         do {
             if add { try addresses.add(spec) } else { try addresses.remove(spec) }

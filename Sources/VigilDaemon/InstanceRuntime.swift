@@ -1,3 +1,4 @@
+import Addressing
 import VRRP
 import VigilConfig
 import VigilSystem
@@ -11,25 +12,25 @@ final class InstanceRuntime {
     /// IPv4 instances: the raw socket, GARP sender, advert source and unicast peers.
     let socket: VRRPSocket?
     let garp: GratuitousARP?
-    let source: IPv4Addr
-    let peers: [IPv4Addr]
+    let source: IPv4Address
+    let peers: [IPv4Address]
     /// IPv6 instances (VRRPv3 only): the socket, the unsolicited NA sender, the advert
     /// source (normally the interface's link-local address) and unicast peers.
     var socket6: VRRPSocket6?
     var unsolicitedNA: UnsolicitedNA?
-    var source6: IPv6Addr?
-    var peers6: [IPv6Addr] = []
+    var source6: IPv6Address?
+    var peers6: [IPv6Address] = []
     /// The vrrp_sync_group this instance belongs to, and its index among the group's members.
     var group: GroupRuntime?
     var groupMember = 0
     /// How each VIP is put on an interface (prefix, label, scope, broadcast, device).
-    let vipSpecs: [InetAddress: AddressSpec]
+    let vipSpecs: [IPAddress: AddressSpec]
     var interfaceUp = true
     var counters: [String: Int] = [:]
 
     init(model: VigilConfig.VRRPInstance, machine: VRRPStateMachine, interface: String, ifindex: Int32,
-         socket: VRRPSocket?, garp: GratuitousARP?, source: IPv4Addr, peers: [IPv4Addr],
-         vipSpecs: [InetAddress: AddressSpec]) {
+         socket: VRRPSocket?, garp: GratuitousARP?, source: IPv4Address, peers: [IPv4Address],
+         vipSpecs: [IPAddress: AddressSpec]) {
         self.model = model
         self.machine = machine
         self.interface = interface
@@ -61,11 +62,11 @@ enum InstanceMapping {
         return families.first ?? false
     }
 
-    static func coreConfig(_ i: VigilConfig.VRRPInstance, globals: GlobalDefs, source: IPv4Addr) throws(DaemonError) -> VRRPInstanceConfig {
+    static func coreConfig(_ i: VigilConfig.VRRPInstance, globals: GlobalDefs, source: IPv4Address) throws(DaemonError) -> VRRPInstanceConfig {
         try coreConfig(i, globals: globals, sourceAddress: .v4(IPv4Address(source.value)))
     }
 
-    static func coreConfig(_ i: VigilConfig.VRRPInstance, globals: GlobalDefs, sourceAddress: InetAddress) throws(DaemonError) -> VRRPInstanceConfig {
+    static func coreConfig(_ i: VigilConfig.VRRPInstance, globals: GlobalDefs, sourceAddress: IPAddress) throws(DaemonError) -> VRRPInstanceConfig {
         guard let vrid = i.virtualRouterID else { throw DaemonError("(\(i.name)) has no virtual_router_id") }
         let authentication: VRRPAuthentication
         switch i.authType {
@@ -74,9 +75,9 @@ enum InstanceMapping {
         case .ah: throw DaemonError("(\(i.name)) auth_type AH is not supported by Vigil yet; use PASS or none")
         }
         let ipv6 = try isIPv6(i)
-        var vips: [InetAddress] = []
+        var vips: [IPAddress] = []
         for address in i.virtualAddresses {
-            guard let inet = InetAddress(address.address.description) else {
+            guard let inet = Optional(address.address) else {
                 throw DaemonError("(\(i.name)) bad virtual address \(address.address)")
             }
             vips.append(inet)
@@ -95,7 +96,7 @@ enum InstanceMapping {
             initialState: i.state.map { $0 == .master ? .master : .backup },
             nopreempt: i.nopreempt, preemptDelay: i.preemptDelay, authentication: authentication,
             virtualAddresses: vips, sourceAddress: sourceAddress,
-            unicastPeers: i.unicastPeers.compactMap { InetAddress($0.address.description) },
+            unicastPeers: i.unicastPeers.map(\.address),
             downTimerAdverts: i.downTimerAdverts ?? globals.downTimerAdverts,
             lowerPrioNoAdvert: i.lowerPrioNoAdvert ?? globals.lowerPrioNoAdvert,
             higherPrioSendAdvert: i.higherPrioSendAdvert ?? globals.higherPrioSendAdvert,
@@ -111,14 +112,15 @@ enum InstanceMapping {
         do { ifindex = try InterfaceInfo.index(of: device) } catch {
             throw DaemonError("interface \(device) for address \(a.address) does not exist")
         }
-        guard let address = IPAddr(a.address.description) else { throw DaemonError("bad address \(a.address)") }
-        var broadcast: IPv4Addr?
-        if let brd = a.broadcast, case .v4(let value) = a.address {
+        let address = a.address
+        var broadcast: IPv4Address?
+        if let brd = a.broadcast, case .v4(let v4) = a.address {
+            let value = v4.value
             let mask: UInt32 = a.prefixLength == 0 ? 0 : ~UInt32(0) << (32 - UInt32(a.prefixLength))
             switch brd {
-            case "+": broadcast = IPv4Addr(value: value | ~mask)
-            case "-": broadcast = IPv4Addr(value: value & mask)
-            default: broadcast = IPv4Addr(brd)
+            case "+": broadcast = IPv4Address(value | ~mask)
+            case "-": broadcast = IPv4Address(value & mask)
+            default: broadcast = IPv4Address(brd)
             }
         }
         let scopes: [String: UInt8] = ["global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255]

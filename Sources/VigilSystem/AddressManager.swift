@@ -1,4 +1,5 @@
 @preconcurrency import Glibc
+import Addressing
 import CNetlink
 import Synchronization
 
@@ -6,22 +7,22 @@ import Synchronization
 /// address on them, as `ip addr del` does.
 public struct AddressSpec: Sendable, Equatable {
     public var ifindex: Int32
-    public var address: IPAddr
+    public var address: IPAddress
     public var prefixLength: UInt8
     /// IPv4 only (`eth0:vip` style); the kernel ignores it for IPv6.
     public var label: String?
     /// RT_SCOPE_* value: 0 global (keepalived's default), 253 link, 254 host.
     public var scope: UInt8
-    public var broadcast: IPv4Addr?
+    public var broadcast: IPv4Address?
     /// IPv6 only. keepalived sets IFA_F_NODAD by default: a VIP that sits in DAD "tentative"
     /// state cannot be used as a source and would delay the takeover.
     public var noDAD: Bool
 
-    public init(ifindex: Int32, address: IPAddr, prefixLength: UInt8? = nil, label: String? = nil,
-                scope: UInt8 = 0, broadcast: IPv4Addr? = nil, noDAD: Bool = true) {
+    public init(ifindex: Int32, address: IPAddress, prefixLength: UInt8? = nil, label: String? = nil,
+                scope: UInt8 = 0, broadcast: IPv4Address? = nil, noDAD: Bool = true) {
         self.ifindex = ifindex
         self.address = address
-        self.prefixLength = prefixLength ?? address.maxPrefixLength
+        self.prefixLength = prefixLength ?? UInt8(address.maxPrefixLength)
         self.label = label
         self.scope = scope
         self.broadcast = broadcast
@@ -32,13 +33,13 @@ public struct AddressSpec: Sendable, Equatable {
 /// One address as rtnetlink reports it.
 public struct InterfaceAddress: Sendable, Equatable {
     public let ifindex: Int32
-    public let address: IPAddr
+    public let address: IPAddress
     public let prefixLength: UInt8
     public let label: String?
     public let scope: UInt8
     /// IFA_F_* bits.
     public let flags: UInt32
-    public let broadcast: IPv4Addr?
+    public let broadcast: IPv4Address?
 
     public var isSecondary: Bool { flags & UInt32(IFA_F_SECONDARY) != 0 }
     public var isTentative: Bool { flags & UInt32(IFA_F_TENTATIVE) != 0 }
@@ -47,9 +48,9 @@ public struct InterfaceAddress: Sendable, Equatable {
 
 public enum AddressError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The address is already on the interface (keepalived logs and carries on).
-    case exists(IPAddr, ifindex: Int32)
+    case exists(IPAddress, ifindex: Int32)
     /// Remove of an address that is not there (EADDRNOTAVAIL).
-    case notFound(IPAddr, ifindex: Int32)
+    case notFound(IPAddress, ifindex: Int32)
     /// No such interface on add (ENODEV).
     case noDevice(ifindex: Int32)
     /// Any other libnl failure; `code` is libnl's positive NLE_* number.
@@ -127,7 +128,7 @@ public final class AddressManager: Sendable {
             if let wanted = ifindex, wanted != index { continue }
             guard let local = AddressManager.ipAddr(rtnl_addr_get_local(addr)) else { continue }
             let label = rtnl_addr_get_label(addr).map { String(cString: $0) }
-            var broadcast: IPv4Addr?
+            var broadcast: IPv4Address?
             if case .v4(let b)? = AddressManager.ipAddr(rtnl_addr_get_broadcast(addr)) { broadcast = b }
             result.append(InterfaceAddress(
                 ifindex: index, address: local, prefixLength: UInt8(clamping: rtnl_addr_get_prefixlen(addr)),
@@ -144,7 +145,7 @@ public final class AddressManager: Sendable {
         }
         defer { rtnl_addr_put(addr) }
         rtnl_addr_set_ifindex(addr, spec.ifindex)
-        rtnl_addr_set_family(addr, spec.address.family)
+        rtnl_addr_set_family(addr, spec.address.socketFamily)
 
         let local = try AddressManager.nlAddr(spec.address, prefix: spec.prefixLength)
         defer { nl_addr_put(local) }
@@ -169,21 +170,20 @@ public final class AddressManager: Sendable {
         return lock.withLock { _ in body(sk, addr) }
     }
 
-    private static func nlAddr(_ address: IPAddr, prefix: UInt8) throws(AddressError) -> OpaquePointer {
-        let bytes = address.octets
-        guard let nl = bytes.withUnsafeBytes({ nl_addr_build(address.family, $0.baseAddress, $0.count) }) else {
+    private static func nlAddr(_ address: IPAddress, prefix: UInt8) throws(AddressError) -> OpaquePointer {
+        let bytes = address.bytes
+        guard let nl = bytes.withUnsafeBytes({ nl_addr_build(address.socketFamily, $0.baseAddress, $0.count) }) else {
             throw .netlink(code: NLE_NOMEM, message: "out of memory", operation: "nl_addr_build")
         }
         nl_addr_set_prefixlen(nl, Int32(prefix))
         return nl
     }
 
-    private static func ipAddr(_ nl: OpaquePointer?) -> IPAddr? {
+    private static func ipAddr(_ nl: OpaquePointer?) -> IPAddress? {
         guard let nl, let raw = nl_addr_get_binary_addr(nl) else { return nil }
         let bytes = UnsafeRawBufferPointer(start: raw, count: Int(nl_addr_get_len(nl)))
         switch nl_addr_get_family(nl) {
-        case AF_INET: return IPv4Addr(octets: bytes).map(IPAddr.v4)
-        case AF_INET6: return IPv6Addr(octets: bytes).map(IPAddr.v6)
+        case AF_INET, AF_INET6: return IPAddress(bytes: bytes)
         default: return nil
         }
     }

@@ -1,4 +1,5 @@
 @preconcurrency import Glibc
+import Addressing
 import CNetlink
 
 /// Announces a VIP after takeover so switches and neighbours move it to this MAC at once.
@@ -28,15 +29,15 @@ public final class GratuitousARP: Sendable {
     }
 
     /// The 42-byte frame keepalived's `send_gratuitous_arp_immediate` builds.
-    public static func frame(mac: [UInt8], vip: IPv4Addr) -> [UInt8] {
+    public static func frame(mac: [UInt8], vip: IPv4Address) -> [UInt8] {
         let broadcast = [UInt8](repeating: 0xFF, count: 6)
-        let ip = vip.octets
+        let ip = vip.bytes
         return broadcast + mac + [0x08, 0x06]          // Ethernet: dst, src, ETHERTYPE_ARP
             + [0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01] // ARPHRD_ETHER, ETHERTYPE_IP, hln, pln, REQUEST
             + mac + ip + broadcast + ip                  // sha, spa = VIP, tha = broadcast, tpa = VIP
     }
 
-    public func send(for vip: IPv4Addr) throws(SystemError) {
+    public func send(for vip: IPv4Address) throws(SystemError) {
         let packet = GratuitousARP.frame(mac: mac, vip: vip)
         var ll = sockaddr_ll()
         ll.sll_family = UInt16(AF_PACKET)

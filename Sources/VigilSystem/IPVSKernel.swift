@@ -1,3 +1,4 @@
+import Addressing
 @preconcurrency import Glibc
 import CNetlink
 import IPVS
@@ -173,7 +174,7 @@ public final class IPVSKernel {
     }
 
     /// One request and all its replies: up to NLMSG_DONE for dumps, up to the ACK otherwise.
-    private func exchange(_ request: IPVSRequest, family: IPVSAddressFamily? = nil) throws(IPVSKernelError) -> [IPVSNetlinkMessage] {
+    private func exchange(_ request: IPVSRequest, family: AddressFamily? = nil) throws(IPVSKernelError) -> [IPVSNetlinkMessage] {
         let seq = nextSequence()
         do { try send(IPVSNetlink.encode(request, familyID: familyID, seq: seq)) } catch let error as IPVSKernelError {
             throw error
@@ -219,7 +220,7 @@ public final class IPVSKernel {
         if sent < 0 { throw .system(operation: "netlink send", errno: Glibc.errno) }
     }
 
-    private func receive(family: IPVSAddressFamily?) throws(IPVSKernelError) -> [IPVSNetlinkMessage] {
+    private func receive(family: AddressFamily?) throws(IPVSKernelError) -> [IPVSNetlinkMessage] {
         while true {
             let count = receiveBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count < 0 {

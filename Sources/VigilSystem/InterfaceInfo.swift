@@ -1,4 +1,5 @@
 @preconcurrency import Glibc
+import Addressing
 import CNetlink
 
 /// What the VRRP layer needs to know about a link before using it: its index for sockets and
@@ -12,9 +13,9 @@ public struct InterfaceInfo: Sendable, Equatable {
     /// IFF_* bits.
     public let flags: UInt32
     /// First non-secondary IPv4 address: keepalived's default VRRPv2/v3 source.
-    public let primaryIPv4: IPv4Addr?
+    public let primaryIPv4: IPv4Address?
     /// First link-local IPv6 address: the source VRRPv3 over IPv6 must use.
-    public let linkLocalIPv6: IPv6Addr?
+    public let linkLocalIPv6: IPv6Address?
 
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isRunning: Bool { flags & UInt32(IFF_RUNNING) != 0 }
@@ -67,8 +68,8 @@ public struct InterfaceInfo: Sendable, Equatable {
         } catch {
             throw SystemError(errno: EIO, operation: "list addresses (\(error))", interface: name)
         }
-        var primary: IPv4Addr?
-        var linkLocal: IPv6Addr?
+        var primary: IPv4Address?
+        var linkLocal: IPv6Address?
         for a in addrs {
             switch a.address {
             case .v4(let v4) where primary == nil && !a.isSecondary: primary = v4

@@ -1,4 +1,5 @@
 @preconcurrency import Glibc
+import Addressing
 import CNetlink
 
 /// The IPv6 counterpart of `GratuitousARP`: an unsolicited Neighbour Advertisement with the
@@ -26,20 +27,20 @@ public final class UnsolicitedNA: Sendable {
 
     /// 86 bytes: Ethernet to 33:33:00:00:00:01, IPv6 VIP → ff02::1 hop limit 255, ICMPv6 NA
     /// (type 136, Override, Router if `router`), target = VIP, target link-layer option = MAC.
-    public static func frame(mac: [UInt8], vip: IPv6Addr, router: Bool) -> [UInt8] {
-        let destination = IPv6Addr.allNodes.octets
-        var icmp: [UInt8] = [136, 0, 0, 0, (router ? 0x80 : 0) | 0x20, 0, 0, 0] + vip.octets + [2, 1] + mac
-        let pseudo = vip.octets + destination + [0, 0, 0, UInt8(icmp.count), 0, 0, 0, 58]
+    public static func frame(mac: [UInt8], vip: IPv6Address, router: Bool) -> [UInt8] {
+        let destination = IPv6Address.allNodes.bytes
+        var icmp: [UInt8] = [136, 0, 0, 0, (router ? 0x80 : 0) | 0x20, 0, 0, 0] + vip.bytes + [2, 1] + mac
+        let pseudo = vip.bytes + destination + [0, 0, 0, UInt8(icmp.count), 0, 0, 0, 58]
         let sum = internetChecksum(pseudo + icmp)
         icmp[2] = UInt8(sum >> 8)
         icmp[3] = UInt8(sum & 0xFF)
-        let ipv6: [UInt8] = [0x60, 0, 0, 0, 0, UInt8(icmp.count), 58, 255] + vip.octets + destination
+        let ipv6: [UInt8] = [0x60, 0, 0, 0, 0, UInt8(icmp.count), 58, 255] + vip.bytes + destination
         return [0x33, 0x33, 0, 0, 0, 1] + mac + [0x86, 0xDD] + ipv6 + icmp
     }
 
     /// keepalived sets the Router flag when IPv6 forwarding is on for the interface; nil reads
     /// that sysctl at send time.
-    public func send(for vip: IPv6Addr, router: Bool? = nil) throws(SystemError) {
+    public func send(for vip: IPv6Address, router: Bool? = nil) throws(SystemError) {
         let isRouter = router ?? UnsolicitedNA.forwarding(interface)
         let packet = UnsolicitedNA.frame(mac: mac, vip: vip, router: isRouter)
         var ll = sockaddr_ll()

@@ -1,4 +1,5 @@
 @preconcurrency import Glibc
+import Addressing
 import CNetlink
 
 /// IANA protocol number of VRRP.
@@ -9,9 +10,9 @@ public let vrrpIPProtocol: Int32 = 112
 public struct VRRPPacket: Sendable, Equatable {
     /// The whole IPv4 packet, header first.
     public let bytes: [UInt8]
-    public let source: IPv4Addr
+    public let source: IPv4Address
 
-    public init(bytes: [UInt8], source: IPv4Addr) {
+    public init(bytes: [UInt8], source: IPv4Address) {
         self.bytes = bytes
         self.source = source
     }
@@ -22,7 +23,7 @@ public struct VRRPPacket: Sendable, Equatable {
     public var ipProtocol: UInt8 { bytes.count > 9 ? bytes[9] : 0 }
     /// The IP total-length field, to compare with `bytes.count` (keepalived's `ip_tot_len` check).
     public var totalLength: Int { bytes.count >= 4 ? Int(bytes[2]) << 8 | Int(bytes[3]) : 0 }
-    public var destination: IPv4Addr { bytes.count >= 20 ? IPv4Addr(octets: bytes[16..<20])! : .any }
+    public var destination: IPv4Address { bytes.count >= 20 ? IPv4Address(bytes: bytes[16..<20]) : .any }
     /// The VRRP part (advert and, for v2, the auth data).
     public var payload: ArraySlice<UInt8> {
         let h = headerLength
@@ -39,7 +40,7 @@ public final class VRRPSocket: Sendable {
         /// Joined to 224.0.0.18 on the interface, bound to the group so unicast VRRP is not seen.
         case multicast
         /// Bound to the local unicast_src_ip; IP_FREEBIND so it works before the address exists.
-        case unicast(local: IPv4Addr)
+        case unicast(local: IPv4Address)
     }
 
     public let interface: String
@@ -75,14 +76,14 @@ public final class VRRPSocket: Sendable {
         let rx = try Sock.open(AF_INET, Int32(SOCK_RAW.rawValue), vrrpIPProtocol, interface)
         try Sock.nonBlocking(rx, interface)
         try Sock.set(rx, Int32(IPPROTO_IP), IP_MULTICAST_ALL, Int32(0), "IP_MULTICAST_ALL", interface)
-        let local: IPv4Addr
+        let local: IPv4Address
         switch mode {
         case .multicast:
             var mreq = ip_mreqn()
-            mreq.imr_multiaddr = IPv4Addr.vrrpMulticast.inAddr
+            mreq.imr_multiaddr = IPv4Address.vrrpMulticastGroup.inAddr
             mreq.imr_ifindex = index
             try Sock.set(rx, Int32(IPPROTO_IP), IP_ADD_MEMBERSHIP, mreq, "IP_ADD_MEMBERSHIP", interface)
-            local = .vrrpMulticast
+            local = .vrrpMulticastGroup
         case .unicast(let address):
             try Sock.set(rx, Int32(IPPROTO_IP), IP_FREEBIND, Int32(1), "IP_FREEBIND", interface)
             local = address
@@ -98,18 +99,18 @@ public final class VRRPSocket: Sendable {
 
     /// The header keepalived's `vrrp_build_ip4` writes. The checksum stays 0 and a zero id is
     /// replaced by the kernel; both are documented raw(7) behaviour with IP_HDRINCL.
-    public static func ipv4Header(payloadLength: Int, source: IPv4Addr, destination: IPv4Addr,
+    public static func ipv4Header(payloadLength: Int, source: IPv4Address, destination: IPv4Address,
                                   ttl: UInt8 = 255) -> [UInt8] {
         let total = 20 + payloadLength
         return [0x45, 0xC0, UInt8(truncatingIfNeeded: total >> 8), UInt8(truncatingIfNeeded: total),
                 0, 0, 0, 0,
                 ttl, UInt8(vrrpIPProtocol), 0, 0]
-            + source.octets + destination.octets
+            + source.bytes + destination.bytes
     }
 
     /// Sends one advert. `payload` is the encoded VRRP part; the destination is the group or,
     /// for unicast, one peer per call as keepalived sends one copy per peer.
-    public func send(_ payload: [UInt8], from source: IPv4Addr, to destination: IPv4Addr = .vrrpMulticast,
+    public func send(_ payload: [UInt8], from source: IPv4Address, to destination: IPv4Address = .vrrpMulticastGroup,
                      ttl: UInt8 = 255) throws(SystemError) {
         let packet = VRRPSocket.ipv4Header(payloadLength: payload.count, source: source,
                                            destination: destination, ttl: ttl) + payload
@@ -141,6 +142,6 @@ public final class VRRPSocket: Sendable {
             if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return nil }
             throw SystemError.last("recvfrom", interface)
         }
-        return VRRPPacket(bytes: bytes, source: IPv4Addr(value: UInt32(bigEndian: from.sin_addr.s_addr)))
+        return VRRPPacket(bytes: bytes, source: IPv4Address(UInt32(bigEndian: from.sin_addr.s_addr)))
     }
 }

@@ -1,4 +1,5 @@
 @preconcurrency import Glibc
+import Addressing
 import CNetlink
 
 /// An IPv6 VRRP packet. IPv6 raw sockets never return the IP header, so the hop limit and the
@@ -6,13 +7,13 @@ import CNetlink
 public struct VRRPPacket6: Sendable, Equatable {
     /// The VRRP part only. Its checksum was already verified by the kernel (IPV6_CHECKSUM).
     public let payload: [UInt8]
-    public let source: IPv6Addr
+    public let source: IPv6Address
     /// Nil only if the kernel did not supply IPV6_PKTINFO.
-    public let destination: IPv6Addr?
+    public let destination: IPv6Address?
     /// -1 if the kernel did not supply IPV6_HOPLIMIT.
     public let hopLimit: Int32
 
-    public init(payload: [UInt8], source: IPv6Addr, destination: IPv6Addr?, hopLimit: Int32) {
+    public init(payload: [UInt8], source: IPv6Address, destination: IPv6Address?, hopLimit: Int32) {
         self.payload = payload
         self.source = source
         self.destination = destination
@@ -27,7 +28,7 @@ public struct VRRPPacket6: Sendable, Equatable {
 public final class VRRPSocket6: Sendable {
     public enum Mode: Sendable, Equatable {
         case multicast
-        case unicast(local: IPv6Addr)
+        case unicast(local: IPv6Address)
     }
 
     public let interface: String
@@ -71,9 +72,9 @@ public final class VRRPSocket6: Sendable {
         local.sin6_family = sa_family_t(AF_INET6)
         switch mode {
         case .multicast:
-            let mreq = ipv6_mreq(ipv6mr_multiaddr: IPv6Addr.vrrpMulticast.in6Addr, ipv6mr_interface: UInt32(index))
+            let mreq = ipv6_mreq(ipv6mr_multiaddr: IPv6Address.vrrpMulticastGroup.in6Addr, ipv6mr_interface: UInt32(index))
             try Sock.set(rx, v6, IPV6_JOIN_GROUP, mreq, "IPV6_JOIN_GROUP", interface)
-            local.sin6_addr = IPv6Addr.vrrpMulticast.in6Addr
+            local.sin6_addr = IPv6Address.vrrpMulticastGroup.in6Addr
             local.sin6_scope_id = UInt32(index)
         case .unicast(let address):
             try Sock.set(rx, Int32(IPPROTO_IP), IP_FREEBIND, Int32(1), "IP_FREEBIND", interface)
@@ -81,7 +82,7 @@ public final class VRRPSocket6: Sendable {
             if address.isLinkLocal { local.sin6_scope_id = UInt32(index) }
         }
         if Sock.withSockaddr(local, { bind(rx.raw, $0, $1) }) < 0 {
-            throw SystemError.last("bind(\(IPv6Addr(octets: withUnsafeBytes(of: local.sin6_addr) { Array($0) })!))", interface)
+            throw SystemError.last("bind(\(IPv6Address(local.sin6_addr)))", interface)
         }
         try Sock.bindToDevice(rx, interface)
 
@@ -91,8 +92,8 @@ public final class VRRPSocket6: Sendable {
 
     /// `payload` is the encoded VRRPv3 advert; its checksum field is overwritten by the kernel.
     /// `source` is normally the interface's link-local address.
-    public func send(_ payload: [UInt8], from source: IPv6Addr,
-                     to destination: IPv6Addr = .vrrpMulticast) throws(SystemError) {
+    public func send(_ payload: [UInt8], from source: IPv6Address,
+                     to destination: IPv6Address = .vrrpMulticastGroup) throws(SystemError) {
         var dst = sockaddr_in6()
         dst.sin6_family = sa_family_t(AF_INET6)
         dst.sin6_addr = destination.in6Addr
@@ -154,15 +155,15 @@ public final class VRRPSocket6: Sendable {
             throw SystemError.last("recvmsg", interface)
         }
         var hopLimit: Int32 = -1
-        var destination: IPv6Addr?
+        var destination: IPv6Address?
         for (level, type, value) in CMsg.parse(control.prefix(controlLength)) where level == Int32(IPPROTO_IPV6) {
             if type == IPV6_HOPLIMIT, value.count >= 4 {
                 hopLimit = value.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
             } else if type == IPV6_PKTINFO, value.count >= 16 {
-                destination = IPv6Addr(octets: value.prefix(16))
+                destination = value.count >= 16 ? IPv6Address(bytes: value.prefix(16)) : nil
             }
         }
-        let source = IPv6Addr(octets: withUnsafeBytes(of: from.sin6_addr) { Array($0) })!
+        let source = IPv6Address(from.sin6_addr)
         return VRRPPacket6(payload: Array(data.prefix(received)), source: source,
                            destination: destination, hopLimit: hopLimit)
     }

@@ -1,5 +1,6 @@
 import HealthCheck
 import Testing
+import Addressing
 
 /// The whole chain (TCPCheckMachine → RealServerHealth → VirtualServerHealth) on a virtual
 /// clock: a server that stops listening at `stop` leaves the pool within

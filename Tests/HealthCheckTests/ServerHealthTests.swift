@@ -1,5 +1,6 @@
 import HealthCheck
 import Testing
+import Addressing
 
 typealias VS = VirtualServerHealth<String>
 

@@ -1,5 +1,6 @@
 import HealthCheck
 import Testing
+import Addressing
 
 @Suite struct TCPCheckMachineTests {
     @Test func keepalivedDefaults() {

@@ -1,4 +1,5 @@
 import Testing
+import Addressing
 @testable import IPVS
 
 // Golden vectors, computed by hand from linux/netlink.h, genetlink.h and ip_vs.h.
@@ -65,7 +66,7 @@ private let tcp80Identity = [
     }
 
     @Test func newServiceFwmark() throws {
-        let service = IPVSService(.fwmark(1, family: .inet), scheduler: "wlc")
+        let service = IPVSService(.fwmark(1, family: .ipv4), scheduler: "wlc")
         let expected = hex([
             "4c 00 00 00",              // nlmsg_len 76 = 16 + 4 + 56
             "23 00  05 00",
@@ -84,7 +85,7 @@ private let tcp80Identity = [
     }
 
     @Test func newServiceIPv6() throws {
-        let service = IPVSService(.address(.udp, IPVSAddress("2001:db8::1")!, port: 53), scheduler: "rr")
+        let service = IPVSService(.address(.udp, IPAddress("2001:db8::1")!, port: 53), scheduler: "rr")
         let expected = hex([
             "68 00 00 00",              // nlmsg_len 104
             "23 00  05 00",
@@ -164,7 +165,7 @@ private let tcp80Identity = [
             zeros(12),
             "06 00 02 00  00 50 00 00", //   PORT 80
         ]))
-        #expect(try encode(.deleteService(.fwmark(1, family: .inet6)), seq: 11) == hex([
+        #expect(try encode(.deleteService(.fwmark(1, family: .ipv6)), seq: 11) == hex([
             "28 00 00 00",              // nlmsg_len 40 = 20 + 20
             "23 00 05 00  0b 00 00 00  00 00 00 00",
             "03 01 00 00",              // IPVS_CMD_DEL_SERVICE 3
@@ -176,9 +177,9 @@ private let tcp80Identity = [
 
     @Test func newDestGUETunnel() throws {
         let dest = IPVSDestination(
-            IPVSDestinationKey(IPVSAddress("10.0.0.2")!, port: 0),
+            IPVSDestinationKey(IPAddress("10.0.0.2")!, port: 0),
             forwarding: .tunnel(.gue(port: 6080, flags: 1)), weight: 1)
-        #expect(try encode(.addDestination(dest, to: .fwmark(1, family: .inet)), seq: 12) == hex([
+        #expect(try encode(.addDestination(dest, to: .fwmark(1, family: .ipv4)), seq: 12) == hex([
             "88 00 00 00",              // nlmsg_len 136 = 20 + 20 + 96
             "23 00 05 00  0c 00 00 00  00 00 00 00",
             "05 01 00 00",              // NEW_DEST

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Addressing
 @testable import IPVS
 
 /// A NEW_SERVICE message for `tcp80` whose SERVICE nest is built from `inner` by hand.
@@ -158,7 +159,7 @@ private func serviceFields(replacing type: UInt16, with payload: [UInt8]?) -> [U
             [try encode(.addService(s)), KernelReply.service(s), try encode(.deleteService(s.key))]
         } + RoundTripTests.destinations.flatMap { d in
             [try encode(.addDestination(d, to: tcp80)), KernelReply.destination(d),
-             try encode(.deleteDestination(d.key, from: .fwmark(2, family: .inet6)))]
+             try encode(.deleteDestination(d.key, from: .fwmark(2, family: .ipv6)))]
         } + [
             KernelReply.done(), KernelReply.ack(), KernelReply.ack(errno: 2),
             try IPVSNetlink.encodeGetFamily(seq: 1),
@@ -179,7 +180,7 @@ private func serviceFields(replacing type: UInt16, with payload: [UInt8]?) -> [U
                 mutate(&bytes, &rng)
             }
             do {
-                _ = try IPVSNetlink.decode(bytes, ipvsFamilyID: familyID, destinationFamilyFallback: .inet)
+                _ = try IPVSNetlink.decode(bytes, ipvsFamilyID: familyID, destinationFamilyFallback: .ipv4)
                 decoded += 1
             } catch {
                 rejected += 1

@@ -1,10 +1,11 @@
 import Testing
+import Addressing
 @testable import IPVS
 
 private let web = IPVSService(tcp80, scheduler: "wlc", flags: .persistent, timeout: 360)
-private let foreignKey = IPVSServiceKey.address(.tcp, IPVSAddress("10.9.9.9")!, port: 443)
+private let foreignKey = IPVSServiceKey.address(.tcp, IPAddress("10.9.9.9")!, port: 443)
 private let foreign = IPVSService(foreignKey, scheduler: "rr")
-private let fwm = IPVSService(.fwmark(1, family: .inet))
+private let fwm = IPVSService(.fwmark(1, family: .ipv4))
 private func dr(_ key: IPVSDestinationKey, _ weight: Int32 = 1) -> IPVSDestination {
     IPVSDestination(key, forwarding: .directRoute, weight: weight)
 }
@@ -169,7 +170,7 @@ struct FakeKernel {
     @Test func planConvergesOnRandomTables() {
         var gen = Generator(rng: SeededRandom(seed: 0xC0DE))
         let keys = (0..<6).map { _ in gen.serviceKey() }
-        let destKeys = (0..<6).map { _ in IPVSDestinationKey(gen.address(.inet), port: gen.int()) }
+        let destKeys = (0..<6).map { _ in IPVSDestinationKey(gen.address(.ipv4), port: gen.int()) }
         func randomTable(_ gen: inout Generator) -> IPVSTable {
             var table: IPVSTable = [:]
             for key in keys where gen.bool() {

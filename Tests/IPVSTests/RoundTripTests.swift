@@ -1,4 +1,5 @@
 import Testing
+import Addressing
 @testable import IPVS
 
 /// Random model values covering every field and variant, normalised the way the codec
@@ -10,8 +11,8 @@ struct Generator {
     mutating func pick<T>(_ values: [T]) -> T { values[Int.random(in: 0..<values.count, using: &rng)] }
     mutating func bool() -> Bool { Bool.random(using: &rng) }
 
-    mutating func address(_ family: IPVSAddressFamily) -> IPVSAddress {
-        IPVSAddress(bytes: (0..<family.addressLength).map { _ in int(UInt8.self) })!
+    mutating func address(_ family: AddressFamily) -> IPAddress {
+        IPAddress(bytes: (0..<family.addressLength).map { _ in int(UInt8.self) })!
     }
 
     mutating func name(maxLength: Int = 15) -> String {
@@ -20,7 +21,7 @@ struct Generator {
     }
 
     mutating func serviceKey() -> IPVSServiceKey {
-        let family = pick(IPVSAddressFamily.allCases)
+        let family = pick(AddressFamily.allCases)
         return bool()
             ? .fwmark(int(), family: family)
             : .address(pick(IPVSProtocol.allCases), address(family), port: int())
@@ -47,7 +48,7 @@ struct Generator {
 
     mutating func destination() -> IPVSDestination {
         IPVSDestination(
-            IPVSDestinationKey(address(pick(IPVSAddressFamily.allCases)), port: int()),
+            IPVSDestinationKey(address(pick(AddressFamily.allCases)), port: int()),
             forwarding: forwarding(), weight: int(), upperThreshold: int(), lowerThreshold: int())
     }
 }
@@ -56,17 +57,17 @@ struct Generator {
     static let services: [IPVSService] = [
         IPVSService(tcp80, scheduler: "wlc", flags: .persistent, timeout: 360),
         IPVSService(tcp80, scheduler: "sh", flags: [.shFallback, .shPort], netmask: 0xFFFF_FF00),
-        IPVSService(.fwmark(1, family: .inet), scheduler: "wlc"),
-        IPVSService(.fwmark(7, family: .inet6), scheduler: "rr", flags: .persistent, timeout: 60, netmask: 64),
-        IPVSService(.address(.udp, IPVSAddress("2001:db8::1")!, port: 53), scheduler: "rr"),
-        IPVSService(.address(.sctp, IPVSAddress("10.1.2.3")!, port: 9000), scheduler: "mh",
+        IPVSService(.fwmark(1, family: .ipv4), scheduler: "wlc"),
+        IPVSService(.fwmark(7, family: .ipv6), scheduler: "rr", flags: .persistent, timeout: 60, netmask: 64),
+        IPVSService(.address(.udp, IPAddress("2001:db8::1")!, port: 53), scheduler: "rr"),
+        IPVSService(.address(.sctp, IPAddress("10.1.2.3")!, port: 9000), scheduler: "mh",
                     flags: [.persistent, .onePacket], timeout: 300, persistenceEngine: "sip"),
     ]
 
     static let destinations: [IPVSDestination] = [
         IPVSDestination(rs21, forwarding: .directRoute, weight: 2),
         IPVSDestination(rs22, forwarding: .masquerade, weight: 0, upperThreshold: 100, lowerThreshold: 10),
-        IPVSDestination(IPVSDestinationKey(IPVSAddress("fe80::1")!, port: 443), forwarding: .tunnel(.ipip)),
+        IPVSDestination(IPVSDestinationKey(IPAddress("fe80::1")!, port: 443), forwarding: .tunnel(.ipip)),
         IPVSDestination(rs23, forwarding: .tunnel(.gue(port: 6080, flags: 2)), weight: Int32.max),
         IPVSDestination(rs23, forwarding: .tunnel(.gre(flags: 1))),
         IPVSDestination(rs21, forwarding: .localNode),
@@ -88,8 +89,8 @@ struct Generator {
     @Test(arguments: destinations)
     func destination(_ dest: IPVSDestination) throws {
         #expect(try decodeOne(encode(.addDestination(dest, to: tcp80))) == .destination(dest, service: tcp80))
-        #expect(try decodeOne(encode(.editDestination(dest, in: .fwmark(3, family: .inet6))))
-            == .destination(dest, service: .fwmark(3, family: .inet6)))
+        #expect(try decodeOne(encode(.editDestination(dest, in: .fwmark(3, family: .ipv6))))
+            == .destination(dest, service: .fwmark(3, family: .ipv6)))
         #expect(try decodeOne(KernelReply.destination(dest)) == .destination(dest, service: nil))
     }
 
@@ -98,7 +99,7 @@ struct Generator {
         let dest = IPVSDestination(rs21, forwarding: .directRoute, weight: 2)
         let reply = KernelReply.destination(dest, withFamily: false)
         #expect(throws: IPVSDecodeError.missingAttribute("IPVS_DEST_ATTR_ADDR_FAMILY")) { try decodeOne(reply) }
-        #expect(try decodeOne(reply, fallback: .inet) == .destination(dest, service: nil))
+        #expect(try decodeOne(reply, fallback: .ipv4) == .destination(dest, service: nil))
     }
 
     /// A whole dump in one buffer: several services, then DONE.

@@ -1,3 +1,4 @@
+import Addressing
 @testable import IPVS
 
 /// Bytes from hex fragments, so golden vectors can be written one field per line with a
@@ -35,18 +36,18 @@ struct SeededRandom: RandomNumberGenerator {
 
 let familyID: UInt16 = 0x23
 
-let vip = IPVSAddress("10.0.0.1")!
+let vip = IPAddress("10.0.0.1")!
 let tcp80 = IPVSServiceKey.address(.tcp, vip, port: 80)
-let rs21 = IPVSDestinationKey(IPVSAddress("192.168.0.21")!, port: 80)
-let rs22 = IPVSDestinationKey(IPVSAddress("192.168.0.22")!, port: 80)
-let rs23 = IPVSDestinationKey(IPVSAddress("192.168.0.23")!, port: 80)
+let rs21 = IPVSDestinationKey(IPAddress("192.168.0.21")!, port: 80)
+let rs22 = IPVSDestinationKey(IPAddress("192.168.0.22")!, port: 80)
+let rs23 = IPVSDestinationKey(IPAddress("192.168.0.23")!, port: 80)
 
 func encode(_ op: IPVSOperation, seq: UInt32 = 1) throws -> [UInt8] {
     try IPVSNetlink.encode(.operation(op), familyID: familyID, seq: seq)
 }
 
 /// Decodes a buffer that must hold exactly one message and returns its payload.
-func decodeOne(_ bytes: [UInt8], fallback: IPVSAddressFamily? = nil) throws -> IPVSNetlinkMessage.Payload {
+func decodeOne(_ bytes: [UInt8], fallback: AddressFamily? = nil) throws -> IPVSNetlinkMessage.Payload {
     let messages = try IPVSNetlink.decode(bytes, ipvsFamilyID: familyID, destinationFamilyFallback: fallback)
     guard messages.count == 1 else { throw TestFailure.count(messages.count) }
     return messages[0].payload
@@ -60,7 +61,7 @@ enum KernelReply {
     static func service(_ s: IPVSService, seq: UInt32 = 1) -> [UInt8] {
         var w = AttributeWriter()
         var inner = AttributeWriter()
-        inner.u16(IPVSAttr.svcAF, s.key.family.rawValue)
+        inner.u16(IPVSAttr.svcAF, s.key.family.linuxNumber)
         switch s.key {
         case .fwmark(let mark, _):
             inner.u32(IPVSAttr.svcFwmark, mark)
@@ -73,7 +74,7 @@ enum KernelReply {
         if let pe = s.persistenceEngine { inner.string(IPVSAttr.svcPEName, pe) }
         inner.put(IPVSAttr.svcFlags, host32(s.flags.union(.hashed).rawValue) + host32(0xFFFF_FFFF))
         inner.u32(IPVSAttr.svcTimeout, s.timeout)
-        if s.key.family == .inet { inner.be32(IPVSAttr.svcNetmask, s.netmask) } else { inner.u32(IPVSAttr.svcNetmask, s.netmask) }
+        if s.key.family == .ipv4 { inner.be32(IPVSAttr.svcNetmask, s.netmask) } else { inner.u32(IPVSAttr.svcNetmask, s.netmask) }
         inner.put(IPVSAttr.svcStats, stats())
         inner.put(IPVSAttr.svcStats64, stats())
         w.put(IPVSAttr.cmdService, inner.bytes)
@@ -104,7 +105,7 @@ enum KernelReply {
         inner.u32(IPVSAttr.destActiveConns, 7)
         inner.u32(IPVSAttr.destInactConns, 3)
         inner.u32(IPVSAttr.destPersistConns, 1)
-        if withFamily { inner.u16(IPVSAttr.destAddrFamily, d.family.rawValue) }
+        if withFamily { inner.u16(IPVSAttr.destAddrFamily, d.family.linuxNumber) }
         inner.put(IPVSAttr.destStats, stats())
         inner.put(IPVSAttr.destStats64, stats())
         var w = AttributeWriter()
@@ -131,3 +132,5 @@ enum KernelReply {
         return s.bytes
     }
 }
+
+func v4addr(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> IPAddress { .v4(IPv4Address(a, b, c, d)) }

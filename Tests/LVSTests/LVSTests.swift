@@ -2,6 +2,7 @@ import HealthCheck
 import IPVS
 import LVS
 import Testing
+import Addressing
 import VigilConfig
 
 private let s: Int64 = 1_000_000
@@ -13,10 +14,10 @@ private func specs(_ text: String) throws -> [VirtualServerSpec] {
 }
 
 private func key(_ text: String, _ port: UInt16, _ proto: IPVSProtocol = .tcp) -> IPVSServiceKey {
-    .address(proto, IPVSAddress(text)!, port: port)
+    .address(proto, IPAddress(text)!, port: port)
 }
 
-private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDestinationKey(IPVSAddress(text)!, port: port) }
+private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDestinationKey(IPAddress(text)!, port: port) }
 
 @Suite struct SpecBuilderTests {
     @Test func serviceSettingsFollowKeepalived() throws {
@@ -59,7 +60,7 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
         let rs = list[0].realServers[0].destination
         #expect(rs.key == dest("192.168.0.1", 80) && rs.forwarding == .directRoute && rs.weight == 3)
 
-        #expect(list[1].services[0].key == .fwmark(9, family: .inet))
+        #expect(list[1].services[0].key == .fwmark(9, family: .ipv4))
         #expect(list[1].services[0].flags == .shPort)
         #expect(list[1].realServers[0].destination.key == dest("192.168.0.2", 80))
 
@@ -82,7 +83,7 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
             }
         }
         """)
-        #expect(list[0].services.map(\.key) == [key("10.0.0.5", 80), key("10.0.0.6", 80), key("10.0.0.7", 80), .fwmark(3, family: .inet)])
+        #expect(list[0].services.map(\.key) == [key("10.0.0.5", 80), key("10.0.0.6", 80), key("10.0.0.7", 80), .fwmark(3, family: .ipv4)])
     }
 
     @Test func checkerParametersInheritCheckerThenRealServerThenVirtualServer() throws {
@@ -113,7 +114,7 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
         let timing = checkers[0].timing
         #expect(timing.delayLoop == 7 * s && timing.connectTimeout == 4 * s && timing.retry == 2)
         #expect(timing.delayBeforeRetry == 2 * s && timing.warmup == 7 * s && !timing.alpha)
-        #expect(checkers[0].target.port == 8080 && checkers[0].target.address == IPVSAddress("192.168.0.1")!)
+        #expect(checkers[0].target.port == 8080 && checkers[0].target.address == IPAddress("192.168.0.1")!)
         let (config, _) = ConfigLoader.load(text: """
         virtual_server 10.0.0.1 80 {
             lb_algo rr
@@ -211,7 +212,7 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
         _ = c.start(at: 0, randomWarmup: { _ in 0 })
         var events: [LVSEvent] = []
         // 10.0.1.2 dies at 3 s: at startup a single failure is a verdict, later it takes 1 + retry.
-        Self.run(&c, from: 0, to: 10 * s, alive: { t, now in t.address != IPVSAddress("10.0.1.2")! || now < 3 * s }, events: &events)
+        Self.run(&c, from: 0, to: 10 * s, alive: { t, now in t.address != IPAddress("10.0.1.2")! || now < 3 * s }, events: &events)
         // Weight 1 alive < quorum 2: the sorry server serves alone; the inhibited server stays at 0.
         #expect(weights(c.desiredTable) == ["10.0.1.2": 0, "10.0.0.99": 1])
         #expect(events.contains { if case .quorum(_, let q) = $0 { !q.isUp && !q.initial } else { false } })
@@ -232,7 +233,7 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
         var t = death
         while removedAt == nil && t < death + 10 * s {
             t += 100_000
-            Self.run(&c, from: t - 100_000, to: t, alive: { target, _ in target.address != IPVSAddress("10.0.1.1")! }, events: &events)
+            Self.run(&c, from: t - 100_000, to: t, alive: { target, _ in target.address != IPAddress("10.0.1.1")! }, events: &events)
             if c.generation != before && weights(c.desiredTable)["10.0.1.1"] == nil { removedAt = t }
         }
         let bound = TCPCheckConfig(delayLoop: 1 * s, connectTimeout: 1 * s).worstCaseDetection

@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import Testing
+import Addressing
 import TCPProbe
 
 struct TestError: Error, CustomStringConvertible {
@@ -16,7 +17,7 @@ final class Listener {
 
     init(_ host: String = "127.0.0.1", backlog: Int32 = 128) throws {
         guard let any = SocketAddress(host, port: 0) else { throw TestError("bad host \(host)") }
-        let s = socket(any.family == .inet ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let s = socket(any.family == .ipv4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard s >= 0 else { throw TestError("socket") }
         guard any.withRawSockAddr({ bind(s, $0, $1) }) == 0, listen(s, backlog) == 0 else {
             close(s)
@@ -75,7 +76,7 @@ extension SocketAddress {
 
     /// Test-side sockaddr builder (the library's is internal on purpose).
     func withRawSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
-        if family == .inet {
+        if family == .ipv4 {
             var sin = sockaddr_in()
             sin.sin_family = sa_family_t(AF_INET)
             sin.sin_port = port.bigEndian

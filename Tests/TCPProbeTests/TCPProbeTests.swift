@@ -13,9 +13,9 @@ import Testing
         #expect(SocketAddress("1.2.3.4%lo") == nil)
         #expect(SocketAddress("300.1.1.1") == nil)
         #expect(SocketAddress("example.org") == nil)
-        #expect(SocketAddress(bytes: [127, 0, 0, 1], port: 9)?.family == .inet)
+        #expect(SocketAddress(bytes: [127, 0, 0, 1], port: 9)?.family == .ipv4)
         #expect(SocketAddress(bytes: [1, 2, 3]) == nil)
-        #expect(SocketAddress.any(.inet6, port: 7).description == "[::]:7")
+        #expect(SocketAddress.any(.ipv6, port: 7).description == "[::]:7")
     }
 
     @Test func verdictsFollowKeepalived() {

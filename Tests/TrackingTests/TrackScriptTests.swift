@@ -1,4 +1,5 @@
 import Testing
+import Addressing
 import Tracking
 
 /// Feeds results and collects what was reported, so a sequence reads like a log.

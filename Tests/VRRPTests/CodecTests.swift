@@ -1,4 +1,5 @@
 import Testing
+import Addressing
 @testable import VRRP
 
 @Suite struct PcapCorpusTests {
@@ -224,7 +225,7 @@ import Testing
             let family: AddressFamily = Bool.random(using: &rng) ? .ipv4 : .ipv6
             let version: VRRPVersion = family == .ipv4 && Bool.random(using: &rng) ? .v2 : (Bool.random(using: &rng) ? .v3 : .v2)
             let count = Int.random(in: 0...(family == .ipv4 ? 20 : 8), using: &rng)
-            let addresses: [InetAddress] = (0..<count).map { _ in
+            let addresses: [IPAddress] = (0..<count).map { _ in
                 family == .ipv4
                     ? .v4(IPv4Address(UInt32.random(in: 0...UInt32.max, using: &rng)))
                     : .v6(IPv6Address(high: rng.next(), low: rng.next()))

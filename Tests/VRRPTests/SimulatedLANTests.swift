@@ -1,4 +1,5 @@
 import Testing
+import Addressing
 @testable import VRRP
 
 /// A pure, deterministic LAN: every advert a router sends is encoded to real IP bytes,

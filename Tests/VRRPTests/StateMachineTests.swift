@@ -1,4 +1,5 @@
 import Testing
+import Addressing
 @testable import VRRP
 
 private let vip = ip("10.0.0.100")

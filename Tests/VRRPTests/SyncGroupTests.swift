@@ -1,4 +1,5 @@
 import Testing
+import Addressing
 @testable import VRRP
 
 /// Drives a sync group in virtual time.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Addressing
 @testable import VRRP
 
 /// The capture corpus (tcpdump's regression captures, BSD licence in the folder) lives in the
@@ -116,7 +117,7 @@ func hex(_ text: String) -> [UInt8] {
 
 func v4(_ text: String) -> IPv4Address { IPv4Address(text)! }
 func v6(_ text: String) -> IPv6Address { IPv6Address(text)! }
-func ip(_ text: String) -> InetAddress { InetAddress(text)! }
+func ip(_ text: String) -> IPAddress { IPAddress(text)! }
 
 func seconds(_ value: Double) -> Int64 { Int64((value * 1_000_000).rounded()) }
 
@@ -172,7 +173,7 @@ extension VRRPInstanceConfig {
     /// A compact test configuration: VIP 10.0.0.100, source 10.0.0.<host>.
     static func test(
         host: UInt8 = 1, priority: UInt8 = 100, version: VRRPVersion = .v2, interval: Int64 = 1_000_000,
-        initialState: VRRPInitialState? = nil, vips: [InetAddress] = [ip("10.0.0.100")]
+        initialState: VRRPInitialState? = nil, vips: [IPAddress] = [ip("10.0.0.100")]
     ) -> VRRPInstanceConfig {
         VRRPInstanceConfig(
             name: "VI_\(host)", vrid: 51, version: version, priority: priority, advertInterval: interval,

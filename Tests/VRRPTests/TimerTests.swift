@@ -1,4 +1,5 @@
 import Testing
+import Addressing
 @testable import VRRP
 
 /// keepalived's timer arithmetic (§3.1), checked against hand-computed values and then

@@ -1,4 +1,5 @@
 import Testing
+import Addressing
 @testable import VigilConfig
 
 @Suite struct GlobalDefsTests {

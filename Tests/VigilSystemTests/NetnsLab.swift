@@ -1,6 +1,7 @@
 @preconcurrency import Glibc
 import CNetlink
 import Testing
+import Addressing
 import VigilSystem
 
 /// Why a lab could not be built; under CI=true this fails the test instead of skipping it.
@@ -238,10 +239,10 @@ func rfc1071(_ bytes: [UInt8]) -> UInt16 {
 }
 
 /// VRRPv2 advert: version 2 type 1, PASS auth, one VIP, interval 1 s.
-func vrrpV2Advert(vrid: UInt8 = 77, priority: UInt8 = 100, vips: [IPv4Addr] = [IPv4Addr(172, 16, 10, 40)],
+func vrrpV2Advert(vrid: UInt8 = 77, priority: UInt8 = 100, vips: [IPv4Address] = [IPv4Address(172, 16, 10, 40)],
                   password: String = "11111") -> [UInt8] {
     var pdu: [UInt8] = [0x21, vrid, priority, UInt8(vips.count), 1, 1, 0, 0]
-    for vip in vips { pdu += vip.octets }
+    for vip in vips { pdu += vip.bytes }
     let pass = Array(password.utf8.prefix(8))
     pdu += pass + [UInt8](repeating: 0, count: 8 - pass.count)
     let sum = rfc1071(pdu)
@@ -251,17 +252,17 @@ func vrrpV2Advert(vrid: UInt8 = 77, priority: UInt8 = 100, vips: [IPv4Addr] = [I
 }
 
 /// VRRPv3 advert for IPv6 with the checksum left 0: the kernel fills it (IPV6_CHECKSUM).
-func vrrpV3Advert(vrid: UInt8 = 77, priority: UInt8 = 100, centiseconds: UInt16 = 100, vips: [IPv6Addr]) -> [UInt8] {
+func vrrpV3Advert(vrid: UInt8 = 77, priority: UInt8 = 100, centiseconds: UInt16 = 100, vips: [IPv6Address]) -> [UInt8] {
     var pdu: [UInt8] = [0x31, vrid, priority, UInt8(vips.count),
                         UInt8(centiseconds >> 8 & 0x0F), UInt8(centiseconds & 0xFF), 0, 0]
-    for vip in vips { pdu += vip.octets }
+    for vip in vips { pdu += vip.bytes }
     return pdu
 }
 
 /// The VRRPv3/IPv6 checksum as a receiver checks it: RFC 1071 over pseudo-header + payload.
-func ipv6UpperChecksum(source: IPv6Addr, destination: IPv6Addr, nextHeader: UInt8, _ payload: [UInt8]) -> UInt16 {
+func ipv6UpperChecksum(source: IPv6Address, destination: IPv6Address, nextHeader: UInt8, _ payload: [UInt8]) -> UInt16 {
     let length = UInt32(payload.count)
-    let pseudo = source.octets + destination.octets
+    let pseudo = source.bytes + destination.bytes
         + [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF), 0, 0, 0, nextHeader]
     return rfc1071(pseudo + payload)
 }

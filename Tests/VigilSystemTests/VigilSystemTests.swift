@@ -1,12 +1,13 @@
 @preconcurrency import Glibc
 import CNetlink
 import Testing
+import Addressing
 import VigilSystem
 
 private let labSkip: Comment = "needs root and iproute2; set CI=true to turn a skip into a failure"
-private let vip = IPv4Addr(172, 16, 10, 40)
-private let hostA = IPv4Addr(172, 16, 10, 1)
-private let hostB = IPv4Addr(172, 16, 10, 2)
+private let vip = IPv4Address(172, 16, 10, 40)
+private let hostA = IPv4Address(172, 16, 10, 1)
+private let hostB = IPv4Address(172, 16, 10, 2)
 
 /// Waits for one packet on a VRRP socket, bounded so a lost packet fails instead of hanging.
 private func receiveOne(_ socket: VRRPSocket, timeoutMs: Int64 = 2000) throws -> VRRPPacket? {
@@ -27,7 +28,7 @@ struct LocalTests {
     }
 
     @Test func ipv4HeaderMatchesKeepalived() {
-        let header = VRRPSocket.ipv4Header(payloadLength: 20, source: hostA, destination: .vrrpMulticast)
+        let header = VRRPSocket.ipv4Header(payloadLength: 20, source: hostA, destination: .vrrpMulticastGroup)
         #expect(header == [0x45, 0xC0, 0, 40, 0, 0, 0, 0, 255, 112, 0, 0, 172, 16, 10, 1, 224, 0, 0, 18])
     }
 
@@ -40,33 +41,33 @@ struct LocalTests {
         #expect(Array(frame[12..<14]) == [0x08, 0x06])
         #expect(Array(frame[20..<22]) == [0, 1])                    // REQUEST
         #expect(Array(frame[22..<28]) == mac)                       // sender HW
-        #expect(Array(frame[28..<32]) == vip.octets)                // sender IP
+        #expect(Array(frame[28..<32]) == vip.bytes)                // sender IP
         #expect(Array(frame[32..<38]) == [UInt8](repeating: 0xFF, count: 6))
-        #expect(Array(frame[38..<42]) == vip.octets)                // target IP
+        #expect(Array(frame[38..<42]) == vip.bytes)                // target IP
     }
 
     @Test func neighbourAdvertFrameLayout() {
         let mac: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
-        let target = IPv6Addr("fd00:10::40")!
+        let target = IPv6Address("fd00:10::40")!
         let frame = UnsolicitedNA.frame(mac: mac, vip: target, router: false)
         #expect(frame.count == 86)
         #expect(Array(frame[0..<6]) == [0x33, 0x33, 0, 0, 0, 1])
         #expect(Array(frame[12..<14]) == [0x86, 0xDD])
         #expect(frame[20] == 58 && frame[21] == 255)                 // ICMPv6, hop limit 255
-        #expect(Array(frame[22..<38]) == target.octets)              // source = VIP
+        #expect(Array(frame[22..<38]) == target.bytes)              // source = VIP
         #expect(frame[54] == 136 && frame[58] == 0x20)                // NA, Override only
-        #expect(Array(frame[62..<78]) == target.octets)              // target
+        #expect(Array(frame[62..<78]) == target.bytes)              // target
         #expect(Array(frame[78..<80]) == [2, 1] && Array(frame[80..<86]) == mac)
         #expect(ipv6UpperChecksum(source: target, destination: .allNodes, nextHeader: 58, Array(frame[54...])) == 0)
         #expect(UnsolicitedNA.frame(mac: mac, vip: target, router: true)[58] == 0xA0)
     }
 
     @Test func addressParsing() {
-        #expect(IPv4Addr("224.0.0.18") == .vrrpMulticast)
-        #expect(IPv4Addr("300.1.1.1") == nil)
-        #expect(IPv6Addr("fe80::1")?.isLinkLocal == true)
-        #expect(IPAddr("fd00::40")?.description == "fd00::40")
-        #expect(IPAddr("10.0.0.1")?.maxPrefixLength == 32)
+        #expect(IPv4Address("224.0.0.18") == .vrrpMulticastGroup)
+        #expect(IPv4Address("300.1.1.1") == nil)
+        #expect(IPv6Address("fe80::1")?.isLinkLocal == true)
+        #expect(IPAddress("fd00::40")?.description == "fd00::40")
+        #expect(IPAddress("10.0.0.1")?.maxPrefixLength == 32)
     }
 
     @Test func pollerTimesOutAndClockIsMonotonic() throws {
@@ -106,7 +107,7 @@ struct NamespaceTests {
 
         let packet = try #require(try receiveOne(receiver))
         #expect(packet.source == hostA)
-        #expect(packet.destination == .vrrpMulticast)
+        #expect(packet.destination == .vrrpMulticastGroup)
         #expect(packet.ttl == 255)
         #expect(packet.tos == 0xC0)
         #expect(packet.ipProtocol == 112)
@@ -179,7 +180,7 @@ struct NamespaceTests {
         let (sender, source) = try lab.inside(lab.a) {
             (try VRRPSocket6(interface: "va"), try #require(try InterfaceInfo.lookup("va").linkLocalIPv6))
         }
-        let advert = vrrpV3Advert(vips: [IPv6Addr("fd00:10::40")!])
+        let advert = vrrpV3Advert(vips: [IPv6Address("fd00:10::40")!])
         var packet: VRRPPacket6?
         let deadline = MonotonicClock.nowMicroseconds() + 3_000_000
         // The peer's link-local may still be settling right after the lab comes up.
@@ -189,18 +190,18 @@ struct NamespaceTests {
         }
         let got = try #require(packet)
         #expect(got.source == source)
-        #expect(got.destination == .vrrpMulticast)
+        #expect(got.destination == .vrrpMulticastGroup)
         #expect(got.hopLimit == 255)
         #expect(got.payload.count == advert.count)
         #expect(Array(got.payload[0..<6]) == Array(advert[0..<6]) && Array(got.payload[8...]) == Array(advert[8...]))
-        #expect(ipv6UpperChecksum(source: source, destination: .vrrpMulticast, nextHeader: 112, got.payload) == 0)
+        #expect(ipv6UpperChecksum(source: source, destination: .vrrpMulticastGroup, nextHeader: 112, got.payload) == 0)
     }
 
     @Test(.enabled(if: Env.tcpdumpEnabled, "needs tcpdump"))
     func ipv6TrafficClassAndNeighbourAdvertOnTheWire() throws {
         let lab = try NetnsLab("na")
         defer { lab.destroy() }
-        let target = IPv6Addr("fd00:10::40")!
+        let target = IPv6Address("fd00:10::40")!
         let (sender, source, na) = try lab.inside(lab.a) {
             (try VRRPSocket6(interface: "va"), try #require(try InterfaceInfo.lookup("va").linkLocalIPv6),
              try UnsolicitedNA(interface: "va"))
@@ -250,7 +251,7 @@ struct NamespaceTests {
             var buffer = [UInt8](repeating: 0, count: 1500)
             let n = recv(capture, &buffer, buffer.count, 0)
             // Skip the kernel's own ARP traffic; ours has sender IP = target IP = VIP.
-            if n >= 42, Array(buffer[28..<32]) == vip.octets { frame = Array(buffer[0..<42]) }
+            if n >= 42, Array(buffer[28..<32]) == vip.bytes { frame = Array(buffer[0..<42]) }
         }
         #expect(frame == GratuitousARP.frame(mac: info.mac, vip: vip))
     }
@@ -287,7 +288,7 @@ struct NamespaceTests {
         let manager = try lab.inside(lab.a) { try AddressManager() }
         let ifindex = try lab.inside(lab.a) { try InterfaceInfo.index(of: "va") }
         let spec = AddressSpec(ifindex: ifindex, address: .v4(vip), prefixLength: 24, label: "va:vip",
-                               broadcast: IPv4Addr(172, 16, 10, 255))
+                               broadcast: IPv4Address(172, 16, 10, 255))
         try manager.add(spec)
 
         let shown = try Shell.run(["ip", "-n", lab.a, "-4", "addr", "show", "dev", "va"]).output
@@ -296,7 +297,7 @@ struct NamespaceTests {
         #expect(listed?.label == "va:vip")
         #expect(listed?.prefixLength == 24)
         #expect(listed?.isSecondary == true)
-        #expect(listed?.broadcast == IPv4Addr(172, 16, 10, 255))
+        #expect(listed?.broadcast == IPv4Address(172, 16, 10, 255))
 
         #expect(throws: AddressError.exists(.v4(vip), ifindex: ifindex)) { try manager.add(spec) }
 
@@ -318,7 +319,7 @@ struct NamespaceTests {
         defer { lab.destroy() }
         let manager = try lab.inside(lab.a) { try AddressManager() }
         let ifindex = try lab.inside(lab.a) { try InterfaceInfo.index(of: "va") }
-        let address = IPAddr("fd00:10::40")!
+        let address = IPAddress("fd00:10::40")!
         let spec = AddressSpec(ifindex: ifindex, address: address, prefixLength: 64)
         try manager.add(spec)
         let shown = try Shell.run(["ip", "-n", lab.a, "-6", "addr", "show", "dev", "va"]).output

@@ -1,16 +1,36 @@
-// Address value types for the VRRP core.
+// The one address model of Vigil: configuration, the VRRP codec and state machine, IPVS, the
+// probes and the Linux adapters all hold these values, so an address read from keepalived.conf
+// reaches a socket, a netlink attribute or an advert without a round trip through text.
 //
-// The core must not depend on Foundation or on inet_pton, so that it stays pure and portable,
-// which is why parsing and printing are written out here. The names avoid `IPAddress`, which
-// VigilConfig already exports; a file importing both modules then needs no qualification.
+// Pure Swift (no Glibc): parsing accepts exactly what glibc's `inet_pton` accepts, and printing
+// gives what its `inet_ntop` prints, because keepalived uses both and operators compare the
+// two daemons' configs and log lines as text.
 
-/// Which IP family an instance, an advert or an address belongs to.
-public enum AddressFamily: String, Hashable, Sendable {
+/// IPv4 or IPv6. The Linux `AF_*` numbers travel with it because netlink attributes, sockets
+/// and IPVS carry them.
+public enum AddressFamily: Hashable, Sendable, Comparable, CaseIterable, CustomStringConvertible {
     case ipv4
     case ipv6
+
+    /// Bytes of an address of this family.
+    public var addressLength: Int { self == .ipv4 ? 4 : 16 }
+    public var maxPrefixLength: Int { self == .ipv4 ? 32 : 128 }
+    /// `AF_INET` (2) or `AF_INET6` (10) on Linux.
+    public var linuxNumber: UInt16 { self == .ipv4 ? 2 : 10 }
+
+    public init?(linuxNumber: UInt16) {
+        switch linuxNumber {
+        case 2: self = .ipv4
+        case 10: self = .ipv6
+        default: return nil
+        }
+    }
+
+    /// "IPv4" / "IPv6", as diagnostics name them.
+    public var description: String { self == .ipv4 ? "IPv4" : "IPv6" }
 }
 
-/// An IPv4 address held in host byte order, so that `<` is the numeric order keepalived's
+/// An IPv4 address in host byte order, so that `<` is the numeric order keepalived's
 /// `inet_inaddrcmp` uses for the equal-priority tie-break.
 public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var value: UInt32
@@ -21,30 +41,37 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
         value = UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)
     }
 
-    /// Network-order bytes as they appear on the wire.
+    /// Network-order bytes as they appear on the wire; the caller guarantees four of them.
     public init<C: Collection>(bytes: C) where C.Element == UInt8 {
         precondition(bytes.count == 4, "IPv4 address needs 4 bytes")
         value = bytes.reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    /// Dotted quad only, leading zeros rejected: the spellings glibc's `inet_pton(AF_INET)`
-    /// accepts, so a config address and a parsed one never disagree.
+    /// Strict a.b.c.d with decimal octets 0...255 and no leading zeros: glibc's
+    /// `inet_pton(AF_INET)` rules, checked byte by byte because big configs hold thousands.
     public init?(_ text: some StringProtocol) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var result: UInt32 = 0
-        for part in parts {
-            guard let octet = Self.parseOctet(part) else { return nil }
-            result = result << 8 | UInt32(octet)
-        }
-        value = result
+        guard let value = Self.parse(text.utf8) else { return nil }
+        self.value = value
     }
 
-    static func parseOctet(_ part: some StringProtocol) -> UInt8? {
-        guard (1...3).contains(part.utf8.count), part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-        if part.utf8.count > 1 && part.utf8.first == 48 { return nil }
-        guard let number = Int(part), number <= 255 else { return nil }
-        return UInt8(number)
+    static func parse(_ bytes: some Collection<UInt8>) -> UInt32? {
+        var value: UInt32 = 0, octet: UInt32 = 0, digits = 0, dots = 0
+        for c in bytes {
+            if c == UInt8(ascii: ".") {
+                guard digits > 0, dots < 3 else { return nil }
+                value = value << 8 | octet
+                octet = 0; digits = 0; dots += 1
+            } else if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
+                if digits > 0 && octet == 0 { return nil }
+                octet = octet * 10 + UInt32(c - UInt8(ascii: "0"))
+                digits += 1
+                guard octet <= 255 else { return nil }
+            } else {
+                return nil
+            }
+        }
+        guard dots == 3, digits > 0 else { return nil }
+        return value << 8 | octet
     }
 
     public var bytes: [UInt8] {
@@ -52,6 +79,7 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
     }
 
     public var isMulticast: Bool { value >> 28 == 0xE }
+    public var isUnspecified: Bool { value == 0 }
 
     public var description: String {
         "\(value >> 24).\((value >> 16) & 0xFF).\((value >> 8) & 0xFF).\(value & 0xFF)"
@@ -59,8 +87,7 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
 
     public static func < (lhs: IPv4Address, rhs: IPv4Address) -> Bool { lhs.value < rhs.value }
 
-    /// 224.0.0.18, the VRRP group (RFC 5798 §5.1.1.2).
-    public static let vrrpMulticastGroup = IPv4Address(224, 0, 0, 18)
+    public static let any = IPv4Address(0)
 }
 
 /// An IPv6 address as two big-endian halves, so that comparison is the word-by-word numeric
@@ -74,6 +101,7 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
         self.low = low
     }
 
+    /// Network-order bytes; the caller guarantees sixteen of them.
     public init<C: Collection>(bytes: C) where C.Element == UInt8 {
         precondition(bytes.count == 16, "IPv6 address needs 16 bytes")
         var h: UInt64 = 0, l: UInt64 = 0
@@ -84,8 +112,8 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
         low = l
     }
 
-    /// RFC 4291 text forms (with `::` and a trailing dotted quad); no zone index, since an
-    /// advert never carries one.
+    /// RFC 4291 text forms (with `::` and a trailing dotted quad), as glibc's
+    /// `inet_pton(AF_INET6)` accepts them; no zone index.
     public init?(_ text: some StringProtocol) {
         let utf8 = Array(text.utf8)
         guard !utf8.isEmpty, utf8.count <= 45 else { return nil }
@@ -117,8 +145,8 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
         var groups: [UInt16] = []
         for (index, piece) in pieces.enumerated() {
             if index == pieces.count - 1 && allowIPv4Tail && piece.contains(46) {
-                guard let v4 = IPv4Address(String(decoding: piece, as: UTF8.self)) else { return nil }
-                groups += [UInt16(v4.value >> 16), UInt16(truncatingIfNeeded: v4.value)]
+                guard let v4 = IPv4Address.parse(piece) else { return nil }
+                groups += [UInt16(v4 >> 16), UInt16(truncatingIfNeeded: v4)]
                 continue
             }
             guard (1...4).contains(piece.count) else { return nil }
@@ -154,10 +182,11 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
 
     public var isMulticast: Bool { high >> 56 == 0xFF }
     public var isLinkLocal: Bool { high >> 54 == 0x3FA }  // fe80::/10
+    public var isUnspecified: Bool { high == 0 && low == 0 }
 
-    /// RFC 5952 canonical text (lower case, longest run of two or more zero groups
-    /// compressed, first run on a tie), which is also what glibc's inet_ntop prints for
-    /// non-mapped addresses, so log lines and test vectors compare as strings.
+    /// glibc's `inet_ntop`: lower-case hex, the first longest run of two or more zero groups
+    /// becomes `::`, and IPv4-compatible (`::a.b.c.d`) and IPv4-mapped (`::ffff:a.b.c.d`)
+    /// addresses end in a dotted quad. Otherwise this is RFC 5952's canonical form.
     public var description: String {
         let g = groups
         var bestStart = -1, bestLength = 0, index = 0
@@ -181,6 +210,10 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
                 continue
             }
             if !text.isEmpty && !text.hasSuffix(":") { text += ":" }
+            if index == 6 && bestStart == 0 && (bestLength == 6 || (bestLength == 5 && g[5] == 0xFFFF)) {
+                text += IPv4Address(UInt32(truncatingIfNeeded: low)).description
+                break
+            }
             text += String(g[index], radix: 16)
             index += 1
         }
@@ -191,24 +224,37 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
         (lhs.high, lhs.low) < (rhs.high, rhs.low)
     }
 
-    /// ff02::12, the VRRP group for IPv6 (RFC 5798 §5.1.2.2).
-    public static let vrrpMulticastGroup = IPv6Address(high: 0xFF02_0000_0000_0000, low: 0x12)
+    public static let any = IPv6Address(high: 0, low: 0)
 }
 
-/// Either family. Ordering across families is arbitrary (IPv4 first); the tie-break only
-/// ever compares addresses of one family.
-public enum InetAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
+/// Either family. Ordering puts IPv4 first, then numeric order within a family.
+public enum IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
     case v4(IPv4Address)
     case v6(IPv6Address)
 
+    /// Dotted quad or IPv6 text, by inet_pton's rules.
     public init?(_ text: some StringProtocol) {
-        if text.contains(":") {
-            guard let address = IPv6Address(text) else { return nil }
+        if let value = IPv4Address.parse(text.utf8) {
+            self = .v4(IPv4Address(value))
+        } else if let address = IPv6Address(text) {
             self = .v6(address)
         } else {
-            guard let address = IPv4Address(text) else { return nil }
-            self = .v4(address)
+            return nil
         }
+    }
+
+    /// 4 or 16 network-order bytes; nil for any other count.
+    public init?<C: Collection>(bytes: C) where C.Element == UInt8 {
+        switch bytes.count {
+        case 4: self = .v4(IPv4Address(bytes: bytes))
+        case 16: self = .v6(IPv6Address(bytes: bytes))
+        default: return nil
+        }
+    }
+
+    /// The all-zero address of a family, for fields that must be filled but mean nothing.
+    public static func zero(_ family: AddressFamily) -> IPAddress {
+        family == .ipv4 ? .v4(.any) : .v6(.any)
     }
 
     public var family: AddressFamily {
@@ -218,12 +264,18 @@ public enum InetAddress: Hashable, Comparable, Sendable, CustomStringConvertible
         }
     }
 
+    public var isV6: Bool { family == .ipv6 }
+    public var maxPrefixLength: Int { family.maxPrefixLength }
+
     public var bytes: [UInt8] {
         switch self {
         case .v4(let address): address.bytes
         case .v6(let address): address.bytes
         }
     }
+
+    public var ipv4: IPv4Address? { if case .v4(let a) = self { a } else { nil } }
+    public var ipv6: IPv6Address? { if case .v6(let a) = self { a } else { nil } }
 
     public var isMulticast: Bool {
         switch self {
@@ -239,7 +291,7 @@ public enum InetAddress: Hashable, Comparable, Sendable, CustomStringConvertible
         }
     }
 
-    public static func < (lhs: InetAddress, rhs: InetAddress) -> Bool {
+    public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {
         switch (lhs, rhs) {
         case (.v4(let a), .v4(let b)): a < b
         case (.v6(let a), .v6(let b)): a < b
@@ -247,4 +299,30 @@ public enum InetAddress: Hashable, Comparable, Sendable, CustomStringConvertible
         case (.v6, .v4): false
         }
     }
+}
+
+/// `ADDR/LEN` with keepalived's defaults (/32 or /128 when no length is given): the length is
+/// nil when absent, and `lengthValid` is false when present but out of range.
+public func parsePrefix(_ text: String) -> (IPAddress, Int?, lengthValid: Bool)? {
+    let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+    guard let address = IPAddress(parts[0]) else { return nil }
+    guard parts.count == 2 else { return (address, nil, true) }
+    guard let length = Int(parts[1]), length >= 0, length <= address.maxPrefixLength else {
+        return (address, nil, false)
+    }
+    return (address, length, true)
+}
+
+// Well-known groups, here rather than in the VRRP module so the socket adapters need no
+// protocol module to join them.
+extension IPv4Address {
+    /// 224.0.0.18, the VRRP group (RFC 5798 §5.1.1.2).
+    public static let vrrpMulticastGroup = IPv4Address(224, 0, 0, 18)
+}
+
+extension IPv6Address {
+    /// ff02::12, the VRRP group for IPv6 (RFC 5798 §5.1.2.2).
+    public static let vrrpMulticastGroup = IPv6Address(high: 0xFF02_0000_0000_0000, low: 0x12)
+    /// ff02::1, where unsolicited neighbour advertisements go.
+    public static let allNodes = IPv6Address(high: 0xFF02_0000_0000_0000, low: 0x1)
 }
