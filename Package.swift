@@ -28,6 +28,10 @@ let package = Package(
             pkgConfig: "libnl-3.0 libnl-genl-3.0 libnl-route-3.0",
             providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev", "libnl-route-3-dev"])]
         ),
+        // vrrp_instance / vrrp_sync_group blocks as what the VRRP host runs (identity, core
+        // config, VIPs, tracker rules), the tracker weighing, the VIP-restore rule and the
+        // old x new reload plan. Pure.
+        .target(name: "VRRPSpecs", dependencies: ["Addressing", "VRRP", "VigilConfig"]),
         // Track-script verdicts and scheduling: keepalived's rise/fall counter on a µs clock, no I/O.
         .target(name: "Tracking"),
         // fork/exec of track and notify scripts as their user, in their own process group, with timeouts.
@@ -49,7 +53,7 @@ let package = Package(
         // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
         .target(
             name: "VigilDaemon",
-            dependencies: ["Addressing", "VigilConfig", "VRRP", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Addressing", "VigilConfig", "VRRP", "VRRPSpecs", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "vigil",
@@ -63,6 +67,7 @@ let package = Package(
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "VigilConfigTests", dependencies: ["VigilConfig"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
+        .testTarget(name: "VRRPSpecsTests", dependencies: ["VRRPSpecs", "VRRP", "VigilConfig"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
         .testTarget(name: "IPVSTests", dependencies: ["IPVS"]),
         .testTarget(name: "HealthCheckTests", dependencies: ["HealthCheck"]),
@@ -70,6 +75,9 @@ let package = Package(
         .testTarget(name: "TCPProbeTests", dependencies: ["TCPProbe"]),
         .testTarget(name: "ScriptRunnerTests", dependencies: ["ScriptRunner"]),
         .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink"]),
+        // The whole daemon on in-memory fakes and a virtual clock: reloads, notify order,
+        // sync groups and IPVS plans in milliseconds, without root.
+        .testTarget(name: "VigilDaemonTests", dependencies: ["VigilDaemon", "VigilConfig", "VRRP", "VRRPSpecs", "IPVS", "LVS", "VigilSystem", "ScriptRunner", "TCPProbe", "Addressing", .product(name: "Logging", package: "swift-log")]),
         // Runs the built `vigil` binary beside Debian's keepalived in network namespaces.
         .testTarget(name: "IntegrationTests"),
     ]

@@ -26,6 +26,16 @@ public struct RealServerHealth: Sendable, Hashable {
         isAlive = !checkerAlpha.contains(true)
     }
 
+    /// A server carried over by a reload: each checker's state comes from its migrated (or
+    /// new) machine, so `isAlive` is "no checker failed" exactly as it was before.
+    public init(checkerAlpha: [Bool], checkerUp: [Bool], checkerHasRun: [Bool]) {
+        precondition(checkerAlpha.count == checkerUp.count && checkerUp.count == checkerHasRun.count)
+        self.checkerAlpha = checkerAlpha
+        self.checkerUp = checkerUp
+        self.checkerHasRun = checkerHasRun
+        isAlive = !checkerUp.contains(false)
+    }
+
     public init(checkers: Int, alpha: Bool = false) {
         self.init(checkerAlpha: Array(repeating: alpha, count: checkers))
     }

@@ -79,8 +79,15 @@ public struct TCPCheckMachine: Sendable, Hashable {
     public var isEnabled = true
 
     public init(config: TCPCheckConfig) {
+        self.init(config: config, startsUp: !config.alpha)
+    }
+
+    /// A checker added to a real server by a reload starts from the server's state rather
+    /// than its own default, as keepalived's `migrate_checkers` does: an alpha checker of a
+    /// healthy server starts up, so adding it does not take the server out before it ran.
+    public init(config: TCPCheckConfig, startsUp: Bool) {
         self.config = config
-        isUp = !config.alpha
+        isUp = startsUp
         retryCount = config.retry
     }
 

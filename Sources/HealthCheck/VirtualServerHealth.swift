@@ -105,6 +105,16 @@ public struct VirtualServerHealth<Address: Hashable & Sendable>: Sendable {
         return updateQuorum(initial: true)
     }
 
+    /// A reload: the same virtual server under a new configuration continues from the old
+    /// quorum state (keepalived copies it), so only a real change of quorum is reported and
+    /// the quorum scripts do not run again for a state that did not change.
+    public mutating func resume(quorumUp: Bool) -> [QuorumEvent] {
+        isStarted = true
+        isQuorumUp = quorumUp
+        isSorryServerActive = !quorumUp && sorryServer != nil
+        return updateQuorum(initial: false)
+    }
+
     public mutating func setAlive(_ index: Int, _ alive: Bool) -> [QuorumEvent] {
         guard members[index].isAlive != alive else { return [] }
         members[index].isAlive = alive

@@ -1,20 +1,27 @@
 // The checker half of the daemon without I/O: every TCP_CHECK's machine, every real server's
 // aliveness and every virtual server's quorum, driven by a clock value and probe results. It
 // answers "which connects to start", "what happened" (for logs and notify scripts) and "what
-// IPVS should hold now". The daemon owns the sockets and the netlink calls.
+// IPVS should hold now", and on reload continues from its own state under a new
+// configuration. The daemon owns the sockets and the netlink calls.
 import Addressing
 import HealthCheck
 import IPVS
 import VigilConfig
 
-/// Identifies one checker: virtual server, real server, checker, as indices into the specs,
-/// plus its position in the controller's flat checker list (`index`), which is what the hot
-/// path uses: an array subscript instead of hashing three integers per check.
+/// A checker's stable identity for as long as it exists: a slot in the controller's tables.
+/// A reload keeps the slot of every checker it carries over, so a connect started before the
+/// reload reports to the same checker after it; a removed checker's slot is never reused, so
+/// a late result for it is recognised and dropped.
 public struct CheckerID: Hashable, Sendable {
+    public let slot: Int
+    public init(slot: Int) { self.slot = slot }
+}
+
+/// Where a checker sits in the current specs.
+public struct CheckerPlace: Hashable, Sendable {
     public var virtualServer: Int
     public var realServer: Int
     public var checker: Int
-    public var index: Int
 }
 
 public enum LVSEvent: Sendable {
@@ -29,76 +36,123 @@ public enum LVSEvent: Sendable {
     case quorum(virtualServer: Int, VirtualServerHealth<IPAddress>.QuorumEvent)
 }
 
+/// What a reload carried over and what it started afresh, for the reload's log line.
+public struct LVSReloadSummary: Hashable, Sendable {
+    public var virtualServersKept = 0, virtualServersAdded = 0, virtualServersRemoved = 0
+    public var realServersKept = 0, realServersAdded = 0, realServersRemoved = 0
+    public var checkersKept = 0, checkersStarted = 0, checkersStopped = 0
+
+    public init(virtualServersAdded: Int = 0) { self.virtualServersAdded = virtualServersAdded }
+
+    public var isEmpty: Bool {
+        virtualServersAdded + virtualServersRemoved + realServersAdded + realServersRemoved + checkersStarted + checkersStopped == 0
+    }
+}
+
 public struct LVSController: Sendable {
-    public let specs: [VirtualServerSpec]
+    public private(set) var specs: [VirtualServerSpec]
     public private(set) var pools: [VirtualServerHealth<IPAddress>]
     public private(set) var servers: [[RealServerHealth]]
-    /// Every checker, in spec order; `machines[id.index]` is its state machine.
-    public let checkers: [CheckerID]
-    public private(set) var machines: [TCPCheckMachine]
+    /// Every checker's machine and place, by slot; a slot whose checker a reload removed has
+    /// no place and a stopped machine.
+    public private(set) var machines: [TCPCheckMachine] = []
+    public private(set) var places: [CheckerPlace?] = []
+    /// The slot of each checker, by place: `ids[v][r][c]`.
+    public private(set) var ids: [[[CheckerID]]] = []
     private var timers = DeadlineHeap()
     /// Bumped whenever the desired table may have changed, so the daemon reconciles only then.
     public private(set) var generation = 0
+    /// Every service key Vigil is responsible for, configured or not yet installed.
+    public private(set) var ownedServices: Set<IPVSServiceKey> = []
+    private var started = false
 
     public init(specs: [VirtualServerSpec]) {
         self.specs = specs
-        var pools: [VirtualServerHealth<IPAddress>] = []
-        var servers: [[RealServerHealth]] = []
+        pools = []
+        servers = []
         for vs in specs {
             let health = vs.realServers.map { RealServerHealth(checkerAlpha: $0.checkers.map(\.timing.alpha)) }
             servers.append(health)
-            let members = zip(vs.realServers, health).map { rs, h in
-                VirtualServerHealth<IPAddress>.Member(
-                    endpoint: .init(address: rs.destination.key.address, port: rs.destination.key.port),
-                    weight: Int(rs.destination.weight), inhibitOnFailure: rs.inhibitOnFailure, isAlive: h.isAlive)
+            pools.append(Self.pool(vs, alive: health.map(\.isAlive)))
+            var vsIDs: [[CheckerID]] = []
+            for rs in vs.realServers {
+                var rsIDs: [CheckerID] = []
+                for chk in rs.checkers { rsIDs.append(allocate(TCPCheckMachine(config: chk.timing))) }
+                vsIDs.append(rsIDs)
             }
-            let sorry = vs.sorryServer.map {
-                VirtualServerHealth<IPAddress>.SorryServer(
-                    endpoint: .init(address: $0.destination.key.address, port: $0.destination.key.port), inhibit: $0.inhibit)
-            }
-            pools.append(VirtualServerHealth(members: members, quorum: vs.quorum, hysteresis: vs.hysteresis, sorryServer: sorry))
+            ids.append(vsIDs)
         }
-        self.pools = pools
-        self.servers = servers
+        refreshPlaces()
+        ownedServices = Self.serviceKeys(specs)
+    }
+
+    private mutating func allocate(_ machine: TCPCheckMachine) -> CheckerID {
+        machines.append(machine)
+        places.append(nil)
+        return CheckerID(slot: machines.count - 1)
+    }
+
+    private mutating func refreshPlaces() {
+        for slot in places.indices { places[slot] = nil }
+        for (v, rss) in ids.enumerated() {
+            for (r, checkers) in rss.enumerated() {
+                for (c, id) in checkers.enumerated() { places[id.slot] = CheckerPlace(virtualServer: v, realServer: r, checker: c) }
+            }
+        }
+    }
+
+    private static func serviceKeys(_ specs: [VirtualServerSpec]) -> Set<IPVSServiceKey> {
         var owned: Set<IPVSServiceKey> = []
         for vs in specs { for service in vs.services { owned.insert(service.key) } }
-        ownedServices = owned
-        var checkers: [CheckerID] = []
-        var machines: [TCPCheckMachine] = []
-        for (v, vs) in specs.enumerated() {
-            for (r, rs) in vs.realServers.enumerated() {
-                for (c, chk) in rs.checkers.enumerated() {
-                    checkers.append(CheckerID(virtualServer: v, realServer: r, checker: c, index: checkers.count))
-                    machines.append(TCPCheckMachine(config: chk.timing))
-                }
-            }
+        return owned
+    }
+
+    private static func pool(_ vs: VirtualServerSpec, alive: [Bool]) -> VirtualServerHealth<IPAddress> {
+        let members = zip(vs.realServers, alive).map { rs, isAlive in
+            VirtualServerHealth<IPAddress>.Member(
+                endpoint: .init(address: rs.destination.key.address, port: rs.destination.key.port),
+                weight: Int(rs.destination.weight), inhibitOnFailure: rs.inhibitOnFailure, isAlive: isAlive)
         }
-        self.checkers = checkers
-        self.machines = machines
+        let sorry = vs.sorryServer.map {
+            VirtualServerHealth<IPAddress>.SorryServer(
+                endpoint: .init(address: $0.destination.key.address, port: $0.destination.key.port), inhibit: $0.inhibit)
+        }
+        return VirtualServerHealth(members: members, quorum: vs.quorum, hysteresis: vs.hysteresis, sorryServer: sorry)
     }
 
-    /// Where a checker connects.
-    public func target(of id: CheckerID) -> CheckTarget {
-        specs[id.virtualServer].realServers[id.realServer].checkers[id.checker].target
+    public func spec(of id: CheckerID) -> CheckerSpec? {
+        guard let place = places[id.slot] else { return nil }
+        return specs[place.virtualServer].realServers[place.realServer].checkers[place.checker]
     }
 
-    public var checkerCount: Int { checkers.count }
+    /// Where a checker connects; nil for a checker a reload removed.
+    public func target(of id: CheckerID) -> CheckTarget? { spec(of: id)?.target }
+
+    /// The live checkers, in spec order.
+    public var checkers: [CheckerID] { ids.flatMap { $0.flatMap { $0 } } }
+    public var checkerCount: Int { ids.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } }
 
     /// `init_services` then the checkers: the pool as configured (every non-alpha server in),
     /// quorum evaluated, and each checker's first run scheduled after the bootstrap delay plus
     /// its random warmup (`randomWarmup` returns 0...warmup; injectable for tests).
-    public mutating func start(at now: Int64, randomWarmup: (Int64) -> Int64 = { $0 > 0 ? Int64.random(in: 0...$0) : 0 }) -> [LVSEvent] {
+    public mutating func start(at now: Int64, randomWarmup: (Int64) -> Int64 = LVSController.keepalivedWarmup) -> [LVSEvent] {
         var events: [LVSEvent] = []
         for index in pools.indices {
             for q in pools[index].start() { events.append(.quorum(virtualServer: index, q)) }
         }
-        for id in checkers {
-            let warmup = machines[id.index].config.warmup
-            let actions = machines[id.index].start(at: now, randomWarmup: randomWarmup(warmup))
-            events += handle(actions, for: id, at: now)
-        }
+        for id in checkers { events += startChecker(id, at: now, randomWarmup: randomWarmup) }
+        started = true
         generation += 1
         return events
+    }
+
+    /// keepalived's draw: uniform in 0...warmup, spreading simultaneous checks to one server.
+    public static func keepalivedWarmup(_ warmup: Int64) -> Int64 { warmup > 0 ? Int64.random(in: 0...warmup) : 0 }
+
+    private mutating func startChecker(_ id: CheckerID, at now: Int64, randomWarmup: (Int64) -> Int64) -> [LVSEvent] {
+        let warmup = machines[id.slot].config.warmup
+        let actions = machines[id.slot].start(at: now, randomWarmup: randomWarmup(warmup))
+        return handle(actions, for: id, at: now)
     }
 
     /// The earliest time `timersFired` has work.
@@ -124,20 +178,22 @@ public struct LVSController: Sendable {
             timers.pop()
             guard machines[top.index].nextDeadline == top.deadline else { continue }
             let actions = machines[top.index].timerFired(at: max(now, top.deadline))
-            events += handle(actions, for: checkers[top.index], at: now)
+            events += handle(actions, for: CheckerID(slot: top.index), at: now)
         }
         return events
     }
 
     /// A connect finished: `verdict` true (connected), false (refused, timed out) or nil (the
-    /// check could not run at all; keepalived reschedules without a verdict).
+    /// check could not run at all; keepalived reschedules without a verdict). Results for a
+    /// checker that a reload removed meanwhile are dropped.
     public mutating func probeFinished(_ id: CheckerID, verdict: Bool?, at now: Int64) -> [LVSEvent] {
-        guard machines.indices.contains(id.index) else { return [] }
-        let actions = verdict.map { machines[id.index].connectFinished(success: $0, at: now) } ?? machines[id.index].connectAborted(at: now)
+        guard machines.indices.contains(id.slot), places[id.slot] != nil else { return [] }
+        let actions = verdict.map { machines[id.slot].connectFinished(success: $0, at: now) } ?? machines[id.slot].connectAborted(at: now)
         return handle(actions, for: id, at: now)
     }
 
     private mutating func handle(_ actions: [TCPCheckMachine.Action], for id: CheckerID, at now: Int64) -> [LVSEvent] {
+        guard let place = places[id.slot] else { return [] }
         var events: [LVSEvent] = []
         for action in actions {
             switch action {
@@ -146,15 +202,14 @@ public struct LVSController: Sendable {
             case .reportUp, .reportDown:
                 let up = action == .reportUp
                 events.append(.checkerVerdict(id, up: up))
-                guard let change = servers[id.virtualServer][id.realServer].record(checker: id.checker, up: up) else { continue }
-                events.append(.realServer(virtualServer: id.virtualServer, realServer: id.realServer, change))
-                for q in pools[id.virtualServer].apply(change, to: id.realServer) {
-                    events.append(.quorum(virtualServer: id.virtualServer, q))
-                }
+                let v = place.virtualServer, r = place.realServer
+                guard let change = servers[v][r].record(checker: place.checker, up: up) else { continue }
+                events.append(.realServer(virtualServer: v, realServer: r, change))
+                for q in pools[v].apply(change, to: r) { events.append(.quorum(virtualServer: v, q)) }
                 if change != .stillDown { generation += 1 }
             }
         }
-        if let deadline = machines[id.index].nextDeadline { timers.push(deadline, id.index) }
+        if let deadline = machines[id.slot].nextDeadline { timers.push(deadline, id.slot) }
         return events
     }
 
@@ -176,8 +231,123 @@ public struct LVSController: Sendable {
         return table
     }
 
-    /// Every service key Vigil is responsible for, configured or not yet installed.
-    public let ownedServices: Set<IPVSServiceKey>
+    // MARK: Reload
+
+    /// Continues under `newSpecs` from the current state, as keepalived's `clear_diff_services`
+    /// and checker migration do: a virtual server with the same identity keeps its quorum
+    /// state; a real server with the same address:port in it keeps its aliveness; a checker of
+    /// that server with the same kind and parameters keeps its machine (verdict, retry count,
+    /// schedule) and its slot, so nothing kept re-warms, re-checks or flaps. New checkers start
+    /// their schedule as at start-up; a new checker on a kept server starts from that
+    /// server's aliveness.
+    /// The returned events are the real changes (a server out because a new alpha checker
+    /// joined a failing one, quorum crossed by added or removed servers).
+    public mutating func reload(to newSpecs: [VirtualServerSpec], at now: Int64,
+                                randomWarmup: (Int64) -> Int64 = LVSController.keepalivedWarmup) -> (events: [LVSEvent], summary: LVSReloadSummary) {
+        var summary = LVSReloadSummary()
+        var oldByIdentity: [VirtualServerIdentity: Int] = [:]
+        for (v, vs) in specs.enumerated() where oldByIdentity[vs.identity] == nil { oldByIdentity[vs.identity] = v }
+        var newIDs: [[[CheckerID]]] = []
+        var newServers: [[RealServerHealth]] = []
+        var newPools: [VirtualServerHealth<IPAddress>] = []
+        var resumedQuorum: [Bool?] = []
+        var keptSlots = Set<Int>()
+        var fresh: [CheckerID] = []
+        var keptVirtualServers = Set<Int>()
+        for vs in newSpecs {
+            let oldV = oldByIdentity[vs.identity].flatMap { keptVirtualServers.contains($0) ? nil : $0 }
+            if let oldV { keptVirtualServers.insert(oldV); summary.virtualServersKept += 1 } else { summary.virtualServersAdded += 1 }
+            var oldRealServers: [IPVSDestinationKey: Int] = [:]
+            if let oldV {
+                for (r, rs) in specs[oldV].realServers.enumerated() where oldRealServers[rs.destination.key] == nil {
+                    oldRealServers[rs.destination.key] = r
+                }
+            }
+            var vsIDs: [[CheckerID]] = []
+            var health: [RealServerHealth] = []
+            var keptRealServers = 0
+            for rs in vs.realServers {
+                guard let oldV, let oldR = oldRealServers.removeValue(forKey: rs.destination.key) else {
+                    summary.realServersAdded += 1
+                    var rsIDs: [CheckerID] = []
+                    for chk in rs.checkers {
+                        let id = allocate(TCPCheckMachine(config: chk.timing))
+                        rsIDs.append(id)
+                        fresh.append(id)
+                    }
+                    vsIDs.append(rsIDs)
+                    health.append(RealServerHealth(checkerAlpha: rs.checkers.map(\.timing.alpha)))
+                    continue
+                }
+                keptRealServers += 1
+                let oldRS = specs[oldV].realServers[oldR]
+                let oldHealth = servers[oldV][oldR]
+                var available = Array(ids[oldV][oldR].enumerated())
+                var rsIDs: [CheckerID] = [], up: [Bool] = [], hasRun: [Bool] = []
+                for chk in rs.checkers {
+                    if let match = available.firstIndex(where: { oldRS.checkers[$0.offset].isSameChecker(as: chk) }) {
+                        let (oldC, id) = available.remove(at: match)
+                        keptSlots.insert(id.slot)
+                        rsIDs.append(id)
+                        up.append(oldHealth.checkerUp[oldC])
+                        hasRun.append(oldHealth.checkerHasRun[oldC])
+                        summary.checkersKept += 1
+                    } else {
+                        // A new checker of a kept server starts from the server's state, so the
+                        // reload itself moves nothing: an alive server stays in until the new
+                        // checker fails, a failed one stays out until it succeeds. (keepalived
+                        // starts a non-alpha checker up even on a failed server, which puts a
+                        // dead server back in the pool until the new checker has failed.)
+                        let startsUp = oldHealth.isAlive
+                        let id = allocate(TCPCheckMachine(config: chk.timing, startsUp: startsUp))
+                        rsIDs.append(id)
+                        fresh.append(id)
+                        up.append(startsUp)
+                        hasRun.append(true)
+                    }
+                }
+                vsIDs.append(rsIDs)
+                health.append(RealServerHealth(checkerAlpha: rs.checkers.map(\.timing.alpha), checkerUp: up, checkerHasRun: hasRun))
+            }
+            summary.realServersKept += keptRealServers
+            summary.realServersRemoved += oldRealServers.count
+            newIDs.append(vsIDs)
+            newServers.append(health)
+            newPools.append(Self.pool(vs, alive: health.map(\.isAlive)))
+            resumedQuorum.append(oldV.map { pools[$0].isQuorumUp })
+        }
+        for (v, vs) in specs.enumerated() where !keptVirtualServers.contains(v) {
+            summary.virtualServersRemoved += 1
+            summary.realServersRemoved += vs.realServers.count
+        }
+        // Checkers that did not carry over: stopped, their slots retired.
+        for slot in machines.indices where places[slot] != nil && !keptSlots.contains(slot) {
+            machines[slot].stop()
+            summary.checkersStopped += 1
+        }
+        summary.checkersStarted = fresh.count
+
+        specs = newSpecs
+        servers = newServers
+        pools = newPools
+        ids = newIDs
+        refreshPlaces()
+        ownedServices = Self.serviceKeys(newSpecs)
+
+        var events: [LVSEvent] = []
+        if started {
+            for v in pools.indices {
+                let quorum = resumedQuorum[v].map { pools[v].resume(quorumUp: $0) } ?? pools[v].start()
+                for q in quorum { events.append(.quorum(virtualServer: v, q)) }
+            }
+            // Kept checkers keep their deadlines; the heap is rebuilt so retired slots leave it.
+            timers = DeadlineHeap()
+            for slot in keptSlots { if let d = machines[slot].nextDeadline { timers.push(d, slot) } }
+            for id in fresh { events += startChecker(id, at: now, randomWarmup: randomWarmup) }
+        }
+        generation += 1
+        return (events, summary)
+    }
 }
 
 /// A binary min-heap of checker deadlines. Entries are never updated in place: a rescheduled

@@ -25,6 +25,12 @@ public struct CheckerSpec: Sendable {
     public var target: CheckTarget
     public var timing: TCPCheckConfig
     public var location: SourceLocation
+
+    /// keepalived migrates a checker across a reload only when its kind and every parameter
+    /// are equal (`compare` of the checker); anything else is a new checker.
+    public func isSameChecker(as other: CheckerSpec) -> Bool {
+        kind == other.kind && target == other.target && timing == other.timing
+    }
 }
 
 public struct RealServerSpec: Sendable {
@@ -43,7 +49,22 @@ public struct SorryServerSpec: Sendable {
     public var inhibit: Bool
 }
 
+/// What keepalived's `vs_iseq` matches a virtual server by on reload: a group by its name,
+/// any other by its one service key (protocol, address and port, or family and fwmark).
+public enum VirtualServerIdentity: Hashable, Sendable, CustomStringConvertible {
+    case service(IPVSServiceKey)
+    case group(String, IPVSProtocol)
+
+    public var description: String {
+        switch self {
+        case .service(let key): key.description
+        case .group(let name, let proto): "group \(name) (\(proto.name))"
+        }
+    }
+}
+
 public struct VirtualServerSpec: Sendable {
+    public var identity: VirtualServerIdentity
     /// keepalived's FMT_VS of the first service, for log lines.
     public var name: String
     /// One per address (several for a virtual_server_group); all share the real servers.
@@ -109,7 +130,9 @@ public enum LVSSpecBuilder {
                                                                      forwarding: forwarding(vs.method), weight: 1),
                                         inhibit: vs.sorryServerInhibit)
             }
-            specs.append(VirtualServerSpec(name: first.description, services: services, realServers: realServers, sorryServer: sorry,
+            let identity: VirtualServerIdentity
+            if case .group(let groupName) = vs.key { identity = .group(groupName, ipvsProtocol(vs.proto)) } else { identity = .service(first) }
+            specs.append(VirtualServerSpec(identity: identity, name: first.description, services: services, realServers: realServers, sorryServer: sorry,
                                            quorum: vs.quorum, hysteresis: vs.hysteresis, quorumUp: vs.quorumUp, quorumDown: vs.quorumDown,
                                            omega: vs.omega, location: vs.location))
         }

@@ -28,6 +28,10 @@ public enum ProbeOutcome: Sendable, Hashable {
 public struct ProbeResult<ID: Sendable>: Sendable {
     public var id: ID
     public var outcome: ProbeOutcome
+    public init(id: ID, outcome: ProbeOutcome) {
+        self.id = id
+        self.outcome = outcome
+    }
     public var success: Bool { outcome == .connected }
 }
 

@@ -28,6 +28,17 @@ public struct TrackScriptState: Sendable, Equatable {
 
     public var isUp: Bool { result >= rise }
 
+    /// A reload that changed rise, fall or init_fail of a script running the same command:
+    /// keepalived maps the old verdict onto the new counts ("considered successful on
+    /// reload"), so an up script stays up until `fall` failures and a down one stays down
+    /// until `rise` successes; a script still waiting for its first result keeps waiting.
+    public init(carryingOver old: TrackScriptState, rise: Int, fall: Int, initFail: Bool) {
+        self.init(rise: rise, fall: fall, initFail: initFail)
+        guard !old.awaitingFirstResult else { return }
+        result = old.isUp ? rise + fall - 1 : 0
+        awaitingFirstResult = false
+    }
+
     /// Feeds one finished run (exit 0 is success; any other exit, a signal or a timeout is a
     /// failure) and returns the crossing to report, if any.
     public mutating func record(success: Bool) -> Transition? {
@@ -70,6 +81,14 @@ public struct TrackScriptSchedule: Sendable, Equatable {
         self.interval = interval
         self.timeout = timeout.flatMap { $0 > 0 ? $0 : nil } ?? interval
         nextRunAt = start
+    }
+
+    /// A reload that changed the interval or timeout: a run in flight is still awaited, and
+    /// the next run comes no later than one new interval from now, so neither a longer nor a
+    /// shorter interval skips or doubles a run.
+    public init(continuing old: TrackScriptSchedule, interval: Int64, timeout: Int64?, now: Int64) {
+        self.init(interval: interval, timeout: timeout, start: min(old.nextRunAt, now + interval))
+        runStartedAt = old.runStartedAt
     }
 
     public var isRunning: Bool { runStartedAt != nil }

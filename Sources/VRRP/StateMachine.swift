@@ -441,13 +441,21 @@ public struct VRRPStateMachine: Sendable {
         return actions
     }
 
-    /// A reload keeps the state (keepalived's reload_master / kept BACKUP): VIPs that left
-    /// the configuration are removed, new ones added and announced, and a MASTER advertises
-    /// at once so peers see the new settings.
+    /// A reload keeps the state, the timers and what is known of the master (keepalived's
+    /// reload of a matched instance): VIPs that left the configuration are removed and new ones
+    /// added and announced while MASTER, the others are not touched. A MASTER whose advert
+    /// changed (priority, VIPs, interval, authentication) advertises at once so the peers see
+    /// the new values; an unchanged one sends nothing extra, so a reload of the same file is
+    /// invisible on the wire. A BACKUP's running down timer moves by the change of its length,
+    /// so a new priority counts from now on without restarting the wait.
     private mutating func reload(_ newConfig: VRRPInstanceConfig, _ now: VRRPInstant) -> [VRRPAction] {
         let old = config
+        let oldAdvert = advert(priority: effectivePriority)
         config = newConfig.normalized()
-        basePriority = config.priority
+        // An owner that demoted itself to 254 on meeting a second owner stays demoted while
+        // it is still configured as an owner.
+        let demotedOwner = old.priority == 255 && config.priority == 255 && basePriority == 254
+        if !demotedOwner { basePriority = config.priority }
         var actions: [VRRPAction] = []
         if state == .master {
             let removed = old.virtualAddresses.filter { !config.virtualAddresses.contains($0) }
@@ -458,12 +466,15 @@ public struct VRRPStateMachine: Sendable {
                 if config.garp.masterRepeat > 0 { actions.append(.sendGARP(added, rounds: config.garp.masterRepeat)) }
             }
             masterAdvertInterval = config.advertInterval
+            if config.garp.masterRefresh != old.garp.masterRefresh {
+                garpRefreshAt = config.garp.masterRefresh > 0 ? now + config.garp.masterRefresh : nil
+            }
         } else if config.version == .v2 || old.version != config.version {
             masterAdvertInterval = config.advertInterval
         }
         effectivePriority = computeEffectivePriority()
         rearmKeepingElapsed()
-        if state == .master {
+        if state == .master && advert(priority: effectivePriority) != oldAdvert {
             actions.append(.sendAdvert(advert(priority: effectivePriority)))
             sands = now + config.advertInterval
         }

@@ -22,6 +22,16 @@ public struct VRRPSyncGroup: Sendable {
         self.members = members
     }
 
+    /// A group rebuilt by a reload around members that kept their state: its own state is
+    /// derived from theirs without a transition, so no group notify runs for a state the group
+    /// was already in (keepalived's `state_same_at_reload`).
+    public init(name: String, continuing members: [VRRPStateMachine]) {
+        self.name = name
+        self.members = members
+        state = .initialize
+        state = derivedState()
+    }
+
     public var nextDeadline: VRRPInstant? { members.compactMap(\.nextDeadline).min() }
 
     /// Starts every member in order.

@@ -1,4 +1,3 @@
-@preconcurrency import Glibc
 import IPVS
 import LVS
 import Logging
@@ -7,40 +6,41 @@ import VigilConfig
 import VigilSystem
 
 /// The IPVS half of the daemon: runs the TCP_CHECK connects the pure `LVSController` asks for
-/// (all of them through one epoll descriptor in the daemon's poll set), turns its events into
-/// log lines and notify scripts, and keeps the kernel's table equal to the controller's desired
-/// table by planning with `IPVSReconciler` against what Vigil last installed.
-final class CheckerHost {
+/// (all through one epoll descriptor in the loop), turns its events into log lines and notify
+/// scripts, and keeps the kernel's table equal to the controller's desired table by planning
+/// with `IPVSReconciler` against what Vigil last installed.
+final class CheckerHost: LoopHost {
     private var controller: LVSController
-    private let kernel: IPVSKernel?
-    private let prober: EpollTCPProber<CheckerID>?
-    private let pollProber: TCPProber<CheckerID>?
+    private let kernel: (any IPVSClient)?
+    private let prober: any ConnectProber
+    private let loop: EventLoop
     private var logger: Logger
     private let scripts: ScriptHost
-    private let globals: GlobalDefs
+    private var globals: GlobalDefs
     /// What Vigil believes the kernel holds for the services it owns (foreign services are
     /// never recorded here, so nothing of theirs can end up in a plan).
-    private var installed: IPVSTable = [:]
+    private(set) var installed: IPVSTable = [:]
     private var reconciledGeneration = -1
     /// How early a checker may run to share a loop wake-up with others (see
     /// `LVSController.timersFired`): 5 ms is 0.5 % of the shortest delay_loop anyone uses.
     static let timerSlack: Int64 = 5_000
-    private let probeTargets: [(SocketAddress, ProbeOptions)?]
+    /// Socket address and options of every checker by slot, built once: the target never
+    /// changes, and building it per check was a measurable part of the per-check cost.
+    private var probeTargets: [(SocketAddress, ProbeOptions)?] = []
     private var started = false
+    /// Netlink operations sent since start, for the reload's log line and its benchmark.
+    private(set) var operationsSent = 0
 
     /// nil when the configuration has no usable virtual_server.
-    init?(configuration: Configuration, logger: Logger, scripts: ScriptHost) {
-        let (specs, warnings) = LVSSpecBuilder.build(configuration)
-        for warning in warnings { logger.warning("\(warning)") }
+    init?(specs: [VirtualServerSpec], globals: GlobalDefs, system: DaemonSystem, loop: EventLoop, scripts: ScriptHost, logger: Logger) {
         guard !specs.isEmpty else { return nil }
         self.logger = logger
         self.scripts = scripts
-        self.globals = configuration.globals
-        let controller = LVSController(specs: specs)
-        self.controller = controller
-        probeTargets = controller.checkers.map { Self.probeTarget(controller.target(of: $0)) }
+        self.globals = globals
+        self.loop = loop
+        controller = LVSController(specs: specs)
         do {
-            let kernel = try IPVSKernel()
+            let kernel = try system.openIPVS()
             let info = try kernel.info()
             logger.info("IPVS: kernel version \(info.version >> 16).\((info.version >> 8) & 0xFF).\(info.version & 0xFF), connection table size \(info.connectionTableSize)")
             self.kernel = kernel
@@ -50,51 +50,34 @@ final class CheckerHost {
             logger.error("IPVS: cannot initialise: \(error). Virtual servers are neither installed nor checked; VRRP keeps running")
             kernel = nil
         }
-        if let epoll = EpollTCPProber<CheckerID>() {
-            prober = epoll
-            pollProber = nil
-        } else {
-            prober = nil
-            pollProber = TCPProber<CheckerID>()
-        }
-        logger.info("IPVS: \(specs.count) virtual servers, \(controller.checkerCount) TCP_CHECKs (\(prober != nil ? "epoll" : "poll"))")
+        prober = system.makeProber()
+        refreshProbeTargets()
+        logger.info("IPVS: \(specs.count) virtual servers, \(controller.checkerCount) TCP_CHECKs (\(prober.sharedDescriptor != nil ? "epoll" : "poll"))")
     }
 
     /// False when IPVS could not be initialised.
     var isActive: Bool { kernel != nil }
 
-    /// The fds the daemon polls for readability on our behalf.
-    var descriptors: [Int32] {
-        guard kernel != nil else { return [] }
-        if let prober { return [prober.descriptor] }
-        return pollProber?.descriptors ?? []
-    }
-
-    var usesWritableDescriptors: Bool { prober == nil }
-
-    var nextDeadline: Int64? {
-        guard kernel != nil, started else { return nil }
-        let probe = prober?.nextDeadline ?? pollProber?.nextDeadline
-        switch (controller.nextDeadline, probe) {
-        case let (a?, b?): return min(a, b)
-        case let (a?, nil): return a
-        case let (nil, b): return b
+    private func refreshProbeTargets() {
+        while probeTargets.count < controller.machines.count {
+            probeTargets.append(controller.target(of: CheckerID(slot: probeTargets.count)).map(Self.probeTarget))
         }
     }
 
-    /// Start-up: the owned part of the kernel's table is read (a restart adopts what an earlier
-    /// run left instead of failing on EEXIST), `lvs_flush` empties it first if configured, then
-    /// the configured pool goes in and the checkers start.
+    private static func probeTarget(_ target: CheckTarget) -> (SocketAddress, ProbeOptions) {
+        let address = SocketAddress(target.address, port: target.port)
+        let local = ProbeOptions.localAddress(bindTo: target.bindTo.map { SocketAddress($0) }, bindPort: target.bindPort, target: address)
+        return (address, ProbeOptions(bindTo: local, interface: target.bindInterface, fwmark: target.fwmark))
+    }
+
+    // MARK: Start
+
+    /// The owned part of the kernel's table is read (a restart adopts what an earlier run left
+    /// instead of failing on EEXIST), `lvs_flush` empties it first if configured, then the
+    /// configured pool goes in and the checkers start.
     func start(at now: Int64) {
         guard let kernel else { return }
-        var clock = MonotonicClock.nowMicroseconds()
-        let began = clock
-        var stages: [String] = []
-        func stage(_ name: String) {
-            let t = MonotonicClock.nowMicroseconds()
-            stages.append("\(name) \((t - clock) / 1000) ms")
-            clock = t
-        }
+        let began = MonotonicClock.nowMicroseconds()
         let events = controller.start(at: now)
         var actual: IPVSTable = [:]
         if globals.lvsFlush {
@@ -106,38 +89,40 @@ final class CheckerHost {
         }
         let owned = controller.ownedServices
         actual = actual.filter { owned.contains($0.key.key) }
-        stage("dump")
         let ops = IPVSReconciler.plan(desired: controller.desiredTable, actual: actual, owned: owned, flushFirst: globals.lvsFlush)
         installed = actual
-        stage("plan")
         apply(ops, logEach: false)
-        stage("apply")
         reconciledGeneration = controller.generation
-        let services = installed.count
         let dests = installed.values.reduce(0) { $0 + $1.count }
-        logger.debug("IPVS: start-up stages: \(stages.joined(separator: ", "))")
-        logger.notice("IPVS: table programmed: \(services) services, \(dests) destinations, \(ops.count) operations in \((MonotonicClock.nowMicroseconds() - began + 500) / 1000) ms")
+        logger.notice("IPVS: table programmed: \(installed.count) services, \(dests) destinations, \(ops.count) operations in \((MonotonicClock.nowMicroseconds() - began + 500) / 1000) ms")
+        if let shared = prober.sharedDescriptor {
+            loop.watch(shared) { [unowned self] now in self.finish(self.prober.ready(fd: shared, now: now), at: now) }
+        }
         started = true
         handle(events, at: now)
     }
 
-    /// One loop turn: finished connects, timed-out connects, due checker timers; then the table
-    /// is reconciled if health changed anything.
-    func poll(at now: Int64, readable: [Int32]) {
-        guard kernel != nil, started else { return }
-        if let prober {
-            finish(readable.contains(prober.descriptor) ? prober.collect(waitMs: 0, now: { now }) : prober.expire(now: now), at: now)
-        } else if let pollProber {
-            var results: [ProbeResult<CheckerID>] = []
-            for fd in readable { if let r = pollProber.handleWritable(fd: fd) { results.append(r) } }
-            finish(results + pollProber.expire(now: now), at: now)
+    // MARK: LoopHost
+
+    var nextDeadline: Int64? {
+        guard kernel != nil, started else { return nil }
+        switch (controller.nextDeadline, prober.nextDeadline) {
+        case let (a?, b?): return min(a, b)
+        case let (a?, nil): return a
+        case let (nil, b): return b
         }
+    }
+
+    /// Timed-out connects and due checkers; then the table is reconciled if health changed.
+    func runDueWork(at now: Int64) {
+        guard kernel != nil, started else { return }
+        finish(prober.expire(now: now), at: now)
         let events = controller.timersFired(at: now, slack: Self.timerSlack)
         handle(events, at: now)
         // Loopback and LAN handshakes often finish within microseconds: collect them in this
         // turn instead of paying another wake-up for them.
-        if !events.isEmpty, let prober, prober.count > 0 {
-            finish(prober.collect(waitMs: 0, now: { now }), at: now)
+        if !events.isEmpty, let shared = prober.sharedDescriptor, prober.count > 0 {
+            finish(prober.ready(fd: shared, now: now), at: now)
         }
         reconcileIfNeeded()
     }
@@ -145,8 +130,8 @@ final class CheckerHost {
     private func finish(_ results: [ProbeResult<CheckerID>], at now: Int64) {
         for result in results {
             handle(controller.probeFinished(result.id, verdict: result.outcome.verdict, at: now), at: now)
-            if case .notRun(let e) = result.outcome {
-                logger.warning("TCP_CHECK of \(controller.target(of: result.id)) could not run: \(SystemError.describe(e)); rescheduling")
+            if case .notRun(let e) = result.outcome, let target = controller.target(of: result.id) {
+                logger.warning("TCP_CHECK of \(target) could not run: \(SystemError.describe(e)); rescheduling")
             }
         }
     }
@@ -157,7 +142,7 @@ final class CheckerHost {
             case .connect(let id, let timeout):
                 startProbe(id, timeout: timeout, now: now)
             case .checkerVerdict(let id, let up):
-                let spec = controller.specs[id.virtualServer].realServers[id.realServer].checkers[id.checker]
+                guard let spec = controller.spec(of: id) else { continue }
                 if up { logger.info("TCP connection to \(spec.target) success.") }
                 else { logger.info("TCP_CHECK on service \(spec.target) failed after \(spec.timing.retry) retries.") }
             case .realServer(let v, let r, let change):
@@ -186,24 +171,21 @@ final class CheckerHost {
     }
 
     private func startProbe(_ id: CheckerID, timeout: Int64, now: Int64) {
-        guard let (address, options) = probeTargets[id.index] else {
+        guard probeTargets.indices.contains(id.slot), let (address, options) = probeTargets[id.slot] else {
             handle(controller.probeFinished(id, verdict: nil, at: now), at: now)
             return
         }
-        let start = prober?.start(id: id, target: address, options: options, timeout: timeout, now: now)
-            ?? pollProber!.start(id: id, target: address, options: options, timeout: timeout, now: now)
-        if case .finished(let result) = start {
+        switch prober.start(id: id, target: address, options: options, timeout: timeout, now: now) {
+        case .finished(let result):
             handle(controller.probeFinished(id, verdict: result.outcome.verdict, at: now), at: now)
+        case .pending(let fd):
+            if prober.sharedDescriptor == nil {
+                loop.watch(fd, for: .writable) { [unowned self] now in
+                    self.loop.unwatch(fd)
+                    self.finish(self.prober.ready(fd: fd, now: now), at: now)
+                }
+            }
         }
-    }
-
-    /// Socket address and options of every checker, built once: the target never changes, and
-    /// building it per check was a measurable part of the per-check cost.
-    private static func probeTarget(_ target: CheckTarget) -> (SocketAddress, ProbeOptions)? {
-        guard let address = SocketAddress(bytes: target.address.bytes, port: target.port) else { return nil }
-        let local = ProbeOptions.localAddress(bindTo: target.bindTo.flatMap { SocketAddress(bytes: $0.bytes) },
-                                              bindPort: target.bindPort, target: address)
-        return (address, ProbeOptions(bindTo: local, interface: target.bindInterface, fwmark: target.fwmark))
     }
 
     private func reconcileIfNeeded() {
@@ -219,10 +201,11 @@ final class CheckerHost {
     private func apply(_ ops: [IPVSOperation], logEach: Bool) {
         guard let kernel, !ops.isEmpty else { return }
         if logEach { for op in ops { logger.info("IPVS: \(describe(op))") } }
+        operationsSent += ops.count
         let failures: [IPVSOperationFailure]
         do { failures = try kernel.apply(ops) } catch {
             logger.error("IPVS: \(error)")
-            resync(kernel)
+            resync(kernel, owned: controller.ownedServices)
             return
         }
         if failures.isEmpty {
@@ -231,11 +214,10 @@ final class CheckerHost {
         }
         for failure in failures.prefix(20) { logger.error("\(failure.message)") }
         if failures.count > 20 { logger.error("IPVS: \(failures.count - 20) more operations failed") }
-        resync(kernel)
+        resync(kernel, owned: controller.ownedServices)
     }
 
-    private func resync(_ kernel: IPVSKernel) {
-        let owned = controller.ownedServices
+    private func resync(_ kernel: any IPVSClient, owned: Set<IPVSServiceKey>) {
         do { installed = try kernel.dump().filter { owned.contains($0.key.key) } } catch {
             logger.error("IPVS: cannot read the table back: \(error)")
         }
@@ -252,11 +234,37 @@ final class CheckerHost {
         }
     }
 
-    /// Stop: unless -I, remove what Vigil installed (a single FLUSH with lvs_flush_on_stop).
+    // MARK: Reload
+
+    struct ReloadResult {
+        var summary: LVSReloadSummary
+        var operations: [IPVSOperation]
+    }
+
+    /// The controller continues under the new specs (see `LVSController.reload`), then the
+    /// table is planned against what Vigil installed, owning what it owned before as well as
+    /// what it owns now: unchanged services and destinations give no operation at all, so
+    /// their connections, persistence templates and counters are untouched; a weight or
+    /// scheduler change is one edit; removed ones are deleted.
+    func reload(to specs: [VirtualServerSpec], globals: GlobalDefs, at now: Int64) -> ReloadResult {
+        self.globals = globals
+        let owned = Set(installed.keys.map(\.key))
+        let (events, summary) = controller.reload(to: specs, at: now)
+        refreshProbeTargets()
+        guard kernel != nil, started else { return ReloadResult(summary: summary, operations: []) }
+        handle(events, at: now)
+        let ops = IPVSReconciler.plan(desired: controller.desiredTable, actual: installed, owned: controller.ownedServices.union(owned))
+        reconciledGeneration = controller.generation
+        apply(ops, logEach: true)
+        return ReloadResult(summary: summary, operations: ops)
+    }
+
+    // MARK: Stop
+
+    /// Unless -I, remove what Vigil installed (a single FLUSH with lvs_flush_on_stop).
     /// With omega, the down scripts run for what is being removed, as in keepalived.
     func shutDown(release: Bool) {
-        prober?.cancelAll()
-        pollProber?.cancelAll()
+        prober.cancelAll()
         guard let kernel, started else { return }
         guard release else {
             logger.info("IPVS: -I given: leaving \(installed.count) services in place")

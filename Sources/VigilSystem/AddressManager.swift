@@ -41,6 +41,17 @@ public struct InterfaceAddress: Sendable, Equatable {
     public let flags: UInt32
     public let broadcast: IPv4Address?
 
+    public init(ifindex: Int32, address: IPAddress, prefixLength: UInt8, label: String? = nil, scope: UInt8 = 0,
+                flags: UInt32 = 0, broadcast: IPv4Address? = nil) {
+        self.ifindex = ifindex
+        self.address = address
+        self.prefixLength = prefixLength
+        self.label = label
+        self.scope = scope
+        self.flags = flags
+        self.broadcast = broadcast
+    }
+
     public var isSecondary: Bool { flags & UInt32(IFA_F_SECONDARY) != 0 }
     public var isTentative: Bool { flags & UInt32(IFA_F_TENTATIVE) != 0 }
     public var isNoDAD: Bool { flags & UInt32(IFA_F_NODAD) != 0 }

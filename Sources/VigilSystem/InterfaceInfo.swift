@@ -17,6 +17,18 @@ public struct InterfaceInfo: Sendable, Equatable {
     /// First link-local IPv6 address: the source VRRPv3 over IPv6 must use.
     public let linkLocalIPv6: IPv6Address?
 
+    public init(name: String, index: Int32, mac: [UInt8], flags: UInt32, primaryIPv4: IPv4Address?, linkLocalIPv6: IPv6Address?) {
+        self.name = name
+        self.index = index
+        self.mac = mac
+        self.flags = flags
+        self.primaryIPv4 = primaryIPv4
+        self.linkLocalIPv6 = linkLocalIPv6
+    }
+
+    /// IFF_UP | IFF_RUNNING | IFF_MULTICAST | IFF_BROADCAST: a working Ethernet link.
+    public static let upAndRunningFlags = UInt32(IFF_UP | IFF_RUNNING | IFF_MULTICAST | IFF_BROADCAST)
+
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isRunning: Bool { flags & UInt32(IFF_RUNNING) != 0 }
     public var isNoARP: Bool { flags & UInt32(IFF_NOARP) != 0 }

@@ -17,6 +17,12 @@ private func key(_ text: String, _ port: UInt16, _ proto: IPVSProtocol = .tcp) -
     .address(proto, IPAddress(text)!, port: port)
 }
 
+private func weights(_ table: IPVSTable) -> [String: Int32] {
+    var out: [String: Int32] = [:]
+    for (_, dests) in table { for d in dests { out["\(d.key.address)"] = d.weight } }
+    return out
+}
+
 private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDestinationKey(IPAddress(text)!, port: port) }
 
 @Suite struct SpecBuilderTests {
@@ -187,17 +193,12 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
                 let event = pending.removeFirst()
                 events.append(event)
                 if case .connect(let id, _) = event {
-                    pending += c.probeFinished(id, verdict: alive(c.target(of: id), t), at: t)
+                    pending += c.probeFinished(id, verdict: alive(c.target(of: id)!, t), at: t)
                 }
             }
         }
     }
 
-    func weights(_ table: IPVSTable) -> [String: Int32] {
-        var out: [String: Int32] = [:]
-        for (_, dests) in table { for d in dests { out["\(d.key.address)"] = d.weight } }
-        return out
-    }
 
     @Test func startsWithEveryNonAlphaServerAndChecksAfterBootstrap() throws {
         var c = LVSController(specs: try specs(Self.pool))
@@ -339,3 +340,83 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
         #expect(IPVSReconciler.plan(desired: [svc: [wanted]], actual: [svc: [dumped]]) == [.editDestination(wanted, in: svc.key)])
     }
 }
+
+/// `LVSController.reload`: old state × new specs, checked as values.
+@Suite struct ControllerReloadTests {
+    static func config(weight: Int = 1, timeout: Int = 1, servers: [String] = ["10.0.1.1", "10.0.1.2"], alpha: Bool = false,
+                       extra: String = "") -> String {
+        var text = "virtual_server 10.0.0.1 80 {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    delay_loop 2\n\(extra)\n"
+        for server in servers {
+            text += "    real_server \(server) 80 {\n        weight \(weight)\n        \(alpha ? "alpha" : "")\n        TCP_CHECK {\n            connect_timeout \(timeout)\n        }\n    }\n"
+        }
+        return text + "}\n"
+    }
+
+    /// A controller that ran 10 s with 10.0.1.2 failing.
+    static func running(_ text: String = config()) throws -> LVSController {
+        var c = LVSController(specs: try specs(text))
+        _ = c.start(at: 0, randomWarmup: { _ in 0 })
+        var events: [LVSEvent] = []
+        ControllerTests.run(&c, from: 0, to: 10 * s, alive: { t, _ in t.address != IPAddress("10.0.1.2")! }, events: &events)
+        return c
+    }
+
+    @Test func theSameSpecsKeepEveryMachineAndSlot() throws {
+        var c = try Self.running()
+        let machines = c.machines, ids = c.ids, table = c.desiredTable
+        let deadline = c.nextDeadline
+        let (events, summary) = c.reload(to: try specs(Self.config()), at: 10 * s)
+        #expect(events.isEmpty)
+        #expect(summary.isEmpty && summary.checkersKept == 2 && summary.realServersKept == 2 && summary.virtualServersKept == 1)
+        #expect(c.machines == machines && c.ids == ids)
+        #expect(c.desiredTable == table)
+        #expect(c.nextDeadline == deadline, "no timer lost or added")
+    }
+
+    @Test func aWeightChangeKeepsTheCheckersAndChangesOnlyTheWeight() throws {
+        var c = try Self.running()
+        let machines = c.machines
+        let (_, summary) = c.reload(to: try specs(Self.config(weight: 4)), at: 10 * s)
+        #expect(summary.checkersKept == 2 && summary.checkersStarted == 0)
+        #expect(c.machines == machines)
+        #expect(weights(c.desiredTable) == ["10.0.1.1": 4])
+    }
+
+    @Test func aChangedCheckerIsNewButItsServerKeepsItsState() throws {
+        var c = try Self.running()
+        let (events, summary) = c.reload(to: try specs(Self.config(timeout: 3)), at: 10 * s, randomWarmup: { _ in 0 })
+        #expect(summary.checkersStarted == 2 && summary.checkersStopped == 2 && summary.checkersKept == 0)
+        #expect(!events.contains { if case .realServer = $0 { true } else { false } }, "nobody joins or leaves because of the reload")
+        #expect(weights(c.desiredTable) == ["10.0.1.1": 1], "the failed server stays out until its new checker succeeds")
+        #expect(c.nextDeadline == 11 * s, "a new checker starts after the bootstrap delay")
+        // A result for a retired checker's connect is dropped.
+        #expect(c.probeFinished(CheckerID(slot: 0), verdict: false, at: 10 * s).isEmpty)
+    }
+
+    @Test func addedAndRemovedServers() throws {
+        var c = try Self.running()
+        let (events, summary) = c.reload(to: try specs(Self.config(servers: ["10.0.1.1", "10.0.1.3"])), at: 10 * s, randomWarmup: { _ in 0 })
+        #expect(summary.realServersKept == 1 && summary.realServersAdded == 1 && summary.realServersRemoved == 1)
+        #expect(weights(c.desiredTable) == ["10.0.1.1": 1, "10.0.1.3": 1], "a new non-alpha server starts in the pool, as at start-up")
+        #expect(events.contains { if case .connect = $0 { false } else { true } } == false)
+        let plan = IPVSReconciler.plan(desired: c.desiredTable, actual: try Self.running().desiredTable, owned: c.ownedServices)
+        #expect(plan == [.addDestination(IPVSDestination(dest("10.0.1.3", 80), weight: 1), to: key("10.0.0.1", 80))])
+    }
+
+    @Test func quorumStateCarriesOverAndOnlyARealChangeIsReported() throws {
+        var c = try Self.running(Self.config(extra: "    quorum 1"))
+        #expect(c.pools[0].isQuorumUp)
+        var (events, _) = c.reload(to: try specs(Self.config(extra: "    quorum 1\n    hysteresis 0")), at: 10 * s)
+        #expect(!events.contains { if case .quorum = $0 { true } else { false } })
+        (events, _) = c.reload(to: try specs(Self.config(extra: "    quorum 5")), at: 10 * s)
+        #expect(events.contains { if case .quorum(_, let q) = $0 { !q.isUp && !q.initial } else { false } })
+    }
+
+    @Test func aRemovedVirtualServerLeavesTheOwnedSet() throws {
+        var c = try Self.running()
+        let (_, summary) = c.reload(to: [], at: 10 * s)
+        #expect(summary.virtualServersRemoved == 1 && summary.realServersRemoved == 2 && summary.checkersStopped == 2)
+        #expect(c.ownedServices.isEmpty && c.desiredTable.isEmpty && c.nextDeadline == nil)
+    }
+}
+

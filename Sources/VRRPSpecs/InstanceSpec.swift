@@ -1,0 +1,218 @@
+// What the VRRP host runs, as plain values: the daemon builds these from the configuration
+// once per load, and a reload compares the old values with the new ones. Nothing here
+// carries a source location, so moving a block within the file changes nothing.
+import Addressing
+import VRRP
+import VigilConfig
+
+/// What keepalived's `vrrp_exist` matches an instance by on reload: not its name. Two
+/// instances with equal identities are the same virtual router, so a renamed instance keeps
+/// its state, and changing any of these is a stop of the old router and a start of a new one.
+public struct InstanceIdentity: Hashable, Sendable, CustomStringConvertible {
+    public enum Transport: Hashable, Sendable {
+        /// Adverts to a group from the interface's address (or `mcast_src_ip`).
+        case multicast(group: IPAddress)
+        /// Adverts to peers from `unicast_src_ip` (nil: the interface's address).
+        case unicast(source: IPAddress?)
+    }
+
+    public var vrid: UInt8
+    public var family: AddressFamily
+    public var interface: String
+    public var transport: Transport
+
+    public init(vrid: UInt8, family: AddressFamily, interface: String, transport: Transport) {
+        self.vrid = vrid
+        self.family = family
+        self.interface = interface
+        self.transport = transport
+    }
+
+    public var description: String {
+        let mode: String
+        switch transport {
+        case .multicast(let group): mode = "multicast \(group)"
+        case .unicast(let source): mode = "unicast from \(source.map { "\($0)" } ?? "the interface address")"
+        }
+        return "VRID \(vrid) \(family) on \(interface), \(mode)"
+    }
+}
+
+/// How one address is put on an interface: the fields `ip addr del` must repeat too.
+public struct VIPSpec: Hashable, Sendable, CustomStringConvertible {
+    public var address: IPAddress
+    public var prefixLength: UInt8
+    /// `dev` of the line, else the instance's interface.
+    public var device: String
+    /// IPv4 only (`eth0:vip`).
+    public var label: String?
+    /// RT_SCOPE_*: 0 global (keepalived's default), 253 link, 254 host.
+    public var scope: UInt8
+    public var broadcast: IPv4Address?
+    /// IPv6: IFA_F_NODAD, always set by keepalived so a VIP is usable at once.
+    public var noDAD: Bool
+
+    public init(address: IPAddress, prefixLength: UInt8, device: String, label: String? = nil, scope: UInt8 = 0,
+                broadcast: IPv4Address? = nil, noDAD: Bool = true) {
+        self.address = address
+        self.prefixLength = prefixLength
+        self.device = device
+        self.label = label
+        self.scope = scope
+        self.broadcast = broadcast
+        self.noDAD = noDAD
+    }
+
+    public var description: String { "\(address)/\(prefixLength) dev \(device)" }
+}
+
+/// One tracked object of an instance with the weight it carries there.
+public struct TrackerRule: Hashable, Sendable {
+    public enum Source: Hashable, Sendable {
+        case interface(String)
+        case script(String)
+    }
+
+    public var source: Source
+    public var weight: Int
+    public var reverse: Bool
+    /// Inherited from the instance's vrrp_sync_group rather than its own block.
+    public var fromGroup: Bool
+
+    public init(_ source: Source, weight: Int = 0, reverse: Bool = false, fromGroup: Bool = false) {
+        self.source = source
+        self.weight = weight
+        self.reverse = reverse
+        self.fromGroup = fromGroup
+    }
+
+    /// "interface eth0", "script chk_haproxy", "group script chk_db".
+    public var name: String {
+        let prefix = fromGroup ? "group " : ""
+        switch source {
+        case .interface(let name): return "\(prefix)interface \(name)"
+        case .script(let name): return "\(prefix)script \(name)"
+        }
+    }
+}
+
+/// One vrrp_instance, ready to run.
+public struct InstanceSpec: Hashable, Sendable {
+    public var name: String
+    public var identity: InstanceIdentity
+    /// The protocol core's configuration. Its `sourceAddress` is `configuredSource` or, when
+    /// none is configured, the family's zero address: the host fills in the interface's own
+    /// address at start (it can only be looked up on the machine).
+    public var core: VRRPInstanceConfig
+    /// `unicast_src_ip` or `mcast_src_ip`.
+    public var configuredSource: IPAddress?
+    public var unicastPeers: [IPAddress]
+    public var unicastTTL: UInt8
+    /// The VIPs in configuration order (the order adverts list them).
+    public var virtualAddresses: [VIPSpec]
+    public var trackers: [TrackerRule]
+    public var notify: NotifyCommands
+
+    public var interface: String { identity.interface }
+    public var family: AddressFamily { identity.family }
+    public var vrid: UInt8 { identity.vrid }
+}
+
+/// The notify scripts of an instance or a sync group, without source locations.
+public struct NotifyCommands: Hashable, Sendable {
+    public var master: ScriptLine?
+    public var backup: ScriptLine?
+    public var fault: ScriptLine?
+    public var stop: ScriptLine?
+    public var deleted: ScriptLine?
+    public var generic: ScriptLine?
+    public var masterRxLowerPriority: ScriptLine?
+
+    public init() {}
+
+    public init(_ scripts: NotifyScripts) {
+        master = scripts.master.map(ScriptLine.init)
+        backup = scripts.backup.map(ScriptLine.init)
+        fault = scripts.fault.map(ScriptLine.init)
+        stop = scripts.stop.map(ScriptLine.init)
+        deleted = scripts.deleted.map(ScriptLine.init)
+        generic = scripts.generic.map(ScriptLine.init)
+        masterRxLowerPriority = scripts.masterRxLowerPri.map(ScriptLine.init)
+    }
+
+    /// The state's own script (notify_master, …, notify_deleted).
+    public func specific(to state: String) -> ScriptLine? {
+        switch state {
+        case "MASTER": master
+        case "BACKUP": backup
+        case "FAULT": fault
+        case "STOP": stop
+        case "DELETED": deleted
+        default: nil
+        }
+    }
+}
+
+/// A command line and the user it runs as, as a value that compares equal wherever it is
+/// written in the file.
+public struct ScriptLine: Hashable, Sendable {
+    public var command: String
+    public var user: String?
+    public var group: String?
+
+    public init(command: String, user: String? = nil, group: String? = nil) {
+        self.command = command
+        self.user = user
+        self.group = group
+    }
+
+    public init(_ command: ScriptCommand) {
+        self.init(command: command.command, user: command.user?.user, group: command.user?.group)
+    }
+}
+
+/// One vrrp_script that some instance or group tracks.
+public struct TrackScriptSpec: Hashable, Sendable {
+    public var name: String
+    public var line: ScriptLine
+    /// The program that will run (the first word, or /bin/sh), for the load-time checks.
+    public var program: String
+    public var interval: Int64
+    public var timeout: Int64?
+    public var rise: Int
+    public var fall: Int
+    public var initFail: Bool
+
+    /// Whether a run's verdict can be carried over: the same command under the same user.
+    /// Interval, timeout, rise and fall may change around a kept verdict (keepalived maps the
+    /// old result onto the new rise/fall on reload).
+    public func runsTheSameCommand(as other: TrackScriptSpec) -> Bool { line == other.line }
+}
+
+/// One vrrp_sync_group: members by instance name, in group order.
+public struct SyncGroupSpec: Hashable, Sendable {
+    public var name: String
+    public var members: [String]
+    public var notify: NotifyCommands
+}
+
+/// Everything the VRRP side runs, built from one configuration.
+public struct VRRPSetup: Hashable, Sendable {
+    public var instances: [InstanceSpec] = []
+    public var groups: [SyncGroupSpec] = []
+    /// Only the scripts some instance or group tracks, as keepalived runs only those.
+    public var trackScripts: [TrackScriptSpec] = []
+
+    public init() {}
+}
+
+/// Why an instance cannot run, with where it was configured.
+public struct SpecProblem: Hashable, Sendable, CustomStringConvertible {
+    public var location: SourceLocation
+    public var message: String
+    public init(_ location: SourceLocation, _ message: String) {
+        self.location = location
+        self.message = message
+    }
+    public var description: String { "\(location): \(message)" }
+}

@@ -1,0 +1,146 @@
+import Addressing
+import VRRP
+import VigilConfig
+
+/// From the configuration model to `VRRPSetup`. Pure: the same file always gives the same
+/// setup, which is what lets a reload compare two of them value by value.
+public enum VRRPSetupBuilder {
+    /// `problems` are instances that cannot run at all; the daemon refuses a configuration
+    /// (at start or on reload) that has any.
+    public static func build(_ config: Configuration) -> (setup: VRRPSetup, problems: [SpecProblem]) {
+        var setup = VRRPSetup()
+        var problems: [SpecProblem] = []
+        let groupOf: [String: SyncGroup] = Dictionary(
+            config.syncGroups.flatMap { g in g.members.map { ($0.name, g) } }, uniquingKeysWith: { first, _ in first })
+        let scriptsByName = Dictionary(config.scripts.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var tracked = Set<String>()
+        for model in config.instances {
+            do {
+                let spec = try instance(model, group: groupOf[model.name], scripts: scriptsByName, globals: config.globals)
+                for rule in spec.trackers { if case .script(let name) = rule.source { tracked.insert(name) } }
+                setup.instances.append(spec)
+            } catch {
+                problems.append(error)
+            }
+        }
+        let running = Set(setup.instances.map(\.name))
+        for group in config.syncGroups {
+            setup.groups.append(SyncGroupSpec(name: group.name, members: group.members.map(\.name).filter { running.contains($0) },
+                                              notify: NotifyCommands(group.notify)))
+        }
+        for script in config.scripts where tracked.contains(script.name) {
+            guard let command = script.script else { continue }
+            setup.trackScripts.append(TrackScriptSpec(
+                name: script.name, line: ScriptLine(command: command.command, user: script.user?.user, group: script.user?.group),
+                program: command.program, interval: script.interval, timeout: script.timeout,
+                rise: script.rise, fall: script.fall, initFail: script.initFail))
+        }
+        return (setup, problems)
+    }
+
+    static func instance(_ i: VRRPInstance, group: SyncGroup?, scripts: [String: VRRPScript],
+                         globals: GlobalDefs) throws(SpecProblem) -> InstanceSpec {
+        guard let interface = i.interface else { throw SpecProblem(i.location, "(\(i.name)) has no interface") }
+        guard let vrid = i.virtualRouterID else { throw SpecProblem(i.location, "(\(i.name)) has no virtual_router_id") }
+        let families = Set(i.virtualAddresses.map { $0.address.family })
+        guard families.count <= 1 else {
+            throw SpecProblem(i.location, "(\(i.name)) mixes IPv4 and IPv6 virtual addresses; use one instance per family")
+        }
+        // keepalived takes the family of the first VIP (IPv4 without any).
+        let family = families.first ?? .ipv4
+        let authentication: VRRPAuthentication
+        switch i.authType {
+        case .none: authentication = .none
+        case .pass: authentication = .password(i.authPass ?? "")
+        case .ah: throw SpecProblem(i.location, "(\(i.name)) auth_type AH is not supported by Vigil yet; use PASS or none")
+        }
+        let configuredSource = i.unicastSourceIP ?? i.mcastSourceIP
+        if let source = configuredSource, source.family != family {
+            throw SpecProblem(i.location, "(\(i.name)) advert source \(source) is \(source.family) but the virtual addresses are \(family)")
+        }
+        let peers = i.unicastPeers.map(\.address).filter { $0.family == family }
+        let transport: InstanceIdentity.Transport = peers.isEmpty
+            ? .multicast(group: family == .ipv4 ? .v4(.vrrpMulticastGroup) : .v6(.vrrpMulticastGroup))
+            : .unicast(source: i.unicastSourceIP)
+        let identity = InstanceIdentity(vrid: UInt8(clamping: vrid), family: family, interface: interface, transport: transport)
+
+        var vips: [VIPSpec] = []
+        for address in i.virtualAddresses { vips.append(vipSpec(address, instanceInterface: interface)) }
+
+        let defaults = GARPSettings()
+        var garp = VRRPGARPConfig()
+        garp.masterDelay = i.garp.masterDelay != defaults.masterDelay ? i.garp.masterDelay : globals.garp.masterDelay
+        garp.masterRepeat = i.garp.masterRepeat != defaults.masterRepeat ? i.garp.masterRepeat : globals.garp.masterRepeat
+        garp.masterRefresh = i.garp.masterRefresh != defaults.masterRefresh ? i.garp.masterRefresh : globals.garp.masterRefresh
+        garp.masterRefreshRepeat = i.garp.masterRefreshRepeat != defaults.masterRefreshRepeat ? i.garp.masterRefreshRepeat : globals.garp.masterRefreshRepeat
+        garp.lowerPrioDelay = i.garp.lowerPrioDelay ?? globals.garp.lowerPrioDelay
+        garp.lowerPrioRepeat = i.garp.lowerPrioRepeat ?? globals.garp.lowerPrioRepeat
+        let core = VRRPInstanceConfig(
+            name: i.name, vrid: UInt8(clamping: vrid), version: (family == .ipv6 || i.version == 3) ? .v3 : .v2,
+            priority: UInt8(clamping: i.effectivePriority), advertInterval: i.advertInterval,
+            initialState: i.state.map { $0 == .master ? .master : .backup },
+            nopreempt: i.nopreempt, preemptDelay: i.preemptDelay, authentication: authentication,
+            virtualAddresses: vips.map(\.address), sourceAddress: configuredSource ?? .zero(family),
+            unicastPeers: peers,
+            downTimerAdverts: i.downTimerAdverts ?? globals.downTimerAdverts,
+            lowerPrioNoAdvert: i.lowerPrioNoAdvert ?? globals.lowerPrioNoAdvert,
+            higherPrioSendAdvert: i.higherPrioSendAdvert ?? globals.higherPrioSendAdvert,
+            skipCheckAdvAddr: i.skipCheckAdvAddr ?? globals.vrrpSkipCheckAdvAddr,
+            v3ChecksumAsV2: i.v3ChecksumAsV2, garp: garp
+        ).normalized()
+
+        return InstanceSpec(name: i.name, identity: identity, core: core, configuredSource: configuredSource,
+                            unicastPeers: peers, unicastTTL: UInt8(clamping: i.unicastTTL ?? 255),
+                            virtualAddresses: vips, trackers: trackerRules(i, group: group, scripts: scripts),
+                            notify: NotifyCommands(i.notify))
+    }
+
+    /// The instance's own interface (unless dont_track_primary), its track_interface and
+    /// track_script entries, then its sync group's: a group's weights count only with
+    /// `track_weight` (keepalived's sgt_weight), otherwise a failure faults every member.
+    static func trackerRules(_ i: VRRPInstance, group: SyncGroup?, scripts: [String: VRRPScript]) -> [TrackerRule] {
+        var rules: [TrackerRule] = []
+        if !i.dontTrackPrimary, let interface = i.interface { rules.append(TrackerRule(.interface(interface))) }
+        func add(_ entries: [Tracked], interfaces: Bool, fromGroup: Bool, weighted: Bool) {
+            for tracked in entries {
+                if interfaces {
+                    rules.append(TrackerRule(.interface(tracked.name), weight: weighted ? (tracked.weight ?? 0) : 0,
+                                             reverse: tracked.reverse, fromGroup: fromGroup))
+                } else {
+                    guard let script = scripts[tracked.name], script.script != nil else { continue }
+                    // A weight on the track_script line overrides the script's own, reverse included.
+                    let weight = tracked.weight ?? script.weight
+                    let reverse = tracked.weight != nil ? tracked.reverse : script.weightReverse
+                    rules.append(TrackerRule(.script(tracked.name), weight: weighted ? weight : 0, reverse: reverse, fromGroup: fromGroup))
+                }
+            }
+        }
+        add(i.trackInterfaces, interfaces: true, fromGroup: false, weighted: true)
+        add(i.trackScripts, interfaces: false, fromGroup: false, weighted: true)
+        if let group {
+            add(group.trackInterfaces, interfaces: true, fromGroup: true, weighted: group.trackingWeight)
+            add(group.trackScripts, interfaces: false, fromGroup: true, weighted: group.trackingWeight)
+        }
+        return rules
+    }
+
+    /// keepalived's address defaults: /32 or /128, the instance's interface, scope global,
+    /// IFA_F_NODAD for IPv6; `brd +` / `brd -` computed from the prefix.
+    public static func vipSpec(_ a: VirtualAddress, instanceInterface: String) -> VIPSpec {
+        var broadcast: IPv4Address?
+        if let brd = a.broadcast, case .v4(let v4) = a.address {
+            let mask: UInt32 = a.prefixLength == 0 ? 0 : ~UInt32(0) << (32 - UInt32(a.prefixLength))
+            switch brd {
+            case "+": broadcast = IPv4Address(v4.value | ~mask)
+            case "-": broadcast = IPv4Address(v4.value & mask)
+            default: broadcast = IPv4Address(brd)
+            }
+        }
+        let scopes: [String: UInt8] = ["global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255]
+        let scope = a.scope.flatMap { scopes[$0] ?? UInt8($0) } ?? 0
+        return VIPSpec(address: a.address, prefixLength: UInt8(clamping: a.prefixLength), device: a.device ?? instanceInterface,
+                       label: a.label, scope: scope, broadcast: broadcast, noDAD: a.noDAD || a.address.isV6)
+    }
+}
+
+extension SpecProblem: Error {}

@@ -1,0 +1,92 @@
+import VigilSystem
+
+/// A part of the daemon with timed work: the loop wakes at the earliest host's deadline and
+/// then lets every host do what is due. Hosts compute their deadlines from their pure cores
+/// (state machines, heaps, schedules), so a deadline can never be lost or doubled: it is
+/// always the core's own, re-read every turn.
+public protocol LoopHost: AnyObject {
+    var nextDeadline: Int64? { get }
+    func runDueWork(at now: Int64)
+}
+
+/// The daemon's one thread: a registry of descriptors and hosts, and a turn that waits for
+/// the earliest of them. Hosts register and withdraw as they come and go (a reload opens and
+/// closes VRRP sockets), and handlers run in registration order, so the signal pipe, which
+/// registers first, is always handled before the packets that arrived with it.
+public final class EventLoop {
+    public enum Interest: Sendable { case readable, writable }
+
+    private struct Watch {
+        var fd: Int32
+        var interest: Interest
+        var serial: Int
+        var handler: (Int64) -> Void
+    }
+
+    private let clock: any DaemonClock
+    private let waiter: any DescriptorWaiter
+    private var watches: [Watch] = []
+    private var serials: [Int32: Int] = [:]
+    private var nextSerial = 0
+    private var hosts: [any LoopHost] = []
+    /// The longest single wait, so a clock or deadline bug can never park the daemon.
+    public static let maximumWait: Int64 = 60_000_000
+    public var onWaitError: (SystemError) -> Void = { _ in }
+
+    public init(clock: any DaemonClock, waiter: any DescriptorWaiter) {
+        self.clock = clock
+        self.waiter = waiter
+    }
+
+    public func watch(_ fd: Int32, for interest: Interest = .readable, _ handler: @escaping (Int64) -> Void) {
+        unwatch(fd)
+        nextSerial += 1
+        serials[fd] = nextSerial
+        watches.append(Watch(fd: fd, interest: interest, serial: nextSerial, handler: handler))
+    }
+
+    public func unwatch(_ fd: Int32) {
+        guard serials.removeValue(forKey: fd) != nil else { return }
+        watches.removeAll { $0.fd == fd }
+    }
+
+    public var watchedDescriptors: Int { watches.count }
+
+    public func add(_ host: any LoopHost) {
+        guard !hosts.contains(where: { $0 === host }) else { return }
+        hosts.append(host)
+    }
+
+    public func remove(_ host: any LoopHost) { hosts.removeAll { $0 === host } }
+
+    /// The earliest deadline of any host.
+    public var nextDeadline: Int64? {
+        var earliest: Int64?
+        for host in hosts { if let d = host.nextDeadline, d < (earliest ?? .max) { earliest = d } }
+        return earliest
+    }
+
+    /// One turn: wait until a descriptor is ready or the earliest deadline (at most
+    /// `maxWait` µs), run the ready descriptors' handlers, then every host's due work.
+    public func turn(maxWait: Int64 = EventLoop.maximumWait) {
+        let now = clock.now()
+        let until = nextDeadline.map { $0 - now } ?? maxWait
+        let timeout = min(max(0, until), maxWait)
+        var readable: [Int32] = [], writable: [Int32] = []
+        for w in watches { if w.interest == .readable { readable.append(w.fd) } else { writable.append(w.fd) } }
+        let ready: [Int32]
+        do { ready = try waiter.wait(readable: readable, writable: writable, timeout: timeout) } catch {
+            onWaitError(error)
+            return
+        }
+        if !ready.isEmpty {
+            let readySet = Set(ready)
+            // A snapshot, because handlers may register or withdraw descriptors; a watch
+            // withdrawn (or replaced) meanwhile is skipped.
+            for w in watches where readySet.contains(w.fd) && serials[w.fd] == w.serial {
+                w.handler(clock.now())
+            }
+        }
+        for host in hosts { host.runDueWork(at: clock.now()) }
+    }
+}

@@ -1,0 +1,200 @@
+@preconcurrency import Glibc
+import Addressing
+import IPVS
+import LVS
+import ScriptRunner
+import TCPProbe
+import VRRP
+import VigilConfig
+import VigilSystem
+
+extension DaemonSystem {
+    /// The real machine: ppoll, the self-pipe for signals, libnl route and genl, raw and
+    /// AF_PACKET sockets, fork/exec, epoll connects, the file system.
+    public static func linux() throws(DaemonError) -> DaemonSystem {
+        let addresses: AddressManager
+        do { addresses = try AddressManager() } catch { throw DaemonError("rtnetlink: \(error)") }
+        try SignalPipe.install([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
+        signal(SIGPIPE, SIG_IGN)
+        return DaemonSystem(
+            clock: LinuxClock(), waiter: PollWaiter(), signals: SignalPipeSource(),
+            addresses: RTNetlinkAddresses(addresses), network: LinuxVRRPNetwork(),
+            openIPVS: openKernelIPVS,
+            processes: SupervisedProcesses(),
+            makeProber: makeConnectProber,
+            files: LocalFileSystem(), host: LocalHost())
+    }
+}
+
+private func makeConnectProber() -> any ConnectProber {
+    if let epoll = EpollProber() { return epoll }
+    return PollProber()
+}
+
+private func openKernelIPVS() throws(IPVSKernelError) -> any IPVSClient { try IPVSKernel() }
+
+final class LinuxClock: DaemonClock {
+    func now() -> Int64 { MonotonicClock.nowMicroseconds() }
+    func pause(_ microseconds: Int64) {
+        var pause = timespec(tv_sec: Int(microseconds / 1_000_000), tv_nsec: Int(microseconds % 1_000_000) * 1000)
+        nanosleep(&pause, nil)
+    }
+}
+
+final class PollWaiter: DescriptorWaiter {
+    func wait(readable: [Int32], writable: [Int32], timeout: Int64) throws(SystemError) -> [Int32] {
+        try Poller.wait(readable: readable, writable: writable, timeoutMicroseconds: timeout)
+    }
+}
+
+final class SignalPipeSource: SignalSource {
+    var fd: Int32 { SignalPipe.readFD }
+    func drain() -> [Int32] { SignalPipe.drain() }
+}
+
+final class RTNetlinkAddresses: AddressControl {
+    let manager: AddressManager
+    init(_ manager: AddressManager) { self.manager = manager }
+    func interface(named name: String) throws(SystemError) -> InterfaceInfo { try InterfaceInfo.lookup(name, using: manager) }
+    func add(_ spec: AddressSpec) throws(AddressError) { try manager.add(spec) }
+    func remove(_ spec: AddressSpec) throws(AddressError) { try manager.remove(spec) }
+    func list(ifindex: Int32?) throws(AddressError) -> [InterfaceAddress] { try manager.list(ifindex: ifindex) }
+}
+
+final class LinuxVRRPNetwork: VRRPNetwork {
+    func openChannel(interface: String, family: AddressFamily, mode: VRRPChannelMode) throws(SystemError) -> any VRRPChannel {
+        switch (family, mode) {
+        case (.ipv4, .multicast):
+            return IPv4Channel(try VRRPSocket(interface: interface, mode: .multicast))
+        case (.ipv4, .unicast(.v4(let local))):
+            return IPv4Channel(try VRRPSocket(interface: interface, mode: .unicast(local: local)))
+        case (.ipv6, .multicast):
+            return IPv6Channel(try VRRPSocket6(interface: interface, mode: .multicast))
+        case (.ipv6, .unicast(.v6(let local))):
+            return IPv6Channel(try VRRPSocket6(interface: interface, mode: .unicast(local: local)))
+        default:
+            throw SystemError(errno: EAFNOSUPPORT, operation: "VRRP socket (source of the wrong family)", interface: interface)
+        }
+    }
+
+    func announcer(for interface: InterfaceInfo, family: AddressFamily) throws(SystemError) -> any Announcer {
+        family == .ipv4 ? GARPAnnouncer(try GratuitousARP(interface: interface.name, mac: interface.mac))
+                        : NAAnnouncer(try UnsolicitedNA(interface: interface.name, mac: interface.mac))
+    }
+}
+
+final class IPv4Channel: VRRPChannel {
+    private var socket: VRRPSocket?
+    let fd: Int32
+    init(_ socket: VRRPSocket) {
+        self.socket = socket
+        fd = socket.fd
+    }
+
+    func send(_ payload: [UInt8], from source: IPAddress, to destination: IPAddress, ttl: UInt8) throws(SystemError) {
+        guard let socket, case .v4(let from) = source, case .v4(let to) = destination else { return }
+        try socket.send(payload, from: from, to: to, ttl: ttl)
+    }
+
+    func receive() throws(SystemError) -> ReceivedVRRPPacket? {
+        guard let packet = try socket?.receive() else { return nil }
+        return ReceivedVRRPPacket(bytes: packet.bytes, source: .v4(packet.source))
+    }
+
+    func close() { socket = nil }
+}
+
+final class IPv6Channel: VRRPChannel {
+    private var socket: VRRPSocket6?
+    let fd: Int32
+    init(_ socket: VRRPSocket6) {
+        self.socket = socket
+        fd = socket.fd
+    }
+
+    func send(_ payload: [UInt8], from source: IPAddress, to destination: IPAddress, ttl: UInt8) throws(SystemError) {
+        guard let socket, case .v6(let from) = source, case .v6(let to) = destination else { return }
+        try socket.send(payload, from: from, to: to)
+    }
+
+    /// IPv6 raw sockets deliver no IP header: it is rebuilt from the ancillary data (source,
+    /// destination, IPV6_HOPLIMIT) so the advert goes through the same decoder as IPv4's.
+    func receive() throws(SystemError) -> ReceivedVRRPPacket? {
+        while let packet = try socket?.receive() {
+            guard packet.payload.count > 1, packet.payload.count <= 65_535 else { continue }
+            let destination = packet.destination ?? IPv6Address.vrrpMulticastGroup
+            let length = packet.payload.count
+            let hopLimit = packet.hopLimit < 0 ? 255 : UInt8(clamping: packet.hopLimit)
+            let header: [UInt8] = [0x60, 0, 0, 0, UInt8(length >> 8), UInt8(length & 0xFF), VRRPAdvert.ipProtocol, hopLimit]
+                + packet.source.bytes + destination.bytes
+            return ReceivedVRRPPacket(bytes: header + packet.payload, source: .v6(packet.source), hopLimitKnown: packet.hopLimit >= 0)
+        }
+        return nil
+    }
+
+    func close() { socket = nil }
+}
+
+final class GARPAnnouncer: Announcer {
+    let sender: GratuitousARP
+    init(_ sender: GratuitousARP) { self.sender = sender }
+    func announce(_ address: IPAddress) throws(SystemError) {
+        if case .v4(let v4) = address { try sender.send(for: v4) }
+    }
+}
+
+final class NAAnnouncer: Announcer {
+    let sender: UnsolicitedNA
+    init(_ sender: UnsolicitedNA) { self.sender = sender }
+    func announce(_ address: IPAddress) throws(SystemError) {
+        if case .v6(let v6) = address { try sender.send(for: v6) }
+    }
+}
+
+extension IPVSKernel: IPVSClient {}
+
+/// fork/exec through ScriptRunner, timeouts enforced by its supervisor.
+final class SupervisedProcesses: ProcessRunner {
+    let supervisor = ScriptSupervisor<ScriptRunID>()
+    func start(_ spec: ScriptSpec, id: ScriptRunID, timeout: Int64?, now: Int64) throws(ScriptError) {
+        try supervisor.start(spec, id: id, timeout: timeout, now: now)
+    }
+    var runningCount: Int { supervisor.runningCount }
+    var nextDeadline: Int64? { supervisor.nextDeadline }
+    func poll(now: Int64) -> [FinishedScript] {
+        supervisor.poll(now: now).map { FinishedScript(id: $0.id, success: $0.success, timedOut: $0.timedOut, runtime: $0.runtime) }
+    }
+    func terminateAll(now: Int64) { supervisor.terminateAll(now: now) }
+}
+
+/// All connects behind one epoll descriptor in the loop's poll set.
+final class EpollProber: ConnectProber {
+    let prober: EpollTCPProber<CheckerID>
+    init?() {
+        guard let prober = EpollTCPProber<CheckerID>() else { return nil }
+        self.prober = prober
+    }
+    var sharedDescriptor: Int32? { prober.descriptor }
+    var count: Int { prober.count }
+    var nextDeadline: Int64? { prober.nextDeadline }
+    func start(id: CheckerID, target: SocketAddress, options: ProbeOptions, timeout: Int64, now: Int64) -> ProbeStart<CheckerID> {
+        prober.start(id: id, target: target, options: options, timeout: timeout, now: now)
+    }
+    func ready(fd: Int32, now: Int64) -> [ProbeResult<CheckerID>] { prober.collect(waitMs: 0, now: { now }) }
+    func expire(now: Int64) -> [ProbeResult<CheckerID>] { prober.expire(now: now) }
+    func cancelAll() { prober.cancelAll() }
+}
+
+/// The fallback when no epoll instance can be had: each connect's socket in the poll set.
+final class PollProber: ConnectProber {
+    let prober = TCPProber<CheckerID>()
+    var sharedDescriptor: Int32? { nil }
+    var count: Int { prober.count }
+    var nextDeadline: Int64? { prober.nextDeadline }
+    func start(id: CheckerID, target: SocketAddress, options: ProbeOptions, timeout: Int64, now: Int64) -> ProbeStart<CheckerID> {
+        prober.start(id: id, target: target, options: options, timeout: timeout, now: now)
+    }
+    func ready(fd: Int32, now: Int64) -> [ProbeResult<CheckerID>] { prober.handleWritable(fd: fd).map { [$0] } ?? [] }
+    func expire(now: Int64) -> [ProbeResult<CheckerID>] { prober.expire(now: now) }
+    func cancelAll() { prober.cancelAll() }
+}

@@ -1,0 +1,161 @@
+import IPVS
+import LVS
+import Logging
+import VRRPSpecs
+import VigilConfig
+
+/// What one reload did, as the daemon logs it in one line.
+public struct ReloadOutcome: Sendable {
+    public enum Result: Sendable, Equatable {
+        /// Something changed and was applied.
+        case applied
+        /// The file means what the running configuration means: nothing was touched.
+        case unchanged
+        /// The file has errors (or cannot run): nothing was touched.
+        case refused
+    }
+
+    public var result: Result
+    /// The reload's log line.
+    public var summary: String
+    /// For a refused reload: the errors, each with file:line:column.
+    public var errors: [String] = []
+    /// The VRRP side's old × new plan (empty when refused).
+    public var vrrpPlan = VRRPReloadPlan()
+    public var lvsSummary = LVSReloadSummary()
+    /// The IPVS operations the reload sent: 0 for an unchanged file.
+    public var ipvsOperations: [IPVSOperation] = []
+    public var durationMicroseconds: Int64 = 0
+}
+
+extension Daemon {
+    /// SIGHUP. The file is read and checked completely, with the same checks as `vigil -t`,
+    /// before anything changes; any error refuses the reload and the daemon runs on as it
+    /// was. Otherwise VRRP instances continue by identity (see `VRRPReloadPlan`), track
+    /// scripts by name, virtual and real servers by key with their checkers' state, and the
+    /// IPVS table is changed by exactly the difference.
+    @discardableResult
+    public func reload() -> ReloadOutcome {
+        let began = system.clock.now()
+        let outcome = attemptReload(began: began)
+        var logged = outcome
+        logged.durationMicroseconds = system.clock.now() - began
+        switch outcome.result {
+        case .refused:
+            for error in outcome.errors { logger.error("\(error)") }
+            logger.error("\(outcome.summary)")
+        case .applied, .unchanged:
+            logger.notice("\(outcome.summary) in \(Self.milliseconds(logged.durationMicroseconds))")
+        }
+        reloads.append(logged)
+        return logged
+    }
+
+    private func attemptReload(began: Int64) -> ReloadOutcome {
+        let file = options.configPath
+        logger.info("Reloading \(file)")
+        let (config, diagnostics) = ConfigLoader.load(path: file, configID: options.configID, fileSystem: system.files, host: system.host)
+        var errors = diagnostics.all.filter { $0.severity == .error }.map(\.description)
+        if config.netNamespace != configuration.netNamespace {
+            errors.append("\(file): net_namespace cannot change at a reload - please restart")
+        }
+        let (newSetup, problems) = options.runVRRP ? VRRPSetupBuilder.build(config) : (VRRPSetup(), [])
+        errors += problems.map { "\($0.location): error: \($0.message)" }
+        if !errors.isEmpty { return refused(file, errors) }
+        for d in diagnostics.all where d.severity == .warning && d.klass != .note { logger.warning("\(d)") }
+
+        let plan = VRRPReloadPlan.plan(old: setup, new: newSetup)
+        let prepared: VRRPHost.PreparedReload
+        do { prepared = try vrrp.prepareReload(to: newSetup, plan: plan) } catch { return refused(file, ["\(file): error: \(error)"]) }
+
+        // From here on nothing can refuse: the new configuration is committed.
+        let now = system.clock.now()
+        scripts.configure(config.globals)
+        trackers.reload(to: newSetup, plan: plan.scripts, at: now)
+        vrrp.commitReload(prepared, at: now)
+        if !plan.kept.filter({ $0.changes.contains { $0.hasPrefix("VIPs") } }).isEmpty {
+            logger.warning("VIPs changed: a keepalived peer rejects adverts whose address list differs from its own unless it has skip_check_adv_addr (keepalived #1603); reload the peers too")
+        }
+        var checkerResult: CheckerHost.ReloadResult?
+        if options.runChecker {
+            let (specs, warnings) = LVSSpecBuilder.build(config)
+            for warning in warnings { logger.warning("\(warning)") }
+            if let checkers {
+                checkerResult = checkers.reload(to: specs, globals: config.globals, at: now)
+            } else if let host = CheckerHost(specs: specs, globals: config.globals, system: system, loop: loop, scripts: scripts, logger: logger) {
+                // The first virtual servers of this run.
+                checkers = host
+                loop.add(host)
+                host.start(at: now)
+                checkerResult = CheckerHost.ReloadResult(summary: LVSReloadSummary(virtualServersAdded: specs.count), operations: [])
+            }
+        }
+        configuration = config
+        setup = newSetup
+
+        let operations = checkerResult?.operations ?? []
+        let lvs = checkerResult?.summary ?? LVSReloadSummary()
+        let changed = !plan.isEmpty || !lvs.isEmpty || !operations.isEmpty
+        var outcome = ReloadOutcome(result: changed ? .applied : .unchanged, summary: "", vrrpPlan: plan, lvsSummary: lvs,
+                                    ipvsOperations: operations)
+        outcome.summary = changed ? describe(plan, newSetup, lvs, operations, file: file)
+            : "Reload of \(file): nothing changed (\(newSetup.instances.count) VRRP instances, \(lvs.virtualServersKept) virtual servers as they were; 0 netlink operations)"
+        return outcome
+    }
+
+    private func refused(_ file: String, _ errors: [String]) -> ReloadOutcome {
+        let first = errors.first ?? ""
+        return ReloadOutcome(result: .refused, summary: "Reload of \(file) refused: \(errors.count) error\(errors.count == 1 ? "" : "s") (first: \(first)); still running the previous configuration",
+                             errors: errors)
+    }
+
+    /// The one line: instances, VIPs, scripts, services, destinations.
+    private func describe(_ plan: VRRPReloadPlan, _ setup: VRRPSetup, _ lvs: LVSReloadSummary, _ ops: [IPVSOperation], file: String) -> String {
+        var parts: [String] = []
+        let changed = plan.kept.filter { !$0.isUnchanged }
+        var vrrp = "VRRP instances \(plan.kept.count) kept"
+        if !changed.isEmpty {
+            vrrp += " (" + changed.map { "\(setup.instances[$0.new].name): \($0.changes.joined(separator: ", "))" }.joined(separator: "; ") + ")"
+        }
+        vrrp += ", \(plan.added.count) added"
+        if !plan.added.isEmpty { vrrp += " (" + plan.added.map { setup.instances[$0].name }.joined(separator: ", ") + ")" }
+        vrrp += ", \(plan.removed.count) removed"
+        parts.append(vrrp)
+        parts.append("VIPs +\(plan.vipsAdded) -\(plan.vipsRemoved)")
+        let s = plan.scripts
+        if !s.isEmpty {
+            parts.append("track scripts \(s.unchanged.count) kept, \(s.retimed.count + s.replaced.count) changed, \(s.added.count) added, \(s.removed.count) removed")
+        }
+        if !plan.groupsChanged.isEmpty { parts.append("sync groups changed: \(plan.groupsChanged.joined(separator: ", "))") }
+        if options.runChecker && (lvs.virtualServersKept + lvs.virtualServersAdded + lvs.virtualServersRemoved > 0) {
+            parts.append("virtual servers \(lvs.virtualServersKept) kept, \(lvs.virtualServersAdded) added, \(lvs.virtualServersRemoved) removed")
+            parts.append("real servers \(lvs.realServersKept) kept, \(lvs.realServersAdded) added, \(lvs.realServersRemoved) removed")
+            parts.append("\(ops.count) netlink operations\(ops.isEmpty ? "" : " (" + Self.tally(ops) + ")")")
+        }
+        return "Reload of \(file) applied: " + parts.joined(separator: "; ")
+    }
+
+    static func tally(_ ops: [IPVSOperation]) -> String {
+        var counts: [(String, Int)] = []
+        func add(_ name: String) {
+            if let i = counts.firstIndex(where: { $0.0 == name }) { counts[i].1 += 1 } else { counts.append((name, 1)) }
+        }
+        for op in ops {
+            switch op {
+            case .addService: add("services added")
+            case .editService: add("services edited")
+            case .deleteService: add("services deleted")
+            case .addDestination: add("destinations added")
+            case .editDestination: add("destinations edited")
+            case .deleteDestination: add("destinations deleted")
+            case .flush: add("flush")
+            }
+        }
+        return counts.map { "\($0.1) \($0.0)" }.joined(separator: ", ")
+    }
+
+    static func milliseconds(_ microseconds: Int64) -> String {
+        let tenths = (microseconds + 50) / 100
+        return "\(tenths / 10).\(tenths % 10) ms"
+    }
+}

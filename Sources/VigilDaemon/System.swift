@@ -1,0 +1,166 @@
+// Everything the daemon touches outside its own memory, each behind a small protocol: the
+// clock, waiting on descriptors, signals, addresses and links, VRRP sockets, GARP/NA, IPVS,
+// processes, connects, and the configuration files. `DaemonSystem.linux()` gives the real
+// ones; Tests/VigilDaemonTests gives in-memory fakes on a virtual clock, which is how the
+// whole daemon (reloads included) is tested without root in milliseconds.
+@preconcurrency import Glibc
+import Addressing
+import IPVS
+import LVS
+import ScriptRunner
+import TCPProbe
+import VigilConfig
+import VigilSystem
+
+/// Monotonic time in µs, and the only way the daemon waits without descriptors.
+public protocol DaemonClock: AnyObject {
+    func now() -> Int64
+    /// A short pause (shutdown waits for notify scripts); a virtual clock just advances.
+    func pause(_ microseconds: Int64)
+}
+
+/// One wait of the event loop.
+public protocol DescriptorWaiter: AnyObject {
+    /// The fds that became ready within `timeout` µs (negative: no limit). Interrupted waits
+    /// return early with whatever is ready.
+    func wait(readable: [Int32], writable: [Int32], timeout: Int64) throws(SystemError) -> [Int32]
+}
+
+/// Signals as bytes on a descriptor the loop watches (the self-pipe trick).
+public protocol SignalSource: AnyObject {
+    var fd: Int32 { get }
+    /// The signals received since the last call, in order.
+    func drain() -> [Int32]
+}
+
+/// Links and addresses (rtnetlink).
+public protocol AddressControl: AnyObject {
+    func interface(named name: String) throws(SystemError) -> InterfaceInfo
+    func add(_ spec: AddressSpec) throws(AddressError)
+    func remove(_ spec: AddressSpec) throws(AddressError)
+    func list(ifindex: Int32?) throws(AddressError) -> [InterfaceAddress]
+}
+
+public enum VRRPChannelMode: Hashable, Sendable {
+    /// Joined to the family's VRRP group on the interface.
+    case multicast
+    /// Bound to the local unicast source.
+    case unicast(local: IPAddress)
+}
+
+/// A VRRP packet as received: the whole IP packet, header first. IPv6 raw sockets deliver
+/// no header, so the adapter rebuilds one from the ancillary data, and the daemon decodes
+/// both families the same way.
+public struct ReceivedVRRPPacket: Sendable {
+    public var bytes: [UInt8]
+    public var source: IPAddress
+    /// False when the socket did not report the hop limit (then it is not checked).
+    public var hopLimitKnown: Bool
+    public init(bytes: [UInt8], source: IPAddress, hopLimitKnown: Bool = true) {
+        self.bytes = bytes
+        self.source = source
+        self.hopLimitKnown = hopLimitKnown
+    }
+}
+
+/// VRRP on one interface in one mode, shared by every instance that uses it.
+public protocol VRRPChannel: AnyObject {
+    var fd: Int32 { get }
+    func send(_ payload: [UInt8], from source: IPAddress, to destination: IPAddress, ttl: UInt8) throws(SystemError)
+    /// The next queued packet; nil when none is queued.
+    func receive() throws(SystemError) -> ReceivedVRRPPacket?
+    func close()
+}
+
+/// Gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6) on one interface.
+public protocol Announcer: AnyObject {
+    func announce(_ address: IPAddress) throws(SystemError)
+}
+
+public protocol VRRPNetwork: AnyObject {
+    func openChannel(interface: String, family: AddressFamily, mode: VRRPChannelMode) throws(SystemError) -> any VRRPChannel
+    func announcer(for interface: InterfaceInfo, family: AddressFamily) throws(SystemError) -> any Announcer
+}
+
+/// The kernel's IPVS table.
+public protocol IPVSClient: AnyObject {
+    func info() throws(IPVSKernelError) -> (version: UInt32, connectionTableSize: UInt32)
+    func dump() throws(IPVSKernelError) -> IPVSTable
+    func apply(_ operations: [IPVSOperation]) throws(IPVSKernelError) -> [IPVSOperationFailure]
+}
+
+/// What the daemon's scripts are known by while they run.
+public enum ScriptRunID: Hashable, Sendable {
+    /// A track script's run; `serial` tells runs of a script replaced by a reload apart.
+    case track(String, serial: Int)
+    case notify(Int)
+}
+
+public struct FinishedScript: Sendable {
+    public var id: ScriptRunID
+    public var success: Bool
+    public var timedOut: Bool
+    public var runtime: Int64
+    public init(id: ScriptRunID, success: Bool, timedOut: Bool, runtime: Int64) {
+        self.id = id
+        self.success = success
+        self.timedOut = timedOut
+        self.runtime = runtime
+    }
+}
+
+/// Processes with timeouts (SIGTERM, then SIGKILL), reaped by pid.
+public protocol ProcessRunner: AnyObject {
+    func start(_ spec: ScriptSpec, id: ScriptRunID, timeout: Int64?, now: Int64) throws(ScriptError)
+    var runningCount: Int { get }
+    /// When `poll` next has work no SIGCHLD announces (a timeout to enforce).
+    var nextDeadline: Int64? { get }
+    func poll(now: Int64) -> [FinishedScript]
+    func terminateAll(now: Int64)
+}
+
+/// Non-blocking TCP connects for TCP_CHECK.
+public protocol ConnectProber: AnyObject {
+    /// The one descriptor that becomes readable when any connect finishes (epoll), or nil
+    /// when each pending connect's own descriptor must be watched for writing.
+    var sharedDescriptor: Int32? { get }
+    var count: Int { get }
+    var nextDeadline: Int64? { get }
+    func start(id: CheckerID, target: SocketAddress, options: ProbeOptions, timeout: Int64, now: Int64) -> ProbeStart<CheckerID>
+    /// Results for a ready descriptor (the shared one, or a connect's own).
+    func ready(fd: Int32, now: Int64) -> [ProbeResult<CheckerID>]
+    func expire(now: Int64) -> [ProbeResult<CheckerID>]
+    func cancelAll()
+}
+
+/// The adapters one daemon uses.
+public struct DaemonSystem {
+    public var clock: any DaemonClock
+    public var waiter: any DescriptorWaiter
+    public var signals: any SignalSource
+    public var addresses: any AddressControl
+    public var network: any VRRPNetwork
+    public var openIPVS: () throws(IPVSKernelError) -> any IPVSClient
+    public var processes: any ProcessRunner
+    public var makeProber: () -> any ConnectProber
+    /// Where reloads read the configuration, and what they check it against.
+    public var files: any ConfigFileSystem
+    public var host: any HostProbe
+
+    public init(clock: any DaemonClock, waiter: any DescriptorWaiter, signals: any SignalSource,
+                addresses: any AddressControl, network: any VRRPNetwork,
+                openIPVS: @escaping () throws(IPVSKernelError) -> any IPVSClient,
+                processes: any ProcessRunner, makeProber: @escaping () -> any ConnectProber,
+                files: any ConfigFileSystem, host: any HostProbe) {
+        self.clock = clock
+        self.waiter = waiter
+        self.signals = signals
+        self.addresses = addresses
+        self.network = network
+        self.openIPVS = openIPVS
+        self.processes = processes
+        self.makeProber = makeProber
+        self.files = files
+        self.host = host
+    }
+}

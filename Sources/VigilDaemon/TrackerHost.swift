@@ -1,0 +1,166 @@
+import Logging
+import Tracking
+import VRRPSpecs
+import VigilSystem
+
+/// What the VRRP instances track: track scripts on their intervals (keepalived's rise/fall
+/// counter, Tracking) and the links they name, polled once a second (simpler than a netlink
+/// monitor, and of the order of keepalived's own debounce for a FAULT decision). Whenever a
+/// verdict or a link changes it calls `onChange`, and the VRRP host re-weighs its instances.
+final class TrackerHost: LoopHost {
+    private struct Script {
+        var spec: TrackScriptSpec
+        var state: TrackScriptState
+        var schedule: TrackScriptSchedule
+        /// Tells this script's runs from those of a script of the same name a reload replaced.
+        var serial: Int
+    }
+
+    private let scripts: ScriptHost
+    private let addresses: any AddressControl
+    private var logger: Logger
+    private var running: [String: Script] = [:]
+    private var disabled = Set<String>()
+    private var interfaces: [String: Bool] = [:]
+    private var nextInterfaceCheck: Int64 = 0
+    private var nextSerial = 0
+    /// Called after any verdict or link changed.
+    var onChange: (Int64) -> Void = { _ in }
+
+    init(scripts: ScriptHost, addresses: any AddressControl, logger: Logger) {
+        self.scripts = scripts
+        self.addresses = addresses
+        self.logger = logger
+    }
+
+    // MARK: What the instances read
+
+    func verdict(_ name: String) -> ScriptVerdict {
+        guard let script = running[name] else { return .disabled }
+        return script.state.awaitingFirstResult ? .pending : .result(up: script.state.isUp)
+    }
+
+    func interfaceUp(_ name: String) -> Bool? { interfaces[name] }
+
+    // MARK: Start and reload
+
+    /// The scripts the setup tracks, and the links its instances name (read at once, so the
+    /// first weighing sees the real link states).
+    func start(_ setup: VRRPSetup, at now: Int64) {
+        for spec in setup.trackScripts { begin(spec, at: now) }
+        track(interfacesOf: setup)
+        nextInterfaceCheck = now + 1_000_000
+    }
+
+    private func begin(_ spec: TrackScriptSpec, at now: Int64) {
+        if let why = scripts.whyDisabled(spec) {
+            logger.error("\(why)")
+            disabled.insert(spec.name)
+            return
+        }
+        nextSerial += 1
+        running[spec.name] = Script(spec: spec, state: TrackScriptState(rise: spec.rise, fall: spec.fall, initFail: spec.initFail),
+                                    schedule: TrackScriptSchedule(interval: spec.interval, timeout: spec.timeout, start: now),
+                                    serial: nextSerial)
+    }
+
+    private func track(interfacesOf setup: VRRPSetup) {
+        var names = Set<String>()
+        for instance in setup.instances {
+            for rule in instance.trackers { if case .interface(let name) = rule.source { names.insert(name) } }
+        }
+        var current: [String: Bool] = [:]
+        for name in names { current[name] = interfaces[name] ?? isUp(name) }
+        interfaces = current
+    }
+
+    private func isUp(_ name: String) -> Bool {
+        (try? addresses.interface(named: name)).map { $0.isUp && $0.isRunning } ?? false
+    }
+
+    /// A reload: an unchanged script keeps its verdict, counter and schedule (a run in flight
+    /// included); one with a new interval, timeout, rise or fall keeps its verdict mapped onto
+    /// the new counts; one with a new command, and a new script, start as at start-up.
+    func reload(to setup: VRRPSetup, plan: TrackScriptPlan, at now: Int64) {
+        let specs = Dictionary(setup.trackScripts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for name in plan.removed + plan.replaced {
+            running[name] = nil
+            disabled.remove(name)
+        }
+        for name in plan.retimed {
+            guard let spec = specs[name] else { continue }
+            guard var script = running[name] else { disabled.remove(name); begin(spec, at: now); continue }
+            script.state = TrackScriptState(carryingOver: script.state, rise: spec.rise, fall: spec.fall, initFail: spec.initFail)
+            script.schedule = TrackScriptSchedule(continuing: script.schedule, interval: spec.interval, timeout: spec.timeout, now: now)
+            script.spec = spec
+            running[name] = script
+            logger.info("VRRP_Script(\(name)) considered \(script.state.isUp ? "successful" : "unsuccessful") on reload")
+        }
+        for name in plan.replaced + plan.added {
+            if let spec = specs[name] { begin(spec, at: now) }
+        }
+        // Disabled scripts are looked at again: the file may exist now, or be safe.
+        for name in plan.unchanged where disabled.contains(name) {
+            disabled.remove(name)
+            if let spec = specs[name] { begin(spec, at: now) }
+        }
+        track(interfacesOf: setup)
+    }
+
+    // MARK: LoopHost
+
+    var nextDeadline: Int64? {
+        var earliest = nextInterfaceCheck
+        for script in running.values { earliest = min(earliest, script.schedule.nextEvent) }
+        if let d = scripts.nextDeadline { earliest = min(earliest, d) }
+        return earliest
+    }
+
+    func runDueWork(at now: Int64) {
+        var changed = false
+        for finished in scripts.poll(now: now) {
+            guard case .track(let name, let serial) = finished.id, var script = running[name], script.serial == serial else { continue }
+            script.schedule.runFinished(at: now)
+            if finished.timedOut { logger.warning("VRRP_Script(\(name)) timed out after \(finished.runtime / 1000) ms") }
+            let wasAwaiting = script.state.awaitingFirstResult
+            if let transition = script.state.record(success: finished.success) {
+                logger.info("VRRP_Script(\(name)) \(transition == .becameUp ? "succeeded" : "failed")")
+                changed = true
+            } else if wasAwaiting {
+                // The first result settles a script even when it confirms the initial verdict.
+                logger.info("VRRP_Script(\(name)) \(script.state.isUp ? "succeeded" : "failed")")
+                changed = true
+            }
+            running[name] = script
+        }
+        for name in running.keys.sorted() {
+            guard var script = running[name], script.schedule.nextRunAt <= now else { continue }
+            switch script.schedule.decide(at: now) {
+            case .wait:
+                break
+            case .skipStillRunning:
+                logger.warning("Track script \(name) is already running, expect idle - skipping run")
+            case .run:
+                do {
+                    try scripts.startTrack(script.spec, id: .track(name, serial: script.serial), timeout: script.schedule.timeout, now: now)
+                    script.schedule.runStarted(at: now)
+                } catch {
+                    logger.error("VRRP_Script(\(name)) cannot be started: \(error)")
+                    if script.state.record(success: false) != nil { changed = true }
+                }
+            }
+            running[name] = script
+        }
+        if now >= nextInterfaceCheck {
+            nextInterfaceCheck = now + 1_000_000
+            for name in interfaces.keys.sorted() {
+                let up = isUp(name)
+                guard up != interfaces[name] else { continue }
+                interfaces[name] = up
+                logger.warning("Netlink reports \(name) \(up ? "up" : "down")")
+                changed = true
+            }
+        }
+        if changed { onChange(now) }
+    }
+}

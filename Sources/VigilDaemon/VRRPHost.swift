@@ -1,0 +1,539 @@
+import Addressing
+import Logging
+import VRRP
+import VRRPSpecs
+import VigilSystem
+
+/// The VRRP half of the daemon: each vrrp_instance's pure state machine, the sockets it
+/// sends and receives on (shared per interface and mode), its VIPs and its GARP/NA sender.
+/// It feeds the machines packets, timer ticks and tracker changes with the current time and
+/// carries out the actions they return, in keepalived's order (advert first, then VIPs, then
+/// GARPs, then notify). Everything that decides *what* happens lives in the VRRP module.
+final class VRRPHost: LoopHost {
+    final class Instance {
+        var spec: InstanceSpec
+        var machine: VRRPStateMachine
+        let channel: Channel
+        let announcer: (any Announcer)?
+        /// The advert source actually used: the configured one or the interface's own.
+        var source: IPAddress
+        /// How each VIP is put on its device (resolved ifindex, prefix, label, scope, …).
+        var vipSpecs: [IPAddress: AddressSpec]
+        var group: GroupRuntime?
+        var groupMember = 0
+        var counters: [String: Int] = [:]
+
+        init(spec: InstanceSpec, machine: VRRPStateMachine, channel: Channel, announcer: (any Announcer)?,
+             source: IPAddress, vipSpecs: [IPAddress: AddressSpec]) {
+            self.spec = spec
+            self.machine = machine
+            self.channel = channel
+            self.announcer = announcer
+            self.source = source
+            self.vipSpecs = vipSpecs
+        }
+
+        var name: String { spec.name }
+        var vrid: UInt8 { spec.vrid }
+        func count(_ counter: String) { counters[counter, default: 0] += 1 }
+    }
+
+    /// One socket, shared by every instance on the same interface, family and mode.
+    final class Channel {
+        struct Key: Hashable { var interface: String; var family: AddressFamily; var mode: VRRPChannelMode }
+        let key: Key
+        let socket: any VRRPChannel
+        init(key: Key, socket: any VRRPChannel) {
+            self.key = key
+            self.socket = socket
+        }
+    }
+
+    private let loop: EventLoop
+    private let network: any VRRPNetwork
+    private let addresses: any AddressControl
+    private let scripts: ScriptHost
+    private let trackers: TrackerHost
+    private var logger: Logger
+    private(set) var instances: [Instance] = []
+    private(set) var groups: [GroupRuntime] = []
+    private var channels: [Channel.Key: Channel] = [:]
+    private var announcers: [String: any Announcer] = [:]
+    /// The once-a-second look for VIPs someone deleted while we are MASTER.
+    private var nextVIPCheck: Int64 = 0
+
+    init(loop: EventLoop, network: any VRRPNetwork, addresses: any AddressControl, scripts: ScriptHost,
+         trackers: TrackerHost, logger: Logger) {
+        self.loop = loop
+        self.network = network
+        self.addresses = addresses
+        self.scripts = scripts
+        self.trackers = trackers
+        self.logger = logger
+    }
+
+    // MARK: Set-up
+
+    /// Prepares an instance without starting it: its interface, source, socket, announcer and
+    /// VIP specs. Nothing is changed on the machine yet, so a failure leaves no trace.
+    private func prepare(_ spec: InstanceSpec, keeping old: Instance? = nil) throws(DaemonError) -> Instance {
+        let info: InterfaceInfo
+        do { info = try addresses.interface(named: spec.interface) } catch {
+            throw DaemonError("(\(spec.name)) interface \(spec.interface): \(error)")
+        }
+        let source = try resolveSource(spec, info: info, keeping: old)
+        var core = spec.core
+        core.sourceAddress = source
+        let mode: VRRPChannelMode = spec.unicastPeers.isEmpty ? .multicast : .unicast(local: source)
+        let channel = try openChannel(Channel.Key(interface: spec.interface, family: spec.family, mode: mode), owner: spec.name)
+        var vipSpecs: [IPAddress: AddressSpec] = [:]
+        for vip in spec.virtualAddresses { vipSpecs[vip.address] = try addressSpec(vip, owner: spec.name) }
+        let machine = old.map { $0.machine } ?? VRRPStateMachine(config: core, trackers: [])
+        return Instance(spec: spec, machine: machine, channel: channel, announcer: announcer(info, spec.family),
+                        source: source, vipSpecs: vipSpecs)
+    }
+
+    /// The configured source, else (IPv4) the interface's primary address or (IPv6) its own
+    /// link-local address, never a link-local VIP that a crashed run left behind. A kept
+    /// instance with no configured source keeps the one it had.
+    private func resolveSource(_ spec: InstanceSpec, info: InterfaceInfo, keeping old: Instance?) throws(DaemonError) -> IPAddress {
+        if let configured = spec.configuredSource { return configured }
+        if let old, old.spec.configuredSource == nil { return old.source }
+        switch spec.family {
+        case .ipv4:
+            guard let primary = info.primaryIPv4 else {
+                throw DaemonError("(\(spec.name)) interface \(spec.interface) has no IPv4 address to send adverts from")
+            }
+            return .v4(primary)
+        case .ipv6:
+            let vips = Set(spec.virtualAddresses.map(\.address))
+            let own = ((try? addresses.list(ifindex: info.index)) ?? []).lazy.compactMap { entry -> IPv6Address? in
+                guard case .v6(let v6) = entry.address, v6.isLinkLocal, !vips.contains(entry.address) else { return nil }
+                return v6
+            }.first ?? info.linkLocalIPv6
+            guard let own else {
+                throw DaemonError("(\(spec.name)) interface \(spec.interface) has no IPv6 link-local address to send adverts from")
+            }
+            return .v6(own)
+        }
+    }
+
+    private func openChannel(_ key: Channel.Key, owner: String) throws(DaemonError) -> Channel {
+        if let existing = channels[key] { return existing }
+        let socket: any VRRPChannel
+        do { socket = try network.openChannel(interface: key.interface, family: key.family, mode: key.mode) } catch {
+            throw DaemonError("(\(owner)) VRRP\(key.family == .ipv6 ? " IPv6" : "") socket on \(key.interface): \(error)")
+        }
+        let channel = Channel(key: key, socket: socket)
+        channels[key] = channel
+        loop.watch(socket.fd) { [unowned self] now in self.receive(on: channel, at: now) }
+        return channel
+    }
+
+    /// Channels no instance uses any more are closed and leave the loop.
+    private func closeUnusedChannels() {
+        let used = Set(instances.map { $0.channel.key })
+        for (key, channel) in channels where !used.contains(key) {
+            loop.unwatch(channel.socket.fd)
+            channel.socket.close()
+            channels[key] = nil
+        }
+    }
+
+    private func announcer(_ info: InterfaceInfo, _ family: AddressFamily) -> (any Announcer)? {
+        let key = "\(info.name)|\(family)"
+        if let existing = announcers[key] { return existing }
+        guard !info.isNoARP, let made = try? network.announcer(for: info, family: family) else { return nil }
+        announcers[key] = made
+        return made
+    }
+
+    private func addressSpec(_ vip: VIPSpec, owner: String) throws(DaemonError) -> AddressSpec {
+        let ifindex: Int32
+        do { ifindex = try addresses.interface(named: vip.device).index } catch {
+            throw DaemonError("(\(owner)) interface \(vip.device) for address \(vip.address) does not exist")
+        }
+        return AddressSpec(ifindex: ifindex, address: vip.address, prefixLength: vip.prefixLength, label: vip.label,
+                           scope: vip.scope, broadcast: vip.broadcast, noDAD: vip.noDAD)
+    }
+
+    /// Every instance is prepared before any is kept, so a set-up error changes nothing.
+    func setUp(_ setup: VRRPSetup) throws(DaemonError) {
+        var prepared: [Instance] = []
+        for spec in setup.instances { prepared.append(try prepare(spec)) }
+        instances = prepared
+        groups = makeGroups(setup.groups, continuing: false)
+    }
+
+    private func makeGroups(_ specs: [SyncGroupSpec], continuing: Bool) -> [GroupRuntime] {
+        for instance in instances { instance.group = nil }
+        var made: [GroupRuntime] = []
+        for spec in specs {
+            let members = spec.members.compactMap { name in instances.first { $0.name == name && $0.group == nil } }
+            guard !members.isEmpty else {
+                logger.warning("VRRP_Group(\(spec.name)) has no usable member: ignored")
+                continue
+            }
+            if members.count == 1 && !continuing {
+                logger.warning("VRRP_Group(\(spec.name)) has only 1 virtual router(s) - this probably isn't what you want")
+            }
+            let group = GroupRuntime(spec: spec, members: members, continuing: continuing)
+            for (index, member) in members.enumerated() {
+                member.group = group
+                member.groupMember = index
+            }
+            made.append(group)
+        }
+        return made
+    }
+
+    func start(at now: Int64) {
+        for instance in instances { begin(instance, at: now) }
+        nextVIPCheck = now + 1_000_000
+    }
+
+    /// An instance's start: leftover VIPs go (a crashed run's VIP would answer for us while we
+    /// are BACKUP), its trackers are weighed, then the machine starts. The weighing yields no
+    /// action of its own (a machine in INIT only records them), but in a sync group it may
+    /// move running members: an instance added by a reload with a failed tracker faults them.
+    private func begin(_ instance: Instance, at now: Int64) {
+        removeLeftoverVIPs(instance)
+        let time = VRRPInstant(microseconds: now)
+        dispatch(.trackersChanged(trackerStates(instance)), to: instance, at: time)
+        dispatch(.start, to: instance, at: time)
+    }
+
+    private func removeLeftoverVIPs(_ instance: Instance) {
+        for vip in instance.spec.virtualAddresses {
+            guard let spec = instance.vipSpecs[vip.address], (try? addresses.remove(spec)) != nil else { continue }
+            logger.info("(\(instance.name)) removed \(vip.address) left by an earlier run")
+        }
+    }
+
+    // MARK: Dispatch
+
+    /// Feeds one event to an instance and carries out what comes back. A sync group member
+    /// gets it through its `VRRPSyncGroup`, which applies the group rules and may move the
+    /// other members too; `keep` filters the actions (shutdown with -V, start-up trackers).
+    func dispatch(_ event: VRRPEvent, to instance: Instance, at time: VRRPInstant, keep: (VRRPAction) -> Bool = { _ in true }) {
+        guard let group = instance.group else {
+            apply(instance.machine.handle(event, at: time).filter(keep), to: instance)
+            return
+        }
+        let outputs = group.core.handle(event, member: instance.groupMember, at: time)
+        group.refreshMembers()
+        for output in outputs {
+            switch output {
+            case .member(let index, let action):
+                if keep(action) { apply([action], to: group.members[index]) }
+            case .groupStateChanged(let from, let to):
+                guard to != .initialize else { continue }
+                logger.notice("VRRP_Group(\(group.name)) Syncing instances to \(stateName(to)) state (was \(stateName(from)))")
+                scripts.notify(group: group.spec, state: stateName(to))
+            }
+        }
+    }
+
+    func apply(_ actions: [VRRPAction], to instance: Instance) {
+        for action in actions {
+            switch action {
+            case .sendAdvert(let advert):
+                send(advert, from: instance)
+            case .sendGARP(let vips, let rounds):
+                announce(vips, rounds: rounds, from: instance)
+            case .addVIPs(let vips):
+                for vip in vips { changeVIP(vip, add: true, instance) }
+            case .removeVIPs(let vips):
+                for vip in vips { changeVIP(vip, add: false, instance) }
+            case .runNotify(let state, let priority):
+                scripts.notify(instance: instance.spec, state: state.rawValue, priority: Int(priority))
+            case .stateChanged(let from, let to, let reason):
+                logger.notice("(\(instance.name)) Entering \(stateName(to)) STATE (\(reason.rawValue), was \(stateName(from)))")
+                instance.count("became_\(to.rawValue.lowercased())")
+            case .countReceiveError(let error):
+                instance.count(error.counterName)
+                logger.debug("(\(instance.name)) advert counted as \(error.counterName)")
+            case .masterReceivedLowerPriority(let source, let priority):
+                logger.info("(\(instance.name)) Received advert from \(source) with lower priority \(priority), ours \(instance.machine.effectivePriority), forcing new election")
+                scripts.notifyLowerPriority(instance: instance.spec)
+            }
+        }
+    }
+
+    private func send(_ advert: VRRPAdvert, from instance: Instance) {
+        let destinations: [IPAddress] = instance.spec.unicastPeers.isEmpty
+            ? [instance.spec.family == .ipv4 ? .v4(.vrrpMulticastGroup) : .v6(.vrrpMulticastGroup)]
+            : instance.spec.unicastPeers
+        for destination in destinations {
+            guard let endpoints = VRRPEndpoints(source: instance.source, destination: destination) else { continue }
+            let payload = advert.encode(endpoints: endpoints, v3ChecksumAsV2: instance.machine.config.v3ChecksumAsV2)
+            do {
+                try instance.channel.socket.send(payload, from: instance.source, to: destination,
+                                                 ttl: destination.isMulticast ? 255 : instance.spec.unicastTTL)
+                instance.count("adverts_sent")
+            } catch {
+                instance.count("send_errors")
+                logger.error("(\(instance.name)) cannot send advert on \(instance.spec.interface): \(error)")
+            }
+        }
+    }
+
+    /// Gratuitous ARPs (IPv4) or unsolicited neighbour advertisements (IPv6), keepalived's words.
+    private func announce(_ vips: [IPAddress], rounds: Int, from instance: Instance) {
+        guard let announcer = instance.announcer else { return }
+        let v6 = instance.spec.family == .ipv6
+        for _ in 0..<max(rounds, 0) {
+            for vip in vips {
+                do {
+                    try announcer.announce(vip)
+                    instance.count(v6 ? "na_sent" : "garp_sent")
+                } catch {
+                    logger.error("(\(instance.name)) \(v6 ? "unsolicited NA" : "gratuitous ARP") for \(vip) on \(instance.spec.interface): \(error)")
+                }
+            }
+        }
+        if let first = vips.first {
+            let what = v6 ? "Unsolicited Neighbour Adverts" : "gratuitous ARPs"
+            logger.info("(\(instance.name)) Sending/queueing \(what) on \(instance.spec.interface) for \(first)\(vips.count > 1 ? " and \(vips.count - 1) more" : "")")
+        }
+    }
+
+    private func changeVIP(_ vip: IPAddress, add: Bool, _ instance: Instance) {
+        guard let spec = instance.vipSpecs[vip] else { return }
+        change(spec, add: add, owner: instance.name)
+    }
+
+    private func change(_ spec: AddressSpec, add: Bool, owner: String) {
+        do {
+            if add { try addresses.add(spec) } else { try addresses.remove(spec) }
+        } catch AddressError.exists where add {
+            // Already there (left by us or an operator): it serves the same purpose.
+        } catch AddressError.notFound where !add {
+        } catch {
+            logger.error("(\(owner)) cannot \(add ? "add" : "remove") \(spec.address): \(error)")
+        }
+    }
+
+    // MARK: Receive and timers
+
+    private func receive(on channel: Channel, at now: Int64) {
+        while true {
+            let packet: ReceivedVRRPPacket?
+            do { packet = try channel.socket.receive() } catch {
+                logger.error("receive on \(channel.key.interface): \(error)")
+                return
+            }
+            guard let packet else { return }
+            let header = channel.key.family == .ipv4 ? (packet.bytes.first.map { Int($0 & 0x0F) * 4 } ?? 0) : 40
+            guard packet.bytes.count > header + 1 else { continue }
+            let vrid = packet.bytes[header + 1]
+            guard let instance = instances.first(where: { $0.channel === channel && $0.vrid == vrid }) else { continue }
+            do {
+                let advert: VRRPReceivedAdvert
+                if channel.key.family == .ipv4 {
+                    let decoded = try decodeIPv4Packet(packet.bytes, v3ChecksumAsV2: instance.machine.config.v3ChecksumAsV2)
+                    advert = VRRPReceivedAdvert(advert: decoded.advert, source: .v4(decoded.source), ttl: decoded.ttl,
+                                                isMulticast: decoded.destination.isMulticast)
+                } else {
+                    let decoded = try decodeIPv6Packet(packet.bytes)
+                    advert = VRRPReceivedAdvert(advert: decoded.advert, source: .v6(decoded.source),
+                                                ttl: packet.hopLimitKnown ? decoded.hopLimit : nil,
+                                                isMulticast: decoded.destination.isMulticast)
+                }
+                instance.count("adverts_received")
+                dispatch(.packetReceived(advert), to: instance, at: VRRPInstant(microseconds: now))
+            } catch {
+                instance.count(error.counterName)
+                logger.debug("(\(instance.name)) bad advert from \(packet.source): \(error.counterName)")
+            }
+        }
+    }
+
+    var nextDeadline: Int64? {
+        var earliest = instances.isEmpty ? nil : nextVIPCheck
+        for instance in instances {
+            if let d = instance.machine.nextDeadline?.microseconds, d < (earliest ?? .max) { earliest = d }
+        }
+        return earliest
+    }
+
+    func runDueWork(at now: Int64) {
+        let time = VRRPInstant(microseconds: now)
+        for instance in instances {
+            guard let deadline = instance.machine.nextDeadline, deadline <= time else { continue }
+            dispatch(.timerFired, to: instance, at: time)
+        }
+        if now >= nextVIPCheck {
+            nextVIPCheck = now + 1_000_000
+            restoreDeletedVIPs()
+        }
+    }
+
+    // MARK: Trackers
+
+    func trackerStates(_ instance: Instance) -> [VRRPTracker] {
+        TrackerWeighing.trackers(instance.spec.trackers, interfaceUp: trackers.interfaceUp, script: trackers.verdict)
+    }
+
+    /// A verdict or link changed: every instance is re-weighed with the full current set.
+    func trackersChanged(at now: Int64) {
+        let time = VRRPInstant(microseconds: now)
+        for instance in instances { reweigh(instance, at: time) }
+    }
+
+    private func reweigh(_ instance: Instance, at time: VRRPInstant) {
+        let before = instance.machine.effectivePriority
+        dispatch(.trackersChanged(trackerStates(instance)), to: instance, at: time)
+        if instance.machine.effectivePriority != before {
+            logger.info("(\(instance.name)) Changing effective priority from \(before) to \(instance.machine.effectivePriority)")
+        }
+    }
+
+    /// See `VIPRestore`: a VIP someone deleted while we are MASTER is put back at once.
+    private func restoreDeletedVIPs() {
+        var present: [String: Set<IPAddress>] = [:]
+        for instance in instances where instance.machine.state == .master {
+            for vip in instance.spec.virtualAddresses where present[vip.device] == nil {
+                guard let ifindex = instance.vipSpecs[vip.address]?.ifindex else { continue }
+                present[vip.device] = Set(((try? addresses.list(ifindex: ifindex)) ?? []).map(\.address))
+            }
+            for vip in VIPRestore.missing(instance.spec.virtualAddresses, present: present) {
+                logger.warning("(\(instance.name)) VIP \(vip.address) was deleted from the interface while MASTER: adding it back")
+                instance.count("vip_restored")
+                changeVIP(vip.address, add: true, instance)
+                announce([vip.address], rounds: 1, from: instance)
+            }
+        }
+    }
+
+    // MARK: Reload
+
+    /// Everything a reload needs is prepared first (interfaces, sources, sockets, VIP
+    /// specs): if any of it fails, nothing has changed and the reload is refused.
+    struct PreparedReload {
+        var plan: VRRPReloadPlan
+        var setup: VRRPSetup
+        /// By new index: the prepared runtime of every kept and added instance.
+        var prepared: [Int: Instance]
+    }
+
+    func prepareReload(to setup: VRRPSetup, plan: VRRPReloadPlan) throws(DaemonError) -> PreparedReload {
+        var prepared: [Int: Instance] = [:]
+        let openBefore = Set(channels.keys)
+        do {
+            for kept in plan.kept { prepared[kept.new] = try prepare(setup.instances[kept.new], keeping: instances[kept.old]) }
+            for index in plan.added { prepared[index] = try prepare(setup.instances[index]) }
+        } catch {
+            // Sockets opened for the refused reload go again.
+            for (key, channel) in channels where !openBefore.contains(key) {
+                loop.unwatch(channel.socket.fd)
+                channel.socket.close()
+                channels[key] = nil
+            }
+            throw error
+        }
+        return PreparedReload(plan: plan, setup: setup, prepared: prepared)
+    }
+
+    /// Carries out a prepared reload: removed instances leave as on stop (keepalived notifies
+    /// DELETED, or FAULT without notify_deleted), kept ones take their new settings in place
+    /// (state, timers and master knowledge kept), added ones start as at start-up, and the
+    /// sync groups are rebuilt around their members without a transition.
+    func commitReload(_ reload: PreparedReload, at now: Int64) {
+        let time = VRRPInstant(microseconds: now)
+        for index in reload.plan.removed { retire(instances[index], at: time) }
+        var next: [Instance] = []
+        for (index, spec) in reload.setup.instances.enumerated() {
+            guard let fresh = reload.prepared[index] else { continue }
+            if let kept = reload.plan.kept.first(where: { $0.new == index }) {
+                next.append(continueInstance(instances[kept.old], as: fresh, spec: spec, unchanged: kept.isUnchanged, at: time))
+            } else {
+                next.append(fresh)
+            }
+        }
+        let added = Set(reload.plan.added)
+        instances = next
+        groups = makeGroups(reload.setup.groups, continuing: true)
+        // An instance that left its group must not keep what the group last told it: held
+        // back from MASTER, or faulted by another member.
+        for instance in instances where instance.group == nil {
+            if !instance.machine.syncPermitsMaster { apply(instance.machine.handle(.sync(.permitMaster(true)), at: time), to: instance) }
+            if instance.machine.groupFault { apply(instance.machine.handle(.sync(.groupFault(false)), at: time), to: instance) }
+        }
+        closeUnusedChannels()
+        for (index, instance) in next.enumerated() where added.contains(index) { begin(instance, at: now) }
+        trackersChanged(at: now)
+    }
+
+    private func retire(_ instance: Instance, at time: VRRPInstant) {
+        let deleted = instance.spec.notify.deleted != nil ? "DELETED" : "FAULT"
+        let wasFault = instance.machine.state == .fault
+        logger.notice("(\(instance.name)) removed from the configuration: stopping")
+        instance.group = nil
+        apply(instance.machine.handle(.shutdown, at: time).filter { action in
+            if case .runNotify = action { return false }
+            return true
+        }, to: instance)
+        // keepalived sends nothing for an instance that was already in FAULT unless
+        // notify_deleted asks for it.
+        if !(wasFault && deleted == "FAULT") {
+            scripts.notify(instance: instance.spec, state: deleted, priority: Int(instance.machine.effectivePriority))
+        }
+    }
+
+    /// A kept instance: the old runtime's machine, counters and state go on under the new
+    /// spec. VIP specs of both are known while the machine applies the change, so a removed
+    /// VIP is taken off with exactly the prefix and label it was added with.
+    private func continueInstance(_ old: Instance, as fresh: Instance, spec: InstanceSpec, unchanged: Bool, at time: VRRPInstant) -> Instance {
+        fresh.machine = old.machine
+        fresh.counters = old.counters
+        guard !unchanged else { return fresh }
+        if old.name != spec.name { logger.notice("(\(spec.name)) is (\(old.name)) renamed: the same virtual router, state kept") }
+        var core = spec.core
+        core.sourceAddress = fresh.source
+        let newSpecs = fresh.vipSpecs
+        fresh.vipSpecs = old.vipSpecs.merging(newSpecs) { _, new in new }
+        let wasMaster = fresh.machine.state == .master
+        apply(fresh.machine.handle(.configChanged(core), at: time), to: fresh)
+        // Same address, new prefix, label, scope or device: re-added in its new form.
+        if wasMaster {
+            var readded: [IPAddress] = []
+            for (address, spec) in newSpecs {
+                guard let before = old.vipSpecs[address], before != spec else { continue }
+                change(before, add: false, owner: fresh.name)
+                change(spec, add: true, owner: fresh.name)
+                readded.append(address)
+            }
+            if !readded.isEmpty { announce(readded.sorted(), rounds: spec.core.garp.masterRepeat, from: fresh) }
+        }
+        fresh.vipSpecs = newSpecs
+        return fresh
+    }
+
+    // MARK: Stop
+
+    /// Every instance leaves: priority 0 and VIPs released, unless `keepVIPs` (keepalived's
+    /// -V, which also sends no goodbye advert).
+    func shutDown(at now: Int64, keepVIPs: Bool) {
+        let time = VRRPInstant(microseconds: now)
+        for instance in instances {
+            dispatch(.shutdown, to: instance, at: time, keep: { action in
+                if !keepVIPs { return true }
+                if case .removeVIPs = action { return false }
+                if case .sendAdvert = action { return false }
+                return true
+            })
+        }
+        for channel in channels.values { loop.unwatch(channel.socket.fd) }
+    }
+}
+
+func stateName(_ state: VRRPState) -> String {
+    switch state {
+    case .initialize: "INIT"
+    case .backup: "BACKUP"
+    case .master: "MASTER"
+    case .fault: "FAULT"
+    case .stopped: "STOP"
+    }
+}

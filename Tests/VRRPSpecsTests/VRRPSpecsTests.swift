@@ -1,0 +1,167 @@
+import Addressing
+import Foundation
+import Testing
+import VRRP
+import VRRPSpecs
+import VigilConfig
+
+private func setup(_ text: String) -> VRRPSetup {
+    let (config, diagnostics) = ConfigLoader.load(text: text)
+    let errors = diagnostics.all.filter { $0.severity == .error }
+    #expect(errors.isEmpty, "\(errors)")
+    let (setup, problems) = VRRPSetupBuilder.build(config)
+    #expect(problems.isEmpty, "\(problems)")
+    return setup
+}
+
+private func instance(_ name: String = "VI_1", vrid: Int = 51, interface: String = "eth0", priority: Int = 100,
+                      vips: [String] = ["10.0.0.100/24"], body: String = "") -> String {
+    """
+    vrrp_instance \(name) {
+        interface \(interface)
+        virtual_router_id \(vrid)
+        priority \(priority)
+        virtual_ipaddress {
+            \(vips.joined(separator: "\n        "))
+        }
+        \(body)
+    }
+
+    """
+}
+
+@Suite struct InstanceIdentityTests {
+    @Test func identityIsVRIDFamilyInterfaceAndTransportNotTheName() {
+        let a = setup(instance("A")).instances[0], b = setup(instance("B")).instances[0]
+        #expect(a.identity == b.identity)
+        #expect(setup(instance(vrid: 52)).instances[0].identity != a.identity)
+        #expect(setup(instance(interface: "eth1")).instances[0].identity != a.identity)
+        #expect(setup(instance(vips: ["2001:db8::1/64"])).instances[0].identity.family == .ipv6)
+        let unicast = setup(instance(body: "unicast_src_ip 10.0.0.1\n    unicast_peer {\n        10.0.0.2\n    }")).instances[0]
+        #expect(unicast.identity != a.identity)
+        #expect(unicast.identity.transport == .unicast(source: IPAddress("10.0.0.1")!))
+        // The priority, VIPs and every other setting can change without changing the router.
+        #expect(setup(instance(priority: 50, vips: ["10.0.0.9/32"], body: "advert_int 3")).instances[0].identity == a.identity)
+    }
+
+    @Test func vipSpecsCarryWhatRemovalMustRepeat() {
+        let v4 = setup(instance(vips: ["10.0.0.100/24 brd + dev eth1 label eth1:vip scope link"])).instances[0].virtualAddresses[0]
+        let v6 = setup(instance(vips: ["2001:db8::5"])).instances[0].virtualAddresses[0]
+        #expect(v4.prefixLength == 24 && v4.device == "eth1" && v4.label == "eth1:vip" && v4.scope == 253)
+        #expect(v4.broadcast == IPv4Address(10, 0, 0, 255))
+        #expect(v6.prefixLength == 128 && v6.noDAD && v6.device == "eth0")
+    }
+
+    @Test func problemsAreNamedWithTheirLocation() {
+        let (config, _) = ConfigLoader.load(text: instance(body: "authentication {\n        auth_type AH\n        auth_pass x\n    }"))
+        let problems = VRRPSetupBuilder.build(config).problems
+        #expect(problems.count == 1 && problems[0].message.contains("AH") && problems[0].location.line == 1)
+    }
+}
+
+@Suite struct TrackerWeighingTests {
+    static let text = """
+    vrrp_script up { script "/bin/true"
+        weight 10 }
+    vrrp_script down { script "/bin/false"
+        weight -20 }
+    vrrp_script zero { script "/bin/false" }
+    """ + instance(body: "track_script {\n        up\n        down\n        zero\n    }\n    track_interface {\n        eth1 weight -5\n    }")
+
+    @Test func weightsFollowKeepalived() {
+        let spec = setup(Self.text).instances[0]
+        #expect(spec.trackers.map(\.name) == ["interface eth0", "interface eth1", "script up", "script down", "script zero"])
+        let results: [String: ScriptVerdict] = ["up": .result(up: true), "down": .result(up: false), "zero": .result(up: true)]
+        let trackers = TrackerWeighing.trackers(spec.trackers, interfaceUp: { $0 == "eth0" }, script: { results[$0]! })
+        var machine = VRRPStateMachine(config: VRRPInstanceConfig(name: "t", vrid: 1, priority: 100, sourceAddress: .v4(.any)))
+        _ = machine.handle(.trackersChanged(trackers), at: .zero)
+        #expect(machine.effectivePriority == 100 + 10 - 20 - 5)
+        #expect(!machine.isFaulted)
+    }
+
+    @Test func beforeTheirFirstResultWeightedScriptsAddNothingAndWeightZeroFaults() {
+        let spec = setup(Self.text).instances[0]
+        let trackers = TrackerWeighing.trackers(spec.trackers, interfaceUp: { _ in true }, script: { _ in .pending })
+        #expect(trackers.map(\.priorityContribution).reduce(0, +) == 0)
+        #expect(trackers.contains { $0.causesFault })
+        let disabled = TrackerWeighing.trackers(spec.trackers, interfaceUp: { _ in true }, script: { _ in .disabled })
+        #expect(disabled.count == 2, "a disabled script neither adds nor faults")
+        let missing = TrackerWeighing.trackers(spec.trackers, interfaceUp: { _ in nil }, script: { _ in .disabled })
+        #expect(missing.first!.causesFault, "a vanished interface is down")
+    }
+
+    @Test func aGroupsTrackersCountOnlyWithTrackWeight() {
+        let group = """
+        vrrp_script s { script "/bin/false"
+            weight -30 }
+        vrrp_sync_group G {
+            group {
+                VI_1
+            }
+            track_script {
+                s
+            }
+        }
+        """
+        let plain = setup(instance() + group).instances[0]
+        #expect(plain.trackers.last! == TrackerRule(.script("s"), weight: 0, fromGroup: true))
+        let weighted = setup(instance() + group.replacingOccurrences(of: "group {", with: "sync_group_tracking_weight\n    group {")).instances[0]
+        #expect(weighted.trackers.last!.weight == -30 && weighted.trackers.last!.name == "group script s")
+    }
+}
+
+@Suite struct VIPRestoreTests {
+    @Test func onlyMissingVIPsComeBack() {
+        let spec = setup(instance(vips: ["10.0.0.100/24", "10.0.0.101/24 dev eth1"])).instances[0]
+        let present: [String: Set<IPAddress>] = ["eth0": [IPAddress("10.0.0.100")!], "eth1": []]
+        #expect(VIPRestore.missing(spec.virtualAddresses, present: present).map(\.address) == [IPAddress("10.0.0.101")!])
+        #expect(VIPRestore.missing(spec.virtualAddresses, present: ["eth0": [IPAddress("10.0.0.100")!], "eth1": [IPAddress("10.0.0.101")!]]).isEmpty)
+    }
+}
+
+@Suite struct VRRPReloadPlanTests {
+    @Test func theSameFileGivesAnEmptyPlan() {
+        let text = instance() + instance("VI_2", vrid: 52, vips: ["10.0.0.200/24"])
+        let plan = VRRPReloadPlan.plan(old: setup(text), new: setup(text))
+        #expect(plan.isEmpty && plan.kept.count == 2)
+        // Moving blocks around (new line numbers) is no change either.
+        let moved = "\n\n! a comment\n" + instance("VI_2", vrid: 52, vips: ["10.0.0.200/24"]) + instance()
+        #expect(VRRPReloadPlan.plan(old: setup(text), new: setup(moved)).isEmpty)
+    }
+
+    @Test func keptAddedRemovedAndWhatChanged() {
+        let old = setup(instance() + instance("VI_2", vrid: 52))
+        let new = setup(instance(priority: 90, vips: ["10.0.0.100/24", "10.0.0.101/24"]) + instance("VI_3", vrid: 53))
+        let plan = VRRPReloadPlan.plan(old: old, new: new)
+        #expect(plan.kept.count == 1 && plan.kept[0].changes == ["priority 100→90", "VIPs +1 -0"])
+        #expect(plan.added == [1] && plan.removed == [1])
+        #expect(plan.vipsAdded == 1 && plan.vipsRemoved == 0)
+    }
+
+    @Test func aRenameIsAKeptRouter() {
+        let plan = VRRPReloadPlan.plan(old: setup(instance("A")), new: setup(instance("B")))
+        #expect(plan.kept.count == 1 && plan.kept[0].changes == ["renamed from A"])
+        #expect(plan.added.isEmpty && plan.removed.isEmpty)
+    }
+
+    /// keepalived #2364: swapping two instances' VRIDs is two changed routers, each keeping
+    /// the state of the router it now is, never a loss of both.
+    @Test func swappedVRIDsMatchByVRID() {
+        let old = setup(instance("A", vrid: 51, vips: ["10.0.0.1/24"]) + instance("B", vrid: 52, vips: ["10.0.0.2/24"]))
+        let new = setup(instance("A", vrid: 52, vips: ["10.0.0.1/24"]) + instance("B", vrid: 51, vips: ["10.0.0.2/24"]))
+        let plan = VRRPReloadPlan.plan(old: old, new: new)
+        #expect(plan.kept.map { [$0.old, $0.new] } == [[1, 0], [0, 1]])
+        #expect(plan.kept.allSatisfy { $0.changes.contains { $0.hasPrefix("renamed") } && $0.changes.contains("VIPs +1 -1") })
+    }
+
+    @Test func trackScriptsByName() {
+        func scripts(_ body: String) -> String {
+            body + instance(body: "track_script {\n        a\n        b\n        c\n    }")
+        }
+        let old = setup(scripts("vrrp_script a { script \"/bin/true\" }\nvrrp_script b { script \"/bin/true\" }\nvrrp_script c { script \"/bin/true\" }\n"))
+        let new = setup(scripts("vrrp_script a { script \"/bin/true\" }\nvrrp_script b { script \"/bin/true\"\n    rise 3 }\nvrrp_script c { script \"/bin/false\" }\n"))
+        let plan = VRRPReloadPlan.plan(old: old, new: new).scripts
+        #expect(plan.unchanged == ["a"] && plan.retimed == ["b"] && plan.replaced == ["c"])
+        #expect(!plan.isEmpty)
+    }
+}

@@ -1,0 +1,383 @@
+// In-memory stand-ins for every adapter behind `DaemonSystem`, on one virtual clock, and a
+// LAN that carries adverts between simulated directors: the idea of swift-nio's embedded
+// event loop, applied to the whole daemon. Nothing here touches the machine.
+import Addressing
+import IPVS
+import LVS
+import Logging
+import ScriptRunner
+import TCPProbe
+import VRRP
+import VigilConfig
+import VigilDaemon
+import VigilSystem
+
+final class VirtualClock: DaemonClock {
+    var current: Int64 = 1_000_000_000
+    func now() -> Int64 { current }
+    func pause(_ microseconds: Int64) { current += microseconds }
+}
+
+/// Descriptor numbers for fakes: far above anything real, unique per simulation.
+final class FakeDescriptors {
+    private var next: Int32 = 10_000
+    func allocate() -> Int32 {
+        next += 1
+        return next
+    }
+}
+
+/// What crossed the simulated wire, as tcpdump on the bridge would show it.
+struct WireEvent: CustomStringConvertible {
+    enum Kind: Equatable {
+        case advert(VRRPAdvert)
+        case announce(IPAddress)
+    }
+    var time: Int64
+    var node: String
+    var source: IPAddress
+    var destination: IPAddress?
+    var kind: Kind
+
+    var advert: VRRPAdvert? { if case .advert(let a) = kind { a } else { nil } }
+    var isAnnouncement: Bool { if case .announce = kind { true } else { false } }
+    var description: String {
+        switch kind {
+        case .advert(let a): "\(time) \(node) \(source) > \(destination.map { "\($0)" } ?? "?") VRRPv\(a.version.rawValue) vrid \(a.vrid) prio \(a.priority) addrs \(a.addresses)"
+        case .announce(let address): "\(time) \(node) announce \(address)"
+        }
+    }
+}
+
+/// A broadcast domain: every channel on a segment sees the multicast adverts of the others,
+/// and a unicast advert reaches the channel bound to its destination.
+final class FakeLAN {
+    var capture: [WireEvent] = []
+    private var channels: [FakeChannel] = []
+    let clock: VirtualClock
+
+    init(clock: VirtualClock) { self.clock = clock }
+
+    func attach(_ channel: FakeChannel) { channels.append(channel) }
+    func detach(_ channel: FakeChannel) { channels.removeAll { $0 === channel } }
+
+    func transmit(_ packet: [UInt8], payload: [UInt8], from sender: FakeChannel, source: IPAddress, destination: IPAddress) {
+        if let decoded = try? VRRPAdvert.decode(payload, endpoints: VRRPEndpoints(source: source, destination: destination)!) {
+            capture.append(WireEvent(time: clock.current, node: sender.node.name, source: source, destination: destination, kind: .advert(decoded)))
+        }
+        for channel in channels where channel !== sender && channel.segment == sender.segment && channel.family == sender.family {
+            switch channel.mode {
+            case .multicast where destination.isMulticast: channel.queue.append((packet, source))
+            case .unicast(let local) where local == destination: channel.queue.append((packet, source))
+            default: break
+            }
+        }
+    }
+
+    /// A packet from outside any simulated daemon (a keepalived peer, an attacker).
+    func inject(_ packet: [UInt8], source: IPAddress, segment: String) {
+        for channel in channels where channel.segment == segment && channel.mode == .multicast { channel.queue.append((packet, source)) }
+    }
+
+    func announced(_ address: IPAddress, by node: FakeNode) {
+        capture.append(WireEvent(time: clock.current, node: node.name, source: address, destination: nil, kind: .announce(address)))
+    }
+}
+
+final class FakeChannel: VRRPChannel {
+    let node: FakeNode
+    let fd: Int32
+    let segment: String
+    let family: AddressFamily
+    let mode: VRRPChannelMode
+    var queue: [([UInt8], IPAddress)] = []
+    private(set) var isClosed = false
+
+    init(node: FakeNode, fd: Int32, segment: String, family: AddressFamily, mode: VRRPChannelMode) {
+        self.node = node
+        self.fd = fd
+        self.segment = segment
+        self.family = family
+        self.mode = mode
+    }
+
+    func send(_ payload: [UInt8], from source: IPAddress, to destination: IPAddress, ttl: UInt8) throws(SystemError) {
+        let packet: [UInt8]
+        switch (source, destination) {
+        case (.v4(let s), .v4(let d)):
+            packet = VRRPSocket.ipv4Header(payloadLength: payload.count, source: s, destination: d, ttl: ttl) + payload
+        case (.v6(let s), .v6(let d)):
+            packet = [0x60, 0, 0, 0, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF), VRRPAdvert.ipProtocol, ttl]
+                + s.bytes + d.bytes + payload
+        default:
+            throw SystemError(errno: 97, operation: "sendto", interface: nil)
+        }
+        node.lan.transmit(packet, payload: payload, from: self, source: source, destination: destination)
+    }
+
+    func receive() throws(SystemError) -> ReceivedVRRPPacket? {
+        guard !queue.isEmpty else { return nil }
+        let (bytes, source) = queue.removeFirst()
+        return ReceivedVRRPPacket(bytes: bytes, source: source)
+    }
+
+    func close() {
+        isClosed = true
+        node.lan.detach(self)
+    }
+}
+
+final class FakeAnnouncer: Announcer {
+    let node: FakeNode
+    init(node: FakeNode) { self.node = node }
+    func announce(_ address: IPAddress) throws(SystemError) { node.lan.announced(address, by: node) }
+}
+
+/// One link of a simulated director.
+struct FakeInterface {
+    var name: String
+    var index: Int32
+    var segment: String
+    var isUp = true
+    var addresses: [InterfaceAddress] = []
+    var mac: [UInt8]
+}
+
+/// rtnetlink, links and raw sockets of one simulated director.
+final class FakeNode: AddressControl, VRRPNetwork {
+    let name: String
+    let lan: FakeLAN
+    let descriptors: FakeDescriptors
+    var interfaces: [String: FakeInterface] = [:]
+    /// Every address change, as `ip monitor address` would list them.
+    var addressLog: [(time: Int64, add: Bool, address: IPAddress, ifindex: Int32)] = []
+    private(set) var channels: [FakeChannel] = []
+
+    init(name: String, lan: FakeLAN, descriptors: FakeDescriptors) {
+        self.name = name
+        self.lan = lan
+        self.descriptors = descriptors
+    }
+
+    func addInterface(_ name: String, segment: String = "lan", ipv4: String?, linkLocal: String? = nil) {
+        let index = Int32(interfaces.count + 2)
+        var interface = FakeInterface(name: name, index: index, segment: segment, mac: [0x02, 0, 0, 0, UInt8(index), UInt8(truncatingIfNeeded: self.name.hashValue & 0xFF)])
+        if let ipv4 { interface.addresses.append(InterfaceAddress(ifindex: index, address: IPAddress(ipv4)!, prefixLength: 24)) }
+        if let linkLocal { interface.addresses.append(InterfaceAddress(ifindex: index, address: IPAddress(linkLocal)!, prefixLength: 64, scope: 253)) }
+        interfaces[name] = interface
+    }
+
+    private func interface(index: Int32) -> String? { interfaces.first { $0.value.index == index }?.key }
+
+    /// The VIPs and other addresses on a link, as `ip addr show` lists them.
+    func addresses(on name: String) -> [IPAddress] { interfaces[name]?.addresses.map(\.address) ?? [] }
+
+    /// Kernel-visible address state: (interface, address/prefix, label), sorted.
+    var addressState: [String] {
+        interfaces.values.flatMap { i in i.addresses.map { "\(i.name) \($0.address)/\($0.prefixLength) \($0.label ?? "")" } }.sorted()
+    }
+
+    // AddressControl
+    func interface(named name: String) throws(SystemError) -> InterfaceInfo {
+        guard let i = interfaces[name] else { throw SystemError(errno: 19, operation: "if_nametoindex", interface: name) }
+        let primary = i.addresses.first { if case .v4 = $0.address { true } else { false } }?.address.ipv4
+        let linkLocal = i.addresses.first { $0.address.ipv6?.isLinkLocal ?? false }?.address.ipv6
+        return InterfaceInfo(name: name, index: i.index, mac: i.mac, flags: i.isUp ? InterfaceInfo.upAndRunningFlags : 0,
+                             primaryIPv4: primary, linkLocalIPv6: linkLocal)
+    }
+
+    func add(_ spec: AddressSpec) throws(AddressError) {
+        guard let name = interface(index: spec.ifindex) else { throw .noDevice(ifindex: spec.ifindex) }
+        if interfaces[name]!.addresses.contains(where: { $0.address == spec.address }) { throw .exists(spec.address, ifindex: spec.ifindex) }
+        interfaces[name]!.addresses.append(InterfaceAddress(ifindex: spec.ifindex, address: spec.address, prefixLength: spec.prefixLength,
+                                                            label: spec.label, scope: spec.scope, broadcast: spec.broadcast))
+        addressLog.append((lan.clock.current, true, spec.address, spec.ifindex))
+    }
+
+    func remove(_ spec: AddressSpec) throws(AddressError) {
+        guard let name = interface(index: spec.ifindex) else { return }
+        guard let at = interfaces[name]!.addresses.firstIndex(where: { $0.address == spec.address && $0.prefixLength == spec.prefixLength }) else {
+            throw .notFound(spec.address, ifindex: spec.ifindex)
+        }
+        interfaces[name]!.addresses.remove(at: at)
+        addressLog.append((lan.clock.current, false, spec.address, spec.ifindex))
+    }
+
+    func list(ifindex: Int32?) throws(AddressError) -> [InterfaceAddress] {
+        interfaces.values.filter { ifindex == nil || $0.index == ifindex }.flatMap(\.addresses)
+    }
+
+    // VRRPNetwork
+    func openChannel(interface name: String, family: AddressFamily, mode: VRRPChannelMode) throws(SystemError) -> any VRRPChannel {
+        guard let i = interfaces[name] else { throw SystemError(errno: 19, operation: "socket", interface: name) }
+        let channel = FakeChannel(node: self, fd: descriptors.allocate(), segment: i.segment, family: family, mode: mode)
+        channels.append(channel)
+        lan.attach(channel)
+        return channel
+    }
+
+    func announcer(for interface: InterfaceInfo, family: AddressFamily) throws(SystemError) -> any Announcer { FakeAnnouncer(node: self) }
+
+    var openChannels: [FakeChannel] { channels.filter { !$0.isClosed } }
+}
+
+/// The kernel's IPVS table, with every request it was sent.
+final class FakeIPVS: IPVSClient {
+    var table: IPVSTable = [:]
+    var requests: [IPVSOperation] = []
+    var available = true
+
+    func info() throws(IPVSKernelError) -> (version: UInt32, connectionTableSize: UInt32) {
+        guard available else { throw .unavailable("no IPVS in this fake") }
+        return (0x010203, 4096)
+    }
+    func dump() throws(IPVSKernelError) -> IPVSTable { table }
+    func apply(_ operations: [IPVSOperation]) throws(IPVSKernelError) -> [IPVSOperationFailure] {
+        requests += operations
+        table = IPVSReconciler.applying(operations, to: table)
+        return []
+    }
+
+    /// Sorted text of the table, for comparisons.
+    var state: [String] {
+        table.flatMap { service, dests in
+            ["\(service.key) \(service.scheduler) flags \(service.flags.rawValue) timeout \(service.timeout)"]
+                + dests.map { "\(service.key) -> \($0.key.formatted(in: service.key)) w\($0.weight) \($0.forwarding.code)" }
+        }.sorted()
+    }
+}
+
+/// Scripts that take a virtual while and then succeed or fail as the test says.
+final class FakeProcesses: ProcessRunner {
+    struct Started { var time: Int64; var command: String; var arguments: [String]; var id: ScriptRunID }
+    let clock: VirtualClock
+    /// Whether a command succeeds, and how long it runs (default: succeeds after 10 ms).
+    var behaviour: (String) -> (success: Bool, duration: Int64) = { _ in (true, 10_000) }
+    private(set) var started: [Started] = []
+    private var running: [(id: ScriptRunID, finishAt: Int64, success: Bool, timedOut: Bool, startedAt: Int64)] = []
+
+    init(clock: VirtualClock) { self.clock = clock }
+
+    func start(_ spec: ScriptSpec, id: ScriptRunID, timeout: Int64?, now: Int64) throws(ScriptError) {
+        let (success, duration) = behaviour(spec.command)
+        started.append(Started(time: now, command: spec.command, arguments: spec.arguments, id: id))
+        if let timeout, duration > timeout {
+            running.append((id, now + timeout, false, true, now))
+        } else {
+            running.append((id, now + duration, success, false, now))
+        }
+    }
+
+    var runningCount: Int { running.count }
+    var nextDeadline: Int64? { running.map(\.finishAt).min() }
+
+    func poll(now: Int64) -> [FinishedScript] {
+        let due = running.filter { $0.finishAt <= now }
+        running.removeAll { $0.finishAt <= now }
+        return due.map { FinishedScript(id: $0.id, success: $0.success, timedOut: $0.timedOut, runtime: now - $0.startedAt) }
+    }
+
+    func terminateAll(now: Int64) {
+        running = running.map { ($0.id, now, false, true, $0.startedAt) }
+    }
+
+    /// Notify scripts run so far: "command arg arg".
+    var notifications: [String] {
+        started.filter { if case .notify = $0.id { true } else { false } }.map { ([$0.command] + $0.arguments).joined(separator: " ") }
+    }
+}
+
+/// TCP_CHECK connects that answer after a virtual millisecond, up or down as the test says.
+final class FakeProber: ConnectProber {
+    let clock: VirtualClock
+    var alive: (SocketAddress) -> Bool = { _ in true }
+    private(set) var started: [(time: Int64, id: CheckerID, target: SocketAddress)] = []
+    private var pending: [(id: CheckerID, at: Int64, outcome: ProbeOutcome)] = []
+    let shared: Int32
+
+    init(clock: VirtualClock, descriptors: FakeDescriptors) {
+        self.clock = clock
+        shared = descriptors.allocate()
+    }
+
+    var sharedDescriptor: Int32? { shared }
+    var count: Int { pending.count }
+    var nextDeadline: Int64? { pending.map(\.at).min() }
+
+    func start(id: CheckerID, target: SocketAddress, options: ProbeOptions, timeout: Int64, now: Int64) -> ProbeStart<CheckerID> {
+        started.append((now, id, target))
+        let up = alive(target)
+        pending.append((id, up ? now + 1_000 : now + timeout, up ? .connected : .timedOut))
+        return .pending(fd: shared)
+    }
+
+    /// The fake never reports through the shared descriptor: results come due as deadlines.
+    func ready(fd: Int32, now: Int64) -> [ProbeResult<CheckerID>] { expire(now: now) }
+
+    func expire(now: Int64) -> [ProbeResult<CheckerID>] {
+        let due = pending.filter { $0.at <= now }
+        pending.removeAll { $0.at <= now }
+        return due.map { ProbeResult(id: $0.id, outcome: $0.outcome) }
+    }
+
+    func cancelAll() { pending = [] }
+}
+
+final class FakeSignals: SignalSource {
+    let fd: Int32
+    var pending: [Int32] = []
+    init(descriptors: FakeDescriptors) { fd = descriptors.allocate() }
+    func drain() -> [Int32] {
+        defer { pending = [] }
+        return pending
+    }
+}
+
+/// Configuration files in memory; `onRead` lets a test act while a reload reads the file.
+final class FakeFiles: ConfigFileSystem {
+    var files: [String: String] = [:]
+    var onRead: () -> Void = {}
+    func read(_ path: String) -> [UInt8]? {
+        defer { onRead() }
+        return files[path].map { Array($0.utf8) }
+    }
+    func glob(_ pattern: String) -> [String] { files[pattern] != nil ? [pattern] : [] }
+    func canonical(_ path: String) -> String { path }
+}
+
+/// The host as `vigil -t` checks it: the node's links, a few users, scripts that exist.
+struct FakeHost: HostProbe {
+    let node: FakeNode
+    var scripts: Set<String>
+    func interfaceExists(_ name: String) -> Bool { node.interfaces[name] != nil }
+    func userExists(_ name: String) -> Bool { ["root", "nobody"].contains(name) }
+    func groupExists(_ name: String) -> Bool { ["root", "nogroup"].contains(name) }
+    func fileStatus(_ path: String) -> FileStatus? {
+        if scripts.contains(path) { return FileStatus(isRegular: true, isDirectory: false, mode: 0o755, ownerUID: 0, ownerGID: 0) }
+        let directories = ["/", "/etc", "/etc/keepalived", "/usr", "/usr/bin", "/bin"]
+        if directories.contains(path) { return FileStatus(isRegular: false, isDirectory: true, mode: 0o755, ownerUID: 0, ownerGID: 0) }
+        return nil
+    }
+    var searchPath: [String] { ["/usr/bin", "/bin"] }
+}
+
+/// Log lines with the virtual time they were written at.
+final class LogStore: @unchecked Sendable {
+    var lines: [(time: Int64, level: Logger.Level, text: String)] = []
+    var clock: VirtualClock?
+    func contains(_ text: String) -> Bool { lines.contains { $0.text.contains(text) } }
+    func matching(_ text: String) -> [String] { lines.filter { $0.text.contains(text) }.map(\.text) }
+}
+
+struct StoreLogHandler: LogHandler {
+    let store: LogStore
+    var logLevel: Logger.Level = .debug
+    var metadata: Logger.Metadata = [:]
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        store.lines.append((store.clock?.current ?? 0, event.level, event.message.description))
+    }
+}

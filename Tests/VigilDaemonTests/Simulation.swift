@@ -1,0 +1,155 @@
+import Addressing
+import Logging
+import Testing
+import VRRP
+import VigilConfig
+import VigilSystem
+@testable import VigilDaemon
+
+/// One simulated director: a real `Daemon` on fakes.
+final class Director {
+    let name: String
+    let node: FakeNode
+    let ipvs = FakeIPVS()
+    let processes: FakeProcesses
+    let prober: FakeProber
+    let signals: FakeSignals
+    let files = FakeFiles()
+    let log = LogStore()
+    let path = "/etc/keepalived/keepalived.conf"
+    var scripts: Set<String> = ["/etc/keepalived/check.sh", "/etc/keepalived/notify.sh", "/usr/bin/true", "/bin/true", "/bin/sh"]
+    private(set) var daemon: Daemon?
+    let clock: VirtualClock
+
+    init(_ name: String, simulation: Simulation, ipv4: String = "10.0.0.1", extraInterfaces: [String] = []) {
+        self.name = name
+        clock = simulation.clock
+        node = FakeNode(name: name, lan: simulation.lan, descriptors: simulation.descriptors)
+        node.addInterface("eth0", ipv4: ipv4, linkLocal: "fe80::\(ipv4.split(separator: ".").last!)")
+        for (index, extra) in extraInterfaces.enumerated() {
+            node.addInterface(extra, segment: "lan-\(extra)", ipv4: "10.\(index + 1).0.\(ipv4.split(separator: ".").last!)")
+        }
+        processes = FakeProcesses(clock: simulation.clock)
+        prober = FakeProber(clock: simulation.clock, descriptors: simulation.descriptors)
+        signals = FakeSignals(descriptors: simulation.descriptors)
+        log.clock = simulation.clock
+        simulation.directors.append(self)
+    }
+
+    var system: DaemonSystem {
+        let waiter = SimulatedWaiter(director: self)
+        return DaemonSystem(clock: clock, waiter: waiter, signals: signals, addresses: node, network: node,
+                            openIPVS: { [ipvs] () throws(IPVSKernelError) -> any IPVSClient in
+                                guard ipvs.available else { throw .unavailable("no IPVS in this fake") }
+                                return ipvs
+                            },
+                            processes: processes, makeProber: { [prober] in prober },
+                            files: files, host: FakeHost(node: node, scripts: scripts))
+    }
+
+    /// Loads `text` as the configuration file and starts the daemon on it.
+    @discardableResult
+    func start(_ text: String, options: DaemonOptions? = nil) throws -> Daemon {
+        files.files[path] = text
+        let (config, diagnostics) = ConfigLoader.load(path: path, configID: name, fileSystem: files,
+                                                      host: FakeHost(node: node, scripts: scripts))
+        let errors = diagnostics.all.filter { $0.severity == .error }
+        #expect(errors.isEmpty, "\(name): \(errors.map(\.description))")
+        let logger = Logger(label: name, factory: { [log] _ in StoreLogHandler(store: log) })
+        let daemon = try Daemon(options: options ?? DaemonOptions(configPath: path, configID: name, logConsole: true, logDetail: true,
+                                                                  foreground: true, pidFile: nil, releaseVIPsOnStop: true),
+                                configuration: config, system: system, logger: logger)
+        daemon.start()
+        self.daemon = daemon
+        return daemon
+    }
+
+    /// Writes a new file and sends SIGHUP; the reload happens on the daemon's next turn.
+    func hangUp(with text: String? = nil) {
+        if let text { files.files[path] = text }
+        signals.pending.append(SIGHUP_)
+    }
+
+    func terminate() { signals.pending.append(SIGTERM_) }
+
+    /// Whether the loop has work right now, or when it next has.
+    var nextWake: Int64? {
+        guard let daemon, !daemon.stopping else { return nil }
+        if hasReadyDescriptors { return clock.current }
+        return daemon.loop.nextDeadline
+    }
+
+    var hasReadyDescriptors: Bool {
+        !signals.pending.isEmpty || node.openChannels.contains { !$0.queue.isEmpty }
+    }
+
+    var readyDescriptors: [Int32] {
+        (signals.pending.isEmpty ? [] : [signals.fd]) + node.openChannels.filter { !$0.queue.isEmpty }.map(\.fd)
+    }
+
+    var vrrp: VRRPHost { daemon!.vrrp }
+    func instance(_ name: String) -> VRRPHost.Instance? { vrrp.instances.first { $0.name == name } }
+    func state(_ name: String) -> VRRPState? { instance(name)?.machine.state }
+    func holds(_ address: String) -> Bool { node.addresses(on: "eth0").contains(IPAddress(address)!) }
+}
+
+/// The waiter never blocks: the simulation moves the clock, so a wait only reports what is ready.
+final class SimulatedWaiter: DescriptorWaiter {
+    unowned let director: Director
+    init(director: Director) { self.director = director }
+    func wait(readable: [Int32], writable: [Int32], timeout: Int64) throws(SystemError) -> [Int32] {
+        let ready = Set(director.readyDescriptors)
+        return readable.filter { ready.contains($0) }
+    }
+}
+
+/// Discrete-event simulation of one LAN of directors on one virtual clock: the director due
+/// first runs one loop turn, until the time asked for. Seconds of protocol time take
+/// milliseconds.
+final class Simulation {
+    let clock = VirtualClock()
+    lazy var lan = FakeLAN(clock: clock)
+    let descriptors = FakeDescriptors()
+    var directors: [Director] = []
+    /// Things that happen at a virtual time (a packet from outside, a link going down).
+    private var scheduled: [(time: Int64, action: () -> Void)] = []
+    private(set) var turns = 0
+
+    var now: Int64 { clock.current }
+
+    func at(_ time: Int64, _ action: @escaping () -> Void) {
+        scheduled.append((time, action))
+        scheduled.sort { $0.time < $1.time }
+    }
+
+    func after(_ delay: Double, _ action: @escaping () -> Void) { at(now + Int64(delay * 1e6), action) }
+
+    /// Runs until `seconds` of virtual time have passed.
+    func run(_ seconds: Double) {
+        let end = now + Int64(seconds * 1e6)
+        while true {
+            let wakes = directors.compactMap(\.nextWake)
+            var earliest = wakes.min() ?? .max
+            if let first = scheduled.first { earliest = min(earliest, first.time) }
+            guard earliest <= end else { break }
+            clock.current = max(clock.current, earliest)
+            while let first = scheduled.first, first.time <= clock.current {
+                scheduled.removeFirst()
+                first.action()
+            }
+            for director in directors {
+                guard let wake = director.nextWake, wake <= clock.current else { continue }
+                director.daemon?.turn(maxWait: 0)
+                turns += 1
+            }
+            precondition(turns < 50_000_000, "the simulation does not settle")
+        }
+        clock.current = max(clock.current, end)
+    }
+
+    /// Adverts and announcements since `time`.
+    func wire(since time: Int64) -> [WireEvent] { lan.capture.filter { $0.time >= time } }
+}
+
+let SIGHUP_: Int32 = 1
+let SIGTERM_: Int32 = 15
