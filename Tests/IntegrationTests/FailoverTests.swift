@@ -58,8 +58,12 @@ struct CapturedPacket {
     var time: Double
     var source: String
     var priority: Int?
-    var isGARP: Bool
+    /// A gratuitous ARP for the lab's VIP, 172.16.10.40.
+    var isGARP: Bool { garpTarget == "172.16.10.40" }
+    /// The address a gratuitous ARP ("who-has X tell X") announces.
+    var garpTarget: String?
     var raw: String
+    var isAdvert: Bool { garpTarget == nil }
 
     static func parse(_ text: String) -> [CapturedPacket] {
         var packets: [CapturedPacket] = []
@@ -67,8 +71,12 @@ struct CapturedPacket {
         for line in text.split(separator: "\n").map(String.init) {
             if let first = line.split(separator: " ").first, let time = Double(first) {
                 pendingTime = time
-                if line.contains("ARP") && line.contains("Request who-has 172.16.10.40") && line.contains("tell 172.16.10.40") {
-                    packets.append(CapturedPacket(time: time, source: "", priority: nil, isGARP: true, raw: line))
+                if line.contains("ARP"), let who = line.range(of: "Request who-has "), let tell = line.range(of: " tell ") {
+                    let target = line[who.upperBound...].prefix { $0 != " " }
+                    let teller = line[tell.upperBound...].prefix { $0 != "," && $0 != " " }
+                    if target == teller {
+                        packets.append(CapturedPacket(time: time, source: "", priority: nil, garpTarget: String(target), raw: line))
+                    }
                 }
                 continue
             }
@@ -79,7 +87,7 @@ struct CapturedPacket {
                 if let range = trimmed.range(of: "prio ") {
                     priority = Int(trimmed[range.upperBound...].prefix { $0.isNumber })
                 }
-                packets.append(CapturedPacket(time: time, source: source, priority: priority, isGARP: false, raw: trimmed))
+                packets.append(CapturedPacket(time: time, source: source, priority: priority, garpTarget: nil, raw: trimmed))
             }
         }
         return packets

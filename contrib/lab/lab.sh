@@ -219,6 +219,14 @@ cmd_kill() {
     say "killed the daemon on $node (pid $pid and children: SIGSTOP, then SIGKILL)"
 }
 
+cmd_reload() {
+    local node=${1:-} pid
+    need_director "$node"
+    pid=$(live_pid "daemon-$node") || die "no daemon running on $node"
+    kill -HUP "$pid"
+    say "sent SIGHUP to the daemon on $node (pid $pid)"
+}
+
 cmd_who() {
     local n found=0
     need_up
@@ -282,6 +290,7 @@ usage: $0 COMMAND
   start NODE vigil|keepalived   run a daemon on lvs01|lvs02 (log: $STATE/NODE.log)
   stop NODE                SIGTERM the daemon (it releases the VIP)
   kill NODE                SIGSTOP+SIGKILL the daemon and its children (a crash)
+  reload NODE              SIGHUP the daemon (it re-reads NODE.conf)
   haproxy-down NODE        stop NODE's fake haproxy (the track script then fails)
   haproxy-up NODE          start it again
   who                      which namespace holds $VIP
@@ -297,6 +306,7 @@ down) cmd_down ;;
 start) cmd_start "${2:-}" "${3:-}" ;;
 stop) cmd_stop "${2:-}" ;;
 kill) cmd_kill "${2:-}" ;;
+reload) cmd_reload "${2:-}" ;;
 haproxy-down) cmd_haproxy down "${2:-}" ;;
 haproxy-up) cmd_haproxy up "${2:-}" ;;
 who) cmd_who ;;
