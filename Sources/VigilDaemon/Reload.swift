@@ -112,16 +112,18 @@ extension Daemon {
     /// The one line: instances, VIPs, scripts, services, destinations.
     private func describe(_ plan: VRRPReloadPlan, _ setup: VRRPSetup, _ lvs: LVSReloadSummary, _ ops: [IPVSOperation], file: String) -> String {
         var parts: [String] = []
-        let changed = plan.kept.filter { !$0.isUnchanged }
-        var vrrp = "VRRP instances \(plan.kept.count) kept"
-        if !changed.isEmpty {
-            vrrp += " (" + changed.map { "\(setup.instances[$0.new].name): \($0.changes.joined(separator: ", "))" }.joined(separator: "; ") + ")"
+        if plan.kept.count + plan.added.count + plan.removed.count > 0 {
+            let changed = plan.kept.filter { !$0.isUnchanged }
+            var vrrp = "VRRP instances \(plan.kept.count) kept"
+            if !changed.isEmpty {
+                vrrp += " (" + changed.map { "\(setup.instances[$0.new].name): \($0.changes.joined(separator: ", "))" }.joined(separator: "; ") + ")"
+            }
+            vrrp += ", \(plan.added.count) added"
+            if !plan.added.isEmpty { vrrp += " (" + plan.added.map { setup.instances[$0].name }.joined(separator: ", ") + ")" }
+            vrrp += ", \(plan.removed.count) removed"
+            parts.append(vrrp)
+            parts.append("VIPs +\(plan.vipsAdded) -\(plan.vipsRemoved)")
         }
-        vrrp += ", \(plan.added.count) added"
-        if !plan.added.isEmpty { vrrp += " (" + plan.added.map { setup.instances[$0].name }.joined(separator: ", ") + ")" }
-        vrrp += ", \(plan.removed.count) removed"
-        parts.append(vrrp)
-        parts.append("VIPs +\(plan.vipsAdded) -\(plan.vipsRemoved)")
         let s = plan.scripts
         if !s.isEmpty {
             parts.append("track scripts \(s.unchanged.count) kept, \(s.retimed.count + s.replaced.count) changed, \(s.added.count) added, \(s.removed.count) removed")
@@ -130,29 +132,32 @@ extension Daemon {
         if options.runChecker && (lvs.virtualServersKept + lvs.virtualServersAdded + lvs.virtualServersRemoved > 0) {
             parts.append("virtual servers \(lvs.virtualServersKept) kept, \(lvs.virtualServersAdded) added, \(lvs.virtualServersRemoved) removed")
             parts.append("real servers \(lvs.realServersKept) kept, \(lvs.realServersAdded) added, \(lvs.realServersRemoved) removed")
-            parts.append("\(ops.count) netlink operations\(ops.isEmpty ? "" : " (" + Self.tally(ops) + ")")")
+            parts.append(Self.count(ops.count, "netlink operation") + (ops.isEmpty ? "" : " (" + Self.tally(ops) + ")"))
         }
         return "Reload of \(file) applied: " + parts.joined(separator: "; ")
     }
 
+    /// "1 service added, 8 destinations added", in the order the operations go out.
     static func tally(_ ops: [IPVSOperation]) -> String {
-        var counts: [(String, Int)] = []
-        func add(_ name: String) {
-            if let i = counts.firstIndex(where: { $0.0 == name }) { counts[i].1 += 1 } else { counts.append((name, 1)) }
+        var counts: [(noun: String, verb: String, count: Int)] = []
+        func add(_ noun: String, _ verb: String) {
+            if let i = counts.firstIndex(where: { $0.noun == noun && $0.verb == verb }) { counts[i].count += 1 } else { counts.append((noun, verb, 1)) }
         }
         for op in ops {
             switch op {
-            case .addService: add("services added")
-            case .editService: add("services edited")
-            case .deleteService: add("services deleted")
-            case .addDestination: add("destinations added")
-            case .editDestination: add("destinations edited")
-            case .deleteDestination: add("destinations deleted")
-            case .flush: add("flush")
+            case .addService: add("service", "added")
+            case .editService: add("service", "edited")
+            case .deleteService: add("service", "deleted")
+            case .addDestination: add("destination", "added")
+            case .editDestination: add("destination", "edited")
+            case .deleteDestination: add("destination", "deleted")
+            case .flush: add("flush", "")
             }
         }
-        return counts.map { "\($0.1) \($0.0)" }.joined(separator: ", ")
+        return counts.map { count($0.count, $0.noun) + ($0.verb.isEmpty ? "" : " \($0.verb)") }.joined(separator: ", ")
     }
+
+    static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 
     static func milliseconds(_ microseconds: Int64) -> String {
         let tenths = (microseconds + 50) / 100

@@ -210,6 +210,71 @@ check "without omega no down script runs at stop" sh -c '[ "$(grep -c "^down-11$
 check "foreign service intact after the health phase" foreign_intact
 for p in $LISTENERS; do kill "$p" 2>/dev/null; done
 
+echo "# phase reload: SIGHUP keeps what did not change, to the counter"
+cp reload.conf /tmp/reload.conf
+ip addr add 10.85.0.1/32 dev rs0
+ip addr add 10.85.0.2/32 dev rs0
+listen 11
+httpd -f -p 10.85.0.1:80 -h /tmp/www &
+VIPD=$!
+sleep 0.3
+start_vigil /tmp/reload.conf /tmp/reload.log || show_log /tmp/reload.log
+sleep 2.5
+connect() { printf "GET / HTTP/1.0\r\n\r\n" | nc -w 2 10.85.0.1 80 >/dev/null; }
+connect; connect; connect
+# The kernel folds its per-CPU counters into what ipvsadm reads every 2 s.
+sleep 4
+conns_are() { [ "$(ipvsadm -Ln --stats -t 10.85.0.1:80 | awk '$1 == "TCP" { print $3 }')" = "$1" ]; }
+template() { ipvsadm -Lnc | grep -q "10.85.0.1:0 *10.85.0.1:80 *10.70.0.11:80"; }
+check "three connections counted before the reload" conns_are 3 || ipvsadm -Ln --stats | sed 's/^/#   /'
+check "a persistence template exists before the reload" template
+hangup() { # hangup N: SIGHUP, then wait for the Nth reload line in the log
+    kill -HUP "$VPID"
+    wait_for 5 sh -c "[ \$(grep -c 'Reload of' /tmp/reload.log) -ge $1 ]"
+}
+# 1: a new virtual server.
+{
+    cat reload.conf
+    cat <<'EOT'
+virtual_server 10.85.0.2 80 {
+    lb_algo wlc
+    lb_kind NAT
+    protocol TCP
+    real_server 10.70.0.12 80 {
+    }
+}
+EOT
+} >/tmp/reload.conf
+hangup 1
+check "a reload adding a service adds it" has_dest 10.85.0.2:80 10.70.0.12:80
+check "it sends exactly the service and its destination" grep -q "2 netlink operations (1 service added, 1 destination added)" /tmp/reload.log || grep "Reload of" /tmp/reload.log | sed 's/^/#   /'
+sleep 2.5
+check "the unchanged service kept its connection counter" conns_are 3 || ipvsadm -Ln --stats | sed 's/^/#   /'
+check "the unchanged service kept its persistence template" template || ipvsadm -Lnc | sed 's/^/#   /'
+# 2: a weight change.
+sed 's/weight 1$/weight 3/' /tmp/reload.conf >/tmp/reload.next && mv /tmp/reload.next /tmp/reload.conf
+hangup 2
+check "a weight change is one edit, not a delete and an add" grep -q "1 netlink operation (1 destination edited)" /tmp/reload.log || grep "Reload of" /tmp/reload.log | sed 's/^/#   /'
+check "the kernel has the new weight" sh -c '[ "$(ipvsadm -Ln -t 10.85.0.1:80 | awk "\$2 == \"10.70.0.11:80\" { print \$4 }")" = 3 ]'
+check "the persistence template survived the edit" template
+# 3: the same file again.
+hangup 3
+check "an unchanged file sends no netlink request" grep -q "nothing changed.*0 netlink operations" /tmp/reload.log
+# 4: a broken file.
+echo "virtual_server 10.85.0.9 80 {" >>/tmp/reload.conf
+hangup 4
+check "a broken file is refused with its location" grep -q "reload.conf:.*error" /tmp/reload.log
+both_services() { has_dest 10.85.0.1:80 10.70.0.11:80 && has_dest 10.85.0.2:80 10.70.0.12:80; }
+check "a refused reload leaves the table as it was" both_services
+connect
+sleep 2.5
+check "traffic still flows to the kept service" conns_are 4
+check "no IPVS error across the reloads" not grep -qi "IPVS.*error\|error.*IPVS" /tmp/reload.log || grep -i error /tmp/reload.log | sed 's/^/#   /'
+grep "Reload of" /tmp/reload.log | sed 's/^/#   /'
+stop_vigil TERM
+kill "$VIPD" 2>/dev/null
+unlisten 11
+
 echo "# phase lvs_flush"
 start_vigil flush.conf /tmp/flush.log
 check "lvs_flush empties the table first, foreign service included" sh -c '! ipvsadm -Ln | grep -q 10.99.9.9'
