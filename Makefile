@@ -4,9 +4,9 @@ SWIFT ?= swift
 # The second line is the kernel lab's (QEMU guest with Debian's kernel, where IPVS is tested;
 # gcc and libc6-dev build the benchmarks' static helper, contrib/bench/benchtool.c).
 DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 \
-	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev
+	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev strace
 
-.PHONY: all build release test unit integration kernel-lab demo deps bench-config bench-ipvs bench-tcpcheck clean
+.PHONY: all build release test unit integration kernel-lab demo deps bench-config bench-ipvs bench-tcpcheck bench-reload clean
 
 all: build
 
@@ -59,6 +59,10 @@ bench-ipvs: release
 # CPU of 2,000 TCP_CHECKs against keepalived 2.2.7 in the QEMU guest.
 bench-tcpcheck: release
 	contrib/bench/tcpcheck-cpu.sh
+
+# SIGHUP reload of the 500 VS x 8 RS + 50 instance config against keepalived 2.2.7 in the QEMU guest.
+bench-reload: release
+	contrib/bench/reload.sh
 
 clean:
 	rm -rf .build

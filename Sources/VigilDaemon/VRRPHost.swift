@@ -74,11 +74,22 @@ final class VRRPHost: LoopHost {
 
     // MARK: Set-up
 
+    /// Links looked up once per set-up or reload: a lookup is a getifaddrs and an address
+    /// dump, and fifty instances with their VIPs on one link would otherwise repeat it.
+    private var linkCache: [String: InterfaceInfo] = [:]
+
+    private func link(_ name: String) throws(SystemError) -> InterfaceInfo {
+        if let known = linkCache[name] { return known }
+        let info = try addresses.interface(named: name)
+        linkCache[name] = info
+        return info
+    }
+
     /// Prepares an instance without starting it: its interface, source, socket, announcer and
     /// VIP specs. Nothing is changed on the machine yet, so a failure leaves no trace.
     private func prepare(_ spec: InstanceSpec, keeping old: Instance? = nil) throws(DaemonError) -> Instance {
         let info: InterfaceInfo
-        do { info = try addresses.interface(named: spec.interface) } catch {
+        do { info = try link(spec.interface) } catch {
             throw DaemonError("(\(spec.name)) interface \(spec.interface): \(error)")
         }
         let source = try resolveSource(spec, info: info, keeping: old)
@@ -150,7 +161,7 @@ final class VRRPHost: LoopHost {
 
     private func addressSpec(_ vip: VIPSpec, owner: String) throws(DaemonError) -> AddressSpec {
         let ifindex: Int32
-        do { ifindex = try addresses.interface(named: vip.device).index } catch {
+        do { ifindex = try link(vip.device).index } catch {
             throw DaemonError("(\(owner)) interface \(vip.device) for address \(vip.address) does not exist")
         }
         return AddressSpec(ifindex: ifindex, address: vip.address, prefixLength: vip.prefixLength, label: vip.label,
@@ -159,6 +170,8 @@ final class VRRPHost: LoopHost {
 
     /// Every instance is prepared before any is kept, so a set-up error changes nothing.
     func setUp(_ setup: VRRPSetup) throws(DaemonError) {
+        linkCache = [:]
+        defer { linkCache = [:] }
         var prepared: [Instance] = []
         for spec in setup.instances { prepared.append(try prepare(spec)) }
         instances = prepared
@@ -418,6 +431,8 @@ final class VRRPHost: LoopHost {
     }
 
     func prepareReload(to setup: VRRPSetup, plan: VRRPReloadPlan) throws(DaemonError) -> PreparedReload {
+        linkCache = [:]
+        defer { linkCache = [:] }
         var prepared: [Int: Instance] = [:]
         let openBefore = Set(channels.keys)
         do {
