@@ -497,6 +497,39 @@ private func masterHarness(priority: UInt8 = 100, host: UInt8 = 5, configure: (i
         #expect(harness.machine.advert(priority: 100).addresses == [ip("10.0.0.101"), ip("10.0.0.102")])
     }
 
+    /// A reload whose advert would be the same sends nothing and keeps the advert timer: a
+    /// reload of an unchanged file is invisible on the wire.
+    @Test func masterReloadWithTheSameAdvertSendsNothing() {
+        var config = VRRPInstanceConfig.test(vips: [ip("10.0.0.100")])
+        var harness = Harness(config)
+        harness.send(.start)
+        harness.advance(to: VRRPInstant.zero + masterDown100)
+        let deadline = harness.machine.nextDeadline
+        #expect(harness.send(.configChanged(config)).isEmpty)
+        config.garp.masterRepeat = 2
+        config.preemptDelay = 1_000_000
+        #expect(harness.send(.configChanged(config)).isEmpty, "settings outside the advert change nothing on the wire")
+        #expect(harness.machine.nextDeadline == deadline)
+        config.priority = 120
+        #expect(harness.send(.configChanged(config)) == [.sendAdvert(harness.machine.advert(priority: 120))])
+    }
+
+    /// An owner that met another owner demotes itself to 254; a reload that keeps it an owner
+    /// keeps it demoted, a real priority change applies.
+    @Test func aDemotedOwnerStaysDemotedAcrossAnUnchangedReload() {
+        var config = VRRPInstanceConfig.test(priority: 255)
+        var harness = Harness(config)
+        harness.send(.start)
+        #expect(harness.machine.state == .master)
+        _ = harness.send(peerAdvert(config, priority: 255, from: 99))
+        #expect(harness.machine.effectivePriority == 254)
+        _ = harness.send(.configChanged(config))
+        #expect(harness.machine.effectivePriority == 254)
+        config.priority = 200
+        _ = harness.send(.configChanged(config))
+        #expect(harness.machine.effectivePriority == 200)
+    }
+
     @Test func backupReloadKeepsElapsedTime() {
         var config = VRRPInstanceConfig.test()
         var harness = Harness(config)
