@@ -64,12 +64,14 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "vigild", dependencies: ["VigilDaemon"]),
+        // What several test targets share (a seedable random generator).
+        .target(name: "VigilTestSupport", path: "Tests/Support"),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
-        .testTarget(name: "VigilConfigTests", dependencies: ["VigilConfig"]),
-        .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
+        .testTarget(name: "VigilConfigTests", dependencies: ["VigilConfig", "VigilTestSupport"]),
+        .testTarget(name: "VRRPTests", dependencies: ["VRRP", "VigilTestSupport"]),
         .testTarget(name: "VRRPSpecsTests", dependencies: ["VRRPSpecs", "VRRP", "VigilConfig"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
-        .testTarget(name: "IPVSTests", dependencies: ["IPVS"]),
+        .testTarget(name: "IPVSTests", dependencies: ["IPVS", "VigilTestSupport"]),
         .testTarget(name: "HealthCheckTests", dependencies: ["HealthCheck"]),
         .testTarget(name: "LVSTests", dependencies: ["LVS", "VigilConfig", "IPVS", "HealthCheck"]),
         .testTarget(name: "TCPProbeTests", dependencies: ["TCPProbe"]),
@@ -77,7 +79,7 @@ let package = Package(
         .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink"]),
         // The whole daemon on in-memory fakes and a virtual clock: reloads, notify order,
         // sync groups and IPVS plans in milliseconds, without root.
-        .testTarget(name: "VigilDaemonTests", dependencies: ["VigilDaemon", "VigilConfig", "VRRP", "VRRPSpecs", "IPVS", "LVS", "VigilSystem", "ScriptRunner", "TCPProbe", "Addressing", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "VigilDaemonTests", dependencies: ["VigilDaemon", "VigilTestSupport", "VigilConfig", "VRRP", "VRRPSpecs", "IPVS", "LVS", "VigilSystem", "ScriptRunner", "TCPProbe", "Addressing", .product(name: "Logging", package: "swift-log")]),
         // Runs the built `vigil` binary beside Debian's keepalived in network namespaces.
         .testTarget(name: "IntegrationTests"),
     ]

@@ -1,4 +1,5 @@
 import Addressing
+import VigilTestSupport
 @testable import IPVS
 
 /// Bytes from hex fragments, so golden vectors can be written one field per line with a
@@ -20,19 +21,6 @@ func hex(_ parts: [String]) -> [UInt8] {
 
 func zeros(_ n: Int) -> String { Array(repeating: "00", count: n).joined(separator: " ") }
 
-/// SplitMix64: tiny, seedable, same sequence on every platform, so a failing fuzz or property
-/// case is reproducible from its seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 let familyID: UInt16 = 0x23
 

@@ -27,17 +27,24 @@ import Testing
         return (true, "\(adverts.count) adverts, gaps \(gaps.min() ?? 0)...\(gaps.max() ?? 0) s")
     }
 
-    @Test func reloadsOnTheMasterChangeOnlyWhatChanged() throws {
-        guard requireLab() else { return }
-        let directory = try variantConfigs("reload-master") { $0 }
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+    /// The lab with Vigil on both directors, editable configs in a fresh directory (removed by
+    /// the caller), lvs01 master and past its second GARP burst, which comes
+    /// garp_master_delay (5 s) after it won.
+    static func settledPair(_ tag: String) throws -> (Lab, String) {
+        let directory = try variantConfigs(tag) { $0 }
         let lab = try Lab(confDir: directory)
         try lab.start("lvs01", "vigil")
         #expect(lab.wait(8) { lab.holders() == ["lvs01"] })
         try lab.start("lvs02", "vigil")
-        // Past lvs01's second GARP burst, which comes garp_master_delay (5 s) after it won.
         usleep(7_000_000)
         #expect(lab.holders() == ["lvs01"])
+        return (lab, directory)
+    }
+
+    @Test func reloadsOnTheMasterChangeOnlyWhatChanged() throws {
+        guard requireLab() else { return }
+        let (lab, directory) = try Self.settledPair("reload-master")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
 
         // 20 reloads in a row of an unchanged file, on both directors: nothing on the wire.
         lab.lab(["capture", "start"])
@@ -103,13 +110,8 @@ import Testing
 
     @Test func aPriorityChangeOnTheBackupMovesNothing() throws {
         guard requireLab() else { return }
-        let directory = try variantConfigs("reload-backup") { $0 }
+        let (lab, directory) = try Self.settledPair("reload-backup")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let lab = try Lab(confDir: directory)
-        try lab.start("lvs01", "vigil")
-        #expect(lab.wait(8) { lab.holders() == ["lvs01"] })
-        try lab.start("lvs02", "vigil")
-        usleep(7_000_000)
         lab.lab(["capture", "start"])
         usleep(1_000_000)
         try Self.write(directory, "lvs02") { $0.replacingOccurrences(of: "priority 95", with: "priority 90") }

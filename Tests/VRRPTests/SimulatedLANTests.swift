@@ -1,4 +1,5 @@
 import Testing
+import VigilTestSupport
 import Addressing
 @testable import VRRP
 
@@ -24,7 +25,7 @@ private struct SimulatedLAN {
     var routers: [Router]
     var now: VRRPInstant = .zero
     var queue: [Delivery] = []
-    var rng: SeededGenerator
+    var rng: SeededRandom
     var lossRate = 0.0
     let latency: Int64 = 200
     var transitions: [(at: VRRPInstant, router: Int, to: VRRPState)] = []
@@ -34,7 +35,7 @@ private struct SimulatedLAN {
 
     init(_ configs: [VRRPInstanceConfig], seed: UInt64 = 1) {
         routers = configs.map { Router(machine: VRRPStateMachine(config: $0)) }
-        rng = SeededGenerator(seed: seed)
+        rng = SeededRandom(seed: seed)
     }
 
     mutating func startAll() {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VigilTestSupport
 import Addressing
 @testable import VRRP
 
@@ -90,18 +91,6 @@ func decodeEthernetFrame(_ frame: [UInt8], v3ChecksumAsV2: Bool = false) throws 
     }
 }
 
-/// Deterministic generator so property tests are reproducible (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func hex(_ text: String) -> [UInt8] {
     let digits = text.filter { !$0.isWhitespace }

@@ -1,17 +1,7 @@
 import Testing
+import VigilTestSupport
 @testable import VigilConfig
 
-/// A small deterministic generator so a failing mutation can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct FuzzTests {
     static let seeds = [InstanceTests.lvs01, VirtualServerTests.dr, HostCheckTests.config(security: true, script: "/bin/true")]
@@ -21,7 +11,7 @@ struct SplitMix64: RandomNumberGenerator {
     /// Random byte-level mutations of valid configs: the loader must always return, never trap.
     @Test(arguments: 0..<4)
     func mutationsNeverCrash(round: Int) {
-        var rng = SplitMix64(state: UInt64(round) &* 7919 &+ 17)
+        var rng = SeededRandom(seed: UInt64(round) &* 7919 &+ 17)
         for iteration in 0..<500 {
             var bytes = Array(Self.seeds[iteration % Self.seeds.count].utf8)
             for _ in 0..<Int.random(in: 1...8, using: &rng) {
@@ -42,7 +32,7 @@ struct SplitMix64: RandomNumberGenerator {
     }
 
     @Test func pureGarbageAndHugeInputs() {
-        var rng = SplitMix64(state: 42)
+        var rng = SeededRandom(seed: 42)
         let garbage = (0..<200_000).map { _ in UInt8.random(in: 1...255, using: &rng) }
         let (_, sink) = ConfigLoader.load(path: "g", configID: nil, fileSystem: InMemoryFileSystem(bytes: ["g": garbage]), host: nil)
         #expect(sink.hasProblems)

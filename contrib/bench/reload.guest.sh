@@ -14,6 +14,7 @@
 # Prints `BENCH-JSON {...}`; exits 1 on failure.
 set -eu
 . /work/bench.env
+. /work/guest-common.sh
 B=/work/benchtool
 want_services=$SERVICES
 want_dests=$((SERVICES * REALS))
@@ -147,11 +148,7 @@ done
 kill -TERM "$apid"
 wait "$apid" || true
 
-results=
-for name in keepalived vigil; do
-    [ -s "/tmp/results-$name" ] || continue
-    results="$results${results:+, }\"$name\": [$(awk 'BEGIN { ORS = "" } { print (NR > 1 ? ", " : "") $0 }' "/tmp/results-$name")]"
-done
+results=$(bench_results keepalived vigil)
 printf 'BENCH-JSON {"benchmark": "reload", "kernel": "%s", "services": %s, "reals": %s, "instances": %s, "delay_loop": %s, "rounds": %s, "results": {%s}}\n' \
     "$(uname -r)" "$SERVICES" "$REALS" "$INSTANCES" "$DELAY_LOOP" "$ROUNDS" "$results"
 exit "$failed"

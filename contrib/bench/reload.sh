@@ -38,7 +38,7 @@ bench_need_vigil
 
 bench_make_work reload
 bench_build_benchtool
-bench_copy_to_guest contrib/bench/reload.guest.sh
+bench_copy_to_guest contrib/bench/reload.guest.sh contrib/bench/guest-common.sh
 python3 contrib/bench/gen_config.py "$work/base.conf" "$SERVICES" "$REALS" "$INSTANCES" "$DELAY_LOOP" 0
 python3 contrib/bench/gen_config.py "$work/plus.conf" "$SERVICES" "$REALS" "$INSTANCES" "$DELAY_LOOP" 1
 

@@ -10,6 +10,7 @@
 # `BENCH-JSON {...}` for the host; exits 1 on failure.
 set -eu
 . /work/bench.env
+. /work/guest-common.sh
 B=/work/benchtool
 CONF=/work/tcpcheck-cpu.conf
 want_dests=$((SERVICES * REALS))
@@ -149,11 +150,7 @@ kill -TERM "$apid"
 wait "$apid" || true
 
 # One JSON list of the rounds' objects per daemon.
-results=
-for name in keepalived vigil; do
-    [ -s "/tmp/results-$name" ] || continue
-    results="$results${results:+, }\"$name\": [$(awk 'BEGIN { ORS = "" } { print (NR > 1 ? ", " : "") $0 }' "/tmp/results-$name")]"
-done
+results=$(bench_results keepalived vigil)
 
 printf 'BENCH-JSON {"benchmark": "tcpcheck-cpu", "kernel": "%s", "services": %s, "reals": %s, "checks": %s, "delay_loop": %s, "connect_timeout": %s, "warmup_s": %s, "window_s": %s, "rounds": %s, "guest_idle_busy_percent": %s, "listener": "benchtool acceptor (epoll, accept+close)", "results": {%s}' \
     "$(uname -r)" "$SERVICES" "$REALS" "$want_dests" "$DELAY_LOOP" "$CONNECT_TIMEOUT" "$WARMUP" "$WINDOW" "$ROUNDS" "$idle_busy" "$results"

@@ -54,7 +54,7 @@ bench_need_vigil
 
 bench_make_work tcpcheck
 bench_build_benchtool
-bench_copy_to_guest contrib/bench/tcpcheck-cpu.guest.sh
+bench_copy_to_guest contrib/bench/tcpcheck-cpu.guest.sh contrib/bench/guest-common.sh
 
 python3 - "$work/tcpcheck-cpu.conf" "$SERVICES" "$REALS" "$DELAY_LOOP" "$CONNECT_TIMEOUT" <<'PY'
 import sys
