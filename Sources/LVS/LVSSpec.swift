@@ -87,8 +87,9 @@ public struct LVSWarning: Sendable, Hashable, CustomStringConvertible {
 
 public enum LVSSpecBuilder {
     /// Every usable virtual_server of `config`. Blocks the config test already rejects or
-    /// drops (no real server, unknown group) are skipped; checkers Vigil does not implement
-    /// give a warning each, so nobody believes a server is health-checked when it is not.
+    /// drops (no real server, unknown group) are skipped; checkers Vigil does not run yet are
+    /// left out (the configuration's diagnostics say so, so nobody believes a server is
+    /// health-checked when it is not).
     public static func build(_ config: Configuration) -> (specs: [VirtualServerSpec], warnings: [LVSWarning]) {
         var specs: [VirtualServerSpec] = []
         var warnings: [LVSWarning] = []
@@ -112,11 +113,9 @@ public enum LVSSpecBuilder {
                     weight: Int32(clamping: rs.weight ?? vs.weight),
                     upperThreshold: UInt32(clamping: rs.upperThreshold), lowerThreshold: UInt32(clamping: rs.lowerThreshold))
                 var checkers: [CheckerSpec] = []
-                for chk in rs.checkers {
-                    guard chk.kind == .tcp else {
-                        warnings.append(LVSWarning(location: chk.location, message: "\(chk.kind.rawValue) is not implemented by Vigil yet: real_server \(dest.key.formatted(in: first)) is not checked by it"))
-                        continue
-                    }
+                // Checkers Vigil does not run yet are reported with the configuration's own
+                // diagnostics (by `vigil -t` and in the daemon's log), not a second time here.
+                for chk in rs.checkers where chk.kind == .tcp {
                     checkers.append(tcpChecker(chk, rs: rs, vs: vs, rsAddress: address, rsPort: UInt16(clamping: rs.port)))
                 }
                 realServers.append(RealServerSpec(destination: dest, inhibitOnFailure: rs.inhibitOnFailure ?? vs.inhibitOnFailure,

@@ -40,6 +40,8 @@ public enum ConfigDumper {
         if g.dynamicInterfaces { out.line("dynamic_interfaces") }
         if g.lvsFlush { out.line("lvs_flush") }
         if g.lvsFlushOnStop { out.line("lvs_flush_on_stop") }
+        if let log = g.reloadCheckConfigLog { out.line("reload_check_config \(log)") }
+        if let file = g.reloadFile { out.line("reload_file \(file)") }
         out.close()
         if let ns = c.netNamespace { out.line("net_namespace \(ns)") }
 

@@ -70,7 +70,8 @@ struct Interpreter {
         "vrrp_min_garp", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_skip_check_adv_addr",
         "vrrp_check_unicast_src", "vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
         "vrrp_down_timer_adverts", "vrrp_startup_delay", "vrrp_delay_after_boot", "default_interface",
-        "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop",
+        "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "reload_check_config", "reload_file",
+        "reload_time_file", "reload_repeat",
     ]
     static let globalAccepted = [
         "tmp_config_directory", "config_save_dir", "process_names", "process_name", "vrrp_process_name",
@@ -92,7 +93,7 @@ struct Interpreter {
         "lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
         "process_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier", "rs_init_notifies",
         "no_checker_emails", "umask", "log_unknown_vrids", "vmac_prefix", "vmac_addr_prefix", "random_seed",
-        "reload_check_config", "include_check", "reload_time_file", "reload_repeat", "reload_file",
+        "include_check",
         "data_use_instance", "state_dump_file", "stats_dump_file", "json_dump_file", "json_version",
         "linkbeat_use_polling", "linkbeat_interfaces", "net_namespace", "net_namespace_ipvs",
         "namespace_with_ipsets", "instance", "use_pid_dir", "lvs_id", "lvs_sync_daemon_interface",
@@ -148,6 +149,16 @@ struct Interpreter {
             case "dynamic_interfaces": g.dynamicInterfaces = true
             case "lvs_flush": g.lvsFlush = true
             case "lvs_flush_on_stop": g.lvsFlushOnStop = true
+            case "reload_check_config":
+                g.reloadCheckConfigLog = s.words.count > 1 ? s.words[1].text : "/dev/null"
+                reader.noExtra(s, after: 1)
+            case "reload_file":
+                g.reloadFile = s.words.count > 1 ? s.words[1].text : GlobalDefs.defaultReloadFile
+                reader.noExtra(s, after: 1)
+            case "reload_time_file", "reload_repeat":
+                // Not silently: a user relying on a timed reload of both directors must know.
+                if s.keyword == "reload_time_file" { _ = reader.string(s, expecting: "a file naming the reload time") }
+                reader.diagnostics.warning(s.location, "'\(s.keyword)' is not acted on by Vigil yet: no reload is scheduled; send SIGHUP to each director instead", klass: .note)
             default:
                 if Self.globalAccepted.contains(s.keyword) {
                     g.acceptedOnly[s.keyword] = s.location

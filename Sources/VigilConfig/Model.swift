@@ -75,6 +75,14 @@ public struct GlobalDefs: Sendable {
     public var dynamicInterfaces = false
     public var lvsFlush = false
     public var lvsFlushOnStop = false
+    /// `reload_check_config [LOG]`: where a reload writes the new file's diagnostics (keepalived:
+    /// the config-test output); "/dev/null" when given without a file. Vigil checks every
+    /// reload either way.
+    public var reloadCheckConfigLog: String?
+    /// `reload_file [PATH]`: created before a reload reads the file, removed when it is done,
+    /// so an updater can wait for it. keepalived's default path: /run/keepalived.reload.
+    public var reloadFile: String?
+    public static let defaultReloadFile = "/run/keepalived.reload"
     /// Keywords keepalived knows that Vigil accepts without acting on them yet.
     public var acceptedOnly: [String: SourceLocation] = [:]
     public init() {}

@@ -148,7 +148,9 @@ public final class Daemon {
         let loadStart = MonotonicClock.nowMicroseconds()
         let (config, diagnostics) = ConfigLoader.load(path: options.configPath, configID: options.configID)
         logger.debug("configuration read in \((MonotonicClock.nowMicroseconds() - loadStart) / 1000) ms")
-        for d in diagnostics.all where d.klass != .note {
+        // Every error and warning, those that do not change `-t`'s exit status included
+        // (a checker or keyword Vigil does not act on yet must be in the log, not only in -t).
+        for d in diagnostics.all where d.severity != .note {
             logger.log(level: d.severity == .error ? .error : .warning, "\(d)")
         }
         if diagnostics.all.contains(where: { $0.klass == .fatal }) {

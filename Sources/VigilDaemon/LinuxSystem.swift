@@ -22,7 +22,7 @@ extension DaemonSystem {
             openIPVS: openKernelIPVS,
             processes: SupervisedProcesses(),
             makeProber: makeConnectProber,
-            files: LocalFileSystem(), host: LocalHost())
+            files: LocalDaemonFiles(), host: LocalHost())
     }
 }
 
@@ -32,6 +32,23 @@ private func makeConnectProber() -> any ConnectProber {
 }
 
 private func openKernelIPVS() throws(IPVSKernelError) -> any IPVSClient { try IPVSKernel() }
+
+/// The real file system: reads through VigilConfig's LocalFileSystem, writes with open(2).
+struct LocalDaemonFiles: DaemonFileSystem {
+    let reader = LocalFileSystem()
+    func read(_ path: String) -> [UInt8]? { reader.read(path) }
+    func glob(_ pattern: String) -> [String] { reader.glob(pattern) }
+    func canonical(_ path: String) -> String { reader.canonical(path) }
+    func create(_ path: String) -> Bool { write("", to: path) }
+    func remove(_ path: String) { unlink(path) }
+    func write(_ text: String, to path: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count
+    }
+}
 
 final class LinuxClock: DaemonClock {
     func now() -> Int64 { MonotonicClock.nowMicroseconds() }

@@ -37,7 +37,11 @@ extension Daemon {
     @discardableResult
     public func reload() -> ReloadOutcome {
         let began = system.clock.now()
+        // keepalived's reload_file: there while the reload runs, so an updater can wait for it.
+        let reloadFile = configuration.globals.reloadFile
+        if let reloadFile, !system.files.create(reloadFile) { logger.warning("Failed to create reload file (\(reloadFile))") }
         let outcome = attemptReload(began: began)
+        for file in Set([reloadFile, configuration.globals.reloadFile].compactMap { $0 }) { system.files.remove(file) }
         var logged = outcome
         logged.durationMicroseconds = system.clock.now() - began
         switch outcome.result {
@@ -53,8 +57,14 @@ extension Daemon {
 
     private func attemptReload(began: Int64) -> ReloadOutcome {
         let file = options.configPath
-        logger.info("Reloading \(file)")
+        logger.debug("Reloading \(file)")
         let (config, diagnostics) = ConfigLoader.load(path: file, configID: options.configID, fileSystem: system.files, host: system.host)
+        if let log = configuration.globals.reloadCheckConfigLog {
+            // keepalived's reload_check_config LOG: the new file's config-test output.
+            let shown = diagnostics.all.filter { $0.severity != .note }
+            let text = shown.map(\.description).joined(separator: "\n") + (shown.isEmpty ? "" : "\n")
+            if !system.files.write(text, to: log) { logger.warning("cannot write the reload check to \(log)") }
+        }
         var errors = diagnostics.all.filter { $0.severity == .error }.map(\.description)
         if config.netNamespace != configuration.netNamespace {
             errors.append("\(file): net_namespace cannot change at a reload - please restart")
@@ -62,7 +72,7 @@ extension Daemon {
         let (newSetup, problems) = options.runVRRP ? VRRPSetupBuilder.build(config) : (VRRPSetup(), [])
         errors += problems.map { "\($0.location): error: \($0.message)" }
         if !errors.isEmpty { return refused(file, errors) }
-        for d in diagnostics.all where d.severity == .warning && d.klass != .note { logger.warning("\(d)") }
+        for d in diagnostics.all where d.severity == .warning { logger.warning("\(d)") }
 
         let plan = VRRPReloadPlan.plan(old: setup, new: newSetup)
         let prepared: VRRPHost.PreparedReload

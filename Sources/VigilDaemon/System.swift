@@ -133,6 +133,15 @@ public protocol ConnectProber: AnyObject {
     func cancelAll()
 }
 
+/// The configuration files, and the few files the daemon writes itself (keepalived's
+/// reload_file and reload_check_config log).
+public protocol DaemonFileSystem: ConfigFileSystem {
+    /// Creates (or truncates) an empty file; false when it cannot.
+    func create(_ path: String) -> Bool
+    func remove(_ path: String)
+    func write(_ text: String, to path: String) -> Bool
+}
+
 /// The adapters one daemon uses.
 public struct DaemonSystem {
     public var clock: any DaemonClock
@@ -144,14 +153,14 @@ public struct DaemonSystem {
     public var processes: any ProcessRunner
     public var makeProber: () -> any ConnectProber
     /// Where reloads read the configuration, and what they check it against.
-    public var files: any ConfigFileSystem
+    public var files: any DaemonFileSystem
     public var host: any HostProbe
 
     public init(clock: any DaemonClock, waiter: any DescriptorWaiter, signals: any SignalSource,
                 addresses: any AddressControl, network: any VRRPNetwork,
                 openIPVS: @escaping () throws(IPVSKernelError) -> any IPVSClient,
                 processes: any ProcessRunner, makeProber: @escaping () -> any ConnectProber,
-                files: any ConfigFileSystem, host: any HostProbe) {
+                files: any DaemonFileSystem, host: any HostProbe) {
         self.clock = clock
         self.waiter = waiter
         self.signals = signals

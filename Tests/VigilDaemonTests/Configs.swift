@@ -2,12 +2,14 @@
 /// knobs for what a test changes.
 enum Configs {
     static func pair(priority: Int, vips: [String] = ["10.0.0.100/24"], extra: String = "", instanceExtra: String = "",
-                     nopreempt: Bool = true, advert: Int = 1, script: Bool = false, vrid: Int = 77, name: String = "VI_1") -> String {
+                     nopreempt: Bool = true, advert: Int = 1, script: Bool = false, vrid: Int = 77, name: String = "VI_1",
+                     globals: String = "") -> String {
         """
         global_defs {
             router_id test
             enable_script_security
             script_user nobody
+            \(globals)
         }
         \(script ? """
         vrrp_script chk {

@@ -334,8 +334,17 @@ final class FakeSignals: SignalSource {
 }
 
 /// Configuration files in memory; `onRead` lets a test act while a reload reads the file.
-final class FakeFiles: ConfigFileSystem {
+final class FakeFiles: DaemonFileSystem {
     var files: [String: String] = [:]
+    /// Every file the daemon created or wrote, in order, with what it held then.
+    var written: [(path: String, text: String)] = []
+    func create(_ path: String) -> Bool { write("", to: path) }
+    func remove(_ path: String) { files[path] = nil }
+    func write(_ text: String, to path: String) -> Bool {
+        files[path] = text
+        written.append((path, text))
+        return true
+    }
     var onRead: () -> Void = {}
     func read(_ path: String) -> [UInt8]? {
         defer { onRead() }

@@ -156,6 +156,25 @@ import VRRPSpecs
         #expect(lvs01.daemon!.reloads.last!.result == .applied && lvs01.holds("10.0.0.103"))
     }
 
+    /// keepalived's reload_file exists while a reload runs; reload_check_config LOG gets the
+    /// new file's diagnostics, here those of a refused file.
+    @Test func reloadFileAndReloadCheckLog() throws {
+        let sim = Simulation()
+        let globals = "reload_file /run/test.reload\n    reload_check_config /tmp/reload-check.log"
+        let (lvs01, _) = try Self.settledPair(sim, lvs01: Configs.pair(priority: 100, globals: globals))
+        lvs01.files.onRead = { #expect(lvs01.files.files["/run/test.reload"] == "", "the reload file exists while the file is read") }
+        lvs01.hangUp(with: Configs.pair(priority: 100, globals: globals) + "\nvrrp_instance {\n")
+        sim.run(1)
+        #expect(lvs01.daemon!.reloads.last!.result == .refused)
+        #expect(lvs01.files.files["/run/test.reload"] == nil, "removed when the reload is done")
+        let check = try #require(lvs01.files.files["/tmp/reload-check.log"])
+        #expect(check.contains("keepalived.conf:") && check.contains("error:"), "\(check)")
+        lvs01.files.onRead = {}
+        lvs01.hangUp(with: Configs.pair(priority: 100, globals: globals))
+        sim.run(1)
+        #expect(lvs01.daemon!.reloads.last!.result == .unchanged && lvs01.files.files["/tmp/reload-check.log"] == "")
+    }
+
     /// keepalived matches instances by VRID, family, interface and transport: a renamed
     /// instance is the same router and keeps its state.
     @Test func aRenamedInstanceKeepsItsState() throws {
