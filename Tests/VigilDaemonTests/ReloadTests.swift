@@ -150,6 +150,16 @@ import VRRPSpecs
         #expect(lvs01.node.addressLog.count == log)
         #expect(Self.onlyRegularAdverts(sim.wire(since: since), from: "lvs01"))
         #expect(lvs01.daemon!.configuration.instances.first!.virtualAddresses.count == 1)
+        // A file that names a link this host does not have, and a file that is gone: refused too.
+        lvs01.hangUp(with: Configs.pair(priority: 100).replacingOccurrences(of: "interface eth0", with: "interface eth9"))
+        sim.run(1)
+        #expect(lvs01.daemon!.reloads.last!.result == .refused)
+        #expect(lvs01.daemon!.reloads.last!.errors.contains { $0.contains("eth9") && $0.contains("keepalived.conf:") })
+        lvs01.files.files[lvs01.path] = nil
+        lvs01.hangUp()
+        sim.run(1)
+        #expect(lvs01.daemon!.reloads.last!.result == .refused)
+        #expect(lvs01.node.addressLog.count == log && lvs01.state("VI_1") == .master)
         // And a good file afterwards applies.
         lvs01.hangUp(with: Configs.pair(priority: 100, vips: ["10.0.0.100/24", "10.0.0.103/24"]))
         sim.run(1)
