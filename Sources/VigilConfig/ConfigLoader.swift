@@ -2,9 +2,12 @@
 /// cross-check, and (when a host is given) check the environment. Every stage reports into one
 /// sink, so `vigil -t` lists every problem in one run.
 public enum ConfigLoader {
+    /// `progress` runs every 256 lines: a daemon reloading a large file in its one thread
+    /// uses it to send the adverts that fall due meanwhile.
     public static func load(path: String, configID: String?,
                             fileSystem: any ConfigFileSystem = LocalFileSystem(),
-                            host: (any HostProbe)? = LocalHost()) -> (Configuration, DiagnosticSink) {
+                            host: (any HostProbe)? = LocalHost(),
+                            progress: (() -> Void)? = nil) -> (Configuration, DiagnosticSink) {
         var diagnostics = DiagnosticSink()
         var preprocessor = Preprocessor(fileSystem: fileSystem, configID: configID)
         // Preprocess, parse and interpret line by line and block by block, so a big file never
@@ -15,8 +18,12 @@ public enum ConfigLoader {
             var diagnostics = DiagnosticSink()
             var files = [String]()
             var lastFileID: Int32 = -1
+            var lines = 0
+            var progress: (() -> Void)?
 
             mutating func consume(_ line: LogicalLine) {
+                lines += 1
+                if lines & 255 == 0, let progress { progress() }
                 if line.fileID != lastFileID {
                     lastFileID = line.fileID
                     let name = line.file
@@ -28,6 +35,7 @@ public enum ConfigLoader {
         }
         var pipeline = Pipeline()
         pipeline.files = [path]
+        pipeline.progress = progress
         preprocessor.stream(mainFile: path, diagnostics: &diagnostics, into: &pipeline)
         pipeline.interpreter.interpret(pipeline.parser.finish(diagnostics: &pipeline.diagnostics))
         diagnostics.append(contentsOf: pipeline.diagnostics.all)

@@ -58,7 +58,10 @@ extension Daemon {
     private func attemptReload(began: Int64) -> ReloadOutcome {
         let file = options.configPath
         logger.debug("Reloading \(file)")
-        let (config, diagnostics) = ConfigLoader.load(path: file, configID: options.configID, fileSystem: system.files, host: system.host)
+        // The loop is not turning while the file is read: adverts that fall due meanwhile
+        // are sent from the parser's progress calls, so a large file cannot delay them.
+        let (config, diagnostics) = ConfigLoader.load(path: file, configID: options.configID, fileSystem: system.files,
+                                                      host: system.host, progress: { [vrrp, system] in vrrp.sendDueAdverts(at: system.clock.now()) })
         if let log = configuration.globals.reloadCheckConfigLog {
             // keepalived's reload_check_config LOG: the new file's config-test output.
             let shown = diagnostics.all.filter { $0.severity != .note }

@@ -362,6 +362,16 @@ final class VRRPHost: LoopHost {
         }
     }
 
+    /// The machines' due timers: adverts, down timers, GARP bursts. Also called while a reload
+    /// reads a large file, which would otherwise hold them up.
+    func sendDueAdverts(at now: Int64) {
+        let time = VRRPInstant(microseconds: now)
+        for instance in instances {
+            guard let deadline = instance.machine.nextDeadline, deadline <= time else { continue }
+            dispatch(.timerFired, to: instance, at: time)
+        }
+    }
+
     var nextDeadline: Int64? {
         var earliest = instances.isEmpty ? nil : nextVIPCheck
         for instance in instances {
@@ -371,11 +381,7 @@ final class VRRPHost: LoopHost {
     }
 
     func runDueWork(at now: Int64) {
-        let time = VRRPInstant(microseconds: now)
-        for instance in instances {
-            guard let deadline = instance.machine.nextDeadline, deadline <= time else { continue }
-            dispatch(.timerFired, to: instance, at: time)
-        }
+        sendDueAdverts(at: now)
         if now >= nextVIPCheck {
             nextVIPCheck = now + 1_000_000
             restoreDeletedVIPs()

@@ -14,7 +14,12 @@ import VigilSystem
 
 final class VirtualClock: DaemonClock {
     var current: Int64 = 1_000_000_000
-    func now() -> Int64 { current }
+    /// Time that passes with every reading, to model work that takes real time (a long parse).
+    var advancePerReading: Int64 = 0
+    func now() -> Int64 {
+        current += advancePerReading
+        return current
+    }
     func pause(_ microseconds: Int64) { current += microseconds }
 }
 

@@ -166,6 +166,27 @@ import VRRPSpecs
         #expect(lvs01.daemon!.reloads.last!.result == .applied && lvs01.holds("10.0.0.103"))
     }
 
+    /// A large file takes time to read, and the loop does not turn meanwhile: the master's
+    /// adverts still leave on time, from the parser's progress calls.
+    @Test func aLongReloadDoesNotDelayTheAdverts() throws {
+        let sim = Simulation()
+        let (lvs01, _) = try Self.settledPair(sim)
+        let padding = String(repeating: "! a comment line of a long file\n", count: 100_000)
+        let since = sim.now
+        // Each clock reading during the parse takes 3 ms: 390 readings, about 1.2 s of parse.
+        lvs01.files.onRead = { sim.clock.advancePerReading = 3_000 }
+        lvs01.hangUp(with: padding + Configs.pair(priority: 100))
+        lvs01.daemon!.turn(maxWait: 0)
+        sim.clock.advancePerReading = 0
+        #expect(sim.now - since > 1_000_000, "the parse took over a second of virtual time")
+        sim.run(2)
+        #expect(lvs01.daemon!.reloads.last!.result == .unchanged)
+        let adverts = sim.wire(since: since).filter { $0.advert != nil }
+        let gaps = zip(adverts, adverts.dropFirst()).map { $1.time - $0.time }
+        #expect(gaps.allSatisfy { abs($0 - 1_000_000) <= 3_000 }, "advert gaps \(gaps)")
+        #expect(lvs01.state("VI_1") == .master)
+    }
+
     /// keepalived's reload_file exists while a reload runs; reload_check_config LOG gets the
     /// new file's diagnostics, here those of a refused file.
     @Test func reloadFileAndReloadCheckLog() throws {
