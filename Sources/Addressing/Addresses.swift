@@ -79,7 +79,6 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
     }
 
     public var isMulticast: Bool { value >> 28 == 0xE }
-    public var isUnspecified: Bool { value == 0 }
 
     public var description: String {
         "\(value >> 24).\((value >> 16) & 0xFF).\((value >> 8) & 0xFF).\(value & 0xFF)"
@@ -182,7 +181,6 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
 
     public var isMulticast: Bool { high >> 56 == 0xFF }
     public var isLinkLocal: Bool { high >> 54 == 0x3FA }  // fe80::/10
-    public var isUnspecified: Bool { high == 0 && low == 0 }
 
     /// glibc's `inet_ntop`: lower-case hex, the first longest run of two or more zero groups
     /// becomes `::`, and IPv4-compatible (`::a.b.c.d`) and IPv4-mapped (`::ffff:a.b.c.d`)

@@ -42,7 +42,11 @@ public struct LVSReloadSummary: Hashable, Sendable {
     public var realServersKept = 0, realServersAdded = 0, realServersRemoved = 0
     public var checkersKept = 0, checkersStarted = 0, checkersStopped = 0
 
-    public init(virtualServersAdded: Int = 0) { self.virtualServersAdded = virtualServersAdded }
+    /// A first set of virtual servers, all new.
+    public init(virtualServersAdded: Int = 0, realServersAdded: Int = 0) {
+        self.virtualServersAdded = virtualServersAdded
+        self.realServersAdded = realServersAdded
+    }
 
     public var isEmpty: Bool {
         virtualServersAdded + virtualServersRemoved + realServersAdded + realServersRemoved + checkersStarted + checkersStopped == 0

@@ -456,27 +456,28 @@ public struct VRRPStateMachine: Sendable {
         // it is still configured as an owner.
         let demotedOwner = old.priority == 255 && config.priority == 255 && basePriority == 254
         if !demotedOwner { basePriority = config.priority }
-        var actions: [VRRPAction] = []
-        if state == .master {
-            let removed = old.virtualAddresses.filter { !config.virtualAddresses.contains($0) }
-            let added = config.virtualAddresses.filter { !old.virtualAddresses.contains($0) }
-            if !removed.isEmpty { actions.append(.removeVIPs(removed)) }
-            if !added.isEmpty {
-                actions.append(.addVIPs(added))
-                if config.garp.masterRepeat > 0 { actions.append(.sendGARP(added, rounds: config.garp.masterRepeat)) }
-            }
-            masterAdvertInterval = config.advertInterval
-            if config.garp.masterRefresh != old.garp.masterRefresh {
-                garpRefreshAt = config.garp.masterRefresh > 0 ? now + config.garp.masterRefresh : nil
-            }
-        } else if config.version == .v2 || old.version != config.version {
+        if state == .master || config.version == .v2 || old.version != config.version {
             masterAdvertInterval = config.advertInterval
         }
         effectivePriority = computeEffectivePriority()
         rearmKeepingElapsed()
-        if state == .master && advert(priority: effectivePriority) != oldAdvert {
+        guard state == .master else { return [] }
+        var actions: [VRRPAction] = []
+        // The advert goes first, as when becoming master: peers learn the new address list
+        // before the GARPs for it.
+        if advert(priority: effectivePriority) != oldAdvert {
             actions.append(.sendAdvert(advert(priority: effectivePriority)))
             sands = now + config.advertInterval
+        }
+        let removed = old.virtualAddresses.filter { !config.virtualAddresses.contains($0) }
+        let added = config.virtualAddresses.filter { !old.virtualAddresses.contains($0) }
+        if !removed.isEmpty { actions.append(.removeVIPs(removed)) }
+        if !added.isEmpty {
+            actions.append(.addVIPs(added))
+            if config.garp.masterRepeat > 0 { actions.append(.sendGARP(added, rounds: config.garp.masterRepeat)) }
+        }
+        if config.garp.masterRefresh != old.garp.masterRefresh {
+            garpRefreshAt = config.garp.masterRefresh > 0 ? now + config.garp.masterRefresh : nil
         }
         return actions
     }

@@ -28,8 +28,6 @@ final class CheckerHost: LoopHost {
     /// changes, and building it per check was a measurable part of the per-check cost.
     private var probeTargets: [(SocketAddress, ProbeOptions)?] = []
     private var started = false
-    /// Netlink operations sent since start, for the reload's log line and its benchmark.
-    private(set) var operationsSent = 0
 
     /// nil when the configuration has no usable virtual_server.
     init?(specs: [VirtualServerSpec], globals: GlobalDefs, system: DaemonSystem, loop: EventLoop, scripts: ScriptHost, logger: Logger) {
@@ -74,9 +72,10 @@ final class CheckerHost: LoopHost {
 
     /// The owned part of the kernel's table is read (a restart adopts what an earlier run left
     /// instead of failing on EEXIST), `lvs_flush` empties it first if configured, then the
-    /// configured pool goes in and the checkers start.
-    func start(at now: Int64) {
-        guard let kernel else { return }
+    /// configured pool goes in and the checkers start. Returns the operations it sent.
+    @discardableResult
+    func start(at now: Int64) -> [IPVSOperation] {
+        guard let kernel else { return [] }
         let began = MonotonicClock.nowMicroseconds()
         let events = controller.start(at: now)
         var actual: IPVSTable = [:]
@@ -100,6 +99,7 @@ final class CheckerHost: LoopHost {
         }
         started = true
         handle(events, at: now)
+        return ops
     }
 
     // MARK: LoopHost
@@ -201,7 +201,6 @@ final class CheckerHost: LoopHost {
     private func apply(_ ops: [IPVSOperation], logEach: Bool) {
         guard let kernel, !ops.isEmpty else { return }
         if logEach { for op in ops { logger.info("IPVS: \(describe(op))") } }
-        operationsSent += ops.count
         let failures: [IPVSOperationFailure]
         do { failures = try kernel.apply(ops) } catch {
             logger.error("IPVS: \(error)")

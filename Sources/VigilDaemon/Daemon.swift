@@ -71,6 +71,8 @@ public final class Daemon {
         vrrp = VRRPHost(loop: loop, network: system.network, addresses: system.addresses, scripts: scripts, trackers: trackers, logger: logger)
         setup = VRRPSetup()
         loop.onWaitError = { [logger] error in logger.error("poll: \(error)") }
+        // The signal pipe first: it is then handled before the packets that arrived with it.
+        loop.watch(system.signals.fd) { [unowned self] _ in self.handleSignals() }
         if options.runVRRP {
             let (built, problems) = VRRPSetupBuilder.build(configuration)
             if let problem = problems.first { throw DaemonError(problem.message) }
@@ -82,8 +84,6 @@ public final class Daemon {
             for warning in warnings { logger.warning("\(warning)") }
             checkers = CheckerHost(specs: specs, globals: configuration.globals, system: system, loop: loop, scripts: scripts, logger: logger)
         }
-        // The signal pipe first: it is then handled before the packets that arrived with it.
-        loop.watch(system.signals.fd) { [unowned self] _ in self.handleSignals() }
         trackers.onChange = { [unowned self] now in self.vrrp.trackersChanged(at: now) }
         loop.add(vrrp)
         loop.add(trackers)

@@ -99,8 +99,10 @@ extension Daemon {
                 // The first virtual servers of this run.
                 checkers = host
                 loop.add(host)
-                host.start(at: now)
-                checkerResult = CheckerHost.ReloadResult(summary: LVSReloadSummary(virtualServersAdded: specs.count), operations: [])
+                let operations = host.start(at: now)
+                checkerResult = CheckerHost.ReloadResult(
+                    summary: LVSReloadSummary(virtualServersAdded: specs.count, realServersAdded: specs.reduce(0) { $0 + $1.realServers.count }),
+                    operations: operations)
             }
         }
         configuration = config

@@ -109,9 +109,12 @@ final class TrackerHost: LoopHost {
 
     // MARK: LoopHost
 
+    /// The next run, link check or script timeout. A run's own deadline is not among them:
+    /// the process runner enforces it (SIGTERM, then SIGKILL later) and reports the run when
+    /// it is reaped; waking at a deadline already past would spin until then.
     var nextDeadline: Int64? {
         var earliest = nextInterfaceCheck
-        for script in running.values { earliest = min(earliest, script.schedule.nextEvent) }
+        for script in running.values { earliest = min(earliest, script.schedule.nextRunAt) }
         if let d = scripts.nextDeadline { earliest = min(earliest, d) }
         return earliest
     }

@@ -15,8 +15,9 @@ final class VRRPHost: LoopHost {
         var machine: VRRPStateMachine
         let channel: Channel
         let announcer: (any Announcer)?
-        /// The advert source actually used: the configured one or the interface's own.
-        var source: IPAddress
+        /// The spec's core configuration with the advert source resolved (the configured one or
+        /// the interface's own): what the machine starts with, or takes on at a reload.
+        let core: VRRPInstanceConfig
         /// How each VIP is put on its device (resolved ifindex, prefix, label, scope, …).
         var vipSpecs: [IPAddress: AddressSpec]
         var group: GroupRuntime?
@@ -24,15 +25,17 @@ final class VRRPHost: LoopHost {
         var counters: [String: Int] = [:]
 
         init(spec: InstanceSpec, machine: VRRPStateMachine, channel: Channel, announcer: (any Announcer)?,
-             source: IPAddress, vipSpecs: [IPAddress: AddressSpec]) {
+             core: VRRPInstanceConfig, vipSpecs: [IPAddress: AddressSpec]) {
             self.spec = spec
             self.machine = machine
             self.channel = channel
             self.announcer = announcer
-            self.source = source
+            self.core = core
             self.vipSpecs = vipSpecs
         }
 
+        /// The advert source in use.
+        var source: IPAddress { machine.config.sourceAddress }
         var name: String { spec.name }
         var vrid: UInt8 { spec.vrid }
         func count(_ counter: String) { counters[counter, default: 0] += 1 }
@@ -101,7 +104,7 @@ final class VRRPHost: LoopHost {
         for vip in spec.virtualAddresses { vipSpecs[vip.address] = try addressSpec(vip, owner: spec.name) }
         let machine = old.map { $0.machine } ?? VRRPStateMachine(config: core, trackers: [])
         return Instance(spec: spec, machine: machine, channel: channel, announcer: announcer(info, spec.family),
-                        source: source, vipSpecs: vipSpecs)
+                        core: core, vipSpecs: vipSpecs)
     }
 
     /// The configured source, else (IPv4) the interface's primary address or (IPv6) its own
@@ -141,18 +144,23 @@ final class VRRPHost: LoopHost {
         return channel
     }
 
-    /// Channels no instance uses any more are closed and leave the loop.
-    private func closeUnusedChannels() {
+    /// Sockets and GARP/NA senders no instance uses any more are closed (their descriptors
+    /// leave the loop): after a reload, and after a refused one that had opened new ones.
+    private func closeUnused() {
         let used = Set(instances.map { $0.channel.key })
         for (key, channel) in channels where !used.contains(key) {
             loop.unwatch(channel.socket.fd)
             channel.socket.close()
             channels[key] = nil
         }
+        let senders = instances.compactMap(\.announcer)
+        announcers = announcers.filter { _, announcer in senders.contains { $0 === announcer } }
     }
 
+    /// One sender per link and family. The key holds the link's index and MAC too, so a link
+    /// deleted and created again (a new index, maybe a new MAC) gets a sender of its own.
     private func announcer(_ info: InterfaceInfo, _ family: AddressFamily) -> (any Announcer)? {
-        let key = "\(info.name)|\(family)"
+        let key = "\(info.name)|\(info.index)|\(info.mac)|\(family)"
         if let existing = announcers[key] { return existing }
         guard !info.isNoARP, let made = try? network.announcer(for: info, family: family) else { return nil }
         announcers[key] = made
@@ -176,6 +184,7 @@ final class VRRPHost: LoopHost {
         for spec in setup.instances { prepared.append(try prepare(spec)) }
         instances = prepared
         groups = makeGroups(setup.groups, continuing: false)
+        closeUnused()
     }
 
     private func makeGroups(_ specs: [SyncGroupSpec], continuing: Bool) -> [GroupRuntime] {
@@ -209,11 +218,15 @@ final class VRRPHost: LoopHost {
     /// are BACKUP), its trackers are weighed, then the machine starts. The weighing yields no
     /// action of its own (a machine in INIT only records them), but in a sync group it may
     /// move running members: an instance added by a reload with a failed tracker faults them.
+    /// The machine's own start asks for the leftover VIPs' removal too; they are gone already.
     private func begin(_ instance: Instance, at now: Int64) {
         removeLeftoverVIPs(instance)
         let time = VRRPInstant(microseconds: now)
         dispatch(.trackersChanged(trackerStates(instance)), to: instance, at: time)
-        dispatch(.start, to: instance, at: time)
+        dispatch(.start, to: instance, at: time, keep: { target, action in
+            if target === instance, case .removeVIPs = action { return false }
+            return true
+        })
     }
 
     private func removeLeftoverVIPs(_ instance: Instance) {
@@ -227,10 +240,12 @@ final class VRRPHost: LoopHost {
 
     /// Feeds one event to an instance and carries out what comes back. A sync group member
     /// gets it through its `VRRPSyncGroup`, which applies the group rules and may move the
-    /// other members too; `keep` filters the actions (shutdown with -V, start-up trackers).
-    func dispatch(_ event: VRRPEvent, to instance: Instance, at time: VRRPInstant, keep: (VRRPAction) -> Bool = { _ in true }) {
+    /// other members too; `keep` filters the actions by the instance they are for (shutdown
+    /// with -V, the VIP removal at start that already happened).
+    func dispatch(_ event: VRRPEvent, to instance: Instance, at time: VRRPInstant,
+                  keep: (Instance, VRRPAction) -> Bool = { _, _ in true }) {
         guard let group = instance.group else {
-            apply(instance.machine.handle(event, at: time).filter(keep), to: instance)
+            apply(instance.machine.handle(event, at: time).filter { keep(instance, $0) }, to: instance)
             return
         }
         let outputs = group.core.handle(event, member: instance.groupMember, at: time)
@@ -238,7 +253,7 @@ final class VRRPHost: LoopHost {
         for output in outputs {
             switch output {
             case .member(let index, let action):
-                if keep(action) { apply([action], to: group.members[index]) }
+                if keep(group.members[index], action) { apply([action], to: group.members[index]) }
             case .groupStateChanged(let from, let to):
                 guard to != .initialize else { continue }
                 logger.notice("VRRP_Group(\(group.name)) Syncing instances to \(stateName(to)) state (was \(stateName(from)))")
@@ -293,7 +308,7 @@ final class VRRPHost: LoopHost {
 
     /// Gratuitous ARPs (IPv4) or unsolicited neighbour advertisements (IPv6), keepalived's words.
     private func announce(_ vips: [IPAddress], rounds: Int, from instance: Instance) {
-        guard let announcer = instance.announcer else { return }
+        guard let announcer = instance.announcer, rounds > 0, !vips.isEmpty else { return }
         let v6 = instance.spec.family == .ipv6
         for _ in 0..<max(rounds, 0) {
             for vip in vips {
@@ -362,11 +377,15 @@ final class VRRPHost: LoopHost {
         }
     }
 
-    /// The machines' due timers: adverts, down timers, GARP bursts. Also called while a reload
-    /// reads a large file, which would otherwise hold them up.
-    func sendDueAdverts(at now: Int64) {
+    /// While a reload reads a large file the loop does not turn: a MASTER's adverts and GARP
+    /// bursts that fall due are sent from here. A BACKUP's down timer is left for the next
+    /// turn, which first reads the adverts that queued meanwhile: expiring it now could take
+    /// over from a master that is alive.
+    func sendDueAdverts(at now: Int64) { fireDueTimers(at: now, mastersOnly: true) }
+
+    private func fireDueTimers(at now: Int64, mastersOnly: Bool) {
         let time = VRRPInstant(microseconds: now)
-        for instance in instances {
+        for instance in instances where !mastersOnly || instance.machine.state == .master {
             guard let deadline = instance.machine.nextDeadline, deadline <= time else { continue }
             dispatch(.timerFired, to: instance, at: time)
         }
@@ -381,7 +400,7 @@ final class VRRPHost: LoopHost {
     }
 
     func runDueWork(at now: Int64) {
-        sendDueAdverts(at: now)
+        fireDueTimers(at: now, mastersOnly: false)
         if now >= nextVIPCheck {
             nextVIPCheck = now + 1_000_000
             restoreDeletedVIPs()
@@ -440,17 +459,12 @@ final class VRRPHost: LoopHost {
         linkCache = [:]
         defer { linkCache = [:] }
         var prepared: [Int: Instance] = [:]
-        let openBefore = Set(channels.keys)
         do {
             for kept in plan.kept { prepared[kept.new] = try prepare(setup.instances[kept.new], keeping: instances[kept.old]) }
             for index in plan.added { prepared[index] = try prepare(setup.instances[index]) }
         } catch {
             // Sockets opened for the refused reload go again.
-            for (key, channel) in channels where !openBefore.contains(key) {
-                loop.unwatch(channel.socket.fd)
-                channel.socket.close()
-                channels[key] = nil
-            }
+            closeUnused()
             throw error
         }
         return PreparedReload(plan: plan, setup: setup, prepared: prepared)
@@ -463,17 +477,13 @@ final class VRRPHost: LoopHost {
     func commitReload(_ reload: PreparedReload, at now: Int64) {
         let time = VRRPInstant(microseconds: now)
         for index in reload.plan.removed { retire(instances[index], at: time) }
-        var next: [Instance] = []
-        for (index, spec) in reload.setup.instances.enumerated() {
-            guard let fresh = reload.prepared[index] else { continue }
-            if let kept = reload.plan.kept.first(where: { $0.new == index }) {
-                next.append(continueInstance(instances[kept.old], as: fresh, spec: spec, unchanged: kept.isUnchanged, at: time))
-            } else {
-                next.append(fresh)
-            }
+        // Every new index is kept or added (the plan covers them all), so the new list is
+        // in configuration order.
+        var next = reload.prepared
+        for kept in reload.plan.kept {
+            next[kept.new] = continueInstance(instances[kept.old], as: reload.prepared[kept.new]!, unchanged: kept.isUnchanged, at: time)
         }
-        let added = Set(reload.plan.added)
-        instances = next
+        instances = reload.setup.instances.indices.map { next[$0]! }
         groups = makeGroups(reload.setup.groups, continuing: true)
         // An instance that left its group must not keep what the group last told it: held
         // back from MASTER, or faulted by another member.
@@ -481,8 +491,8 @@ final class VRRPHost: LoopHost {
             if !instance.machine.syncPermitsMaster { apply(instance.machine.handle(.sync(.permitMaster(true)), at: time), to: instance) }
             if instance.machine.groupFault { apply(instance.machine.handle(.sync(.groupFault(false)), at: time), to: instance) }
         }
-        closeUnusedChannels()
-        for (index, instance) in next.enumerated() where added.contains(index) { begin(instance, at: now) }
+        closeUnused()
+        for index in reload.plan.added { begin(instances[index], at: now) }
         trackersChanged(at: now)
     }
 
@@ -505,17 +515,15 @@ final class VRRPHost: LoopHost {
     /// A kept instance: the old runtime's machine, counters and state go on under the new
     /// spec. VIP specs of both are known while the machine applies the change, so a removed
     /// VIP is taken off with exactly the prefix and label it was added with.
-    private func continueInstance(_ old: Instance, as fresh: Instance, spec: InstanceSpec, unchanged: Bool, at time: VRRPInstant) -> Instance {
-        fresh.machine = old.machine
+    private func continueInstance(_ old: Instance, as fresh: Instance, unchanged: Bool, at time: VRRPInstant) -> Instance {
         fresh.counters = old.counters
         guard !unchanged else { return fresh }
+        let spec = fresh.spec
         if old.name != spec.name { logger.notice("(\(spec.name)) is (\(old.name)) renamed: the same virtual router, state kept") }
-        var core = spec.core
-        core.sourceAddress = fresh.source
         let newSpecs = fresh.vipSpecs
         fresh.vipSpecs = old.vipSpecs.merging(newSpecs) { _, new in new }
         let wasMaster = fresh.machine.state == .master
-        apply(fresh.machine.handle(.configChanged(core), at: time), to: fresh)
+        apply(fresh.machine.handle(.configChanged(fresh.core), at: time), to: fresh)
         // Same address, new prefix, label, scope or device: re-added in its new form.
         if wasMaster {
             var readded: [IPAddress] = []
@@ -538,7 +546,7 @@ final class VRRPHost: LoopHost {
     func shutDown(at now: Int64, keepVIPs: Bool) {
         let time = VRRPInstant(microseconds: now)
         for instance in instances {
-            dispatch(.shutdown, to: instance, at: time, keep: { action in
+            dispatch(.shutdown, to: instance, at: time, keep: { _, action in
                 if !keepVIPs { return true }
                 if case .removeVIPs = action { return false }
                 if case .sendAdvert = action { return false }

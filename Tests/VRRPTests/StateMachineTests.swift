@@ -487,11 +487,12 @@ private func masterHarness(priority: UInt8 = 100, host: UInt8 = 5, configure: (i
         harness.advance(to: VRRPInstant.zero + masterDown100)
         config.virtualAddresses = [ip("10.0.0.101"), ip("10.0.0.102")]
         let actions = harness.send(.configChanged(config))
+        // The advert first, as when becoming master: peers see the new list before its GARPs.
         #expect(actions == [
+            .sendAdvert(harness.machine.advert(priority: 100)),
             .removeVIPs([ip("10.0.0.100")]),
             .addVIPs([ip("10.0.0.102")]),
             .sendGARP([ip("10.0.0.102")], rounds: 5),
-            .sendAdvert(harness.machine.advert(priority: 100)),
         ])
         #expect(harness.machine.state == .master)
         #expect(harness.machine.advert(priority: 100).addresses == [ip("10.0.0.101"), ip("10.0.0.102")])

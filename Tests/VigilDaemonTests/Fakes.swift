@@ -14,10 +14,19 @@ import VigilSystem
 
 final class VirtualClock: DaemonClock {
     var current: Int64 = 1_000_000_000
-    /// Time that passes with every reading, to model work that takes real time (a long parse).
+    /// Time that passes with every reading, to model work that takes real time (a long parse),
+    /// and what the rest of the world does meanwhile (other directors' turns): `whileBusy`
+    /// runs after each advance, with the advance suspended.
     var advancePerReading: Int64 = 0
+    var whileBusy: () -> Void = {}
     func now() -> Int64 {
-        current += advancePerReading
+        if advancePerReading > 0 {
+            current += advancePerReading
+            let step = advancePerReading
+            advancePerReading = 0
+            whileBusy()
+            advancePerReading = step
+        }
         return current
     }
     func pause(_ microseconds: Int64) { current += microseconds }

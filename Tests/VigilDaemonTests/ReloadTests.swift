@@ -187,6 +187,45 @@ import VRRPSpecs
         #expect(lvs01.state("VI_1") == .master)
     }
 
+    /// The same on the backup, for longer than its master-down interval: the master's adverts
+    /// wait unread in the socket meanwhile, so the backup must not let its down timer expire
+    /// from the parser's calls; the next turn reads them and it stays BACKUP.
+    @Test func aLongReloadOnTheBackupDoesNotTakeOver() throws {
+        let sim = Simulation()
+        let (lvs01, lvs02) = try Self.settledPair(sim)
+        let padding = String(repeating: "! a comment line of a long file\n", count: 300_000)
+        let since = sim.now
+        // lvs01 goes on advertising while lvs02 is busy: its adverts queue in lvs02's socket.
+        sim.clock.whileBusy = { if let wake = lvs01.nextWake, wake <= sim.now { lvs01.daemon!.turn(maxWait: 0) } }
+        lvs02.files.onRead = { sim.clock.advancePerReading = 4_000 }
+        lvs02.hangUp(with: padding + Configs.pair(priority: 95))
+        lvs02.daemon!.turn(maxWait: 0)
+        sim.clock.advancePerReading = 0
+        #expect(lvs02.node.openChannels[0].queue.count >= 4, "the master's adverts waited in the backup's socket")
+        #expect(sim.now - since > 4_000_000, "the parse took longer than the 3.6 s master-down interval")
+        sim.run(3)
+        #expect(lvs02.state("VI_1") == .backup && lvs01.state("VI_1") == .master)
+        #expect(!sim.wire(since: since).contains { $0.node == "lvs02" }, "\(sim.wire(since: since).filter { $0.node == "lvs02" })")
+        #expect(lvs01.log.matching("Entering").count == 2 && lvs02.log.matching("Entering").count == 1)
+    }
+
+    /// A reload that removes the only instance on a link closes its socket and withdraws it
+    /// from the loop.
+    @Test func aSocketNoInstanceUsesIsClosed() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41", extraInterfaces: ["eth1"])
+        let second = SyncGroupReloadTests.group.components(separatedBy: "vrrp_sync_group")[0]
+        try lvs01.start(Configs.pair(priority: 100, extra: second))
+        sim.run(5)
+        #expect(lvs01.node.openChannels.count == 2)
+        let watched = lvs01.daemon!.loop.watchedDescriptors
+        lvs01.hangUp(with: Configs.pair(priority: 100))
+        sim.run(1)
+        #expect(lvs01.node.openChannels.count == 1 && lvs01.node.openChannels[0].segment == "lan")
+        #expect(lvs01.daemon!.loop.watchedDescriptors == watched - 1)
+        #expect(!lvs01.node.addresses(on: "eth1").contains(IPAddress("10.1.0.100")!))
+    }
+
     /// keepalived's reload_file exists while a reload runs; reload_check_config LOG gets the
     /// new file's diagnostics, here those of a refused file.
     @Test func reloadFileAndReloadCheckLog() throws {
