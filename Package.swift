@@ -47,19 +47,23 @@ let package = Package(
         // virtual_server blocks as IPVS services and checkers, and the checker controller
         // (TCP_CHECK machines, aliveness, quorum → desired IPVS table). Pure.
         .target(name: "LVS", dependencies: ["Addressing", "VigilConfig", "IPVS", "HealthCheck"]),
+        // What the daemon is doing, as values, and how it is shown: `vigil status` (a table and a
+        // versioned JSON document) and keepalived's JSON, stats and data dumps. Pure.
+        .target(name: "VigilStatus", dependencies: ["Addressing", "IPVS", "VRRP"]),
         // Thin Linux adapters: raw VRRP sockets, AF_PACKET ARP/NA, rtnetlink addresses, the
         // IPVS generic-netlink socket, poll.
         .target(name: "VigilSystem", dependencies: ["Addressing", "CNetlink", "IPVS"]),
         // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
         .target(
             name: "VigilDaemon",
-            dependencies: ["Addressing", "VigilConfig", "VRRP", "VRRPSpecs", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Addressing", "VigilConfig", "VRRP", "VRRPSpecs", "VigilStatus", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "vigil",
             dependencies: [
                 "VigilConfig",
                 "VigilDaemon",
+                "VigilStatus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -69,6 +73,7 @@ let package = Package(
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "VigilConfigTests", dependencies: ["VigilConfig", "VigilTestSupport"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP", "VigilTestSupport"]),
+        .testTarget(name: "VigilStatusTests", dependencies: ["VigilStatus", "VRRP", "IPVS", "Addressing"]),
         .testTarget(name: "VRRPSpecsTests", dependencies: ["VRRPSpecs", "VRRP", "VigilConfig"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
         .testTarget(name: "IPVSTests", dependencies: ["IPVS", "VigilTestSupport"]),

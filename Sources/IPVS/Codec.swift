@@ -98,6 +98,24 @@ public struct GenericNetlinkFamily: Hashable, Sendable {
     }
 }
 
+/// The kernel's cumulative traffic counters of a service or destination (the STATS64 nest;
+/// the 32-bit STATS nest on kernels that send only that).
+public struct IPVSStatistics: Hashable, Sendable {
+    public var connections: UInt64
+    public var inPackets: UInt64
+    public var outPackets: UInt64
+    public var inBytes: UInt64
+    public var outBytes: UInt64
+
+    public init(connections: UInt64 = 0, inPackets: UInt64 = 0, outPackets: UInt64 = 0, inBytes: UInt64 = 0, outBytes: UInt64 = 0) {
+        self.connections = connections
+        self.inPackets = inPackets
+        self.outPackets = outPackets
+        self.inBytes = inBytes
+        self.outBytes = outBytes
+    }
+}
+
 /// One decoded netlink message.
 public struct IPVSNetlinkMessage: Hashable, Sendable {
     public var type: UInt16
@@ -105,6 +123,8 @@ public struct IPVSNetlinkMessage: Hashable, Sendable {
     public var seq: UInt32
     public var pid: UInt32
     public var payload: Payload
+    /// A dumped service's or destination's counters, when the reply carried them.
+    public var statistics: IPVSStatistics?
 
     public enum Payload: Hashable, Sendable {
         /// NLMSG_ERROR with error 0.
@@ -280,9 +300,11 @@ public enum IPVSNetlink {
             let payload = try decodePayload(
                 buffer, body, type: type, flags: flags, ipvsFamilyID: ipvsFamilyID,
                 destinationFamilyFallback: destinationFamilyFallback)
-            messages.append(IPVSNetlinkMessage(
+            var message = IPVSNetlinkMessage(
                 type: type, flags: flags, seq: readHost32(buffer, offset + 8), pid: readHost32(buffer, offset + 12),
-                payload: payload))
+                payload: payload)
+            if type == ipvsFamilyID { message.statistics = decodeStatistics(buffer, body) }
+            messages.append(message)
             offset = min(offset + NetlinkConstants.align(Int(length)), buffer.count)
         }
         return messages
@@ -326,6 +348,27 @@ public enum IPVSNetlink {
         default:
             return .other
         }
+    }
+
+    /// The counters of a dumped service or destination: STATS64 when present, else STATS.
+    /// Only a reporting extra: a missing counter reads 0 and a malformed nest gives none,
+    /// never a failed dump.
+    private static func decodeStatistics(_ b: [UInt8], _ body: Range<Int>) -> IPVSStatistics? {
+        guard let (command, attrs) = try? genericBody(b, body) else { return nil }
+        let outer: AttributeSet?
+        switch IPVSCommand(rawValue: command) {
+        case .newService, .setService: outer = try? attrs.nested(IPVSAttr.cmdService, "IPVS_CMD_ATTR_SERVICE")
+        case .newDest, .setDest: outer = try? attrs.nested(IPVSAttr.cmdDest, "IPVS_CMD_ATTR_DEST")
+        default: outer = nil
+        }
+        // The same attribute numbers for services and destinations.
+        guard let outer else { return nil }
+        let nest = outer.has(IPVSAttr.svcStats64) ? IPVSAttr.svcStats64 : IPVSAttr.svcStats
+        guard outer.has(nest), let stats = try? outer.nested(nest, "IPVS_*_ATTR_STATS") else { return nil }
+        func counter(_ type: UInt16) -> UInt64 { (try? stats.counter(type, "IPVS_STATS_ATTR")) ?? 0 }
+        return IPVSStatistics(connections: counter(IPVSAttr.statsConns), inPackets: counter(IPVSAttr.statsInPackets),
+                              outPackets: counter(IPVSAttr.statsOutPackets), inBytes: counter(IPVSAttr.statsInBytes),
+                              outBytes: counter(IPVSAttr.statsOutBytes))
     }
 
     private static func positiveErrno(_ raw: UInt32) -> Int32 {

@@ -219,3 +219,13 @@ public struct IPVSDestination: Hashable, Sendable {
             && lowerThreshold == other.lowerThreshold
     }
 }
+
+/// A service's counters and those of each of its destinations.
+public struct IPVSServiceStatistics: Hashable, Sendable {
+    public var service: IPVSStatistics
+    public var destinations: [IPVSDestinationKey: IPVSStatistics]
+    public init(service: IPVSStatistics, destinations: [IPVSDestinationKey: IPVSStatistics] = [:]) {
+        self.service = service
+        self.destinations = destinations
+    }
+}

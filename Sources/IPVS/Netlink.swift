@@ -86,6 +86,13 @@ enum IPVSAttr {
     static let destTunPort: UInt16 = 14
     static let destTunFlags: UInt16 = 15
 
+    // IPVS_STATS_ATTR_*, inside a service's or destination's STATS/STATS64 nest.
+    static let statsConns: UInt16 = 1
+    static let statsInPackets: UInt16 = 2
+    static let statsOutPackets: UInt16 = 3
+    static let statsInBytes: UInt16 = 4
+    static let statsOutBytes: UInt16 = 5
+
     static let infoVersion: UInt16 = 1
     static let infoConnTabSize: UInt16 = 2
 
@@ -196,6 +203,10 @@ func readHost32(_ b: [UInt8], _ i: Int) -> UInt32 {
     UInt32(littleEndian: UInt32(b[i]) | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24)
 }
 
+func readHost64(_ b: [UInt8], _ i: Int) -> UInt64 {
+    UInt64(readHost32(b, i)) | UInt64(readHost32(b, i + 4)) << 32
+}
+
 /// One attribute; `payload` indexes the buffer it came from.
 struct RawAttribute {
     var type: UInt16
@@ -261,6 +272,20 @@ struct AttributeSet {
 
     func u32(_ type: UInt16, _ name: String) throws(IPVSDecodeError) -> UInt32 {
         readHost32(buffer, try sized(type, name, 4))
+    }
+
+    func u64(_ type: UInt16, _ name: String) throws(IPVSDecodeError) -> UInt64 {
+        readHost64(buffer, try sized(type, name, 8))
+    }
+
+    /// A counter that is a u64 in IPVS_*_ATTR_STATS64 and a u32 in the older STATS nest.
+    func counter(_ type: UInt16, _ name: String) throws(IPVSDecodeError) -> UInt64 {
+        let range = try payload(type, name)
+        switch range.count {
+        case 8: return readHost64(buffer, range.lowerBound)
+        case 4: return UInt64(readHost32(buffer, range.lowerBound))
+        default: throw .attributeSize(attribute: name, expected: 8, actual: range.count)
+        }
     }
 
     func be16(_ type: UInt16, _ name: String) throws(IPVSDecodeError) -> UInt16 {

@@ -39,6 +39,8 @@ public struct VRRPStateMachine: Sendable {
     private var garpRefreshAt: VRRPInstant?
     private var nextMasterReason: VRRPTransitionReason = .masterNoResponse
     private var vipsSet = false
+    /// Whether this instance has put its VIPs on the interface (keepalived's `vipset`).
+    public var vipsAreSet: Bool { vipsSet }
 
     private struct PendingGARP: Hashable, Sendable {
         var at: VRRPInstant

@@ -10,7 +10,7 @@ import VigilSystem
 /// scripts, and keeps the kernel's table equal to the controller's desired table by planning
 /// with `IPVSReconciler` against what Vigil last installed.
 final class CheckerHost: LoopHost {
-    private var controller: LVSController
+    private(set) var controller: LVSController
     private let kernel: (any IPVSClient)?
     private let prober: any ConnectProber
     private let loop: EventLoop
@@ -28,6 +28,18 @@ final class CheckerHost: LoopHost {
     /// changes, and building it per check was a measurable part of the per-check cost.
     private var probeTargets: [(SocketAddress, ProbeOptions)?] = []
     private var started = false
+    private let clock: any DaemonClock
+    /// Each checker's last result, by slot, for `vigil status` and metrics.
+    struct CheckRecord {
+        var startedAt: Int64?
+        var outcome: ProbeOutcome?
+        var finishedAt: Double?
+        var duration: Int64?
+        var count: UInt64 = 0
+    }
+    private(set) var records: [CheckRecord] = []
+    /// Called with each finished check's duration (µs), for the metrics' histogram.
+    var onCheckFinished: (CheckerKind, Int64) -> Void = { _, _ in }
 
     /// nil when the configuration has no usable virtual_server.
     init?(specs: [VirtualServerSpec], globals: GlobalDefs, system: DaemonSystem, loop: EventLoop, scripts: ScriptHost, logger: Logger) {
@@ -36,6 +48,7 @@ final class CheckerHost: LoopHost {
         self.scripts = scripts
         self.globals = globals
         self.loop = loop
+        clock = system.clock
         controller = LVSController(specs: specs)
         do {
             let kernel = try system.openIPVS()
@@ -56,10 +69,28 @@ final class CheckerHost: LoopHost {
     /// False when IPVS could not be initialised.
     var isActive: Bool { kernel != nil }
 
+    /// The kernel's counters of every service and destination (empty without IPVS).
+    func kernelStatistics() throws(IPVSKernelError) -> [IPVSServiceKey: IPVSServiceStatistics] {
+        guard let kernel else { return [:] }
+        return try kernel.statistics()
+    }
+
     private func refreshProbeTargets() {
         while probeTargets.count < controller.machines.count {
             probeTargets.append(controller.target(of: CheckerID(slot: probeTargets.count)).map(Self.probeTarget))
         }
+        while records.count < controller.machines.count { records.append(CheckRecord()) }
+    }
+
+    private func recordResult(_ id: CheckerID, _ outcome: ProbeOutcome, at now: Int64) {
+        guard records.indices.contains(id.slot) else { return }
+        let duration = records[id.slot].startedAt.map { now - $0 } ?? 0
+        records[id.slot].outcome = outcome
+        records[id.slot].finishedAt = clock.wallClock()
+        records[id.slot].duration = duration
+        records[id.slot].count += 1
+        records[id.slot].startedAt = nil
+        if let kind = controller.spec(of: id)?.kind { onCheckFinished(kind, duration) }
     }
 
     private static func probeTarget(_ target: CheckTarget) -> (SocketAddress, ProbeOptions) {
@@ -129,6 +160,7 @@ final class CheckerHost: LoopHost {
 
     private func finish(_ results: [ProbeResult<CheckerID>], at now: Int64) {
         for result in results {
+            recordResult(result.id, result.outcome, at: now)
             handle(controller.probeFinished(result.id, verdict: result.outcome.verdict, at: now), at: now)
             if case .notRun(let e) = result.outcome, let target = controller.target(of: result.id) {
                 logger.warning("TCP_CHECK of \(target) could not run: \(SystemError.describe(e)); rescheduling")
@@ -175,8 +207,10 @@ final class CheckerHost: LoopHost {
             handle(controller.probeFinished(id, verdict: nil, at: now), at: now)
             return
         }
+        records[id.slot].startedAt = now
         switch prober.start(id: id, target: address, options: options, timeout: timeout, now: now) {
         case .finished(let result):
+            recordResult(id, result.outcome, at: now)
             handle(controller.probeFinished(id, verdict: result.outcome.verdict, at: now), at: now)
         case .pending(let fd):
             if prober.sharedDescriptor == nil {

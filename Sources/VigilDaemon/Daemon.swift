@@ -4,6 +4,7 @@ import LVS
 import VRRP
 import VRRPSpecs
 import VigilConfig
+import VigilStatus
 import VigilSystem
 
 public struct DaemonOptions: Sendable {
@@ -20,10 +21,16 @@ public struct DaemonOptions: Sendable {
     /// `-P` / `-C`: run only one half.
     public var runVRRP: Bool
     public var runChecker: Bool
+    /// The control socket (`vigil status`, `vigil reload`); nil: none.
+    public var controlPath: String?
+    /// `--metrics ADDR:PORT`: where /metrics is served; nil: not at all.
+    public var metricsListen: String?
 
     public init(configPath: String, configID: String?, logConsole: Bool, logDetail: Bool, foreground: Bool,
                 pidFile: String?, releaseVIPsOnStop: Bool, releaseIPVSOnStop: Bool = true,
-                runVRRP: Bool = true, runChecker: Bool = true) {
+                runVRRP: Bool = true, runChecker: Bool = true, controlPath: String? = nil, metricsListen: String? = nil) {
+        self.controlPath = controlPath
+        self.metricsListen = metricsListen
         self.releaseIPVSOnStop = releaseIPVSOnStop
         self.runVRRP = runVRRP
         self.runChecker = runChecker
@@ -51,12 +58,18 @@ public final class Daemon {
     let trackers: TrackerHost
     let vrrp: VRRPHost
     var checkers: CheckerHost?
+    var control: StreamServer?
     /// The configuration in force: the one loaded at start, or the last reload that applied.
     public internal(set) var configuration: Configuration
     var setup: VRRPSetup
     public private(set) var stopping = false
-    /// Every reload's outcome, newest last.
+    /// The last reloads' outcomes, newest last (at most `recentReloads`; the counts of all
+    /// of them are in `reloadCounts`).
     public internal(set) var reloads: [ReloadOutcome] = []
+    static let recentReloads = 32
+    public internal(set) var reloadCounts = ReloadCounts()
+    /// When this daemon started, seconds since the epoch.
+    public let startedAt: Double
 
     /// Builds everything the configuration asks for without starting it; throws when an
     /// instance cannot be set up at all (then nothing has been changed on the machine).
@@ -65,10 +78,11 @@ public final class Daemon {
         self.system = system
         self.logger = logger
         self.configuration = configuration
+        startedAt = system.clock.wallClock()
         loop = EventLoop(clock: system.clock, waiter: system.waiter)
         scripts = ScriptHost(runner: system.processes, clock: system.clock, host: system.host, globals: configuration.globals, logger: logger)
         trackers = TrackerHost(scripts: scripts, addresses: system.addresses, logger: logger)
-        vrrp = VRRPHost(loop: loop, network: system.network, addresses: system.addresses, scripts: scripts, trackers: trackers, logger: logger)
+        vrrp = VRRPHost(loop: loop, clock: system.clock, network: system.network, addresses: system.addresses, scripts: scripts, trackers: trackers, logger: logger)
         setup = VRRPSetup()
         loop.onWaitError = { [logger] error in logger.error("poll: \(error)") }
         // The signal pipe first: it is then handled before the packets that arrived with it.
@@ -88,6 +102,7 @@ public final class Daemon {
         loop.add(vrrp)
         loop.add(trackers)
         if let checkers { loop.add(checkers) }
+        if let path = options.controlPath { openControlSocket(path) }
     }
 
     /// Whether anything runs: no VRRP instance and no usable IPVS leaves nothing to do.
@@ -127,6 +142,7 @@ public final class Daemon {
     /// keepalived's stop: instances leave (priority 0, VIPs released unless -V), IPVS is
     /// torn down (unless -I), scripts get their second to finish.
     public func shutDown() {
+        control?.close()
         vrrp.shutDown(at: system.clock.now(), keepVIPs: !options.releaseVIPsOnStop)
         checkers?.shutDown(release: options.releaseIPVSOnStop)
         scripts.stopAll()

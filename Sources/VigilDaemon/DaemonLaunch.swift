@@ -13,6 +13,8 @@ public enum DaemonLaunch {
                     "release-ipvs=\(o.releaseIPVSOnStop)", "vrrp=\(o.runVRRP)", "check=\(o.runChecker)"]
         if let id = o.configID { list.append("id=\(id)") }
         if let pid = o.pidFile { list.append("pid=\(pid)") }
+        if let control = o.controlPath { list.append("control=\(control)") }
+        if let metrics = o.metricsListen { list.append("metrics=\(metrics)") }
         return list
     }
 
@@ -27,7 +29,8 @@ public enum DaemonLaunch {
                              foreground: values["foreground"] == "true", pidFile: values["pid"],
                              releaseVIPsOnStop: values["release"] != "false",
                              releaseIPVSOnStop: values["release-ipvs"] != "false",
-                             runVRRP: values["vrrp"] != "false", runChecker: values["check"] != "false")
+                             runVRRP: values["vrrp"] != "false", runChecker: values["check"] != "false",
+                             controlPath: values["control"], metricsListen: values["metrics"])
     }
 
     /// Replaces this process with `vigild` from the same directory; if it is not there, runs

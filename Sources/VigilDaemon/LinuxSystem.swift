@@ -16,14 +16,27 @@ extension DaemonSystem {
         do { addresses = try AddressManager() } catch { throw DaemonError("rtnetlink: \(error)") }
         try SignalPipe.install([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
         signal(SIGPIPE, SIG_IGN)
-        return DaemonSystem(
+        var system = DaemonSystem(
             clock: LinuxClock(), waiter: PollWaiter(), signals: SignalPipeSource(),
             addresses: RTNetlinkAddresses(addresses), network: LinuxVRRPNetwork(),
             openIPVS: openKernelIPVS,
             processes: SupervisedProcesses(),
             makeProber: makeConnectProber,
             files: LocalDaemonFiles(), host: LocalHost())
+        system.listenUnix = listenOnUnixSocket
+        system.listenTCP = listenOnTCP
+        return system
     }
+}
+
+private func listenOnUnixSocket(_ path: String) throws(SystemError) -> any StreamListener { try StreamListenerSocket.unix(path: path) }
+private func listenOnTCP(_ address: IPAddress, _ port: UInt16) throws(SystemError) -> any StreamListener {
+    try StreamListenerSocket.tcp(address: address, port: port)
+}
+
+extension StreamSocket: StreamConnection {}
+extension StreamListenerSocket: StreamListener {
+    public func accept() -> (any StreamConnection)? { (accept() as StreamSocket?) }
 }
 
 private func makeConnectProber() -> any ConnectProber {
@@ -52,6 +65,11 @@ struct LocalDaemonFiles: DaemonFileSystem {
 
 final class LinuxClock: DaemonClock {
     func now() -> Int64 { MonotonicClock.nowMicroseconds() }
+    func wallClock() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
     func pause(_ microseconds: Int64) {
         var pause = timespec(tv_sec: Int(microseconds / 1_000_000), tv_nsec: Int(microseconds % 1_000_000) * 1000)
         nanosleep(&pause, nil)

@@ -26,6 +26,8 @@ public struct ReloadOutcome: Sendable {
     /// The IPVS operations the reload sent: 0 for an unchanged file.
     public var ipvsOperations: [IPVSOperation] = []
     public var durationMicroseconds: Int64 = 0
+    /// When it happened, seconds since the epoch.
+    public var wallTime: Double = 0
 }
 
 extension Daemon {
@@ -44,6 +46,7 @@ extension Daemon {
         for file in Set([reloadFile, configuration.globals.reloadFile].compactMap { $0 }) { system.files.remove(file) }
         var logged = outcome
         logged.durationMicroseconds = system.clock.now() - began
+        logged.wallTime = system.clock.wallClock()
         switch outcome.result {
         case .refused:
             for error in outcome.errors { logger.error("\(error)") }
@@ -52,6 +55,14 @@ extension Daemon {
             logger.notice("\(outcome.summary) in \(Self.milliseconds(logged.durationMicroseconds))")
         }
         reloads.append(logged)
+        if reloads.count > Self.recentReloads { reloads.removeFirst(reloads.count - Self.recentReloads) }
+        switch logged.result {
+        case .applied: reloadCounts.applied += 1
+        case .unchanged: reloadCounts.unchanged += 1
+        case .refused: reloadCounts.refused += 1
+        }
+        reloadCounts.last = (logged.wallTime, "\(logged.result)", logged.summary)
+        if logged.result != .refused { reloadCounts.lastSuccessAt = logged.wallTime }
         return logged
     }
 

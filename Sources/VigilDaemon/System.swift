@@ -15,6 +15,8 @@ import VigilSystem
 /// Monotonic time in µs, and the only way the daemon waits without descriptors.
 public protocol DaemonClock: AnyObject {
     func now() -> Int64
+    /// Seconds since the epoch, for what people read (last transition, start time).
+    func wallClock() -> Double
     /// A short pause (shutdown waits for notify scripts); a virtual clock just advances.
     func pause(_ microseconds: Int64)
 }
@@ -86,6 +88,8 @@ public protocol VRRPNetwork: AnyObject {
 public protocol IPVSClient: AnyObject {
     func info() throws(IPVSKernelError) -> (version: UInt32, connectionTableSize: UInt32)
     func dump() throws(IPVSKernelError) -> IPVSTable
+    /// Traffic counters of every service and destination.
+    func statistics() throws(IPVSKernelError) -> [IPVSServiceKey: IPVSServiceStatistics]
     func apply(_ operations: [IPVSOperation]) throws(IPVSKernelError) -> [IPVSOperationFailure]
 }
 
@@ -133,6 +137,22 @@ public protocol ConnectProber: AnyObject {
     func cancelAll()
 }
 
+/// One accepted stream connection (control socket, metrics), non-blocking.
+public protocol StreamConnection: AnyObject {
+    var fd: Int32 { get }
+    func read(max: Int) -> StreamReadResult
+    /// Bytes written (0 when it would block); nil when the connection failed.
+    func write(_ bytes: ArraySlice<UInt8>) -> Int?
+    func close()
+}
+
+public protocol StreamListener: AnyObject {
+    var fd: Int32 { get }
+    /// The next pending connection; nil when none is.
+    func accept() -> (any StreamConnection)?
+    func close()
+}
+
 /// The configuration files, and the few files the daemon writes itself (keepalived's
 /// reload_file and reload_check_config log).
 public protocol DaemonFileSystem: ConfigFileSystem {
@@ -155,6 +175,12 @@ public struct DaemonSystem {
     /// Where reloads read the configuration, and what they check it against.
     public var files: any DaemonFileSystem
     public var host: any HostProbe
+    public var listenUnix: (String) throws(SystemError) -> any StreamListener = { path throws(SystemError) in
+        throw SystemError(errno: ENOSYS, operation: "listen on \(path)")
+    }
+    public var listenTCP: (IPAddress, UInt16) throws(SystemError) -> any StreamListener = { address, port throws(SystemError) in
+        throw SystemError(errno: ENOSYS, operation: "listen on \(address):\(port)")
+    }
 
     public init(clock: any DaemonClock, waiter: any DescriptorWaiter, signals: any SignalSource,
                 addresses: any AddressControl, network: any VRRPNetwork,

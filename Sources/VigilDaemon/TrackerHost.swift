@@ -1,5 +1,6 @@
 import Logging
 import Tracking
+import VigilStatus
 import VRRPSpecs
 import VigilSystem
 
@@ -14,6 +15,10 @@ final class TrackerHost: LoopHost {
         var schedule: TrackScriptSchedule
         /// Tells this script's runs from those of a script of the same name a reload replaced.
         var serial: Int
+        var successes: UInt64 = 0
+        var failures: UInt64 = 0
+        var timeouts: UInt64 = 0
+        var lastDuration: Int64?
     }
 
     private let scripts: ScriptHost
@@ -26,6 +31,8 @@ final class TrackerHost: LoopHost {
     private var nextSerial = 0
     /// Called after any verdict or link changed.
     var onChange: (Int64) -> Void = { _ in }
+    /// Called for every finished run (metrics).
+    var onRunFinished: (String, FinishedScript) -> Void = { _, _ in }
 
     init(scripts: ScriptHost, addresses: any AddressControl, logger: Logger) {
         self.scripts = scripts
@@ -41,6 +48,21 @@ final class TrackerHost: LoopHost {
     }
 
     func interfaceUp(_ name: String) -> Bool? { interfaces[name] }
+
+    /// Every tracked script, for `vigil status`: enabled ones with their counts, disabled ones
+    /// as such.
+    func status(_ specs: [TrackScriptSpec]) -> [TrackScriptStatus] {
+        specs.map { spec in
+            guard let script = running[spec.name] else {
+                return TrackScriptStatus(name: spec.name, command: spec.line.command, verdict: .disabled, running: false,
+                                         successes: 0, failures: 0, timeouts: 0, lastDuration: nil)
+            }
+            let verdict: TrackScriptStatus.Verdict = script.state.awaitingFirstResult ? .pending : (script.state.isUp ? .up : .down)
+            return TrackScriptStatus(name: spec.name, command: spec.line.command, verdict: verdict, running: script.schedule.isRunning,
+                                     successes: script.successes, failures: script.failures, timeouts: script.timeouts,
+                                     lastDuration: script.lastDuration.map { Double($0) / 1e6 })
+        }
+    }
 
     // MARK: Start and reload
 
@@ -124,7 +146,13 @@ final class TrackerHost: LoopHost {
         for finished in scripts.poll(now: now) {
             guard case .track(let name, let serial) = finished.id, var script = running[name], script.serial == serial else { continue }
             script.schedule.runFinished(at: now)
-            if finished.timedOut { logger.warning("VRRP_Script(\(name)) timed out after \(finished.runtime / 1000) ms") }
+            script.lastDuration = finished.runtime
+            if finished.success { script.successes += 1 } else { script.failures += 1 }
+            if finished.timedOut {
+                script.timeouts += 1
+                logger.warning("VRRP_Script(\(name)) timed out after \(finished.runtime / 1000) ms")
+            }
+            onRunFinished(name, finished)
             let wasAwaiting = script.state.awaitingFirstResult
             if let transition = script.state.record(success: finished.success) {
                 logger.info("VRRP_Script(\(name)) \(transition == .becameUp ? "succeeded" : "failed")")

@@ -22,7 +22,10 @@ final class VRRPHost: LoopHost {
         var vipSpecs: [IPAddress: AddressSpec]
         var group: GroupRuntime?
         var groupMember = 0
-        var counters: [String: Int] = [:]
+        var stats = VRRPStatistics()
+        var rejections = RejectionLog()
+        /// The last state change: when (wall clock, seconds since the epoch), from, to, why.
+        var lastTransition: (time: Double, from: VRRPState, to: VRRPState, reason: VRRPTransitionReason)?
 
         init(spec: InstanceSpec, machine: VRRPStateMachine, channel: Channel, announcer: (any Announcer)?,
              core: VRRPInstanceConfig, vipSpecs: [IPAddress: AddressSpec]) {
@@ -38,7 +41,6 @@ final class VRRPHost: LoopHost {
         var source: IPAddress { machine.config.sourceAddress }
         var name: String { spec.name }
         var vrid: UInt8 { spec.vrid }
-        func count(_ counter: String) { counters[counter, default: 0] += 1 }
     }
 
     /// One socket, shared by every instance on the same interface, family and mode.
@@ -53,6 +55,7 @@ final class VRRPHost: LoopHost {
     }
 
     private let loop: EventLoop
+    private let clock: any DaemonClock
     private let network: any VRRPNetwork
     private let addresses: any AddressControl
     private let scripts: ScriptHost
@@ -65,9 +68,10 @@ final class VRRPHost: LoopHost {
     /// The once-a-second look for VIPs someone deleted while we are MASTER.
     private var nextVIPCheck: Int64 = 0
 
-    init(loop: EventLoop, network: any VRRPNetwork, addresses: any AddressControl, scripts: ScriptHost,
+    init(loop: EventLoop, clock: any DaemonClock, network: any VRRPNetwork, addresses: any AddressControl, scripts: ScriptHost,
          trackers: TrackerHost, logger: Logger) {
         self.loop = loop
+        self.clock = clock
         self.network = network
         self.addresses = addresses
         self.scripts = scripts
@@ -264,6 +268,7 @@ final class VRRPHost: LoopHost {
 
     func apply(_ actions: [VRRPAction], to instance: Instance) {
         for action in actions {
+            instance.stats.record(action)
             switch action {
             case .sendAdvert(let advert):
                 send(advert, from: instance)
@@ -277,10 +282,9 @@ final class VRRPHost: LoopHost {
                 scripts.notify(instance: instance.spec, state: state.rawValue, priority: Int(priority))
             case .stateChanged(let from, let to, let reason):
                 logger.notice("(\(instance.name)) Entering \(stateName(to)) STATE (\(reason.rawValue), was \(stateName(from)))")
-                instance.count("became_\(to.rawValue.lowercased())")
+                instance.lastTransition = (clock.wallClock(), from, to, reason)
             case .countReceiveError(let error):
-                instance.count(error.counterName)
-                logger.debug("(\(instance.name)) advert counted as \(error.counterName)")
+                noteRejection(error.counterName, from: nil, instance)
             case .masterReceivedLowerPriority(let source, let priority):
                 logger.info("(\(instance.name)) Received advert from \(source) with lower priority \(priority), ours \(instance.machine.effectivePriority), forcing new election")
                 scripts.notifyLowerPriority(instance: instance.spec)
@@ -298,9 +302,8 @@ final class VRRPHost: LoopHost {
             do {
                 try instance.channel.socket.send(payload, from: instance.source, to: destination,
                                                  ttl: destination.isMulticast ? 255 : instance.spec.unicastTTL)
-                instance.count("adverts_sent")
             } catch {
-                instance.count("send_errors")
+                instance.stats.sendErrors += 1
                 logger.error("(\(instance.name)) cannot send advert on \(instance.spec.interface): \(error)")
             }
         }
@@ -314,7 +317,7 @@ final class VRRPHost: LoopHost {
             for vip in vips {
                 do {
                     try announcer.announce(vip)
-                    instance.count(v6 ? "na_sent" : "garp_sent")
+                    instance.stats.announcementsSent += 1
                 } catch {
                     logger.error("(\(instance.name)) \(v6 ? "unsolicited NA" : "gratuitous ARP") for \(vip) on \(instance.spec.interface): \(error)")
                 }
@@ -368,11 +371,11 @@ final class VRRPHost: LoopHost {
                                                 ttl: packet.hopLimitKnown ? decoded.hopLimit : nil,
                                                 isMulticast: decoded.destination.isMulticast)
                 }
-                instance.count("adverts_received")
+                instance.stats.recordReceived(advert.advert)
                 dispatch(.packetReceived(advert), to: instance, at: VRRPInstant(microseconds: now))
             } catch {
-                instance.count(error.counterName)
-                logger.debug("(\(instance.name)) bad advert from \(packet.source): \(error.counterName)")
+                instance.stats.recordDecodeFailure(error)
+                noteRejection(error.counterName, from: packet.source, instance)
             }
         }
     }
@@ -404,7 +407,19 @@ final class VRRPHost: LoopHost {
         if now >= nextVIPCheck {
             nextVIPCheck = now + 1_000_000
             restoreDeletedVIPs()
+            for instance in instances {
+                guard let summary = instance.rejections.summary(at: now) else { continue }
+                logger.warning("(\(instance.name)) \(summary)")
+            }
         }
+    }
+
+    /// A rejected or flagged advert: the first of each reason in a window is logged, the rest
+    /// only counted and summed up once a window, so a flood of bad packets cannot flood the log.
+    private func noteRejection(_ reason: String, from source: IPAddress?, _ instance: Instance) {
+        guard instance.rejections.note(reason, at: clock.now()) else { return }
+        let origin = source.map { " from \($0)" } ?? ""
+        logger.warning("(\(instance.name)) advert\(origin) counted as \(reason) (further ones are summed up every \(RejectionLog.window / 1_000_000) s)")
     }
 
     // MARK: Trackers
@@ -437,7 +452,7 @@ final class VRRPHost: LoopHost {
             }
             for vip in VIPRestore.missing(instance.spec.virtualAddresses, present: present) {
                 logger.warning("(\(instance.name)) VIP \(vip.address) was deleted from the interface while MASTER: adding it back")
-                instance.count("vip_restored")
+                instance.stats.vipsRestored += 1
                 changeVIP(vip.address, add: true, instance)
                 announce([vip.address], rounds: 1, from: instance)
             }
@@ -516,7 +531,8 @@ final class VRRPHost: LoopHost {
     /// spec. VIP specs of both are known while the machine applies the change, so a removed
     /// VIP is taken off with exactly the prefix and label it was added with.
     private func continueInstance(_ old: Instance, as fresh: Instance, unchanged: Bool, at time: VRRPInstant) -> Instance {
-        fresh.counters = old.counters
+        fresh.stats = old.stats
+        fresh.lastTransition = old.lastTransition
         guard !unchanged else { return fresh }
         let spec = fresh.spec
         if old.name != spec.name { logger.notice("(\(spec.name)) is (\(old.name)) renamed: the same virtual router, state kept") }
@@ -566,3 +582,35 @@ func stateName(_ state: VRRPState) -> String {
     case .stopped: "STOP"
     }
 }
+
+/// Rate limiting for the log of rejected adverts: per reason, the first in each 10 s window is
+/// logged; the others are counted and reported in one line when the window ends.
+struct RejectionLog {
+    static let window: Int64 = 10_000_000
+    private var windowStart: Int64?
+    private var logged = Set<String>()
+    private var suppressed: [String: Int] = [:]
+
+    /// Whether to log this one.
+    mutating func note(_ reason: String, at now: Int64) -> Bool {
+        if windowStart == nil { windowStart = now }
+        if logged.insert(reason).inserted { return true }
+        suppressed[reason, default: 0] += 1
+        return false
+    }
+
+    /// After the window: what was counted and not logged, and a new window.
+    mutating func summary(at now: Int64) -> String? {
+        guard let start = windowStart, now - start >= Self.window else { return nil }
+        defer {
+            windowStart = nil
+            logged = []
+            suppressed = [:]
+        }
+        guard !suppressed.isEmpty else { return nil }
+        let total = suppressed.values.reduce(0, +)
+        let reasons = suppressed.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        return "\(total) more adverts counted as errors in the last \((now - start) / 1_000_000) s: \(reasons)"
+    }
+}
+

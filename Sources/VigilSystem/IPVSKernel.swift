@@ -115,6 +115,20 @@ public final class IPVSKernel {
         return table
     }
 
+    /// Every service's and destination's traffic counters (STATS64), for status and metrics.
+    public func statistics() throws(IPVSKernelError) -> [IPVSServiceKey: IPVSServiceStatistics] {
+        var all: [IPVSServiceKey: IPVSServiceStatistics] = [:]
+        for message in try exchange(.dumpServices) {
+            guard case .service(let service) = message.payload else { continue }
+            var entry = IPVSServiceStatistics(service: message.statistics ?? IPVSStatistics())
+            for reply in try exchange(.dumpDestinations(service.key), family: service.key.family) {
+                if case .destination(let dest, _) = reply.payload { entry.destinations[dest.key] = reply.statistics ?? IPVSStatistics() }
+            }
+            all[service.key] = entry
+        }
+        return all
+    }
+
     /// Carries out `operations` in order with keepalived's error policy (EEXIST on add and
     /// ENOENT on delete are success, SET_DEST of a missing destination becomes NEW_DEST).
     /// Returns the ones that really failed; an I/O or decode failure aborts the rest.

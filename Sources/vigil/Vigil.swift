@@ -2,12 +2,11 @@
 import ArgumentParser
 import VigilConfig
 import VigilDaemon
+import VigilStatus
 
 /// The `vigil` command line: keepalived's options with keepalived's meanings, so that existing
 /// unit files, scripts and muscle memory keep working.
 struct Vigil: ParsableCommand {
-    static let version = "0.1.0"
-
     static let configuration = CommandConfiguration(
         commandName: "vigil",
         abstract: "A keepalived-compatible VRRP and IPVS daemon.",
@@ -69,10 +68,28 @@ struct Vigil: ParsableCommand {
     @Flag(name: [.customShort("v"), .customLong("version")], help: "Display the version number.")
     var showVersion = false
 
+    @Argument(help: ArgumentHelp("'status' (add --json for the JSON document) or 'reload': ask the running daemon through its control socket.", valueName: "command"))
+    var command: String?
+
+    @Option(name: .customLong("control"), help: "The control socket (default \(ControlProtocol.defaultSocket)).")
+    var controlPath = ControlProtocol.defaultSocket
+
+    @Option(name: .customLong("metrics"), help: "Serve Prometheus metrics on ADDR:PORT (e.g. :9165, 127.0.0.1:9165, [::]:9165).")
+    var metricsListen: String?
+
     mutating func run() throws {
         if showVersion {
-            print("Vigil v\(Self.version) (keepalived 2.2.7 compatible configuration)")
+            print("Vigil v\(vigilVersion) (keepalived 2.2.7 compatible configuration)")
             return
+        }
+        if let command {
+            let request: String
+            switch command {
+            case "status": request = json ? "status json" : "status"
+            case "reload": request = "reload"
+            default: throw ValidationError("unknown command '\(command)': expected 'status' or 'reload'")
+            }
+            throw ExitCode(ControlClient.ask(request, socket: controlPath))
         }
         let id = configID ?? Self.hostConfigID()
         if configTest || dumpConf {
@@ -87,7 +104,8 @@ struct Vigil: ParsableCommand {
         let options = DaemonOptions(configPath: useFile, configID: id, logConsole: logConsole || dontFork && isatty(2) == 1,
                                     logDetail: logDetail, foreground: dontFork, pidFile: pidFile ?? "/run/vigil.pid",
                                     releaseVIPsOnStop: !dontReleaseVRRP, releaseIPVSOnStop: !dontReleaseIPVS,
-                                    runVRRP: !checkOnly || vrrpOnly, runChecker: !vrrpOnly || checkOnly)
+                                    runVRRP: !checkOnly || vrrpOnly, runChecker: !vrrpOnly || checkOnly,
+                                    controlPath: controlPath == "none" ? nil : controlPath, metricsListen: metricsListen)
         DaemonLaunch.exec(options)
     }
 

@@ -273,11 +273,11 @@ private let tcp80Identity = [
             "0c 00 07 00  03 00 00 00  ff ff ff ff", // FLAGS: PERSISTENT | HASHED, mask ~0
             "08 00 08 00  68 01 00 00", //   TIMEOUT 360
             "08 00 09 00  ff ff ff ff", //   NETMASK
-            "18 00 0a 00",              //   STATS nest, len 24 (ignored)
+            "18 00 0a 00",              //   STATS nest, len 24 (STATS64 wins)
             "08 00 01 00  05 00 00 00", //     CONNS 5
             "0c 00 04 00  00 10 00 00 00 00 00 00", // INBYTES (u64)
-            "10 00 0c 00",              //   STATS64 nest, len 16 (ignored)
-            "0c 00 01 00  05 00 00 00 00 00 00 00",
+            "10 00 0c 00",              //   STATS64 nest, len 16
+            "0c 00 01 00  07 00 00 00 00 00 00 00", // CONNS 7 (u64)
             "14 00 00 00  03 00 02 00", // NLMSG_DONE, len 20, MULTI
             "06 00 00 00  34 12 00 00",
             "00 00 00 00",              // dump status 0
@@ -292,6 +292,16 @@ private let tcp80Identity = [
         #expect(got.hasSameSettings(as: want))
         #expect(messages.count == 2 && messages[1].payload == .done(errno: 0))
         #expect(messages[0].flags == NetlinkConstants.flagMulti)
+        // The counters: STATS64 when present (7 connections; the counters it lacks read 0).
+        #expect(messages[0].statistics == IPVSStatistics(connections: 7))
+        #expect(messages[1].statistics == nil)
+    }
+
+    /// A destination with only the 32-bit STATS nest (older kernels) still has its counters.
+    @Test func destinationCountersFromEitherNest() throws {
+        let dest = IPVSDestination(IPVSDestinationKey(v4addr(192, 168, 0, 5), port: 80))
+        let both = try IPVSNetlink.decode(KernelReply.destination(dest), ipvsFamilyID: familyID)
+        #expect(both[0].statistics == IPVSStatistics(connections: 42, inBytes: 1000))
     }
 
     @Test func getInfoReply() throws {

@@ -19,6 +19,8 @@ final class VirtualClock: DaemonClock {
     /// runs after each advance, with the advance suspended.
     var advancePerReading: Int64 = 0
     var whileBusy: () -> Void = {}
+    /// The wall clock the simulation starts at (2026-12-01 00:00:00 UTC), moving with `current`.
+    func wallClock() -> Double { 1_796_083_200 + Double(current - 1_000_000_000) / 1e6 }
     func now() -> Int64 {
         if advancePerReading > 0 {
             current += advancePerReading
@@ -246,6 +248,17 @@ final class FakeIPVS: IPVSClient {
         return (0x010203, 4096)
     }
     func dump() throws(IPVSKernelError) -> IPVSTable { table }
+    /// Counters a test sets; services and destinations without any read 0.
+    var counters: [IPVSServiceKey: IPVSServiceStatistics] = [:]
+    func statistics() throws(IPVSKernelError) -> [IPVSServiceKey: IPVSServiceStatistics] {
+        var all: [IPVSServiceKey: IPVSServiceStatistics] = [:]
+        for (service, dests) in table {
+            var entry = counters[service.key] ?? IPVSServiceStatistics(service: IPVSStatistics())
+            for d in dests where entry.destinations[d.key] == nil { entry.destinations[d.key] = IPVSStatistics() }
+            all[service.key] = entry
+        }
+        return all
+    }
     func apply(_ operations: [IPVSOperation]) throws(IPVSKernelError) -> [IPVSOperationFailure] {
         requests += operations
         table = IPVSReconciler.applying(operations, to: table)
@@ -403,4 +416,66 @@ struct StoreLogHandler: LogHandler {
     func log(event: LogEvent) {
         store.lines.append((store.clock?.current ?? 0, event.level, event.message.description))
     }
+}
+
+/// A client of the control socket or the metrics endpoint: what it sends, what it got, and
+/// how much it is willing to read per turn (0: never reads, as a hostile client).
+final class FakeConnection: StreamConnection {
+    let fd: Int32
+    var inbound: [UInt8] = []
+    var received: [UInt8] = []
+    var readsPerTurn = Int.max
+    private(set) var closed = false
+    /// The peer hung up without waiting.
+    var peerClosed = false
+
+    init(fd: Int32) { self.fd = fd }
+
+    func read(max: Int) -> StreamReadResult {
+        if inbound.isEmpty { return peerClosed ? .closed : .wouldBlock }
+        let chunk = Array(inbound.prefix(max))
+        inbound.removeFirst(chunk.count)
+        return .data(chunk)
+    }
+
+    /// The server has more to write than the client took.
+    private(set) var writeBlocked = false
+
+    func write(_ bytes: ArraySlice<UInt8>) -> Int? {
+        guard !peerClosed else { return nil }
+        let n = min(bytes.count, readsPerTurn)
+        received += bytes.prefix(n)
+        writeBlocked = n < bytes.count
+        return n
+    }
+
+    func close() { closed = true }
+
+    var text: String { String(decoding: received, as: UTF8.self) }
+}
+
+final class FakeListener: StreamListener {
+    let fd: Int32
+    let descriptors: FakeDescriptors
+    var pending: [FakeConnection] = []
+    private(set) var all: [FakeConnection] = []
+    private(set) var closed = false
+    init(descriptors: FakeDescriptors) {
+        self.descriptors = descriptors
+        fd = descriptors.allocate()
+    }
+
+    /// A client connects and sends `bytes`.
+    @discardableResult
+    func connect(sending bytes: [UInt8] = [], readsPerTurn: Int = .max) -> FakeConnection {
+        let connection = FakeConnection(fd: descriptors.allocate())
+        connection.inbound = bytes
+        connection.readsPerTurn = readsPerTurn
+        pending.append(connection)
+        all.append(connection)
+        return connection
+    }
+
+    func accept() -> (any StreamConnection)? { pending.isEmpty ? nil : pending.removeFirst() }
+    func close() { closed = true }
 }

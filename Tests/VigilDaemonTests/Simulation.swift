@@ -20,10 +20,14 @@ final class Director {
     var scripts: Set<String> = ["/etc/keepalived/check.sh", "/etc/keepalived/notify.sh", "/usr/bin/true", "/bin/true", "/bin/sh"]
     private(set) var daemon: Daemon?
     let clock: VirtualClock
+    /// Listening sockets the daemon opened (control socket, metrics), by path or "ADDR:PORT".
+    var listeners: [String: FakeListener] = [:]
+    let descriptors: FakeDescriptors
 
     init(_ name: String, simulation: Simulation, ipv4: String = "10.0.0.1", extraInterfaces: [String] = []) {
         self.name = name
         clock = simulation.clock
+        descriptors = simulation.descriptors
         node = FakeNode(name: name, lan: simulation.lan, descriptors: simulation.descriptors)
         node.addInterface("eth0", ipv4: ipv4, linkLocal: "fe80::\(ipv4.split(separator: ".").last!)")
         for (index, extra) in extraInterfaces.enumerated() {
@@ -38,14 +42,35 @@ final class Director {
 
     var system: DaemonSystem {
         let waiter = SimulatedWaiter(director: self)
-        return DaemonSystem(clock: clock, waiter: waiter, signals: signals, addresses: node, network: node,
+        var system = DaemonSystem(clock: clock, waiter: waiter, signals: signals, addresses: node, network: node,
                             openIPVS: { [ipvs] () throws(IPVSKernelError) -> any IPVSClient in
                                 guard ipvs.available else { throw .unavailable("no IPVS in this fake") }
                                 return ipvs
                             },
                             processes: processes, makeProber: { [prober] in prober },
                             files: files, host: FakeHost(node: node, scripts: scripts))
+        system.listenUnix = { [unowned self] path throws(SystemError) in
+            let listener = FakeListener(descriptors: self.descriptors)
+            self.listeners[path] = listener
+            return listener
+        }
+        system.listenTCP = { [unowned self] address, port throws(SystemError) in
+            let listener = FakeListener(descriptors: self.descriptors)
+            self.listeners["\(address):\(port)"] = listener
+            return listener
+        }
+        return system
     }
+
+    /// A client of the control socket: sends `request`, lets the simulation run, returns what
+    /// it read.
+    func ask(_ request: String, in sim: Simulation) -> String {
+        let client = listeners[controlPath]!.connect(sending: Array((request + "\n").utf8))
+        sim.run(0.01)
+        return client.text
+    }
+
+    let controlPath = "/run/vigil/vigil.sock"
 
     /// Loads `text` as the configuration file and starts the daemon on it.
     @discardableResult
@@ -57,7 +82,8 @@ final class Director {
         #expect(errors.isEmpty, "\(name): \(errors.map(\.description))")
         let logger = Logger(label: name, factory: { [log] _ in StoreLogHandler(store: log) })
         let daemon = try Daemon(options: options ?? DaemonOptions(configPath: path, configID: name, logConsole: true, logDetail: true,
-                                                                  foreground: true, pidFile: nil, releaseVIPsOnStop: true),
+                                                                  foreground: true, pidFile: nil, releaseVIPsOnStop: true,
+                                                                  controlPath: controlPath),
                                 configuration: config, system: system, logger: logger)
         daemon.start()
         self.daemon = daemon
@@ -79,12 +105,21 @@ final class Director {
         return daemon.loop.nextDeadline
     }
 
-    var hasReadyDescriptors: Bool {
-        !signals.pending.isEmpty || node.openChannels.contains { !$0.queue.isEmpty }
+    var hasReadyDescriptors: Bool { !readyDescriptors.isEmpty || !writableDescriptors.isEmpty }
+
+    /// Readable: signals pending, packets queued, clients waiting or sending. Writable: a
+    /// client that reads (see `SimulatedWaiter`).
+    var readyDescriptors: [Int32] {
+        var ready = (signals.pending.isEmpty ? [] : [signals.fd]) + node.openChannels.filter { !$0.queue.isEmpty }.map(\.fd)
+        for listener in listeners.values where !listener.closed {
+            if !listener.pending.isEmpty { ready.append(listener.fd) }
+            for c in listener.all where !c.closed && (!c.inbound.isEmpty || c.peerClosed) { ready.append(c.fd) }
+        }
+        return ready
     }
 
-    var readyDescriptors: [Int32] {
-        (signals.pending.isEmpty ? [] : [signals.fd]) + node.openChannels.filter { !$0.queue.isEmpty }.map(\.fd)
+    var writableDescriptors: Set<Int32> {
+        Set(listeners.values.flatMap { $0.all.filter { !$0.closed && $0.writeBlocked && $0.readsPerTurn > 0 }.map(\.fd) })
     }
 
     var vrrp: VRRPHost { daemon!.vrrp }
@@ -99,7 +134,8 @@ final class SimulatedWaiter: DescriptorWaiter {
     init(director: Director) { self.director = director }
     func wait(readable: [Int32], writable: [Int32], timeout: Int64) throws(SystemError) -> [Int32] {
         let ready = Set(director.readyDescriptors)
-        return readable.filter { ready.contains($0) }
+        let writes = director.writableDescriptors
+        return readable.filter { ready.contains($0) } + writable.filter { writes.contains($0) }
     }
 }
 

@@ -177,8 +177,15 @@ struct NamespaceTests {
         let lab = try NetnsLab("mc6")
         defer { lab.destroy() }
         let receiver = try lab.inside(lab.b) { try VRRPSocket6(interface: "vb") }
+        // The kernel assigns the link-local address a moment after the link comes up.
         let (sender, source) = try lab.inside(lab.a) {
-            (try VRRPSocket6(interface: "va"), try #require(try InterfaceInfo.lookup("va").linkLocalIPv6))
+            let linkLocalDeadline = MonotonicClock.nowMicroseconds() + 3_000_000
+            var linkLocal = try InterfaceInfo.lookup("va").linkLocalIPv6
+            while linkLocal == nil, MonotonicClock.nowMicroseconds() < linkLocalDeadline {
+                _ = try Poller.wait(readable: [], timeoutMs: 50)
+                linkLocal = try InterfaceInfo.lookup("va").linkLocalIPv6
+            }
+            return (try VRRPSocket6(interface: "va"), try #require(linkLocal))
         }
         let advert = vrrpV3Advert(vips: [IPv6Address("fd00:10::40")!])
         var packet: VRRPPacket6?

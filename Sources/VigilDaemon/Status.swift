@@ -1,0 +1,114 @@
+@preconcurrency import Glibc
+import Addressing
+import IPVS
+import LVS
+import TCPProbe
+import VRRP
+import VRRPSpecs
+import VigilStatus
+import VigilSystem
+
+/// The version every interface reports (`vigil -v`, status, metrics).
+public let vigilVersion = "0.2.0"
+
+extension Daemon {
+    /// What the daemon is doing right now, for `vigil status`, the metrics and keepalived's
+    /// dumps. `traffic` adds the IPVS counters (one netlink dump).
+    public func statusSnapshot(traffic: Bool = true) -> StatusSnapshot {
+        var snapshot = StatusSnapshot(version: vigilVersion, pid: getpid(), startedAt: startedAt,
+                                      takenAt: system.clock.wallClock(), configFile: options.configPath)
+        (snapshot.instances, snapshot.syncGroups) = vrrp.status()
+        snapshot.trackScripts = trackers.status(setup.trackScripts)
+        if let checkers {
+            (snapshot.ipvsAvailable, snapshot.virtualServers) = checkers.status(traffic: traffic)
+        }
+        snapshot.reloads = reloadCounts
+        return snapshot
+    }
+}
+
+extension VRRPHost {
+    func status() -> ([InstanceStatus], [SyncGroupStatus]) {
+        let instances = instances.map { i -> InstanceStatus in
+            let m = i.machine
+            let c = m.config
+            let vips = i.spec.virtualAddresses.map {
+                VIPStatus(address: $0.address, prefixLength: $0.prefixLength, device: $0.device, label: $0.label,
+                          broadcast: $0.broadcast, scope: $0.scope, installed: m.vipsAreSet)
+            }
+            var notify: [String: String] = [:]
+            let n = i.spec.notify
+            for (key, line) in [("master", n.master), ("backup", n.backup), ("fault", n.fault), ("stop", n.stop),
+                                ("deleted", n.deleted), ("", n.generic), ("master_rx_lower_pri", n.masterRxLowerPriority)] {
+                if let line { notify[key] = line.command }
+            }
+            let authentication: String
+            if case .password = c.authentication { authentication = "PASS" } else { authentication = "none" }
+            return InstanceStatus(
+                name: i.name, vrid: i.vrid, interface: i.spec.interface, family: i.spec.family, version: c.version,
+                state: m.state, wantState: m.wantState, basePriority: m.basePriority, effectivePriority: m.effectivePriority,
+                source: i.source, unicastPeers: i.spec.unicastPeers,
+                masterAddress: m.state == .master ? i.source : m.masterAddress,
+                masterPriority: m.state == .master ? m.effectivePriority : m.masterPriority,
+                advertInterval: Double(c.advertInterval) / 1e6, masterAdvertInterval: Double(m.masterAdvertInterval) / 1e6,
+                nopreempt: c.nopreempt, preemptDelay: Double(c.preemptDelay) / 1e6,
+                garpDelay: Double(c.garp.masterDelay) / 1e6, garpRepeat: c.garp.masterRepeat,
+                garpRefresh: Double(c.garp.masterRefresh) / 1e6, garpRefreshRepeat: c.garp.masterRefreshRepeat,
+                garpLowerPriorityDelay: Double(c.garp.effectiveLowerPrioDelay) / 1e6, garpLowerPriorityRepeat: c.garp.effectiveLowerPrioRepeat,
+                lowerPriorityNoAdvert: c.lowerPrioNoAdvert, higherPrioritySendAdvert: c.higherPrioSendAdvert,
+                skipCheckAdvertAddresses: c.skipCheckAdvAddr,
+                dontTrackPrimary: !i.spec.trackers.contains { $0.source == .interface(i.spec.interface) && !$0.fromGroup },
+                authentication: authentication, vips: vips,
+                trackers: m.trackers.map { TrackerStatus(name: $0.name, weight: $0.weight, up: $0.isUp) },
+                lastTransition: i.lastTransition.map { ($0.time, $0.from, $0.to, $0.reason.rawValue) },
+                stats: i.stats, syncGroup: i.group?.name, notifyScripts: notify)
+        }
+        let groups = groups.map { SyncGroupStatus(name: $0.name, state: $0.core.state, members: $0.members.map(\.name)) }
+        return (instances, groups)
+    }
+}
+
+extension CheckerHost {
+    func status(traffic: Bool) -> (available: Bool, [VirtualServerStatus]) {
+        let counters = traffic ? (try? kernelStatistics()) ?? [:] : [:]
+        var weights: [IPVSServiceKey: [IPVSDestinationKey: Int32]] = [:]
+        for (service, dests) in installed {
+            var byKey: [IPVSDestinationKey: Int32] = [:]
+            for d in dests { byKey[d.key] = d.weight }
+            weights[service.key] = byKey
+        }
+        var all: [VirtualServerStatus] = []
+        for (v, vs) in controller.specs.enumerated() {
+            let first = vs.services[0].key
+            let reals = vs.realServers.enumerated().map { r, rs -> RealServerStatus in
+                let checks = rs.checkers.indices.map { c -> CheckStatus in
+                    let id = controller.ids[v][r][c]
+                    let record = records.indices.contains(id.slot) ? records[id.slot] : CheckRecord()
+                    return CheckStatus(kind: rs.checkers[c].kind.rawValue, target: rs.checkers[c].target.description,
+                                       up: controller.machines[id.slot].isUp, lastResult: record.outcome.map(Self.describe),
+                                       lastCheckAt: record.finishedAt, lastDuration: record.duration.map { Double($0) / 1e6 },
+                                       checks: record.count)
+                }
+                return RealServerStatus(address: rs.destination.key.address, port: rs.destination.key.port,
+                                        name: rs.destination.key.formatted(in: first), alive: controller.servers[v][r].isAlive,
+                                        configuredWeight: rs.destination.weight, currentWeight: weights[first]?[rs.destination.key],
+                                        checks: checks, traffic: counters[first]?.destinations[rs.destination.key])
+            }
+            let pool = controller.pools[v]
+            all.append(VirtualServerStatus(
+                name: vs.name, services: vs.services.map { ($0.key, counters[$0.key]?.service) }, scheduler: vs.services[0].scheduler,
+                quorumUp: pool.isQuorumUp, quorum: vs.quorum, hysteresis: vs.hysteresis,
+                sorryServerActive: pool.isSorryServerActive, realServers: reals))
+        }
+        return (isActive, all)
+    }
+
+    static func describe(_ outcome: ProbeOutcome) -> String {
+        switch outcome {
+        case .connected: "connected"
+        case .failed(let e): "failed: \(SystemError.describe(e))"
+        case .timedOut: "timed out"
+        case .notRun(let e): "not run: \(SystemError.describe(e))"
+        }
+    }
+}

@@ -1,0 +1,174 @@
+import Addressing
+import IPVS
+import Testing
+import VRRP
+@testable import VigilStatus
+
+/// A snapshot of one MASTER with a password, two VIPs, a tracked script and a virtual server.
+func sampleSnapshot() -> StatusSnapshot {
+    var snapshot = StatusSnapshot(version: "0.2.0", pid: 4242, startedAt: 1_796_083_200, takenAt: 1_796_083_265.5,
+                                  configFile: "/etc/keepalived/keepalived.conf")
+    var stats = VRRPStatistics()
+    stats.advertsSent = 61
+    stats.advertsReceived = 3
+    stats.becameMaster = 1
+    stats.authFailures = 2
+    stats.receiveErrors = ["auth_failure": 2]
+    stats.transitions = [.init(from: .initialize, to: .backup): 1, .init(from: .backup, to: .master): 1]
+    let vip = VIPStatus(address: .v4(IPv4Address(10, 0, 0, 100)), prefixLength: 24, device: "eth0", label: "eth0:1",
+                        broadcast: IPv4Address(10, 0, 0, 255), scope: 0, installed: true)
+    let host = VIPStatus(address: .v4(IPv4Address(10, 0, 0, 101)), prefixLength: 32, device: "eth0", label: nil,
+                         broadcast: nil, scope: 0, installed: true)
+    snapshot.instances = [InstanceStatus(
+        name: "VI_1", vrid: 51, interface: "eth0", family: .ipv4, version: .v2, state: .master, wantState: .master,
+        basePriority: 150, effectivePriority: 140, source: .v4(IPv4Address(10, 0, 0, 1)), unicastPeers: [],
+        masterAddress: .v4(IPv4Address(10, 0, 0, 1)), masterPriority: 140, advertInterval: 1, masterAdvertInterval: 1,
+        nopreempt: false, preemptDelay: 0, garpDelay: 5, garpRepeat: 5, garpRefresh: 0, garpRefreshRepeat: 1,
+        garpLowerPriorityDelay: 5, garpLowerPriorityRepeat: 5, lowerPriorityNoAdvert: false, higherPrioritySendAdvert: false,
+        skipCheckAdvertAddresses: false, dontTrackPrimary: false, authentication: "PASS", vips: [vip, host],
+        trackers: [TrackerStatus(name: "script chk_nginx", weight: -10, up: false)],
+        lastTransition: (time: 1_796_083_204.25, from: .backup, to: .master, reason: "master down timer expired"),
+        stats: stats, syncGroup: nil, notifyScripts: ["master": "/etc/keepalived/notify.sh MASTER"])]
+    snapshot.trackScripts = [TrackScriptStatus(name: "chk_nginx", command: "/usr/bin/pgrep \"nginx\"", verdict: .down, running: false,
+                                               successes: 4, failures: 1, timeouts: 0, lastDuration: 0.0125)]
+    let key = IPVSServiceKey.address(.tcp, .v4(IPv4Address(10, 0, 0, 100)), port: 80)
+    snapshot.virtualServers = [VirtualServerStatus(
+        name: "10.0.0.100:tcp:80", services: [(key: key, traffic: IPVSStatistics(connections: 7, inPackets: 70, outPackets: 60,
+                                                                                   inBytes: 7000, outBytes: 9000))],
+        scheduler: "wlc", quorumUp: true, quorum: 1, hysteresis: 0, sorryServerActive: false,
+        realServers: [RealServerStatus(address: .v4(IPv4Address(10, 0, 1, 1)), port: 80, name: "[10.0.1.1]:tcp:80", alive: true,
+                                       configuredWeight: 3, currentWeight: 3,
+                                       checks: [CheckStatus(kind: "TCP_CHECK", target: "10.0.1.1:80", up: true, lastResult: "connected",
+                                                            lastCheckAt: 1_796_083_263, lastDuration: 0.0004, checks: 21)],
+                                       traffic: nil)])]
+    snapshot.reloads.applied = 1
+    snapshot.reloads.last = (time: 1_796_083_230, result: "applied", summary: "reload applied: 1 instance changed")
+    snapshot.reloads.lastSuccessAt = 1_796_083_230
+    return snapshot
+}
+
+@Suite struct JSONWriterTests {
+    @Test func stringsAreEscapedAsRFC8259Says() {
+        let value = JSONValue.string("a\"b\\c\nd\te\u{01}é")
+        #expect(value.rendered() == #""a\"b\\c\nd\te\u0001é""#)
+    }
+
+    @Test func numbersAndNesting() {
+        let value = JSONValue.object([("whole", .double(5)), ("half", .double(0.5)), ("nan", .double(.nan)),
+                                      ("big", .uint(UInt64.max)), ("list", .array([.null, .bool(true)])), ("empty", .object([]))])
+        #expect(value.rendered() == #"{"whole":5,"half":0.5,"nan":null,"big":9223372036854775807,"list":[null,true],"empty":{}}"#)
+        #expect(value.rendered(pretty: true).contains("\n  \"whole\": 5,\n"))
+    }
+
+    @Test(arguments: [(0.0, "1970-01-01T00:00:00Z"), (951_782_400, "2000-02-29T00:00:00Z"),
+                      (1_796_083_265.9, "2026-12-01T00:01:05Z"), (4_107_542_399, "2100-02-28T23:59:59Z"),
+                      (-1, "1969-12-31T23:59:59Z")])
+    func utcDates(epoch: Double, text: String) {
+        #expect(formatUTC(epoch) == text)
+    }
+}
+
+@Suite struct StatusDocumentTests {
+    @Test func usesKeepalivedNamesAndMasksThePassword() {
+        let text = StatusDocument.render(sampleSnapshot())
+        for field in [#""vigil_status_version": 1"#, #""iname": "VI_1""#, #""state": 2"#, #""state_name": "MASTER""#,
+                      #""effective_priority": 140"#, #""base_priority": 150"#, #""last_transition": 1796083204.25"#,
+                      #""last_transition_reason": "master down timer expired""#, #""advert_sent": 61"#, #""auth_failure": 2"#,
+                      #""auth_data": "********""#, #""10.0.0.100/24 brd 10.0.0.255 dev eth0 scope global label eth0:1 set""#,
+                      #""10.0.0.101 dev eth0 scope global set""#, #""from": "BACKUP""#, #""in_bytes": 7000"#,
+                      #""last_result": "connected""#, #""command": "/usr/bin/pgrep \"nginx\"""#] {
+            #expect(text.contains(field), "missing \(field)")
+        }
+    }
+
+    @Test func tableShowsEffectivePriorityTransitionAndChecks() {
+        let table = StatusTable.render(sampleSnapshot())
+        #expect(table.contains("150/140"))
+        #expect(table.contains("2026-12-01T00:00:04Z BACKUP->MASTER (master down timer expired)"))
+        #expect(table.contains("10.0.0.100/24, 10.0.0.101"))
+        #expect(table.contains("[10.0.1.1]:tcp:80"))
+        #expect(table.contains("connected"))
+        #expect(table.contains("1/1 real servers up"), "\(table)")
+        #expect(!table.contains("secret"))
+    }
+}
+
+@Suite struct KeepalivedDumpTests {
+    /// keepalived 2.2.7's vrrp_print_stats, line for line.
+    @Test func statsFileIsKeepalivedsFormat() {
+        let expected = """
+        VRRP Instance: VI_1
+          Advertisements:
+            Received: 3
+            Sent: 61
+          Became master: 1
+          Released master: 0
+          Packet Errors:
+            Length: 0
+            TTL: 0
+            Invalid Type: 0
+            Advertisement Interval: 0
+            Address List: 0
+          Authentication Errors:
+            Invalid Type: 0
+            Type Mismatch: 0
+            Failure: 2
+          Priority Zero:
+            Received: 0
+            Sent: 0
+
+        """
+        #expect(KeepalivedDumps.stats(sampleSnapshot()) == expected)
+    }
+
+    @Test func jsonDumpHasKeepalivedsShape() {
+        let text = KeepalivedDumps.json(sampleSnapshot())
+        #expect(text.hasPrefix(#"[{"data":{"iname":"VI_1","#))
+        for field in [#""state":2"#, #""wantstate":2"#, #""vrid":51"#, #""effective_priority":140"#, #""ifp_ifname":"eth0""#,
+                      #""script_master":"/etc/keepalived/notify.sh MASTER""#, #""track_script":["/usr/bin/pgrep \"nginx\""]"#,
+                      #""auth_data":"********""#, #""stats":{"advert_rcvd":3,"advert_sent":61,"become_master":1,"#] {
+            #expect(text.contains(field), "missing \(field)")
+        }
+    }
+
+    /// The lines mehdy/keepalived-exporter's text mode reads from keepalived.data.
+    @Test func dataFileHasTheLinesTheExporterReads() {
+        let text = KeepalivedDumps.data(sampleSnapshot())
+        for line in [" VRRP Instance = VI_1\n", "   State = MASTER\n", "   Interface = eth0\n", "   Virtual Router ID = 51\n",
+                     "   Virtual IP (2):\n", "     10.0.0.100/24 brd 10.0.0.255 dev eth0 scope global label eth0:1 set\n",
+                     "   Last transition = 1796083204.250000 (2026-12-01T00:00:04Z)\n", " VRRP Script = chk_nginx\n",
+                     "   Status = BAD\n", "   Password = ********\n"] {
+            #expect(text.contains(line), "missing \(line)")
+        }
+    }
+}
+
+@Suite struct ControlProtocolTests {
+    @Test(arguments: [("status\n", ControlProtocol.Parsed.command(.status(json: false))),
+                      ("status json\r\n", .command(.status(json: true))),
+                      ("reload\n", .command(.reload)),
+                      ("stat", .incomplete)])
+    func requests(text: String, parsed: ControlProtocol.Parsed) {
+        #expect(ControlProtocol.parse(Array(text.utf8)) == parsed)
+    }
+
+    @Test func garbageIsRefusedWithAReason() {
+        guard case .invalid(let why) = ControlProtocol.parse(Array("DELETE everything now\n".utf8)) else {
+            Issue.record("accepted garbage")
+            return
+        }
+        #expect(why.contains("DELETE everything"))
+        guard case .invalid = ControlProtocol.parse([0xFF, 0x00, 0x0A]) else {
+            Issue.record("accepted binary")
+            return
+        }
+    }
+
+    @Test func answersRoundTrip() {
+        let answer = ControlProtocol.parseAnswer(ControlProtocol.answer(.refused, "line 3: bad\n"))
+        #expect(answer?.outcome == .refused)
+        #expect(answer?.body == "line 3: bad\n")
+        #expect(ControlProtocol.parseAnswer(Array("HTTP/1.1 200 OK\r\n".utf8)) == nil)
+        #expect(ControlProtocol.parseAnswer(Array("no newline".utf8)) == nil)
+    }
+}
