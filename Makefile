@@ -1,9 +1,10 @@
 # Vigil: build, test, demo. `make test` and `make demo` install what they need from Debian's
 # packages first, so they work on a fresh Debian 12 machine.
 SWIFT ?= swift
-# The second line is the kernel lab's (QEMU guest with Debian's kernel, where IPVS is tested;
+# prometheus brings promtool, which checks the /metrics exposition. The second line is the
+# kernel lab's (QEMU guest with Debian's kernel, where IPVS is tested;
 # gcc and libc6-dev build the benchmarks' static helper, contrib/bench/benchtool.c).
-DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 \
+DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 prometheus \
 	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev strace
 
 .PHONY: all build release test unit integration kernel-lab demo deps bench-config bench-ipvs bench-tcpcheck bench-reload clean
@@ -17,9 +18,9 @@ deps:
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	@# Debian starts keepalived.service on install; it has no config here, but make sure no
-	@# reference daemon runs on the host's interfaces.
-	@systemctl stop keepalived 2>/dev/null || true
+	@# Debian starts keepalived.service and prometheus.service on install: make sure no reference
+	@# daemon runs on the host's interfaces and nothing scrapes or listens on the host's behalf.
+	@systemctl stop keepalived prometheus 2>/dev/null || true
 
 build: deps
 	$(SWIFT) build

@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The one address model (IPv4, IPv6, either) every other module holds. Pure Swift.
@@ -50,13 +51,16 @@ let package = Package(
         // What the daemon is doing, as values, and how it is shown: `vigil status` (a table and a
         // versioned JSON document) and keepalived's JSON, stats and data dumps. Pure.
         .target(name: "VigilStatus", dependencies: ["Addressing", "IPVS", "VRRP"]),
+        // The snapshot as Prometheus series (swift-prometheus) and the HTTP/1 of /metrics. Pure.
+        .target(name: "VigilMetrics", dependencies: ["Addressing", "IPVS", "VRRP", "VigilStatus",
+                                                     .product(name: "Prometheus", package: "swift-prometheus")]),
         // Thin Linux adapters: raw VRRP sockets, AF_PACKET ARP/NA, rtnetlink addresses, the
         // IPVS generic-netlink socket, poll.
         .target(name: "VigilSystem", dependencies: ["Addressing", "CNetlink", "IPVS"]),
         // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
         .target(
             name: "VigilDaemon",
-            dependencies: ["Addressing", "VigilConfig", "VRRP", "VRRPSpecs", "VigilStatus", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Addressing", "VigilConfig", "VRRP", "VRRPSpecs", "VigilStatus", "VigilMetrics", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "vigil",
@@ -64,16 +68,18 @@ let package = Package(
                 "VigilConfig",
                 "VigilDaemon",
                 "VigilStatus",
+                "VigilMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "vigild", dependencies: ["VigilDaemon"]),
-        // What several test targets share (a seedable random generator).
-        .target(name: "VigilTestSupport", path: "Tests/Support"),
+        // What several test targets share (a seedable random generator, a sample status snapshot).
+        .target(name: "VigilTestSupport", dependencies: ["Addressing", "IPVS", "VRRP", "VigilStatus"], path: "Tests/Support"),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "VigilConfigTests", dependencies: ["VigilConfig", "VigilTestSupport"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP", "VigilTestSupport"]),
-        .testTarget(name: "VigilStatusTests", dependencies: ["VigilStatus", "VRRP", "IPVS", "Addressing"]),
+        .testTarget(name: "VigilStatusTests", dependencies: ["VigilStatus", "VigilTestSupport", "VRRP", "IPVS", "Addressing"]),
+        .testTarget(name: "VigilMetricsTests", dependencies: ["VigilMetrics", "VigilStatus", "VigilTestSupport", "VRRP", "IPVS", "Addressing"]),
         .testTarget(name: "VRRPSpecsTests", dependencies: ["VRRPSpecs", "VRRP", "VigilConfig"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
         .testTarget(name: "IPVSTests", dependencies: ["IPVS", "VigilTestSupport"]),

@@ -4,6 +4,7 @@ import LVS
 import VRRP
 import VRRPSpecs
 import VigilConfig
+import VigilMetrics
 import VigilStatus
 import VigilSystem
 
@@ -25,6 +26,8 @@ public struct DaemonOptions: Sendable {
     public var controlPath: String?
     /// `--metrics ADDR:PORT`: where /metrics is served; nil: not at all.
     public var metricsListen: String?
+    /// Where keepalived's dump files go (SIGUSR1, SIGUSR2, SIGJSON): keepalived's tmp_dir.
+    public var dumpDirectory = "/tmp"
 
     public init(configPath: String, configID: String?, logConsole: Bool, logDetail: Bool, foreground: Bool,
                 pidFile: String?, releaseVIPsOnStop: Bool, releaseIPVSOnStop: Bool = true,
@@ -59,6 +62,10 @@ public final class Daemon {
     let vrrp: VRRPHost
     var checkers: CheckerHost?
     var control: StreamServer?
+    var metrics: VigilMetrics?
+    var metricsServer: StreamServer?
+    /// systemd's notifications, when the daemon runs under it (Type=notify).
+    var serviceNotify: ServiceNotifyHost?
     /// The configuration in force: the one loaded at start, or the last reload that applied.
     public internal(set) var configuration: Configuration
     var setup: VRRPSetup
@@ -103,6 +110,12 @@ public final class Daemon {
         loop.add(trackers)
         if let checkers { loop.add(checkers) }
         if let path = options.controlPath { openControlSocket(path) }
+        if let listen = options.metricsListen { openMetrics(listen) }
+        if let manager = system.serviceManager {
+            let host = ServiceNotifyHost(manager: manager, logger: logger, statusLine: { [unowned self] in self.serviceStatusLine() })
+            serviceNotify = host
+            loop.add(host)
+        }
     }
 
     /// Whether anything runs: no VRRP instance and no usable IPVS leaves nothing to do.
@@ -113,6 +126,7 @@ public final class Daemon {
         trackers.start(setup, at: now)
         vrrp.start(at: now)
         checkers?.start(at: system.clock.now())
+        serviceNotify?.ready(at: system.clock.now())
     }
 
     /// One turn of the loop (see `EventLoop.turn`).
@@ -133,7 +147,8 @@ public final class Daemon {
             case SIGHUP:
                 reloadWanted = true
             default:
-                break // SIGCHLD: the tracker host reaps by pid in its turn
+                // SIGCHLD: the tracker host reaps by pid in its turn.
+                if let dump = KeepalivedSignal(number: signal) { writeDump(for: dump) }
             }
         }
         if reloadWanted { reload() }
@@ -142,7 +157,9 @@ public final class Daemon {
     /// keepalived's stop: instances leave (priority 0, VIPs released unless -V), IPVS is
     /// torn down (unless -I), scripts get their second to finish.
     public func shutDown() {
+        serviceNotify?.stopping()
         control?.close()
+        metricsServer?.close()
         vrrp.shutDown(at: system.clock.now(), keepVIPs: !options.releaseVIPsOnStop)
         checkers?.shutDown(release: options.releaseIPVSOnStop)
         scripts.stopAll()
@@ -151,7 +168,12 @@ public final class Daemon {
 
     // MARK: The process
 
-    public static func run(_ options: DaemonOptions) -> Int32 {
+    public static func run(_ launched: DaemonOptions) -> Int32 {
+        let options = {
+            var options = launched
+            options.dumpDirectory = dumpDirectory(environment: getenv("TMPDIR").map { String(cString: $0) })
+            return options
+        }()
         UserDatabase.useFilesOnlyIfStatic()
         LoggingSystem.bootstrap { _ in
             VigilLogHandler(destination: options.logConsole ? .console : .syslog,

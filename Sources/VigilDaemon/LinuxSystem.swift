@@ -14,7 +14,7 @@ extension DaemonSystem {
     public static func linux() throws(DaemonError) -> DaemonSystem {
         let addresses: AddressManager
         do { addresses = try AddressManager() } catch { throw DaemonError("rtnetlink: \(error)") }
-        try SignalPipe.install([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
+        try SignalPipe.install(KeepalivedSignal.handled)
         signal(SIGPIPE, SIG_IGN)
         var system = DaemonSystem(
             clock: LinuxClock(), waiter: PollWaiter(), signals: SignalPipeSource(),
@@ -25,6 +25,14 @@ extension DaemonSystem {
             files: LocalDaemonFiles(), host: LocalHost())
         system.listenUnix = listenOnUnixSocket
         system.listenTCP = listenOnTCP
+        let (notifySocket, watchdog) = SystemdNotifySocket.fromEnvironment()
+        if let notifySocket {
+            do {
+                system.serviceManager = SystemdManager(socket: try SystemdNotifySocket(path: notifySocket), watchdogInterval: watchdog)
+            } catch {
+                throw DaemonError("$NOTIFY_SOCKET: \(error)")
+            }
+        }
         return system
     }
 }
@@ -54,6 +62,9 @@ struct LocalDaemonFiles: DaemonFileSystem {
     func canonical(_ path: String) -> String { reader.canonical(path) }
     func create(_ path: String) -> Bool { write("", to: path) }
     func remove(_ path: String) { unlink(path) }
+    func replace(_ path: String, with text: String) throws(SystemError) {
+        try AtomicFile.replace(path, with: Array(text.utf8))
+    }
     func write(_ text: String, to path: String) -> Bool {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return false }
@@ -61,6 +72,16 @@ struct LocalDaemonFiles: DaemonFileSystem {
         let bytes = Array(text.utf8)
         return bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count
     }
+}
+
+final class SystemdManager: ServiceManager {
+    let socket: SystemdNotifySocket
+    let watchdogInterval: Int64?
+    init(socket: SystemdNotifySocket, watchdogInterval: Int64?) {
+        self.socket = socket
+        self.watchdogInterval = watchdogInterval
+    }
+    func notify(_ message: String) throws(SystemError) { try socket.send(message) }
 }
 
 final class LinuxClock: DaemonClock {

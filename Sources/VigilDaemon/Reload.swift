@@ -42,6 +42,7 @@ extension Daemon {
         // keepalived's reload_file: there while the reload runs, so an updater can wait for it.
         let reloadFile = configuration.globals.reloadFile
         if let reloadFile, !system.files.create(reloadFile) { logger.warning("Failed to create reload file (\(reloadFile))") }
+        serviceNotify?.reloading(at: began)
         let outcome = attemptReload(began: began)
         for file in Set([reloadFile, configuration.globals.reloadFile].compactMap { $0 }) { system.files.remove(file) }
         var logged = outcome
@@ -63,6 +64,7 @@ extension Daemon {
         }
         reloadCounts.last = (logged.wallTime, "\(logged.result)", logged.summary)
         if logged.result != .refused { reloadCounts.lastSuccessAt = logged.wallTime }
+        serviceNotify?.reloaded()
         return logged
     }
 
@@ -109,6 +111,7 @@ extension Daemon {
             } else if let host = CheckerHost(specs: specs, globals: config.globals, system: system, loop: loop, scripts: scripts, logger: logger) {
                 // The first virtual servers of this run.
                 checkers = host
+                observeChecks(of: host)
                 loop.add(host)
                 let operations = host.start(at: now)
                 checkerResult = CheckerHost.ReloadResult(

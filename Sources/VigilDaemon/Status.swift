@@ -20,7 +20,7 @@ extension Daemon {
         (snapshot.instances, snapshot.syncGroups) = vrrp.status()
         snapshot.trackScripts = trackers.status(setup.trackScripts)
         if let checkers {
-            (snapshot.ipvsAvailable, snapshot.virtualServers) = checkers.status(traffic: traffic)
+            (snapshot.ipvsAvailable, snapshot.virtualServers, snapshot.ipvsTraffic) = checkers.status(traffic: traffic)
         }
         snapshot.reloads = reloadCounts
         return snapshot
@@ -69,7 +69,7 @@ extension VRRPHost {
 }
 
 extension CheckerHost {
-    func status(traffic: Bool) -> (available: Bool, [VirtualServerStatus]) {
+    func status(traffic: Bool) -> (available: Bool, [VirtualServerStatus], [IPVSServiceKey: IPVSServiceStatistics]) {
         let counters = traffic ? (try? kernelStatistics()) ?? [:] : [:]
         var weights: [IPVSServiceKey: [IPVSDestinationKey: Int32]] = [:]
         for (service, dests) in installed {
@@ -100,7 +100,7 @@ extension CheckerHost {
                 quorumUp: pool.isQuorumUp, quorum: vs.quorum, hysteresis: vs.hysteresis,
                 sorryServerActive: pool.isSorryServerActive, realServers: reals))
         }
-        return (isActive, all)
+        return (isActive, all, counters)
     }
 
     static func describe(_ outcome: ProbeOutcome) -> String {

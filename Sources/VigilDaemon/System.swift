@@ -28,6 +28,14 @@ public protocol DescriptorWaiter: AnyObject {
     func wait(readable: [Int32], writable: [Int32], timeout: Int64) throws(SystemError) -> [Int32]
 }
 
+/// The service manager that started the daemon (systemd's notify protocol).
+public protocol ServiceManager: AnyObject {
+    /// Sends one message (`READY=1`, `STATUS=…`, several lines at once).
+    func notify(_ message: String) throws(SystemError)
+    /// How often the manager wants `WATCHDOG=1`, µs (systemd's WATCHDOG_USEC); nil without one.
+    var watchdogInterval: Int64? { get }
+}
+
 /// Signals as bytes on a descriptor the loop watches (the self-pipe trick).
 public protocol SignalSource: AnyObject {
     var fd: Int32 { get }
@@ -160,6 +168,8 @@ public protocol DaemonFileSystem: ConfigFileSystem {
     func create(_ path: String) -> Bool
     func remove(_ path: String)
     func write(_ text: String, to path: String) -> Bool
+    /// Replaces the file at once: a reader sees the old file or the new one, never a part.
+    func replace(_ path: String, with text: String) throws(SystemError)
 }
 
 /// The adapters one daemon uses.
@@ -178,6 +188,8 @@ public struct DaemonSystem {
     public var listenUnix: (String) throws(SystemError) -> any StreamListener = { path throws(SystemError) in
         throw SystemError(errno: ENOSYS, operation: "listen on \(path)")
     }
+    /// nil when no service manager asked to be told (no $NOTIFY_SOCKET).
+    public var serviceManager: (any ServiceManager)?
     public var listenTCP: (IPAddress, UInt16) throws(SystemError) -> any StreamListener = { address, port throws(SystemError) in
         throw SystemError(errno: ENOSYS, operation: "listen on \(address):\(port)")
     }

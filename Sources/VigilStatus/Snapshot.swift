@@ -18,6 +18,8 @@ public struct StatusSnapshot: Sendable {
     /// nil without virtual servers; `ipvsAvailable` false when the kernel has no IPVS.
     public var virtualServers: [VirtualServerStatus] = []
     public var ipvsAvailable: Bool = true
+    /// The kernel's counters of every IPVS service and destination, as read for this snapshot.
+    public var ipvsTraffic: [IPVSServiceKey: IPVSServiceStatistics] = [:]
     public var reloads = ReloadCounts()
 
     public init(version: String, pid: Int32, startedAt: Double, takenAt: Double, configFile: String) {

@@ -2,6 +2,7 @@
 import ArgumentParser
 import VigilConfig
 import VigilDaemon
+import VigilMetrics
 import VigilStatus
 
 /// The `vigil` command line: keepalived's options with keepalived's meanings, so that existing
@@ -77,7 +78,22 @@ struct Vigil: ParsableCommand {
     @Option(name: .customLong("metrics"), help: "Serve Prometheus metrics on ADDR:PORT (e.g. :9165, 127.0.0.1:9165, [::]:9165).")
     var metricsListen: String?
 
+    @Option(name: .customLong("signum"), help: ArgumentHelp("Print the number of the signal for a keepalived signal function (RELOAD, STOP, DATA, STATS, STATS_CLEAR, JSON) and exit.", valueName: "NAME"))
+    var signum: String?
+
     mutating func run() throws {
+        if let signum {
+            // keepalived --signum: the number alone, or "Unknown sigfunc" and status 1.
+            guard let signal = KeepalivedSignal(rawValue: signum) else {
+                fputs("Unknown sigfunc \(signum)\n", stderr)
+                throw ExitCode(1)
+            }
+            print(signal.number)
+            return
+        }
+        if let metricsListen, MetricsListenAddress.parse(metricsListen) == nil {
+            throw ValidationError("--metrics \(metricsListen): expected ADDR:PORT, [IPv6]:PORT or :PORT")
+        }
         if showVersion {
             print("Vigil v\(vigilVersion) (keepalived 2.2.7 compatible configuration)")
             return

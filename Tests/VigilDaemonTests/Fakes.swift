@@ -372,6 +372,12 @@ final class FakeFiles: DaemonFileSystem {
         written.append((path, text))
         return true
     }
+    /// Paths whose replacement fails, as a full /tmp would.
+    var unwritable: Set<String> = []
+    func replace(_ path: String, with text: String) throws(SystemError) {
+        if unwritable.contains(path) { throw SystemError(errno: 28 /* ENOSPC */, operation: "write(\(path))") }
+        _ = write(text, to: path)
+    }
     var onRead: () -> Void = {}
     func read(_ path: String) -> [UInt8]? {
         defer { onRead() }
@@ -478,4 +484,20 @@ final class FakeListener: StreamListener {
 
     func accept() -> (any StreamConnection)? { pending.isEmpty ? nil : pending.removeFirst() }
     func close() { closed = true }
+}
+
+/// systemd's side of the notify socket: every message with its virtual time.
+final class FakeServiceManager: ServiceManager {
+    let clock: VirtualClock
+    var watchdogInterval: Int64?
+    var messages: [(time: Int64, text: String)] = []
+    init(clock: VirtualClock) { self.clock = clock }
+    func notify(_ message: String) throws(SystemError) { messages.append((clock.current, message)) }
+
+    /// The values of `key` in the messages so far, in order.
+    func values(_ key: String) -> [String] {
+        messages.flatMap { $0.text.split(separator: "\n") }.compactMap { line in
+            line.hasPrefix(key + "=") ? String(line.dropFirst(key.count + 1)) : nil
+        }
+    }
 }

@@ -23,6 +23,8 @@ final class Director {
     /// Listening sockets the daemon opened (control socket, metrics), by path or "ADDR:PORT".
     var listeners: [String: FakeListener] = [:]
     let descriptors: FakeDescriptors
+    /// systemd, as the daemon sees it: what it was told, and when.
+    let systemd: FakeServiceManager
 
     init(_ name: String, simulation: Simulation, ipv4: String = "10.0.0.1", extraInterfaces: [String] = []) {
         self.name = name
@@ -37,6 +39,7 @@ final class Director {
         prober = FakeProber(clock: simulation.clock, descriptors: simulation.descriptors)
         signals = FakeSignals(descriptors: simulation.descriptors)
         log.clock = simulation.clock
+        systemd = FakeServiceManager(clock: simulation.clock)
         simulation.directors.append(self)
     }
 
@@ -54,6 +57,7 @@ final class Director {
             self.listeners[path] = listener
             return listener
         }
+        system.serviceManager = systemd
         system.listenTCP = { [unowned self] address, port throws(SystemError) in
             let listener = FakeListener(descriptors: self.descriptors)
             self.listeners["\(address):\(port)"] = listener
@@ -71,6 +75,29 @@ final class Director {
     }
 
     let controlPath = "/run/vigil/vigil.sock"
+    let metricsAddress = "127.0.0.1:9165"
+
+    /// A Prometheus scrape of `path`: the whole HTTP response.
+    func scrape(_ path: String = "/metrics", in sim: Simulation) -> String {
+        let client = listeners[metricsAddress]!.connect(sending: Array("GET \(path) HTTP/1.1\r\nHost: \(name)\r\n\r\n".utf8))
+        sim.run(0.01)
+        return client.text
+    }
+
+    /// One sample's value from a scrape, by its name and labels as exposed (`name{a="b"}`).
+    func metric(_ series: String, in sim: Simulation) -> Double? {
+        for line in scrape(in: sim).split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    /// SIGTERM, and the stop it leads to (priority 0 advert, VIPs released).
+    func stop(in sim: Simulation) {
+        terminate()
+        sim.run(0.01)
+        daemon!.shutDown()
+    }
 
     /// Loads `text` as the configuration file and starts the daemon on it.
     @discardableResult
@@ -83,7 +110,7 @@ final class Director {
         let logger = Logger(label: name, factory: { [log] _ in StoreLogHandler(store: log) })
         let daemon = try Daemon(options: options ?? DaemonOptions(configPath: path, configID: name, logConsole: true, logDetail: true,
                                                                   foreground: true, pidFile: nil, releaseVIPsOnStop: true,
-                                                                  controlPath: controlPath),
+                                                                  controlPath: controlPath, metricsListen: metricsAddress),
                                 configuration: config, system: system, logger: logger)
         daemon.start()
         self.daemon = daemon
