@@ -158,12 +158,17 @@ public final class Daemon {
     /// torn down (unless -I), scripts get their second to finish.
     public func shutDown() {
         serviceNotify?.stopping()
-        control?.close()
-        metricsServer?.close()
+        closeEndpoints()
         vrrp.shutDown(at: system.clock.now(), keepVIPs: !options.releaseVIPsOnStop)
         checkers?.shutDown(release: options.releaseIPVSOnStop)
         scripts.stopAll()
         logger.notice("Stopped Vigil")
+    }
+
+    /// The control socket (its file removed) and the metrics listener.
+    func closeEndpoints() {
+        control?.close()
+        metricsServer?.close()
     }
 
     // MARK: The process
@@ -208,6 +213,7 @@ public final class Daemon {
             defer { if let pidFile = options.pidFile { unlink(pidFile) } }
             let daemon = try Daemon(options: options, configuration: config, system: system, logger: logger)
             guard daemon.hasWork else {
+                daemon.closeEndpoints()
                 logger.critical("nothing left to run: no VRRP instance, and the virtual servers need IPVS")
                 return 1
             }

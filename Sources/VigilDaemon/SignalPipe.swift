@@ -15,6 +15,12 @@ enum SignalPipe {
         }
         readFD = fds[0]
         writeFD = fds[1]
+        // A blocked mask survives exec: a daemon started by a parent that blocks signals (a test
+        // runner, some supervisors) would otherwise never see SIGHUP or SIGTERM.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for number in signals { sigaddset(&unblock, number) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         for number in signals {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { received in

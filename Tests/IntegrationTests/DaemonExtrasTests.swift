@@ -46,10 +46,13 @@ final class ExtrasPair {
 
     /// Starts `vigil -n -l -D` with `config` in `ns`; returns its pid.
     @discardableResult
-    func start(_ ns: String, _ name: String, config: String) throws -> Int32 {
+    func start(_ ns: String, _ name: String, config: String, environment: [String: String] = [:]) throws -> Int32 {
         let path = "\(directory)/\(name).conf"
         try config.write(toFile: path, atomically: true, encoding: .utf8)
-        let command = "'\(vigilBinary)' -n -l -D -f '\(path)' -p '\(directory)/\(name).pid' > '\(directory)/\(name).log' 2>&1 < /dev/null & echo $!"
+        let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)='\($0.value)' " }.joined()
+        // A control socket of its own: the default one belongs to a Vigil the machine may run.
+        let command = assignments + "'\(vigilBinary)' -n -l -D -f '\(path)' -p '\(directory)/\(name).pid' --control '\(directory)/\(name).sock'"
+            + " > '\(directory)/\(name).log' 2>&1 < /dev/null & echo $!"
         let result = run(["ip", "netns", "exec", ns, "sh", "-c", command])
         guard result.status == 0, let pid = Int32(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw LabError(message: "cannot start vigil in \(ns): \(result.output)")
@@ -204,5 +207,73 @@ final class ExtrasPair {
             .compactMap { try? String(contentsOfFile: "\(pair.directory)/\($0)", encoding: .utf8) }.joined()
         #expect(notified.contains("GROUP G MASTER 0"), "group notify not run: \(notified)")
         #expect(notified.contains("GROUP G FAULT 0"), "group notify not run: \(notified)")
+    }
+
+    /// systemd's side of Type=notify, played by a datagram socket of the test's own: what a
+    /// real Vigil says from start to stop, the watchdog included. (An abstract socket name is
+    /// per network namespace, so that case is VigilSystemTests'.)
+    @Test func notifySocketHearsReadyStatusWatchdogReloadAndStop() throws {
+        guard requireLab() else { return }
+        let pair = try ExtrasPair("notify")
+        let name = "\(pair.directory)/notify.sock"
+        let listener = try NotifyListener(name)
+        let pid = try pair.start(pair.a, "a", config: Self.ipv6Config(priority: 150),
+                                 environment: ["NOTIFY_SOCKET": name, "WATCHDOG_USEC": "1000000"])
+        var heard = listener.collect(for: 5)
+        let ready = heard.first { $0.hasPrefix("READY=1") }
+        #expect(ready?.contains("MAINPID=\(pid)") == true, "READY with the main pid: \(heard)\n\(pair.log("a"))")
+        let status = heard.compactMap { m in m.split(separator: "\n").first { $0.hasPrefix("STATUS=") } }.last
+        #expect(status == "STATUS=MASTER on V6", "\(heard)")
+        let pings = heard.filter { $0 == "WATCHDOG=1" }.count
+        #expect((8...12).contains(pings), "WATCHDOG=1 every 0.5 s for 5 s: \(pings)")
+        kill(pid, SIGHUP)
+        heard = listener.collect(for: 1.5)
+        let reloading = heard.firstIndex { $0.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") }
+        let readyAgain = heard.firstIndex { $0.hasPrefix("READY=1") }
+        #expect(reloading != nil && readyAgain != nil && reloading! < readyAgain!, "\(heard)\n\(pair.log("a"))")
+        kill(pid, SIGTERM)
+        heard = listener.collect(for: 2)
+        #expect(heard.contains { $0.hasPrefix("STOPPING=1") }, "\(heard)")
+        #expect(!pair.log("a").contains("notification failed"), "\(pair.log("a"))")
+    }
+}
+
+/// A Unix datagram socket the daemon under test notifies, as systemd's would be.
+final class NotifyListener {
+    let fd: Int32
+    let path: String?
+
+    init(_ name: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        var bytes = Array(name.utf8)
+        let abstract = bytes.first == UInt8(ascii: "@")
+        if abstract { bytes[0] = 0 }
+        path = abstract ? nil : name
+        if let path { unlink(path) }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 0 : 1))
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard fd >= 0, bound == 0 else { throw LabError(message: "bind \(name): errno \(errno)") }
+    }
+
+    deinit {
+        close(fd)
+        if let path { unlink(path) }
+    }
+
+    /// Every datagram that arrives within `seconds`.
+    func collect(for seconds: Double) -> [String] {
+        var messages: [String] = []
+        let end = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < end {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, Int32(max(1, end.timeIntervalSinceNow * 1000))) > 0 else { continue }
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { messages.append(String(decoding: buffer.prefix(n), as: UTF8.self)) }
+        }
+        return messages
     }
 }

@@ -18,7 +18,7 @@ import Testing
         for line in failed { Issue.record("\(line)") }
         #expect(result.status == 0, "kernel lab run failed:\n\(result.output)")
         // Every scenario reported, so a guest that died half-way cannot pass.
-        #expect(passed.count >= 82, "only \(passed.count) cases passed:\n\(result.output)")
+        #expect(passed.count >= 94, "only \(passed.count) cases passed:\n\(result.output)")
         #expect(result.output.contains("kernel-lab: PASS"))
     }
 }
@@ -80,7 +80,7 @@ import Testing
         }
         """.write(toFile: path, atomically: true, encoding: .utf8)
         defer { unlink(path) }
-        let result = ns.exec([vigilBinary, "-n", "-l", "-f", path, "-p", path + ".pid"])
+        let result = ns.exec([vigilBinary, "-n", "-l", "-f", path, "-p", path + ".pid", "--control", path + ".sock"])
         #expect(result.status == 1, "\(result.output)")
         #expect(result.output.contains("modprobe ip_vs"), "\(result.output)")
         #expect(result.output.contains("nothing left to run"), "\(result.output)")

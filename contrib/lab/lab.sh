@@ -21,6 +21,7 @@ SW=vlab-sw BR=vlab-br
 NET=172.16.10 VIP=172.16.10.40
 NODES=(lvs01 lvs02 web01 web02 client)
 declare -A HOST=([lvs01]=41 [lvs02]=42 [web01]=43 [web02]=44 [client]=50)
+METRICS_PORT=9165
 PY=/usr/bin/python3 # the system one: a pyenv shim may not be set up for root in every shell
 [ -x "$PY" ] || PY=python3
 
@@ -168,7 +169,8 @@ daemon_cmd() { # daemon_cmd NODE DAEMON: prints nothing, fills CMD
     vigil)
         local bin=${VIGIL_BIN:-$(cd "$REPO" && swift build --show-bin-path 2>/dev/null)/vigil}
         [ -x "$bin" ] || die "$bin is not built (run: swift build, or set VIGIL_BIN)"
-        CMD=("$bin" -n -l -D -f "$conf" -p "$run/vigil.pid") ;;
+        # Each director has its own control socket; /metrics is on the namespace's own loopback.
+        CMD=("$bin" -n -l -D -f "$conf" -p "$run/vigil.pid" --control "$run/vigil.sock" --metrics "127.0.0.1:$METRICS_PORT") ;;
     *) die "DAEMON must be vigil or keepalived, not '$2'" ;;
     esac
 }
@@ -225,6 +227,23 @@ cmd_reload() {
     pid=$(live_pid "daemon-$node") || die "no daemon running on $node"
     kill -HUP "$pid"
     say "sent SIGHUP to the daemon on $node (pid $pid)"
+}
+
+vigil_cli() { local bin=${VIGIL_BIN:-$(cd "$REPO" && swift build --show-bin-path 2>/dev/null)/vigil}; echo "$bin"; }
+
+cmd_ask() { # cmd_ask NODE status|reload [--json]: the vigil CLI against NODE's control socket
+    local node=${1:-}
+    need_director "$node"
+    [ "$(cat "$STATE/daemon-$node.name" 2>/dev/null)" = vigil ] || die "$node does not run vigil"
+    shift
+    "$(vigil_cli)" "$@" --control "$STATE/run/$node/vigil.sock"
+}
+
+cmd_metrics() { # cmd_metrics NODE: one scrape of NODE's /metrics, from inside its namespace
+    local node=${1:-}
+    need_director "$node"; need_up
+    ip netns exec "$(ns "$node")" "$PY" -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode())' "$METRICS_PORT"
 }
 
 cmd_who() {
@@ -293,6 +312,8 @@ usage: $0 COMMAND
   reload NODE              SIGHUP the daemon (it re-reads NODE.conf)
   haproxy-down NODE        stop NODE's fake haproxy (the track script then fails)
   haproxy-up NODE          start it again
+  ask NODE status [--json] | reload   the vigil CLI against NODE's control socket
+  metrics NODE             scrape NODE's /metrics (vigil listens on 127.0.0.1:$METRICS_PORT in its namespace)
   who                      which namespace holds $VIP
   capture start|stop       tcpdump VRRP and ARP on the bridge to $STATE/capture.txt
   status                   what runs
@@ -309,6 +330,8 @@ kill) cmd_kill "${2:-}" ;;
 reload) cmd_reload "${2:-}" ;;
 haproxy-down) cmd_haproxy down "${2:-}" ;;
 haproxy-up) cmd_haproxy up "${2:-}" ;;
+ask) shift; cmd_ask "$@" ;;
+metrics) cmd_metrics "${2:-}" ;;
 who) cmd_who ;;
 capture) cmd_capture "${2:-}" ;;
 status) cmd_status ;;

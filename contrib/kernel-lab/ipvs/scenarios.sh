@@ -37,7 +37,7 @@ not() { ! "$@"; }
 VPID=
 start_vigil() { # start_vigil CONF LOG [extra args]
     conf=$1 log=$2; shift 2
-    "$VIGIL" -n -l -f "$conf" -p /tmp/vigil.pid "$@" >"$log" 2>&1 &
+    "$VIGIL" -n -l -f "$conf" -p /tmp/vigil.pid --control /tmp/vigil.sock --metrics 127.0.0.1:9165 "$@" >"$log" 2>&1 &
     VPID=$!
     if ! wait_for 20 grep -q "IPVS: table programmed" "$log"; then
         echo "# vigil did not program the table; its log:"; sed 's/^/#   /' "$log"
@@ -274,6 +274,61 @@ grep "Reload of" /tmp/reload.log | sed 's/^/#   /'
 stop_vigil TERM
 kill "$VIPD" 2>/dev/null
 unlisten 11
+
+echo "# phase status: vigil status and /metrics say what ipvsadm -Ln --stats says"
+ip addr add 10.70.0.19/32 dev rs0
+ip addr add 10.80.9.1/32 dev rs0
+httpd -f -p 8080 -h /tmp/www &
+STATUSD=$!
+sleep 0.3
+start_vigil status.conf /tmp/status.log || show_log /tmp/status.log
+sleep 2.5
+for i in 1 2 3 4 5 6 7; do printf "GET / HTTP/1.0\r\n\r\n" | nc -w 2 10.80.9.1 8080 >/dev/null; done
+# The kernel folds its per-CPU counters into what ipvsadm reads every 2 s.
+sleep 4.5
+ipvsadm -Ln --stats --exact -t 10.80.9.1:8080 >/tmp/stats.txt
+sed 's/^/#   /' /tmp/stats.txt
+"$VIGIL" status --control /tmp/vigil.sock >/tmp/status.txt; status_rc=$?
+"$VIGIL" status --json --control /tmp/vigil.sock >/tmp/status.json
+printf "GET /metrics HTTP/1.0\r\n\r\n" | nc -w 2 127.0.0.1 9165 >/tmp/metrics.txt
+# ipvsadm's columns: Conns InPkts OutPkts InBytes OutBytes, for the service and the destination.
+svc=$(awk '$1 == "TCP" { print $3, $4, $5, $6, $7 }' /tmp/stats.txt)
+dst=$(awk '$2 == "10.70.0.11:8080" { print $3, $4, $5, $6, $7 }' /tmp/stats.txt)
+metric() { awk -v s="$1" 'index($0, s " ") == 1 { v = $NF; sub(/\.0$/, "", v); print v }' /tmp/metrics.txt; }
+series() { # series PREFIX LABELS: the five gen2brain values in ipvsadm's column order
+    v=""
+    for f in conn in_packets out_packets in_bytes out_bytes; do v="$v${v:+ }$(metric "$1$f{$2}")"; done
+    echo "$v"
+}
+# The first "traffic" object in the JSON is the service's, the one after the real server's name its.
+json_traffic() { awk -v after="$1" '
+    index($0, after) { armed = 1 }
+    armed && /"traffic": \{/ { t = 1; next }
+    t && /"connections"/ { c = $2 } t && /"in_packets"/ { ip = $2 } t && /"out_packets"/ { op = $2 }
+    t && /"in_bytes"/ { ib = $2 } t && /"out_bytes"/ { ob = $2; gsub(/,/, "", c); gsub(/,/, "", ip); gsub(/,/, "", op); gsub(/,/, "", ib); gsub(/,/, "", ob); print c, ip, op, ib, ob; exit }
+' /tmp/status.json; }
+vs='virtual_server="[10.80.9.1]:tcp:8080"'
+kernel_weight=$(ipvsadm -Ln -t 10.80.9.1:8080 | awk '$2 == "10.70.0.11:8080" { print $4 }')
+check "seven connections went through the service" [ "${svc%% *}" = 7 ]
+check "keepalived_lvs_vip_* are ipvsadm's service counters ($svc)" \
+    [ "$(series keepalived_lvs_vip_ 'addr="10.80.9.1:8080",proto="6"')" = "$svc" ]
+check "keepalived_lvs_rs_* are ipvsadm's destination counters ($dst)" \
+    [ "$(series keepalived_lvs_rs_ 'vip="10.80.9.1:8080",addr="10.70.0.11:8080",proto="6"')" = "$dst" ]
+check "status --json has the service's counters" [ "$(json_traffic '"virtual_servers"')" = "$svc" ]
+check "status --json has the real server's counters" [ "$(json_traffic '"[10.70.0.11]:tcp:8080"')" = "$dst" ]
+check "vigil status answers (exit 0)" [ "$status_rc" = 0 ]
+check "vigil status shows the listening real server UP with its weight" grep -q "\[10.70.0.11\]:tcp:8080 *UP *weight 2 " /tmp/status.txt
+check "vigil status shows the silent one DOWN and not in IPVS" grep -q "\[10.70.0.19\]:tcp:8080 *DOWN *weight 1 (not in IPVS)" /tmp/status.txt
+check "vigil status counts 1/2 real servers up" grep -q "rr, quorum up, 1/2 real servers up" /tmp/status.txt
+check "vigil_real_server_up is 1 for the listening one, 0 for the silent one" \
+    [ "$(metric "vigil_real_server_up{$vs,real_server=\"10.70.0.11:8080\"}")$(metric "vigil_real_server_up{$vs,real_server=\"10.70.0.19:8080\"}")" = 10 ]
+check "vigil_real_server_weight is the kernel's ($kernel_weight)" \
+    [ "$(metric "vigil_real_server_weight{$vs,real_server=\"10.70.0.11:8080\"}")" = "$kernel_weight" ]
+check "TCP_CHECK durations are in the histogram" grep -q 'vigil_health_check_duration_seconds_count{kind="TCP_CHECK"} [1-9]' /tmp/metrics.txt
+if ! grep -q "^keepalived_lvs_vip_conn" /tmp/metrics.txt; then sed 's/^/#   /' /tmp/metrics.txt | head -40; show_log /tmp/status.log; fi
+stop_vigil TERM
+kill "$STATUSD" 2>/dev/null
+ip addr del 10.80.9.1/32 dev rs0
 
 echo "# phase lvs_flush"
 start_vigil flush.conf /tmp/flush.log
