@@ -17,7 +17,11 @@ extension Daemon {
     public func statusSnapshot(traffic: Bool = true) -> StatusSnapshot {
         var snapshot = StatusSnapshot(version: vigilVersion, pid: getpid(), startedAt: startedAt,
                                       takenAt: system.clock.wallClock(), configFile: options.configPath)
-        (snapshot.instances, snapshot.syncGroups) = vrrp.status()
+        // RFC 5798 Accept_Mode as keepalived reports it: on unless no_accept or strict mode.
+        let strictByDefault = configuration.globals.vrrpStrict
+        let accept = Dictionary(configuration.instances.map { ($0.name, $0.accept ?? !($0.strict ?? strictByDefault)) },
+                                uniquingKeysWith: { a, _ in a })
+        (snapshot.instances, snapshot.syncGroups) = vrrp.status(accept: { accept[$0] ?? true })
         snapshot.trackScripts = trackers.status(setup.trackScripts)
         if let checkers {
             (snapshot.ipvsAvailable, snapshot.virtualServers, snapshot.ipvsTraffic) = checkers.status(traffic: traffic)
@@ -28,7 +32,7 @@ extension Daemon {
 }
 
 extension VRRPHost {
-    func status() -> ([InstanceStatus], [SyncGroupStatus]) {
+    func status(accept: (String) -> Bool) -> ([InstanceStatus], [SyncGroupStatus]) {
         let instances = instances.map { i -> InstanceStatus in
             let m = i.machine
             let c = m.config
@@ -58,7 +62,7 @@ extension VRRPHost {
                 lowerPriorityNoAdvert: c.lowerPrioNoAdvert, higherPrioritySendAdvert: c.higherPrioSendAdvert,
                 skipCheckAdvertAddresses: c.skipCheckAdvAddr,
                 dontTrackPrimary: !i.spec.trackers.contains { $0.source == .interface(i.spec.interface) && !$0.fromGroup },
-                authentication: authentication, vips: vips,
+                accept: accept(i.name), authentication: authentication, vips: vips,
                 trackers: m.trackers.map { TrackerStatus(name: $0.name, weight: $0.weight, up: $0.isUp) },
                 lastTransition: i.lastTransition.map { ($0.time, $0.from, $0.to, $0.reason.rawValue) },
                 stats: i.stats, syncGroup: i.group?.name, notifyScripts: notify)

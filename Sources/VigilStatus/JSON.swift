@@ -81,21 +81,48 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 }
 
-/// `2026-12-01T08:00:05Z` from seconds since the epoch, without Foundation or the C library.
+/// A moment as the calendar has it, in UTC (Howard Hinnant's civil_from_days), without
+/// Foundation or the C library's time zone machinery.
+struct CivilTime {
+    var year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64
+    /// 0 Sunday … 6 Saturday.
+    var weekday: Int64
+
+    init(_ epoch: Double) {
+        let seconds = Int64(epoch.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        day = doy - (153 * mp + 2) / 5 + 1
+        month = mp < 10 ? mp + 3 : mp - 9
+        year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        hour = secondOfDay / 3600
+        minute = secondOfDay / 60 % 60
+        second = secondOfDay % 60
+        weekday = ((days % 7) + 11) % 7 // 1970-01-01 was a Thursday
+    }
+}
+
+private func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+
+/// `2026-12-01T08:00:05Z` from seconds since the epoch.
 public func formatUTC(_ epoch: Double) -> String {
-    let seconds = Int64(epoch.rounded(.down))
-    let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-    let secondOfDay = seconds - days * 86_400
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let doe = z - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let day = doy - (153 * mp + 2) / 5 + 1
-    let month = mp < 10 ? mp + 3 : mp - 9
-    let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-    func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-    return "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))Z"
+    let t = CivilTime(epoch)
+    return "\(t.year)-\(two(t.month))-\(two(t.day))T\(two(t.hour)):\(two(t.minute)):\(two(t.second))Z"
+}
+
+/// keepalived's `ctime_us_r`: `Tue Dec  1 09:50:40.186287 2026` (in UTC here).
+public func formatCTime(_ epoch: Double) -> String {
+    let t = CivilTime(epoch)
+    let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    let micro = String(Int64(((epoch - epoch.rounded(.down)) * 1e6).rounded()) % 1_000_000)
+    let paddedDay = t.day < 10 ? " \(t.day)" : "\(t.day)"
+    return "\(days[Int(t.weekday)]) \(months[Int(t.month - 1)]) \(paddedDay) \(two(t.hour)):\(two(t.minute)):\(two(t.second))."
+        + String(repeating: "0", count: 6 - micro.count) + micro + " \(t.year)"
 }

@@ -236,6 +236,7 @@ public enum KeepalivedDumps {
                 ("base_priority", .int(i.basePriority)), ("effective_priority", .int(i.effectivePriority)),
                 ("vipset", .bool(i.vips.contains { $0.installed })), ("promote_secondaries", .bool(false)),
                 ("adver_int", .double(i.advertInterval)), ("master_adver_int", .double(i.masterAdvertInterval)),
+                ("accept", .int(i.accept ? 1 : 0)),
                 ("nopreempt", .bool(i.nopreempt)), ("preempt_delay", .double(i.preemptDelay)),
                 ("state", .int(keepalivedStateNumber(i.state))), ("wantstate", .int(keepalivedStateNumber(i.wantState))),
                 ("version", .int(i.version.rawValue)), ("smtp_alert", .bool(false)), ("notify_deleted", .bool(i.notifyScripts["deleted"] != nil)),
@@ -245,10 +246,12 @@ public enum KeepalivedDumps {
                 if let command = i.notifyScripts[state] { data.append((key, .string(command))) }
             }
             if !i.vips.isEmpty { data.append(("vips", .array(i.vips.map { .string($0.keepalivedString) }))) }
+            // keepalived lists the track_interface entries, not the instance's own interface.
             let interfaces = i.trackers.compactMap { $0.name.hasPrefix("interface ") ? String($0.name.dropFirst(10)) : nil }
+                .filter { $0 != i.interface }
             if !interfaces.isEmpty { data.append(("track_ifp", .array(interfaces.map(JSONValue.string)))) }
             let scripts = i.trackers.compactMap { $0.name.hasPrefix("script ") ? commands[String($0.name.dropFirst(7))] : nil }
-            if !scripts.isEmpty { data.append(("track_script", .array(scripts.map(JSONValue.string)))) }
+            if !scripts.isEmpty { data.append(("track_script", .array(scripts.map { .string(keepalivedCommand($0)) }))) }
             data.append(("auth_type", .int(i.authentication == "PASS" ? 1 : 0)))
             if i.authentication == "PASS" { data.append(("auth_data", .string("********"))) }
             return .object([("data", .object(data)), ("stats", .object(i.stats.keepalivedFields.map { ($0.0, .uint($0.1)) }))])
@@ -295,8 +298,12 @@ public enum KeepalivedDumps {
             out += " VRRP Instance = \(i.name)\n"
             out += "   VRRP Version = \(i.version.rawValue)\n"
             out += "   State = \(stateName(i.state))\n"
+            if i.state == .backup, let master = i.masterAddress {
+                out += "   Master router = \(master)\n"
+                out += "   Master priority = \(i.masterPriority ?? 0)\n"
+            }
             out += "   Wantstate = \(stateName(i.wantState))\n"
-            if let t = i.lastTransition { out += "   Last transition = \(fixed6(t.time)) (\(formatUTC(t.time)))\n" }
+            if let t = i.lastTransition { out += "   Last transition = \(fixed6(t.time)) (\(formatCTime(t.time)))\n" }
             out += "   Interface = \(i.interface)\n"
             out += "   Using src_ip = \(i.source)\n"
             if i.unicastPeers.isEmpty {
@@ -313,8 +320,11 @@ public enum KeepalivedDumps {
             out += "   Virtual Router ID = \(i.vrid)\n"
             out += "   Priority = \(i.basePriority)\n"
             out += "   Effective priority = \(i.effectivePriority)\n"
-            out += "   Advert interval = \(Int((i.advertInterval * 1000).rounded())) milli-sec\n"
+            out += i.version == .v2 ? "   Advert interval = \(Int(i.advertInterval.rounded())) sec\n"
+                                    : "   Advert interval = \(Int((i.advertInterval * 1000).rounded())) milli-sec\n"
+            out += "   Accept = \(i.accept ? "enabled" : "disabled")\n"
             out += "   Preempt = \(i.nopreempt ? "disabled" : "enabled")\n"
+            out += "   Promote_secondaries = disabled\n"
             out += "   Authentication type = \(i.authentication == "PASS" ? "SIMPLE_PASSWORD" : "none")\n"
             if i.authentication == "PASS" { out += "   Password = ********\n" }
             out += "   Virtual IP (\(i.vips.count)):\n"
@@ -329,12 +339,17 @@ public enum KeepalivedDumps {
             out += "------< VRRP Scripts >------\n"
             for t in s.trackScripts {
                 out += " VRRP Script = \(t.name)\n"
-                out += "   Command = '\(t.command)'\n"
+                out += "   Command = \(keepalivedCommand(t.command))\n"
                 out += "   Status = \(t.verdict == .up ? "GOOD" : "BAD")\n"
                 out += "   State = \(t.running ? "running" : "idle")\n"
             }
         }
         return out
+    }
+
+    /// keepalived's `cmd_str`: every word of the command line in single quotes.
+    static func keepalivedCommand(_ command: String) -> String {
+        command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { "'\($0)'" }.joined(separator: " ")
     }
 
     static func fixed6(_ v: Double) -> String {

@@ -108,6 +108,9 @@ public struct InstanceStatus: Sendable {
     public var higherPrioritySendAdvert: Bool
     public var skipCheckAdvertAddresses: Bool
     public var dontTrackPrimary: Bool
+    /// RFC 5798 Accept_Mode as configured (`accept`/`no_accept`; keepalived's default is on
+    /// unless strict_mode). Vigil installs no filter either way; it is reported as keepalived does.
+    public var accept: Bool
     /// "none" or "PASS"; the password itself is never part of a snapshot.
     public var authentication: String
     public var vips: [VIPStatus]
@@ -124,7 +127,7 @@ public struct InstanceStatus: Sendable {
                 nopreempt: Bool, preemptDelay: Double, garpDelay: Double, garpRepeat: Int, garpRefresh: Double,
                 garpRefreshRepeat: Int, garpLowerPriorityDelay: Double, garpLowerPriorityRepeat: Int,
                 lowerPriorityNoAdvert: Bool, higherPrioritySendAdvert: Bool, skipCheckAdvertAddresses: Bool,
-                dontTrackPrimary: Bool, authentication: String, vips: [VIPStatus], trackers: [TrackerStatus],
+                dontTrackPrimary: Bool, accept: Bool, authentication: String, vips: [VIPStatus], trackers: [TrackerStatus],
                 lastTransition: (time: Double, from: VRRPState, to: VRRPState, reason: String)?, stats: VRRPStatistics,
                 syncGroup: String?, notifyScripts: [String: String]) {
         self.name = name
@@ -154,6 +157,7 @@ public struct InstanceStatus: Sendable {
         self.higherPrioritySendAdvert = higherPrioritySendAdvert
         self.skipCheckAdvertAddresses = skipCheckAdvertAddresses
         self.dontTrackPrimary = dontTrackPrimary
+        self.accept = accept
         self.authentication = authentication
         self.vips = vips
         self.trackers = trackers

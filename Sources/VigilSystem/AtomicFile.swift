@@ -5,7 +5,7 @@
 /// no symlink followed) and is renamed over the old one. No fsync: readers need the rename's
 /// atomicity, not durability, and the loop must not wait on a disk.
 public enum AtomicFile {
-    public static func replace(_ path: String, with bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
+    public static func replace(_ path: String, with bytes: [UInt8], mode: mode_t = 0o600) throws(SystemError) {
         var template = Array((path + ".XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw SystemError.last("mkstemp(\(path).XXXXXX)", nil) }

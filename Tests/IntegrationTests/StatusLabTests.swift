@@ -21,7 +21,7 @@ import Testing
         return (document, instance)
     }
 
-    static func stat(_ instance: [String: Any], _ name: String) -> Int { (instance["stats"] as? [String: Any])?[name] as? Int ?? -1 }
+    static func counter(_ instance: [String: Any], _ name: String) -> Int { (instance["stats"] as? [String: Any])?[name] as? Int ?? -1 }
 
     /// One scrape of `node`'s /metrics as `series → value`.
     static func metrics(_ lab: Lab, _ node: String) -> [String: Double] {
@@ -71,18 +71,18 @@ import Testing
         #expect(one["auth_data"] as? String == "********")
         #expect(Self.metrics(lab, "lvs01")[Self.vipState] == 2)
         #expect(Self.metrics(lab, "lvs02")[Self.vipState] == 1)
-        #expect(Self.stat(one, "become_master") == 1 && Self.stat(two, "become_master") == 0)
+        #expect(Self.counter(one, "become_master") == 1 && Self.counter(two, "become_master") == 0)
 
         // Adverts: lvs01's count is the wire's, exactly; lvs02 counts each one it hears.
         let k1 = try #require(Self.justAfterAdvert(lab, from: Self.lvs01))
         one = try Self.status("lvs01").instance
-        let heard1 = Self.stat(try Self.status("lvs02").instance, "advert_rcvd")
+        let heard1 = Self.counter(try Self.status("lvs02").instance, "advert_rcvd")
         usleep(300_000)
         #expect(Self.adverts(lab, from: Self.lvs01).count == k1)
-        #expect(Self.stat(one, "advert_sent") == k1, "lvs01 says \(Self.stat(one, "advert_sent")), the wire \(k1)")
+        #expect(Self.counter(one, "advert_sent") == k1, "lvs01 says \(Self.counter(one, "advert_sent")), the wire \(k1)")
         let k2 = try #require(Self.justAfterAdvert(lab, from: Self.lvs01))
         let sentMetric = Self.metrics(lab, "lvs01")["keepalived_advertisements_sent_total" + Self.instance]
-        let heard2 = Self.stat(try Self.status("lvs02").instance, "advert_rcvd")
+        let heard2 = Self.counter(try Self.status("lvs02").instance, "advert_rcvd")
         #expect(sentMetric == Double(k2))
         #expect(heard2 - heard1 == k2 - k1, "lvs02 heard \(heard2 - heard1) of \(k2 - k1)")
         #expect(Self.metrics(lab, "lvs02")["keepalived_advertisements_received_total" + Self.instance] == Double(heard2))
@@ -98,7 +98,7 @@ import Testing
         let m2 = Self.metrics(lab, "lvs02")
         #expect(two["state"] as? Int == 2 && two["vipset"] as? Bool == true)
         #expect(two["last_transition_from"] as? String == "BACKUP")
-        #expect(Self.stat(two, "become_master") == 1 && Self.stat(two, "pri_zero_rcvd") == 1)
+        #expect(Self.counter(two, "become_master") == 1 && Self.counter(two, "pri_zero_rcvd") == 1)
         #expect(m2[Self.vipState] == 2)
         #expect(m2["keepalived_become_master_total" + Self.instance] == 1)
         #expect(m2[#"vigil_vrrp_transitions_total{iname="VI_1",from="BACKUP",to="MASTER"}"#] == 1)
@@ -107,7 +107,7 @@ import Testing
         let k3 = try #require(Self.justAfterAdvert(lab, from: Self.lvs02))
         two = try Self.status("lvs02").instance
         usleep(300_000)
-        #expect(Self.stat(two, "advert_sent") == k3 && Self.adverts(lab, from: Self.lvs02).count == k3)
+        #expect(Self.counter(two, "advert_sent") == k3 && Self.adverts(lab, from: Self.lvs02).count == k3)
 
         // A daemon that is not running: vigil status says so, with a non-zero status.
         let gone = run([vigilBinary, "status", "--control", Self.socket("lvs01")])
@@ -172,5 +172,83 @@ import Testing
         // And both still answer.
         #expect((try? Self.status("lvs01").instance["state"] as? Int) == 2)
         #expect(Self.metrics(lab, "lvs01")[Self.vipState] == 2)
+    }
+
+    /// The kind of each top-level value of every object in a JSON text: bool, number, string, array.
+    static func kinds(_ json: String) -> [String: String] {
+        var kinds: [String: String] = [:]
+        let pattern = try! NSRegularExpression(pattern: #""([a-z_]+)":\s*(true|false|-?[0-9]|"|\[|\{)"#)
+        for match in pattern.matches(in: json, range: NSRange(json.startIndex..., in: json)) {
+            let key = String(json[Range(match.range(at: 1), in: json)!])
+            let start = json[Range(match.range(at: 2), in: json)!]
+            kinds[key] = start == "true" || start == "false" ? "bool" : start == "\"" ? "string" : start == "[" ? "array" : start == "{" ? "object" : "number"
+        }
+        return kinds
+    }
+
+    /// keepalived 2.2.7 and Vigil side by side, each asked for its three dumps with the same
+    /// signals: the JSON has the same fields of the same types, the stats file the same lines,
+    /// the data file the lines the exporters parse; Vigil masks the password.
+    @Test func dumpsHaveKeepalivedsShape() throws {
+        guard requireLab() else { return }
+        let lab = try Lab()
+        try lab.start("lvs01", "keepalived")
+        #expect(lab.wait(8) { lab.holders() == ["lvs01"] })
+        try lab.start("lvs02", "vigil")
+        usleep(3_000_000)
+        var files: [String: [String: String]] = [:]
+        for node in ["lvs01", "lvs02"] {
+            let record = try String(contentsOfFile: "\(Lab.state)/pids/daemon-\(node).pid", encoding: .utf8)
+            let pid = try #require(Int32(record.split(separator: " ")[0]))
+            let directory = "\(Lab.state)/run/\(node)"
+            for name in ["keepalived.data", "keepalived.stats", "keepalived.json"] { unlink("\(directory)/\(name)") }
+            // --signum gives each its numbers, as an exporter asks them.
+            for function in ["DATA", "STATS", "JSON"] {
+                let program = node == "lvs01" ? "keepalived" : vigilBinary
+                let number = run([program, "--signum=\(function)"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+                kill(pid, try #require(Int32(number), "\(program) --signum=\(function): \(number)"))
+            }
+            _ = lab.wait(3) { ["keepalived.data", "keepalived.stats", "keepalived.json"].allSatisfy { access("\(directory)/\($0)", R_OK) == 0 } }
+            var texts: [String: String] = [:]
+            for name in ["keepalived.data", "keepalived.stats", "keepalived.json"] {
+                texts[name] = try String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8)
+                let mode = ((try FileManager.default.attributesOfItem(atPath: "\(directory)/\(name)"))[.posixPermissions] as? Int) ?? -1
+                #expect(mode == 0o600, "\(node) \(name) mode \(String(mode, radix: 8))")
+            }
+            files[node] = texts
+        }
+        let keepalived = try #require(files["lvs01"]), vigil = try #require(files["lvs02"])
+
+        let referenceJSON = try #require(keepalived["keepalived.json"]), vigilJSON = try #require(vigil["keepalived.json"])
+        let reference = try #require(try JSONSerialization.jsonObject(with: Data(referenceJSON.utf8)) as? [[String: [String: Any]]])
+        let ours = try #require(try JSONSerialization.jsonObject(with: Data(vigilJSON.utf8)) as? [[String: [String: Any]]])
+        #expect(Set(reference[0]["data"]!.keys) == Set(ours[0]["data"]!.keys), "keepalived \(referenceJSON)\nvigil \(vigilJSON)")
+        #expect(Set(reference[0]["stats"]!.keys) == Set(ours[0]["stats"]!.keys))
+        let (referenceKinds, ourKinds) = (Self.kinds(referenceJSON), Self.kinds(vigilJSON))
+        for (key, kind) in referenceKinds { #expect(ourKinds[key] == kind, "\(key): keepalived \(kind), vigil \(ourKinds[key] ?? "none")") }
+        #expect(reference[0]["data"]!["auth_data"] as? String == "11111", "keepalived 2.2.7 shows the password")
+        #expect(ours[0]["data"]!["auth_data"] as? String == "********")
+        #expect(ours[0]["data"]!["track_script"] as? [String] == reference[0]["data"]!["track_script"] as? [String])
+        #expect(ours[0]["data"]!["state"] as? Int == 1 && reference[0]["data"]!["state"] as? Int == 2)
+
+        func digitless(_ text: String?) -> String { (text ?? "").replacingOccurrences(of: "[0-9]+", with: "N", options: .regularExpression) }
+        #expect(digitless(keepalived["keepalived.stats"]) == digitless(vigil["keepalived.stats"]))
+
+        // The lines mehdy/keepalived-exporter's and gen2brain's text parsers read.
+        let parsed = [" VRRP Instance = VI_1", "   State = ", "   Wantstate = ", "   Last transition = ", "   Interface = eth0",
+                      "   Virtual Router ID = 77", "   Priority = ", "   Effective priority = ", "   Virtual IP (1):",
+                      "     172.16.10.40/24 dev eth0 scope global", " VRRP Script = chk_haproxy",
+                      "   Command = '/etc/keepalived/check_haproxy.sh'", "   Status = GOOD", "   State = idle"]
+        for prefix in parsed {
+            let inReference = keepalived["keepalived.data"]!.split(separator: "\n").contains { $0.hasPrefix(prefix) }
+            let inOurs = vigil["keepalived.data"]!.split(separator: "\n").contains { $0.hasPrefix(prefix) }
+            #expect(inReference && inOurs, "'\(prefix)': keepalived \(inReference), vigil \(inOurs)")
+        }
+        let transition = #"   Last transition = [0-9]+\.[0-9]{6} \([A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8}\.[0-9]{6} [0-9]{4}\)"#
+        for (node, text) in [("keepalived", keepalived["keepalived.data"]!), ("vigil", vigil["keepalived.data"]!)] {
+            #expect(text.range(of: transition, options: .regularExpression) != nil, "\(node)'s Last transition line")
+        }
+        #expect(vigil["keepalived.data"]!.contains("   Master router = 172.16.10.41\n"))
+        #expect(!vigil["keepalived.data"]!.contains("11111"))
     }
 }

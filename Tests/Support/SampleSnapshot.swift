@@ -24,7 +24,7 @@ public func sampleSnapshot() -> StatusSnapshot {
         masterAddress: .v4(IPv4Address(10, 0, 0, 1)), masterPriority: 140, advertInterval: 1, masterAdvertInterval: 1,
         nopreempt: false, preemptDelay: 0, garpDelay: 5, garpRepeat: 5, garpRefresh: 0, garpRefreshRepeat: 1,
         garpLowerPriorityDelay: 5, garpLowerPriorityRepeat: 5, lowerPriorityNoAdvert: false, higherPrioritySendAdvert: false,
-        skipCheckAdvertAddresses: false, dontTrackPrimary: false, authentication: "PASS", vips: [vip, host],
+        skipCheckAdvertAddresses: false, dontTrackPrimary: false, accept: true, authentication: "PASS", vips: [vip, host],
         trackers: [TrackerStatus(name: "script chk_nginx", weight: -10, up: false)],
         lastTransition: (time: 1_796_083_204.25, from: .backup, to: .master, reason: "master down timer expired"),
         stats: stats, syncGroup: nil, notifyScripts: ["master": "/etc/keepalived/notify.sh MASTER"])]

@@ -24,6 +24,13 @@ import VigilTestSupport
     func utcDates(epoch: Double, text: String) {
         #expect(formatUTC(epoch) == text)
     }
+
+    /// keepalived's ctime_us_r layout: weekday, padded day, microseconds, year.
+    @Test(arguments: [(1_796_118_640.186287, "Tue Dec  1 09:50:40.186287 2026"), (0.5, "Thu Jan  1 00:00:00.500000 1970"),
+                      (951_782_400, "Tue Feb 29 00:00:00.000000 2000")])
+    func ctimeDates(epoch: Double, text: String) {
+        #expect(formatCTime(epoch) == text)
+    }
 }
 
 @Suite struct StatusDocumentTests {
@@ -83,7 +90,7 @@ import VigilTestSupport
         let text = KeepalivedDumps.json(sampleSnapshot())
         #expect(text.hasPrefix(#"[{"data":{"iname":"VI_1","#))
         for field in [#""state":2"#, #""wantstate":2"#, #""vrid":51"#, #""effective_priority":140"#, #""ifp_ifname":"eth0""#,
-                      #""script_master":"/etc/keepalived/notify.sh MASTER""#, #""track_script":["/usr/bin/pgrep \"nginx\""]"#,
+                      #""script_master":"/etc/keepalived/notify.sh MASTER""#, #""track_script":["'/usr/bin/pgrep' '\"nginx\"'"]"#, #""accept":1"#,
                       #""auth_data":"********""#, #""stats":{"advert_rcvd":3,"advert_sent":61,"become_master":1,"#] {
             #expect(text.contains(field), "missing \(field)")
         }
@@ -94,8 +101,9 @@ import VigilTestSupport
         let text = KeepalivedDumps.data(sampleSnapshot())
         for line in [" VRRP Instance = VI_1\n", "   State = MASTER\n", "   Interface = eth0\n", "   Virtual Router ID = 51\n",
                      "   Virtual IP (2):\n", "     10.0.0.100/24 brd 10.0.0.255 dev eth0 scope global label eth0:1 set\n",
-                     "   Last transition = 1796083204.250000 (2026-12-01T00:00:04Z)\n", " VRRP Script = chk_nginx\n",
-                     "   Status = BAD\n", "   Password = ********\n"] {
+                     "   Last transition = 1796083204.250000 (Tue Dec  1 00:00:04.250000 2026)\n", " VRRP Script = chk_nginx\n",
+                     "   Status = BAD\n", "   Password = ********\n", "   Advert interval = 1 sec\n",
+                     "   Command = '/usr/bin/pgrep' '\"nginx\"'\n"] {
             #expect(text.contains(line), "missing \(line)")
         }
     }

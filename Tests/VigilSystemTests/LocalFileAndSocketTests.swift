@@ -83,7 +83,7 @@ private func contents(_ path: String) -> String? {
         try AtomicFile.replace(path, with: Array("[1]\n".utf8))
         try AtomicFile.replace(path, with: Array(String(repeating: "x", count: 100_000).utf8))
         #expect(contents(path)?.count == 100_000)
-        #expect(mode(path) == 0o644)
+        #expect(mode(path) == 0o600, "root's only, as keepalived's")
         var names: [String] = []
         if let dir = opendir(directory) {
             while let entry = readdir(dir) {

@@ -193,7 +193,8 @@ cmd_start() {
     # enable_script_security refuses scripts under a world-writable directory.
     # `exec` keeps the recorded pid the daemon's own.
     # shellcheck disable=SC2016 # $0 and $@ are the inner sh's arguments
-    spawn "daemon-$node" "$log" ip netns exec "$(ns "$node")" sh -c \
+    # TMPDIR: keepalived's and Vigil's dump files (SIGUSR1, SIGUSR2, SIGJSON) go to $run.
+    TMPDIR="$STATE/run/$node" spawn "daemon-$node" "$log" ip netns exec "$(ns "$node")" sh -c \
         'mount -t tmpfs -o mode=0755 vlab /etc/keepalived &&
          install -m 0755 "$0" /etc/keepalived/check_haproxy.sh && exec "$@"' \
         "$REPO/contrib/check_haproxy.sh" "${CMD[@]}"
