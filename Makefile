@@ -7,7 +7,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 prometheus \
 	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev strace
 
-.PHONY: all build release test unit integration kernel-lab demo deps bench-config bench-ipvs bench-tcpcheck bench-reload clean
+.PHONY: all build release test unit integration kernel-lab demo deps bench-config bench-ipvs bench-tcpcheck bench-reload bench-status clean
 
 all: build
 
@@ -64,6 +64,11 @@ bench-tcpcheck: release
 # SIGHUP reload of the 500 VS x 8 RS + 50 instance config against keepalived 2.2.7 in the QEMU guest.
 bench-reload: release
 	contrib/bench/reload.sh
+
+# Idle memory with the control socket and metrics on, and the CPU of a scrape, against keepalived
+# 2.2.7 plus a minimal client_golang exporter (contrib/bench/exporter-floor).
+bench-status: release
+	contrib/bench/status.sh
 
 clean:
 	rm -rf .build

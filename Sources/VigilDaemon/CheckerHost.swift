@@ -19,7 +19,21 @@ final class CheckerHost: LoopHost {
     private var globals: GlobalDefs
     /// What Vigil believes the kernel holds for the services it owns (foreign services are
     /// never recorded here, so nothing of theirs can end up in a plan).
-    private(set) var installed: IPVSTable = [:]
+    private(set) var installed: IPVSTable = [:] { didSet { installedWeightCache = nil } }
+    /// `installed`'s weights by service and destination, for status and every scrape; built on
+    /// the first ask after the table changed.
+    private var installedWeightCache: [IPVSServiceKey: [IPVSDestinationKey: Int32]]?
+    var installedWeights: [IPVSServiceKey: [IPVSDestinationKey: Int32]] {
+        if let installedWeightCache { return installedWeightCache }
+        var weights: [IPVSServiceKey: [IPVSDestinationKey: Int32]] = [:]
+        for (service, dests) in installed {
+            var byKey: [IPVSDestinationKey: Int32] = [:]
+            for d in dests { byKey[d.key] = d.weight }
+            weights[service.key] = byKey
+        }
+        installedWeightCache = weights
+        return weights
+    }
     private var reconciledGeneration = -1
     /// How early a checker may run to share a loop wake-up with others (see
     /// `LVSController.timersFired`): 5 ms is 0.5 % of the shortest delay_loop anyone uses.

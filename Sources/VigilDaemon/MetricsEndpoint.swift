@@ -23,7 +23,10 @@ extension Daemon {
                     switch MetricsHTTP.parse(bytes) {
                     case .incomplete: .incomplete
                     case .answer(let answer): .respond(answer)
-                    case .metrics(let head): .respond(MetricsHTTP.metrics(exporter.exposition(of: statusSnapshot()), head: head))
+                    case .metrics(let head):
+                        .respond(exporter.response(to: statusSnapshot(details: false), head: head, progress: { [vrrp, system] in
+                            vrrp.sendDueAdverts(at: system.clock.now())
+                        }))
                     }
                 })
             metricsServer = server

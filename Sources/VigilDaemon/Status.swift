@@ -13,8 +13,10 @@ public let vigilVersion = "0.2.0"
 
 extension Daemon {
     /// What the daemon is doing right now, for `vigil status`, the metrics and keepalived's
-    /// dumps. `traffic` adds the IPVS counters (one netlink dump).
-    public func statusSnapshot(traffic: Bool = true) -> StatusSnapshot {
+    /// dumps. `traffic` adds the IPVS counters (one netlink dump); without `details` the
+    /// per-check results and the real servers' display names are left out (the metrics need
+    /// neither, and formatting them was most of a large scrape's own cost).
+    public func statusSnapshot(traffic: Bool = true, details: Bool = true) -> StatusSnapshot {
         var snapshot = StatusSnapshot(version: vigilVersion, pid: getpid(), startedAt: startedAt,
                                       takenAt: system.clock.wallClock(), configFile: options.configPath)
         // RFC 5798 Accept_Mode as keepalived reports it: on unless no_accept or strict mode.
@@ -24,7 +26,7 @@ extension Daemon {
         (snapshot.instances, snapshot.syncGroups) = vrrp.status(accept: { accept[$0] ?? true })
         snapshot.trackScripts = trackers.status(setup.trackScripts)
         if let checkers {
-            (snapshot.ipvsAvailable, snapshot.virtualServers, snapshot.ipvsTraffic) = checkers.status(traffic: traffic)
+            (snapshot.ipvsAvailable, snapshot.virtualServers, snapshot.ipvsTraffic) = checkers.status(traffic: traffic, details: details)
         }
         snapshot.reloads = reloadCounts
         return snapshot
@@ -73,19 +75,14 @@ extension VRRPHost {
 }
 
 extension CheckerHost {
-    func status(traffic: Bool) -> (available: Bool, [VirtualServerStatus], [IPVSServiceKey: IPVSServiceStatistics]) {
+    func status(traffic: Bool, details: Bool = true) -> (available: Bool, [VirtualServerStatus], [IPVSServiceKey: IPVSServiceStatistics]) {
         let counters = traffic ? (try? kernelStatistics()) ?? [:] : [:]
-        var weights: [IPVSServiceKey: [IPVSDestinationKey: Int32]] = [:]
-        for (service, dests) in installed {
-            var byKey: [IPVSDestinationKey: Int32] = [:]
-            for d in dests { byKey[d.key] = d.weight }
-            weights[service.key] = byKey
-        }
+        let weights = installedWeights
         var all: [VirtualServerStatus] = []
         for (v, vs) in controller.specs.enumerated() {
             let first = vs.services[0].key
             let reals = vs.realServers.enumerated().map { r, rs -> RealServerStatus in
-                let checks = rs.checkers.indices.map { c -> CheckStatus in
+                let checks = !details ? [] : rs.checkers.indices.map { c -> CheckStatus in
                     let id = controller.ids[v][r][c]
                     let record = records.indices.contains(id.slot) ? records[id.slot] : CheckRecord()
                     return CheckStatus(kind: rs.checkers[c].kind.rawValue, target: rs.checkers[c].target.description,
@@ -94,7 +91,7 @@ extension CheckerHost {
                                        checks: record.count)
                 }
                 return RealServerStatus(address: rs.destination.key.address, port: rs.destination.key.port,
-                                        name: rs.destination.key.formatted(in: first), alive: controller.servers[v][r].isAlive,
+                                        name: details ? rs.destination.key.formatted(in: first) : "", alive: controller.servers[v][r].isAlive,
                                         configuredWeight: rs.destination.weight, currentWeight: weights[first]?[rs.destination.key],
                                         checks: checks, traffic: counters[first]?.destinations[rs.destination.key])
             }

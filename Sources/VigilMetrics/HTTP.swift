@@ -46,8 +46,13 @@ public enum MetricsHTTP {
 
     public static func response(status: String, contentType: String = "text/plain; charset=utf-8", extraHeaders: String = "",
                                 body: [UInt8], head: Bool = false) -> [UInt8] {
-        let header = "HTTP/1.1 \(status)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extraHeaders)Connection: close\r\n\r\n"
-        return head ? Array(header.utf8) : Array(header.utf8) + body
+        let header = header(status: status, contentType: contentType, extraHeaders: extraHeaders, length: body.count)
+        return head ? header : header + body
+    }
+
+    /// The status line and headers of a response whose body is `length` bytes.
+    public static func header(status: String, contentType: String, extraHeaders: String = "", length: Int) -> [UInt8] {
+        Array("HTTP/1.1 \(status)\r\nContent-Type: \(contentType)\r\nContent-Length: \(length)\r\n\(extraHeaders)Connection: close\r\n\r\n".utf8)
     }
 
     /// The exposition as an answer.

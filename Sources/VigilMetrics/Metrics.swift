@@ -7,49 +7,48 @@ import Prometheus
 import VRRP
 import VigilStatus
 
-/// Keeps one registry for the life of the daemon. Each scrape publishes a snapshot into it:
-/// gauges are set, counters are moved to the snapshot's value (a value that went down, after a
-/// stats clear, restarts the counter as Prometheus expects), and series of things that are gone
-/// (an instance removed by a reload, a VIP, a real server) are unregistered. Histograms are fed
-/// as checks and scripts finish, between scrapes.
-///
-/// Handles are cached per thing (instance, real server, IPVS service), so a scrape does one
-/// lookup per thing rather than one per series.
+/// Keeps its series for the life of the daemon. Each scrape publishes a snapshot into them:
+/// gauges are set, counters are moved to the snapshot's value, and series of things that are
+/// gone (an instance removed by a reload, a VIP, a real server) are unregistered. Histograms are
+/// fed as checks and scripts finish, between scrapes. Only what changed is re-rendered
+/// (FamilyStore), and handles are cached per thing (instance, real server, IPVS service), so a
+/// scrape does one lookup per thing rather than one per series.
 public final class VigilMetrics {
-    let registry = PrometheusCollectorRegistry()
+    let store = FamilyStore()
     private var generation = 0
 
-    private let up: Gauge
-    private let reloadSuccessful: Gauge
-    private let lastReloadSuccess: Gauge
+    private let reloadSuccessful: PublishedGauge
+    private let lastReloadSuccess: PublishedGauge
     private var reloadResults: [String: PublishedCounter] = [:]
     private var instances: [String: InstanceSeries] = [:]
     private var scripts: [String: ScriptSeries] = [:]
     private var realServers: [RealServerKey: RealServerSeries] = [:]
-    private var virtualServers: [String: Tracked<Gauge>] = [:]
+    /// The real servers' series in the last snapshot's order.
+    private var realServerPlaces: [[RealServerSeries]] = []
+    private var virtualServers: [String: Tracked<PublishedGauge>] = [:]
     private var services: [IPVSServiceKey: TrafficSeries] = [:]
     private var destinations: [DestinationKey: TrafficSeries] = [:]
-    private var checkDurations: [String: ValueHistogram] = [:]
+    private var checkDurations: [String: PublishedHistogram] = [:]
 
     public static let checkBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
     public static let scriptBuckets: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+    /// How many things are published between two progress calls.
+    static let progressEvery = 128
 
     public init(version: String, startedAt: Double) {
-        up = registry.makeGauge(descriptor: Family.up.descriptor)
-        up.set(to: 1)
-        registry.makeGauge(descriptor: Family.buildInfo.descriptor, labels: [("version", version)]).set(to: 1)
-        registry.makeGauge(descriptor: Family.processStart.descriptor).set(to: startedAt)
-        reloadSuccessful = registry.makeGauge(descriptor: Family.lastReloadSuccessful.descriptor)
-        reloadSuccessful.set(to: 1)
-        lastReloadSuccess = registry.makeGauge(descriptor: Family.lastReloadSuccess.descriptor)
-        lastReloadSuccess.set(to: startedAt)
+        store.gauge(Family.up.descriptor).publish(1)
+        store.gauge(Family.buildInfo.descriptor, [("version", version)]).publish(1)
+        store.gauge(Family.processStart.descriptor).publish(startedAt)
+        reloadSuccessful = store.gauge(Family.lastReloadSuccessful.descriptor)
+        lastReloadSuccess = store.gauge(Family.lastReloadSuccess.descriptor)
+        reloadSuccessful.publish(1)
+        lastReloadSuccess.publish(startedAt)
     }
 
     /// A health check finished: `kind` is keepalived's keyword (`TCP_CHECK`, …).
     public func observeHealthCheck(kind: String, seconds: Double) {
         let histogram = checkDurations[kind] ?? {
-            let made = registry.makeValueHistogram(descriptor: Family.checkDuration.descriptor, labels: [("kind", kind)],
-                                                   buckets: Self.checkBuckets)
+            let made = store.histogram(Family.checkDuration.descriptor, [("kind", kind)], buckets: Self.checkBuckets)
             checkDurations[kind] = made
             return made
         }()
@@ -61,42 +60,79 @@ public final class VigilMetrics {
         scriptSeries(name).duration.record(seconds)
     }
 
-    /// The exposition of `snapshot`, in the Prometheus text format.
-    public func exposition(of snapshot: StatusSnapshot) -> [UInt8] {
-        publish(snapshot)
-        return registry.emitToBuffer()
+    /// The exposition of `snapshot`, in the Prometheus text format. `progress` is called every
+    /// so often: the first scrape of a large configuration registers thousands of series, and
+    /// the daemon sends the adverts that fall due meanwhile from it (as a reload's parser does).
+    public func exposition(of snapshot: StatusSnapshot, progress: () -> Void = {}) -> [UInt8] {
+        publish(snapshot, progress: progress)
+        return store.emit(progress: progress)
     }
 
-    func publish(_ s: StatusSnapshot) {
+    /// The HTTP response to a scrape, built in one buffer (the exposition is copied once).
+    public func response(to snapshot: StatusSnapshot, head: Bool, progress: () -> Void = {}) -> [UInt8] {
+        publish(snapshot, progress: progress)
+        let length = store.render(progress: progress)
+        var out = MetricsHTTP.header(status: "200 OK", contentType: MetricsHTTP.contentType, length: length)
+        guard !head else { return out }
+        out.reserveCapacity(out.count + length)
+        store.append(to: &out)
+        return out
+    }
+
+    func publish(_ s: StatusSnapshot, progress: () -> Void = {}) {
         generation += 1
+        var published = 0
+        func step() {
+            published += 1
+            if published % Self.progressEvery == 0 { progress() }
+        }
         publishReloads(s.reloads, startedAt: s.startedAt)
-        for i in s.instances { instanceSeries(i).publish(i, generation: generation, registry: registry) }
+        for i in s.instances {
+            instanceSeries(i).publish(i, generation: generation, store: store)
+            step()
+        }
         for t in s.trackScripts { scriptSeries(t.name).publish(t, generation: generation) }
-        for v in s.virtualServers {
-            let quorum = virtualServers[v.name] ?? Tracked(registry.makeGauge(descriptor: Family.quorumUp.descriptor,
-                                                                              labels: [("virtual_server", v.name)]))
-            quorum.value.set(to: v.quorumUp ? 1 : 0)
+        // Between reloads the snapshot lists the same servers in the same order: the series of
+        // the previous scrape at the same place is checked and reused, with no hashing.
+        var placed: [[RealServerSeries]] = []
+        placed.reserveCapacity(s.virtualServers.count)
+        for (vi, v) in s.virtualServers.enumerated() {
+            let quorum = virtualServers[v.name] ?? Tracked(store.gauge(Family.quorumUp.descriptor, [("virtual_server", v.name)]))
+            quorum.value.publish(v.quorumUp ? 1 : 0)
             quorum.seen = generation
             virtualServers[v.name] = quorum
-            for r in v.realServers {
-                let key = RealServerKey(virtualServer: v.name, realServer: r.name)
-                let series = realServers[key] ?? RealServerSeries(registry: registry, key: key, address: Self.endpoint(r.address, r.port))
-                realServers[key] = series
+            let previous = vi < realServerPlaces.count ? realServerPlaces[vi] : []
+            var row: [RealServerSeries] = []
+            row.reserveCapacity(v.realServers.count)
+            for (ri, r) in v.realServers.enumerated() {
+                let series: RealServerSeries
+                if ri < previous.count, previous[ri].key.matches(v.name, r.address, r.port) {
+                    series = previous[ri]
+                } else {
+                    let key = RealServerKey(virtualServer: v.name, address: r.address, port: r.port)
+                    series = realServers[key] ?? RealServerSeries(store: store, key: key)
+                    realServers[key] = series
+                }
                 series.publish(r, generation: generation)
+                row.append(series)
+                step()
             }
+            placed.append(row)
         }
+        realServerPlaces = placed
         for (key, traffic) in s.ipvsTraffic {
             let (addr, proto) = Self.labels(of: key)
-            let series = services[key] ?? TrafficSeries(registry: registry, prefix: "keepalived_lvs_vip_", labels: [("addr", addr), ("proto", proto)])
+            let series = services[key] ?? TrafficSeries(store: store, prefix: "keepalived_lvs_vip_", labels: [("addr", addr), ("proto", proto)])
             services[key] = series
             series.publish(traffic.service, generation: generation)
             for (destination, counters) in traffic.destinations {
                 let dkey = DestinationKey(service: key, destination: destination)
                 let dseries = destinations[dkey] ?? TrafficSeries(
-                    registry: registry, prefix: "keepalived_lvs_rs_",
+                    store: store, prefix: "keepalived_lvs_rs_",
                     labels: [("vip", addr), ("addr", Self.endpoint(destination.address, destination.port)), ("proto", proto)])
                 destinations[dkey] = dseries
                 dseries.publish(counters, generation: generation)
+                step()
             }
         }
         sweep()
@@ -104,26 +140,25 @@ public final class VigilMetrics {
 
     private func publishReloads(_ r: ReloadCounts, startedAt: Double) {
         for (result, count) in [("applied", r.applied), ("unchanged", r.unchanged), ("refused", r.refused)] {
-            let counter = reloadResults[result] ?? PublishedCounter(registry.makeCounter(descriptor: Family.reloads.descriptor,
-                                                                                         labels: [("result", result)]))
+            let counter = reloadResults[result] ?? store.counter(Family.reloads.descriptor, [("result", result)])
             counter.publish(UInt64(count))
             reloadResults[result] = counter
         }
-        reloadSuccessful.set(to: r.last?.result == "refused" ? 0 : 1)
-        lastReloadSuccess.set(to: r.lastSuccessAt ?? startedAt)
+        reloadSuccessful.publish(r.last?.result == "refused" ? 0 : 1)
+        lastReloadSuccess.publish(r.lastSuccessAt ?? startedAt)
     }
 
     private func instanceSeries(_ i: InstanceStatus) -> InstanceSeries {
         if let existing = instances[i.name], existing.identity == InstanceSeries.identity(of: i) { return existing }
-        instances[i.name]?.unregister(from: registry)
-        let made = InstanceSeries(registry: registry, instance: i)
+        instances[i.name]?.unregister()
+        let made = InstanceSeries(store: store, instance: i)
         instances[i.name] = made
         return made
     }
 
     private func scriptSeries(_ name: String) -> ScriptSeries {
         if let existing = scripts[name] { return existing }
-        let made = ScriptSeries(registry: registry, name: name)
+        let made = ScriptSeries(store: store, name: name)
         scripts[name] = made
         return made
     }
@@ -132,29 +167,29 @@ public final class VigilMetrics {
     private func sweep() {
         let g = generation
         for (name, series) in instances where series.seen != g {
-            series.unregister(from: registry)
+            series.unregister()
             instances[name] = nil
         }
         // A script's histogram may have been fed since the last scrape without a status yet;
         // only scripts that had a status once and lost it are gone.
         for (name, series) in scripts where series.seen != 0 && series.seen != g {
-            series.unregister(from: registry)
+            series.unregister()
             scripts[name] = nil
         }
         for (key, series) in realServers where series.seen != g {
-            series.unregister(from: registry)
+            series.unregister()
             realServers[key] = nil
         }
         for (key, quorum) in virtualServers where quorum.seen != g {
-            registry.unregisterGauge(quorum.value)
+            quorum.value.unregister()
             virtualServers[key] = nil
         }
         for (key, series) in services where series.seen != g {
-            series.unregister(from: registry)
+            series.unregister()
             services[key] = nil
         }
         for (key, series) in destinations where series.seen != g {
-            series.unregister(from: registry)
+            series.unregister()
             destinations[key] = nil
         }
     }
@@ -184,27 +219,14 @@ final class Tracked<Value> {
     init(_ value: Value) { self.value = value }
 }
 
-/// A counter that mirrors a value kept elsewhere (keepalived's stats, the kernel's IPVS
-/// counters): moved up by the difference, restarted when the value went down.
-final class PublishedCounter {
-    let counter: Counter
-    private var published: UInt64 = 0
-    init(_ counter: Counter) { self.counter = counter }
-
-    func publish(_ value: UInt64) {
-        if value < published {
-            counter.reset()
-            counter.increment(by: Int64(clamping: value))
-        } else if value > published {
-            counter.increment(by: Int64(clamping: value - published))
-        }
-        published = value
-    }
-}
-
 struct RealServerKey: Hashable {
     var virtualServer: String
-    var realServer: String
+    var address: IPAddress
+    var port: UInt16
+
+    func matches(_ virtualServer: String, _ address: IPAddress, _ port: UInt16) -> Bool {
+        self.port == port && self.address == address && self.virtualServer == virtualServer
+    }
 }
 
 struct DestinationKey: Hashable {
@@ -214,24 +236,29 @@ struct DestinationKey: Hashable {
 
 /// One VRRP instance's series: mehdy's per-instance counters and per-VIP state, Vigil's own.
 final class InstanceSeries {
-    /// The labels mehdy's series carry; a change of interface or VRID is a new set of series.
+    /// The labels mehdy's series carry; a change of interface, VRID or VIPs is a new set of series.
     struct Identity: Equatable {
+        struct VIP: Equatable {
+            var address: IPAddress
+            var prefixLength: UInt8
+            var device: String
+        }
         var interface: String
         var vrid: UInt8
-        var vips: [String]
+        var vips: [VIP]
     }
 
     let identity: Identity
     var seen = 0
-    private var gauges: [Gauge] = []
-    private var counters: [Counter] = []
-    private let states: [Gauge]
+    private var gauges: [PublishedGauge] = []
+    private var counters: [PublishedCounter] = []
+    private let states: [PublishedGauge]
     private let keepalivedCounters: [PublishedCounter]
-    private let garpDelay: Counter
-    private let state: Gauge
-    private let priority: Gauge
-    private let effectivePriority: Gauge
-    private let vipsInstalled: Gauge
+    private let garpDelay: PublishedCounter
+    private let state: PublishedGauge
+    private let priority: PublishedGauge
+    private let effectivePriority: PublishedGauge
+    private let vipsInstalled: PublishedGauge
     private let advertsSent: PublishedCounter
     private let advertsReceived: PublishedCounter
     private let announcements: PublishedCounter
@@ -241,23 +268,23 @@ final class InstanceSeries {
     private let name: String
 
     static func identity(of i: InstanceStatus) -> Identity {
-        Identity(interface: i.interface, vrid: i.vrid, vips: i.vips.map { "\($0.addressText) \($0.device)" })
+        Identity(interface: i.interface, vrid: i.vrid, vips: i.vips.map { .init(address: $0.address, prefixLength: $0.prefixLength, device: $0.device) })
     }
 
-    init(registry: PrometheusCollectorRegistry, instance i: InstanceStatus) {
+    init(store: FamilyStore, instance i: InstanceStatus) {
         name = i.name
         identity = Self.identity(of: i)
         let vrid = String(i.vrid)
         let instanceLabels = [("iname", i.name), ("intf", i.interface), ("vrid", vrid)]
-        var made: [Gauge] = []
-        var madeCounters: [Counter] = []
-        func gauge(_ f: Family, _ labels: [(String, String)]) -> Gauge {
-            let g = registry.makeGauge(descriptor: f.descriptor, labels: labels)
-            made.append(g)
+        var madeGauges: [PublishedGauge] = []
+        var madeCounters: [PublishedCounter] = []
+        func gauge(_ f: Family, _ labels: [(String, String)]) -> PublishedGauge {
+            let g = store.gauge(f.descriptor, labels)
+            madeGauges.append(g)
             return g
         }
-        func counter(_ f: Family, _ labels: [(String, String)]) -> Counter {
-            let c = registry.makeCounter(descriptor: f.descriptor, labels: labels)
+        func counter(_ f: Family, _ labels: [(String, String)]) -> PublishedCounter {
+            let c = store.counter(f.descriptor, labels)
             madeCounters.append(c)
             return c
         }
@@ -265,119 +292,117 @@ final class InstanceSeries {
         // without VIPs has one with an empty ip_address on the instance's interface.
         let vipLabels = i.vips.isEmpty ? [(i.interface, "")] : i.vips.map { ($0.device, $0.addressText) }
         states = vipLabels.map { gauge(.vrrpState, [("iname", i.name), ("intf", $0.0), ("vrid", vrid), ("ip_address", $0.1)]) }
-        keepalivedCounters = Family.keepalivedCounters.map { PublishedCounter(counter($0, instanceLabels)) }
+        keepalivedCounters = Family.keepalivedCounters.map { counter($0, instanceLabels) }
         garpDelay = counter(.garpDelay, instanceLabels)
         let own = [("iname", i.name)]
         state = gauge(.instanceState, own)
         priority = gauge(.priority, own)
         effectivePriority = gauge(.effectivePriority, own)
         vipsInstalled = gauge(.vipsInstalled, own)
-        advertsSent = PublishedCounter(counter(.advertsSent, own))
-        advertsReceived = PublishedCounter(counter(.advertsReceived, own))
-        announcements = PublishedCounter(counter(.announcements, own))
-        sendErrors = PublishedCounter(counter(.sendErrors, own))
-        gauges = made
+        advertsSent = counter(.advertsSent, own)
+        advertsReceived = counter(.advertsReceived, own)
+        announcements = counter(.announcements, own)
+        sendErrors = counter(.sendErrors, own)
+        gauges = madeGauges
         counters = madeCounters
     }
 
-    func publish(_ i: InstanceStatus, generation: Int, registry: PrometheusCollectorRegistry) {
+    func publish(_ i: InstanceStatus, generation: Int, store: FamilyStore) {
         seen = generation
         let number = Double(keepalivedStateNumber(i.state))
-        for g in states { g.set(to: number) }
+        for g in states { g.publish(number) }
         for (counter, (_, value)) in zip(keepalivedCounters, i.stats.keepalivedFields) { counter.publish(value) }
         // mehdy's "counter" holds the configured delay in seconds; kept as it is for its dashboards.
-        garpDelay.reset()
-        garpDelay.increment(by: i.garpDelay)
-        state.set(to: number)
-        priority.set(to: Double(i.basePriority))
-        effectivePriority.set(to: Double(i.effectivePriority))
-        vipsInstalled.set(to: Double(i.vips.filter(\.installed).count))
+        garpDelay.publish(seconds: i.garpDelay)
+        state.publish(number)
+        priority.publish(Double(i.basePriority))
+        effectivePriority.publish(Double(i.effectivePriority))
+        vipsInstalled.publish(Double(i.vips.filter(\.installed).count))
         advertsSent.publish(i.stats.advertsSent)
         advertsReceived.publish(i.stats.advertsReceived)
         announcements.publish(i.stats.announcementsSent)
         sendErrors.publish(i.stats.sendErrors)
         for (transition, count) in i.stats.transitions {
             let counter = transitions[transition] ?? {
-                let c = registry.makeCounter(descriptor: Family.transitions.descriptor,
-                                             labels: [("iname", name), ("from", stateName(transition.from)), ("to", stateName(transition.to))])
+                let c = store.counter(Family.transitions.descriptor,
+                                      [("iname", name), ("from", stateName(transition.from)), ("to", stateName(transition.to))])
                 counters.append(c)
-                return PublishedCounter(c)
+                return c
             }()
             transitions[transition] = counter
             counter.publish(count)
         }
         for (reason, count) in i.stats.receiveErrors {
             let counter = receiveErrors[reason] ?? {
-                let c = registry.makeCounter(descriptor: Family.receiveErrors.descriptor, labels: [("iname", name), ("reason", reason)])
+                let c = store.counter(Family.receiveErrors.descriptor, [("iname", name), ("reason", reason)])
                 counters.append(c)
-                return PublishedCounter(c)
+                return c
             }()
             receiveErrors[reason] = counter
             counter.publish(count)
         }
     }
 
-    func unregister(from registry: PrometheusCollectorRegistry) {
-        for g in gauges { registry.unregisterGauge(g) }
-        for c in counters { registry.unregisterCounter(c) }
+    func unregister() {
+        for g in gauges { g.unregister() }
+        for c in counters { c.unregister() }
     }
 }
 
 /// A vrrp_script: mehdy's status and state gauges, Vigil's verdict, run counts and durations.
 final class ScriptSeries {
     var seen = 0
-    let duration: ValueHistogram
-    private let status: Gauge
-    private let state: Gauge
-    private let scriptUp: Gauge
+    let duration: PublishedHistogram
+    private let status: PublishedGauge
+    private let state: PublishedGauge
+    private let scriptUp: PublishedGauge
     private let runs: [PublishedCounter]
 
-    init(registry: PrometheusCollectorRegistry, name: String) {
-        status = registry.makeGauge(descriptor: Family.scriptStatus.descriptor, labels: [("name", name)])
-        state = registry.makeGauge(descriptor: Family.scriptState.descriptor, labels: [("name", name)])
-        scriptUp = registry.makeGauge(descriptor: Family.trackScriptUp.descriptor, labels: [("script", name)])
-        runs = ["success", "failure", "timeout"].map {
-            PublishedCounter(registry.makeCounter(descriptor: Family.trackScriptRuns.descriptor, labels: [("script", name), ("result", $0)]))
-        }
-        duration = registry.makeValueHistogram(descriptor: Family.trackScriptDuration.descriptor, labels: [("script", name)],
-                                               buckets: VigilMetrics.scriptBuckets)
+    init(store: FamilyStore, name: String) {
+        status = store.gauge(Family.scriptStatus.descriptor, [("name", name)])
+        state = store.gauge(Family.scriptState.descriptor, [("name", name)])
+        scriptUp = store.gauge(Family.trackScriptUp.descriptor, [("script", name)])
+        runs = ["success", "failure", "timeout"].map { store.counter(Family.trackScriptRuns.descriptor, [("script", name), ("result", $0)]) }
+        duration = store.histogram(Family.trackScriptDuration.descriptor, [("script", name)], buckets: VigilMetrics.scriptBuckets)
     }
 
     func publish(_ t: TrackScriptStatus, generation: Int) {
         seen = generation
-        status.set(to: t.verdict == .up ? 1 : 0)
-        state.set(to: t.running ? 1 : 0)
-        scriptUp.set(to: t.verdict == .up ? 1 : 0)
+        status.publish(t.verdict == .up ? 1 : 0)
+        state.publish(t.running ? 1 : 0)
+        scriptUp.publish(t.verdict == .up ? 1 : 0)
         for (counter, value) in zip(runs, [t.successes, t.failures, t.timeouts]) { counter.publish(value) }
     }
 
-    func unregister(from registry: PrometheusCollectorRegistry) {
-        for g in [status, state, scriptUp] { registry.unregisterGauge(g) }
-        for c in runs { registry.unregisterCounter(c.counter) }
-        registry.unregisterValueHistogram(duration)
+    func unregister() {
+        for g in [status, state, scriptUp] { g.unregister() }
+        for c in runs { c.unregister() }
+        duration.unregister()
     }
 }
 
 final class RealServerSeries {
     var seen = 0
-    private let up: Gauge
-    private let weight: Gauge
+    let key: RealServerKey
+    private let up: PublishedGauge
+    private let weight: PublishedGauge
 
-    init(registry: PrometheusCollectorRegistry, key: RealServerKey, address: String) {
-        let labels = [("virtual_server", key.virtualServer), ("real_server", address)]
-        up = registry.makeGauge(descriptor: Family.realServerUp.descriptor, labels: labels)
-        weight = registry.makeGauge(descriptor: Family.realServerWeight.descriptor, labels: labels)
+    init(store: FamilyStore, key: RealServerKey) {
+        self.key = key
+        let labels = [("virtual_server", key.virtualServer), ("real_server", VigilMetrics.endpoint(key.address, key.port))]
+        up = store.gauge(Family.realServerUp.descriptor, labels)
+        weight = store.gauge(Family.realServerWeight.descriptor, labels)
     }
 
     func publish(_ r: RealServerStatus, generation: Int) {
         seen = generation
-        up.set(to: r.alive ? 1 : 0)
-        weight.set(to: Double(r.currentWeight ?? 0))
+        up.publish(r.alive ? 1 : 0)
+        weight.publish(Double(r.currentWeight ?? 0))
     }
 
-    func unregister(from registry: PrometheusCollectorRegistry) {
-        registry.unregisterGauge(up)
-        registry.unregisterGauge(weight)
+    func unregister() {
+        up.unregister()
+        weight.unregister()
     }
 }
 
@@ -386,22 +411,21 @@ final class RealServerSeries {
 /// rate() does not look at the type, so they are typed gauge (see the README).
 final class TrafficSeries {
     var seen = 0
-    private let gauges: [Gauge]
+    private let gauges: [PublishedGauge]
 
-    init(registry: PrometheusCollectorRegistry, prefix: String, labels: [(String, String)]) {
+    init(store: FamilyStore, prefix: String, labels: [(String, String)]) {
+        let of = prefix.contains("_rs_") ? " of the real server" : " of the virtual service"
         gauges = Family.trafficSuffixes.map { suffix, help in
-            registry.makeGauge(descriptor: MetricNameDescriptor(metricName: prefix + suffix, unitName: "",
-                                                                helpText: help + (prefix.contains("_rs_") ? " of the real server" : " of the virtual service")),
-                               labels: labels)
+            store.gauge(MetricNameDescriptor(metricName: prefix + suffix, unitName: "", helpText: help + of), labels)
         }
     }
 
     func publish(_ s: IPVSStatistics, generation: Int) {
         seen = generation
-        for (gauge, value) in zip(gauges, [s.inPackets, s.outPackets, s.inBytes, s.outBytes, s.connections]) { gauge.set(to: Double(value)) }
+        for (gauge, value) in zip(gauges, [s.inPackets, s.outPackets, s.inBytes, s.outBytes, s.connections]) { gauge.publish(Double(value)) }
     }
 
-    func unregister(from registry: PrometheusCollectorRegistry) {
-        for g in gauges { registry.unregisterGauge(g) }
+    func unregister() {
+        for g in gauges { g.unregister() }
     }
 }

@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import Addressing
+import CNetlink // the release (whole-module, static) build resolves SOCK_* only with it, as in the module's other socket files
 
 /// What a non-blocking read gave.
 public enum StreamReadResult: Sendable, Equatable {

@@ -1,4 +1,5 @@
 @preconcurrency import Glibc
+import CNetlink // the release (whole-module, static) build resolves SOCK_* only with it, as in the module's other socket files
 
 /// systemd's notification socket ($NOTIFY_SOCKET), spoken directly (no libsystemd): one
 /// datagram of `KEY=value` lines per message. A path that starts with '@' is in the abstract

@@ -118,6 +118,34 @@ func render(_ metrics: VigilMetrics, _ snapshot: StatusSnapshot) -> String {
         #expect(samples(text, "keepalived_vrrp_state") == [#"{iname="VI_1",intf="eth0",vrid="51",ip_address=""} 1.0"#])
     }
 
+    /// A large first scrape calls back, so the daemon can send adverts while it registers series.
+    @Test func aLargeScrapeCallsBackAsItGoes() {
+        var snapshot = sampleSnapshot()
+        let server = snapshot.virtualServers[0].realServers[0]
+        snapshot.virtualServers[0].realServers = (0..<600).map { n in
+            var r = server
+            r.address = .v4(IPv4Address(10, 1, UInt8(n / 250), UInt8(n % 250 + 1)))
+            return r
+        }
+        var calls = 0
+        let text = String(decoding: VigilMetrics(version: "0.2.0", startedAt: 0).exposition(of: snapshot, progress: { calls += 1 }), as: UTF8.self)
+        #expect(samples(text, "vigil_real_server_up").count == 600)
+        #expect(calls >= 600 / VigilMetrics.progressEvery, "\(calls) calls")
+    }
+
+    /// Only what changed is rendered again; the rest is the previous scrape's bytes, identical.
+    @Test func unchangedFamiliesAreNotRenderedAgain() {
+        let metrics = VigilMetrics(version: "0.2.0", startedAt: 0)
+        var snapshot = sampleSnapshot()
+        let first = render(metrics, snapshot)
+        #expect(render(metrics, snapshot) == first)
+        snapshot.instances[0].stats.advertsSent += 1
+        let second = render(metrics, snapshot)
+        #expect(second != first)
+        #expect(second.replacingOccurrences(of: "vrid=\"51\"} 62", with: "vrid=\"51\"} 61")
+                      .replacingOccurrences(of: "iname=\"VI_1\"} 62", with: "iname=\"VI_1\"} 61") == first)
+    }
+
     @Test func labelValuesAreEscaped() {
         var snapshot = sampleSnapshot()
         snapshot.trackScripts[0].name = #"odd"name\"#
