@@ -56,7 +56,7 @@ let package = Package(
                                                      .product(name: "Prometheus", package: "swift-prometheus")]),
         // Thin Linux adapters: raw VRRP sockets, AF_PACKET ARP/NA, rtnetlink addresses, the
         // IPVS generic-netlink socket, poll.
-        .target(name: "VigilSystem", dependencies: ["Addressing", "CNetlink", "IPVS"]),
+        .target(name: "VigilSystem", dependencies: ["Addressing", "CNetlink", "IPVS", "TCPProbe"]),
         // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
         .target(
             name: "VigilDaemon",

@@ -124,4 +124,9 @@ printf '    takeover gap: %.3f s    RFC 3768 bound 3 x %s + (256 - %s)/256 = %.3
 step "After the failover"
 "$LAB" who | sed "s/^/    $VIP on: /"
 client_reaches_vip "$NEW" || fail "the client cannot reach $VIP on $NEW"
+if [ "$DAEMON" = vigil ]; then
+    step "What $NEW says about it: vigil status, and two of its Prometheus series"
+    "$LAB" ask "$NEW" status | sed 's/^/    /'
+    "$LAB" metrics "$NEW" | grep -E '^(keepalived_vrrp_state|vigil_vrrp_transitions_total)' | sed 's/^/    /'
+fi
 printf '\nFailover OK with %s: %s -> %s in %.3f s.\n' "$DAEMON" "$MASTER" "$NEW" "$GAP"

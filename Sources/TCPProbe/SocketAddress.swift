@@ -51,7 +51,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     var addressFamily: Int32 { address.isV6 ? AF_INET6 : AF_INET }
 
     /// Calls `body` with a sockaddr of the right length, as connect/bind want it.
-    func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+    public func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         switch address {
         case .v4(let v4):
             var sin = sockaddr_in()

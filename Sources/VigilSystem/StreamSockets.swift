@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import Addressing
+import TCPProbe
 import CNetlink // the release (whole-module, static) build resolves SOCK_* only with it, as in the module's other socket files
 
 /// What a non-blocking read gave.
@@ -130,23 +131,11 @@ public final class StreamListenerSocket {
         guard fd >= 0 else { throw SystemError.last("socket(TCP)", nil) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        let bound: Int32
-        switch address {
-        case .v4(let v4):
-            var sin = sockaddr_in()
-            sin.sin_family = sa_family_t(AF_INET)
-            sin.sin_port = port.bigEndian
-            sin.sin_addr.s_addr = v4.value.bigEndian
-            bound = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        case .v6(let v6):
+        if address.isV6 {
             var zero: Int32 = 0
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &zero, socklen_t(MemoryLayout<Int32>.size))
-            var sin6 = sockaddr_in6()
-            sin6.sin6_family = sa_family_t(AF_INET6)
-            sin6.sin6_port = port.bigEndian
-            withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyBytes(from: v6.bytes) }
-            bound = withUnsafePointer(to: &sin6) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
         }
+        let bound = SocketAddress(address, port: port).withSockAddr { bind(fd, $0, $1) }
         guard bound == 0, listen(fd, backlog) == 0 else {
             let error = SystemError.last("bind/listen(\(address.isV6 ? "[\(address)]" : "\(address)"):\(port))", nil)
             Glibc.close(fd)

@@ -1,7 +1,8 @@
 import VigilConfig
+import VigilStatus
 
 /// `vigil -t --json`: a stable, machine-readable form of the diagnostics, for CI pipelines and
-/// editors. Hand-rolled to keep Foundation out of the binary.
+/// editors. Written with VigilStatus's JSON writer, to keep Foundation out of the binary.
 enum JSONReport {
     static func render(_ diagnostics: [Diagnostic], status: Int32, file: String) -> String {
         let items = diagnostics.map { d -> String in
@@ -18,24 +19,5 @@ enum JSONReport {
         return "{\"file\":\(quote(file)),\"exit_status\":\(status),\"diagnostics\":[" + items.joined(separator: ",") + "]}"
     }
 
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ text: String) -> String { JSONValue.string(text).rendered() }
 }

@@ -26,7 +26,7 @@ public func sampleSnapshot() -> StatusSnapshot {
         garpLowerPriorityDelay: 5, garpLowerPriorityRepeat: 5, lowerPriorityNoAdvert: false, higherPrioritySendAdvert: false,
         skipCheckAdvertAddresses: false, dontTrackPrimary: false, accept: true, authentication: "PASS", vips: [vip, host],
         trackers: [TrackerStatus(name: "script chk_nginx", weight: -10, up: false)],
-        lastTransition: (time: 1_796_083_204.25, from: .backup, to: .master, reason: "master down timer expired"),
+        lastTransition: (time: 1_796_083_204.25, from: .backup, to: .master, reason: "masterNoResponse"),
         stats: stats, syncGroup: nil, notifyScripts: ["master": "/etc/keepalived/notify.sh MASTER"])]
     snapshot.trackScripts = [TrackScriptStatus(name: "chk_nginx", command: "/usr/bin/pgrep \"nginx\"", verdict: .down, running: false,
                                                successes: 4, failures: 1, timeouts: 0, lastDuration: 0.0125)]

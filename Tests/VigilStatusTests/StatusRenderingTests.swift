@@ -38,7 +38,7 @@ import VigilTestSupport
         let text = StatusDocument.render(sampleSnapshot())
         for field in [#""vigil_status_version": 1"#, #""iname": "VI_1""#, #""state": 2"#, #""state_name": "MASTER""#,
                       #""effective_priority": 140"#, #""base_priority": 150"#, #""last_transition": 1796083204.25"#,
-                      #""last_transition_reason": "master down timer expired""#, #""advert_sent": 61"#, #""auth_failure": 2"#,
+                      #""last_transition_reason": "masterNoResponse""#, #""advert_sent": 61"#, #""auth_failure": 2"#,
                       #""auth_data": "********""#, #""10.0.0.100/24 brd 10.0.0.255 dev eth0 scope global label eth0:1 set""#,
                       #""10.0.0.101 dev eth0 scope global set""#, #""from": "BACKUP""#, #""in_bytes": 7000"#,
                       #""last_result": "connected""#, #""command": "/usr/bin/pgrep \"nginx\"""#] {
@@ -49,7 +49,7 @@ import VigilTestSupport
     @Test func tableShowsEffectivePriorityTransitionAndChecks() {
         let table = StatusTable.render(sampleSnapshot())
         #expect(table.contains("150/140"))
-        #expect(table.contains("2026-12-01T00:00:04Z BACKUP->MASTER (master down timer expired)"))
+        #expect(table.contains("2026-12-01T00:00:04Z BACKUP->MASTER (masterNoResponse)"))
         #expect(table.contains("10.0.0.100/24, 10.0.0.101"))
         #expect(table.contains("[10.0.1.1]:tcp:80"))
         #expect(table.contains("connected"))

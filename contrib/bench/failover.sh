@@ -19,13 +19,7 @@ trap '$LAB down >/dev/null 2>&1 || true' EXIT INT TERM
 holder() { for n in lvs01 lvs02; do if ip -n vlab-$n -4 addr show dev eth0 | grep -q '172.16.10.40/'; then echo $n; fi; done; }
 # Waits until $1 holds the VIP (after a SIGKILL the dead master keeps a stale copy).
 wait_holder() { for _ in $(seq 1 100); do holder | grep -qx "$1" && return 0; sleep 0.1; done; return 1; }
-rss_of_tree() { # KiB of a pid and all its descendants
-    local total=0 p
-    for p in $1 $(pgrep -P "$1" || true); do
-        total=$((total + $(awk '/^VmRSS/{print $2}' /proc/$p/status 2>/dev/null || echo 0)))
-    done
-    echo $total
-}
+. contrib/bench/host-common.sh
 
 results=()
 for daemon in keepalived vigil; do

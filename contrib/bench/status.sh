@@ -43,13 +43,7 @@ if [ -n "$missing" ]; then
 fi
 (cd contrib/bench/exporter-floor && GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE=$WORK/gocache go build -o "$WORK/exporter-floor" main.go)
 
-rss_of_tree() { # KiB of a pid and all its descendants
-    local total=0 p
-    for p in $1 $(pgrep -P "$1" || true); do
-        total=$((total + $(awk '/^VmRSS/{print $2}' /proc/$p/status 2>/dev/null || echo 0)))
-    done
-    echo $total
-}
+. contrib/bench/host-common.sh
 lab_pid() { awk '{print $1}' "$STATE/pids/daemon-$1.pid"; }
 scrape_in() { # scrape_in NS PORT COUNT
     ip netns exec "$1" python3 -c 'import sys, urllib.request
