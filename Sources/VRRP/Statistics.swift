@@ -37,8 +37,10 @@ public struct VRRPStatistics: Hashable, Sendable {
     public var announcementsSent: UInt64 = 0
     public var sendErrors: UInt64 = 0
     public var vipsRestored: UInt64 = 0
-
     public init() {}
+
+    /// Every counter back to zero, as keepalived's SIGSTATS_CLEAR does.
+    public mutating func clear() { self = VRRPStatistics() }
 
     /// A packet for this instance that did not decode.
     public mutating func recordDecodeFailure(_ error: VRRPDecodeError) {

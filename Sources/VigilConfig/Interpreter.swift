@@ -414,7 +414,8 @@ struct Interpreter {
                 guard let t = reader.argument(s, expecting: "a password (at most 8 characters)") else { break }
                 var pass = t.text
                 if pass.utf8.count > 8 {
-                    reader.diagnostics.warning(t.location, "auth_pass is longer than 8 characters: only '\(String(decoding: pass.utf8.prefix(8), as: UTF8.self))' is used (as keepalived)")
+                    // The password is not echoed: -t output ends up in CI logs and tickets.
+                    reader.diagnostics.warning(t.location, "auth_pass is \(pass.utf8.count) bytes long: only its first 8 are used (as keepalived)")
                     pass = String(decoding: pass.utf8.prefix(8), as: UTF8.self)
                 }
                 i.authPass = pass

@@ -89,6 +89,25 @@ final class CheckerHost: LoopHost {
         return try kernel.statistics()
     }
 
+    private var lastStatistics: [IPVSServiceKey: IPVSServiceStatistics] = [:]
+    private var statisticsWarnedAt: Int64?
+
+    /// The counters for status and scrapes. When the kernel does not answer, the last good
+    /// ones stand (a counter dropping to nothing would read as a reset to every rate()), and
+    /// the failure is logged at most once a minute, since scrapes come every few seconds.
+    func statisticsForStatus() -> [IPVSServiceKey: IPVSServiceStatistics] {
+        do {
+            lastStatistics = try kernelStatistics()
+        } catch {
+            let now = clock.now()
+            if statisticsWarnedAt.map({ now - $0 >= 60_000_000 }) ?? true {
+                statisticsWarnedAt = now
+                logger.warning("IPVS: cannot read the kernel's counters (\(error)); status and metrics show the last ones read")
+            }
+        }
+        return lastStatistics
+    }
+
     private func refreshProbeTargets() {
         while probeTargets.count < controller.machines.count {
             probeTargets.append(controller.target(of: CheckerID(slot: probeTargets.count)).map(Self.probeTarget))

@@ -74,6 +74,6 @@ extension Daemon {
 extension VRRPHost {
     /// keepalived's SIGSTATS_CLEAR: every instance's counters start again from zero.
     func clearStatistics() {
-        for instance in instances { instance.stats = VRRPStatistics() }
+        for instance in instances { instance.stats.clear() }
     }
 }

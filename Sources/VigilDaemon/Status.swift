@@ -40,7 +40,7 @@ extension VRRPHost {
             let c = m.config
             let vips = i.spec.virtualAddresses.map {
                 VIPStatus(address: $0.address, prefixLength: $0.prefixLength, device: $0.device, label: $0.label,
-                          broadcast: $0.broadcast, scope: $0.scope, installed: m.vipsAreSet)
+                          broadcast: $0.broadcast, scope: $0.scope, installed: m.vipsAreSet && !i.vipsNotSet.contains($0.address))
             }
             var notify: [String: String] = [:]
             let n = i.spec.notify
@@ -76,7 +76,7 @@ extension VRRPHost {
 
 extension CheckerHost {
     func status(traffic: Bool, details: Bool = true) -> (available: Bool, [VirtualServerStatus], [IPVSServiceKey: IPVSServiceStatistics]) {
-        let counters = traffic ? (try? kernelStatistics()) ?? [:] : [:]
+        let counters = traffic ? statisticsForStatus() : [:]
         let weights = installedWeights
         var all: [VirtualServerStatus] = []
         for (v, vs) in controller.specs.enumerated() {

@@ -147,10 +147,14 @@ final class TrackerHost: LoopHost {
             guard case .track(let name, let serial) = finished.id, var script = running[name], script.serial == serial else { continue }
             script.schedule.runFinished(at: now)
             script.lastDuration = finished.runtime
-            if finished.success { script.successes += 1 } else { script.failures += 1 }
+            // success, failure and timeout are exclusive, so their sum is the number of runs.
             if finished.timedOut {
                 script.timeouts += 1
                 logger.warning("VRRP_Script(\(name)) timed out after \(finished.runtime / 1000) ms")
+            } else if finished.success {
+                script.successes += 1
+            } else {
+                script.failures += 1
             }
             onRunFinished(name, finished)
             let wasAwaiting = script.state.awaitingFirstResult

@@ -24,6 +24,9 @@ final class VRRPHost: LoopHost {
         var groupMember = 0
         var stats = VRRPStatistics()
         var rejections = RejectionLog()
+        /// VIPs the machine wants set whose last add failed: `vigil status` must not call them
+        /// installed because the machine is MASTER.
+        var vipsNotSet: Set<IPAddress> = []
         /// The last state change: when (wall clock, seconds since the epoch), from, to, why.
         var lastTransition: (time: Double, from: VRRPState, to: VRRPState, reason: VRRPTransitionReason)?
 
@@ -331,18 +334,22 @@ final class VRRPHost: LoopHost {
 
     private func changeVIP(_ vip: IPAddress, add: Bool, _ instance: Instance) {
         guard let spec = instance.vipSpecs[vip] else { return }
-        change(spec, add: add, owner: instance.name)
+        change(spec, add: add, on: instance)
     }
 
-    private func change(_ spec: AddressSpec, add: Bool, owner: String) {
+    /// Adds or removes one address; an add that failed is remembered in `vipsNotSet`.
+    private func change(_ spec: AddressSpec, add: Bool, on instance: Instance) {
+        var done = true
         do {
             if add { try addresses.add(spec) } else { try addresses.remove(spec) }
         } catch AddressError.exists where add {
             // Already there (left by us or an operator): it serves the same purpose.
         } catch AddressError.notFound where !add {
         } catch {
-            logger.error("(\(owner)) cannot \(add ? "add" : "remove") \(spec.address): \(error)")
+            done = !add
+            logger.error("(\(instance.name)) cannot \(add ? "add" : "remove") \(spec.address): \(error)")
         }
+        if done { instance.vipsNotSet.remove(spec.address) } else { instance.vipsNotSet.insert(spec.address) }
     }
 
     // MARK: Receive and timers
@@ -533,6 +540,7 @@ final class VRRPHost: LoopHost {
     private func continueInstance(_ old: Instance, as fresh: Instance, unchanged: Bool, at time: VRRPInstant) -> Instance {
         fresh.stats = old.stats
         fresh.lastTransition = old.lastTransition
+        fresh.vipsNotSet = old.vipsNotSet.filter { fresh.vipSpecs[$0] != nil }
         guard !unchanged else { return fresh }
         let spec = fresh.spec
         if old.name != spec.name { logger.notice("(\(spec.name)) is (\(old.name)) renamed: the same virtual router, state kept") }
@@ -545,8 +553,8 @@ final class VRRPHost: LoopHost {
             var readded: [IPAddress] = []
             for (address, spec) in newSpecs {
                 guard let before = old.vipSpecs[address], before != spec else { continue }
-                change(before, add: false, owner: fresh.name)
-                change(spec, add: true, owner: fresh.name)
+                change(before, add: false, on: fresh)
+                change(spec, add: true, on: fresh)
                 readded.append(address)
             }
             if !readded.isEmpty { announce(readded.sorted(), rounds: spec.core.garp.masterRepeat, from: fresh) }

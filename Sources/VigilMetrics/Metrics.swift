@@ -97,19 +97,20 @@ public final class VigilMetrics {
         var placed: [[RealServerSeries]] = []
         placed.reserveCapacity(s.virtualServers.count)
         for (vi, v) in s.virtualServers.enumerated() {
-            let quorum = virtualServers[v.name] ?? Tracked(store.gauge(Family.quorumUp.descriptor, [("virtual_server", v.name)]))
+            let label = Self.label(of: v)
+            let quorum = virtualServers[label] ?? Tracked(store.gauge(Family.quorumUp.descriptor, [("virtual_server", label)]))
             quorum.value.publish(v.quorumUp ? 1 : 0)
             quorum.seen = generation
-            virtualServers[v.name] = quorum
+            virtualServers[label] = quorum
             let previous = vi < realServerPlaces.count ? realServerPlaces[vi] : []
             var row: [RealServerSeries] = []
             row.reserveCapacity(v.realServers.count)
             for (ri, r) in v.realServers.enumerated() {
                 let series: RealServerSeries
-                if ri < previous.count, previous[ri].key.matches(v.name, r.address, r.port) {
+                if ri < previous.count, previous[ri].key.matches(label, r.address, r.port) {
                     series = previous[ri]
                 } else {
-                    let key = RealServerKey(virtualServer: v.name, address: r.address, port: r.port)
+                    let key = RealServerKey(virtualServer: label, address: r.address, port: r.port)
                     series = realServers[key] ?? RealServerSeries(store: store, key: key)
                     realServers[key] = series
                 }
@@ -196,12 +197,21 @@ public final class VigilMetrics {
 
     /// gen2brain's `addr` and `proto` labels: `10.0.0.1:80` and the protocol number. An IPv6
     /// address is bracketed (`[fd00::1]:80`) so the port stays readable; a firewall-mark
-    /// service is `fwmark:N` with protocol 0.
+    /// service is `fwmark:N` with protocol 0, `fwmark6:N` for IPv6 (the kernel keeps the same
+    /// mark once per family, and two services must not share a series).
     static func labels(of key: IPVSServiceKey) -> (addr: String, proto: String) {
         switch key {
         case .address(let proto, let address, let port): (endpoint(address, port), String(proto.rawValue))
-        case .fwmark(let mark, _): ("fwmark:\(mark)", "0")
+        case .fwmark(let mark, .ipv4): ("fwmark:\(mark)", "0")
+        case .fwmark(let mark, .ipv6): ("fwmark6:\(mark)", "0")
         }
+    }
+
+    /// The `virtual_server` label: keepalived's name of the first service, which is `FWM N` for
+    /// both families of a mark, so an IPv6 one is told apart as `FWM N IPv6`.
+    static func label(of v: VirtualServerStatus) -> String {
+        if case .fwmark(_, .ipv6)? = v.services.first?.key { return v.name + " IPv6" }
+        return v.name
     }
 
     static func endpoint(_ address: IPAddress, _ port: UInt16) -> String {
@@ -332,6 +342,8 @@ final class InstanceSeries {
             transitions[transition] = counter
             counter.publish(count)
         }
+        // After a clear, a transition or reason not seen since is zero again.
+        for (transition, counter) in transitions where i.stats.transitions[transition] == nil { counter.publish(0) }
         for (reason, count) in i.stats.receiveErrors {
             let counter = receiveErrors[reason] ?? {
                 let c = store.counter(Family.receiveErrors.descriptor, [("iname", name), ("reason", reason)])
@@ -341,6 +353,7 @@ final class InstanceSeries {
             receiveErrors[reason] = counter
             counter.publish(count)
         }
+        for (reason, counter) in receiveErrors where i.stats.receiveErrors[reason] == nil { counter.publish(0) }
     }
 
     func unregister() {

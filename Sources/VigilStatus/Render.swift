@@ -168,7 +168,7 @@ public enum StatusTable {
         if !s.trackScripts.isEmpty {
             out += "\nTrack scripts\n"
             out += table([["NAME", "RESULT", "RUNS OK/FAILED", "LAST RUN"]] + s.trackScripts.map {
-                [$0.name, $0.verdict.rawValue, "\($0.successes)/\($0.failures)", $0.lastDuration.map(milliseconds) ?? "-"]
+                [$0.name, $0.verdict.rawValue, "\($0.successes)/\($0.failures + $0.timeouts)", $0.lastDuration.map(milliseconds) ?? "-"]
             })
         }
         if !s.virtualServers.isEmpty {

@@ -37,9 +37,20 @@ public final class StreamSocket {
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : nil
     }
 
+    /// Input the client sent that was never read (a request refused before it was read, the
+    /// rest of an oversized one) is drained first, up to 64 KiB: closing over unread input makes
+    /// the kernel reset the connection, and the client would lose the answer already sent.
     public func close() {
         guard open else { return }
         open = false
+        shutdown(fd, Int32(SHUT_WR))
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        var drained = 0
+        while drained < 65_536 {
+            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            guard n > 0 else { break }
+            drained += n
+        }
         Glibc.close(fd)
     }
 }

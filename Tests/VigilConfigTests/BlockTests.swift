@@ -131,7 +131,8 @@ import Addressing
         #expect(messages.contains { $0.contains("must be a whole number of seconds") })
         #expect(messages.contains { $0.contains("'virtual_router_id' 300 is out of range") })
         #expect(messages.contains { $0.contains("virtual_router_id is not set") })
-        #expect(messages.contains { $0.contains("only '12345678' is used") })
+        #expect(messages.contains { $0.contains("only its first 8 are used") })
+        #expect(!messages.contains { $0.contains("12345678") }, "the password is never echoed")
         #expect(messages.contains { $0.contains("no virtual_ipaddress") })
     }
 

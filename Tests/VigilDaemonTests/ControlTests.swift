@@ -21,6 +21,38 @@ import VigilStatus
         #expect(json.contains("\"advert_rcvd\":") && json.contains("\"become_master\": 0"))
     }
 
+    /// A MASTER whose add of one VIP failed says so for that VIP alone; it is installed once
+    /// an add succeeds (here, the reload that re-adds it in a new form).
+    @Test func aVIPWhoseAddFailedIsNotReportedInstalled() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs01.node.refusedAdds = [IPAddress("10.0.0.101")!]
+        try lvs01.start(Configs.pair(priority: 100, vips: ["10.0.0.100/24", "10.0.0.101/24"]))
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        let table = lvs01.ask("status", in: sim)
+        #expect(table.contains("10.0.0.101/24 (not set)") && !table.contains("10.0.0.100/24 (not set)"), "\(table)")
+        #expect(lvs01.log.contains("cannot add 10.0.0.101"))
+        lvs01.node.refusedAdds = []
+        lvs01.files.files[lvs01.path] = Configs.pair(priority: 100, vips: ["10.0.0.100/24", "10.0.0.101/25"])
+        _ = lvs01.ask("reload", in: sim)
+        let after = lvs01.ask("status", in: sim)
+        #expect(after.contains("10.0.0.101/25") && !after.contains("(not set)"), "\(after)")
+    }
+
+    /// success, failure and timeout are exclusive: a run killed at its timeout is a timeout.
+    @Test func aTimedOutScriptRunIsCountedOnceAsATimeout() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs01.processes.behaviour = { command in command.hasSuffix("check.sh") ? (true, 30_000_000) : (true, 10_000) }
+        try lvs01.start(Configs.pair(priority: 100, script: true))
+        sim.run(8)
+        let json = lvs01.ask("status json", in: sim)
+        #expect(json.contains(#""successes": 0,"#) && json.contains(#""failures": 0,"#), "\(json)")
+        #expect(!json.contains(#""timeouts": 0,"#), "\(json)")
+        #expect(lvs01.ask("status", in: sim).contains(" 0/"))
+    }
+
     @Test func reloadAnswersWhatChangedOrWhyNot() throws {
         let sim = Simulation()
         let (lvs01, _) = try VRRPReloadTests.settledPair(sim)

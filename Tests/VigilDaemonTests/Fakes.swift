@@ -167,6 +167,8 @@ final class FakeNode: AddressControl, VRRPNetwork {
     var interfaces: [String: FakeInterface] = [:]
     /// Every address change, as `ip monitor address` would list them.
     var addressLog: [(time: Int64, add: Bool, address: IPAddress, ifindex: Int32)] = []
+    /// Addresses whose add the kernel refuses (as it refuses one it has no room or route for).
+    var refusedAdds: Set<IPAddress> = []
     private(set) var channels: [FakeChannel] = []
 
     init(name: String, lan: FakeLAN, descriptors: FakeDescriptors) {
@@ -204,6 +206,7 @@ final class FakeNode: AddressControl, VRRPNetwork {
 
     func add(_ spec: AddressSpec) throws(AddressError) {
         guard let name = interface(index: spec.ifindex) else { throw .noDevice(ifindex: spec.ifindex) }
+        if refusedAdds.contains(spec.address) { throw .netlink(code: 12, message: "Invalid input data or parameter", operation: "rtnl_addr_add") }
         if interfaces[name]!.addresses.contains(where: { $0.address == spec.address }) { throw .exists(spec.address, ifindex: spec.ifindex) }
         interfaces[name]!.addresses.append(InterfaceAddress(ifindex: spec.ifindex, address: spec.address, prefixLength: spec.prefixLength,
                                                             label: spec.label, scope: spec.scope, broadcast: spec.broadcast))

@@ -87,6 +87,54 @@ func render(_ metrics: VigilMetrics, _ snapshot: StatusSnapshot) -> String {
         #expect(samples(render(metrics, snapshot), "keepalived_advertisements_sent_total") == [#"{iname="VI_1",intf="eth0",vrid="51"} 3"#])
     }
 
+    @Test func aStatsClearZeroesTransitionsAndReasonsNotSeenSince() {
+        let metrics = VigilMetrics(version: "0.2.0", startedAt: 0)
+        var snapshot = sampleSnapshot()
+        _ = render(metrics, snapshot)
+        snapshot.instances[0].stats.clear()
+        snapshot.instances[0].stats.receiveErrors = ["bad_ttl": 1]
+        let text = render(metrics, snapshot)
+        #expect(samples(text, "vigil_vrrp_transitions_total").sorted() == [
+            #"{iname="VI_1",from="BACKUP",to="MASTER"} 0"#, #"{iname="VI_1",from="INIT",to="BACKUP"} 0"#,
+        ])
+        #expect(samples(text, "vigil_vrrp_receive_errors_total").sorted() == [
+            #"{iname="VI_1",reason="auth_failure"} 0"#, #"{iname="VI_1",reason="bad_ttl"} 1"#,
+        ])
+        #expect(samples(text, "keepalived_advertisements_sent_total") == [#"{iname="VI_1",intf="eth0",vrid="51"} 0"#])
+    }
+
+    /// The kernel keeps mark 1 once per family: the two services and their real servers must be
+    /// separate series, not one series written twice.
+    @Test func firewallMarksOfBothFamiliesAreSeparateSeries() {
+        let metrics = VigilMetrics(version: "0.2.0", startedAt: 0)
+        var snapshot = sampleSnapshot()
+        let v4 = IPVSServiceKey.fwmark(1, family: .ipv4), v6 = IPVSServiceKey.fwmark(1, family: .ipv6)
+        let real4 = IPVSDestinationKey(.v4(IPv4Address(10, 0, 1, 1)), port: 80)
+        let real6 = IPVSDestinationKey(.v6(IPv6Address("fd00::11")!), port: 80)
+        func server(_ key: IPVSServiceKey, _ real: IPVSDestinationKey, up: Bool) -> VirtualServerStatus {
+            VirtualServerStatus(name: "FWM 1", services: [(key: key, traffic: nil)], scheduler: "wlc", quorumUp: up, quorum: 1,
+                                hysteresis: 0, sorryServerActive: false,
+                                realServers: [RealServerStatus(address: real.address, port: 80, name: "", alive: up, configuredWeight: 1,
+                                                               currentWeight: up ? 1 : 0, checks: [], traffic: nil)])
+        }
+        snapshot.virtualServers = [server(v4, real4, up: true), server(v6, real6, up: false)]
+        func traffic(_ n: UInt64, _ real: IPVSDestinationKey) -> IPVSServiceStatistics {
+            let s = IPVSStatistics(connections: n, inPackets: 0, outPackets: 0, inBytes: 0, outBytes: 0)
+            return IPVSServiceStatistics(service: s, destinations: [real: s])
+        }
+        snapshot.ipvsTraffic = [v4: traffic(4, real4), v6: traffic(6, real6)]
+        let text = render(metrics, snapshot)
+        #expect(samples(text, "vigil_virtual_server_quorum_up").sorted() == [
+            #"{virtual_server="FWM 1 IPv6"} 0.0"#, #"{virtual_server="FWM 1"} 1.0"#,
+        ])
+        #expect(samples(text, "vigil_real_server_up").sorted() == [
+            #"{virtual_server="FWM 1 IPv6",real_server="[fd00::11]:80"} 0.0"#, #"{virtual_server="FWM 1",real_server="10.0.1.1:80"} 1.0"#,
+        ])
+        #expect(samples(text, "keepalived_lvs_vip_conn").sorted() == [
+            #"{addr="fwmark6:1",proto="0"} 6.0"#, #"{addr="fwmark:1",proto="0"} 4.0"#,
+        ])
+    }
+
     @Test func seriesOfWhatIsGoneAreRemoved() {
         let metrics = VigilMetrics(version: "0.2.0", startedAt: 0)
         var snapshot = sampleSnapshot()

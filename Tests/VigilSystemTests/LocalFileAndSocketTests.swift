@@ -46,6 +46,35 @@ private func contents(_ path: String) -> String? {
         #expect(mode(path) == nil, "closing removes the socket file")
     }
 
+    /// An answer to a client whose request was never read (refused at once: too many clients,
+    /// too large) arrives whole and ends in an orderly end of file, not a connection reset.
+    @Test func closingOverUnreadInputStillDeliversTheAnswer() throws {
+        let directory = scratch("drain")
+        defer { remove(directory) }
+        let path = directory + "/vigil.sock"
+        let listener = try StreamListenerSocket.unix(path: path)
+        defer { listener.close() }
+        let client = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(client) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(connected == 0)
+        let request = [UInt8](repeating: 0x41, count: 8192)
+        #expect(request.withUnsafeBytes { send(client, $0.baseAddress, $0.count, 0) } == 8192)
+        let served = try #require(listener.accept())
+        #expect(served.write(Array("too many clients\n".utf8)[...]) == 17)
+        served.close()
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+        #expect(String(decoding: buffer.prefix(max(n, 0)), as: UTF8.self) == "too many clients\n")
+        let end = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+        #expect(end == 0, "end of file, not errno \(errno) (ECONNRESET is \(ECONNRESET))")
+    }
+
     @Test func aStaleSocketIsReplacedALiveOneIsNot() throws {
         let directory = scratch("stale")
         defer { remove(directory) }
