@@ -119,7 +119,7 @@ public struct VRRPStateMachine: Sendable {
         guard state == .initialize else { return [] }
         var actions: [VRRPAction] = []
         // Leftover VIPs from a previous run are removed first (vrrp_restore_interface, force).
-        if !config.virtualAddresses.isEmpty { actions.append(.removeVIPs(config.virtualAddresses)) }
+        if !config.heldAddresses.isEmpty { actions.append(.removeVIPs(config.heldAddresses)) }
         masterAdvertInterval = config.advertInterval
         if !isFaulted && isOwner && wantState == .master && syncPermitsMaster {
             // keepalived enters BACKUP with a 1 µs down timer "to become master the simplest
@@ -146,8 +146,8 @@ public struct VRRPStateMachine: Sendable {
         var actions: [VRRPAction] = []
         while let first = pendingGARPs.first, first.at <= now {
             pendingGARPs.removeFirst()
-            if state == .master && vipsSet && !config.virtualAddresses.isEmpty {
-                actions.append(.sendGARP(config.virtualAddresses, rounds: first.rounds))
+            if state == .master && vipsSet && !config.heldAddresses.isEmpty {
+                actions.append(.sendGARP(config.heldAddresses, rounds: first.rounds))
             }
         }
         guard let due = sands, due <= now else { return actions }
@@ -177,7 +177,7 @@ public struct VRRPStateMachine: Sendable {
         masterAdvertInterval = config.advertInterval
         preemptTime = nil
         sands = now + config.advertInterval
-        let vips = config.virtualAddresses
+        let vips = config.heldAddresses
         var actions: [VRRPAction] = [
             .sendAdvert(advert(priority: effectivePriority)),
             .stateChanged(from: previous, to: .master, reason: reason),
@@ -200,8 +200,8 @@ public struct VRRPStateMachine: Sendable {
     private mutating func masterTransmit(_ now: VRRPInstant) -> [VRRPAction] {
         var actions: [VRRPAction] = [.sendAdvert(advert(priority: effectivePriority))]
         if let refreshAt = garpRefreshAt, now > refreshAt {
-            if !config.virtualAddresses.isEmpty && config.garp.masterRefreshRepeat > 0 {
-                actions.append(.sendGARP(config.virtualAddresses, rounds: config.garp.masterRefreshRepeat))
+            if !config.heldAddresses.isEmpty && config.garp.masterRefreshRepeat > 0 {
+                actions.append(.sendGARP(config.heldAddresses, rounds: config.garp.masterRefreshRepeat))
             }
             garpRefreshAt = now + config.garp.masterRefresh
         }
@@ -252,6 +252,10 @@ public struct VRRPStateMachine: Sendable {
         if advert.type != 1 { return .malformed(.badType) }
         if packet.isMulticast == config.isUnicast { return .deliveryMismatch }
         if isOwner && config.ownerIgnoreAdverts { return .ownerIgnoresAdverts }
+        if config.isUnicast && config.checkUnicastSource {
+            guard config.unicastPeers.contains(packet.source) else { return .unicastSourceNotPeer }
+            if let ttl = packet.ttl, let range = config.peerTTLRanges[packet.source], !range.contains(ttl) { return .ttlInvalid }
+        }
         return nil
     }
 
@@ -313,8 +317,8 @@ public struct VRRPStateMachine: Sendable {
                 sentAdvert = true
             }
             let rounds = config.garp.effectiveLowerPrioRepeat
-            if rounds > 0 && !config.virtualAddresses.isEmpty {
-                actions.append(.sendGARP(config.virtualAddresses, rounds: rounds))
+            if rounds > 0 && !config.heldAddresses.isEmpty {
+                actions.append(.sendGARP(config.heldAddresses, rounds: rounds))
                 let delay = config.garp.effectiveLowerPrioDelay
                 if delay > 0 { schedulePendingGARP(at: now + delay, rounds: rounds) }
             }
@@ -343,7 +347,7 @@ public struct VRRPStateMachine: Sendable {
     private mutating func leaveMaster(to target: VRRPState, reason: VRRPTransitionReason, _ now: VRRPInstant) -> [VRRPAction] {
         var actions: [VRRPAction] = [.stateChanged(from: .master, to: target, reason: reason)]
         if target == .fault { actions.append(.sendAdvert(advert(priority: 0))) }
-        if !config.virtualAddresses.isEmpty { actions.append(.removeVIPs(config.virtualAddresses)) }
+        if !config.heldAddresses.isEmpty { actions.append(.removeVIPs(config.heldAddresses)) }
         vipsSet = false
         pendingGARPs = []
         garpRefreshAt = nil
@@ -430,7 +434,7 @@ public struct VRRPStateMachine: Sendable {
         if state == .master {
             // Priority 0 lets a backup take over after Skew_Time instead of Master_Down.
             actions.append(.sendAdvert(advert(priority: 0)))
-            if !config.virtualAddresses.isEmpty { actions.append(.removeVIPs(config.virtualAddresses)) }
+            if !config.heldAddresses.isEmpty { actions.append(.removeVIPs(config.heldAddresses)) }
         }
         let previous = state
         state = .stopped
@@ -471,8 +475,8 @@ public struct VRRPStateMachine: Sendable {
             actions.append(.sendAdvert(advert(priority: effectivePriority)))
             sands = now + config.advertInterval
         }
-        let removed = old.virtualAddresses.filter { !config.virtualAddresses.contains($0) }
-        let added = config.virtualAddresses.filter { !old.virtualAddresses.contains($0) }
+        let removed = old.heldAddresses.filter { !config.heldAddresses.contains($0) }
+        let added = config.heldAddresses.filter { !old.heldAddresses.contains($0) }
         if !removed.isEmpty { actions.append(.removeVIPs(removed)) }
         if !added.isEmpty {
             actions.append(.addVIPs(added))

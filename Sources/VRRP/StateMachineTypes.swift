@@ -133,6 +133,9 @@ public struct VRRPInstanceConfig: Hashable, Sendable {
     public var authentication: VRRPAuthentication
     /// VIPs in configuration order (the order adverts list them).
     public var virtualAddresses: [IPAddress]
+    /// keepalived's eVIPs (`virtual_ipaddress_excluded`, and VIPs beyond what an advert holds):
+    /// added, removed and announced with the VIPs, never listed in adverts nor checked in them.
+    public var excludedAddresses: [IPAddress] = []
     /// Our advert source (mcast_src_ip/unicast_src_ip or the interface's primary address):
     /// also the local side of the equal-priority tie-break.
     public var sourceAddress: IPAddress
@@ -143,6 +146,10 @@ public struct VRRPInstanceConfig: Hashable, Sendable {
     public var higherPrioSendAdvert: Bool
     /// Owner drops every received advert (keepalived `owner_ignore_adverts`).
     public var ownerIgnoreAdverts: Bool
+    /// keepalived's `check_unicast_src`: a unicast advert must come from a unicast peer, with a
+    /// TTL in that peer's `min_ttl`...`max_ttl` when one is set.
+    public var checkUnicastSource = false
+    public var peerTTLRanges: [IPAddress: ClosedRange<UInt8>] = [:]
     /// Skip the VIP list check for adverts from the current master.
     public var skipCheckAdvAddr: Bool
     /// Carried for the driver's codec calls; the machine itself never computes checksums.
@@ -180,6 +187,8 @@ public struct VRRPInstanceConfig: Hashable, Sendable {
 
     public var family: AddressFamily { sourceAddress.family }
     public var isUnicast: Bool { !unicastPeers.isEmpty }
+    /// Every address a MASTER holds: the VIPs, then the excluded ones.
+    public var heldAddresses: [IPAddress] { virtualAddresses + excludedAddresses }
     public var isOwner: Bool { priority == 255 }
 
     /// The fix-ups keepalived applies in `vrrp_complete_instance`, so that behaviour matches
@@ -190,6 +199,11 @@ public struct VRRPInstanceConfig: Hashable, Sendable {
     /// or an empty password, priority 0 ⇒ 100, down_timer_adverts clamped to 1...100.
     public func normalized() -> VRRPInstanceConfig {
         var c = self
+        // An advert's address count is one byte: the rest are held, not advertised (keepalived).
+        if c.virtualAddresses.count > 255 {
+            c.excludedAddresses += c.virtualAddresses[255...]
+            c.virtualAddresses.removeLast(c.virtualAddresses.count - 255)
+        }
         if c.priority == 0 { c.priority = 100 }
         if c.advertInterval <= 0 { c.advertInterval = 1_000_000 }
         switch c.version {
@@ -342,6 +356,8 @@ public enum VRRPReceiveError: Hashable, Sendable {
     case deliveryMismatch
     /// An owner with `owner_ignore_adverts`.
     case ownerIgnoresAdverts
+    /// `check_unicast_src`: the source is not one of the unicast peers.
+    case unicastSourceNotPeer
     /// Counted but accepted: VIP count differs from ours.
     case vipCountMismatch
     /// Counted but accepted: one of our VIPs is missing from the advert.
@@ -358,6 +374,7 @@ public enum VRRPReceiveError: Hashable, Sendable {
         case .intervalMismatch: "advert_interval_error"
         case .deliveryMismatch: "unicast_multicast_mismatch"
         case .ownerIgnoresAdverts: "owner_ignored"
+        case .unicastSourceNotPeer: "unicast_source_not_peer"
         case .vipCountMismatch: "vip_count_mismatch"
         case .vipListMismatch: "vip_list_mismatch"
         }

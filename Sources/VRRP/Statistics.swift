@@ -78,7 +78,7 @@ public struct VRRPStatistics: Hashable, Sendable {
             case .authFailure: authFailures += 1
             case .vipCountMismatch, .vipListMismatch: addressListErrors += 1
             case .malformed(.badType): invalidTypeReceived += 1
-            case .malformed, .vridMismatch, .versionMismatch, .deliveryMismatch, .ownerIgnoresAdverts: break
+            case .malformed, .vridMismatch, .versionMismatch, .deliveryMismatch, .ownerIgnoresAdverts, .unicastSourceNotPeer: break
             }
         case .sendGARP, .addVIPs, .removeVIPs, .runNotify, .masterReceivedLowerPriority:
             break

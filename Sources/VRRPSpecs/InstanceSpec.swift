@@ -110,6 +110,9 @@ public struct InstanceSpec: Hashable, Sendable {
     public var unicastTTL: UInt8
     /// The VIPs in configuration order (the order adverts list them).
     public var virtualAddresses: [VIPSpec]
+    /// `virtual_ipaddress_excluded` and the VIPs beyond an advert's capacity: held with the
+    /// VIPs, not advertised. They may be of the other family.
+    public var excludedAddresses: [VIPSpec]
     public var trackers: [TrackerRule]
     public var notify: NotifyCommands
 
@@ -202,6 +205,8 @@ public struct VRRPSetup: Hashable, Sendable {
     public var groups: [SyncGroupSpec] = []
     /// Only the scripts some instance or group tracks, as keepalived runs only those.
     public var trackScripts: [TrackScriptSpec] = []
+    /// keepalived's `vrrp_startup_delay` (µs): at start only, not at a reload.
+    public var startupDelay: Int64 = 0
 
     public init() {}
 }

@@ -74,6 +74,10 @@ public struct VRRPReloadPlan: Hashable, Sendable {
         } else if a.virtualAddresses != b.virtualAddresses {
             changes.append("VIP order")
         }
+        let oldExcluded = Set(a.excludedAddresses), newExcluded = Set(b.excludedAddresses)
+        if oldExcluded != newExcluded {
+            changes.append("excluded VIPs +\(newExcluded.subtracting(oldExcluded).count) -\(oldExcluded.subtracting(newExcluded).count)")
+        }
         if a.trackers != b.trackers { changes.append("trackers") }
         if a.unicastPeers != b.unicastPeers { changes.append("unicast peers") }
         if a.unicastTTL != b.unicastTTL { changes.append("unicast_ttl") }
@@ -87,6 +91,7 @@ public struct VRRPReloadPlan: Hashable, Sendable {
         coreA.version = .v2; coreB.version = .v2
         coreA.authentication = .none; coreB.authentication = .none
         coreA.virtualAddresses = []; coreB.virtualAddresses = []
+        coreA.excludedAddresses = []; coreB.excludedAddresses = []
         coreA.unicastPeers = []; coreB.unicastPeers = []
         if coreA != coreB { changes.append("protocol settings") }
         return (changes, added, removed)

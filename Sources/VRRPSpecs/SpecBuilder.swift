@@ -9,6 +9,7 @@ public enum VRRPSetupBuilder {
     /// (at start or on reload) that has any.
     public static func build(_ config: Configuration) -> (setup: VRRPSetup, problems: [SpecProblem]) {
         var setup = VRRPSetup()
+        setup.startupDelay = config.globals.startupDelay
         var problems: [SpecProblem] = []
         let groupOf: [String: SyncGroup] = Dictionary(
             config.syncGroups.flatMap { g in g.members.map { ($0.name, g) } }, uniquingKeysWith: { first, _ in first })
@@ -64,8 +65,8 @@ public enum VRRPSetupBuilder {
             : .unicast(source: i.unicastSourceIP)
         let identity = InstanceIdentity(vrid: UInt8(clamping: vrid), family: family, interface: interface, transport: transport)
 
-        var vips: [VIPSpec] = []
-        for address in i.virtualAddresses { vips.append(vipSpec(address, instanceInterface: interface)) }
+        let vips = i.virtualAddresses.map { vipSpec($0, instanceInterface: interface) }
+        let excluded = i.excludedAddresses.map { vipSpec($0, instanceInterface: interface) }
 
         let defaults = GARPSettings()
         var garp = VRRPGARPConfig()
@@ -75,7 +76,7 @@ public enum VRRPSetupBuilder {
         garp.masterRefreshRepeat = i.garp.masterRefreshRepeat != defaults.masterRefreshRepeat ? i.garp.masterRefreshRepeat : globals.garp.masterRefreshRepeat
         garp.lowerPrioDelay = i.garp.lowerPrioDelay ?? globals.garp.lowerPrioDelay
         garp.lowerPrioRepeat = i.garp.lowerPrioRepeat ?? globals.garp.lowerPrioRepeat
-        let core = VRRPInstanceConfig(
+        var core = VRRPInstanceConfig(
             name: i.name, vrid: UInt8(clamping: vrid), version: (family == .ipv6 || i.version == 3) ? .v3 : .v2,
             priority: UInt8(clamping: i.effectivePriority), advertInterval: i.advertInterval,
             initialState: i.state.map { $0 == .master ? .master : .backup },
@@ -87,11 +88,18 @@ public enum VRRPSetupBuilder {
             higherPrioSendAdvert: i.higherPrioSendAdvert ?? globals.higherPrioSendAdvert,
             skipCheckAdvAddr: i.skipCheckAdvAddr ?? globals.vrrpSkipCheckAdvAddr,
             v3ChecksumAsV2: i.v3ChecksumAsV2, garp: garp
-        ).normalized()
+        )
+        core.excludedAddresses = excluded.map(\.address)
+        core.ownerIgnoreAdverts = i.ownerIgnoreAdverts
+        core.checkUnicastSource = i.checkUnicastSource || globals.vrrpCheckUnicastSrc
+        for peer in i.unicastPeers where peer.address.family == family && (peer.minTTL != nil || peer.maxTTL != nil) {
+            core.peerTTLRanges[peer.address] = UInt8(clamping: peer.minTTL ?? 0)...UInt8(clamping: max(peer.minTTL ?? 0, peer.maxTTL ?? 255))
+        }
+        core = core.normalized()
 
         return InstanceSpec(name: i.name, identity: identity, core: core, configuredSource: configuredSource,
                             unicastPeers: peers, unicastTTL: UInt8(clamping: i.unicastTTL ?? 255),
-                            virtualAddresses: vips, trackers: trackerRules(i, group: group, scripts: scripts),
+                            virtualAddresses: vips, excludedAddresses: excluded, trackers: trackerRules(i, group: group, scripts: scripts),
                             notify: NotifyCommands(i.notify))
     }
 

@@ -43,7 +43,9 @@ public enum ConfigLoader {
         config.files = pipeline.files
         diagnostics.append(contentsOf: pipeline.interpreter.reader.diagnostics.all)
         CrossReferences.check(&config, &diagnostics)
+        NotActedOn.report(config, &diagnostics)
         if let host { HostChecks.check(config, host: host, &diagnostics) }
+        AdvertCapacity.fit(&config, mtu: { host?.interfaceMTU($0) }, &diagnostics)
         return (config, diagnostics)
     }
 

@@ -10,6 +10,12 @@ public protocol HostProbe {
     func fileStatus(_ path: String) -> FileStatus?
     /// The PATH the daemon's scripts will be searched in.
     var searchPath: [String] { get }
+    /// The link's MTU, nil when unknown.
+    func interfaceMTU(_ name: String) -> Int?
+}
+
+extension HostProbe {
+    public func interfaceMTU(_ name: String) -> Int? { nil }
 }
 
 public struct FileStatus: Sendable {
@@ -50,6 +56,13 @@ public enum UserDatabase {
 public struct LocalHost: HostProbe {
     public init() {}
     public func interfaceExists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
+    public func interfaceMTU(_ name: String) -> Int? {
+        guard !name.contains("/"), let file = fopen("/sys/class/net/\(name)/mtu", "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 16)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
+        return Int(String(cString: buffer).filter(\.isNumber))
+    }
     public func userExists(_ name: String) -> Bool { getpwnam(name) != nil }
     public func groupExists(_ name: String) -> Bool { getgrnam(name) != nil }
     public func fileStatus(_ path: String) -> FileStatus? {

@@ -41,18 +41,21 @@ struct Interpreter {
             case "virtual_server":
                 if let block = reader.requireBlock(s) { virtualServer(s, block) }
             case "static_ipaddress":
+                config.globals.notActedOn[s.keyword] = s.location
                 if let block = reader.requireBlock(s) {
                     config.staticAddresses += block.compactMap { virtualAddress($0, instanceInterface: nil) }
                 }
             case "static_routes":
+                config.globals.notActedOn[s.keyword] = s.location
                 if let block = reader.requireBlock(s) { config.staticRoutes += routeLines(block) }
             case "static_rules":
+                config.globals.notActedOn[s.keyword] = s.location
                 if let block = reader.requireBlock(s) { config.staticRules += ruleLines(block) }
             case "net_namespace":
                 config.netNamespace = reader.string(s, expecting: "a network namespace name")
             default:
                 if Self.topLevelAccepted.contains(s.keyword) {
-                    config.globals.acceptedOnly[s.keyword] = s.location
+                    config.globals.notActedOn[s.keyword] = s.location
                 } else {
                     reader.unknown(s, in: "the top level", known: Self.topLevel + Self.topLevelAccepted)
                 }
@@ -104,6 +107,7 @@ struct Interpreter {
         var g = config.globals
         for s in block {
             if s.keyword != "notification_email" { reader.forbidBlock(s) }
+            if NotActedOn.modelledGlobals.contains(s.keyword) { g.notActedOn[s.keyword] = s.location }
             switch s.keyword {
             case "router_id": g.routerID = reader.string(s, expecting: "a router name")
             case "notification_email":
@@ -161,7 +165,7 @@ struct Interpreter {
                 reader.diagnostics.warning(s.location, "'\(s.keyword)' is not acted on by Vigil yet: no reload is scheduled; send SIGHUP to each director instead", klass: .note)
             default:
                 if Self.globalAccepted.contains(s.keyword) {
-                    g.acceptedOnly[s.keyword] = s.location
+                    g.notActedOn[s.keyword] = s.location
                 } else {
                     reader.unknown(s, in: "global_defs", known: Self.globalKeywords + Self.globalAccepted)
                 }
@@ -243,12 +247,13 @@ struct Interpreter {
         "notify_stop", "notify_deleted", "notify", "notify_master_rx_lower_pri", "version", "use_vmac",
         "dont_track_primary", "accept", "no_accept", "strict_mode", "lower_prio_no_advert", "higher_prio_send_advert",
         "skip_check_adv_addr", "check_unicast_src", "down_timer_adverts", "v3_checksum_as_v2", "no_virtual_ipaddress",
+        "owner_ignore_adverts",
     ]
     static let instanceAccepted = [
         "vrf", "use_vmac_addr", "vmac_xmit_base", "use_ipvlan", "native_ipv6", "track_process", "track_bfd",
         "mcast_dst_ip", "track_src_ip", "unicast_fault_no_peer", "old_unicast_checksum", "garp_extra_if",
         "promote_secondaries", "debug", "notify_priority_changes", "smtp_alert", "kernel_rx_buf_size",
-        "linkbeat_use_polling", "interface_up_down_delays", "owner_ignore_adverts", "timer_expired_backup",
+        "linkbeat_use_polling", "interface_up_down_delays", "timer_expired_backup",
         "lvs_sync_daemon_interface", "garp_group", "unicast_peer_name", "nftables_ipvs",
     ]
 
@@ -260,6 +265,7 @@ struct Interpreter {
                                           "interface_up_down_delays"]
         for s in block {
             if !blockKeywords.contains(s.keyword) { reader.forbidBlock(s) }
+            if NotActedOn.modelledInstance.contains(s.keyword) { i.notActedOn[s.keyword] = s.location }
             switch s.keyword {
             case "state":
                 guard let t = reader.argument(s, expecting: "MASTER or BACKUP") else { break }
@@ -319,15 +325,16 @@ struct Interpreter {
             case "higher_prio_send_advert": i.higherPrioSendAdvert = reader.boolean(s)
             case "skip_check_adv_addr": i.skipCheckAdvAddr = reader.boolean(s)
             case "check_unicast_src": i.checkUnicastSource = true
+            case "owner_ignore_adverts": i.ownerIgnoreAdverts = true
             case "down_timer_adverts": i.downTimerAdverts = reader.integer(s, in: 1...100)
             case "v3_checksum_as_v2": i.v3ChecksumAsV2 = reader.boolean(s) ?? true
             case "no_virtual_ipaddress": i.noVirtualIPAddress = true
             case "lvs_sync_daemon_interface":
                 reader.diagnostics.warning(s.location, "(\(name.text)) 'lvs_sync_daemon_interface' in a vrrp_instance is deprecated: use global_defs 'lvs_sync_daemon'")
-                i.acceptedOnly[s.keyword] = s.location
+                i.notActedOn[s.keyword] = s.location
             default:
                 if Self.instanceAccepted.contains(s.keyword) {
-                    i.acceptedOnly[s.keyword] = s.location
+                    i.notActedOn[s.keyword] = s.location
                 } else {
                     reader.unknown(s, in: "vrrp_instance \(name.text)", known: Self.instanceKeywords + Self.instanceAccepted)
                 }
@@ -668,7 +675,7 @@ struct Interpreter {
             case "track_script": if let b = reader.requireBlock(s) { g.trackScripts += tracked(b, in: "track_script") }
             case "sync_group_tracking_weight": g.trackingWeight = true
             default:
-                if Self.syncGroupAccepted.contains(s.keyword) { continue }
+                if Self.syncGroupAccepted.contains(s.keyword) { g.notActedOn[s.keyword] = s.location; continue }
                 reader.unknown(s, in: "vrrp_sync_group \(name.text)", known: Self.syncGroupKeywords + Self.syncGroupAccepted)
             }
         }
@@ -779,7 +786,7 @@ struct Interpreter {
             case "alpha": vs.alpha = true
             case "omega": vs.omega = true
             case "inhibit_on_failure": vs.inhibitOnFailure = reader.boolean(s) ?? true
-            case "ha_suspend": vs.haSuspend = true
+            case "ha_suspend": vs.haSuspend = true; vs.notActedOn[s.keyword] = s.location
             case "virtualhost": vs.virtualhost = reader.string(s, expecting: "a host name")
             case "connect_timeout": vs.connectTimeout = reader.timer(s, min: 1)
             case "retry": vs.retry = reader.integer(s, in: 0...Int(UInt32.max))
@@ -792,7 +799,7 @@ struct Interpreter {
                 if let b = reader.requireBlock(s) { if let rs = realServer(s, b) { vs.realServers.append(rs) } }
                 else if let rs = realServer(s, []) { vs.realServers.append(rs) }
             default:
-                if Self.virtualServerAccepted.contains(s.keyword) { vs.acceptedOnly[s.keyword] = s.location }
+                if Self.virtualServerAccepted.contains(s.keyword) { vs.notActedOn[s.keyword] = s.location }
                 else { reader.unknown(s, in: "virtual_server \(key)", known: Self.virtualServerKeywords + Self.virtualServerAccepted) }
             }
         }
@@ -965,7 +972,7 @@ struct Interpreter {
             case "misc_dynamic": c.miscDynamic = true
             case "user":
                 if let u = reader.user(s), c.miscPath != nil { c.miscPath!.user = u }
-            default: c.acceptedOnly[s.keyword] = s.location
+            default: c.notActedOn[s.keyword] = s.location
             }
         }
         if kind == .misc && c.miscPath == nil {

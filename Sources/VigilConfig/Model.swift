@@ -84,7 +84,7 @@ public struct GlobalDefs: Sendable {
     public var reloadFile: String?
     public static let defaultReloadFile = "/run/keepalived.reload"
     /// Keywords keepalived knows that Vigil accepts without acting on them yet.
-    public var acceptedOnly: [String: SourceLocation] = [:]
+    public var notActedOn: [String: SourceLocation] = [:]
     public init() {}
 }
 
@@ -224,10 +224,11 @@ public struct VRRPInstance: Sendable {
     public var higherPrioSendAdvert: Bool?
     public var skipCheckAdvAddr: Bool?
     public var checkUnicastSource = false
+    public var ownerIgnoreAdverts = false
     public var downTimerAdverts: Int?
     public var v3ChecksumAsV2 = false
     public var noVirtualIPAddress = false
-    public var acceptedOnly: [String: SourceLocation] = [:]
+    public var notActedOn: [String: SourceLocation] = [:]
 
     /// The priority Vigil will use: keepalived derives 255 from `state MASTER` when none is set.
     public var effectivePriority: Int { priority ?? (state == .master ? 255 : 100) }
@@ -243,6 +244,8 @@ public struct SyncGroup: Sendable {
     public var trackInterfaces: [Tracked] = []
     public var trackScripts: [Tracked] = []
     public var trackingWeight = false
+    /// Keywords keepalived acts on that Vigil accepts without acting on them yet (`NotActedOn`).
+    public var notActedOn: [String: SourceLocation] = [:]
 }
 
 // MARK: - LVS
@@ -309,7 +312,7 @@ public struct Checker: Sendable {
     public var miscPath: ScriptCommand?
     public var miscTimeout: Microseconds?
     public var miscDynamic = false
-    public var acceptedOnly: [String: SourceLocation] = [:]
+    public var notActedOn: [String: SourceLocation] = [:]
 
     /// keepalived's per-checker default for `retry`.
     public var defaultRetry: Int {
@@ -372,5 +375,5 @@ public struct VirtualServer: Sendable {
     public var weight = 1
     public var flags: [String] = []
     public var realServers: [RealServer] = []
-    public var acceptedOnly: [String: SourceLocation] = [:]
+    public var notActedOn: [String: SourceLocation] = [:]
 }

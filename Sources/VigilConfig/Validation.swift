@@ -75,3 +75,29 @@ enum CrossReferences {
         }
     }
 }
+
+/// keepalived moves the VIPs one advert cannot hold to the excluded list: they are held by the
+/// MASTER, not advertised. How many fit depends on the link's MTU (keepalived reads it from the
+/// interface when it can, 1,500 otherwise): 255 IPv4 addresses on any usual link, 89 IPv6 ones
+/// at 1,500 bytes, 83 at 1,400.
+enum AdvertCapacity {
+    static func fit(_ config: inout Configuration, mtu: (String) -> Int?, _ diagnostics: inout DiagnosticSink) {
+        for index in config.instances.indices {
+            let i = config.instances[index]
+            let ipv6 = i.virtualAddresses.first?.address.isV6 == true
+            let capacity = addresses(ipv6: ipv6, version: i.version ?? 2, ah: i.authType == .ah,
+                                     mtu: i.interface.flatMap(mtu) ?? 1500)
+            guard i.virtualAddresses.count > capacity else { continue }
+            // keepalived's words and remedy.
+            diagnostics.warning(i.location, "(\(i.name)) Number of VIPs (\(i.virtualAddresses.count)) exceeds maximum/space available in packet (max \(capacity) addresses) - excess moved to eVIPs")
+            config.instances[index].excludedAddresses += i.virtualAddresses[capacity...]
+            config.instances[index].virtualAddresses.removeLast(i.virtualAddresses.count - capacity)
+        }
+    }
+
+    /// Ethernet, IP and VRRP headers, v2's authentication data and AH counted as keepalived counts them.
+    static func addresses(ipv6: Bool, version: Int, ah: Bool, mtu: Int) -> Int {
+        let header = 14 + 8 + (ipv6 ? 40 : 20 + (version == 2 ? 8 : 0) + (ah ? 24 : 0))
+        return max(1, min(255, (mtu - header) / (ipv6 ? 16 : 4)))
+    }
+}

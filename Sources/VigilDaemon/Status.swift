@@ -38,10 +38,11 @@ extension VRRPHost {
         let instances = instances.map { i -> InstanceStatus in
             let m = i.machine
             let c = m.config
-            let vips = i.spec.virtualAddresses.map {
-                VIPStatus(address: $0.address, prefixLength: $0.prefixLength, device: $0.device, label: $0.label,
-                          broadcast: $0.broadcast, scope: $0.scope, installed: m.vipsAreSet && !i.vipsNotSet.contains($0.address))
+            func status(_ vip: VIPSpec) -> VIPStatus {
+                VIPStatus(address: vip.address, prefixLength: vip.prefixLength, device: vip.device, label: vip.label,
+                          broadcast: vip.broadcast, scope: vip.scope, installed: m.vipsAreSet && !i.vipsNotSet.contains(vip.address))
             }
+            let vips = i.spec.virtualAddresses.map(status)
             var notify: [String: String] = [:]
             let n = i.spec.notify
             for (key, line) in [("master", n.master), ("backup", n.backup), ("fault", n.fault), ("stop", n.stop),
@@ -50,7 +51,7 @@ extension VRRPHost {
             }
             let authentication: String
             if case .password = c.authentication { authentication = "PASS" } else { authentication = "none" }
-            return InstanceStatus(
+            var instance = InstanceStatus(
                 name: i.name, vrid: i.vrid, interface: i.spec.interface, family: i.spec.family, version: c.version,
                 state: m.state, wantState: m.wantState, basePriority: m.basePriority, effectivePriority: m.effectivePriority,
                 source: i.source, unicastPeers: i.spec.unicastPeers,
@@ -68,6 +69,8 @@ extension VRRPHost {
                 trackers: m.trackers.map { TrackerStatus(name: $0.name, weight: $0.weight, up: $0.isUp) },
                 lastTransition: i.lastTransition.map { ($0.time, $0.from, $0.to, $0.reason.rawValue) },
                 stats: i.stats, syncGroup: i.group?.name, notifyScripts: notify)
+            instance.excludedVIPs = i.spec.excludedAddresses.map(status)
+            return instance
         }
         let groups = groups.map { SyncGroupStatus(name: $0.name, state: $0.core.state, members: $0.members.map(\.name)) }
         return (instances, groups)

@@ -70,6 +70,14 @@ final class VRRPHost: LoopHost {
     private var announcers: [String: any Announcer] = [:]
     /// The once-a-second look for VIPs someone deleted while we are MASTER.
     private var nextVIPCheck: Int64 = 0
+    /// keepalived's vrrp_startup_delay: until then no instance starts and adverts received are
+    /// read and dropped, so a director that boots cannot take over before its links carry the
+    /// master's adverts (the usual "nopreempt does not work" report).
+    private var startupDelay: Int64 = 0
+    private var delayedUntil: Int64?
+    /// Packets read from one socket per wake: a flood on one link must not starve the timers
+    /// and the other sockets; what is left is read on the next turn.
+    static let packetsPerWake = 64
 
     init(loop: EventLoop, clock: any DaemonClock, network: any VRRPNetwork, addresses: any AddressControl, scripts: ScriptHost,
          trackers: TrackerHost, logger: Logger) {
@@ -108,7 +116,7 @@ final class VRRPHost: LoopHost {
         let mode: VRRPChannelMode = spec.unicastPeers.isEmpty ? .multicast : .unicast(local: source)
         let channel = try openChannel(Channel.Key(interface: spec.interface, family: spec.family, mode: mode), owner: spec.name)
         var vipSpecs: [IPAddress: AddressSpec] = [:]
-        for vip in spec.virtualAddresses { vipSpecs[vip.address] = try addressSpec(vip, owner: spec.name) }
+        for vip in spec.virtualAddresses + spec.excludedAddresses { vipSpecs[vip.address] = try addressSpec(vip, owner: spec.name) }
         let machine = old.map { $0.machine } ?? VRRPStateMachine(config: core, trackers: [])
         return Instance(spec: spec, machine: machine, channel: channel, announcer: announcer(info, spec.family),
                         core: core, vipSpecs: vipSpecs)
@@ -191,6 +199,7 @@ final class VRRPHost: LoopHost {
         for spec in setup.instances { prepared.append(try prepare(spec)) }
         instances = prepared
         groups = makeGroups(setup.groups, continuing: false)
+        startupDelay = setup.startupDelay
         closeUnused()
     }
 
@@ -217,8 +226,18 @@ final class VRRPHost: LoopHost {
     }
 
     func start(at now: Int64) {
-        for instance in instances { begin(instance, at: now) }
         nextVIPCheck = now + 1_000_000
+        if startupDelay > 0 {
+            delayedUntil = now + startupDelay
+            logger.info("Delaying startup for \(Double(startupDelay) / 1e6) seconds")
+            return
+        }
+        for instance in instances { begin(instance, at: now) }
+    }
+
+    private func endStartupDelay(at now: Int64) {
+        delayedUntil = nil
+        for instance in instances where instance.machine.state == .initialize { begin(instance, at: now) }
     }
 
     /// An instance's start: leftover VIPs go (a crashed run's VIP would answer for us while we
@@ -237,7 +256,7 @@ final class VRRPHost: LoopHost {
     }
 
     private func removeLeftoverVIPs(_ instance: Instance) {
-        for vip in instance.spec.virtualAddresses {
+        for vip in instance.spec.virtualAddresses + instance.spec.excludedAddresses {
             guard let spec = instance.vipSpecs[vip.address], (try? addresses.remove(spec)) != nil else { continue }
             logger.info("(\(instance.name)) removed \(vip.address) left by an earlier run")
         }
@@ -313,7 +332,10 @@ final class VRRPHost: LoopHost {
     }
 
     /// Gratuitous ARPs (IPv4) or unsolicited neighbour advertisements (IPv6), keepalived's words.
-    private func announce(_ vips: [IPAddress], rounds: Int, from instance: Instance) {
+    /// Excluded addresses of the other family are held but not announced (keepalived announces
+    /// them too): the announcer speaks the instance's family only.
+    private func announce(_ addresses: [IPAddress], rounds: Int, from instance: Instance) {
+        let vips = addresses.filter { $0.family == instance.spec.family }
         guard let announcer = instance.announcer, rounds > 0, !vips.isEmpty else { return }
         let v6 = instance.spec.family == .ipv6
         for _ in 0..<max(rounds, 0) {
@@ -355,13 +377,14 @@ final class VRRPHost: LoopHost {
     // MARK: Receive and timers
 
     private func receive(on channel: Channel, at now: Int64) {
-        while true {
+        for _ in 0..<Self.packetsPerWake {
             let packet: ReceivedVRRPPacket?
             do { packet = try channel.socket.receive() } catch {
                 logger.error("receive on \(channel.key.interface): \(error)")
                 return
             }
             guard let packet else { return }
+            guard delayedUntil == nil else { continue }
             let header = channel.key.family == .ipv4 ? (packet.bytes.first.map { Int($0 & 0x0F) * 4 } ?? 0) : 40
             guard packet.bytes.count > header + 1 else { continue }
             let vrid = packet.bytes[header + 1]
@@ -402,6 +425,7 @@ final class VRRPHost: LoopHost {
     }
 
     var nextDeadline: Int64? {
+        if let delayedUntil { return delayedUntil }
         var earliest = instances.isEmpty ? nil : nextVIPCheck
         for instance in instances {
             if let d = instance.machine.nextDeadline?.microseconds, d < (earliest ?? .max) { earliest = d }
@@ -410,6 +434,10 @@ final class VRRPHost: LoopHost {
     }
 
     func runDueWork(at now: Int64) {
+        if let delayedUntil {
+            guard now >= delayedUntil else { return }
+            endStartupDelay(at: now)
+        }
         fireDueTimers(at: now, mastersOnly: false)
         if now >= nextVIPCheck {
             nextVIPCheck = now + 1_000_000
@@ -453,11 +481,12 @@ final class VRRPHost: LoopHost {
     private func restoreDeletedVIPs() {
         var present: [String: Set<IPAddress>] = [:]
         for instance in instances where instance.machine.state == .master {
-            for vip in instance.spec.virtualAddresses where present[vip.device] == nil {
+            let held = instance.spec.virtualAddresses + instance.spec.excludedAddresses
+            for vip in held where present[vip.device] == nil {
                 guard let ifindex = instance.vipSpecs[vip.address]?.ifindex else { continue }
                 present[vip.device] = Set(((try? addresses.list(ifindex: ifindex)) ?? []).map(\.address))
             }
-            for vip in VIPRestore.missing(instance.spec.virtualAddresses, present: present) {
+            for vip in VIPRestore.missing(held, present: present) {
                 logger.warning("(\(instance.name)) VIP \(vip.address) was deleted from the interface while MASTER: adding it back")
                 instance.stats.vipsRestored += 1
                 changeVIP(vip.address, add: true, instance)
@@ -514,7 +543,8 @@ final class VRRPHost: LoopHost {
             if instance.machine.groupFault { apply(instance.machine.handle(.sync(.groupFault(false)), at: time), to: instance) }
         }
         closeUnused()
-        for index in reload.plan.added { begin(instances[index], at: now) }
+        // During the start-up delay an added instance starts with the others when it ends.
+        if delayedUntil == nil { for index in reload.plan.added { begin(instances[index], at: now) } }
         trackersChanged(at: now)
     }
 

@@ -105,6 +105,7 @@ public enum StatusDocument {
             ("adver_int", .double(i.advertInterval)), ("master_adver_int", .double(i.masterAdvertInterval)),
             ("nopreempt", .bool(i.nopreempt)), ("preempt_delay", .double(i.preemptDelay)),
             ("vipset", .bool(i.vips.contains { $0.installed })), ("vips", .array(i.vips.map { .string($0.keepalivedString) })),
+            ("evips", .array(i.excludedVIPs.map { .string($0.keepalivedString) })),
             ("auth_type", .int(i.authentication == "PASS" ? 1 : 0)),
         ]
         if i.authentication == "PASS" { fields.append(("auth_data", .string("********"))) }
@@ -246,6 +247,7 @@ public enum KeepalivedDumps {
                 if let command = i.notifyScripts[state] { data.append((key, .string(command))) }
             }
             if !i.vips.isEmpty { data.append(("vips", .array(i.vips.map { .string($0.keepalivedString) }))) }
+            if !i.excludedVIPs.isEmpty { data.append(("evips", .array(i.excludedVIPs.map { .string($0.keepalivedString) }))) }
             // keepalived lists the track_interface entries, not the instance's own interface.
             let interfaces = i.trackers.compactMap { $0.name.hasPrefix("interface ") ? String($0.name.dropFirst(10)) : nil }
                 .filter { $0 != i.interface }
@@ -327,8 +329,14 @@ public enum KeepalivedDumps {
             out += "   Promote_secondaries = disabled\n"
             out += "   Authentication type = \(i.authentication == "PASS" ? "SIMPLE_PASSWORD" : "none")\n"
             if i.authentication == "PASS" { out += "   Password = ********\n" }
-            out += "   Virtual IP (\(i.vips.count)):\n"
-            for vip in i.vips { out += "     \(vip.keepalivedString)\n" }
+            if !i.vips.isEmpty {
+                out += "   Virtual IP (\(i.vips.count)):\n"
+                for vip in i.vips { out += "     \(vip.keepalivedString)\n" }
+            }
+            if !i.excludedVIPs.isEmpty {
+                out += "   Virtual IP Excluded :\n"
+                for vip in i.excludedVIPs { out += "     \(vip.keepalivedString)\n" }
+            }
             let scripts = i.trackers.filter { $0.name.hasPrefix("script ") }
             if !scripts.isEmpty {
                 out += "   Tracked scripts :\n"

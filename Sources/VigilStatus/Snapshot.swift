@@ -114,6 +114,8 @@ public struct InstanceStatus: Sendable {
     /// "none" or "PASS"; the password itself is never part of a snapshot.
     public var authentication: String
     public var vips: [VIPStatus]
+    /// keepalived's eVIPs: held with the VIPs, not advertised.
+    public var excludedVIPs: [VIPStatus] = []
     public var trackers: [TrackerStatus]
     public var lastTransition: (time: Double, from: VRRPState, to: VRRPState, reason: String)?
     public var stats: VRRPStatistics

@@ -141,12 +141,7 @@ struct Vigil: ParsableCommand {
                 return a.offset < b.offset
             }
             .map(\.element)
-        var notes = listed
-        if logDetail {
-            for (keyword, location) in acceptedOnly(config) {
-                notes.append(Diagnostic(.note, .note, location, "'\(keyword)' is accepted for compatibility but Vigil does not act on it yet"))
-            }
-        }
+        let notes = listed
         let status = diagnostics.exitStatus
         if json {
             print(JSONReport.render(notes, status: status, file: useFile))
@@ -167,16 +162,6 @@ struct Vigil: ParsableCommand {
             }
         }
         return status
-    }
-
-    func acceptedOnly(_ config: Configuration) -> [(String, SourceLocation)] {
-        var all = Array(config.globals.acceptedOnly)
-        for i in config.instances { all += i.acceptedOnly }
-        for vs in config.virtualServers {
-            all += vs.acceptedOnly
-            for rs in vs.realServers { for c in rs.checkers { all += c.acceptedOnly } }
-        }
-        return all.sorted { ($0.1.file, $0.1.line) < ($1.1.file, $1.1.line) }
     }
 
     /// keepalived's default config id: the node name up to the first dot.

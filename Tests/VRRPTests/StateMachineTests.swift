@@ -377,6 +377,25 @@ private func masterHarness(priority: UInt8 = 100, host: UInt8 = 5, configure: (i
         #expect(harness.send(peerAdvert(config, priority: 200, multicast: true)) == [.countReceiveError(.deliveryMismatch)])
     }
 
+    /// keepalived's check_unicast_src: only the unicast peers are heard, each within its
+    /// min_ttl...max_ttl; without it any unicast source is heard (as keepalived).
+    @Test func checkUnicastSourceHearsOnlyPeersWithinTheirTTL() {
+        var config = VRRPInstanceConfig.test()
+        config.unicastPeers = [ip("10.0.0.2")]
+        var open = Harness(config)
+        open.send(.start)
+        #expect(open.send(peerAdvert(config, priority: 200, from: 9, ttl: 64, multicast: false)).isEmpty)
+        config.checkUnicastSource = true
+        config.peerTTLRanges = [ip("10.0.0.2"): 250...255]
+        var harness = Harness(config)
+        harness.send(.start)
+        #expect(harness.send(peerAdvert(config, priority: 200, from: 9, multicast: false)) == [.countReceiveError(.unicastSourceNotPeer)])
+        #expect(harness.send(peerAdvert(config, priority: 200, from: 2, ttl: 64, multicast: false)) == [.countReceiveError(.ttlInvalid)])
+        #expect(harness.machine.masterPriority != 200)
+        #expect(harness.send(peerAdvert(config, priority: 200, from: 2, ttl: 254, multicast: false)).isEmpty)
+        #expect(harness.machine.masterPriority == 200)
+    }
+
     @Test func ownerCanIgnoreAdverts() {
         var config = VRRPInstanceConfig.test(priority: 255)
         config.ownerIgnoreAdverts = true

@@ -1,0 +1,113 @@
+/// Keywords keepalived acts on that Vigil accepts and does not act on yet. Accepting them keeps
+/// a keepalived.conf loadable unchanged; saying so keeps the promise that nothing is ignored
+/// without a word: each one present gets a warning naming it and its line, in `vigil -t`
+/// (without `-D`) and in the daemon's log at start and at each reload. The warnings are of
+/// class note, so `-t`'s exit status stays keepalived's.
+///
+/// The interpreter records where each of these keywords was written (`notActedOn` of the scope);
+/// the keywords it stores into the model without Vigil using them yet are listed here too, so
+/// that acting on one is one line removed from a list.
+public enum NotActedOn {
+    /// Parsed into the model, not acted on: recorded by the interpreter with their location
+    /// (as are static_ipaddress, static_routes and static_rules at the top level).
+    static let modelledGlobals: Set<String> = [
+        "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout",
+        "vrrp_strict", "vrrp_garp_interval", "vrrp_gna_interval", "vrrp_mcast_group4", "vrrp_mcast_group6",
+        "dynamic_interfaces",
+    ]
+    static let modelledInstance: Set<String> = [
+        "virtual_routes", "virtual_rules", "track_file", "use_vmac", "strict_mode",
+    ]
+
+    /// What the user loses, by keyword: the part of the warning after the colon.
+    static let consequences: [String: String] = {
+        var table: [String: String] = [:]
+        func set(_ keywords: [String], _ text: String) { for k in keywords { table[k] = text } }
+        set(["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_alert",
+             "smtp_alert_vrrp", "smtp_alert_checker", "smtp_helo_name", "no_email_faults", "no_checker_emails"],
+            "no e-mail is sent on state changes; use a notify script")
+        set(["vrrp_strict", "strict_mode"],
+            "the strict RFC checks are not applied (adverts, VIP count and authentication are checked as without it)")
+        set(["vrrp_garp_interval", "vrrp_gna_interval"], "gratuitous ARPs / neighbour advertisements go out back to back, not spaced")
+        set(["vrrp_mcast_group4"], "adverts are sent to and received on 224.0.0.18")
+        set(["vrrp_mcast_group6"], "adverts are sent to and received on ff02::12")
+        set(["dynamic_interfaces"], "an instance whose interface is missing at start is not waited for")
+        set(["static_ipaddress"], "these addresses are not added at start")
+        set(["static_routes"], "these routes are not added at start")
+        set(["static_rules"], "these rules are not added at start")
+        set(["virtual_routes"], "these routes are not added when MASTER nor removed when not")
+        set(["virtual_rules"], "these rules are not added when MASTER nor removed when not")
+        set(["track_file", "vrrp_track_file"], "the file's value does not change the priority")
+        set(["track_process", "vrrp_track_process"], "the process is not tracked: the priority does not change with it")
+        set(["track_bfd", "bfd_instance"], "BFD is not run")
+        set(["use_vmac", "use_vmac_addr", "vmac_xmit_base", "use_ipvlan", "vmac_prefix", "vmac_addr_prefix"],
+            "no VMAC interface is made: adverts and gratuitous ARPs carry the interface's own MAC")
+        set(["ha_suspend"], "the checks run whether or not this director holds the virtual address")
+        set(["lvs_sync_daemon", "lvs_sync_daemon_interface"], "IPVS connection synchronisation is not started")
+        set(["lvs_timeouts"], "IPVS timeouts stay as the kernel has them")
+        set(["vrrp_iptables", "vrrp_ipsets", "nftables", "nftables_priority", "nftables_counters", "nftables_ifindex",
+             "nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark"], "no firewall rules are added")
+        set(["snmp_socket", "enable_snmp_vrrp", "enable_snmp_keepalived", "enable_snmp_checker", "enable_snmp_rfc",
+             "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps", "snmp_name"], "there is no SNMP agent; see vigil status and --metrics")
+        set(["enable_dbus", "dbus_service_name"], "there is no DBus interface; see vigil status")
+        set(["notify_fifo", "notify_fifo_script", "vrrp_notify_fifo", "vrrp_notify_fifo_script", "lvs_notify_fifo",
+             "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload"], "no FIFO is written; use a notify script")
+        set(["vrrp_priority", "checker_priority", "bfd_priority", "vrrp_rt_priority", "checker_rt_priority", "bfd_rt_priority",
+             "vrrp_rlimit_rttime", "checker_rlimit_rttime", "bfd_rlimit_rttime", "vrrp_rlimit_rtime", "checker_rlimit_rtime",
+             "bfd_rlimit_rtime", "vrrp_cpu_affinity", "checker_cpu_affinity", "bfd_cpu_affinity", "vrrp_no_swap",
+             "checker_no_swap", "bfd_no_swap"], "Vigil's one process keeps the scheduling and memory settings it was started with")
+        set(["process_names", "process_name", "vrrp_process_name", "checker_process_name", "bfd_process_name"],
+            "Vigil runs as one process and does not rename it")
+        set(["startup_script", "startup_script_timeout", "shutdown_script", "shutdown_script_timeout"], "the script is not run")
+        set(["notify_priority_changes", "vrrp_notify_priority_changes"], "notify scripts are not told of priority changes")
+        set(["net_namespace_ipvs"], "IPVS is driven in Vigil's own network namespace")
+        set(["vrf"], "adverts are not bound to the VRF")
+        set(["garp_extra_if", "vrrp_garp_extra_if", "garp_group"], "no gratuitous ARPs on the extra interfaces")
+        set(["debug"], "use vigil -D")
+        set(["SSL"], "SSL_GET is not run yet, so its client certificate and key are not used")
+        set(["state_dump_file", "stats_dump_file", "json_dump_file", "data_use_instance", "json_version"],
+            "the dumps are written as keepalived 2.2.7 writes them, in $TMPDIR or /tmp")
+        set(["vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force", "vrrp_netlink_monitor_rcv_bufs",
+             "vrrp_netlink_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
+             "lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
+             "process_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier", "kernel_rx_buf_size"],
+            "Vigil's sockets keep the kernel's default buffer sizes")
+        set(["promote_secondaries"], "the interface's promote_secondaries setting is left as it is")
+        return table
+    }()
+
+    /// Appends one warning per keyword present that Vigil does not act on.
+    public static func report(_ config: Configuration, _ diagnostics: inout DiagnosticSink) {
+        func warn(_ scope: String, _ keywords: [String: SourceLocation], inEffect: (String) -> Bool = { _ in true }) {
+            for (keyword, location) in keywords.sorted(by: { ($0.value.line, $0.value.column) < ($1.value.line, $1.value.column) }) {
+                guard isInEffect(keyword, config), inEffect(keyword) else { continue }
+                let consequence = consequences[keyword] ?? "Vigil does not act on it yet"
+                diagnostics.warning(location, "\(scope)'\(keyword)' is not acted on by Vigil yet: \(consequence)", klass: .note)
+            }
+        }
+        warn("", config.globals.notActedOn)
+        for group in config.syncGroups { warn("vrrp_sync_group \(group.name): ", group.notActedOn) }
+        for instance in config.instances {
+            warn("(\(instance.name)) ", instance.notActedOn) { $0 != "strict_mode" || instance.strict == true }
+        }
+        for vs in config.virtualServers {
+            warn("virtual_server \(vs.key): ", vs.notActedOn)
+            // Keywords of checkers Vigil does not run are covered by the warning that their real
+            // server is not health-checked.
+            for rs in vs.realServers {
+                for c in rs.checkers where c.kind == .tcp { warn("\(c.kind.rawValue) of \(rs.address):\(rs.port): ", c.notActedOn) }
+            }
+        }
+    }
+
+    /// Whether the keyword as written changes anything in keepalived: a multicast group set to
+    /// the standard one, or a flag set to off, does not.
+    static func isInEffect(_ keyword: String, _ config: Configuration) -> Bool {
+        switch keyword {
+        case "vrrp_mcast_group4": config.globals.vrrpMcastGroup4 != GlobalDefs().vrrpMcastGroup4
+        case "vrrp_mcast_group6": config.globals.vrrpMcastGroup6 != GlobalDefs().vrrpMcastGroup6
+        case "vrrp_strict": config.globals.vrrpStrict
+        default: true
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Addressing
+import Testing
+import VRRP
+import VigilSystem
+@testable import VigilDaemon
+
+/// keepalived's eVIPs: `virtual_ipaddress_excluded` and VIPs beyond an advert's capacity are
+/// held by the MASTER with its VIPs, announced with them, and never listed in adverts.
+@Suite struct ExcludedVIPTests {
+    static let excluded = """
+    virtual_ipaddress_excluded {
+            10.0.0.200/24
+            fd00::200/64
+        }
+    """
+
+    @Test func heldAndAnnouncedWithTheVIPsNeverAdvertised() throws {
+        let sim = Simulation()
+        let (lvs01, lvs02) = try VRRPReloadTests.settledPair(
+            sim, lvs01: Configs.pair(priority: 100, instanceExtra: Self.excluded), lvs02: Configs.pair(priority: 95, instanceExtra: Self.excluded))
+        #expect(lvs01.holds("10.0.0.100") && lvs01.holds("10.0.0.200") && lvs01.holds("fd00::200"))
+        #expect(!lvs02.holds("10.0.0.200") && !lvs02.holds("fd00::200"))
+        let wire = sim.wire(since: 0)
+        let adverts = wire.compactMap { $0.node == "lvs01" ? $0.advert : nil }
+        #expect(!adverts.isEmpty && adverts.allSatisfy { $0.addresses == [IPAddress("10.0.0.100")!] })
+        let announced = Set(wire.compactMap { event -> IPAddress? in
+            guard event.node == "lvs01", case .announce(let address) = event.kind else { return nil }
+            return address
+        })
+        #expect(announced == [IPAddress("10.0.0.100")!, IPAddress("10.0.0.200")!], "GARPs for both; no ARP for an IPv6 address")
+        #expect(lvs01.ask("status json", in: sim).contains(#""evips": ["#))
+        let since = sim.now
+        lvs01.stop(in: sim)
+        sim.run(5)
+        #expect(!lvs01.holds("10.0.0.200") && !lvs01.holds("fd00::200"), "released on stop")
+        #expect(lvs02.state("VI_1") == .master && lvs02.holds("10.0.0.200") && lvs02.holds("fd00::200"))
+        #expect(sim.wire(since: since).compactMap { $0.node == "lvs02" ? $0.advert : nil }.allSatisfy { $0.addresses.count == 1 })
+    }
+
+    @Test func aReloadAddsAndRemovesExcludedAddressesOnTheMaster() throws {
+        let sim = Simulation()
+        let (lvs01, _) = try VRRPReloadTests.settledPair(sim)
+        let since = sim.now
+        lvs01.files.files[lvs01.path] = Configs.pair(priority: 100, instanceExtra: Self.excluded)
+        let applied = lvs01.ask("reload", in: sim)
+        #expect(applied.contains("excluded VIPs +2 -0"), "\(applied)")
+        #expect(lvs01.holds("10.0.0.200") && lvs01.holds("fd00::200"))
+        #expect(sim.wire(since: since).allSatisfy { $0.advert == nil || $0.advert!.addresses.count == 1 })
+        lvs01.files.files[lvs01.path] = Configs.pair(priority: 100)
+        _ = lvs01.ask("reload", in: sim)
+        #expect(!lvs01.holds("10.0.0.200") && !lvs01.holds("fd00::200") && lvs01.holds("10.0.0.100"))
+    }
+
+    /// 300 VIPs used to trap the advert encoder; keepalived advertises 255 and holds the rest.
+    @Test func threeHundredVIPsAreHeldAndTheAdvertListsTwoHundredFiftyFive() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        let vips = (0..<300).map { "10.1.\($0 / 250).\($0 % 250 + 1)/16" }
+        try lvs01.start(Configs.pair(priority: 100, vips: vips))
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        #expect(vips.allSatisfy { lvs01.holds(String($0.split(separator: "/")[0])) })
+        let adverts = sim.wire(since: 0).compactMap(\.advert)
+        #expect(!adverts.isEmpty && adverts.allSatisfy { $0.addresses.count == 255 })
+    }
+}
+
+/// keepalived's vrrp_startup_delay: nothing starts and received adverts are dropped until it
+/// ends, so a rebooted nopreempt director cannot take over before it has heard the master.
+@Suite struct StartupDelayTests {
+    @Test func instancesStartWhenTheDelayEndsAndAdvertsMeanwhileAreDropped() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        let lvs02 = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        try lvs01.start(Configs.pair(priority: 100))
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        try lvs02.start(Configs.pair(priority: 150, globals: "vrrp_startup_delay 4"))
+        let started = sim.now
+        sim.run(3.9)
+        #expect(lvs02.state("VI_1") == .initialize, "not started during the delay")
+        #expect(!sim.wire(since: started).contains { $0.node == "lvs02" }, "silent during the delay")
+        #expect(lvs02.log.contains("Delaying startup for 4.0 seconds"))
+        #expect(lvs02.instance("VI_1")!.stats.advertsReceived == 0, "adverts received meanwhile are dropped")
+        sim.run(0.2)
+        #expect(lvs02.state("VI_1") == .backup)
+        sim.run(10)
+        // nopreempt: the higher priority stays backup once it has heard the master.
+        #expect(lvs02.state("VI_1") == .backup && lvs01.state("VI_1") == .master)
+    }
+}
+
+/// A flood on one socket is read a bounded batch per turn, so timers and other sockets get
+/// their turn, and every packet is still read and counted.
+@Suite struct ReceiveBoundTests {
+    @Test func aFloodIsReadInBatchesAndEveryPacketIsCounted() throws {
+        let sim = Simulation()
+        let (_, lvs02) = try VRRPReloadTests.settledPair(sim)
+        let channel = try #require(lvs02.node.openChannels.first)
+        let before = lvs02.instance("VI_1")!.stats.receiveErrors.values.reduce(0, +)
+        let payload: [UInt8] = [0x21, 77, 100, 1, 1, 1, 0xde, 0xad, 10, 0, 0, 100] + Array("11111\0\0\0".utf8)
+        let packet = VRRPSocket.ipv4Header(payloadLength: payload.count, source: IPv4Address(10, 0, 0, 66),
+                                           destination: IPv4Address(224, 0, 0, 18), ttl: 255) + payload
+        channel.queue += Array(repeating: (packet, IPAddress("10.0.0.66")!), count: 1_000)
+        lvs02.daemon!.turn()
+        #expect(channel.queue.count == 1_000 - VRRPHost.packetsPerWake, "one batch per turn")
+        sim.run(1)
+        #expect(channel.queue.isEmpty)
+        #expect(lvs02.instance("VI_1")!.stats.receiveErrors.values.reduce(0, +) - before == 1_000, "every packet counted")
+        #expect(lvs02.state("VI_1") == .backup)
+    }
+}
