@@ -117,6 +117,10 @@ public struct InstanceSpec: Hashable, Sendable {
     public var notify: NotifyCommands
 
     public var interface: String { identity.interface }
+    /// Where multicast adverts go and are heard; nil for a unicast instance.
+    public var multicastGroup: IPAddress? {
+        if case .multicast(let group) = identity.transport { group } else { nil }
+    }
     public var family: AddressFamily { identity.family }
     public var vrid: UInt8 { identity.vrid }
 }

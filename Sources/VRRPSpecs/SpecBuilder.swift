@@ -61,7 +61,7 @@ public enum VRRPSetupBuilder {
         }
         let peers = i.unicastPeers.map(\.address).filter { $0.family == family }
         let transport: InstanceIdentity.Transport = peers.isEmpty
-            ? .multicast(group: family == .ipv4 ? .v4(.vrrpMulticastGroup) : .v6(.vrrpMulticastGroup))
+            ? .multicast(group: family == .ipv4 ? globals.vrrpMcastGroup4 : globals.vrrpMcastGroup6)
             : .unicast(source: i.unicastSourceIP)
         let identity = InstanceIdentity(vrid: UInt8(clamping: vrid), family: family, interface: interface, transport: transport)
 

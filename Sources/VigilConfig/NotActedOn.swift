@@ -12,7 +12,7 @@ public enum NotActedOn {
     /// (as are static_ipaddress, static_routes and static_rules at the top level).
     static let modelledGlobals: Set<String> = [
         "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout",
-        "vrrp_strict", "vrrp_garp_interval", "vrrp_gna_interval", "vrrp_mcast_group4", "vrrp_mcast_group6",
+        "vrrp_strict", "vrrp_garp_interval", "vrrp_gna_interval",
         "dynamic_interfaces",
     ]
     static let modelledInstance: Set<String> = [
@@ -29,8 +29,6 @@ public enum NotActedOn {
         set(["vrrp_strict", "strict_mode"],
             "the strict RFC checks are not applied (adverts, VIP count and authentication are checked as without it)")
         set(["vrrp_garp_interval", "vrrp_gna_interval"], "gratuitous ARPs / neighbour advertisements go out back to back, not spaced")
-        set(["vrrp_mcast_group4"], "adverts are sent to and received on 224.0.0.18")
-        set(["vrrp_mcast_group6"], "adverts are sent to and received on ff02::12")
         set(["dynamic_interfaces"], "an instance whose interface is missing at start is not waited for")
         set(["static_ipaddress"], "these addresses are not added at start")
         set(["static_routes"], "these routes are not added at start")
@@ -100,12 +98,9 @@ public enum NotActedOn {
         }
     }
 
-    /// Whether the keyword as written changes anything in keepalived: a multicast group set to
-    /// the standard one, or a flag set to off, does not.
+    /// Whether the keyword as written changes anything in keepalived: a flag set to off does not.
     static func isInEffect(_ keyword: String, _ config: Configuration) -> Bool {
         switch keyword {
-        case "vrrp_mcast_group4": config.globals.vrrpMcastGroup4 != GlobalDefs().vrrpMcastGroup4
-        case "vrrp_mcast_group6": config.globals.vrrpMcastGroup6 != GlobalDefs().vrrpMcastGroup6
         case "vrrp_strict": config.globals.vrrpStrict
         default: true
         }

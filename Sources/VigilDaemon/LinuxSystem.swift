@@ -120,12 +120,12 @@ final class RTNetlinkAddresses: AddressControl {
 final class LinuxVRRPNetwork: VRRPNetwork {
     func openChannel(interface: String, family: AddressFamily, mode: VRRPChannelMode) throws(SystemError) -> any VRRPChannel {
         switch (family, mode) {
-        case (.ipv4, .multicast):
-            return IPv4Channel(try VRRPSocket(interface: interface, mode: .multicast))
+        case (.ipv4, .multicast(.v4(let group))):
+            return IPv4Channel(try VRRPSocket(interface: interface, mode: .multicast(group: group)))
         case (.ipv4, .unicast(.v4(let local))):
             return IPv4Channel(try VRRPSocket(interface: interface, mode: .unicast(local: local)))
-        case (.ipv6, .multicast):
-            return IPv6Channel(try VRRPSocket6(interface: interface, mode: .multicast))
+        case (.ipv6, .multicast(.v6(let group))):
+            return IPv6Channel(try VRRPSocket6(interface: interface, mode: .multicast(group: group)))
         case (.ipv6, .unicast(.v6(let local))):
             return IPv6Channel(try VRRPSocket6(interface: interface, mode: .unicast(local: local)))
         default:

@@ -52,8 +52,9 @@ public protocol AddressControl: AnyObject {
 }
 
 public enum VRRPChannelMode: Hashable, Sendable {
-    /// Joined to the family's VRRP group on the interface.
-    case multicast
+    /// Joined to this group on the interface (the family's VRRP group unless
+    /// vrrp_mcast_group4/6 say otherwise).
+    case multicast(group: IPAddress)
     /// Bound to the local unicast source.
     case unicast(local: IPAddress)
 }

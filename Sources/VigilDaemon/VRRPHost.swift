@@ -113,7 +113,7 @@ final class VRRPHost: LoopHost {
         let source = try resolveSource(spec, info: info, keeping: old)
         var core = spec.core
         core.sourceAddress = source
-        let mode: VRRPChannelMode = spec.unicastPeers.isEmpty ? .multicast : .unicast(local: source)
+        let mode: VRRPChannelMode = spec.multicastGroup.map { .multicast(group: $0) } ?? .unicast(local: source)
         let channel = try openChannel(Channel.Key(interface: spec.interface, family: spec.family, mode: mode), owner: spec.name)
         var vipSpecs: [IPAddress: AddressSpec] = [:]
         for vip in spec.virtualAddresses + spec.excludedAddresses { vipSpecs[vip.address] = try addressSpec(vip, owner: spec.name) }
@@ -315,9 +315,7 @@ final class VRRPHost: LoopHost {
     }
 
     private func send(_ advert: VRRPAdvert, from instance: Instance) {
-        let destinations: [IPAddress] = instance.spec.unicastPeers.isEmpty
-            ? [instance.spec.family == .ipv4 ? .v4(.vrrpMulticastGroup) : .v6(.vrrpMulticastGroup)]
-            : instance.spec.unicastPeers
+        let destinations: [IPAddress] = instance.spec.multicastGroup.map { [$0] } ?? instance.spec.unicastPeers
         for destination in destinations {
             guard let endpoints = VRRPEndpoints(source: instance.source, destination: destination) else { continue }
             let payload = advert.encode(endpoints: endpoints, v3ChecksumAsV2: instance.machine.config.v3ChecksumAsV2)

@@ -37,8 +37,9 @@ public struct VRRPPacket: Sendable, Equatable {
 /// interface only.
 public final class VRRPSocket: Sendable {
     public enum Mode: Sendable, Equatable {
-        /// Joined to 224.0.0.18 on the interface, bound to the group so unicast VRRP is not seen.
-        case multicast
+        /// Joined to the group (224.0.0.18, or keepalived's vrrp_mcast_group4) on the
+        /// interface, bound to it so unicast VRRP is not seen.
+        case multicast(group: IPv4Address)
         /// Bound to the local unicast_src_ip; IP_FREEBIND so it works before the address exists.
         case unicast(local: IPv4Address)
     }
@@ -53,7 +54,7 @@ public final class VRRPSocket: Sendable {
     public var fd: Int32 { receiveSocket.raw }
     public var sendFD: Int32 { sendSocket.raw }
 
-    public init(interface: String, mode: Mode = .multicast) throws(SystemError) {
+    public init(interface: String, mode: Mode = .multicast(group: .vrrpMulticastGroup)) throws(SystemError) {
         let index = try Sock.ifindex(interface)
         self.interface = interface
         self.ifindex = index
@@ -65,7 +66,7 @@ public final class VRRPSocket: Sendable {
         try Sock.set(tx, Int32(IPPROTO_IP), IP_MULTICAST_ALL, Int32(0), "IP_MULTICAST_ALL", interface)
         try Sock.dropAllInput(tx, interface)
         try Sock.bindToDevice(tx, interface)
-        if mode == .multicast {
+        if case .multicast = mode {
             var mreq = ip_mreqn()
             mreq.imr_ifindex = index
             try Sock.set(tx, Int32(IPPROTO_IP), IP_MULTICAST_IF, mreq, "IP_MULTICAST_IF", interface)
@@ -78,12 +79,12 @@ public final class VRRPSocket: Sendable {
         try Sock.set(rx, Int32(IPPROTO_IP), IP_MULTICAST_ALL, Int32(0), "IP_MULTICAST_ALL", interface)
         let local: IPv4Address
         switch mode {
-        case .multicast:
+        case .multicast(let group):
             var mreq = ip_mreqn()
-            mreq.imr_multiaddr = IPv4Address.vrrpMulticastGroup.inAddr
+            mreq.imr_multiaddr = group.inAddr
             mreq.imr_ifindex = index
             try Sock.set(rx, Int32(IPPROTO_IP), IP_ADD_MEMBERSHIP, mreq, "IP_ADD_MEMBERSHIP", interface)
-            local = .vrrpMulticastGroup
+            local = group
         case .unicast(let address):
             try Sock.set(rx, Int32(IPPROTO_IP), IP_FREEBIND, Int32(1), "IP_FREEBIND", interface)
             local = address

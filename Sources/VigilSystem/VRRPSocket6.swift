@@ -27,7 +27,8 @@ public struct VRRPPacket6: Sendable, Equatable {
 /// with IPV6_PKTINFO.
 public final class VRRPSocket6: Sendable {
     public enum Mode: Sendable, Equatable {
-        case multicast
+        /// Joined to ff02::12 or keepalived's vrrp_mcast_group6 on the interface.
+        case multicast(group: IPv6Address)
         case unicast(local: IPv6Address)
     }
 
@@ -42,7 +43,7 @@ public final class VRRPSocket6: Sendable {
 
     static let checksumOffset: Int32 = 6
 
-    public init(interface: String, mode: Mode = .multicast) throws(SystemError) {
+    public init(interface: String, mode: Mode = .multicast(group: .vrrpMulticastGroup)) throws(SystemError) {
         let index = try Sock.ifindex(interface)
         self.interface = interface
         self.ifindex = index
@@ -56,7 +57,7 @@ public final class VRRPSocket6: Sendable {
         try Sock.bindToDevice(tx, interface)
         try Sock.set(tx, v6, IPV6_TCLASS, Int32(0xC0), "IPV6_TCLASS", interface)
         try Sock.set(tx, v6, IPV6_UNICAST_HOPS, Int32(255), "IPV6_UNICAST_HOPS", interface)
-        if mode == .multicast {
+        if case .multicast = mode {
             try Sock.set(tx, v6, IPV6_MULTICAST_HOPS, Int32(255), "IPV6_MULTICAST_HOPS", interface)
             try Sock.set(tx, v6, IPV6_MULTICAST_IF, index, "IPV6_MULTICAST_IF", interface)
             try Sock.set(tx, v6, IPV6_MULTICAST_LOOP, Int32(0), "IPV6_MULTICAST_LOOP", interface)
@@ -71,10 +72,10 @@ public final class VRRPSocket6: Sendable {
         var local = sockaddr_in6()
         local.sin6_family = sa_family_t(AF_INET6)
         switch mode {
-        case .multicast:
-            let mreq = ipv6_mreq(ipv6mr_multiaddr: IPv6Address.vrrpMulticastGroup.in6Addr, ipv6mr_interface: UInt32(index))
+        case .multicast(let group):
+            let mreq = ipv6_mreq(ipv6mr_multiaddr: group.in6Addr, ipv6mr_interface: UInt32(index))
             try Sock.set(rx, v6, IPV6_JOIN_GROUP, mreq, "IPV6_JOIN_GROUP", interface)
-            local.sin6_addr = IPv6Address.vrrpMulticastGroup.in6Addr
+            local.sin6_addr = group.in6Addr
             local.sin6_scope_id = UInt32(index)
         case .unicast(let address):
             try Sock.set(rx, Int32(IPPROTO_IP), IP_FREEBIND, Int32(1), "IP_FREEBIND", interface)

@@ -83,7 +83,7 @@ final class FakeLAN {
         }
         for channel in channels where channel !== sender && channel.segment == sender.segment && channel.family == sender.family {
             switch channel.mode {
-            case .multicast where destination.isMulticast: channel.queue.append((packet, source))
+            case .multicast(let group) where destination == group: channel.queue.append((packet, source))
             case .unicast(let local) where local == destination: channel.queue.append((packet, source))
             default: break
             }
@@ -92,7 +92,9 @@ final class FakeLAN {
 
     /// A packet from outside any simulated daemon (a keepalived peer, an attacker).
     func inject(_ packet: [UInt8], source: IPAddress, segment: String) {
-        for channel in channels where channel.segment == segment && channel.mode == .multicast { channel.queue.append((packet, source)) }
+        for channel in channels where channel.segment == segment {
+            if case .multicast = channel.mode { channel.queue.append((packet, source)) }
+        }
     }
 
     func announced(_ address: IPAddress, by node: FakeNode) {

@@ -110,3 +110,23 @@ import VigilSystem
         #expect(lvs02.state("VI_1") == .backup)
     }
 }
+
+/// vrrp_mcast_group4: adverts go to the configured group and only directors joined to it hear
+/// them.
+@Suite struct MulticastGroupTests {
+    @Test func advertsGoToTheConfiguredGroupAndOnlyItsMembersHearThem() throws {
+        let sim = Simulation()
+        let group = "vrrp_mcast_group4 224.0.0.19"
+        let (lvs01, lvs02) = try VRRPReloadTests.settledPair(
+            sim, lvs01: Configs.pair(priority: 100, globals: group), lvs02: Configs.pair(priority: 95, globals: group))
+        let adverts = sim.wire(since: 0).filter { $0.advert != nil }
+        #expect(!adverts.isEmpty && adverts.allSatisfy { $0.destination == IPAddress("224.0.0.19")! })
+        #expect(lvs01.state("VI_1") == .master && lvs02.state("VI_1") == .backup)
+        // A third director on the standard group hears nothing and becomes master too.
+        let lvs03 = Director("lvs03", simulation: sim, ipv4: "10.0.0.43")
+        try lvs03.start(Configs.pair(priority: 90))
+        sim.run(5)
+        #expect(lvs03.state("VI_1") == .master)
+        #expect(lvs01.state("VI_1") == .master && lvs02.state("VI_1") == .backup)
+    }
+}
