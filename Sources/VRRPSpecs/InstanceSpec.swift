@@ -113,6 +113,9 @@ public struct InstanceSpec: Hashable, Sendable {
     /// `virtual_ipaddress_excluded` and the VIPs beyond an advert's capacity: held with the
     /// VIPs, not advertised. They may be of the other family.
     public var excludedAddresses: [VIPSpec]
+    /// `virtual_routes` and `virtual_rules`: installed while MASTER, after the VIPs.
+    public var virtualRoutes: [RouteDefinition] = []
+    public var virtualRules: [RuleDefinition] = []
     public var trackers: [TrackerRule]
     public var notify: NotifyCommands
 
@@ -211,6 +214,11 @@ public struct VRRPSetup: Hashable, Sendable {
     public var trackScripts: [TrackScriptSpec] = []
     /// keepalived's `vrrp_startup_delay` (µs): at start only, not at a reload.
     public var startupDelay: Int64 = 0
+    /// `static_ipaddress`, `static_routes`, `static_rules`: installed at start whatever the
+    /// VRRP state, removed at stop (keepalived's order: addresses, routes, rules).
+    public var staticAddresses: [VIPSpec] = []
+    public var staticRoutes: [RouteDefinition] = []
+    public var staticRules: [RuleDefinition] = []
 
     public init() {}
 }

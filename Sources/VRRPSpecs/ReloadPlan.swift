@@ -25,11 +25,13 @@ public struct VRRPReloadPlan: Hashable, Sendable {
     /// VIPs added and removed across all kept instances.
     public var vipsAdded = 0
     public var vipsRemoved = 0
+    /// static_ipaddress, static_routes or static_rules differ.
+    public var staticChanged = false
 
     public init() {}
 
     public var isEmpty: Bool {
-        added.isEmpty && removed.isEmpty && kept.allSatisfy(\.isUnchanged) && scripts.isEmpty && groupsChanged.isEmpty
+        added.isEmpty && removed.isEmpty && kept.allSatisfy(\.isUnchanged) && scripts.isEmpty && groupsChanged.isEmpty && !staticChanged
     }
 
     public static func plan(old: VRRPSetup, new: VRRPSetup) -> VRRPReloadPlan {
@@ -54,6 +56,7 @@ public struct VRRPReloadPlan: Hashable, Sendable {
         let oldGroups = Dictionary(old.groups.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let newGroups = Dictionary(new.groups.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         plan.groupsChanged = Set(oldGroups.keys).union(newGroups.keys).filter { oldGroups[$0] != newGroups[$0] }.sorted()
+        plan.staticChanged = old.staticAddresses != new.staticAddresses || old.staticRoutes != new.staticRoutes || old.staticRules != new.staticRules
         return plan
     }
 
@@ -78,6 +81,8 @@ public struct VRRPReloadPlan: Hashable, Sendable {
         if oldExcluded != newExcluded {
             changes.append("excluded VIPs +\(newExcluded.subtracting(oldExcluded).count) -\(oldExcluded.subtracting(newExcluded).count)")
         }
+        if a.virtualRoutes != b.virtualRoutes { changes.append("virtual_routes") }
+        if a.virtualRules != b.virtualRules { changes.append("virtual_rules") }
         if a.trackers != b.trackers { changes.append("trackers") }
         if a.unicastPeers != b.unicastPeers { changes.append("unicast peers") }
         if a.unicastTTL != b.unicastTTL { changes.append("unicast_ttl") }

@@ -10,6 +10,9 @@ public enum VRRPSetupBuilder {
     public static func build(_ config: Configuration) -> (setup: VRRPSetup, problems: [SpecProblem]) {
         var setup = VRRPSetup()
         setup.startupDelay = config.globals.startupDelay
+        setup.staticAddresses = config.staticAddresses.map { vipSpec($0, instanceInterface: config.globals.defaultInterface) }
+        setup.staticRoutes = config.staticRoutes.compactMap(\.route)
+        setup.staticRules = config.staticRules.compactMap(\.rule)
         var problems: [SpecProblem] = []
         let groupOf: [String: SyncGroup] = Dictionary(
             config.syncGroups.flatMap { g in g.members.map { ($0.name, g) } }, uniquingKeysWith: { first, _ in first })
@@ -97,10 +100,13 @@ public enum VRRPSetupBuilder {
         }
         core = core.normalized()
 
-        return InstanceSpec(name: i.name, identity: identity, core: core, configuredSource: configuredSource,
-                            unicastPeers: peers, unicastTTL: UInt8(clamping: i.unicastTTL ?? 255),
-                            virtualAddresses: vips, excludedAddresses: excluded, trackers: trackerRules(i, group: group, scripts: scripts),
-                            notify: NotifyCommands(i.notify))
+        var spec = InstanceSpec(name: i.name, identity: identity, core: core, configuredSource: configuredSource,
+                                unicastPeers: peers, unicastTTL: UInt8(clamping: i.unicastTTL ?? 255),
+                                virtualAddresses: vips, excludedAddresses: excluded, trackers: trackerRules(i, group: group, scripts: scripts),
+                                notify: NotifyCommands(i.notify))
+        spec.virtualRoutes = i.virtualRoutes.compactMap(\.route)
+        spec.virtualRules = i.virtualRules.compactMap(\.rule)
+        return spec
     }
 
     /// The instance's own interface (unless dont_track_primary), its track_interface and

@@ -41,15 +41,12 @@ struct Interpreter {
             case "virtual_server":
                 if let block = reader.requireBlock(s) { virtualServer(s, block) }
             case "static_ipaddress":
-                config.globals.notActedOn[s.keyword] = s.location
                 if let block = reader.requireBlock(s) {
                     config.staticAddresses += block.compactMap { virtualAddress($0, instanceInterface: nil) }
                 }
             case "static_routes":
-                config.globals.notActedOn[s.keyword] = s.location
                 if let block = reader.requireBlock(s) { config.staticRoutes += routeLines(block) }
             case "static_rules":
-                config.globals.notActedOn[s.keyword] = s.location
                 if let block = reader.requireBlock(s) { config.staticRules += ruleLines(block) }
             case "net_namespace":
                 config.netNamespace = reader.string(s, expecting: "a network namespace name")
@@ -545,7 +542,9 @@ struct Interpreter {
             if let destination, !hasDevice && !hasTable && !isTyped {
                 reader.diagnostics.warning(destination.location, "route \(destination.text) has no 'dev': keepalived cannot track it (it is not tracked)")
             }
-            return RouteLine(words: words.map(\.text), location: s.location)
+            var line = RouteLine(words: words.map(\.text), location: s.location)
+            line.route = RouteBuilder.route(words, &reader.diagnostics)
+            return line
         }
     }
 
@@ -572,7 +571,9 @@ struct Interpreter {
             if !hasPreference {
                 reader.diagnostics.warning(s.location, "rule has no preference: keepalived picks one (16384 and below), which is probably not what you want")
             }
-            return RouteLine(words: s.words.map(\.text), location: s.location)
+            var line = RouteLine(words: s.words.map(\.text), location: s.location)
+            line.rule = RouteBuilder.rule(s.words, &reader.diagnostics)
+            return line
         }
     }
 

@@ -186,6 +186,10 @@ public struct VirtualAddress: Sendable, Equatable {
 public struct RouteLine: Sendable {
     public var words: [String]
     public var location: SourceLocation
+    /// What Vigil installs for a route line; nil when it cannot (reported where it was read).
+    public var route: RouteDefinition?
+    /// The same for a rule line.
+    public var rule: RuleDefinition?
 }
 
 public struct VRRPInstance: Sendable {

@@ -8,15 +8,14 @@
 /// the keywords it stores into the model without Vigil using them yet are listed here too, so
 /// that acting on one is one line removed from a list.
 public enum NotActedOn {
-    /// Parsed into the model, not acted on: recorded by the interpreter with their location
-    /// (as are static_ipaddress, static_routes and static_rules at the top level).
+    /// Parsed into the model, not acted on: recorded by the interpreter with their location.
     static let modelledGlobals: Set<String> = [
         "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout",
         "vrrp_strict", "vrrp_garp_interval", "vrrp_gna_interval",
         "dynamic_interfaces",
     ]
     static let modelledInstance: Set<String> = [
-        "virtual_routes", "virtual_rules", "track_file", "use_vmac", "strict_mode",
+        "track_file", "use_vmac", "strict_mode",
     ]
 
     /// What the user loses, by keyword: the part of the warning after the colon.
@@ -30,11 +29,6 @@ public enum NotActedOn {
             "the strict RFC checks are not applied (adverts, VIP count and authentication are checked as without it)")
         set(["vrrp_garp_interval", "vrrp_gna_interval"], "gratuitous ARPs / neighbour advertisements go out back to back, not spaced")
         set(["dynamic_interfaces"], "an instance whose interface is missing at start is not waited for")
-        set(["static_ipaddress"], "these addresses are not added at start")
-        set(["static_routes"], "these routes are not added at start")
-        set(["static_rules"], "these rules are not added at start")
-        set(["virtual_routes"], "these routes are not added when MASTER nor removed when not")
-        set(["virtual_rules"], "these rules are not added when MASTER nor removed when not")
         set(["track_file", "vrrp_track_file"], "the file's value does not change the priority")
         set(["track_process", "vrrp_track_process"], "the process is not tracked: the priority does not change with it")
         set(["track_bfd", "bfd_instance"], "BFD is not run")

@@ -89,7 +89,8 @@ public final class Daemon {
         loop = EventLoop(clock: system.clock, waiter: system.waiter)
         scripts = ScriptHost(runner: system.processes, clock: system.clock, host: system.host, globals: configuration.globals, logger: logger)
         trackers = TrackerHost(scripts: scripts, addresses: system.addresses, logger: logger)
-        vrrp = VRRPHost(loop: loop, clock: system.clock, network: system.network, addresses: system.addresses, scripts: scripts, trackers: trackers, logger: logger)
+        vrrp = VRRPHost(loop: loop, clock: system.clock, network: system.network, addresses: system.addresses, routing: system.routing,
+                        scripts: scripts, trackers: trackers, logger: logger)
         setup = VRRPSetup()
         loop.onWaitError = { [logger] error in logger.error("poll: \(error)") }
         // The signal pipe first: it is then handled before the packets that arrived with it.

@@ -24,6 +24,7 @@ extension DaemonSystem {
             makeProber: makeConnectProber,
             files: LocalDaemonFiles(), host: LocalHost())
         system.listenUnix = listenOnUnixSocket
+        system.routing = try? RouteManager()
         system.listenTCP = listenOnTCP
         let (notifySocket, watchdog) = SystemdNotifySocket.fromEnvironment()
         if let notifySocket {
@@ -254,3 +255,5 @@ final class PollProber: ConnectProber {
     func expire(now: Int64) -> [ProbeResult<CheckerID>] { prober.expire(now: now) }
     func cancelAll() { prober.cancelAll() }
 }
+
+extension RouteManager: RoutingControl {}

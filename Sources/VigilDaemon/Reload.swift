@@ -158,6 +158,7 @@ extension Daemon {
             parts.append("track scripts \(s.unchanged.count) kept, \(s.retimed.count + s.replaced.count) changed, \(s.added.count) added, \(s.removed.count) removed")
         }
         if !plan.groupsChanged.isEmpty { parts.append("sync groups changed: \(plan.groupsChanged.joined(separator: ", "))") }
+        if plan.staticChanged { parts.append("static addresses, routes or rules changed") }
         if options.runChecker && (lvs.virtualServersKept + lvs.virtualServersAdded + lvs.virtualServersRemoved > 0) {
             parts.append("virtual servers \(lvs.virtualServersKept) kept, \(lvs.virtualServersAdded) added, \(lvs.virtualServersRemoved) removed")
             parts.append("real servers \(lvs.realServersKept) kept, \(lvs.realServersAdded) added, \(lvs.realServersRemoved) removed")

@@ -51,6 +51,14 @@ public protocol AddressControl: AnyObject {
     func list(ifindex: Int32?) throws(AddressError) -> [InterfaceAddress]
 }
 
+/// Routes and policy rules (keepalived's static_* and virtual_* routes and rules).
+public protocol RoutingControl: AnyObject {
+    func add(_ route: RouteDefinition) throws(RouteError)
+    func remove(_ route: RouteDefinition) throws(RouteError)
+    func add(_ rule: RuleDefinition) throws(RouteError)
+    func remove(_ rule: RuleDefinition) throws(RouteError)
+}
+
 public enum VRRPChannelMode: Hashable, Sendable {
     /// Joined to this group on the interface (the family's VRRP group unless
     /// vrrp_mcast_group4/6 say otherwise).
@@ -194,6 +202,9 @@ public struct DaemonSystem {
     public var listenTCP: (IPAddress, UInt16) throws(SystemError) -> any StreamListener = { address, port throws(SystemError) in
         throw SystemError(errno: ENOSYS, operation: "listen on \(address):\(port)")
     }
+    /// nil when the routing socket could not be opened: routes and rules are then logged as
+    /// not installed.
+    public var routing: (any RoutingControl)?
 
     public init(clock: any DaemonClock, waiter: any DescriptorWaiter, signals: any SignalSource,
                 addresses: any AddressControl, network: any VRRPNetwork,

@@ -27,6 +27,8 @@ final class VRRPHost: LoopHost {
         /// VIPs the machine wants set whose last add failed: `vigil status` must not call them
         /// installed because the machine is MASTER.
         var vipsNotSet: Set<IPAddress> = []
+        /// virtual_routes and virtual_rules are in the kernel (installed on becoming MASTER).
+        var routesInstalled = false
         /// The last state change: when (wall clock, seconds since the epoch), from, to, why.
         var lastTransition: (time: Double, from: VRRPState, to: VRRPState, reason: VRRPTransitionReason)?
 
@@ -61,6 +63,11 @@ final class VRRPHost: LoopHost {
     private let clock: any DaemonClock
     private let network: any VRRPNetwork
     private let addresses: any AddressControl
+    private let routing: (any RoutingControl)?
+    /// keepalived's -V at stop: VIPs, virtual routes and rules stay.
+    private var keepingOnStop = false
+    /// The static addresses, routes and rules installed, for stop and reload.
+    private var installedStatic = (addresses: [VIPSpec](), routes: [RouteDefinition](), rules: [RuleDefinition]())
     private let scripts: ScriptHost
     private let trackers: TrackerHost
     private var logger: Logger
@@ -79,12 +86,13 @@ final class VRRPHost: LoopHost {
     /// and the other sockets; what is left is read on the next turn.
     static let packetsPerWake = 64
 
-    init(loop: EventLoop, clock: any DaemonClock, network: any VRRPNetwork, addresses: any AddressControl, scripts: ScriptHost,
-         trackers: TrackerHost, logger: Logger) {
+    init(loop: EventLoop, clock: any DaemonClock, network: any VRRPNetwork, addresses: any AddressControl,
+         routing: (any RoutingControl)?, scripts: ScriptHost, trackers: TrackerHost, logger: Logger) {
         self.loop = loop
         self.clock = clock
         self.network = network
         self.addresses = addresses
+        self.routing = routing
         self.scripts = scripts
         self.trackers = trackers
         self.logger = logger
@@ -200,8 +208,12 @@ final class VRRPHost: LoopHost {
         instances = prepared
         groups = makeGroups(setup.groups, continuing: false)
         startupDelay = setup.startupDelay
+        staticSpecs = setup
         closeUnused()
     }
+
+    /// What `start` installs before any instance runs.
+    private var staticSpecs = VRRPSetup()
 
     private func makeGroups(_ specs: [SyncGroupSpec], continuing: Bool) -> [GroupRuntime] {
         for instance in instances { instance.group = nil }
@@ -227,6 +239,7 @@ final class VRRPHost: LoopHost {
 
     func start(at now: Int64) {
         nextVIPCheck = now + 1_000_000
+        installStatic(staticSpecs)
         if startupDelay > 0 {
             delayedUntil = now + startupDelay
             logger.info("Delaying startup for \(Double(startupDelay) / 1e6) seconds")
@@ -305,6 +318,7 @@ final class VRRPHost: LoopHost {
             case .stateChanged(let from, let to, let reason):
                 logger.notice("(\(instance.name)) Entering \(stateName(to)) STATE (\(reason.rawValue), was \(stateName(from)))")
                 instance.lastTransition = (clock.wallClock(), from, to, reason)
+                syncRoutes(instance)
             case .countReceiveError(let error):
                 noteRejection(error.counterName, from: nil, instance)
             case .masterReceivedLowerPriority(let source, let priority):
@@ -534,6 +548,7 @@ final class VRRPHost: LoopHost {
         }
         instances = reload.setup.instances.indices.map { next[$0]! }
         groups = makeGroups(reload.setup.groups, continuing: true)
+        installStatic(reload.setup)
         // An instance that left its group must not keep what the group last told it: held
         // back from MASTER, or faulted by another member.
         for instance in instances where instance.group == nil {
@@ -569,6 +584,7 @@ final class VRRPHost: LoopHost {
         fresh.stats = old.stats
         fresh.lastTransition = old.lastTransition
         fresh.vipsNotSet = old.vipsNotSet.filter { fresh.vipSpecs[$0] != nil }
+        fresh.routesInstalled = old.routesInstalled
         guard !unchanged else { return fresh }
         let spec = fresh.spec
         if old.name != spec.name { logger.notice("(\(spec.name)) is (\(old.name)) renamed: the same virtual router, state kept") }
@@ -588,7 +604,99 @@ final class VRRPHost: LoopHost {
             if !readded.isEmpty { announce(readded.sorted(), rounds: spec.core.garp.masterRepeat, from: fresh) }
         }
         fresh.vipSpecs = newSpecs
+        reloadRoutes(old.spec, fresh)
+        syncRoutes(fresh)
         return fresh
+    }
+
+    // MARK: Routes and rules
+
+    /// virtual_routes, then virtual_rules, when the instance becomes MASTER (after its VIPs,
+    /// as keepalived); rules, then routes, when it leaves MASTER, unless -V keeps them at stop.
+    private func syncRoutes(_ instance: Instance) {
+        let wanted = instance.machine.state == .master
+        guard wanted != instance.routesInstalled, !instance.spec.virtualRoutes.isEmpty || !instance.spec.virtualRules.isEmpty else { return }
+        if !wanted && keepingOnStop { return }
+        instance.routesInstalled = wanted
+        if wanted {
+            for route in instance.spec.virtualRoutes { change(route, add: true, owner: "(\(instance.name))") }
+            for rule in instance.spec.virtualRules { change(rule, add: true, owner: "(\(instance.name))") }
+        } else {
+            for rule in instance.spec.virtualRules { change(rule, add: false, owner: "(\(instance.name))") }
+            for route in instance.spec.virtualRoutes { change(route, add: false, owner: "(\(instance.name))") }
+        }
+    }
+
+    /// A kept MASTER whose routes or rules changed in a reload: the gone ones leave, the new
+    /// ones come; the rest stay untouched.
+    private func reloadRoutes(_ old: InstanceSpec, _ fresh: Instance) {
+        guard fresh.routesInstalled else { return }
+        let owner = "(\(fresh.name))"
+        for rule in old.virtualRules where !fresh.spec.virtualRules.contains(rule) { change(rule, add: false, owner: owner) }
+        for route in old.virtualRoutes where !fresh.spec.virtualRoutes.contains(route) { change(route, add: false, owner: owner) }
+        for route in fresh.spec.virtualRoutes where !old.virtualRoutes.contains(route) { change(route, add: true, owner: owner) }
+        for rule in fresh.spec.virtualRules where !old.virtualRules.contains(rule) { change(rule, add: true, owner: owner) }
+        if fresh.spec.virtualRoutes.isEmpty && fresh.spec.virtualRules.isEmpty { fresh.routesInstalled = false }
+    }
+
+    private func change(_ route: RouteDefinition, add: Bool, owner: String) {
+        guard let routing else {
+            logger.error("\(owner) cannot \(add ? "add" : "remove") route \(Self.describe(route)): no rtnetlink socket")
+            return
+        }
+        do {
+            if add { try routing.add(route) } else { try routing.remove(route) }
+        } catch RouteError.exists where add {
+        } catch RouteError.notFound where !add {
+        } catch {
+            logger.error("\(owner) cannot \(add ? "add" : "remove") route \(Self.describe(route)): \(error)")
+        }
+    }
+
+    private func change(_ rule: RuleDefinition, add: Bool, owner: String) {
+        guard let routing else {
+            logger.error("\(owner) cannot \(add ? "add" : "remove") a rule (table \(rule.table.map(String.init) ?? "-")): no rtnetlink socket")
+            return
+        }
+        do {
+            if add { try routing.add(rule) } else { try routing.remove(rule) }
+        } catch RouteError.exists where add {
+        } catch RouteError.notFound where !add {
+        } catch {
+            logger.error("\(owner) cannot \(add ? "add" : "remove") rule (priority \(rule.priority.map(String.init) ?? "-"), table \(rule.table.map(String.init) ?? "-")): \(error)")
+        }
+    }
+
+    static func describe(_ route: RouteDefinition) -> String {
+        let destination = route.destination.map { "\($0)/\(route.prefixLength)" } ?? "default"
+        return destination + (route.gateway.map { " via \($0)" } ?? "") + (route.device.map { " dev \($0)" } ?? "")
+            + (route.table == 254 ? "" : " table \(route.table)")
+    }
+
+    /// keepalived's static entries: addresses, routes, rules, at start; at a reload the ones
+    /// gone leave and the new ones come.
+    private func installStatic(_ setup: VRRPSetup) {
+        let old = installedStatic
+        for rule in old.rules where !setup.staticRules.contains(rule) { change(rule, add: false, owner: "static_rules") }
+        for route in old.routes where !setup.staticRoutes.contains(route) { change(route, add: false, owner: "static_routes") }
+        for vip in old.addresses where !setup.staticAddresses.contains(vip) { changeStatic(vip, add: false) }
+        for vip in setup.staticAddresses where !old.addresses.contains(vip) { changeStatic(vip, add: true) }
+        for route in setup.staticRoutes where !old.routes.contains(route) { change(route, add: true, owner: "static_routes") }
+        for rule in setup.staticRules where !old.rules.contains(rule) { change(rule, add: true, owner: "static_rules") }
+        installedStatic = (setup.staticAddresses, setup.staticRoutes, setup.staticRules)
+    }
+
+    private func removeStatic() { installStatic(VRRPSetup()) }
+
+    private func changeStatic(_ vip: VIPSpec, add: Bool) {
+        do {
+            let spec = try addressSpec(vip, owner: "static_ipaddress")
+            if add { try addresses.add(spec) } else { try addresses.remove(spec) }
+        } catch AddressError.exists where add {
+        } catch AddressError.notFound where !add {
+        } catch {
+            logger.error("static_ipaddress: cannot \(add ? "add" : "remove") \(vip.address): \(error)")
+        }
     }
 
     // MARK: Stop
@@ -597,6 +705,8 @@ final class VRRPHost: LoopHost {
     /// -V, which also sends no goodbye advert).
     func shutDown(at now: Int64, keepVIPs: Bool) {
         let time = VRRPInstant(microseconds: now)
+        keepingOnStop = keepVIPs
+        defer { removeStatic() }
         for instance in instances {
             dispatch(.shutdown, to: instance, at: time, keep: { _, action in
                 if !keepVIPs { return true }

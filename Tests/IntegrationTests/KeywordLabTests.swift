@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 /// Keywords Vigil acts on since the "no silent gaps" work, on the wire against keepalived
-/// 2.2.7 in both roles: vrrp_mcast_group4 and virtual_ipaddress_excluded.
+/// 2.2.7 in both roles: vrrp_mcast_group4, virtual_ipaddress_excluded, virtual_routes and
+/// virtual_rules (the kernel's tables compared between the two daemons).
 @Suite(.serialized) struct KeywordLabTests {
     static let excluded = "172.16.10.50"
 
@@ -13,9 +14,22 @@ import Testing
                     virtual_ipaddress_excluded {
                         \(excluded)/24
                     }
+                    virtual_routes {
+                        10.9.0.0/16 via 172.16.10.254 dev eth0 table 100
+                        blackhole 192.0.2.0/24 table 100
+                    }
+                    virtual_rules {
+                        from 172.16.10.40 table 100 priority 100
+                    }
                     track_script {
                 """)
         }
+    }
+
+    /// The master's table 100 and its rule at priority 100, as iproute2 lists them.
+    func routing(_ node: String) -> String {
+        run(["ip", "-n", "vlab-\(node)", "route", "show", "table", "100"]).output
+            + run(["ip", "-n", "vlab-\(node)", "rule", "show", "priority", "100"]).output
     }
 
     func holds(_ lab: Lab, _ node: String, _ address: String) -> Bool {
@@ -31,14 +45,20 @@ import Testing
         lab.lab(["capture", "start"])
         try lab.start("lvs01", first)
         #expect(lab.wait(8) { lab.holders() == ["lvs01"] && holds(lab, "lvs01", Self.excluded) }, "\(first) on lvs01 holds the VIP and the excluded address")
+        let firstRouting = routing("lvs01")
+        #expect(firstRouting.contains("10.9.0.0/16 via 172.16.10.254 dev eth0 proto keepalived")
+                && firstRouting.contains("blackhole 192.0.2.0/24 proto keepalived")
+                && firstRouting.contains("from 172.16.10.40 lookup 100"), "\(first) as master: \(firstRouting)")
         try lab.start("lvs02", second)
         usleep(3_000_000)
+        #expect(!routing("lvs02").contains("10.9.0.0"), "a backup has no virtual routes")
         #expect(lab.holders() == ["lvs01"], "\(second) hears \(first) on 224.0.0.19: \(lab.holders())")
         #expect(!holds(lab, "lvs02", Self.excluded))
         lab.lab(["kill", "lvs01"])
         #expect(lab.wait(6) { lab.holders().contains("lvs02") && holds(lab, "lvs02", Self.excluded) },
                 "\(second) takes over the VIP and the excluded address")
         usleep(1_500_000)
+        #expect(routing("lvs02") == firstRouting, "\(second) installs what \(first) installed")
         lab.lab(["capture", "stop"])
         let packets = lab.capture()
         let adverts = packets.filter(\.isAdvert)

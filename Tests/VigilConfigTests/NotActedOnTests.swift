@@ -1,3 +1,4 @@
+import Addressing
 import Foundation
 import Testing
 @testable import VigilConfig
@@ -40,7 +41,7 @@ import Testing
         let gaps = d.filter { $0.message.contains("is not acted on by Vigil yet") }
         let named = gaps.map { "\($0.location.line):\($0.message.components(separatedBy: "'")[1])" }
         #expect(named == ["2:vrrp_strict", "3:vrrp_garp_interval", "5:enable_snmp_vrrp",
-                          "7:static_routes", "14:use_vmac", "21:virtual_routes", "24:track_file"], "in the order of the file")
+                          "14:use_vmac", "24:track_file"], "in the order of the file")
         #expect(gaps.allSatisfy { $0.severity == .warning && $0.klass == .note }, "printed without -D, exit status unchanged")
         #expect(gaps.contains { $0.message == "(VI_1) 'use_vmac' is not acted on by Vigil yet: no VMAC interface is made: adverts and gratuitous ARPs carry the interface's own MAC" })
         #expect(!gaps.contains { $0.message.contains("virtual_ipaddress_excluded") || $0.message.contains("vrrp_mcast_group4") }, "acted on")
@@ -107,8 +108,52 @@ import Testing
         let all = Set(Interpreter.globalAccepted + Interpreter.topLevelAccepted + Interpreter.instanceAccepted
                       + Interpreter.syncGroupAccepted + Interpreter.virtualServerAccepted)
             .union(NotActedOn.modelledGlobals).union(NotActedOn.modelledInstance)
-            .union(["static_ipaddress", "static_routes", "static_rules", "ha_suspend"])
+            .union(["ha_suspend"])
         let missing = all.filter { !section.contains("`\($0)`") }.sorted()
         #expect(missing.isEmpty, "not in README: \(missing)")
+    }
+}
+
+/// Route and rule lines as the kernel will get them, and the options Vigil does not act on.
+@Suite struct RouteDefinitionTests {
+    func route(_ line: String) -> (RouteDefinition?, [String]) {
+        let (config, d) = load("static_routes {\n    \(line)\n}\n")
+        return (config.staticRoutes.first?.route, d.filter { $0.message.contains("not acted on") }.map(\.message))
+    }
+
+    @Test func keepalivedsDefaultsAndOptions() {
+        let (plain, _) = route("10.9.0.0/16 via 10.0.0.254 dev eth0")
+        #expect(plain?.destination == IPAddress("10.9.0.0") && plain?.prefixLength == 16 && plain?.gateway == IPAddress("10.0.0.254"))
+        #expect(plain?.table == 254 && plain?.protocolNumber == 18 && plain?.effectiveScope == 0)
+        let (full, _) = route("src 10.0.0.1 to 10.8.0.0/16 via 10.0.0.254 dev eth0 table 100 metric 5 scope link mtu lock 1400 onlink")
+        #expect(full?.source == IPAddress("10.0.0.1") && full?.table == 100 && full?.metric == 5 && full?.effectiveScope == 253)
+        #expect(full?.mtu == 1400 && full?.onlink == true)
+        let (hole, _) = route("blackhole 192.0.2.0/24 table main")
+        #expect(hole?.type == 6 && hole?.table == 254)
+        let (host, _) = route("10.7.0.1 dev eth0")
+        #expect(host?.prefixLength == 32 && host?.effectiveScope == 253, "a host route on a link")
+        let (six, _) = route("default via fd00::1 dev eth0")
+        #expect(six?.family == .ipv6 && six?.destination == nil)
+    }
+
+    @Test func optionsVigilDoesNotActOnAreNamed() {
+        let (withAdvmss, advmss) = route("10.9.0.0/16 via 10.0.0.254 dev eth0 advmss 1200")
+        #expect(withAdvmss != nil && advmss == ["route option 'advmss' is not acted on by Vigil yet: the route is added without it"])
+        let (multipath, nexthop) = route("10.9.0.0/16 nexthop via 10.0.0.1 dev eth0 nexthop via 10.0.0.2 dev eth0")
+        #expect(multipath == nil && nexthop.first?.contains("'nexthop'") == true)
+        let (named, table) = route("10.9.0.0/16 via 10.0.0.254 dev eth0 table isp2")
+        #expect(named == nil && table.first?.contains("route table 'isp2'") == true)
+        let (config, d) = load("static_rules {\n    from 10.0.0.1 table 100 priority 10 ipproto tcp\n}\n")
+        #expect(config.staticRules.first?.rule == nil)
+        #expect(d.contains { $0.message == "rule option 'ipproto' is not acted on by Vigil yet: the rule is not added" })
+    }
+
+    @Test func rules() {
+        let (config, _) = load("static_rules {\n    from 10.0.0.0/24 to 192.0.2.1 fwmark 0x10/0xff iif eth0 table 100 priority 10\n    to fd00::/64 blackhole preference 11\n}\n")
+        let first = config.staticRules.first?.rule
+        #expect(first?.from?.address == IPAddress("10.0.0.0") && first?.from?.prefixLength == 24 && first?.to?.prefixLength == 32)
+        #expect(first?.fwmark == 16 && first?.fwmask == 255 && first?.inputInterface == "eth0" && first?.table == 100 && first?.priority == 10)
+        let second = config.staticRules.last?.rule
+        #expect(second?.family == .ipv6 && second?.action == 6 && second?.priority == 11)
     }
 }

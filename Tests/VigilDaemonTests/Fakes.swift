@@ -171,6 +171,8 @@ final class FakeNode: AddressControl, VRRPNetwork {
     var addressLog: [(time: Int64, add: Bool, address: IPAddress, ifindex: Int32)] = []
     /// Addresses whose add the kernel refuses (as it refuses one it has no room or route for).
     var refusedAdds: Set<IPAddress> = []
+    var routes: [RouteDefinition] = []
+    var rules: [RuleDefinition] = []
     private(set) var channels: [FakeChannel] = []
 
     init(name: String, lan: FakeLAN, descriptors: FakeDescriptors) {
@@ -240,6 +242,30 @@ final class FakeNode: AddressControl, VRRPNetwork {
     func announcer(for interface: InterfaceInfo, family: AddressFamily) throws(SystemError) -> any Announcer { FakeAnnouncer(node: self) }
 
     var openChannels: [FakeChannel] { channels.filter { !$0.isClosed } }
+}
+
+/// The node's routing tables and policy rules, as `ip route` / `ip rule` would list them.
+extension FakeNode: RoutingControl {
+    func add(_ route: RouteDefinition) throws(RouteError) {
+        guard !routes.contains(route) else { throw .exists }
+        if let device = route.device, interfaces[device] == nil { throw .noDevice(device) }
+        routes.append(route)
+    }
+
+    func remove(_ route: RouteDefinition) throws(RouteError) {
+        guard let at = routes.firstIndex(of: route) else { throw .notFound }
+        routes.remove(at: at)
+    }
+
+    func add(_ rule: RuleDefinition) throws(RouteError) {
+        guard !rules.contains(rule) else { throw .exists }
+        rules.append(rule)
+    }
+
+    func remove(_ rule: RuleDefinition) throws(RouteError) {
+        guard let at = rules.firstIndex(of: rule) else { throw .notFound }
+        rules.remove(at: at)
+    }
 }
 
 /// The kernel's IPVS table, with every request it was sent.

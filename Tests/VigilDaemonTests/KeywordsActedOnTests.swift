@@ -130,3 +130,65 @@ import VigilSystem
         #expect(lvs01.state("VI_1") == .master && lvs02.state("VI_1") == .backup)
     }
 }
+
+/// virtual_routes and virtual_rules follow MASTER; static_* are there from start to stop.
+@Suite struct RoutesAndRulesTests {
+    static let virtual = """
+    virtual_routes {
+            10.9.0.0/16 via 10.0.0.254 dev eth0 table 100
+            blackhole 192.0.2.0/24
+        }
+        virtual_rules {
+            from 10.0.0.100 table 100 priority 100
+        }
+    """
+    static let statics = """
+    static_ipaddress {
+        10.0.0.77/24 dev eth0
+    }
+    static_routes {
+        10.8.0.0/16 via 10.0.0.254 dev eth0
+    }
+    static_rules {
+        from 10.0.0.77 table 101 priority 101
+    }
+    """
+
+    static func destinations(_ director: Director) -> [String] {
+        director.node.routes.map { "\($0.destination.map(String.init(describing:)) ?? "default")/\($0.prefixLength) t\($0.table)" }.sorted()
+    }
+
+    @Test func virtualRoutesAndRulesFollowTheMasterAndStaticOnesStay() throws {
+        let sim = Simulation()
+        let config = { (priority: Int) in Configs.pair(priority: priority, extra: Self.statics, instanceExtra: Self.virtual) }
+        let (lvs01, lvs02) = try VRRPReloadTests.settledPair(sim, lvs01: config(100), lvs02: config(95))
+        #expect(Self.destinations(lvs01) == ["10.8.0.0/16 t254", "10.9.0.0/16 t100", "192.0.2.0/24 t254"])
+        #expect(Self.destinations(lvs02) == ["10.8.0.0/16 t254"], "a BACKUP has the static route only")
+        #expect(lvs01.node.rules.map(\.priority) == [101, 100] && lvs02.node.rules.map(\.priority) == [101])
+        #expect(lvs01.holds("10.0.0.77") && lvs02.holds("10.0.0.77"), "static addresses are on both")
+        let route = try #require(lvs01.node.routes.first { $0.table == 100 })
+        #expect(route.gateway == IPAddress("10.0.0.254") && route.device == "eth0" && route.protocolNumber == 18)
+        #expect(lvs01.node.routes.first { $0.type == 6 }?.destination == IPAddress("192.0.2.0"))
+        lvs01.stop(in: sim)
+        sim.run(5)
+        #expect(lvs01.node.routes.isEmpty && lvs01.node.rules.isEmpty && !lvs01.holds("10.0.0.77"), "all gone at stop")
+        #expect(Self.destinations(lvs02) == ["10.8.0.0/16 t254", "10.9.0.0/16 t100", "192.0.2.0/24 t254"], "the new master has them")
+        #expect(lvs02.node.rules.count == 2)
+    }
+
+    @Test func aReloadOnTheMasterChangesOnlyTheRoutesThatChanged() throws {
+        let sim = Simulation()
+        let (lvs01, _) = try VRRPReloadTests.settledPair(sim, lvs01: Configs.pair(priority: 100, instanceExtra: Self.virtual))
+        #expect(Self.destinations(lvs01) == ["10.9.0.0/16 t100", "192.0.2.0/24 t254"])
+        lvs01.files.files[lvs01.path] = Configs.pair(priority: 100, extra: Self.statics, instanceExtra: """
+        virtual_routes {
+                10.9.0.0/16 via 10.0.0.254 dev eth0 table 100
+                198.51.100.0/24 via 10.0.0.254
+            }
+        """)
+        let applied = lvs01.ask("reload", in: sim)
+        #expect(applied.contains("virtual_routes") && applied.contains("virtual_rules") && applied.contains("static"), "\(applied)")
+        #expect(Self.destinations(lvs01) == ["10.8.0.0/16 t254", "10.9.0.0/16 t100", "198.51.100.0/24 t254"])
+        #expect(lvs01.node.rules.map(\.priority) == [101])
+    }
+}

@@ -58,6 +58,7 @@ final class Director {
             return listener
         }
         system.serviceManager = systemd
+        system.routing = node
         system.listenTCP = { [unowned self] address, port throws(SystemError) in
             let listener = FakeListener(descriptors: self.descriptors)
             self.listeners["\(address):\(port)"] = listener
