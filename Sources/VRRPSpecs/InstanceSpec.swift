@@ -214,6 +214,10 @@ public struct VRRPSetup: Hashable, Sendable {
     public var trackScripts: [TrackScriptSpec] = []
     /// keepalived's `vrrp_startup_delay` (µs): at start only, not at a reload.
     public var startupDelay: Int64 = 0
+    /// `vrrp_garp_interval` / `vrrp_gna_interval` (µs): the least time between two gratuitous
+    /// ARPs (unsolicited NAs) on one interface; 0 sends a burst back to back.
+    public var garpInterval: Int64 = 0
+    public var gnaInterval: Int64 = 0
     /// `static_ipaddress`, `static_routes`, `static_rules`: installed at start whatever the
     /// VRRP state, removed at stop (keepalived's order: addresses, routes, rules).
     public var staticAddresses: [VIPSpec] = []

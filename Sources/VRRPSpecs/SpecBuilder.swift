@@ -10,6 +10,8 @@ public enum VRRPSetupBuilder {
     public static func build(_ config: Configuration) -> (setup: VRRPSetup, problems: [SpecProblem]) {
         var setup = VRRPSetup()
         setup.startupDelay = config.globals.startupDelay
+        setup.garpInterval = config.globals.garpInterval
+        setup.gnaInterval = config.globals.gnaInterval
         setup.staticAddresses = config.staticAddresses.map { vipSpec($0, instanceInterface: config.globals.defaultInterface) }
         setup.staticRoutes = config.staticRoutes.compactMap(\.route)
         setup.staticRules = config.staticRules.compactMap(\.rule)

@@ -11,7 +11,7 @@ public enum NotActedOn {
     /// Parsed into the model, not acted on: recorded by the interpreter with their location.
     static let modelledGlobals: Set<String> = [
         "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout",
-        "vrrp_strict", "vrrp_garp_interval", "vrrp_gna_interval",
+        "vrrp_strict",
         "dynamic_interfaces",
     ]
     static let modelledInstance: Set<String> = [
@@ -27,7 +27,6 @@ public enum NotActedOn {
             "no e-mail is sent on state changes; use a notify script")
         set(["vrrp_strict", "strict_mode"],
             "the strict RFC checks are not applied (adverts, VIP count and authentication are checked as without it)")
-        set(["vrrp_garp_interval", "vrrp_gna_interval"], "gratuitous ARPs / neighbour advertisements go out back to back, not spaced")
         set(["dynamic_interfaces"], "an instance whose interface is missing at start is not waited for")
         set(["track_file", "vrrp_track_file"], "the file's value does not change the priority")
         set(["track_process", "vrrp_track_process"], "the process is not tracked: the priority does not change with it")

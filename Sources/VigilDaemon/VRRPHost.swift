@@ -209,11 +209,17 @@ final class VRRPHost: LoopHost {
         groups = makeGroups(setup.groups, continuing: false)
         startupDelay = setup.startupDelay
         staticSpecs = setup
+        announcementSpacing = (setup.garpInterval, setup.gnaInterval)
         closeUnused()
     }
 
     /// What `start` installs before any instance runs.
     private var staticSpecs = VRRPSetup()
+    /// Announcements held back by vrrp_garp_interval / vrrp_gna_interval, in sending order,
+    /// and when each interface may send its next one (keepalived queues them the same way).
+    private var pacedAnnouncements: [(instance: Instance, address: IPAddress)] = []
+    private var nextAnnouncementAt: [String: Int64] = [:]
+    private var announcementSpacing = (garp: Int64(0), gna: Int64(0))
 
     private func makeGroups(_ specs: [SyncGroupSpec], continuing: Bool) -> [GroupRuntime] {
         for instance in instances { instance.group = nil }
@@ -348,22 +354,47 @@ final class VRRPHost: LoopHost {
     /// them too): the announcer speaks the instance's family only.
     private func announce(_ addresses: [IPAddress], rounds: Int, from instance: Instance) {
         let vips = addresses.filter { $0.family == instance.spec.family }
-        guard let announcer = instance.announcer, rounds > 0, !vips.isEmpty else { return }
+        guard instance.announcer != nil, rounds > 0, !vips.isEmpty else { return }
         let v6 = instance.spec.family == .ipv6
+        let spacing = v6 ? announcementSpacing.gna : announcementSpacing.garp
         for _ in 0..<max(rounds, 0) {
             for vip in vips {
-                do {
-                    try announcer.announce(vip)
-                    instance.stats.announcementsSent += 1
-                } catch {
-                    logger.error("(\(instance.name)) \(v6 ? "unsolicited NA" : "gratuitous ARP") for \(vip) on \(instance.spec.interface): \(error)")
-                }
+                if spacing > 0 { pacedAnnouncements.append((instance, vip)) } else { sendAnnouncement(vip, from: instance) }
             }
         }
+        if spacing > 0 { sendPacedAnnouncements(at: clock.now()) }
         if let first = vips.first {
             let what = v6 ? "Unsolicited Neighbour Adverts" : "gratuitous ARPs"
             logger.info("(\(instance.name)) Sending/queueing \(what) on \(instance.spec.interface) for \(first)\(vips.count > 1 ? " and \(vips.count - 1) more" : "")")
         }
+    }
+
+    private func sendAnnouncement(_ vip: IPAddress, from instance: Instance) {
+        guard let announcer = instance.announcer else { return }
+        do {
+            try announcer.announce(vip)
+            instance.stats.announcementsSent += 1
+        } catch {
+            logger.error("(\(instance.name)) \(vip.family == .ipv6 ? "unsolicited NA" : "gratuitous ARP") for \(vip) on \(instance.spec.interface): \(error)")
+        }
+    }
+
+    /// Sends the held-back announcements whose interface may send again, each interface at
+    /// its own pace. One that is no longer MASTER drops its own (keepalived's
+    /// vrrp_remove_delayed_arp).
+    private func sendPacedAnnouncements(at now: Int64) {
+        pacedAnnouncements.removeAll { entry in
+            entry.instance.machine.state != .master || !instances.contains { $0 === entry.instance }
+        }
+        var waiting: [(instance: Instance, address: IPAddress)] = []
+        for entry in pacedAnnouncements {
+            let interface = entry.instance.spec.interface
+            guard nextAnnouncementAt[interface].map({ $0 <= now }) ?? true else { waiting.append(entry); continue }
+            sendAnnouncement(entry.address, from: entry.instance)
+            let spacing = entry.address.family == .ipv6 ? announcementSpacing.gna : announcementSpacing.garp
+            nextAnnouncementAt[interface] = now + spacing
+        }
+        pacedAnnouncements = waiting
     }
 
     private func changeVIP(_ vip: IPAddress, add: Bool, _ instance: Instance) {
@@ -439,6 +470,9 @@ final class VRRPHost: LoopHost {
     var nextDeadline: Int64? {
         if let delayedUntil { return delayedUntil }
         var earliest = instances.isEmpty ? nil : nextVIPCheck
+        for entry in pacedAnnouncements {
+            if let at = nextAnnouncementAt[entry.instance.spec.interface], at < (earliest ?? .max) { earliest = at }
+        }
         for instance in instances {
             if let d = instance.machine.nextDeadline?.microseconds, d < (earliest ?? .max) { earliest = d }
         }
@@ -451,6 +485,7 @@ final class VRRPHost: LoopHost {
             endStartupDelay(at: now)
         }
         fireDueTimers(at: now, mastersOnly: false)
+        if !pacedAnnouncements.isEmpty { sendPacedAnnouncements(at: now) }
         if now >= nextVIPCheck {
             nextVIPCheck = now + 1_000_000
             restoreDeletedVIPs()

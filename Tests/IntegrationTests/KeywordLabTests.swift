@@ -2,14 +2,14 @@ import Foundation
 import Testing
 
 /// Keywords Vigil acts on since the "no silent gaps" work, on the wire against keepalived
-/// 2.2.7 in both roles: vrrp_mcast_group4, virtual_ipaddress_excluded, virtual_routes and
-/// virtual_rules (the kernel's tables compared between the two daemons).
+/// 2.2.7 in both roles: vrrp_mcast_group4, vrrp_garp_interval, virtual_ipaddress_excluded,
+/// virtual_routes and virtual_rules (the kernel's tables compared between the two daemons).
 @Suite(.serialized) struct KeywordLabTests {
     static let excluded = "172.16.10.50"
 
     static func configs() throws -> String {
         try variantConfigs("keywords") { text in
-            text.replacingOccurrences(of: "    script_user nobody\n", with: "    script_user nobody\n    vrrp_mcast_group4 224.0.0.19\n")
+            text.replacingOccurrences(of: "    script_user nobody\n", with: "    script_user nobody\n    vrrp_mcast_group4 224.0.0.19\n    vrrp_garp_interval 0.1\n")
                 .replacingOccurrences(of: "    track_script {", with: """
                     virtual_ipaddress_excluded {
                         \(excluded)/24
@@ -68,6 +68,19 @@ import Testing
                 "the excluded address is never advertised")
         // Both announce it, keepalived as Vigil does, whichever holds it.
         #expect(packets.contains { $0.garpTarget == Self.excluded }, "the excluded address is announced")
+        // vrrp_garp_interval 0.1: each sender's gratuitous ARPs at least 0.1 s apart; lvs01's
+        // burst comes first. Vigil sends the whole burst (garp_master_repeat 5 for 2 addresses);
+        // keepalived 2.2.7 stops early with an interval set (3 of 10 here), so only its pacing
+        // is checked.
+        let bySender = Dictionary(grouping: packets.filter { $0.garpTarget != nil }) { $0.raw.split(separator: " ").dropFirst().first ?? "" }
+        let bursts = bySender.values.sorted { $0[0].time < $1[0].time }
+        #expect(bursts.count == 2)
+        for (garps, daemon) in zip(bursts, [first, second]) {
+            let gaps = zip(garps, garps.dropFirst()).map { $1.time - $0.time }
+            print("\(daemon): \(garps.count) gratuitous ARPs, gaps \(gaps.map { String(format: "%.3f", $0) })")
+            #expect(gaps.allSatisfy { $0 >= 0.095 }, "\(daemon) paces its gratuitous ARPs")
+            if daemon == "vigil" { #expect(garps.count >= 10, "Vigil sends the whole burst") }
+        }
         #expect(!packets.contains { $0.raw.contains("bad") })
     }
 }

@@ -192,3 +192,27 @@ import VigilSystem
         #expect(lvs01.node.rules.map(\.priority) == [101])
     }
 }
+
+/// vrrp_garp_interval: the announcements of a burst leave one interval apart on the interface.
+@Suite struct AnnouncementPacingTests {
+    @Test func aBurstIsSpacedByTheInterval() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs01.start(Configs.pair(priority: 100, vips: ["10.0.0.100/24", "10.0.0.101/24"], globals: "vrrp_garp_interval 0.1"))
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        let announcements = sim.wire(since: 0).filter(\.isAnnouncement)
+        #expect(announcements.count == 10, "garp_master_repeat 5 for two VIPs, the second burst not yet due")
+        let gaps = zip(announcements, announcements.dropFirst()).map { $1.time - $0.time }
+        #expect(gaps.allSatisfy { $0 == 100_000 }, "\(gaps)")
+    }
+
+    @Test func withoutAnIntervalABurstGoesAtOnce() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs01.start(Configs.pair(priority: 100, vips: ["10.0.0.100/24", "10.0.0.101/24"]))
+        sim.run(4.5)
+        let times = Set(sim.wire(since: 0).filter(\.isAnnouncement).map(\.time))
+        #expect(times.count == 1)
+    }
+}
