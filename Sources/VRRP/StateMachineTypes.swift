@@ -248,6 +248,9 @@ public struct VRRPTracker: Hashable, Sendable {
     /// keepalived `reverse`: the adjustment applies in the opposite state.
     public var reverse: Bool
     public var isUp: Bool
+    /// A tracker whose contribution is a number rather than up or down (keepalived's
+    /// track_file: the file's value times the weight). Below -253 it faults the instance.
+    public var fixedContribution: Int?
 
     public init(name: String, weight: Int = 0, reverse: Bool = false, isUp: Bool = true) {
         self.name = name
@@ -256,9 +259,20 @@ public struct VRRPTracker: Hashable, Sendable {
         self.isUp = isUp
     }
 
+    /// A weighted track file reading `value`: keepalived's status, value × weight (negated by
+    /// reverse), clamped to -254 (FAULT) ... 254.
+    public static func file(_ name: String, value: Int, weight: Int, reverse: Bool) -> VRRPTracker {
+        var tracker = VRRPTracker(name: name, weight: weight, reverse: reverse, isUp: true)
+        let product = value.multipliedReportingOverflow(by: weight * (reverse ? -1 : 1))
+        tracker.fixedContribution = product.overflow ? (value < 0 ? -254 : 254) : min(max(product.partialValue, -254), 254)
+        tracker.isUp = tracker.fixedContribution! > -254
+        return tracker
+    }
+
     /// A positive weight adds while up, a negative one subtracts while down; `reverse`
     /// flips the sign and the state in which it applies (vrrp_track.c weight_multiplier).
     public var priorityContribution: Int {
+        if let fixedContribution { return fixedContribution <= -254 ? 0 : fixedContribution }
         let multiplier = reverse ? -1 : 1
         if weight > 0 { return isUp ? weight * multiplier : 0 }
         if weight < 0 { return isUp ? 0 : weight * multiplier }
@@ -266,7 +280,10 @@ public struct VRRPTracker: Hashable, Sendable {
     }
 
     /// Weight 0 faults the instance when down (or, reversed, when up).
-    public var causesFault: Bool { weight == 0 && (reverse ? isUp : !isUp) }
+    public var causesFault: Bool {
+        if let fixedContribution { return fixedContribution <= -254 }
+        return weight == 0 && (reverse ? isUp : !isUp)
+    }
 }
 
 /// A received advert plus the facts about its delivery the receive checks need.

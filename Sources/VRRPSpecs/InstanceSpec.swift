@@ -71,6 +71,8 @@ public struct TrackerRule: Hashable, Sendable {
     public enum Source: Hashable, Sendable {
         case interface(String)
         case script(String)
+        /// A track_file: its number times the weight.
+        case file(String)
     }
 
     public var source: Source
@@ -92,6 +94,7 @@ public struct TrackerRule: Hashable, Sendable {
         switch source {
         case .interface(let name): return "\(prefix)interface \(name)"
         case .script(let name): return "\(prefix)script \(name)"
+        case .file(let name): return "\(prefix)file \(name)"
         }
     }
 }
@@ -182,6 +185,20 @@ public struct ScriptLine: Hashable, Sendable {
 }
 
 /// One vrrp_script that some instance or group tracks.
+/// A track_file some instance tracks: where it is and how to initialise it.
+public struct TrackFileSpec: Hashable, Sendable {
+    public var name: String
+    public var path: String
+    public var initValue: Int?
+    public var initOverwrite: Bool
+    public init(name: String, path: String, initValue: Int?, initOverwrite: Bool) {
+        self.name = name
+        self.path = path
+        self.initValue = initValue
+        self.initOverwrite = initOverwrite
+    }
+}
+
 public struct TrackScriptSpec: Hashable, Sendable {
     public var name: String
     public var line: ScriptLine
@@ -212,6 +229,8 @@ public struct VRRPSetup: Hashable, Sendable {
     public var groups: [SyncGroupSpec] = []
     /// Only the scripts some instance or group tracks, as keepalived runs only those.
     public var trackScripts: [TrackScriptSpec] = []
+    /// Only the track files some instance tracks.
+    public var trackFiles: [TrackFileSpec] = []
     /// keepalived's `vrrp_startup_delay` (µs): at start only, not at a reload.
     public var startupDelay: Int64 = 0
     /// `vrrp_garp_interval` / `vrrp_gna_interval` (µs): the least time between two gratuitous

@@ -19,11 +19,16 @@ public enum VRRPSetupBuilder {
         let groupOf: [String: SyncGroup] = Dictionary(
             config.syncGroups.flatMap { g in g.members.map { ($0.name, g) } }, uniquingKeysWith: { first, _ in first })
         let scriptsByName = Dictionary(config.scripts.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let filesByName = Dictionary(config.trackFiles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var tracked = Set<String>()
+        var trackedFiles = Set<String>()
         for model in config.instances {
             do {
-                let spec = try instance(model, group: groupOf[model.name], scripts: scriptsByName, globals: config.globals)
-                for rule in spec.trackers { if case .script(let name) = rule.source { tracked.insert(name) } }
+                let spec = try instance(model, group: groupOf[model.name], scripts: scriptsByName, files: filesByName, globals: config.globals)
+                for rule in spec.trackers {
+                    if case .script(let name) = rule.source { tracked.insert(name) }
+                    if case .file(let name) = rule.source { trackedFiles.insert(name) }
+                }
                 setup.instances.append(spec)
             } catch {
                 problems.append(error)
@@ -41,10 +46,14 @@ public enum VRRPSetupBuilder {
                 program: command.program, interval: script.interval, timeout: script.timeout,
                 rise: script.rise, fall: script.fall, initFail: script.initFail))
         }
+        for file in config.trackFiles where trackedFiles.contains(file.name) {
+            guard let path = file.path, !setup.trackFiles.contains(where: { $0.name == file.name }) else { continue }
+            setup.trackFiles.append(TrackFileSpec(name: file.name, path: path, initValue: file.initValue, initOverwrite: file.initOverwrite))
+        }
         return (setup, problems)
     }
 
-    static func instance(_ i: VRRPInstance, group: SyncGroup?, scripts: [String: VRRPScript],
+    static func instance(_ i: VRRPInstance, group: SyncGroup?, scripts: [String: VRRPScript], files: [String: TrackFile] = [:],
                          globals: GlobalDefs) throws(SpecProblem) -> InstanceSpec {
         guard let interface = i.interface else { throw SpecProblem(i.location, "(\(i.name)) has no interface") }
         guard let vrid = i.virtualRouterID else { throw SpecProblem(i.location, "(\(i.name)) has no virtual_router_id") }
@@ -104,7 +113,7 @@ public enum VRRPSetupBuilder {
 
         var spec = InstanceSpec(name: i.name, identity: identity, core: core, configuredSource: configuredSource,
                                 unicastPeers: peers, unicastTTL: UInt8(clamping: i.unicastTTL ?? 255),
-                                virtualAddresses: vips, excludedAddresses: excluded, trackers: trackerRules(i, group: group, scripts: scripts),
+                                virtualAddresses: vips, excludedAddresses: excluded, trackers: trackerRules(i, group: group, scripts: scripts, files: files),
                                 notify: NotifyCommands(i.notify))
         spec.virtualRoutes = i.virtualRoutes.compactMap(\.route)
         spec.virtualRules = i.virtualRules.compactMap(\.rule)
@@ -114,7 +123,8 @@ public enum VRRPSetupBuilder {
     /// The instance's own interface (unless dont_track_primary), its track_interface and
     /// track_script entries, then its sync group's: a group's weights count only with
     /// `track_weight` (keepalived's sgt_weight), otherwise a failure faults every member.
-    static func trackerRules(_ i: VRRPInstance, group: SyncGroup?, scripts: [String: VRRPScript]) -> [TrackerRule] {
+    static func trackerRules(_ i: VRRPInstance, group: SyncGroup?, scripts: [String: VRRPScript],
+                             files: [String: TrackFile] = [:]) -> [TrackerRule] {
         var rules: [TrackerRule] = []
         if !i.dontTrackPrimary, let interface = i.interface { rules.append(TrackerRule(.interface(interface))) }
         func add(_ entries: [Tracked], interfaces: Bool, fromGroup: Bool, weighted: Bool) {
@@ -133,6 +143,13 @@ public enum VRRPSetupBuilder {
         }
         add(i.trackInterfaces, interfaces: true, fromGroup: false, weighted: true)
         add(i.trackScripts, interfaces: false, fromGroup: false, weighted: true)
+        for tracked in i.trackFiles {
+            guard let file = files[tracked.name], file.path != nil else { continue }
+            // A weight on the instance's line overrides the file's own, reverse included.
+            let weighted = group == nil || group!.trackingWeight
+            rules.append(TrackerRule(.file(tracked.name), weight: weighted ? (tracked.weight ?? file.weight) : 0,
+                                     reverse: tracked.weight != nil ? tracked.reverse : file.reverse))
+        }
         if let group {
             add(group.trackInterfaces, interfaces: true, fromGroup: true, weighted: group.trackingWeight)
             add(group.trackScripts, interfaces: false, fromGroup: true, weighted: group.trackingWeight)

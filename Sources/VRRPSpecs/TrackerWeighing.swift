@@ -15,8 +15,9 @@ public enum ScriptVerdict: Hashable, Sendable {
 /// has and whether each is up, given what the interfaces and scripts report.
 public enum TrackerWeighing {
     /// `interfaceUp` is nil for an interface that does not exist (down, as keepalived treats it).
+    /// `fileValue` is the number a track file holds (0 when missing or unreadable, as keepalived).
     public static func trackers(_ rules: [TrackerRule], interfaceUp: (String) -> Bool?,
-                                script: (String) -> ScriptVerdict) -> [VRRPTracker] {
+                                script: (String) -> ScriptVerdict, fileValue: (String) -> Int = { _ in 0 }) -> [VRRPTracker] {
         var trackers: [VRRPTracker] = []
         trackers.reserveCapacity(rules.count)
         for rule in rules {
@@ -24,6 +25,16 @@ public enum TrackerWeighing {
             switch rule.source {
             case .interface(let name):
                 isUp = interfaceUp(name) ?? false
+            case .file(let name):
+                let value = fileValue(name)
+                if rule.weight == 0 {
+                    // Unweighted: any non-zero number is a failure (reversed: zero is, as the
+                    // tracker's reverse flips which state faults).
+                    isUp = value == 0
+                } else {
+                    trackers.append(.file(rule.name, value: value, weight: rule.weight, reverse: rule.reverse))
+                    continue
+                }
             case .script(let name):
                 switch script(name) {
                 case .disabled: continue
@@ -50,4 +61,39 @@ public enum VIPRestore {
     public static func missing(_ vips: [VIPSpec], present: [String: Set<IPAddress>]) -> [VIPSpec] {
         vips.filter { !(present[$0.device]?.contains($0.address) ?? false) }
     }
+}
+
+/// The number in a track file as keepalived reads it: `strtol(text, NULL, 0)`, so leading
+/// blanks, a sign, `0x` for hex and a leading 0 for octal; what does not parse is 0.
+public func trackFileValue(_ bytes: [UInt8]) -> Int {
+    var index = 0
+    while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D, 0x0B, 0x0C].contains(bytes[index]) { index += 1 }
+    var negative = false
+    if index < bytes.count, bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") {
+        negative = bytes[index] == UInt8(ascii: "-")
+        index += 1
+    }
+    var radix = 10
+    if index + 1 < bytes.count, bytes[index] == UInt8(ascii: "0"), bytes[index + 1] | 0x20 == UInt8(ascii: "x") {
+        radix = 16
+        index += 2
+    } else if index < bytes.count, bytes[index] == UInt8(ascii: "0") {
+        radix = 8
+    }
+    var value = 0
+    while index < bytes.count {
+        let c = bytes[index] | 0x20
+        let digit: Int
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = Int(c - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = Int(c - UInt8(ascii: "a")) + 10
+        default: digit = radix
+        }
+        guard digit < radix else { break }
+        let (next, overflow) = value.multipliedReportingOverflow(by: radix)
+        guard !overflow else { return negative ? Int.min : Int.max }
+        value = next + digit
+        index += 1
+    }
+    return negative ? -value : value
 }

@@ -65,6 +65,13 @@ public enum ConfigDumper {
             if s.initFail { out.line("init_fail") }
             out.close()
         }
+        for f in c.trackFiles {
+            out.open("track_file \(f.name)")
+            if let path = f.path { out.line("file \(quote(path))") }
+            out.line("weight \(f.weight)\(f.reverse ? " reverse" : "")")
+            if let value = f.initValue { out.line("init_file \(value)\(f.initOverwrite ? " overwrite" : "")") }
+            out.close()
+        }
 
         for i in c.instances {
             out.open("vrrp_instance \(i.name)")

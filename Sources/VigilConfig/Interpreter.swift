@@ -9,11 +9,11 @@ struct Interpreter {
 
     // MARK: top level
 
-    static let topLevel = ["global_defs", "vrrp_script", "vrrp_instance", "vrrp_sync_group",
+    static let topLevel = ["global_defs", "vrrp_script", "track_file", "vrrp_track_file", "vrrp_instance", "vrrp_sync_group",
                            "virtual_server_group", "virtual_server", "static_ipaddress", "static_routes",
                            "static_rules", "net_namespace"]
     static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets", "instance", "use_pid_dir",
-                                   "linkbeat_use_polling", "child_wait_time", "SSL", "track_file", "vrrp_track_file",
+                                   "linkbeat_use_polling", "child_wait_time", "SSL",
                                    "vrrp_track_process", "track_process", "bfd_instance", "garp_group",
                                    "linkbeat_interfaces", "track_group", "static_track_group"]
 
@@ -25,6 +25,10 @@ struct Interpreter {
             case "vrrp_script":
                 if let name = reader.argument(s, expecting: "a script name"), let block = reader.requireBlock(s) {
                     vrrpScript(name, block)
+                }
+            case "track_file", "vrrp_track_file":
+                if let name = reader.argument(s, expecting: "a track file name"), let block = reader.requireBlock(s) {
+                    trackFile(name, block)
                 }
             case "vrrp_instance":
                 if let name = reader.argument(s, expecting: "an instance name"), let block = reader.requireBlock(s) {
@@ -253,6 +257,41 @@ struct Interpreter {
         "linkbeat_use_polling", "interface_up_down_delays", "timer_expired_backup",
         "lvs_sync_daemon_interface", "garp_group", "unicast_peer_name", "nftables_ipvs",
     ]
+
+    /// keepalived's track_file block: `file`, `weight W [reverse]` (-254...254), `init_file
+    /// [VALUE] [overwrite]` (VALUE -254...254).
+    mutating func trackFile(_ name: Token, _ block: [Statement]) {
+        var file = TrackFile(name: name.text, location: name.location)
+        for s in block {
+            reader.forbidBlock(s)
+            switch s.keyword {
+            case "file": file.path = reader.string(s, expecting: "the file to track")
+            case "weight":
+                if let w = reader.integer(s, in: -254...254) { file.weight = w }
+                if s.words.count > 2 {
+                    switch s.words[2].text {
+                    case "reverse": file.reverse = true
+                    case "noreverse": file.reverse = false
+                    default: reader.diagnostics.error(s.words[2].location, "track_file \(name.text) unknown weight option \(s.words[2].text)")
+                    }
+                }
+            case "init_file":
+                file.initValue = 0
+                for word in s.words.dropFirst() {
+                    if word.text == "overwrite" { file.initOverwrite = true; continue }
+                    guard let v = Int(word.text), (-254...254).contains(v) else {
+                        reader.diagnostics.error(word.location, "Track file \(name.text) init value \(word.text) is invalid: -254...254 or overwrite")
+                        continue
+                    }
+                    file.initValue = v
+                }
+            default:
+                reader.unknown(s, in: "track_file \(name.text)", known: ["file", "weight", "init_file"])
+            }
+        }
+        if file.path == nil { reader.diagnostics.error(name.location, "No file set for track_file \(name.text) - ignoring") }
+        config.trackFiles.append(file)
+    }
 
     mutating func vrrpInstance(_ name: Token, _ block: [Statement]) {
         var i = VRRPInstance(name: name.text, location: name.location)

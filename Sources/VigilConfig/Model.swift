@@ -7,6 +7,7 @@ public typealias Microseconds = Int64
 public struct Configuration: Sendable {
     public var globals = GlobalDefs()
     public var scripts: [VRRPScript] = []
+    public var trackFiles: [TrackFile] = []
     public var instances: [VRRPInstance] = []
     public var syncGroups: [SyncGroup] = []
     public var staticAddresses: [VirtualAddress] = []
@@ -124,6 +125,19 @@ public struct ScriptCommand: Sendable, Equatable {
     public var program: String {
         needsShell ? "/bin/sh" : String(command.split(separator: " ", omittingEmptySubsequences: true).first ?? "")
     }
+}
+
+/// keepalived's `track_file NAME { file, weight, init_file }` (vrrp_track_file: the old name).
+public struct TrackFile: Sendable {
+    public var name: String
+    public var location: SourceLocation
+    public var path: String?
+    /// Multiplies the number in the file; 0 makes any non-zero number a failure.
+    public var weight = 1
+    public var reverse = false
+    /// `init_file [VALUE] [overwrite]`: written at start when the file is missing (or always).
+    public var initValue: Int?
+    public var initOverwrite = false
 }
 
 public struct VRRPScript: Sendable {

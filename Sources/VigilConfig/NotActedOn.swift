@@ -15,7 +15,7 @@ public enum NotActedOn {
         "dynamic_interfaces",
     ]
     static let modelledInstance: Set<String> = [
-        "track_file", "use_vmac", "strict_mode",
+        "use_vmac", "strict_mode",
     ]
 
     /// What the user loses, by keyword: the part of the warning after the colon.
@@ -28,7 +28,7 @@ public enum NotActedOn {
         set(["vrrp_strict", "strict_mode"],
             "the strict RFC checks are not applied (adverts, VIP count and authentication are checked as without it)")
         set(["dynamic_interfaces"], "an instance whose interface is missing at start is not waited for")
-        set(["track_file", "vrrp_track_file"], "the file's value does not change the priority")
+        set(["track_file"], "the file's value does not change the sync group's members' priority; track it in each instance")
         set(["track_process", "vrrp_track_process"], "the process is not tracked: the priority does not change with it")
         set(["track_bfd", "bfd_instance"], "BFD is not run")
         set(["use_vmac", "use_vmac_addr", "vmac_xmit_base", "use_ipvlan", "vmac_prefix", "vmac_addr_prefix"],

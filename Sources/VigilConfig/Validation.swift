@@ -4,6 +4,16 @@ import Addressing
 enum CrossReferences {
     static func check(_ config: inout Configuration, _ diagnostics: inout DiagnosticSink) {
         let scriptNames = Set(config.scripts.filter { $0.script != nil }.map(\.name))
+        let fileNames = Set(config.trackFiles.filter { $0.path != nil }.map(\.name))
+        for index in config.instances.indices {
+            let instance = config.instances[index]
+            config.instances[index].trackFiles.removeAll { tracked in
+                guard !fileNames.contains(tracked.name) else { return false }
+                // keepalived's words; it carries on without it.
+                diagnostics.warning(tracked.location, "(\(instance.name)) track file \(tracked.name) not found, ignoring...")
+                return true
+            }
+        }
         for index in config.instances.indices {
             let instance = config.instances[index]
             config.instances[index].trackScripts.removeAll { tracked in

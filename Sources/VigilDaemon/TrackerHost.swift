@@ -27,6 +27,9 @@ final class TrackerHost: LoopHost {
     private var running: [String: Script] = [:]
     private var disabled = Set<String>()
     private var interfaces: [String: Bool] = [:]
+    private let files: any DaemonFileSystem
+    /// Track files by name: where, and the number last read (0 when missing, as keepalived).
+    private var trackFiles: [String: (path: String, value: Int)] = [:]
     private var nextInterfaceCheck: Int64 = 0
     private var nextSerial = 0
     /// Called after any verdict or link changed.
@@ -34,9 +37,10 @@ final class TrackerHost: LoopHost {
     /// Called for every finished run (metrics).
     var onRunFinished: (String, FinishedScript) -> Void = { _, _ in }
 
-    init(scripts: ScriptHost, addresses: any AddressControl, logger: Logger) {
+    init(scripts: ScriptHost, addresses: any AddressControl, files: any DaemonFileSystem, logger: Logger) {
         self.scripts = scripts
         self.addresses = addresses
+        self.files = files
         self.logger = logger
     }
 
@@ -48,6 +52,8 @@ final class TrackerHost: LoopHost {
     }
 
     func interfaceUp(_ name: String) -> Bool? { interfaces[name] }
+
+    func fileValue(_ name: String) -> Int { trackFiles[name]?.value ?? 0 }
 
     /// Every tracked script, for `vigil status`: enabled ones with their counts, disabled ones
     /// as such.
@@ -71,6 +77,7 @@ final class TrackerHost: LoopHost {
     func start(_ setup: VRRPSetup, at now: Int64) {
         for spec in setup.trackScripts { begin(spec, at: now) }
         track(interfacesOf: setup)
+        track(filesOf: setup, initialising: true)
         nextInterfaceCheck = now + 1_000_000
     }
 
@@ -104,6 +111,7 @@ final class TrackerHost: LoopHost {
     /// included); one with a new interval, timeout, rise or fall keeps its verdict mapped onto
     /// the new counts; one with a new command, and a new script, start as at start-up.
     func reload(to setup: VRRPSetup, plan: TrackScriptPlan, at now: Int64) {
+        track(filesOf: setup, initialising: false)
         let specs = Dictionary(setup.trackScripts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for name in plan.removed + plan.replaced {
             running[name] = nil
@@ -127,6 +135,39 @@ final class TrackerHost: LoopHost {
             if let spec = specs[name] { begin(spec, at: now) }
         }
         track(interfacesOf: setup)
+    }
+
+    // MARK: Track files
+
+    /// The track files the setup uses, read at once; at start (not at a reload, as keepalived)
+    /// init_file writes its value into a missing file, or into any file with overwrite.
+    func track(filesOf setup: VRRPSetup, initialising: Bool) {
+        var next: [String: (path: String, value: Int)] = [:]
+        for spec in setup.trackFiles {
+            if initialising, let value = spec.initValue, spec.initOverwrite || files.read(spec.path) == nil {
+                do { try files.replace(spec.path, with: "\(value)\n") } catch {
+                    logger.error("Unable to initialise track file \(spec.name) (\(spec.path)): \(error)")
+                }
+            }
+            next[spec.name] = (spec.path, trackFiles[spec.name].map { $0.path == spec.path ? $0.value : 0 } ?? 0)
+        }
+        trackFiles = next
+        _ = readTrackFiles()
+    }
+
+    /// Reads every track file (once a second, with the links: keepalived watches them with
+    /// inotify, so it may react up to a second sooner); true when a number changed.
+    private func readTrackFiles() -> Bool {
+        var changed = false
+        for name in trackFiles.keys.sorted() {
+            guard let entry = trackFiles[name] else { continue }
+            let value = files.read(entry.path).map(trackFileValue) ?? 0
+            guard value != entry.value else { continue }
+            logger.info("Track file \(name) (\(entry.path)) now reads \(value), was \(entry.value)")
+            trackFiles[name] = (entry.path, value)
+            changed = true
+        }
+        return changed
     }
 
     // MARK: LoopHost
@@ -195,6 +236,7 @@ final class TrackerHost: LoopHost {
                 logger.warning("Netlink reports \(name) \(up ? "up" : "down")")
                 changed = true
             }
+            if readTrackFiles() { changed = true }
         }
         if changed { onChange(now) }
     }

@@ -507,7 +507,8 @@ final class VRRPHost: LoopHost {
     // MARK: Trackers
 
     func trackerStates(_ instance: Instance) -> [VRRPTracker] {
-        TrackerWeighing.trackers(instance.spec.trackers, interfaceUp: trackers.interfaceUp, script: trackers.verdict)
+        TrackerWeighing.trackers(instance.spec.trackers, interfaceUp: trackers.interfaceUp, script: trackers.verdict,
+                                 fileValue: trackers.fileValue)
     }
 
     /// A verdict or link changed: every instance is re-weighed with the full current set.

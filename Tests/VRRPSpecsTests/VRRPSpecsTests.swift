@@ -165,3 +165,19 @@ private func instance(_ name: String = "VI_1", vrid: Int = 51, interface: String
         #expect(!plan.isEmpty)
     }
 }
+
+/// keepalived's track_file arithmetic.
+@Suite struct TrackFileWeighingTests {
+    @Test(arguments: [("12", 12), (" -3\n", -3), ("0x1f", 31), ("010", 8), ("abc", 0), ("", 0), ("5 apples", 5)])
+    func numbersAsStrtolReadsThem(text: String, value: Int) {
+        #expect(trackFileValue(Array(text.utf8)) == value)
+    }
+
+    @Test func weightedContributions() {
+        #expect(VRRPTracker.file("f", value: 2, weight: -10, reverse: false).priorityContribution == -20)
+        #expect(VRRPTracker.file("f", value: 2, weight: -10, reverse: true).priorityContribution == 20)
+        let faulting = VRRPTracker.file("f", value: 100, weight: -10, reverse: false)
+        #expect(faulting.causesFault && faulting.priorityContribution == 0)
+        #expect(!VRRPTracker.file("f", value: 25, weight: -10, reverse: false).causesFault, "-250 is a priority change")
+    }
+}

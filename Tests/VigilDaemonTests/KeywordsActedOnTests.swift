@@ -216,3 +216,46 @@ import VigilSystem
         #expect(times.count == 1)
     }
 }
+
+/// track_file: the number in the file times the weight moves the priority; with weight 0 a
+/// non-zero number faults the instance. init_file creates the file at start.
+@Suite struct TrackFileTests {
+    static let file = """
+    track_file maintenance {
+        file "/run/vigil/maintenance"
+        weight -10
+        init_file 0
+    }
+    """
+
+    @Test func theNumberTimesTheWeightMovesTheVIP() throws {
+        let sim = Simulation()
+        let tracked = "track_file {\n        maintenance\n    }"
+        let (lvs01, lvs02) = try VRRPReloadTests.settledPair(
+            sim, lvs01: Configs.pair(priority: 100, extra: Self.file, instanceExtra: tracked, nopreempt: false),
+            lvs02: Configs.pair(priority: 95, nopreempt: false))
+        #expect(lvs01.files.files["/run/vigil/maintenance"] == "0\n", "init_file wrote the file")
+        #expect(lvs01.instance("VI_1")!.machine.effectivePriority == 100)
+        lvs01.files.files["/run/vigil/maintenance"] = "1\n"
+        sim.run(5)
+        #expect(lvs01.instance("VI_1")!.machine.effectivePriority == 90)
+        #expect(lvs02.state("VI_1") == .master && lvs01.state("VI_1") == .backup, "95 preempts 90")
+        lvs01.files.files["/run/vigil/maintenance"] = "0x0"
+        sim.run(5)
+        #expect(lvs01.instance("VI_1")!.machine.effectivePriority == 100 && lvs01.state("VI_1") == .master)
+        #expect(lvs01.log.contains("Track file maintenance (/run/vigil/maintenance) now reads 1, was 0"))
+    }
+
+    @Test func weightZeroFaultsOnAnyNonZeroNumberAndTheLineWeightOverrides() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs01.files.files["/run/vigil/maintenance"] = "7"
+        try lvs01.start(Configs.pair(priority: 100, extra: Self.file, instanceExtra: "track_file {\n        maintenance weight 0\n    }"))
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .fault)
+        #expect(lvs01.files.files["/run/vigil/maintenance"] == "7", "init_file leaves an existing file alone")
+        lvs01.files.files["/run/vigil/maintenance"] = "0"
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+    }
+}
