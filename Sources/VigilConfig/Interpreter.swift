@@ -376,7 +376,7 @@ struct Interpreter {
                 }
             }
         }
-        completeInstance(&i)
+        guard completeInstance(&i) else { return }
         if let other = config.instances.first(where: { $0.name == i.name }) {
             reader.diagnostics.error(name.location, "vrrp_instance \(name.text) is already defined at \(other.location)")
             return
@@ -386,7 +386,9 @@ struct Interpreter {
 
     /// keepalived's `vrrp_complete_instance`: derived defaults and the checks that need the
     /// whole block.
-    mutating func completeInstance(_ i: inout VRRPInstance) {
+    /// False when keepalived drops the instance (strict mode without a VIP, or with unicast).
+    @discardableResult
+    mutating func completeInstance(_ i: inout VRRPInstance) -> Bool {
         let tag = "(\(i.name))"
         if i.virtualRouterID == nil {
             reader.diagnostics.error(i.location, "\(tag) virtual_router_id is not set: every vrrp_instance needs one (1...255)")
@@ -397,6 +399,8 @@ struct Interpreter {
         }
         let version = i.version ?? (i.virtualAddresses.first?.address.isV6 == true ? 3 : config.globals.vrrpVersion)
         i.version = version
+        i.strict = i.strict ?? config.globals.vrrpStrict
+        if i.strict == true && !applyStrictMode(&i) { return false }
         if i.effectivePriority == 255 && i.nopreempt {
             reader.diagnostics.warning(i.location, "\(tag) nopreempt is incompatible with priority 255: nopreempt cleared")
             i.nopreempt = false
@@ -440,6 +444,67 @@ struct Interpreter {
         if i.authType == .pass && i.authPass == nil {
             reader.diagnostics.error(i.location, "\(tag) auth_type PASS needs an auth_pass")
         }
+        // keepalived adds nftables drop rules for the VIPs of a no_accept instance (strict mode's
+        // default): its users' most reported trap. Vigil adds none unless asked, and says so.
+        if i.accept == false || (i.strict == true && i.accept == nil && i.effectivePriority != 255) {
+            reader.diagnostics.warning(i.location, "\(tag) no_accept: Vigil adds no firewall rules, so the VIPs answer as with accept (keepalived would drop traffic to them with nftables rules)", klass: .note)
+        }
+        return true
+    }
+
+    /// keepalived's strict mode (vrrp_strict / strict_mode), with its words: the settings RFC
+    /// 3768/5798 forbid are reset. False when keepalived drops the instance.
+    mutating func applyStrictMode(_ i: inout VRRPInstance) -> Bool {
+        let tag = "(\(i.name))"
+        if i.virtualAddresses.isEmpty {
+            reader.diagnostics.error(i.location, "\(tag) No VIP specified; at least one is required")
+            return false
+        }
+        if i.state != nil && (i.state == .master) != (i.effectivePriority == 255) {
+            reader.diagnostics.warning(i.location, "\(tag) State MASTER must match being address owner")
+            i.state = i.effectivePriority == 255 ? .master : .backup
+        }
+        if i.authType != nil {
+            reader.diagnostics.warning(i.location, "\(tag) Strict mode does not support authentication. Ignoring.")
+            i.authType = nil
+            i.authPass = nil
+        }
+        if !i.unicastPeers.isEmpty && i.interface != nil {
+            reader.diagnostics.error(i.location, "\(tag) Unicast peers are not supported in strict mode")
+            return false
+        }
+        if let first = i.virtualAddresses.first?.address, case .v6(let v6) = first, !v6.isLinkLocal {
+            reader.diagnostics.warning(i.location, "\(tag) the first IPv6 VIP address must be link local")
+        }
+        if i.preemptDelay > 0 {
+            reader.diagnostics.warning(i.location, "\(tag) preempt_delay is incompatible with strict mode - resetting")
+            i.preemptDelay = 0
+        }
+        if let adverts = i.downTimerAdverts, adverts != 3 {
+            reader.diagnostics.warning(i.location, "\(tag) down_timer_adverts is incompatible with strict mode - resetting")
+            i.downTimerAdverts = 3
+        }
+        if i.accept == true && i.effectivePriority != 255 && (i.version ?? 2) == 2 {
+            reader.diagnostics.warning(i.location, "\(tag) warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting")
+            i.accept = false
+        }
+        if let repeats = i.garp.lowerPrioRepeat, repeats != 0 {
+            reader.diagnostics.warning(i.location, "\(tag) Strict mode requires no repeat garps. resetting")
+        }
+        i.garp.lowerPrioRepeat = 0
+        if let delay = i.garp.lowerPrioDelay, delay != 0 {
+            reader.diagnostics.warning(i.location, "\(tag) Strict mode requires no repeat garp delay. resetting")
+        }
+        i.garp.lowerPrioDelay = 0
+        if i.lowerPrioNoAdvert == false {
+            reader.diagnostics.warning(i.location, "\(tag) Strict mode requires no lower priority advert. resetting")
+        }
+        i.lowerPrioNoAdvert = true
+        if i.higherPrioSendAdvert == true {
+            reader.diagnostics.warning(i.location, "\(tag) strict mode requires higher_prio_send_advert to be clear. resetting")
+        }
+        i.higherPrioSendAdvert = false
+        return true
     }
 
     mutating func authentication(_ block: [Statement], _ i: inout VRRPInstance) {

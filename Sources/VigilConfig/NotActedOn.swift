@@ -11,11 +11,10 @@ public enum NotActedOn {
     /// Parsed into the model, not acted on: recorded by the interpreter with their location.
     static let modelledGlobals: Set<String> = [
         "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout",
-        "vrrp_strict",
         "dynamic_interfaces",
     ]
     static let modelledInstance: Set<String> = [
-        "use_vmac", "strict_mode",
+        "use_vmac",
     ]
 
     /// What the user loses, by keyword: the part of the warning after the colon.
@@ -25,8 +24,6 @@ public enum NotActedOn {
         set(["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_alert",
              "smtp_alert_vrrp", "smtp_alert_checker", "smtp_helo_name", "no_email_faults", "no_checker_emails"],
             "no e-mail is sent on state changes; use a notify script")
-        set(["vrrp_strict", "strict_mode"],
-            "the strict RFC checks are not applied (adverts, VIP count and authentication are checked as without it)")
         set(["dynamic_interfaces"], "an instance whose interface is missing at start is not waited for")
         set(["track_file"], "the file's value does not change the sync group's members' priority; track it in each instance")
         set(["track_process", "vrrp_track_process"], "the process is not tracked: the priority does not change with it")
@@ -79,7 +76,7 @@ public enum NotActedOn {
         warn("", config.globals.notActedOn)
         for group in config.syncGroups { warn("vrrp_sync_group \(group.name): ", group.notActedOn) }
         for instance in config.instances {
-            warn("(\(instance.name)) ", instance.notActedOn) { $0 != "strict_mode" || instance.strict == true }
+            warn("(\(instance.name)) ", instance.notActedOn)
         }
         for vs in config.virtualServers {
             warn("virtual_server \(vs.key): ", vs.notActedOn)
@@ -94,7 +91,6 @@ public enum NotActedOn {
     /// Whether the keyword as written changes anything in keepalived: a flag set to off does not.
     static func isInEffect(_ keyword: String, _ config: Configuration) -> Bool {
         switch keyword {
-        case "vrrp_strict": config.globals.vrrpStrict
         default: true
         }
     }

@@ -40,11 +40,11 @@ import Testing
         let (_, d) = load(Self.config)
         let gaps = d.filter { $0.message.contains("is not acted on by Vigil yet") }
         let named = gaps.map { "\($0.location.line):\($0.message.components(separatedBy: "'")[1])" }
-        #expect(named == ["2:vrrp_strict", "5:enable_snmp_vrrp",
+        #expect(named == ["5:enable_snmp_vrrp",
                           "14:use_vmac"], "in the order of the file")
         #expect(gaps.allSatisfy { $0.severity == .warning && $0.klass == .note }, "printed without -D, exit status unchanged")
         #expect(gaps.contains { $0.message == "(VI_1) 'use_vmac' is not acted on by Vigil yet: no VMAC interface is made: adverts and gratuitous ARPs carry the interface's own MAC" })
-        for acted in ["virtual_ipaddress_excluded", "vrrp_mcast_group4", "virtual_routes", "static_routes", "track_file", "vrrp_garp_interval"] {
+        for acted in ["virtual_ipaddress_excluded", "vrrp_mcast_group4", "virtual_routes", "static_routes", "track_file", "vrrp_garp_interval", "vrrp_strict"] {
             #expect(!gaps.contains { $0.message.contains("'\(acted)'") }, "\(acted) is acted on")
         }
     }
@@ -184,5 +184,78 @@ import Testing
         #expect(file?.path == "/run/maint" && file?.weight == -5 && file?.reverse == true && file?.initValue == 3 && file?.initOverwrite == true)
         #expect(config.instances[0].trackFiles.map(\.name) == ["maint"])
         #expect(problems(d).map(\.message) == ["(VI_1) track file missing not found, ignoring..."])
+    }
+}
+
+/// vrrp_strict / strict_mode as keepalived 2.2.7 applies them (its messages, checked against
+/// keepalived -t on the same file).
+@Suite struct StrictModeTests {
+    @Test func theForbiddenSettingsAreResetWithKeepalivedsWords() throws {
+        let (config, d) = load("""
+        global_defs {
+            vrrp_strict
+        }
+        vrrp_instance VI_1 {
+            state MASTER
+            interface eth0
+            virtual_router_id 51
+            priority 100
+            preempt_delay 5
+            down_timer_adverts 5
+            higher_prio_send_advert true
+            authentication {
+                auth_type PASS
+                auth_pass 1111
+            }
+            virtual_ipaddress {
+                10.0.0.100/24
+            }
+        }
+        vrrp_instance VI_2 {
+            interface eth0
+            virtual_router_id 52
+            unicast_src_ip 10.0.0.1
+            unicast_peer {
+                10.0.0.2
+            }
+            virtual_ipaddress {
+                10.0.0.101/24
+            }
+        }
+        vrrp_instance VI_3 {
+            interface eth0
+            virtual_router_id 53
+        }
+        """)
+        #expect(problems(d).map(\.message) == [
+            "(VI_1) State MASTER must match being address owner",
+            "(VI_1) Strict mode does not support authentication. Ignoring.",
+            "(VI_1) preempt_delay is incompatible with strict mode - resetting",
+            "(VI_1) down_timer_adverts is incompatible with strict mode - resetting",
+            "(VI_1) strict mode requires higher_prio_send_advert to be clear. resetting",
+            "(VI_2) Unicast peers are not supported in strict mode",
+            "(VI_3) No VIP specified; at least one is required",
+        ])
+        #expect(config.instances.map(\.name) == ["VI_1"], "keepalived drops the other two")
+        let i = try #require(config.instances.first)
+        #expect(i.state == .backup && i.authType == nil && i.preemptDelay == 0 && i.downTimerAdverts == 3)
+        #expect(i.lowerPrioNoAdvert == true && i.higherPrioSendAdvert == false && i.garp.lowerPrioRepeat == 0)
+        #expect(d.contains { $0.klass == .note && $0.message.hasPrefix("(VI_1) no_accept: Vigil adds no firewall rules") })
+    }
+
+    @Test func offChangesNothing() {
+        let (config, d) = load("""
+        vrrp_instance VI_1 {
+            state MASTER
+            interface eth0
+            virtual_router_id 51
+            priority 100
+            strict_mode off
+            virtual_ipaddress {
+                10.0.0.100/24
+            }
+        }
+        """)
+        #expect(problems(d).isEmpty && config.instances.first?.state == .master)
     }
 }
