@@ -32,7 +32,7 @@ let package = Package(
         // vrrp_instance / vrrp_sync_group blocks as what the VRRP host runs (identity, core
         // config, VIPs, tracker rules), the tracker weighing, the VIP-restore rule and the
         // old x new reload plan. Pure.
-        .target(name: "VRRPSpecs", dependencies: ["Addressing", "VRRP", "VigilConfig"]),
+        .target(name: "VRRPSpecs", dependencies: ["Addressing", "VRRP", "VigilConfig", "Tracking"]),
         // Track-script verdicts and scheduling: keepalived's rise/fall counter on a µs clock, no I/O.
         .target(name: "Tracking"),
         // fork/exec of track and notify scripts as their user, in their own process group, with timeouts.

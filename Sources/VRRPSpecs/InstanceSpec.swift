@@ -3,6 +3,7 @@
 // carries a source location, so moving a block within the file changes nothing.
 import Addressing
 import VRRP
+import Tracking
 import VigilConfig
 
 /// What keepalived's `vrrp_exist` matches an instance by on reload: not its name. Two
@@ -73,6 +74,8 @@ public struct TrackerRule: Hashable, Sendable {
         case script(String)
         /// A track_file: its number times the weight.
         case file(String)
+        /// A vrrp_track_process: up while its quorum of processes runs.
+        case process(String)
     }
 
     public var source: Source
@@ -95,6 +98,7 @@ public struct TrackerRule: Hashable, Sendable {
         case .interface(let name): return "\(prefix)interface \(name)"
         case .script(let name): return "\(prefix)script \(name)"
         case .file(let name): return "\(prefix)file \(name)"
+        case .process(let name): return "\(prefix)process \(name)"
         }
     }
 }
@@ -185,6 +189,16 @@ public struct ScriptLine: Hashable, Sendable {
 }
 
 /// One vrrp_script that some instance or group tracks.
+/// A vrrp_track_process some instance tracks.
+public struct TrackProcessSpec: Hashable, Sendable {
+    public var name: String
+    public var pattern: ProcessPattern
+    public var quorum: Int
+    public var quorumMax: Int
+    public var forkDelay: Int64
+    public var terminateDelay: Int64
+}
+
 /// A track_file some instance tracks: where it is and how to initialise it.
 public struct TrackFileSpec: Hashable, Sendable {
     public var name: String
@@ -229,8 +243,9 @@ public struct VRRPSetup: Hashable, Sendable {
     public var groups: [SyncGroupSpec] = []
     /// Only the scripts some instance or group tracks, as keepalived runs only those.
     public var trackScripts: [TrackScriptSpec] = []
-    /// Only the track files some instance tracks.
+    /// Only the track files and processes some instance tracks.
     public var trackFiles: [TrackFileSpec] = []
+    public var trackProcesses: [TrackProcessSpec] = []
     /// keepalived's `vrrp_startup_delay` (µs): at start only, not at a reload.
     public var startupDelay: Int64 = 0
     /// `vrrp_garp_interval` / `vrrp_gna_interval` (µs): the least time between two gratuitous

@@ -1,6 +1,7 @@
 import Addressing
 import VRRP
 import VigilConfig
+import Tracking
 
 /// From the configuration model to `VRRPSetup`. Pure: the same file always gives the same
 /// setup, which is what lets a reload compare two of them value by value.
@@ -20,14 +21,18 @@ public enum VRRPSetupBuilder {
             config.syncGroups.flatMap { g in g.members.map { ($0.name, g) } }, uniquingKeysWith: { first, _ in first })
         let scriptsByName = Dictionary(config.scripts.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let filesByName = Dictionary(config.trackFiles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let processesByName = Dictionary(config.trackProcesses.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var tracked = Set<String>()
         var trackedFiles = Set<String>()
+        var trackedProcesses = Set<String>()
         for model in config.instances {
             do {
-                let spec = try instance(model, group: groupOf[model.name], scripts: scriptsByName, files: filesByName, globals: config.globals)
+                let spec = try instance(model, group: groupOf[model.name], scripts: scriptsByName, files: filesByName,
+                                        processes: processesByName, globals: config.globals)
                 for rule in spec.trackers {
                     if case .script(let name) = rule.source { tracked.insert(name) }
                     if case .file(let name) = rule.source { trackedFiles.insert(name) }
+                    if case .process(let name) = rule.source { trackedProcesses.insert(name) }
                 }
                 setup.instances.append(spec)
             } catch {
@@ -46,6 +51,18 @@ public enum VRRPSetupBuilder {
                 program: command.program, interval: script.interval, timeout: script.timeout,
                 rise: script.rise, fall: script.fall, initFail: script.initFail))
         }
+        for p in config.trackProcesses where trackedProcesses.contains(p.name) {
+            guard let process = p.process, !setup.trackProcesses.contains(where: { $0.name == p.name }) else { continue }
+            let match: ProcessPattern.ParameterMatch = switch p.parameterMatch {
+            case .none: .none
+            case .exact: .exact
+            case .partial: .partial
+            case .initial: .initial
+            }
+            setup.trackProcesses.append(TrackProcessSpec(
+                name: p.name, pattern: ProcessPattern(process: process, parameters: p.parameters, parameterMatch: match, fullCommand: p.fullCommand),
+                quorum: p.quorum, quorumMax: p.quorumMax, forkDelay: p.forkDelay, terminateDelay: p.terminateDelay))
+        }
         for file in config.trackFiles where trackedFiles.contains(file.name) {
             guard let path = file.path, !setup.trackFiles.contains(where: { $0.name == file.name }) else { continue }
             setup.trackFiles.append(TrackFileSpec(name: file.name, path: path, initValue: file.initValue, initOverwrite: file.initOverwrite))
@@ -54,6 +71,7 @@ public enum VRRPSetupBuilder {
     }
 
     static func instance(_ i: VRRPInstance, group: SyncGroup?, scripts: [String: VRRPScript], files: [String: TrackFile] = [:],
+                         processes: [String: TrackProcess] = [:],
                          globals: GlobalDefs) throws(SpecProblem) -> InstanceSpec {
         guard let interface = i.interface else { throw SpecProblem(i.location, "(\(i.name)) has no interface") }
         guard let vrid = i.virtualRouterID else { throw SpecProblem(i.location, "(\(i.name)) has no virtual_router_id") }
@@ -113,7 +131,7 @@ public enum VRRPSetupBuilder {
 
         var spec = InstanceSpec(name: i.name, identity: identity, core: core, configuredSource: configuredSource,
                                 unicastPeers: peers, unicastTTL: UInt8(clamping: i.unicastTTL ?? 255),
-                                virtualAddresses: vips, excludedAddresses: excluded, trackers: trackerRules(i, group: group, scripts: scripts, files: files),
+                                virtualAddresses: vips, excludedAddresses: excluded, trackers: trackerRules(i, group: group, scripts: scripts, files: files, processes: processes),
                                 notify: NotifyCommands(i.notify))
         spec.virtualRoutes = i.virtualRoutes.compactMap(\.route)
         spec.virtualRules = i.virtualRules.compactMap(\.rule)
@@ -124,7 +142,7 @@ public enum VRRPSetupBuilder {
     /// track_script entries, then its sync group's: a group's weights count only with
     /// `track_weight` (keepalived's sgt_weight), otherwise a failure faults every member.
     static func trackerRules(_ i: VRRPInstance, group: SyncGroup?, scripts: [String: VRRPScript],
-                             files: [String: TrackFile] = [:]) -> [TrackerRule] {
+                             files: [String: TrackFile] = [:], processes: [String: TrackProcess] = [:]) -> [TrackerRule] {
         var rules: [TrackerRule] = []
         if !i.dontTrackPrimary, let interface = i.interface { rules.append(TrackerRule(.interface(interface))) }
         func add(_ entries: [Tracked], interfaces: Bool, fromGroup: Bool, weighted: Bool) {
@@ -149,6 +167,12 @@ public enum VRRPSetupBuilder {
             let weighted = group == nil || group!.trackingWeight
             rules.append(TrackerRule(.file(tracked.name), weight: weighted ? (tracked.weight ?? file.weight) : 0,
                                      reverse: tracked.weight != nil ? tracked.reverse : file.reverse))
+        }
+        for tracked in i.trackProcesses {
+            guard let process = processes[tracked.name], process.process != nil else { continue }
+            let weighted = group == nil || group!.trackingWeight
+            rules.append(TrackerRule(.process(tracked.name), weight: weighted ? (tracked.weight ?? process.weight) : 0,
+                                     reverse: tracked.weight != nil ? tracked.reverse : process.reverse))
         }
         if let group {
             add(group.trackInterfaces, interfaces: true, fromGroup: true, weighted: group.trackingWeight)

@@ -17,7 +17,8 @@ public enum TrackerWeighing {
     /// `interfaceUp` is nil for an interface that does not exist (down, as keepalived treats it).
     /// `fileValue` is the number a track file holds (0 when missing or unreadable, as keepalived).
     public static func trackers(_ rules: [TrackerRule], interfaceUp: (String) -> Bool?,
-                                script: (String) -> ScriptVerdict, fileValue: (String) -> Int = { _ in 0 }) -> [VRRPTracker] {
+                                script: (String) -> ScriptVerdict, fileValue: (String) -> Int = { _ in 0 },
+                                processUp: (String) -> Bool = { _ in false }) -> [VRRPTracker] {
         var trackers: [VRRPTracker] = []
         trackers.reserveCapacity(rules.count)
         for rule in rules {
@@ -25,6 +26,8 @@ public enum TrackerWeighing {
             switch rule.source {
             case .interface(let name):
                 isUp = interfaceUp(name) ?? false
+            case .process(let name):
+                isUp = processUp(name)
             case .file(let name):
                 let value = fileValue(name)
                 if rule.weight == 0 {

@@ -9,12 +9,12 @@ struct Interpreter {
 
     // MARK: top level
 
-    static let topLevel = ["global_defs", "vrrp_script", "track_file", "vrrp_track_file", "vrrp_instance", "vrrp_sync_group",
+    static let topLevel = ["global_defs", "vrrp_script", "track_file", "vrrp_track_file", "vrrp_track_process", "track_process", "vrrp_instance", "vrrp_sync_group",
                            "virtual_server_group", "virtual_server", "static_ipaddress", "static_routes",
                            "static_rules", "net_namespace"]
     static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets", "instance", "use_pid_dir",
                                    "linkbeat_use_polling", "child_wait_time", "SSL",
-                                   "vrrp_track_process", "track_process", "bfd_instance", "garp_group",
+                                   "bfd_instance", "garp_group",
                                    "linkbeat_interfaces", "track_group", "static_track_group"]
 
     mutating func interpret(_ statements: [Statement]) {
@@ -25,6 +25,10 @@ struct Interpreter {
             case "vrrp_script":
                 if let name = reader.argument(s, expecting: "a script name"), let block = reader.requireBlock(s) {
                     vrrpScript(name, block)
+                }
+            case "vrrp_track_process", "track_process":
+                if let name = reader.argument(s, expecting: "a track process name"), let block = reader.requireBlock(s) {
+                    trackProcess(name, block)
                 }
             case "track_file", "vrrp_track_file":
                 if let name = reader.argument(s, expecting: "a track file name"), let block = reader.requireBlock(s) {
@@ -251,7 +255,7 @@ struct Interpreter {
         "owner_ignore_adverts",
     ]
     static let instanceAccepted = [
-        "vrf", "use_vmac_addr", "vmac_xmit_base", "use_ipvlan", "native_ipv6", "track_process", "track_bfd",
+        "vrf", "use_vmac_addr", "vmac_xmit_base", "use_ipvlan", "native_ipv6", "track_bfd",
         "mcast_dst_ip", "track_src_ip", "unicast_fault_no_peer", "old_unicast_checksum", "garp_extra_if",
         "promote_secondaries", "debug", "notify_priority_changes", "smtp_alert", "kernel_rx_buf_size",
         "linkbeat_use_polling", "interface_up_down_delays", "timer_expired_backup",
@@ -291,6 +295,66 @@ struct Interpreter {
         }
         if file.path == nil { reader.diagnostics.error(name.location, "No file set for track_file \(name.text) - ignoring") }
         config.trackFiles.append(file)
+    }
+
+    /// keepalived's vrrp_track_process block, with its limits and words.
+    mutating func trackProcess(_ name: Token, _ block: [Statement]) {
+        var p = TrackProcess(name: name.text, location: name.location)
+        var quorumSet = false
+        for s in block {
+            reader.forbidBlock(s)
+            switch s.keyword {
+            case "process":
+                guard p.process == nil else {
+                    reader.diagnostics.warning(s.location, "Process already set for track process \(name.text) - ignoring \(s.words.dropFirst().first?.text ?? "")")
+                    continue
+                }
+                p.process = reader.argument(s, expecting: "the process name")?.text
+                if s.words.count > 2 {
+                    p.parameters = s.words.dropFirst(2).map(\.text)
+                    if p.parameterMatch == .none { p.parameterMatch = .exact }
+                    p.fullCommand = true
+                }
+            case "param_match":
+                p.fullCommand = true
+                switch s.words.count > 1 ? s.words[1].text : nil {
+                case nil: p.parameterMatch = .exact
+                case "initial": p.parameterMatch = .initial
+                case "partial": p.parameterMatch = .partial
+                case let other?: reader.diagnostics.warning(s.words[1].location, "Invalid param_match type \(other) - ignoring")
+                }
+            case "weight":
+                if let w = reader.integer(s, in: -254...254) { p.weight = w }
+                if s.words.count > 2 {
+                    if s.words[2].text == "reverse" { p.reverse = true } else {
+                        reader.diagnostics.warning(s.words[2].location, "vrrp_track_process \(name.text) unknown weight option \(s.words[2].text)")
+                    }
+                }
+            case "quorum":
+                if let q = reader.integer(s, in: 1...65535) {
+                    if q > p.quorumMax { reader.diagnostics.warning(s.location, "Quorum is greater than quorum_max - ignoring") } else { p.quorum = q; quorumSet = true }
+                }
+            case "quorum_max":
+                if let q = reader.integer(s, in: 0...65535) {
+                    if (q > 0 || p.quorum > 1) && q < p.quorum && quorumSet {
+                        reader.diagnostics.warning(s.location, "quorum_max is less than quorum - ignoring")
+                    } else {
+                        p.quorumMax = q
+                        if q == 0 { p.quorum = 0 } else if p.quorum == 0 { p.quorum = 1 }
+                    }
+                }
+            case "fork_delay", "terminate_delay", "delay":
+                guard let d = reader.timer(s, min: 1, max: 3_600_000_000) else { continue }
+                if s.keyword != "fork_delay" { p.terminateDelay = d }
+                if s.keyword != "terminate_delay" { p.forkDelay = d }
+            case "full_command": p.fullCommand = true
+            default:
+                reader.unknown(s, in: "vrrp_track_process \(name.text)",
+                               known: ["process", "param_match", "weight", "quorum", "quorum_max", "fork_delay", "terminate_delay", "delay", "full_command"])
+            }
+        }
+        if p.process == nil { reader.diagnostics.error(name.location, "track process '\(name.text)' process name not specified") }
+        config.trackProcesses.append(p)
     }
 
     mutating func vrrpInstance(_ name: Token, _ block: [Statement]) {
@@ -340,6 +404,7 @@ struct Interpreter {
             case "track_interface": if let b = reader.requireBlock(s) { i.trackInterfaces += tracked(b, in: "track_interface") }
             case "track_script": if let b = reader.requireBlock(s) { i.trackScripts += tracked(b, in: "track_script") }
             case "track_file": if let b = reader.requireBlock(s) { i.trackFiles += tracked(b, in: "track_file") }
+            case "track_process": if let b = reader.requireBlock(s) { i.trackProcesses += tracked(b, in: "track_process") }
             case "mcast_src_ip": i.mcastSourceIP = reader.address(s)
             case "unicast_src_ip": i.unicastSourceIP = reader.address(s)
             case "unicast_peer": if let b = reader.requireBlock(s) { i.unicastPeers += unicastPeers(b) }

@@ -8,6 +8,7 @@ public struct Configuration: Sendable {
     public var globals = GlobalDefs()
     public var scripts: [VRRPScript] = []
     public var trackFiles: [TrackFile] = []
+    public var trackProcesses: [TrackProcess] = []
     public var instances: [VRRPInstance] = []
     public var syncGroups: [SyncGroup] = []
     public var staticAddresses: [VirtualAddress] = []
@@ -140,6 +141,24 @@ public struct TrackFile: Sendable {
     public var initOverwrite = false
 }
 
+/// keepalived's `vrrp_track_process NAME { process, param_match, weight, quorum, quorum_max,
+/// fork_delay, terminate_delay, delay, full_command }`.
+public struct TrackProcess: Sendable {
+    public enum ParameterMatch: Sendable { case none, exact, partial, initial }
+    public var name: String
+    public var location: SourceLocation
+    public var process: String?
+    public var parameters: [String] = []
+    public var parameterMatch = ParameterMatch.none
+    public var fullCommand = false
+    public var weight = 0
+    public var reverse = false
+    public var quorum = 1
+    public var quorumMax = Int.max
+    public var forkDelay: Microseconds = 0
+    public var terminateDelay: Microseconds = 0
+}
+
 public struct VRRPScript: Sendable {
     public var name: String
     public var location: SourceLocation
@@ -228,6 +247,7 @@ public struct VRRPInstance: Sendable {
     public var trackInterfaces: [Tracked] = []
     public var trackScripts: [Tracked] = []
     public var trackFiles: [Tracked] = []
+    public var trackProcesses: [Tracked] = []
     public var mcastSourceIP: IPAddress?
     public var unicastSourceIP: IPAddress?
     public var unicastPeers: [UnicastPeer] = []

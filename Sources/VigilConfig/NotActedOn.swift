@@ -26,7 +26,7 @@ public enum NotActedOn {
             "no e-mail is sent on state changes; use a notify script")
         set(["dynamic_interfaces"], "an instance whose interface is missing at start is not waited for")
         set(["track_file"], "the file's value does not change the sync group's members' priority; track it in each instance")
-        set(["track_process", "vrrp_track_process"], "the process is not tracked: the priority does not change with it")
+        set(["track_process"], "the process does not change the sync group's members' priority; track it in each instance")
         set(["track_bfd", "bfd_instance"], "BFD is not run")
         set(["use_vmac", "use_vmac_addr", "vmac_xmit_base", "use_ipvlan", "vmac_prefix", "vmac_addr_prefix"],
             "no VMAC interface is made: adverts and gratuitous ARPs carry the interface's own MAC")

@@ -5,6 +5,15 @@ enum CrossReferences {
     static func check(_ config: inout Configuration, _ diagnostics: inout DiagnosticSink) {
         let scriptNames = Set(config.scripts.filter { $0.script != nil }.map(\.name))
         let fileNames = Set(config.trackFiles.filter { $0.path != nil }.map(\.name))
+        let processNames = Set(config.trackProcesses.filter { $0.process != nil }.map(\.name))
+        for index in config.instances.indices {
+            let instance = config.instances[index]
+            config.instances[index].trackProcesses.removeAll { tracked in
+                guard !processNames.contains(tracked.name) else { return false }
+                diagnostics.warning(tracked.location, "(\(instance.name)) track process \(tracked.name) not found, ignoring...")
+                return true
+            }
+        }
         for index in config.instances.indices {
             let instance = config.instances[index]
             config.instances[index].trackFiles.removeAll { tracked in

@@ -88,7 +88,8 @@ public final class Daemon {
         startedAt = system.clock.wallClock()
         loop = EventLoop(clock: system.clock, waiter: system.waiter)
         scripts = ScriptHost(runner: system.processes, clock: system.clock, host: system.host, globals: configuration.globals, logger: logger)
-        trackers = TrackerHost(scripts: scripts, addresses: system.addresses, files: system.files, logger: logger)
+        trackers = TrackerHost(scripts: scripts, addresses: system.addresses, files: system.files,
+                               processTable: system.processTable, logger: logger)
         vrrp = VRRPHost(loop: loop, clock: system.clock, network: system.network, addresses: system.addresses, routing: system.routing,
                         scripts: scripts, trackers: trackers, logger: logger)
         setup = VRRPSetup()

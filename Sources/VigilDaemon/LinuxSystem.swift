@@ -25,6 +25,7 @@ extension DaemonSystem {
             files: LocalDaemonFiles(), host: LocalHost())
         system.listenUnix = listenOnUnixSocket
         system.routing = try? RouteManager()
+        system.processTable = { ProcFS.processes(commandLines: $0) }
         system.listenTCP = listenOnTCP
         let (notifySocket, watchdog) = SystemdNotifySocket.fromEnvironment()
         if let notifySocket {

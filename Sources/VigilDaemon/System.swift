@@ -205,6 +205,8 @@ public struct DaemonSystem {
     /// nil when the routing socket could not be opened: routes and rules are then logged as
     /// not installed.
     public var routing: (any RoutingControl)?
+    /// The running processes (vrrp_track_process); with command lines when asked.
+    public var processTable: (Bool) -> [RunningProcess] = { _ in [] }
 
     public init(clock: any DaemonClock, waiter: any DescriptorWaiter, signals: any SignalSource,
                 addresses: any AddressControl, network: any VRRPNetwork,

@@ -28,6 +28,9 @@ final class TrackerHost: LoopHost {
     private var disabled = Set<String>()
     private var interfaces: [String: Bool] = [:]
     private let files: any DaemonFileSystem
+    private let processTable: (Bool) -> [RunningProcess]
+    /// Tracked processes by name, with their quorum state.
+    private var processes: [String: (spec: TrackProcessSpec, state: ProcessQuorumState)] = [:]
     /// Track files by name: where, and the number last read (0 when missing, as keepalived).
     private var trackFiles: [String: (path: String, value: Int)] = [:]
     private var nextInterfaceCheck: Int64 = 0
@@ -37,10 +40,12 @@ final class TrackerHost: LoopHost {
     /// Called for every finished run (metrics).
     var onRunFinished: (String, FinishedScript) -> Void = { _, _ in }
 
-    init(scripts: ScriptHost, addresses: any AddressControl, files: any DaemonFileSystem, logger: Logger) {
+    init(scripts: ScriptHost, addresses: any AddressControl, files: any DaemonFileSystem,
+         processTable: @escaping (Bool) -> [RunningProcess], logger: Logger) {
         self.scripts = scripts
         self.addresses = addresses
         self.files = files
+        self.processTable = processTable
         self.logger = logger
     }
 
@@ -54,6 +59,8 @@ final class TrackerHost: LoopHost {
     func interfaceUp(_ name: String) -> Bool? { interfaces[name] }
 
     func fileValue(_ name: String) -> Int { trackFiles[name]?.value ?? 0 }
+
+    func processUp(_ name: String) -> Bool { processes[name]?.state.isUp ?? false }
 
     /// Every tracked script, for `vigil status`: enabled ones with their counts, disabled ones
     /// as such.
@@ -78,6 +85,7 @@ final class TrackerHost: LoopHost {
         for spec in setup.trackScripts { begin(spec, at: now) }
         track(interfacesOf: setup)
         track(filesOf: setup, initialising: true)
+        track(processesOf: setup, at: now)
         nextInterfaceCheck = now + 1_000_000
     }
 
@@ -112,6 +120,7 @@ final class TrackerHost: LoopHost {
     /// the new counts; one with a new command, and a new script, start as at start-up.
     func reload(to setup: VRRPSetup, plan: TrackScriptPlan, at now: Int64) {
         track(filesOf: setup, initialising: false)
+        track(processesOf: setup, at: now)
         let specs = Dictionary(setup.trackScripts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for name in plan.removed + plan.replaced {
             running[name] = nil
@@ -170,6 +179,39 @@ final class TrackerHost: LoopHost {
         return changed
     }
 
+    // MARK: Track processes
+
+    /// The tracked processes of the setup; a kept one (same pattern and quorum) keeps its
+    /// state, a new one is counted at once.
+    func track(processesOf setup: VRRPSetup, at now: Int64) {
+        var next: [String: (spec: TrackProcessSpec, state: ProcessQuorumState)] = [:]
+        for spec in setup.trackProcesses {
+            if let kept = processes[spec.name], kept.spec == spec { next[spec.name] = kept; continue }
+            next[spec.name] = (spec, ProcessQuorumState(quorum: spec.quorum, quorumMax: spec.quorumMax,
+                                                         forkDelay: spec.forkDelay, terminateDelay: spec.terminateDelay))
+        }
+        let fresh = Set(next.keys).subtracting(processes.keys)
+        processes = next
+        _ = countProcesses(at: now, first: fresh)
+    }
+
+    /// One look at the process table (command lines read only if a pattern needs them).
+    private func countProcesses(at now: Int64, first: Set<String> = []) -> Bool {
+        guard !processes.isEmpty else { return false }
+        let table = processTable(processes.values.contains { $0.spec.pattern.fullCommand })
+        var changed = false
+        for name in processes.keys.sorted() {
+            guard var entry = processes[name] else { continue }
+            let count = table.reduce(0) { $0 + (entry.spec.pattern.matches(comm: $1.comm, commandLine: $1.commandLine) ? 1 : 0) }
+            if entry.state.record(count: count, at: now, first: first.contains(name)) {
+                logger.info("Track process \(name) is now \(entry.state.isUp ? "up" : "down") (\(count) running, quorum \(entry.spec.quorum))")
+                changed = true
+            }
+            processes[name] = entry
+        }
+        return changed
+    }
+
     // MARK: LoopHost
 
     /// The next run, link check or script timeout. A run's own deadline is not among them:
@@ -179,6 +221,8 @@ final class TrackerHost: LoopHost {
         var earliest = nextInterfaceCheck
         for script in running.values { earliest = min(earliest, script.schedule.nextRunAt) }
         if let d = scripts.nextDeadline { earliest = min(earliest, d) }
+        // A fork_delay / terminate_delay that ends between two looks at the table.
+        for entry in processes.values { if let d = entry.state.pendingUntil { earliest = min(earliest, d) } }
         return earliest
     }
 
@@ -227,6 +271,9 @@ final class TrackerHost: LoopHost {
             }
             running[name] = script
         }
+        if now < nextInterfaceCheck, processes.values.contains(where: { $0.state.pendingUntil.map { $0 <= now } ?? false }) {
+            if countProcesses(at: now) { changed = true }
+        }
         if now >= nextInterfaceCheck {
             nextInterfaceCheck = now + 1_000_000
             for name in interfaces.keys.sorted() {
@@ -237,6 +284,7 @@ final class TrackerHost: LoopHost {
                 changed = true
             }
             if readTrackFiles() { changed = true }
+            if countProcesses(at: now) { changed = true }
         }
         if changed { onChange(now) }
     }

@@ -508,7 +508,7 @@ final class VRRPHost: LoopHost {
 
     func trackerStates(_ instance: Instance) -> [VRRPTracker] {
         TrackerWeighing.trackers(instance.spec.trackers, interfaceUp: trackers.interfaceUp, script: trackers.verdict,
-                                 fileValue: trackers.fileValue)
+                                 fileValue: trackers.fileValue, processUp: trackers.processUp)
     }
 
     /// A verdict or link changed: every instance is re-weighed with the full current set.

@@ -176,3 +176,41 @@ struct TrackScriptScheduleTests {
         #expect(runs == 7)
     }
 }
+
+@Suite struct TrackProcessTests {
+    @Test func namesMatchOnTheFifteenBytesOfComm() {
+        let p = ProcessPattern(process: "haproxy")
+        #expect(p.matches(comm: "haproxy", commandLine: nil) && !p.matches(comm: "haproxy2", commandLine: nil))
+        #expect(!ProcessPattern(process: "ssh").matches(comm: "sshd", commandLine: nil), "exact, unlike pgrep")
+        #expect(ProcessPattern(process: "a-very-long-process-name").matches(comm: "a-very-long-pro", commandLine: nil))
+    }
+
+    @Test func commandLinesMatchAsParamMatchSays() {
+        let line = ["/usr/sbin/haproxy", "-f", "/etc/haproxy/haproxy.cfg", "-Ws"]
+        func pattern(_ parameters: [String], _ match: ProcessPattern.ParameterMatch) -> ProcessPattern {
+            ProcessPattern(process: "/usr/sbin/haproxy", parameters: parameters, parameterMatch: match, fullCommand: true)
+        }
+        #expect(pattern([], .none).matches(comm: "haproxy", commandLine: line), "full_command: argv[0], any arguments")
+        #expect(!pattern([], .exact).matches(comm: "haproxy", commandLine: line), "param_match without parameters: none allowed")
+        #expect(pattern(["-f", "/etc/haproxy/haproxy.cfg", "-Ws"], .exact).matches(comm: "haproxy", commandLine: line))
+        #expect(!pattern(["-f", "/etc/haproxy/haproxy.cfg"], .exact).matches(comm: "haproxy", commandLine: line))
+        #expect(pattern(["-f", "/etc/haproxy/haproxy.cfg"], .partial).matches(comm: "haproxy", commandLine: line))
+        #expect(pattern(["-f", "/etc/haproxy/"], .initial).matches(comm: "haproxy", commandLine: line))
+        #expect(!pattern(["-f", "/etc/haproxy/"], .partial).matches(comm: "haproxy", commandLine: line))
+        #expect(!pattern([], .none).matches(comm: "haproxy", commandLine: nil))
+    }
+
+    @Test func quorumWithDelays() {
+        var state = ProcessQuorumState(quorum: 2, quorumMax: 3, forkDelay: 1_000_000, terminateDelay: 500_000)
+        var changed = state.record(count: 1, at: 0, first: true)
+        #expect(!changed && !state.isUp)
+        changed = state.record(count: 2, at: 100_000)
+        #expect(!changed && state.pendingUntil == 1_100_000)
+        changed = state.record(count: 2, at: 1_100_000)
+        #expect(changed && state.isUp)
+        changed = state.record(count: 4, at: 1_200_000)
+        #expect(!changed, "above quorum_max is down, after terminate_delay")
+        changed = state.record(count: 4, at: 1_700_000)
+        #expect(changed && !state.isUp)
+    }
+}

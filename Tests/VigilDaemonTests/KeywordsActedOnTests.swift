@@ -259,3 +259,45 @@ import VigilSystem
         #expect(lvs01.state("VI_1") == .master)
     }
 }
+
+/// vrrp_track_process: the priority follows the quorum of matching processes, after the
+/// terminate and fork delays.
+@Suite struct TrackProcessTests {
+    static let process = """
+    vrrp_track_process haproxy {
+        process haproxy
+        weight -20
+        delay 2
+    }
+    """
+
+    @Test func losingTheProcessMovesTheVIPAfterTheDelay() throws {
+        let sim = Simulation()
+        let tracked = "track_process {\n        haproxy\n    }"
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        let lvs02 = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        lvs01.runningProcesses = [RunningProcess(comm: "haproxy"), RunningProcess(comm: "sshd")]
+        try lvs01.start(Configs.pair(priority: 100, extra: Self.process, instanceExtra: tracked, nopreempt: false))
+        sim.run(0.5)
+        try lvs02.start(Configs.pair(priority: 95, nopreempt: false))
+        sim.run(10)
+        #expect(lvs01.state("VI_1") == .master && lvs01.instance("VI_1")!.machine.effectivePriority == 100)
+        lvs01.runningProcesses = [RunningProcess(comm: "sshd")]
+        sim.run(1.5)
+        #expect(lvs01.instance("VI_1")!.machine.effectivePriority == 100, "terminate_delay 2 s not over yet")
+        sim.run(2)
+        #expect(lvs01.instance("VI_1")!.machine.effectivePriority == 80)
+        sim.run(5)
+        #expect(lvs02.state("VI_1") == .master && lvs01.state("VI_1") == .backup, "95 preempts 80")
+        #expect(lvs01.log.contains("Track process haproxy is now down (0 running, quorum 1)"))
+        // A fork that dies at once never counts.
+        lvs01.runningProcesses = [RunningProcess(comm: "haproxy")]
+        sim.run(1)
+        lvs01.runningProcesses = []
+        sim.run(3)
+        #expect(lvs01.instance("VI_1")!.machine.effectivePriority == 80)
+        lvs01.runningProcesses = [RunningProcess(comm: "haproxy")]
+        sim.run(8)
+        #expect(lvs01.instance("VI_1")!.machine.effectivePriority == 100 && lvs01.state("VI_1") == .master)
+    }
+}

@@ -22,6 +22,8 @@ final class Director {
     let clock: VirtualClock
     /// Listening sockets the daemon opened (control socket, metrics), by path or "ADDR:PORT".
     var listeners: [String: FakeListener] = [:]
+    /// What vrrp_track_process finds running on this director.
+    var runningProcesses: [RunningProcess] = []
     let descriptors: FakeDescriptors
     /// systemd, as the daemon sees it: what it was told, and when.
     let systemd: FakeServiceManager
@@ -59,6 +61,7 @@ final class Director {
         }
         system.serviceManager = systemd
         system.routing = node
+        system.processTable = { [unowned self] _ in self.runningProcesses }
         system.listenTCP = { [unowned self] address, port throws(SystemError) in
             let listener = FakeListener(descriptors: self.descriptors)
             self.listeners["\(address):\(port)"] = listener

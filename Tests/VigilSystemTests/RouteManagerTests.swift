@@ -66,3 +66,13 @@ import VigilSystem
         #expect(!(try Shell.run(["ip", "-n", lab.a, "rule", "show"]).output.contains("lookup 100")))
     }
 }
+
+/// The process table vrrp_track_process reads.
+@Suite struct ProcFSTests {
+    @Test func findsThisTestProcessWithItsCommandLine() {
+        let all = ProcFS.processes(commandLines: true)
+        #expect(all.count > 1)
+        #expect(all.contains { $0.commandLine?.first?.hasSuffix("VigilPackageTests.xctest") == true && "VigilPackageTests.xctest".hasPrefix($0.comm) })
+        #expect(ProcFS.processes(commandLines: false).allSatisfy { $0.commandLine == nil })
+    }
+}
