@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "VRRPSpecs", dependencies: ["Addressing", "VRRP", "VigilConfig", "Tracking"]),
         // Track-script verdicts and scheduling: keepalived's rise/fall counter on a µs clock, no I/O.
         .target(name: "Tracking"),
+        // keepalived's state-change mail as a pure SMTP client: bytes in, bytes out.
+        .target(name: "SMTP"),
         // fork/exec of track and notify scripts as their user, in their own process group, with timeouts.
         // Depends on VigilConfig only for `HostChecks.resolve`, so that `-t` and the daemon can
         // never disagree about which program a script names.
@@ -60,7 +62,7 @@ let package = Package(
         // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
         .target(
             name: "VigilDaemon",
-            dependencies: ["Addressing", "VigilConfig", "VRRP", "VRRPSpecs", "VigilStatus", "VigilMetrics", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Addressing", "VigilConfig", "VRRP", "VRRPSpecs", "VigilStatus", "VigilMetrics", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", "SMTP", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "vigil",
@@ -82,6 +84,7 @@ let package = Package(
         .testTarget(name: "VigilMetricsTests", dependencies: ["VigilMetrics", "VigilStatus", "VigilTestSupport", "VRRP", "IPVS", "Addressing"]),
         .testTarget(name: "VRRPSpecsTests", dependencies: ["VRRPSpecs", "VRRP", "VigilConfig"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
+        .testTarget(name: "SMTPTests", dependencies: ["SMTP"]),
         .testTarget(name: "IPVSTests", dependencies: ["IPVS", "VigilTestSupport"]),
         .testTarget(name: "HealthCheckTests", dependencies: ["HealthCheck"]),
         .testTarget(name: "LVSTests", dependencies: ["LVS", "VigilConfig", "IPVS", "HealthCheck"]),

@@ -125,6 +125,8 @@ public struct InstanceSpec: Hashable, Sendable {
     public var virtualRules: [RuleDefinition] = []
     public var trackers: [TrackerRule]
     public var notify: NotifyCommands
+    /// Mail this instance's state changes.
+    public var smtpAlert = false
 
     public var interface: String { identity.interface }
     /// Where multicast adverts go and are heard; nil for a unicast instance.
@@ -235,6 +237,24 @@ public struct SyncGroupSpec: Hashable, Sendable {
     public var name: String
     public var members: [String]
     public var notify: NotifyCommands
+    /// Mail its state changes (smtp_alert, else smtp_alert_vrrp, else smtp_alert in global_defs).
+    public var smtpAlert = false
+}
+
+/// Where state-change mail goes (keepalived's smtp_server, notification_email, ...): only
+/// when both a server and a recipient are configured.
+public struct MailSettings: Hashable, Sendable {
+    public var server: IPAddress
+    public var port: UInt16
+    public var to: [String]
+    /// nil: user@host, as keepalived.
+    public var from: String?
+    /// nil: the host name.
+    public var helo: String?
+    /// nil: the host name.
+    public var routerID: String?
+    public var timeout: Int64
+    public var noEmailFaults: Bool
 }
 
 /// Everything the VRRP side runs, built from one configuration.
@@ -243,6 +263,7 @@ public struct VRRPSetup: Hashable, Sendable {
     public var groups: [SyncGroupSpec] = []
     /// Only the scripts some instance or group tracks, as keepalived runs only those.
     public var trackScripts: [TrackScriptSpec] = []
+    public var mail: MailSettings?
     /// Only the track files and processes some instance tracks.
     public var trackFiles: [TrackFileSpec] = []
     public var trackProcesses: [TrackProcessSpec] = []

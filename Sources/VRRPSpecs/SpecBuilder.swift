@@ -11,6 +11,12 @@ public enum VRRPSetupBuilder {
     public static func build(_ config: Configuration) -> (setup: VRRPSetup, problems: [SpecProblem]) {
         var setup = VRRPSetup()
         setup.startupDelay = config.globals.startupDelay
+        let g = config.globals
+        if let server = g.smtpServer.flatMap({ IPAddress($0) }), !g.notificationEmail.isEmpty {
+            setup.mail = MailSettings(server: server, port: UInt16(clamping: g.smtpPort), to: g.notificationEmail,
+                                      from: g.notificationEmailFrom, helo: g.smtpHeloName, routerID: g.routerID,
+                                      timeout: max(g.smtpConnectTimeout, 1_000_000), noEmailFaults: g.noEmailFaults)
+        }
         setup.garpInterval = config.globals.garpInterval
         setup.gnaInterval = config.globals.gnaInterval
         setup.staticAddresses = config.staticAddresses.map { vipSpec($0, instanceInterface: config.globals.defaultInterface) }
@@ -41,8 +47,10 @@ public enum VRRPSetupBuilder {
         }
         let running = Set(setup.instances.map(\.name))
         for group in config.syncGroups {
-            setup.groups.append(SyncGroupSpec(name: group.name, members: group.members.map(\.name).filter { running.contains($0) },
-                                              notify: NotifyCommands(group.notify)))
+            var groupSpec = SyncGroupSpec(name: group.name, members: group.members.map(\.name).filter { running.contains($0) },
+                                          notify: NotifyCommands(group.notify))
+            groupSpec.smtpAlert = group.smtpAlert ?? config.globals.smtpAlertVRRP ?? config.globals.smtpAlert ?? false
+            setup.groups.append(groupSpec)
         }
         for script in config.scripts where tracked.contains(script.name) {
             guard let command = script.script else { continue }
@@ -133,6 +141,7 @@ public enum VRRPSetupBuilder {
                                 unicastPeers: peers, unicastTTL: UInt8(clamping: i.unicastTTL ?? 255),
                                 virtualAddresses: vips, excludedAddresses: excluded, trackers: trackerRules(i, group: group, scripts: scripts, files: files, processes: processes),
                                 notify: NotifyCommands(i.notify))
+        spec.smtpAlert = i.smtpAlert ?? globals.smtpAlertVRRP ?? globals.smtpAlert ?? false
         spec.virtualRoutes = i.virtualRoutes.compactMap(\.route)
         spec.virtualRules = i.virtualRules.compactMap(\.rule)
         return spec

@@ -72,6 +72,7 @@ struct Interpreter {
 
     static let globalKeywords = [
         "router_id", "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout",
+        "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "no_email_faults",
         "enable_script_security", "script_user", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
         "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
         "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
@@ -84,8 +85,8 @@ struct Interpreter {
     static let globalAccepted = [
         "tmp_config_directory", "config_save_dir", "process_names", "process_name", "vrrp_process_name",
         "checker_process_name", "bfd_process_name", "startup_script", "startup_script_timeout", "shutdown_script",
-        "shutdown_script_timeout", "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker",
-        "checker_log_all_failures", "no_email_faults", "lvs_sync_daemon", "lvs_timeouts", "vrrp_garp_extra_if",
+        "shutdown_script_timeout", "smtp_alert_checker",
+        "checker_log_all_failures", "lvs_sync_daemon", "lvs_timeouts", "vrrp_garp_extra_if",
         "nftables", "nftables_priority", "nftables_counters", "nftables_ifindex", "nftables_ipvs",
         "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
         "disable_local_igmp", "vrrp_notify_priority_changes", "max_auto_priority", "min_auto_priority_delay",
@@ -119,7 +120,15 @@ struct Interpreter {
                 if let b = reader.requireBlock(s) { g.notificationEmail += b.map { $0.words.map(\.text).joined(separator: " ") } }
             case "notification_email_from": g.notificationEmailFrom = reader.string(s, expecting: "an e-mail address")
             case "smtp_server":
-                if let t = reader.argument(s, expecting: "an SMTP server address") { g.smtpServer = t.text }
+                if let t = reader.argument(s, expecting: "an SMTP server address") {
+                    g.smtpServer = t.text
+                    g.smtpServerLocation = s.location
+                    if s.words.count > 2 { g.smtpPort = reader.integer(s.words[2], keyword: "smtp_server", in: 1...65535, what: "a port 1...65535") ?? 25 }
+                }
+            case "smtp_helo_name": g.smtpHeloName = reader.string(s, expecting: "a host name")
+            case "smtp_alert": g.smtpAlert = reader.boolean(s) ?? true
+            case "smtp_alert_vrrp": g.smtpAlertVRRP = reader.boolean(s) ?? true
+            case "no_email_faults": g.noEmailFaults = true
             case "smtp_connect_timeout":
                 if let v = reader.timer(s, min: 0) { g.smtpConnectTimeout = v }
             case "enable_script_security": g.enableScriptSecurity = true; reader.noExtra(s, after: 0)
@@ -244,6 +253,7 @@ struct Interpreter {
     // MARK: vrrp_instance
 
     static let instanceKeywords = [
+        "smtp_alert",
         "state", "interface", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay",
         "authentication", "virtual_ipaddress", "virtual_ipaddress_excluded", "virtual_routes", "virtual_rules",
         "track_interface", "track_script", "track_file", "mcast_src_ip", "unicast_src_ip", "unicast_peer", "unicast_ttl",
@@ -257,7 +267,7 @@ struct Interpreter {
     static let instanceAccepted = [
         "vrf", "use_vmac_addr", "vmac_xmit_base", "use_ipvlan", "native_ipv6", "track_bfd",
         "mcast_dst_ip", "track_src_ip", "unicast_fault_no_peer", "old_unicast_checksum", "garp_extra_if",
-        "promote_secondaries", "debug", "notify_priority_changes", "smtp_alert", "kernel_rx_buf_size",
+        "promote_secondaries", "debug", "notify_priority_changes", "kernel_rx_buf_size",
         "linkbeat_use_polling", "interface_up_down_delays", "timer_expired_backup",
         "lvs_sync_daemon_interface", "garp_group", "unicast_peer_name", "nftables_ipvs",
     ]
@@ -427,6 +437,7 @@ struct Interpreter {
             case "skip_check_adv_addr": i.skipCheckAdvAddr = reader.boolean(s)
             case "check_unicast_src": i.checkUnicastSource = true
             case "owner_ignore_adverts": i.ownerIgnoreAdverts = true
+            case "smtp_alert": i.smtpAlert = reader.boolean(s) ?? true
             case "down_timer_adverts": i.downTimerAdverts = reader.integer(s, in: 1...100)
             case "v3_checksum_as_v2": i.v3ChecksumAsV2 = reader.boolean(s) ?? true
             case "no_virtual_ipaddress": i.noVirtualIPAddress = true
@@ -821,11 +832,11 @@ struct Interpreter {
 
     // MARK: vrrp_sync_group
 
-    static let syncGroupKeywords = ["group", "notify_master", "notify_backup", "notify_fault", "notify_stop",
+    static let syncGroupKeywords = ["group", "smtp_alert", "notify_master", "notify_backup", "notify_fault", "notify_stop",
                                     "notify_deleted", "notify", "track_interface", "track_script",
                                     "sync_group_tracking_weight"]
     static let syncGroupAccepted = ["track_file", "track_process", "track_bfd", "notify_priority_changes",
-                                    "smtp_alert", "global_tracking"]
+                                    "global_tracking"]
 
     mutating func syncGroup(_ name: Token, _ block: [Statement]) {
         var g = SyncGroup(name: name.text, location: name.location)
@@ -844,6 +855,7 @@ struct Interpreter {
             case "track_interface": if let b = reader.requireBlock(s) { g.trackInterfaces += tracked(b, in: "track_interface") }
             case "track_script": if let b = reader.requireBlock(s) { g.trackScripts += tracked(b, in: "track_script") }
             case "sync_group_tracking_weight": g.trackingWeight = true
+            case "smtp_alert": g.smtpAlert = reader.boolean(s) ?? true
             default:
                 if Self.syncGroupAccepted.contains(s.keyword) { g.notActedOn[s.keyword] = s.location; continue }
                 reader.unknown(s, in: "vrrp_sync_group \(name.text)", known: Self.syncGroupKeywords + Self.syncGroupAccepted)
@@ -1072,7 +1084,7 @@ struct Interpreter {
             case "warmup": rs.warmup = reader.timer(s)
             case "delay_loop": rs.delayLoop = reader.timer(s, min: 1)
             default:
-                if Self.realServerAccepted.contains(s.keyword) { continue }
+                if Self.realServerAccepted.contains(s.keyword) { rs.notActedOn[s.keyword] = s.location; continue }
                 reader.unknown(s, in: "real_server \(address)", known: Self.realServerKeywords + Self.realServerAccepted + CheckerKind.allCases.map(\.rawValue))
             }
         }

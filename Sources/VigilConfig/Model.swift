@@ -57,6 +57,13 @@ public struct GlobalDefs: Sendable {
     public var notificationEmail: [String] = []
     public var notificationEmailFrom: String?
     public var smtpServer: String?
+    public var smtpPort = 25
+    public var smtpServerLocation: SourceLocation?
+    public var smtpHeloName: String?
+    /// Global defaults of smtp_alert: `smtp_alert_vrrp` for VRRP, else `smtp_alert`.
+    public var smtpAlert: Bool?
+    public var smtpAlertVRRP: Bool?
+    public var noEmailFaults = false
     public var smtpConnectTimeout: Microseconds = 30_000_000
     public var enableScriptSecurity = false
     public var scriptUser: ScriptUser?
@@ -263,6 +270,7 @@ public struct VRRPInstance: Sendable {
     public var skipCheckAdvAddr: Bool?
     public var checkUnicastSource = false
     public var ownerIgnoreAdverts = false
+    public var smtpAlert: Bool?
     public var downTimerAdverts: Int?
     public var v3ChecksumAsV2 = false
     public var noVirtualIPAddress = false
@@ -282,6 +290,7 @@ public struct SyncGroup: Sendable {
     public var trackInterfaces: [Tracked] = []
     public var trackScripts: [Tracked] = []
     public var trackingWeight = false
+    public var smtpAlert: Bool?
     /// Keywords keepalived acts on that Vigil accepts without acting on them yet (`NotActedOn`).
     public var notActedOn: [String: SourceLocation] = [:]
 }
@@ -380,6 +389,8 @@ public struct RealServer: Sendable {
     public var warmup: Microseconds?
     public var delayLoop: Microseconds?
     public var checkers: [Checker] = []
+    /// Keywords keepalived acts on that Vigil accepts without acting on them yet (`NotActedOn`).
+    public var notActedOn: [String: SourceLocation] = [:]
 }
 
 public struct VirtualServer: Sendable {

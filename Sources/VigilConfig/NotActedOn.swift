@@ -1,3 +1,5 @@
+import Addressing
+
 /// Keywords keepalived acts on that Vigil accepts and does not act on yet. Accepting them keeps
 /// a keepalived.conf loadable unchanged; saying so keeps the promise that nothing is ignored
 /// without a word: each one present gets a warning naming it and its line, in `vigil -t`
@@ -10,7 +12,6 @@
 public enum NotActedOn {
     /// Parsed into the model, not acted on: recorded by the interpreter with their location.
     static let modelledGlobals: Set<String> = [
-        "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout",
         "dynamic_interfaces",
     ]
     static let modelledInstance: Set<String> = [
@@ -21,9 +22,8 @@ public enum NotActedOn {
     static let consequences: [String: String] = {
         var table: [String: String] = [:]
         func set(_ keywords: [String], _ text: String) { for k in keywords { table[k] = text } }
-        set(["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_alert",
-             "smtp_alert_vrrp", "smtp_alert_checker", "smtp_helo_name", "no_email_faults", "no_checker_emails"],
-            "no e-mail is sent on state changes; use a notify script")
+        set(["smtp_alert_checker", "no_checker_emails", "smtp_alert"],
+            "real server and virtual server alerts are not mailed yet (VRRP state changes are)")
         set(["dynamic_interfaces"], "an instance whose interface is missing at start is not waited for")
         set(["track_file"], "the file's value does not change the sync group's members' priority; track it in each instance")
         set(["track_process"], "the process does not change the sync group's members' priority; track it in each instance")
@@ -74,6 +74,15 @@ public enum NotActedOn {
             }
         }
         warn("", config.globals.notActedOn)
+        let g = config.globals
+        if let server = g.smtpServer, let location = g.smtpServerLocation {
+            if IPAddress(server) == nil {
+                diagnostics.warning(location, "smtp_server '\(server)' is not acted on by Vigil yet: Vigil takes an address, it does not resolve names; no mail is sent", klass: .note)
+            } else if !g.notificationEmail.isEmpty, let vs = config.virtualServers.first {
+                // keepalived mails real server UP/DOWN by default (a real server's smtp_alert is on).
+                diagnostics.warning(vs.location, "virtual_server \(vs.key): real server alerts are not mailed by Vigil yet (keepalived mails them to notification_email by default)", klass: .note)
+            }
+        }
         for group in config.syncGroups { warn("vrrp_sync_group \(group.name): ", group.notActedOn) }
         for instance in config.instances {
             warn("(\(instance.name)) ", instance.notActedOn)
@@ -83,6 +92,7 @@ public enum NotActedOn {
             // Keywords of checkers Vigil does not run are covered by the warning that their real
             // server is not health-checked.
             for rs in vs.realServers {
+                warn("real_server \(rs.address):\(rs.port): ", rs.notActedOn)
                 for c in rs.checkers where c.kind == .tcp { warn("\(c.kind.rawValue) of \(rs.address):\(rs.port): ", c.notActedOn) }
             }
         }

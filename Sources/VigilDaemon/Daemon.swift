@@ -60,6 +60,7 @@ public final class Daemon {
     let scripts: ScriptHost
     let trackers: TrackerHost
     let vrrp: VRRPHost
+    let mail: MailHost
     var checkers: CheckerHost?
     var control: StreamServer?
     var metrics: VigilMetrics?
@@ -92,6 +93,9 @@ public final class Daemon {
                                processTable: system.processTable, logger: logger)
         vrrp = VRRPHost(loop: loop, clock: system.clock, network: system.network, addresses: system.addresses, routing: system.routing,
                         scripts: scripts, trackers: trackers, logger: logger)
+        mail = MailHost(loop: loop, clock: system.clock, connect: system.connectTCP, hostName: system.hostName,
+                        userName: system.userName, logger: logger)
+        vrrp.mail = mail
         setup = VRRPSetup()
         loop.onWaitError = { [logger] error in logger.error("poll: \(error)") }
         // The signal pipe first: it is then handled before the packets that arrived with it.
@@ -100,6 +104,7 @@ public final class Daemon {
             let (built, problems) = VRRPSetupBuilder.build(configuration)
             if let problem = problems.first { throw DaemonError(problem.message) }
             setup = built
+            mail.settings = built.mail
             try vrrp.setUp(setup)
         }
         if options.runChecker {
@@ -110,6 +115,7 @@ public final class Daemon {
         trackers.onChange = { [unowned self] now in self.vrrp.trackersChanged(at: now) }
         loop.add(vrrp)
         loop.add(trackers)
+        loop.add(mail)
         if let checkers { loop.add(checkers) }
         if let path = options.controlPath { openControlSocket(path) }
         if let listen = options.metricsListen { openMetrics(listen) }

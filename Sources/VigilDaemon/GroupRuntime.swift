@@ -7,6 +7,8 @@ final class GroupRuntime {
     let spec: SyncGroupSpec
     var core: VRRPSyncGroup
     let members: [VRRPHost.Instance]
+    /// keepalived mails a group state once (vrrp_sync_smtp_notifier).
+    var lastMailedState: VRRPState?
 
     /// `continuing`: rebuilt by a reload around members that kept their state, so the
     /// group's state is theirs without a transition.

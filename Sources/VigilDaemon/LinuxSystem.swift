@@ -26,6 +26,10 @@ extension DaemonSystem {
         system.listenUnix = listenOnUnixSocket
         system.routing = try? RouteManager()
         system.processTable = { ProcFS.processes(commandLines: $0) }
+        system.connectTCP = { address, port throws(SystemError) in try StreamSocket.connect(to: address, port: port) }
+        var name = [CChar](repeating: 0, count: 256)
+        if gethostname(&name, name.count) == 0 { system.hostName = String(cString: name) }
+        if let user = getpwuid(getuid()), let login = user.pointee.pw_name { system.userName = String(cString: login) }
         system.listenTCP = listenOnTCP
         let (notifySocket, watchdog) = SystemdNotifySocket.fromEnvironment()
         if let notifySocket {

@@ -205,6 +205,13 @@ public struct DaemonSystem {
     /// nil when the routing socket could not be opened: routes and rules are then logged as
     /// not installed.
     public var routing: (any RoutingControl)?
+    /// A TCP connection on its way (SMTP alerts); a failed connect reads as closed.
+    public var connectTCP: (IPAddress, UInt16) throws(SystemError) -> any StreamConnection = { address, port throws(SystemError) in
+        throw SystemError(errno: ENOSYS, operation: "connect to \(address):\(port)")
+    }
+    /// The host's name and the user's, for keepalived's default router_id, HELO and sender.
+    public var hostName = "localhost"
+    public var userName = "root"
     /// The running processes (vrrp_track_process); with command lines when asked.
     public var processTable: (Bool) -> [RunningProcess] = { _ in [] }
 

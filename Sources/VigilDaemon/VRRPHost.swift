@@ -29,6 +29,9 @@ final class VRRPHost: LoopHost {
         var vipsNotSet: Set<IPAddress> = []
         /// virtual_routes and virtual_rules are in the kernel (installed on becoming MASTER).
         var routesInstalled = false
+        var lastMailedState: VRRPState?
+        /// Removed by a reload: its stop mail says "Deleted", as keepalived's.
+        var deleted = false
         /// The last state change: when (wall clock, seconds since the epoch), from, to, why.
         var lastTransition: (time: Double, from: VRRPState, to: VRRPState, reason: VRRPTransitionReason)?
 
@@ -217,6 +220,8 @@ final class VRRPHost: LoopHost {
     private var staticSpecs = VRRPSetup()
     /// Announcements held back by vrrp_garp_interval / vrrp_gna_interval, in sending order,
     /// and when each interface may send its next one (keepalived queues them the same way).
+    /// keepalived's smtp_alert for instances and sync groups; nil in hosts without mail.
+    var mail: MailHost?
     private var pacedAnnouncements: [(instance: Instance, address: IPAddress)] = []
     private var nextAnnouncementAt: [String: Int64] = [:]
     private var announcementSpacing = (garp: Int64(0), gna: Int64(0))
@@ -302,6 +307,7 @@ final class VRRPHost: LoopHost {
             case .groupStateChanged(let from, let to):
                 guard to != .initialize else { continue }
                 logger.notice("VRRP_Group(\(group.name)) Syncing instances to \(stateName(to)) state (was \(stateName(from)))")
+                if group.spec.smtpAlert { mailGroupChange(group, to: to) }
                 scripts.notify(group: group.spec, state: stateName(to))
             }
         }
@@ -325,6 +331,7 @@ final class VRRPHost: LoopHost {
                 logger.notice("(\(instance.name)) Entering \(stateName(to)) STATE (\(reason.rawValue), was \(stateName(from)))")
                 instance.lastTransition = (clock.wallClock(), from, to, reason)
                 syncRoutes(instance)
+                if instance.spec.smtpAlert { mailStateChange(instance, to: to) }
             case .countReceiveError(let error):
                 noteRejection(error.counterName, from: nil, instance)
             case .masterReceivedLowerPriority(let source, let priority):
@@ -601,6 +608,7 @@ final class VRRPHost: LoopHost {
         let deleted = instance.spec.notify.deleted != nil ? "DELETED" : "FAULT"
         let wasFault = instance.machine.state == .fault
         logger.notice("(\(instance.name)) removed from the configuration: stopping")
+        instance.deleted = true
         instance.group = nil
         apply(instance.machine.handle(.shutdown, at: time).filter { action in
             if case .runNotify = action { return false }
@@ -621,6 +629,7 @@ final class VRRPHost: LoopHost {
         fresh.lastTransition = old.lastTransition
         fresh.vipsNotSet = old.vipsNotSet.filter { fresh.vipSpecs[$0] != nil }
         fresh.routesInstalled = old.routesInstalled
+        fresh.lastMailedState = old.lastMailedState
         guard !unchanged else { return fresh }
         let spec = fresh.spec
         if old.name != spec.name { logger.notice("(\(spec.name)) is (\(old.name)) renamed: the same virtual router, state kept") }
@@ -643,6 +652,40 @@ final class VRRPHost: LoopHost {
         reloadRoutes(old.spec, fresh)
         syncRoutes(fresh)
         return fresh
+    }
+
+    // MARK: Mail
+
+    /// keepalived's vrrp_smtp_notifier: one mail per state the instance enters, not twice the
+    /// same, none for FAULT with no_email_faults.
+    private func mailStateChange(_ instance: Instance, to state: VRRPState) {
+        guard let mail, let settings = mail.settings, instance.lastMailedState != state else { return }
+        if state == .fault && settings.noEmailFaults { return }
+        let text: (String, String)
+        switch state {
+        case .master: text = ("Entering MASTER state", "=> VRRP Instance is now owning VRRP VIPs <=")
+        case .backup: text = ("Entering BACKUP state", "=> VRRP Instance is no longer owning VRRP VIPs <=")
+        case .fault: text = ("Entering FAULT state", "=> VRRP Instance is no longer owning VRRP VIPs <=")
+        case .stopped: text = instance.deleted ? ("Deleted", "=> VRRP Deleted at reload <=") : ("Stopping", "=> VRRP Instance stopping <=")
+        case .initialize: return
+        }
+        instance.lastMailedState = state
+        mail.send(about: "VRRP Instance \(instance.name)", text.0, body: text.1)
+    }
+
+    private func mailGroupChange(_ group: GroupRuntime, to state: VRRPState) {
+        guard let mail, let settings = mail.settings, group.lastMailedState != state else { return }
+        if state == .fault && settings.noEmailFaults { return }
+        let text: (String, String)
+        switch state {
+        case .master: text = ("Entering MASTER state", "=> All VRRP group instances are now in MASTER state <=")
+        case .backup: text = ("Entering BACKUP state", "=> All VRRP group instances are now in BACKUP state <=")
+        case .fault: text = ("Entering FAULT state", "=> All VRRP group instances are now in FAULT state <=")
+        case .stopped: text = ("Stopping", "=> All VRRP group instances are now stopping <=")
+        case .initialize: return
+        }
+        group.lastMailedState = state
+        mail.send(about: "VRRP Group \(group.name)", text.0, body: text.1)
     }
 
     // MARK: Routes and rules

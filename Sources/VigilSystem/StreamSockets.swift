@@ -55,6 +55,23 @@ public final class StreamSocket {
     }
 }
 
+extension StreamSocket {
+    /// A non-blocking TCP connection on its way to `address:port` (an SMTP server): its
+    /// readiness tells how the connect ended, a failed one reads as closed.
+    public static func connect(to address: IPAddress, port: UInt16) throws(SystemError) -> StreamSocket {
+        let fd = socket(address.isV6 ? AF_INET6 : AF_INET,
+                        Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError.last("socket(TCP)", nil) }
+        let rc = SocketAddress(address, port: port).withSockAddr { Glibc.connect(fd, $0, $1) }
+        guard rc == 0 || errno == EINPROGRESS else {
+            let error = SystemError.last("connect(\(address):\(port))", nil)
+            Glibc.close(fd)
+            throw error
+        }
+        return StreamSocket(fd: fd)
+    }
+}
+
 /// A listening socket whose `accept` never blocks.
 public final class StreamListenerSocket {
     public let fd: Int32

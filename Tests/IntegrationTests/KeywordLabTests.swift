@@ -5,7 +5,7 @@ import Testing
 /// 2.2.7 in both roles: vrrp_mcast_group4, vrrp_garp_interval, virtual_ipaddress_excluded,
 /// virtual_routes and virtual_rules (the kernel's tables compared between the two daemons).
 @Suite(.serialized) struct KeywordLabTests {
-    static let excluded = "172.16.10.50"
+    static let excluded = "172.16.10.60"
 
     static func configs() throws -> String {
         try variantConfigs("keywords") { text in
@@ -82,5 +82,63 @@ import Testing
             if daemon == "vigil" { #expect(garps.count >= 10, "Vigil sends the whole burst") }
         }
         #expect(!packets.contains { $0.raw.contains("bad") })
+    }
+}
+
+/// smtp_alert against a real SMTP server (Python's smtpd in the lab's client namespace), from
+/// keepalived 2.2.7 and from Vigil in the same run: the same messages but for the date and the
+/// mailer.
+@Suite(.serialized) struct MailLabTests {
+    @Test func keepalivedAndVigilSendTheSameStateMail() throws {
+        guard requireLab() else { return }
+        let directory = try variantConfigs("mail") { text in
+            text.replacingOccurrences(of: "    script_user nobody\n", with: """
+                    script_user nobody
+                    notification_email {
+                        ops@example.com
+                    }
+                    notification_email_from director@example.com
+                    smtp_server 172.16.10.50 2525
+                    smtp_alert
+
+                """)
+        }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let lab = try Lab(confDir: directory)
+        let log = "\(directory)/smtpd.log"
+        let started = run(["ip", "netns", "exec", "vlab-client", "sh", "-c",
+                           "python3 -u -m smtpd -n -c DebuggingServer 172.16.10.50:2525 > '\(log)' 2>&1 < /dev/null & echo $!"])
+        let server = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        try #require(server > 0, "smtpd: \(started.output)")
+        defer { kill(server, SIGTERM) }
+        usleep(500_000)
+        try lab.start("lvs01", "keepalived")
+        #expect(lab.wait(8) { lab.holders() == ["lvs01"] })
+        try lab.start("lvs02", "vigil")
+        usleep(2_000_000)
+        lab.lab(["kill", "lvs01"])
+        #expect(lab.wait(6) { lab.holders().contains("lvs02") })
+        func messages() -> [[String]] {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            return text.components(separatedBy: "---------- MESSAGE FOLLOWS ----------").dropFirst().map {
+                $0.components(separatedBy: "------------ END MESSAGE ------------")[0]
+                    .split(separator: "\n").map { line -> String in
+                        // smtpd prints each line as a bytes literal: b'Subject: ...'
+                        var text = String(line)
+                        if text.hasPrefix("b'") || text.hasPrefix("b\"") { text = String(text.dropFirst(2).dropLast()) }
+                        return text
+                    }
+                    .filter { !$0.hasPrefix("Date: ") && !$0.hasPrefix("X-Peer: ") && !$0.hasPrefix("X-Mailer: ") }
+            }
+        }
+        #expect(lab.wait(5) { messages().count >= 4 }, "\(messages())")
+        let all = messages()
+        let subjects = all.compactMap { $0.first { $0.hasPrefix("Subject: ") } }
+        #expect(subjects.contains("Subject: [lvs01] VRRP Instance VI_1 - Entering MASTER state"), "keepalived: \(subjects)")
+        #expect(subjects.contains("Subject: [lvs02] VRRP Instance VI_1 - Entering MASTER state"), "Vigil: \(subjects)")
+        let fromKeepalived = try #require(all.first { $0.contains("Subject: [lvs01] VRRP Instance VI_1 - Entering MASTER state") })
+        let fromVigil = try #require(all.first { $0.contains("Subject: [lvs02] VRRP Instance VI_1 - Entering MASTER state") })
+        #expect(fromVigil.map { $0.replacingOccurrences(of: "lvs02", with: "lvs01") } == fromKeepalived, "keepalived \(fromKeepalived)\nVigil \(fromVigil)")
+        #expect(lab.log("lvs02").contains("SMTP alert successfully sent"))
     }
 }

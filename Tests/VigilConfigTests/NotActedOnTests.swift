@@ -108,7 +108,7 @@ import Testing
         let section = try #require(readme.components(separatedBy: "### Keywords Vigil does not act on yet").dropFirst().first)
             .components(separatedBy: "\n## ")[0]
         let all = Set(Interpreter.globalAccepted + Interpreter.topLevelAccepted + Interpreter.instanceAccepted
-                      + Interpreter.syncGroupAccepted + Interpreter.virtualServerAccepted)
+                      + Interpreter.syncGroupAccepted + Interpreter.virtualServerAccepted + Interpreter.realServerAccepted)
             .union(NotActedOn.modelledGlobals).union(NotActedOn.modelledInstance)
             .union(["ha_suspend"])
         let missing = all.filter { !section.contains("`\($0)`") }.sorted()

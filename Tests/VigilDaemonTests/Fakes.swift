@@ -466,6 +466,9 @@ final class FakeConnection: StreamConnection {
     /// The peer hung up without waiting.
     var peerClosed = false
 
+    /// Called with what the daemon wrote (a fake server answers from here).
+    var onWrite: ((FakeConnection, ArraySlice<UInt8>) -> Void)?
+
     init(fd: Int32) { self.fd = fd }
 
     func read(max: Int) -> StreamReadResult {
@@ -483,6 +486,7 @@ final class FakeConnection: StreamConnection {
         let n = min(bytes.count, readsPerTurn)
         received += bytes.prefix(n)
         writeBlocked = n < bytes.count
+        onWrite?(self, bytes.prefix(n))
         return n
     }
 
@@ -530,5 +534,43 @@ final class FakeServiceManager: ServiceManager {
         messages.flatMap { $0.text.split(separator: "\n") }.compactMap { line in
             line.hasPrefix(key + "=") ? String(line.dropFirst(key.count + 1)) : nil
         }
+    }
+}
+
+/// An SMTP server that accepts every message (as python's smtpd would), or refuses the sender.
+final class FakeSMTPServer {
+    var connections: [FakeConnection] = []
+    var refuseSender = false
+    /// The DATA part of every message accepted.
+    var messages: [String] = []
+
+    func accept(fd: Int32) -> FakeConnection {
+        let connection = FakeConnection(fd: fd)
+        connection.inbound = Array("220 smtp.test ESMTP\r\n".utf8)
+        var inData = false
+        var data = ""
+        connection.onWrite = { [unowned self] c, bytes in
+            let text = String(decoding: bytes, as: UTF8.self)
+            if inData {
+                data += text
+                guard data.hasSuffix("\r\n.\r\n") else { return }
+                inData = false
+                self.messages.append(data)
+                c.inbound += Array("250 queued\r\n".utf8)
+                return
+            }
+            let reply: String
+            switch text.prefix(4) {
+            case "HELO": reply = "250 smtp.test\r\n"
+            case "MAIL": reply = self.refuseSender ? "550 no relay\r\n" : "250 ok\r\n"
+            case "RCPT": reply = "250 ok\r\n"
+            case "DATA": reply = "354 go ahead\r\n"; inData = true; data = ""
+            case "QUIT": reply = "221 bye\r\n"
+            default: reply = "500 what\r\n"
+            }
+            c.inbound += Array(reply.utf8)
+        }
+        connections.append(connection)
+        return connection
     }
 }

@@ -301,3 +301,47 @@ import VigilSystem
         #expect(lvs01.instance("VI_1")!.machine.effectivePriority == 100 && lvs01.state("VI_1") == .master)
     }
 }
+
+/// keepalived's smtp_alert: a mail per state entered, keepalived's subject and body, through
+/// the SMTP server named; a refusing server costs a log line and nothing else.
+@Suite struct StateMailTests {
+    static let globals = """
+    notification_email {
+            ops@example.com
+            noc@example.com
+        }
+        notification_email_from vigil@lvs01.example.com
+        smtp_server 10.0.0.25
+        smtp_alert
+    """
+
+    @Test func aMailPerStateEnteredWithKeepalivedsWords() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs01.start(Configs.pair(priority: 100, globals: Self.globals))
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        let subjects = lvs01.smtp.messages.compactMap { $0.split(separator: "\r\n").first { $0.hasPrefix("Subject: ") } }
+        #expect(subjects == ["Subject: [test] VRRP Instance VI_1 - Entering BACKUP state", "Subject: [test] VRRP Instance VI_1 - Entering MASTER state"])
+        let master = try #require(lvs01.smtp.messages.last)
+        #expect(master.contains("\r\nFrom: vigil@lvs01.example.com\r\n") && master.contains("\r\nTo: ops@example.com, noc@example.com\r\n"))
+        #expect(master.contains("\r\n\r\n=> VRRP Instance is now owning VRRP VIPs <=\r\n\r\n.\r\n"))
+        let dialogue = String(decoding: lvs01.smtp.connections.last!.received, as: UTF8.self)
+        #expect(dialogue.hasPrefix("HELO lvs01\r\nMAIL FROM:<vigil@lvs01.example.com>\r\nRCPT TO:<ops@example.com>\r\nRCPT TO:<noc@example.com>\r\nDATA\r\n"))
+        #expect(dialogue.hasSuffix("QUIT\r\n") && lvs01.smtp.connections.allSatisfy(\.closed))
+        #expect(lvs01.log.contains("SMTP alert successfully sent: [test] VRRP Instance VI_1 - Entering MASTER state"))
+    }
+
+    @Test func withoutSmtpAlertNothingIsSentAndARefusalIsOnlyLogged() throws {
+        let sim = Simulation()
+        let quiet = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try quiet.start(Configs.pair(priority: 100, globals: Self.globals.replacingOccurrences(of: "smtp_alert", with: "")))
+        let refused = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        refused.smtp.refuseSender = true
+        try refused.start(Configs.pair(priority: 90, vrid: 78, globals: Self.globals))
+        sim.run(6)
+        #expect(quiet.smtp.connections.isEmpty)
+        #expect(refused.state("VI_1") == .master && refused.smtp.messages.isEmpty)
+        #expect(refused.log.contains("SMTP alert not sent ([test] VRRP Instance VI_1 - Entering MASTER state): MAIL FROM answered '550 no relay'"))
+    }
+}

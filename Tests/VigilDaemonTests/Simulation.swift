@@ -22,6 +22,8 @@ final class Director {
     let clock: VirtualClock
     /// Listening sockets the daemon opened (control socket, metrics), by path or "ADDR:PORT".
     var listeners: [String: FakeListener] = [:]
+    /// The SMTP server at 10.0.0.25:25.
+    let smtp = FakeSMTPServer()
     /// What vrrp_track_process finds running on this director.
     var runningProcesses: [RunningProcess] = []
     let descriptors: FakeDescriptors
@@ -62,6 +64,11 @@ final class Director {
         system.serviceManager = systemd
         system.routing = node
         system.processTable = { [unowned self] _ in self.runningProcesses }
+        system.hostName = name
+        system.connectTCP = { [unowned self] address, port throws(SystemError) in
+            guard address == IPAddress("10.0.0.25"), port == 25 else { throw SystemError(errno: 111, operation: "connect(\(address):\(port))") }
+            return self.smtp.accept(fd: self.descriptors.allocate())
+        }
         system.listenTCP = { [unowned self] address, port throws(SystemError) in
             let listener = FakeListener(descriptors: self.descriptors)
             self.listeners["\(address):\(port)"] = listener
@@ -142,6 +149,7 @@ final class Director {
     /// client that reads (see `SimulatedWaiter`).
     var readyDescriptors: [Int32] {
         var ready = (signals.pending.isEmpty ? [] : [signals.fd]) + node.openChannels.filter { !$0.queue.isEmpty }.map(\.fd)
+        for c in smtp.connections where !c.closed && (!c.inbound.isEmpty || c.peerClosed) { ready.append(c.fd) }
         for listener in listeners.values where !listener.closed {
             if !listener.pending.isEmpty { ready.append(listener.fd) }
             for c in listener.all where !c.closed && (!c.inbound.isEmpty || c.peerClosed) { ready.append(c.fd) }
