@@ -68,7 +68,8 @@ import TCPProbe
     @Test(.enabled(if: Env.netnsEnabled), arguments: Kind.allCases)
     func realServerInAnotherNamespace(kind: Kind) throws {
         let ip = try #require(Env.which("ip"), "ip(8) is needed")
-        let director = "hcdir-\(getpid())", server = "hcrs-\(getpid())"
+        // The kinds run in parallel: each needs namespaces of its own.
+        let director = "hcdir-\(getpid())-\(kind)", server = "hcrs-\(getpid())-\(kind)"
         for ns in [director, server] { _ = try? run([ip, "netns", "del", ns]) }
         defer { for ns in [director, server] { _ = try? run([ip, "netns", "del", ns]) } }
         for cmd in [
