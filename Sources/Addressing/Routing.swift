@@ -3,9 +3,8 @@
 // addresses, nothing goes through text between them.
 
 /// A `static_routes` / `virtual_routes` line as the kernel will get it. keepalived's own
-/// defaults: table main, scope global (link when there is no gateway and the type is
-/// unicast, as `ip route` does), protocol 18 (`RTPROT_KEEPALIVED`, so its routes are told
-/// from everyone else's).
+/// defaults: table main, scope global, protocol 18 (`RTPROT_KEEPALIVED`, so its routes are
+/// told from everyone else's).
 public struct RouteDefinition: Sendable, Hashable {
     public var family: AddressFamily
     /// nil: `default`.
@@ -29,9 +28,9 @@ public struct RouteDefinition: Sendable, Hashable {
         self.prefixLength = prefixLength
     }
 
-    /// The scope the kernel is given: as configured, else link for a unicast route without a
-    /// gateway, host for a local one, global otherwise (iproute2's defaults).
-    public var effectiveScope: UInt8 { scope ?? (type == 1 && gateway == nil ? 253 : (type == 2 ? 254 : 0)) }
+    /// The scope the kernel is given: as configured, else global (keepalived sends
+    /// RT_SCOPE_UNIVERSE; iproute2 would pick link for a route without a gateway).
+    public var effectiveScope: UInt8 { scope ?? 0 }
 }
 
 /// A `static_rules` / `virtual_rules` line. Action "to table" unless a type is given.

@@ -260,11 +260,12 @@ public struct VRRPTracker: Hashable, Sendable {
     }
 
     /// A weighted track file reading `value`: keepalived's status, value × weight (negated by
-    /// reverse), clamped to -254 (FAULT) ... 254.
+    /// reverse), clamped to -254 (FAULT) ... 253 (its weight_range).
     public static func file(_ name: String, value: Int, weight: Int, reverse: Bool) -> VRRPTracker {
         var tracker = VRRPTracker(name: name, weight: weight, reverse: reverse, isUp: true)
         let product = value.multipliedReportingOverflow(by: weight * (reverse ? -1 : 1))
-        tracker.fixedContribution = product.overflow ? (value < 0 ? -254 : 254) : min(max(product.partialValue, -254), 254)
+        let negative = (value < 0) != (weight * (reverse ? -1 : 1) < 0)
+        tracker.fixedContribution = product.overflow ? (negative ? -254 : 253) : min(max(product.partialValue, -254), 253)
         tracker.isUp = tracker.fixedContribution! > -254
         return tracker
     }

@@ -25,7 +25,7 @@ public struct VRRPReloadPlan: Hashable, Sendable {
     /// VIPs added and removed across all kept instances.
     public var vipsAdded = 0
     public var vipsRemoved = 0
-    /// static_ipaddress, static_routes or static_rules differ.
+    /// static_ipaddress, static_routes or static_rules differ, or the mail or GARP pacing settings.
     public var staticChanged = false
 
     public init() {}
@@ -57,6 +57,7 @@ public struct VRRPReloadPlan: Hashable, Sendable {
         let newGroups = Dictionary(new.groups.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         plan.groupsChanged = Set(oldGroups.keys).union(newGroups.keys).filter { oldGroups[$0] != newGroups[$0] }.sorted()
         plan.staticChanged = old.staticAddresses != new.staticAddresses || old.staticRoutes != new.staticRoutes || old.staticRules != new.staticRules
+            || old.mail != new.mail || old.garpInterval != new.garpInterval || old.gnaInterval != new.gnaInterval
         return plan
     }
 

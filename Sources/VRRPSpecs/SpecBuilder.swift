@@ -179,8 +179,8 @@ public enum VRRPSetupBuilder {
         }
         for tracked in i.trackProcesses {
             guard let process = processes[tracked.name], process.process != nil else { continue }
-            let weighted = group == nil || group!.trackingWeight
-            rules.append(TrackerRule(.process(tracked.name), weight: weighted ? (tracked.weight ?? process.weight) : 0,
+            // keepalived leaves an instance's own track_process weights alone in a sync group.
+            rules.append(TrackerRule(.process(tracked.name), weight: tracked.weight ?? process.weight,
                                      reverse: tracked.weight != nil ? tracked.reverse : process.reverse))
         }
         if let group {

@@ -67,8 +67,9 @@ public enum VIPRestore {
 }
 
 /// The number in a track file as keepalived reads it: `strtol(text, NULL, 0)`, so leading
-/// blanks, a sign, `0x` for hex and a leading 0 for octal; what does not parse is 0.
-public func trackFileValue(_ bytes: [UInt8]) -> Int {
+/// blanks, a sign, `0x` for hex and a leading 0 for octal; what does not parse is 0. nil for
+/// a number outside 32 bits, which keepalived logs as invalid and ignores.
+public func trackFileValue(_ bytes: [UInt8]) -> Int? {
     var index = 0
     while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D, 0x0B, 0x0C].contains(bytes[index]) { index += 1 }
     var negative = false
@@ -93,10 +94,10 @@ public func trackFileValue(_ bytes: [UInt8]) -> Int {
         default: digit = radix
         }
         guard digit < radix else { break }
-        let (next, overflow) = value.multipliedReportingOverflow(by: radix)
-        guard !overflow else { return negative ? Int.min : Int.max }
-        value = next + digit
+        value = value * radix + digit
+        guard value <= Int(Int32.max) + 1 else { return nil }
         index += 1
     }
-    return negative ? -value : value
+    let signed = negative ? -value : value
+    return signed >= Int(Int32.min) && signed <= Int(Int32.max) ? signed : nil
 }

@@ -15,7 +15,8 @@ public enum ConfigDumper {
         }
         if let from = g.notificationEmailFrom { out.line("notification_email_from \(from)") }
         if let smtp = g.smtpServer {
-            out.line("smtp_server \(smtp)")
+            out.line("smtp_server \(smtp)\(g.smtpPort != 25 ? " \(g.smtpPort)" : "")")
+            if let helo = g.smtpHeloName { out.line("smtp_helo_name \(helo)") }
             out.line("smtp_connect_timeout \(formatSeconds(g.smtpConnectTimeout))")
         }
         if g.enableScriptSecurity { out.line("enable_script_security") }
@@ -33,6 +34,9 @@ public enum ConfigDumper {
         out.line("vrrp_down_timer_adverts \(g.downTimerAdverts)")
         if g.vrrpSkipCheckAdvAddr { out.line("vrrp_skip_check_adv_addr") }
         if g.vrrpCheckUnicastSrc { out.line("vrrp_check_unicast_src") }
+        if let alert = g.smtpAlert { out.line("smtp_alert \(alert)") }
+        if let alert = g.smtpAlertVRRP { out.line("smtp_alert_vrrp \(alert)") }
+        if g.noEmailFaults { out.line("no_email_faults") }
         if g.lowerPrioNoAdvert { out.line("vrrp_lower_prio_no_advert") }
         if g.higherPrioSendAdvert { out.line("vrrp_higher_prio_send_advert") }
         if g.startupDelay > 0 { out.line("vrrp_startup_delay \(formatSeconds(g.startupDelay))") }
@@ -63,6 +67,23 @@ public enum ConfigDumper {
             out.line("fall \(s.fall)")
             if let u = s.user { out.line("user \(u.user)\(u.group.map { " " + $0 } ?? "")") }
             if s.initFail { out.line("init_fail") }
+            out.close()
+        }
+        for p in c.trackProcesses {
+            out.open("vrrp_track_process \(p.name)")
+            if let process = p.process { out.line("process \(([process] + p.parameters).map(quote).joined(separator: " "))") }
+            switch p.parameterMatch {
+            case .none: break
+            case .exact: if p.parameters.isEmpty { out.line("param_match") }
+            case .partial: out.line("param_match partial")
+            case .initial: out.line("param_match initial")
+            }
+            if p.fullCommand { out.line("full_command") }
+            out.line("weight \(p.weight)\(p.reverse ? " reverse" : "")")
+            out.line("quorum \(p.quorum)")
+            if p.quorumMax != Int.max { out.line("quorum_max \(p.quorumMax)") }
+            if p.forkDelay > 0 { out.line("fork_delay \(formatSeconds(p.forkDelay))") }
+            if p.terminateDelay > 0 { out.line("terminate_delay \(formatSeconds(p.terminateDelay))") }
             out.close()
         }
         for f in c.trackFiles {
@@ -110,9 +131,13 @@ public enum ConfigDumper {
             if i.useVMAC { out.line("use_vmac") }
             if i.v3ChecksumAsV2 { out.line("v3_checksum_as_v2") }
             if i.noVirtualIPAddress { out.line("no_virtual_ipaddress") }
+            if i.checkUnicastSource { out.line("check_unicast_src") }
+            if i.ownerIgnoreAdverts { out.line("owner_ignore_adverts") }
+            if let alert = i.smtpAlert { out.line("smtp_alert \(alert)") }
             tracked("track_interface", i.trackInterfaces, &out)
             tracked("track_script", i.trackScripts, &out)
             tracked("track_file", i.trackFiles, &out)
+            tracked("track_process", i.trackProcesses, &out)
             if !i.virtualAddresses.isEmpty {
                 out.open("virtual_ipaddress")
                 for a in i.virtualAddresses { out.line(address(a)) }
@@ -134,6 +159,7 @@ public enum ConfigDumper {
             out.open("group")
             for m in group.members { out.line(m.name) }
             out.close()
+            if let alert = group.smtpAlert { out.line("smtp_alert \(alert)") }
             tracked("track_interface", group.trackInterfaces, &out)
             tracked("track_script", group.trackScripts, &out)
             notify(group.notify, &out)

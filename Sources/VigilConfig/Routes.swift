@@ -91,6 +91,10 @@ enum RouteBuilder {
 
     static func rule(_ words: [Token], _ diagnostics: inout DiagnosticSink) -> RuleDefinition? {
         var rule = RuleDefinition(family: .ipv4)
+        func invalid(_ word: Token, _ value: String?) -> RuleDefinition? {
+            diagnostics.error(word.location, "invalid rule \(word.text) '\(value ?? "")': the rule is not added")
+            return nil
+        }
         var family: AddressFamily?
         func prefix(_ text: String?) -> (IPAddress, UInt8)? {
             guard let text, text != "all", let (address, length, valid) = parsePrefix(text), valid else { return nil }
@@ -112,12 +116,18 @@ enum RouteBuilder {
                 }
                 index += 1
             case "preference", "prio", "priority", "pref", "order":
-                rule.priority = value.flatMap { UInt32($0) }; index += 1
+                guard let value, let priority = UInt32(value) else { return invalid(word, value) }
+                rule.priority = priority
+                index += 1
             case "fwmark":
-                if let value {
-                    let parts = value.split(separator: "/").map(String.init)
-                    rule.fwmark = number(parts[0], [String: UInt32]())
-                    if parts.count > 1 { rule.fwmask = number(parts[1], [String: UInt32]()) }
+                // MARK or MARK/MASK, each decimal or 0x hex; anything else would match all traffic.
+                guard let value else { return invalid(word, value) }
+                let parts = value.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+                guard parts.count <= 2, let mark = number(parts[0], [String: UInt32]()) else { return invalid(word, value) }
+                rule.fwmark = mark
+                if parts.count == 2 {
+                    guard let mask = number(parts[1], [String: UInt32]()) else { return invalid(word, value) }
+                    rule.fwmask = mask
                 }
                 index += 1
             case "iif", "dev": rule.inputInterface = value; index += 1

@@ -71,6 +71,19 @@ struct LocalDaemonFiles: DaemonFileSystem {
     func replace(_ path: String, with text: String) throws(SystemError) {
         try AtomicFile.replace(path, with: Array(text.utf8))
     }
+    func kind(of path: String) -> FileKind? {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return nil }
+        return (status.st_mode & S_IFMT) == S_IFREG ? .regular : .other
+    }
+    func readSmall(_ path: String, max: Int) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: max)
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        return n < 0 ? (errno == EAGAIN ? [] : nil) : Array(buffer.prefix(n))
+    }
     func write(_ text: String, to path: String) -> Bool {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return false }

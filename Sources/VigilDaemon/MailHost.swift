@@ -24,7 +24,7 @@ final class MailHost: LoopHost {
     private var logger: Logger
     private var deliveries: [Int32: Delivery] = [:]
     var settings: MailSettings?
-    /// Every message handed to a server, for tests and the log: subject and outcome.
+    /// The last 16 messages handed to a server: subject and outcome.
     private(set) var outcomes: [(subject: String, outcome: SMTPSession.Outcome)] = []
 
     init(loop: EventLoop, clock: any DaemonClock, connect: @escaping (IPAddress, UInt16) throws(SystemError) -> any StreamConnection,
@@ -97,6 +97,7 @@ final class MailHost: LoopHost {
         deliveries[fd]?.connection.close()
         deliveries[fd] = nil
         outcomes.append((subject, outcome))
+        if outcomes.count > 16 { outcomes.removeFirst(outcomes.count - 16) }
         switch outcome {
         case .sent: logger.info("SMTP alert successfully sent: \(subject)")
         case .failed(let why): logger.error("SMTP alert not sent (\(subject)): \(why)")

@@ -99,6 +99,7 @@ extension Daemon {
         scripts.configure(config.globals)
         trackers.reload(to: newSetup, plan: plan.scripts, at: now)
         vrrp.commitReload(prepared, at: now)
+        mail.settings = newSetup.mail
         if !plan.kept.filter({ $0.changes.contains { $0.hasPrefix("VIPs") } }).isEmpty {
             logger.warning("VIPs changed: a keepalived peer rejects adverts whose address list differs from its own unless it has skip_check_adv_addr (keepalived #1603); reload the peers too")
         }
@@ -158,7 +159,7 @@ extension Daemon {
             parts.append("track scripts \(s.unchanged.count) kept, \(s.retimed.count + s.replaced.count) changed, \(s.added.count) added, \(s.removed.count) removed")
         }
         if !plan.groupsChanged.isEmpty { parts.append("sync groups changed: \(plan.groupsChanged.joined(separator: ", "))") }
-        if plan.staticChanged { parts.append("static addresses, routes or rules changed") }
+        if plan.staticChanged { parts.append("static addresses, routes, rules, mail or GARP pacing changed") }
         if options.runChecker && (lvs.virtualServersKept + lvs.virtualServersAdded + lvs.virtualServersRemoved > 0) {
             parts.append("virtual servers \(lvs.virtualServersKept) kept, \(lvs.virtualServersAdded) added, \(lvs.virtualServersRemoved) removed")
             parts.append("real servers \(lvs.realServersKept) kept, \(lvs.realServersAdded) added, \(lvs.realServersRemoved) removed")

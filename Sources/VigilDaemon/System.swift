@@ -170,6 +170,8 @@ public protocol StreamListener: AnyObject {
     func close()
 }
 
+public enum FileKind: Sendable { case regular, other }
+
 /// The configuration files, and the few files the daemon writes itself (keepalived's
 /// reload_file and reload_check_config log).
 public protocol DaemonFileSystem: ConfigFileSystem {
@@ -179,6 +181,10 @@ public protocol DaemonFileSystem: ConfigFileSystem {
     func write(_ text: String, to path: String) -> Bool
     /// Replaces the file at once: a reader sees the old file or the new one, never a part.
     func replace(_ path: String, with text: String) throws(SystemError)
+    /// What is at `path`: nil when nothing.
+    func kind(of path: String) -> FileKind?
+    /// The first `max` bytes, opened without blocking (a FIFO gives nothing); nil when unreadable.
+    func readSmall(_ path: String, max: Int) -> [UInt8]?
 }
 
 /// The adapters one daemon uses.

@@ -148,14 +148,17 @@ final class TrackerHost: LoopHost {
 
     // MARK: Track files
 
-    /// The track files the setup uses, read at once; at start (not at a reload, as keepalived)
-    /// init_file writes its value into a missing file, or into any file with overwrite.
+    /// The track files the setup uses, read at once. init_file writes its value into a missing
+    /// file (at start and at a reload), and with overwrite into an existing regular one at
+    /// start only, as keepalived.
     func track(filesOf setup: VRRPSetup, initialising: Bool) {
         var next: [String: (path: String, value: Int)] = [:]
         for spec in setup.trackFiles {
-            if initialising, let value = spec.initValue, spec.initOverwrite || files.read(spec.path) == nil {
-                do { try files.replace(spec.path, with: "\(value)\n") } catch {
-                    logger.error("Unable to initialise track file \(spec.name) (\(spec.path)): \(error)")
+            let kind = files.kind(of: spec.path)
+            if let value = spec.initValue, kind == nil || (kind == .regular && spec.initOverwrite && initialising) {
+                // In place, 0644, as keepalived's fopen "w": other tools read and write it.
+                if !files.write("\(value)\n", to: spec.path) {
+                    logger.error("Unable to initialise track file \(spec.name) (\(spec.path))")
                 }
             }
             next[spec.name] = (spec.path, trackFiles[spec.name].map { $0.path == spec.path ? $0.value : 0 } ?? 0)
@@ -170,7 +173,13 @@ final class TrackerHost: LoopHost {
         var changed = false
         for name in trackFiles.keys.sorted() {
             guard let entry = trackFiles[name] else { continue }
-            let value = files.read(entry.path).map(trackFileValue) ?? 0
+            // Non-blocking and at most 127 bytes, as keepalived: a FIFO or a huge file named by
+            // mistake cannot stall the loop.
+            let bytes = files.readSmall(entry.path, max: 127)
+            guard let value = bytes.map(trackFileValue) ?? 0 else {
+                logger.warning("Track file \(name) (\(entry.path)) holds an invalid number: ignored")
+                continue
+            }
             guard value != entry.value else { continue }
             logger.info("Track file \(name) (\(entry.path)) now reads \(value), was \(entry.value)")
             trackFiles[name] = (entry.path, value)

@@ -252,8 +252,11 @@ final class VRRPHost: LoopHost {
         nextVIPCheck = now + 1_000_000
         installStatic(staticSpecs)
         if startupDelay > 0 {
+            // As keepalived: leftovers go at once; the instances' timers count from the end
+            // of the delay (keepalived shows them BACKUP meanwhile, Vigil INIT).
             delayedUntil = now + startupDelay
             logger.info("Delaying startup for \(Double(startupDelay) / 1e6) seconds")
+            for instance in instances { removeLeftoverVIPs(instance) }
             return
         }
         for instance in instances { begin(instance, at: now) }
@@ -313,7 +316,10 @@ final class VRRPHost: LoopHost {
         }
     }
 
+    /// Routes and rules follow once all of a step's actions are done, so that a MASTER's come
+    /// after its VIPs (a route with `src VIP` needs the address), as keepalived orders them.
     func apply(_ actions: [VRRPAction], to instance: Instance) {
+        defer { syncRoutes(instance) }
         for action in actions {
             instance.stats.record(action)
             switch action {
@@ -330,7 +336,6 @@ final class VRRPHost: LoopHost {
             case .stateChanged(let from, let to, let reason):
                 logger.notice("(\(instance.name)) Entering \(stateName(to)) STATE (\(reason.rawValue), was \(stateName(from)))")
                 instance.lastTransition = (clock.wallClock(), from, to, reason)
-                syncRoutes(instance)
                 if instance.spec.smtpAlert { mailStateChange(instance, to: to) }
             case .countReceiveError(let error):
                 noteRejection(error.counterName, from: nil, instance)
@@ -390,16 +395,17 @@ final class VRRPHost: LoopHost {
     /// its own pace. One that is no longer MASTER drops its own (keepalived's
     /// vrrp_remove_delayed_arp).
     private func sendPacedAnnouncements(at now: Int64) {
-        pacedAnnouncements.removeAll { entry in
-            entry.instance.machine.state != .master || !instances.contains { $0 === entry.instance }
-        }
+        // By state only: a reload hands a kept MASTER's queue to a new object before the
+        // instance list has it, and a removed instance is stopped first.
+        pacedAnnouncements.removeAll { $0.instance.machine.state != .master }
         var waiting: [(instance: Instance, address: IPAddress)] = []
         for entry in pacedAnnouncements {
-            let interface = entry.instance.spec.interface
-            guard nextAnnouncementAt[interface].map({ $0 <= now }) ?? true else { waiting.append(entry); continue }
+            // keepalived keeps the GARP and the NA clock of an interface apart.
+            let key = "\(entry.instance.spec.interface)|\(entry.address.family)"
+            guard nextAnnouncementAt[key].map({ $0 <= now }) ?? true else { waiting.append(entry); continue }
             sendAnnouncement(entry.address, from: entry.instance)
             let spacing = entry.address.family == .ipv6 ? announcementSpacing.gna : announcementSpacing.garp
-            nextAnnouncementAt[interface] = now + spacing
+            nextAnnouncementAt[key] = now + spacing
         }
         pacedAnnouncements = waiting
     }
@@ -478,7 +484,7 @@ final class VRRPHost: LoopHost {
         if let delayedUntil { return delayedUntil }
         var earliest = instances.isEmpty ? nil : nextVIPCheck
         for entry in pacedAnnouncements {
-            if let at = nextAnnouncementAt[entry.instance.spec.interface], at < (earliest ?? .max) { earliest = at }
+            if let at = nextAnnouncementAt["\(entry.instance.spec.interface)|\(entry.address.family)"], at < (earliest ?? .max) { earliest = at }
         }
         for instance in instances {
             if let d = instance.machine.nextDeadline?.microseconds, d < (earliest ?? .max) { earliest = d }
@@ -592,6 +598,7 @@ final class VRRPHost: LoopHost {
         instances = reload.setup.instances.indices.map { next[$0]! }
         groups = makeGroups(reload.setup.groups, continuing: true)
         installStatic(reload.setup)
+        announcementSpacing = (reload.setup.garpInterval, reload.setup.gnaInterval)
         // An instance that left its group must not keep what the group last told it: held
         // back from MASTER, or faulted by another member.
         for instance in instances where instance.group == nil {

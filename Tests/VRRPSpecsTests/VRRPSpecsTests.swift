@@ -168,7 +168,7 @@ private func instance(_ name: String = "VI_1", vrid: Int = 51, interface: String
 
 /// keepalived's track_file arithmetic.
 @Suite struct TrackFileWeighingTests {
-    @Test(arguments: [("12", 12), (" -3\n", -3), ("0x1f", 31), ("010", 8), ("abc", 0), ("", 0), ("5 apples", 5)])
+    @Test(arguments: [("12", 12), (" -3\n", -3), ("0x1f", 31), ("010", 8), ("abc", 0), ("", 0), ("5 apples", 5), ("2147483647", 2147483647)])
     func numbersAsStrtolReadsThem(text: String, value: Int) {
         #expect(trackFileValue(Array(text.utf8)) == value)
     }
@@ -179,5 +179,17 @@ private func instance(_ name: String = "VI_1", vrid: Int = 51, interface: String
         let faulting = VRRPTracker.file("f", value: 100, weight: -10, reverse: false)
         #expect(faulting.causesFault && faulting.priorityContribution == 0)
         #expect(!VRRPTracker.file("f", value: 25, weight: -10, reverse: false).causesFault, "-250 is a priority change")
+    }
+}
+
+@Suite struct TrackFileValueLimitsTests {
+    @Test(arguments: ["9223372036854775809", "99999999999", "-2147483649", "0x100000000"])
+    func numbersBeyond32BitsAreInvalid(text: String) {
+        #expect(trackFileValue(Array(text.utf8)) == nil)
+    }
+
+    @Test func extremesClampToKeepalivedsRange() {
+        #expect(VRRPTracker.file("f", value: 2_000_000_000, weight: 254, reverse: false).priorityContribution == 253)
+        #expect(VRRPTracker.file("f", value: 2_000_000_000, weight: -254, reverse: false).causesFault)
     }
 }

@@ -133,7 +133,7 @@ import Testing
         let (hole, _) = route("blackhole 192.0.2.0/24 table main")
         #expect(hole?.type == 6 && hole?.table == 254)
         let (host, _) = route("10.7.0.1 dev eth0")
-        #expect(host?.prefixLength == 32 && host?.effectiveScope == 253, "a host route on a link")
+        #expect(host?.prefixLength == 32 && host?.effectiveScope == 0, "scope global unless given, as keepalived")
         let (six, _) = route("default via fd00::1 dev eth0")
         #expect(six?.family == .ipv6 && six?.destination == nil)
     }
@@ -257,5 +257,83 @@ import Testing
         }
         """)
         #expect(problems(d).isEmpty && config.instances.first?.state == .master)
+    }
+}
+
+/// Rule values that would otherwise match all traffic, or trap.
+@Suite struct RuleValueTests {
+    @Test(arguments: ["fwmark /", "fwmark 0x1g", "fwmark 1/zz", "fwmark 1/2/3", "priority many"])
+    func invalidValuesAreErrorsAndTheRuleIsNotAdded(option: String) {
+        let (config, d) = load("static_rules {\n    from 10.0.0.1 table 100 \(option)\n}\n")
+        #expect(config.staticRules.first?.rule == nil)
+        #expect(problems(d).contains { $0.message.hasPrefix("invalid rule \(option.split(separator: " ")[0])") }, "\(d.map(\.message))")
+    }
+}
+
+/// --dump-conf carries the keywords acted on since, and parses back to the same dump.
+@Suite struct KeywordDumpTests {
+    @Test func theNewKeywordsRoundTrip() {
+        let text = """
+        global_defs {
+            router_id lvs01
+            notification_email {
+                ops@example.com
+            }
+            smtp_server 10.0.0.25 2525
+            smtp_helo_name lvs01.example.com
+            smtp_alert
+            no_email_faults
+        }
+        vrrp_track_process haproxy {
+            process /usr/sbin/haproxy -f
+            param_match partial
+            weight -20 reverse
+            quorum 2
+            quorum_max 4
+            fork_delay 1
+            terminate_delay 2
+        }
+        track_file maint {
+            file "/run/maint"
+            weight -5
+            init_file 1 overwrite
+        }
+        vrrp_instance VI_1 {
+            interface eth0
+            virtual_router_id 51
+            unicast_src_ip 10.0.0.1
+            unicast_peer {
+                10.0.0.2 min_ttl 250
+            }
+            check_unicast_src
+            owner_ignore_adverts
+            smtp_alert false
+            virtual_ipaddress {
+                10.0.0.100/24
+            }
+            track_process {
+                haproxy weight 10
+            }
+            track_file {
+                maint
+            }
+        }
+        vrrp_sync_group G {
+            group {
+                VI_1
+            }
+            smtp_alert
+        }
+        """
+        let (config, _) = load(text)
+        let first = ConfigDumper.dump(config)
+        let (again, d) = load(first)
+        #expect(ConfigDumper.dump(again) == first, "\(first)")
+        #expect(!d.contains { $0.message.contains("unknown") }, "\(d.map(\.message))")
+        for expected in ["smtp_server 10.0.0.25 2525", "smtp_helo_name lvs01.example.com", "smtp_alert true", "no_email_faults",
+                         "vrrp_track_process haproxy", "param_match partial", "quorum_max 4", "check_unicast_src",
+                         "owner_ignore_adverts", "smtp_alert false", "track_process", "track_file maint", "init_file 1 overwrite"] {
+            #expect(first.contains(expected), "\(expected) missing from\n\(first)")
+        }
     }
 }

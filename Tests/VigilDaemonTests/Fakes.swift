@@ -409,6 +409,8 @@ final class FakeFiles: DaemonFileSystem {
         if unwritable.contains(path) { throw SystemError(errno: 28 /* ENOSPC */, operation: "write(\(path))") }
         _ = write(text, to: path)
     }
+    func kind(of path: String) -> FileKind? { files[path] != nil ? .regular : nil }
+    func readSmall(_ path: String, max: Int) -> [UInt8]? { files[path].map { Array($0.utf8.prefix(max)) } }
     var onRead: () -> Void = {}
     func read(_ path: String) -> [UInt8]? {
         defer { onRead() }
