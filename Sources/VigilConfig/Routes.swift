@@ -14,6 +14,15 @@ enum RouteBuilder {
         names[text] ?? (text.hasPrefix("0x") ? T(text.dropFirst(2), radix: 16) : T(text))
     }
 
+    /// The table named at `words[at]`: a number or main, local, default. Names from
+    /// /etc/iproute2/rt_tables are not read, so the line is warned about and not installed.
+    static func table(_ words: [Token], _ at: Int, _ what: String, _ diagnostics: inout DiagnosticSink) -> UInt32? {
+        guard at < words.count else { return nil }
+        if let table = number(words[at].text, tables) { return table }
+        diagnostics.warning(words[at].location, "\(what) table '\(words[at].text)' is not acted on by Vigil yet: only numbers and main, local, default are known (not /etc/iproute2/rt_tables); the \(what) is not added", klass: .note)
+        return nil
+    }
+
     static func route(_ words: [Token], _ diagnostics: inout DiagnosticSink) -> RouteDefinition? {
         var route = RouteDefinition(family: .ipv4, destination: nil, prefixLength: 0)
         var haveDestination = false
@@ -39,10 +48,8 @@ enum RouteBuilder {
                 route.gateway = text.flatMap { IPAddress($0) }; index += 1
             case "dev", "oif": route.device = value; index += 1
             case "table":
-                if let value, let t = number(value, tables) { route.table = t } else if let value {
-                    diagnostics.warning(words[index + 1].location, "route table '\(value)' is not acted on by Vigil yet: only numbers and main, local, default are known (not /etc/iproute2/rt_tables); the route is not added", klass: .note)
-                    return nil
-                }
+                guard let t = table(words, index + 1, "route", &diagnostics) else { return nil }
+                route.table = t
                 index += 1
             case "scope":
                 route.scope = value.flatMap { number($0, scopes) }; index += 1
@@ -110,10 +117,8 @@ enum RouteBuilder {
             case "from": rule.from = prefix(value).map { ($0.0, $0.1) }; index += 1
             case "to": rule.to = prefix(value).map { ($0.0, $0.1) }; index += 1
             case "table", "lookup":
-                if let value, let t = number(value, tables) { rule.table = t } else if let value {
-                    diagnostics.warning(words[index + 1].location, "rule table '\(value)' is not acted on by Vigil yet: only numbers and main, local, default are known (not /etc/iproute2/rt_tables); the rule is not added", klass: .note)
-                    return nil
-                }
+                guard let t = table(words, index + 1, "rule", &diagnostics) else { return nil }
+                rule.table = t
                 index += 1
             case "preference", "prio", "priority", "pref", "order":
                 guard let value, let priority = UInt32(value) else { return invalid(word, value) }

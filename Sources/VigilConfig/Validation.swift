@@ -6,23 +6,19 @@ enum CrossReferences {
         let scriptNames = Set(config.scripts.filter { $0.script != nil }.map(\.name))
         let fileNames = Set(config.trackFiles.filter { $0.path != nil }.map(\.name))
         let processNames = Set(config.trackProcesses.filter { $0.process != nil }.map(\.name))
-        for index in config.instances.indices {
-            let instance = config.instances[index]
-            config.instances[index].trackProcesses.removeAll { tracked in
-                guard !processNames.contains(tracked.name) else { return false }
-                diagnostics.warning(tracked.location, "(\(instance.name)) track process \(tracked.name) not found, ignoring...")
-                return true
+        // keepalived's words for a tracked file or process that is not defined; it carries on.
+        func dropUndefined(_ list: WritableKeyPath<VRRPInstance, [Tracked]>, known: Set<String>, _ what: String) {
+            for index in config.instances.indices {
+                let instance = config.instances[index]
+                config.instances[index][keyPath: list].removeAll { tracked in
+                    guard !known.contains(tracked.name) else { return false }
+                    diagnostics.warning(tracked.location, "(\(instance.name)) \(what) \(tracked.name) not found, ignoring...")
+                    return true
+                }
             }
         }
-        for index in config.instances.indices {
-            let instance = config.instances[index]
-            config.instances[index].trackFiles.removeAll { tracked in
-                guard !fileNames.contains(tracked.name) else { return false }
-                // keepalived's words; it carries on without it.
-                diagnostics.warning(tracked.location, "(\(instance.name)) track file \(tracked.name) not found, ignoring...")
-                return true
-            }
-        }
+        dropUndefined(\.trackProcesses, known: processNames, "track process")
+        dropUndefined(\.trackFiles, known: fileNames, "track file")
         for index in config.instances.indices {
             let instance = config.instances[index]
             config.instances[index].trackScripts.removeAll { tracked in

@@ -666,33 +666,33 @@ final class VRRPHost: LoopHost {
     /// keepalived's vrrp_smtp_notifier: one mail per state the instance enters, not twice the
     /// same, none for FAULT with no_email_faults.
     private func mailStateChange(_ instance: Instance, to state: VRRPState) {
-        guard let mail, let settings = mail.settings, instance.lastMailedState != state else { return }
-        if state == .fault && settings.noEmailFaults { return }
-        let text: (String, String)
-        switch state {
-        case .master: text = ("Entering MASTER state", "=> VRRP Instance is now owning VRRP VIPs <=")
-        case .backup: text = ("Entering BACKUP state", "=> VRRP Instance is no longer owning VRRP VIPs <=")
-        case .fault: text = ("Entering FAULT state", "=> VRRP Instance is no longer owning VRRP VIPs <=")
-        case .stopped: text = instance.deleted ? ("Deleted", "=> VRRP Deleted at reload <=") : ("Stopping", "=> VRRP Instance stopping <=")
-        case .initialize: return
+        let text: (String, String)? = switch state {
+        case .master: ("Entering MASTER state", "=> VRRP Instance is now owning VRRP VIPs <=")
+        case .backup: ("Entering BACKUP state", "=> VRRP Instance is no longer owning VRRP VIPs <=")
+        case .fault: ("Entering FAULT state", "=> VRRP Instance is no longer owning VRRP VIPs <=")
+        case .stopped: instance.deleted ? ("Deleted", "=> VRRP Deleted at reload <=") : ("Stopping", "=> VRRP Instance stopping <=")
+        case .initialize: nil
         }
-        instance.lastMailedState = state
-        mail.send(about: "VRRP Instance \(instance.name)", text.0, body: text.1)
+        mail("VRRP Instance \(instance.name)", entering: state, last: &instance.lastMailedState, text)
     }
 
+    /// vrrp_sync_smtp_notifier: the same for a sync group.
     private func mailGroupChange(_ group: GroupRuntime, to state: VRRPState) {
-        guard let mail, let settings = mail.settings, group.lastMailedState != state else { return }
-        if state == .fault && settings.noEmailFaults { return }
-        let text: (String, String)
-        switch state {
-        case .master: text = ("Entering MASTER state", "=> All VRRP group instances are now in MASTER state <=")
-        case .backup: text = ("Entering BACKUP state", "=> All VRRP group instances are now in BACKUP state <=")
-        case .fault: text = ("Entering FAULT state", "=> All VRRP group instances are now in FAULT state <=")
-        case .stopped: text = ("Stopping", "=> All VRRP group instances are now stopping <=")
-        case .initialize: return
+        let text: (String, String)? = switch state {
+        case .master: ("Entering MASTER state", "=> All VRRP group instances are now in MASTER state <=")
+        case .backup: ("Entering BACKUP state", "=> All VRRP group instances are now in BACKUP state <=")
+        case .fault: ("Entering FAULT state", "=> All VRRP group instances are now in FAULT state <=")
+        case .stopped: ("Stopping", "=> All VRRP group instances are now stopping <=")
+        case .initialize: nil
         }
-        group.lastMailedState = state
-        mail.send(about: "VRRP Group \(group.name)", text.0, body: text.1)
+        mail("VRRP Group \(group.name)", entering: state, last: &group.lastMailedState, text)
+    }
+
+    private func mail(_ what: String, entering state: VRRPState, last: inout VRRPState?, _ text: (subject: String, body: String)?) {
+        guard let mail, let settings = mail.settings, last != state, let text else { return }
+        if state == .fault && settings.noEmailFaults { return }
+        last = state
+        mail.send(about: what, text.subject, body: text.body)
     }
 
     // MARK: Routes and rules
@@ -726,30 +726,30 @@ final class VRRPHost: LoopHost {
     }
 
     private func change(_ route: RouteDefinition, add: Bool, owner: String) {
-        guard let routing else {
-            logger.error("\(owner) cannot \(add ? "add" : "remove") route \(Self.describe(route)): no rtnetlink socket")
-            return
-        }
-        do {
+        routingChange(add, "route \(Self.describe(route))", owner) { routing throws(RouteError) in
             if add { try routing.add(route) } else { try routing.remove(route) }
-        } catch RouteError.exists where add {
-        } catch RouteError.notFound where !add {
-        } catch {
-            logger.error("\(owner) cannot \(add ? "add" : "remove") route \(Self.describe(route)): \(error)")
         }
     }
 
     private func change(_ rule: RuleDefinition, add: Bool, owner: String) {
+        routingChange(add, "rule (priority \(rule.priority.map(String.init) ?? "-"), table \(rule.table.map(String.init) ?? "-"))", owner) { routing throws(RouteError) in
+            if add { try routing.add(rule) } else { try routing.remove(rule) }
+        }
+    }
+
+    /// One route or rule request: already there (on add) or already gone (on remove) is what
+    /// was wanted; anything else is logged with what and whose.
+    private func routingChange(_ add: Bool, _ what: String, _ owner: String, _ request: (any RoutingControl) throws(RouteError) -> Void) {
         guard let routing else {
-            logger.error("\(owner) cannot \(add ? "add" : "remove") a rule (table \(rule.table.map(String.init) ?? "-")): no rtnetlink socket")
+            logger.error("\(owner) cannot \(add ? "add" : "remove") \(what): no rtnetlink socket")
             return
         }
         do {
-            if add { try routing.add(rule) } else { try routing.remove(rule) }
-        } catch RouteError.exists where add {
-        } catch RouteError.notFound where !add {
+            try request(routing)
+        } catch .exists where add {
+        } catch .notFound where !add {
         } catch {
-            logger.error("\(owner) cannot \(add ? "add" : "remove") rule (priority \(rule.priority.map(String.init) ?? "-"), table \(rule.table.map(String.init) ?? "-")): \(error)")
+            logger.error("\(owner) cannot \(add ? "add" : "remove") \(what): \(error)")
         }
     }
 

@@ -87,15 +87,10 @@ public final class AddressManager: Sendable {
     private let lock = Mutex(())
 
     public init() throws(AddressError) {
-        guard let sk = nl_socket_alloc() else {
-            throw .netlink(code: NLE_NOMEM, message: "out of memory", operation: "nl_socket_alloc")
+        switch RouteNetlink.connect() {
+        case .success(let sk): self.sk = sk
+        case .failure(let failure): throw .netlink(code: failure.code, message: failure.message, operation: failure.operation)
         }
-        let rc = nl_connect(sk, NETLINK_ROUTE)
-        if rc < 0 {
-            nl_socket_free(sk)
-            throw AddressManager.error(rc, "nl_connect(NETLINK_ROUTE)")
-        }
-        self.sk = sk
     }
 
     deinit {
@@ -182,11 +177,9 @@ public final class AddressManager: Sendable {
     }
 
     private static func nlAddr(_ address: IPAddress, prefix: UInt8) throws(AddressError) -> OpaquePointer {
-        let bytes = address.bytes
-        guard let nl = bytes.withUnsafeBytes({ nl_addr_build(address.socketFamily, $0.baseAddress, $0.count) }) else {
+        guard let nl = RouteNetlink.address(address, prefix: prefix) else {
             throw .netlink(code: NLE_NOMEM, message: "out of memory", operation: "nl_addr_build")
         }
-        nl_addr_set_prefixlen(nl, Int32(prefix))
         return nl
     }
 
@@ -201,5 +194,29 @@ public final class AddressManager: Sendable {
 
     private static func error(_ rc: Int32, _ operation: String) -> AddressError {
         .netlink(code: -rc, message: String(cString: nl_geterror(rc)), operation: operation)
+    }
+}
+
+/// What AddressManager and RouteManager share: an rtnetlink socket of libnl, and libnl's
+/// address objects.
+enum RouteNetlink {
+    struct Failure: Error { var code: Int32; var message: String; var operation: String }
+
+    static func connect() -> Result<OpaquePointer, Failure> {
+        guard let sk = nl_socket_alloc() else { return .failure(Failure(code: NLE_NOMEM, message: "out of memory", operation: "nl_socket_alloc")) }
+        let rc = nl_connect(sk, NETLINK_ROUTE)
+        guard rc >= 0 else {
+            nl_socket_free(sk)
+            return .failure(Failure(code: -rc, message: String(cString: nl_geterror(rc)), operation: "nl_connect(NETLINK_ROUTE)"))
+        }
+        return .success(sk)
+    }
+
+    /// A libnl address with its prefix length (the caller puts it); nil when out of memory.
+    static func address(_ address: IPAddress, prefix: UInt8) -> OpaquePointer? {
+        let bytes = address.bytes
+        guard let nl = bytes.withUnsafeBytes({ nl_addr_build(address.socketFamily, $0.baseAddress, $0.count) }) else { return nil }
+        nl_addr_set_prefixlen(nl, Int32(prefix))
+        return nl
     }
 }

@@ -29,13 +29,10 @@ public final class RouteManager: Sendable {
     private let lock = Mutex(())
 
     public init() throws(RouteError) {
-        guard let sk = nl_socket_alloc() else { throw .netlink(code: NLE_NOMEM, message: "out of memory", operation: "nl_socket_alloc") }
-        let rc = nl_connect(sk, NETLINK_ROUTE)
-        if rc < 0 {
-            nl_socket_free(sk)
-            throw Self.error(rc, "nl_connect(NETLINK_ROUTE)")
+        switch RouteNetlink.connect() {
+        case .success(let sk): self.sk = sk
+        case .failure(let failure): throw .netlink(code: failure.code, message: failure.message, operation: failure.operation)
         }
-        self.sk = sk
     }
 
     deinit { nl_socket_free(sk) }
@@ -132,11 +129,9 @@ public final class RouteManager: Sendable {
     }
 
     private static func nlAddr(_ address: IPAddress, prefix: UInt8) throws(RouteError) -> OpaquePointer {
-        let bytes = address.bytes
-        guard let nl = bytes.withUnsafeBytes({ nl_addr_build(address.socketFamily, $0.baseAddress, $0.count) }) else {
+        guard let nl = RouteNetlink.address(address, prefix: prefix) else {
             throw .netlink(code: NLE_NOMEM, message: "out of memory", operation: "nl_addr_build")
         }
-        nl_addr_set_prefixlen(nl, Int32(prefix))
         return nl
     }
 
