@@ -72,6 +72,7 @@ enum CrossReferences {
             }
         }
         config.syncGroups.removeAll { $0.members.isEmpty }
+        fixedPriorityTrackers(&config, &diagnostics)
 
         let groupNames = Set(config.virtualServerGroups.map(\.name))
         for vs in config.virtualServers {
@@ -86,6 +87,54 @@ enum CrossReferences {
                 for peer in instance.unicastPeers where peer.address.isV6 != source.isV6 {
                     diagnostics.error(instance.location, "(\(instance.name)) unicast_peer \(peer.address) is \(peer.address.family) but unicast_src_ip is \(source.family)")
                 }
+            }
+        }
+    }
+}
+
+extension CrossReferences {
+    /// keepalived's vrrp_complete_instance: a sync group member (without
+    /// sync_group_tracking_weight) and an address owner may not float their priority. A
+    /// weighted interface is made unweighted (an owner stops tracking it), a weighted script is
+    /// dropped, a file with the default weight 1 is made unweighted and one with another
+    /// weight dropped; track_process is left as it is. keepalived's words.
+    static func fixedPriorityTrackers(_ config: inout Configuration, _ diagnostics: inout DiagnosticSink) {
+        var groupOf: [String: SyncGroup] = [:]
+        for group in config.syncGroups { for member in group.members { groupOf[member.name] = group } }
+        let scriptWeight = Dictionary(config.scripts.map { ($0.name, $0.weight) }, uniquingKeysWith: { a, _ in a })
+        let fileWeight = Dictionary(config.trackFiles.map { ($0.name, $0.weight) }, uniquingKeysWith: { a, _ in a })
+        for index in config.instances.indices {
+            let i = config.instances[index]
+            let inGroup = groupOf[i.name].map { !$0.trackingWeight } ?? false
+            guard inGroup || i.effectivePriority == 255 else { continue }
+            let why = inGroup ? "SYNC group" : "address_owner"
+            config.instances[index].trackInterfaces = i.trackInterfaces.compactMap { tracked in
+                guard let weight = tracked.weight, weight != 0 else { return tracked }
+                diagnostics.warning(tracked.location, "(\(i.name)) ignoring \(tracked.name) tracked interface \(inGroup ? "weight " : "")due to \(inGroup ? "SYNC group" : "address owner")")
+                guard inGroup else { return nil }
+                var unweighted = tracked
+                unweighted.weight = 0
+                unweighted.reverse = false
+                return unweighted
+            }
+            config.instances[index].trackScripts.removeAll { tracked in
+                guard (tracked.weight ?? scriptWeight[tracked.name] ?? 0) != 0 else { return false }
+                diagnostics.warning(tracked.location, "(\(i.name)) ignoring tracked script \(tracked.name) with weights due to \(why)")
+                return true
+            }
+            config.instances[index].trackFiles = i.trackFiles.compactMap { tracked in
+                let weight = tracked.weight ?? fileWeight[tracked.name] ?? 1
+                if weight == 1 {
+                    diagnostics.warning(tracked.location, "(\(i.name)) ignoring weight from tracked file \(tracked.name) due to \(why). specify weight 0")
+                    var unweighted = tracked
+                    unweighted.weight = 0
+                    return unweighted
+                }
+                guard weight == 0 else {
+                    diagnostics.warning(tracked.location, "(\(i.name)) ignoring tracked file \(tracked.name) with weight \(weight) due to \(why)")
+                    return nil
+                }
+                return tracked
             }
         }
     }

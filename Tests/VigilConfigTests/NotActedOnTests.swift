@@ -337,3 +337,62 @@ import Testing
         }
     }
 }
+
+/// keepalived does not let a sync group member (without sync_group_tracking_weight) or an
+/// address owner float its priority: its words, checked against keepalived -t.
+@Suite struct FixedPriorityTrackerTests {
+    @Test func membersAndOwnersLoseTheirWeights() {
+        let (config, d) = load("""
+        vrrp_script chk {
+            script "/bin/true"
+            weight -10
+        }
+        track_file maint {
+            file "/run/maint"
+        }
+        track_file heavy {
+            file "/run/heavy"
+            weight 5
+        }
+        vrrp_instance VI_1 {
+            interface eth0
+            virtual_router_id 51
+            virtual_ipaddress {
+                10.0.0.100/24
+            }
+            track_interface {
+                eth1 weight 20
+            }
+            track_script {
+                chk
+            }
+            track_file {
+                maint
+                heavy
+            }
+        }
+        vrrp_instance VI_2 {
+            interface eth0
+            virtual_router_id 52
+            virtual_ipaddress {
+                10.0.0.101/24
+            }
+        }
+        vrrp_sync_group G {
+            group {
+                VI_1
+                VI_2
+            }
+        }
+        """)
+        #expect(problems(d).map(\.message) == [
+            "(VI_1) ignoring eth1 tracked interface weight due to SYNC group",
+            "(VI_1) ignoring tracked script chk with weights due to SYNC group",
+            "(VI_1) ignoring weight from tracked file maint due to SYNC group. specify weight 0",
+            "(VI_1) ignoring tracked file heavy with weight 5 due to SYNC group",
+        ])
+        let i = config.instances[0]
+        #expect(i.trackInterfaces.map(\.weight) == [0] && i.trackScripts.isEmpty && i.trackFiles.map(\.name) == ["maint"])
+        #expect(i.trackFiles.first?.weight == 0)
+    }
+}
