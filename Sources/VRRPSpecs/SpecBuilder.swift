@@ -172,9 +172,9 @@ public enum VRRPSetupBuilder {
         add(i.trackScripts, interfaces: false, fromGroup: false, weighted: true)
         for tracked in i.trackFiles {
             guard let file = files[tracked.name], file.path != nil else { continue }
-            // A weight on the instance's line overrides the file's own, reverse included.
-            let weighted = group == nil || group!.trackingWeight
-            rules.append(TrackerRule(.file(tracked.name), weight: weighted ? (tracked.weight ?? file.weight) : 0,
+            // A weight on the instance's line overrides the file's own, reverse included. A
+            // sync group member's weights were settled by CrossReferences, as keepalived's.
+            rules.append(TrackerRule(.file(tracked.name), weight: tracked.weight ?? file.weight,
                                      reverse: tracked.weight != nil ? tracked.reverse : file.reverse))
         }
         for tracked in i.trackProcesses {

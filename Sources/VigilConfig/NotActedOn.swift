@@ -66,9 +66,8 @@ public enum NotActedOn {
 
     /// Appends one warning per keyword present that Vigil does not act on.
     public static func report(_ config: Configuration, _ diagnostics: inout DiagnosticSink) {
-        func warn(_ scope: String, _ keywords: [String: SourceLocation], inEffect: (String) -> Bool = { _ in true }) {
+        func warn(_ scope: String, _ keywords: [String: SourceLocation]) {
             for (keyword, location) in keywords.sorted(by: { ($0.value.line, $0.value.column) < ($1.value.line, $1.value.column) }) {
-                guard isInEffect(keyword, config), inEffect(keyword) else { continue }
                 let consequence = consequences[keyword] ?? "Vigil does not act on it yet"
                 diagnostics.warning(location, "\(scope)'\(keyword)' is not acted on by Vigil yet: \(consequence)", klass: .note)
             }
@@ -95,13 +94,6 @@ public enum NotActedOn {
                 warn("real_server \(rs.address):\(rs.port): ", rs.notActedOn)
                 for c in rs.checkers where c.kind == .tcp { warn("\(c.kind.rawValue) of \(rs.address):\(rs.port): ", c.notActedOn) }
             }
-        }
-    }
-
-    /// Whether the keyword as written changes anything in keepalived: a flag set to off does not.
-    static func isInEffect(_ keyword: String, _ config: Configuration) -> Bool {
-        switch keyword {
-        default: true
         }
     }
 }
