@@ -8,6 +8,9 @@
 #include <netlink/route/link.h>
 #include <netlink/route/route.h>
 #include <netlink/route/rule.h>
+#include <netlink/route/link/macvlan.h>
+#include <netlink/route/link/inet6.h>
+#include <linux/if_link.h>
 #include <netlink/genl/genl.h>
 #include <netlink/genl/ctrl.h>
 #include <linux/ip_vs.h>

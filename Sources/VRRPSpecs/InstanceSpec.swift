@@ -21,12 +21,16 @@ public struct InstanceIdentity: Hashable, Sendable, CustomStringConvertible {
     public var family: AddressFamily
     public var interface: String
     public var transport: Transport
+    /// The VMAC the router lives on (use_vmac), nil on the interface itself: a router moved
+    /// onto or off a VMAC is a new one, as keepalived's reload treats it.
+    public var vmacName: String?
 
-    public init(vrid: UInt8, family: AddressFamily, interface: String, transport: Transport) {
+    public init(vrid: UInt8, family: AddressFamily, interface: String, transport: Transport, vmacName: String? = nil) {
         self.vrid = vrid
         self.family = family
         self.interface = interface
         self.transport = transport
+        self.vmacName = vmacName
     }
 
     public var description: String {
@@ -35,7 +39,7 @@ public struct InstanceIdentity: Hashable, Sendable, CustomStringConvertible {
         case .multicast(let group): mode = "multicast \(group)"
         case .unicast(let source): mode = "unicast from \(source.map { "\($0)" } ?? "the interface address")"
         }
-        return "VRID \(vrid) \(family) on \(interface), \(mode)"
+        return "VRID \(vrid) \(family) on \(vmacName.map { "\($0)@" } ?? "")\(interface), \(mode)"
     }
 }
 
@@ -65,6 +69,52 @@ public struct VIPSpec: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(address)/\(prefixLength) dev \(device)" }
+}
+
+/// keepalived's use_vmac: a private-mode macvlan on the instance's interface, with the
+/// virtual MAC, that carries the VIPs, so a takeover moves no MAC in the switches' tables
+/// and hosts that ignore gratuitous ARPs still find the master.
+public struct VMACSpec: Hashable, Sendable {
+    public var name: String
+    /// The configured interface.
+    public var parent: String
+    public var mac: [UInt8]
+    /// vmac_xmit_base: adverts leave and are heard on the parent (forced for unicast).
+    public var transmitOnParent: Bool
+
+    public init(name: String, parent: String, mac: [UInt8], transmitOnParent: Bool = false) {
+        self.name = name
+        self.parent = parent
+        self.mac = mac
+        self.transmitOnParent = transmitOnParent
+    }
+
+    public var macText: String { mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":") }
+
+    /// RFC 5798 §7.3: 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID} for IPv6.
+    public static func virtualMAC(vrid: UInt8, family: AddressFamily) -> [UInt8] {
+        [0x00, 0x00, 0x5e, 0x00, family == .ipv4 ? 0x01 : 0x02, vrid]
+    }
+
+    /// keepalived's create_vmac_name: PREFIX.VRID first, then PREFIX1.VRID, PREFIX2.VRID, …
+    /// (IPv6 tries PREFIX6.VRID second), cut to fit the kernel's 15 characters.
+    public static func defaultName(prefix: String, vrid: UInt8, family: AddressFamily, taken: Set<String>) -> String {
+        func fitted(_ number: String) -> String {
+            let tail = "\(number).\(vrid)"
+            return String(prefix.prefix(max(0, 15 - tail.count))) + tail
+        }
+        var candidate = fitted("")
+        var number = 0
+        while taken.contains(candidate) {
+            if family == .ipv6 {
+                number = number == 0 ? 6 : number == 6 ? 1 : (number + 1 == 6 ? 7 : number + 1)
+            } else {
+                number += 1
+            }
+            candidate = fitted(String(number))
+        }
+        return candidate
+    }
 }
 
 /// One tracked object of an instance with the weight it carries there.
@@ -127,8 +177,17 @@ public struct InstanceSpec: Hashable, Sendable {
     public var notify: NotifyCommands
     /// Mail this instance's state changes.
     public var smtpAlert = false
+    /// use_vmac: VIPs without a `dev` and the gratuitous ARPs move to the VMAC.
+    public var vmac: VMACSpec?
 
     public var interface: String { identity.interface }
+    /// Where adverts are sent and heard: the VMAC, unless vmac_xmit_base.
+    public var channelInterface: String {
+        guard let vmac, !vmac.transmitOnParent else { return interface }
+        return vmac.name
+    }
+    /// Where the VIPs live and are announced: the VMAC, if any.
+    public var addressInterface: String { vmac?.name ?? interface }
     /// Where multicast adverts go and are heard; nil for a unicast instance.
     public var multicastGroup: IPAddress? {
         if case .multicast(let group) = identity.transport { group } else { nil }

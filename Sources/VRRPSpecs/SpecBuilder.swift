@@ -31,10 +31,11 @@ public enum VRRPSetupBuilder {
         var tracked = Set<String>()
         var trackedFiles = Set<String>()
         var trackedProcesses = Set<String>()
+        var vmacNames = Set(config.instances.compactMap { $0.vmac?.name })
         for model in config.instances {
             do {
                 let spec = try instance(model, group: groupOf[model.name], scripts: scriptsByName, files: filesByName,
-                                        processes: processesByName, globals: config.globals)
+                                        processes: processesByName, globals: config.globals, vmacNames: &vmacNames)
                 for rule in spec.trackers {
                     if case .script(let name) = rule.source { tracked.insert(name) }
                     if case .file(let name) = rule.source { trackedFiles.insert(name) }
@@ -80,7 +81,7 @@ public enum VRRPSetupBuilder {
 
     static func instance(_ i: VRRPInstance, group: SyncGroup?, scripts: [String: VRRPScript], files: [String: TrackFile] = [:],
                          processes: [String: TrackProcess] = [:],
-                         globals: GlobalDefs) throws(SpecProblem) -> InstanceSpec {
+                         globals: GlobalDefs, vmacNames: inout Set<String>) throws(SpecProblem) -> InstanceSpec {
         guard let interface = i.interface else { throw SpecProblem(i.location, "(\(i.name)) has no interface") }
         guard let vrid = i.virtualRouterID else { throw SpecProblem(i.location, "(\(i.name)) has no virtual_router_id") }
         let families = Set(i.virtualAddresses.map { $0.address.family })
@@ -103,10 +104,21 @@ public enum VRRPSetupBuilder {
         let transport: InstanceIdentity.Transport = peers.isEmpty
             ? .multicast(group: family == .ipv4 ? globals.vrrpMcastGroup4 : globals.vrrpMcastGroup6)
             : .unicast(source: i.unicastSourceIP)
-        let identity = InstanceIdentity(vrid: UInt8(clamping: vrid), family: family, interface: interface, transport: transport)
+        var vmac: VMACSpec?
+        if let settings = i.vmac {
+            let name = settings.name ?? VMACSpec.defaultName(prefix: globals.vmacPrefix ?? "vrrp", vrid: UInt8(clamping: vrid),
+                                                             family: family, taken: vmacNames)
+            vmacNames.insert(name)
+            var mac = settings.mac ?? VMACSpec.virtualMAC(vrid: UInt8(clamping: vrid), family: family)
+            if settings.macTakesVRID { mac[5] = UInt8(clamping: vrid) }
+            vmac = VMACSpec(name: name, parent: interface, mac: mac, transmitOnParent: i.vmacTransmitOnParent)
+        }
+        let identity = InstanceIdentity(vrid: UInt8(clamping: vrid), family: family, interface: interface, transport: transport,
+                                        vmacName: vmac?.name)
+        let addressInterface = vmac?.name ?? interface
 
-        let vips = i.virtualAddresses.map { vipSpec($0, instanceInterface: interface) }
-        let excluded = i.excludedAddresses.map { vipSpec($0, instanceInterface: interface) }
+        let vips = i.virtualAddresses.map { vipSpec($0, instanceInterface: addressInterface) }
+        let excluded = i.excludedAddresses.map { vipSpec($0, instanceInterface: addressInterface) }
 
         let defaults = GARPSettings()
         var garp = VRRPGARPConfig()
@@ -144,6 +156,7 @@ public enum VRRPSetupBuilder {
         spec.smtpAlert = i.smtpAlert ?? globals.smtpAlertVRRP ?? globals.smtpAlert ?? false
         spec.virtualRoutes = i.virtualRoutes.compactMap(\.route)
         spec.virtualRules = i.virtualRules.compactMap(\.rule)
+        spec.vmac = vmac
         return spec
     }
 

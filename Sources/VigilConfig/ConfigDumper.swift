@@ -31,6 +31,7 @@ public enum ConfigDumper {
         if g.gnaInterval > 0 { out.line("vrrp_gna_interval \(formatSeconds(g.gnaInterval))") }
         out.line("vrrp_mcast_group4 \(g.vrrpMcastGroup4)")
         out.line("vrrp_mcast_group6 \(g.vrrpMcastGroup6)")
+        if let prefix = g.vmacPrefix { out.line("vmac_prefix \(prefix)") }
         out.line("vrrp_down_timer_adverts \(g.downTimerAdverts)")
         if g.vrrpSkipCheckAdvAddr { out.line("vrrp_skip_check_adv_addr") }
         if g.vrrpCheckUnicastSrc { out.line("vrrp_check_unicast_src") }
@@ -128,7 +129,16 @@ public enum ConfigDumper {
             out.line("garp_lower_prio_repeat \(garp.lowerPrioRepeat ?? garp.masterRepeat)")
             out.line("down_timer_adverts \(i.downTimerAdverts ?? g.downTimerAdverts)")
             if i.dontTrackPrimary { out.line("dont_track_primary") }
-            if i.useVMAC { out.line("use_vmac") }
+            if let vmac = i.vmac {
+                var words = ["use_vmac"]
+                if let name = vmac.name { words.append(name) }
+                if let mac = vmac.mac {
+                    let octets = vmac.macTakesVRID ? Array(mac.prefix(5)) : mac
+                    words.append(octets.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
+                }
+                out.line(words.joined(separator: " "))
+            }
+            if i.vmacTransmitOnParent { out.line("vmac_xmit_base") }
             if i.v3ChecksumAsV2 { out.line("v3_checksum_as_v2") }
             if i.noVirtualIPAddress { out.line("no_virtual_ipaddress") }
             if i.checkUnicastSource { out.line("check_unicast_src") }

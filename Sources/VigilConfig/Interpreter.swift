@@ -80,7 +80,7 @@ struct Interpreter {
         "vrrp_check_unicast_src", "vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
         "vrrp_down_timer_adverts", "vrrp_startup_delay", "vrrp_delay_after_boot", "default_interface",
         "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "reload_check_config", "reload_file",
-        "reload_time_file", "reload_repeat",
+        "reload_time_file", "reload_repeat", "vmac_prefix",
     ]
     static let globalAccepted = [
         "tmp_config_directory", "config_save_dir", "process_names", "process_name", "vrrp_process_name",
@@ -101,7 +101,7 @@ struct Interpreter {
         "vrrp_netlink_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
         "lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
         "process_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier", "rs_init_notifies",
-        "no_checker_emails", "umask", "log_unknown_vrids", "vmac_prefix", "vmac_addr_prefix", "random_seed",
+        "no_checker_emails", "umask", "log_unknown_vrids", "vmac_addr_prefix", "random_seed",
         "include_check",
         "data_use_instance", "state_dump_file", "stats_dump_file", "json_dump_file", "json_version",
         "linkbeat_use_polling", "linkbeat_interfaces", "net_namespace", "net_namespace_ipvs",
@@ -139,6 +139,11 @@ struct Interpreter {
             case "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh",
                  "vrrp_garp_master_refresh_repeat", "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat":
                 garpSetting(s, name: String(s.keyword.dropFirst("vrrp_".count)), &g.garp)
+            case "vmac_prefix":
+                if let t = reader.argument(s, expecting: "a VMAC name prefix") {
+                    if g.vmacPrefix != nil { reader.diagnostics.warning(s.location, "vmac_prefix already specified - replacing") }
+                    g.vmacPrefix = t.text
+                }
             case "vrrp_garp_interval":
                 // keepalived rejects 0 (minimum 1 µs) even though its own sample uses it.
                 if let v = reader.timer(s, min: 1, max: 1_000_000_000) { g.garpInterval = v }
@@ -262,10 +267,10 @@ struct Interpreter {
         "notify_stop", "notify_deleted", "notify", "notify_master_rx_lower_pri", "version", "use_vmac",
         "dont_track_primary", "accept", "no_accept", "strict_mode", "lower_prio_no_advert", "higher_prio_send_advert",
         "skip_check_adv_addr", "check_unicast_src", "down_timer_adverts", "v3_checksum_as_v2", "no_virtual_ipaddress",
-        "owner_ignore_adverts",
+        "owner_ignore_adverts", "vmac_xmit_base",
     ]
     static let instanceAccepted = [
-        "vrf", "use_vmac_addr", "vmac_xmit_base", "use_ipvlan", "native_ipv6", "track_bfd",
+        "vrf", "use_vmac_addr", "use_ipvlan", "native_ipv6", "track_bfd",
         "mcast_dst_ip", "track_src_ip", "unicast_fault_no_peer", "old_unicast_checksum", "garp_extra_if",
         "promote_secondaries", "debug", "notify_priority_changes", "kernel_rx_buf_size",
         "linkbeat_use_polling", "interface_up_down_delays", "timer_expired_backup",
@@ -427,7 +432,8 @@ struct Interpreter {
                 notify(s, &i.notify, owner: "vrrp_instance \(name.text)")
             case "version":
                 if let v = reader.integer(s, in: 2...3, what: "2 or 3") { i.version = v }
-            case "use_vmac": i.useVMAC = true
+            case "use_vmac": useVMAC(s, &i)
+            case "vmac_xmit_base": i.vmacTransmitOnParent = true
             case "dont_track_primary": i.dontTrackPrimary = true
             case "accept": i.accept = true
             case "no_accept": i.accept = false
@@ -520,12 +526,70 @@ struct Interpreter {
         if i.authType == .pass && i.authPass == nil {
             reader.diagnostics.error(i.location, "\(tag) auth_type PASS needs an auth_pass")
         }
+        if i.vmac != nil && !i.unicastPeers.isEmpty && !i.vmacTransmitOnParent {
+            reader.diagnostics.warning(i.location, "\(tag) unicast with use_vmac requires vmac_xmit_base - setting")
+            i.vmacTransmitOnParent = true
+        }
+        if i.vmacTransmitOnParent && i.vmac == nil {
+            reader.diagnostics.warning(i.location, "\(tag) vmac_xmit_base is only valid with a vmac")
+            i.vmacTransmitOnParent = false
+        }
+        if i.vmacTransmitOnParent && (i.strict ?? config.globals.vrrpStrict) {
+            reader.diagnostics.warning(i.location, "\(tag) xmit_base is incompatible with strict mode - resetting")
+            i.vmacTransmitOnParent = false
+        }
         // keepalived adds nftables drop rules for the VIPs of a no_accept instance (strict mode's
         // default): its users' most reported trap. Vigil adds none unless asked, and says so.
         if i.accept == false || (i.strict == true && i.accept == nil && i.effectivePriority != 255) {
             reader.diagnostics.warning(i.location, "\(tag) no_accept: Vigil adds no firewall rules, so the VIPs answer as with accept (keepalived would drop traffic to them with nftables rules)", klass: .note)
         }
         return true
+    }
+
+    /// keepalived's `use_vmac [NAME] [MAC]` (in either order), with its words for what it
+    /// ignores: a MAC of five octets takes the VRID as the sixth.
+    mutating func useVMAC(_ s: Statement, _ i: inout VRRPInstance) {
+        var vmac = i.vmac ?? VMACSettings()
+        for word in s.arguments.prefix(2) {
+            let text = word.text
+            if text.contains(":") {
+                if vmac.mac != nil {
+                    reader.diagnostics.warning(word.location, "VMAC interface address already specified")
+                    continue
+                }
+                if text.contains(where: { !$0.isHexDigit && $0 != ":" }) {
+                    reader.diagnostics.warning(word.location, "VMAC invalid MAC address \(text)")
+                    continue
+                }
+                guard let parsed = VMACSettings.parseMAC(text) else {
+                    reader.diagnostics.warning(word.location, "VMAC invalid MAC address \(text) - ignored")
+                    continue
+                }
+                if parsed.octets[0] & 0x01 != 0 {
+                    reader.diagnostics.warning(word.location, "VMAC MAC address is multicast \(text) - ignoring")
+                } else if parsed.octets.prefix(4) == [0x00, 0x00, 0x5e, 0x00] && (parsed.octets[4] == 0x01 || parsed.octets[4] == 0x02) {
+                    reader.diagnostics.warning(word.location, "VMAC MAC address not allowed to be RFC5798 address (\(text)) - ignoring")
+                } else {
+                    vmac.mac = parsed.octets
+                    vmac.macTakesVRID = parsed.takesVRID
+                }
+            } else {
+                if vmac.name != nil {
+                    reader.diagnostics.warning(word.location, "VMAC interface name already specified")
+                    continue
+                }
+                guard VMACSettings.isValidName(text) else {
+                    reader.diagnostics.warning(word.location, "VMAC interface name '\(text)' too long or invalid characters - ignoring")
+                    continue
+                }
+                if let other = config.instances.first(where: { $0.vmac?.name == text }) {
+                    reader.diagnostics.warning(word.location, "(\(i.name)) VRRP instance \(other.name) is already using \(text) - ignoring name")
+                    continue
+                }
+                vmac.name = text
+            }
+        }
+        i.vmac = vmac
     }
 
     /// keepalived's strict mode (vrrp_strict / strict_mode), with its words: the settings RFC

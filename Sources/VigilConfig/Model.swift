@@ -74,6 +74,8 @@ public struct GlobalDefs: Sendable {
     public var gnaInterval: Microseconds = 0
     public var vrrpMcastGroup4 = IPAddress.v4(IPv4Address(224, 0, 0, 18))
     public var vrrpMcastGroup6 = IPAddress("ff02::12")!
+    /// `vmac_prefix`: how VMAC names start when an instance names none (keepalived's "vrrp").
+    public var vmacPrefix: String?
     public var vrrpSkipCheckAdvAddr = false
     public var vrrpCheckUnicastSrc = false
     public var lowerPrioNoAdvert = false
@@ -262,7 +264,10 @@ public struct VRRPInstance: Sendable {
     public var garp = GARPSettings()
     public var notify = NotifyScripts()
     public var dontTrackPrimary = false
-    public var useVMAC = false
+    /// `use_vmac`: the instance's VIPs and adverts move to a macvlan with the virtual MAC.
+    public var vmac: VMACSettings?
+    /// `vmac_xmit_base`: adverts leave by the parent interface, not the VMAC.
+    public var vmacTransmitOnParent = false
     public var accept: Bool?
     public var strict: Bool?
     public var lowerPrioNoAdvert: Bool?
@@ -425,4 +430,40 @@ public struct VirtualServer: Sendable {
     public var flags: [String] = []
     public var realServers: [RealServer] = []
     public var notActedOn: [String: SourceLocation] = [:]
+}
+
+/// An instance's `use_vmac` line: its optional interface name and MAC. Without a MAC the
+/// interface takes RFC 5798's 00:00:5e:00:01:VRID (IPv4) or 00:00:5e:00:02:VRID (IPv6).
+public struct VMACSettings: Sendable, Hashable {
+    public var name: String?
+    public var mac: [UInt8]?
+    /// Five octets were written: the VRID is the sixth.
+    public var macTakesVRID = false
+
+    public init(name: String? = nil, mac: [UInt8]? = nil, macTakesVRID: Bool = false) {
+        self.name = name
+        self.mac = mac
+        self.macTakesVRID = macTakesVRID
+    }
+
+    /// keepalived's dev_name_valid: what the kernel accepts as a link name.
+    public static func isValidName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count < 16, name != ".", name != ".." else { return false }
+        return !name.contains { $0 == "/" || $0 == ":" || $0.isWhitespace }
+    }
+
+    /// Six octets of one or two hex digits, or five (with or without a trailing colon).
+    public static func parseMAC(_ text: String) -> (octets: [UInt8], takesVRID: Bool)? {
+        var parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if parts.count == 6, parts[5].isEmpty { parts.removeLast() }
+        guard parts.count == 5 || parts.count == 6 else { return nil }
+        var octets: [UInt8] = []
+        for part in parts {
+            guard (1...2).contains(part.count), let value = UInt8(part, radix: 16) else { return nil }
+            octets.append(value)
+        }
+        let takesVRID = octets.count == 5
+        if takesVRID { octets.append(0) }
+        return (octets, takesVRID)
+    }
 }

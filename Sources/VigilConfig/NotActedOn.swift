@@ -14,9 +14,7 @@ public enum NotActedOn {
     static let modelledGlobals: Set<String> = [
         "dynamic_interfaces",
     ]
-    static let modelledInstance: Set<String> = [
-        "use_vmac",
-    ]
+    static let modelledInstance: Set<String> = []
 
     /// What the user loses, by keyword: the part of the warning after the colon.
     static let consequences: [String: String] = {
@@ -28,8 +26,8 @@ public enum NotActedOn {
         set(["track_file"], "the file's value does not change the sync group's members' priority; track it in each instance")
         set(["track_process"], "the process does not change the sync group's members' priority; track it in each instance")
         set(["track_bfd", "bfd_instance"], "BFD is not run")
-        set(["use_vmac", "use_vmac_addr", "vmac_xmit_base", "use_ipvlan", "vmac_prefix", "vmac_addr_prefix"],
-            "no VMAC interface is made: adverts and gratuitous ARPs carry the interface's own MAC")
+        set(["use_vmac_addr", "vmac_addr_prefix"], "the VMAC's addresses are not exported to the parent interface")
+        set(["use_ipvlan"], "no ipvlan interface is made: use use_vmac")
         set(["ha_suspend"], "the checks run whether or not this director holds the virtual address")
         set(["lvs_sync_daemon", "lvs_sync_daemon_interface"], "IPVS connection synchronisation is not started")
         set(["lvs_timeouts"], "IPVS timeouts stay as the kernel has them")

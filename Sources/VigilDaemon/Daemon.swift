@@ -92,7 +92,7 @@ public final class Daemon {
         trackers = TrackerHost(scripts: scripts, addresses: system.addresses, files: system.files,
                                processTable: system.processTable, logger: logger)
         vrrp = VRRPHost(loop: loop, clock: system.clock, network: system.network, addresses: system.addresses, routing: system.routing,
-                        scripts: scripts, trackers: trackers, logger: logger)
+                        links: system.links, scripts: scripts, trackers: trackers, logger: logger)
         mail = MailHost(loop: loop, clock: system.clock, connect: system.connectTCP, hostName: system.hostName,
                         userName: system.userName, logger: logger)
         vrrp.mail = mail

@@ -25,6 +25,7 @@ extension DaemonSystem {
             files: LocalDaemonFiles(), host: LocalHost())
         system.listenUnix = listenOnUnixSocket
         system.routing = try? RouteManager()
+        system.links = try? LinkManager()
         system.processTable = { ProcFS.processes(commandLines: $0) }
         system.connectTCP = { address, port throws(SystemError) in try StreamSocket.connect(to: address, port: port) }
         var name = [CChar](repeating: 0, count: 256)
@@ -275,3 +276,4 @@ final class PollProber: ConnectProber {
 }
 
 extension RouteManager: RoutingControl {}
+extension LinkManager: LinkControl {}

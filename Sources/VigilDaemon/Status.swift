@@ -70,6 +70,7 @@ extension VRRPHost {
                 lastTransition: i.lastTransition.map { ($0.time, $0.from, $0.to, $0.reason.rawValue) },
                 stats: i.stats, syncGroup: i.group?.name, notifyScripts: notify)
             instance.excludedVIPs = i.spec.excludedAddresses.map(status)
+            instance.vmacInterface = i.spec.vmac?.name
             return instance
         }
         let groups = groups.map { SyncGroupStatus(name: $0.name, state: $0.core.state, members: $0.members.map(\.name)) }

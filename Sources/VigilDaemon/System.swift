@@ -59,6 +59,19 @@ public protocol RoutingControl: AnyObject {
     func remove(_ rule: RuleDefinition) throws(RouteError)
 }
 
+/// keepalived's VMACs: macvlans, and the /proc/sys settings they need.
+public protocol LinkControl: AnyObject {
+    /// nil when no link has the name.
+    func kind(of name: String) throws(LinkError) -> LinkKind?
+    func createMacvlan(name: String, parent: Int32, mac: [UInt8]) throws(LinkError)
+    func bringUp(_ name: String) throws(LinkError)
+    func delete(_ name: String) throws(LinkError)
+    /// A value under /proc/sys (`net/ipv4/conf/eth0/arp_ignore`); nil when unreadable.
+    func sysctl(_ key: String) -> Int?
+    func setSysctl(_ key: String, _ value: Int) -> Bool
+    func linkNames() -> [String]
+}
+
 public enum VRRPChannelMode: Hashable, Sendable {
     /// Joined to this group on the interface (the family's VRRP group unless
     /// vrrp_mcast_group4/6 say otherwise).
@@ -211,6 +224,8 @@ public struct DaemonSystem {
     /// nil when the routing socket could not be opened: routes and rules are then logged as
     /// not installed.
     public var routing: (any RoutingControl)?
+    /// nil when the link socket could not be opened: an instance with use_vmac cannot start.
+    public var links: (any LinkControl)?
     /// A TCP connection on its way (SMTP alerts); a failed connect reads as closed.
     public var connectTCP: (IPAddress, UInt16) throws(SystemError) -> any StreamConnection = { address, port throws(SystemError) in
         throw SystemError(errno: ENOSYS, operation: "connect to \(address):\(port)")

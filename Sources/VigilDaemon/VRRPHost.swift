@@ -89,8 +89,12 @@ final class VRRPHost: LoopHost {
     /// and the other sockets; what is left is read on the next turn.
     static let packetsPerWake = 64
 
+    /// keepalived's use_vmac: the macvlans the instances live on.
+    private let vmacs: VMACHost
+
     init(loop: EventLoop, clock: any DaemonClock, network: any VRRPNetwork, addresses: any AddressControl,
-         routing: (any RoutingControl)?, scripts: ScriptHost, trackers: TrackerHost, logger: Logger) {
+         routing: (any RoutingControl)?, links: (any LinkControl)? = nil, scripts: ScriptHost, trackers: TrackerHost, logger: Logger) {
+        vmacs = VMACHost(links: links, addresses: addresses, logger: logger)
         self.loop = loop
         self.clock = clock
         self.network = network
@@ -115,21 +119,33 @@ final class VRRPHost: LoopHost {
     }
 
     /// Prepares an instance without starting it: its interface, source, socket, announcer and
-    /// VIP specs. Nothing is changed on the machine yet, so a failure leaves no trace.
+    /// VIP specs. Nothing is changed on the machine yet, so a failure leaves no trace, except
+    /// a VMAC (the socket needs it), which goes again when no instance ends up using it.
     private func prepare(_ spec: InstanceSpec, keeping old: Instance? = nil) throws(DaemonError) -> Instance {
         let info: InterfaceInfo
         do { info = try link(spec.interface) } catch {
             throw DaemonError("(\(spec.name)) interface \(spec.interface): \(error)")
         }
         let source = try resolveSource(spec, info: info, keeping: old)
+        if let vmac = spec.vmac {
+            try vmacs.ensure(vmac, family: spec.family, otherFamilyAddresses: spec.excludedAddresses.contains { $0.address.family != spec.family },
+                             instance: spec.name)
+            if !vmac.transmitOnParent { vmacs.addSource(source, to: vmac, instance: spec.name) }
+        }
         var core = spec.core
         core.sourceAddress = source
         let mode: VRRPChannelMode = spec.multicastGroup.map { .multicast(group: $0) } ?? .unicast(local: source)
-        let channel = try openChannel(Channel.Key(interface: spec.interface, family: spec.family, mode: mode), owner: spec.name)
+        let channel = try openChannel(Channel.Key(interface: spec.channelInterface, family: spec.family, mode: mode), owner: spec.name)
         var vipSpecs: [IPAddress: AddressSpec] = [:]
         for vip in spec.virtualAddresses + spec.excludedAddresses { vipSpecs[vip.address] = try addressSpec(vip, owner: spec.name) }
         let machine = old.map { $0.machine } ?? VRRPStateMachine(config: core, trackers: [])
-        return Instance(spec: spec, machine: machine, channel: channel, announcer: announcer(info, spec.family),
+        let announceOn: InterfaceInfo
+        if spec.addressInterface == spec.interface { announceOn = info } else {
+            do { announceOn = try link(spec.addressInterface) } catch {
+                throw DaemonError("(\(spec.name)) interface \(spec.addressInterface): \(error)")
+            }
+        }
+        return Instance(spec: spec, machine: machine, channel: channel, announcer: announcer(announceOn, spec.family),
                         core: core, vipSpecs: vipSpecs)
     }
 
@@ -181,6 +197,7 @@ final class VRRPHost: LoopHost {
         }
         let senders = instances.compactMap(\.announcer)
         announcers = announcers.filter { _, announcer in senders.contains { $0 === announcer } }
+        vmacs.prune(keeping: Set(instances.compactMap { $0.spec.vmac?.name }))
     }
 
     /// One sender per link and family. The key holds the link's index and MAC too, so a link
@@ -356,7 +373,7 @@ final class VRRPHost: LoopHost {
                                                  ttl: destination.isMulticast ? 255 : instance.spec.unicastTTL)
             } catch {
                 instance.stats.sendErrors += 1
-                logger.error("(\(instance.name)) cannot send advert on \(instance.spec.interface): \(error)")
+                logger.error("(\(instance.name)) cannot send advert on \(instance.spec.channelInterface): \(error)")
             }
         }
     }
@@ -377,7 +394,7 @@ final class VRRPHost: LoopHost {
         if spacing > 0 { sendPacedAnnouncements(at: clock.now()) }
         if let first = vips.first {
             let what = v6 ? "Unsolicited Neighbour Adverts" : "gratuitous ARPs"
-            logger.info("(\(instance.name)) Sending/queueing \(what) on \(instance.spec.interface) for \(first)\(vips.count > 1 ? " and \(vips.count - 1) more" : "")")
+            logger.info("(\(instance.name)) Sending/queueing \(what) on \(instance.spec.addressInterface) for \(first)\(vips.count > 1 ? " and \(vips.count - 1) more" : "")")
         }
     }
 
@@ -387,7 +404,7 @@ final class VRRPHost: LoopHost {
             try announcer.announce(vip)
             instance.stats.announcementsSent += 1
         } catch {
-            logger.error("(\(instance.name)) \(vip.family == .ipv6 ? "unsolicited NA" : "gratuitous ARP") for \(vip) on \(instance.spec.interface): \(error)")
+            logger.error("(\(instance.name)) \(vip.family == .ipv6 ? "unsolicited NA" : "gratuitous ARP") for \(vip) on \(instance.spec.addressInterface): \(error)")
         }
     }
 
@@ -401,7 +418,7 @@ final class VRRPHost: LoopHost {
         var waiting: [(instance: Instance, address: IPAddress)] = []
         for entry in pacedAnnouncements {
             // keepalived keeps the GARP and the NA clock of an interface apart.
-            let key = "\(entry.instance.spec.interface)|\(entry.address.family)"
+            let key = "\(entry.instance.spec.addressInterface)|\(entry.address.family)"
             guard nextAnnouncementAt[key].map({ $0 <= now }) ?? true else { waiting.append(entry); continue }
             sendAnnouncement(entry.address, from: entry.instance)
             let spacing = entry.address.family == .ipv6 ? announcementSpacing.gna : announcementSpacing.garp
@@ -484,7 +501,7 @@ final class VRRPHost: LoopHost {
         if let delayedUntil { return delayedUntil }
         var earliest = instances.isEmpty ? nil : nextVIPCheck
         for entry in pacedAnnouncements {
-            if let at = nextAnnouncementAt["\(entry.instance.spec.interface)|\(entry.address.family)"], at < (earliest ?? .max) { earliest = at }
+            if let at = nextAnnouncementAt["\(entry.instance.spec.addressInterface)|\(entry.address.family)"], at < (earliest ?? .max) { earliest = at }
         }
         for instance in instances {
             if let d = instance.machine.nextDeadline?.microseconds, d < (earliest ?? .max) { earliest = d }
@@ -792,7 +809,11 @@ final class VRRPHost: LoopHost {
     func shutDown(at now: Int64, keepVIPs: Bool) {
         let time = VRRPInstant(microseconds: now)
         keepingOnStop = keepVIPs
-        defer { removeStatic() }
+        defer {
+            removeStatic()
+            // With -V the VIPs stay, and with them the VMACs they sit on and their settings.
+            if !keepVIPs { vmacs.removeAll() }
+        }
         for instance in instances {
             dispatch(.shutdown, to: instance, at: time, keep: { _, action in
                 if !keepVIPs { return true }

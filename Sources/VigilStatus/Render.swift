@@ -96,8 +96,8 @@ public enum StatusDocument {
         stats.append(("vips_restored", .uint(i.stats.vipsRestored)))
         var fields: [(String, JSONValue)] = [
             ("iname", .string(i.name)), ("state", .int(keepalivedStateNumber(i.state))), ("state_name", .string(stateName(i.state))),
-            ("wantstate", .int(keepalivedStateNumber(i.wantState))), ("vrid", .int(i.vrid)), ("ifp_ifname", .string(i.interface)),
-            ("family", .string(i.family.description)), ("version", .int(i.version.rawValue)),
+            ("wantstate", .int(keepalivedStateNumber(i.wantState))), ("vrid", .int(i.vrid)), ("ifp_ifname", .string(i.vmacInterface ?? i.interface)),
+            ("vmac_ifname", .string(i.vmacInterface ?? "")), ("family", .string(i.family.description)), ("version", .int(i.version.rawValue)),
             ("base_priority", .int(i.basePriority)), ("effective_priority", .int(i.effectivePriority)),
             ("master_priority", i.masterPriority.map { .int($0) } ?? .null),
             ("master_address", .optional(i.masterAddress.map { "\($0)" })), ("source_address", .string("\(i.source)")),
@@ -228,7 +228,7 @@ public enum KeepalivedDumps {
             var data: [(String, JSONValue)] = [
                 ("iname", .string(i.name)), ("dont_track_primary", .int(i.dontTrackPrimary ? 1 : 0)),
                 ("skip_check_adv_addr", .int(i.skipCheckAdvertAddresses ? 1 : 0)), ("strict_mode", .int(0)),
-                ("vmac_ifname", .string("")), ("ifp_ifname", .string(i.interface)),
+                ("vmac_ifname", .string(i.vmacInterface ?? "")), ("ifp_ifname", .string(i.vmacInterface ?? i.interface)),
                 ("master_priority", .int(i.masterPriority ?? 0)), ("last_transition", .double(i.lastTransition?.time ?? 0)),
                 ("garp_delay", .double(i.garpDelay)), ("garp_refresh", .double(i.garpRefresh)), ("garp_rep", .int(i.garpRepeat)),
                 ("garp_refresh_rep", .int(i.garpRefreshRepeat)), ("garp_lower_prio_delay", .double(i.garpLowerPriorityDelay)),

@@ -83,6 +83,8 @@ public struct InstanceStatus: Sendable {
     public var name: String
     public var vrid: UInt8
     public var interface: String
+    /// use_vmac: the macvlan the instance lives on.
+    public var vmacInterface: String?
     public var family: AddressFamily
     public var version: VRRPVersion
     public var state: VRRPState

@@ -63,14 +63,18 @@ struct CapturedPacket {
     /// The address a gratuitous ARP ("who-has X tell X") announces.
     var garpTarget: String?
     var raw: String
+    /// The frame's first line: time, MACs, ethertype (tcpdump -e).
+    var link = ""
     var isAdvert: Bool { garpTarget == nil }
 
     static func parse(_ text: String) -> [CapturedPacket] {
         var packets: [CapturedPacket] = []
         var pendingTime: Double?
+        var pendingLine = ""
         for line in text.split(separator: "\n").map(String.init) {
             if let first = line.split(separator: " ").first, let time = Double(first) {
                 pendingTime = time
+                pendingLine = line
                 if line.contains("ARP"), let who = line.range(of: "Request who-has "), let tell = line.range(of: " tell ") {
                     let target = line[who.upperBound...].prefix { $0 != " " }
                     let teller = line[tell.upperBound...].prefix { $0 != "," && $0 != " " }
@@ -87,7 +91,7 @@ struct CapturedPacket {
                 if let range = trimmed.range(of: "prio ") {
                     priority = Int(trimmed[range.upperBound...].prefix { $0.isNumber })
                 }
-                packets.append(CapturedPacket(time: time, source: source, priority: priority, garpTarget: nil, raw: trimmed))
+                packets.append(CapturedPacket(time: time, source: source, priority: priority, garpTarget: nil, raw: trimmed, link: pendingLine))
             }
         }
         return packets

@@ -193,3 +193,62 @@ private func instance(_ name: String = "VI_1", vrid: Int = 51, interface: String
         #expect(VRRPTracker.file("f", value: 2_000_000_000, weight: -254, reverse: false).causesFault)
     }
 }
+
+/// keepalived's use_vmac as specs: the name (create_vmac_name), the RFC 5798 MAC, where the
+/// VIPs and adverts go, and the interface settings keepalived makes for it.
+@Suite struct VMACSpecTests {
+    @Test func namesFollowKeepalivedsSequence() {
+        #expect(VMACSpec.defaultName(prefix: "vrrp", vrid: 51, family: .ipv4, taken: []) == "vrrp.51")
+        #expect(VMACSpec.defaultName(prefix: "vrrp", vrid: 51, family: .ipv4, taken: ["vrrp.51"]) == "vrrp1.51")
+        #expect(VMACSpec.defaultName(prefix: "vrrp", vrid: 51, family: .ipv6, taken: ["vrrp.51"]) == "vrrp6.51")
+        #expect(VMACSpec.defaultName(prefix: "vrrp", vrid: 51, family: .ipv6, taken: ["vrrp.51", "vrrp6.51"]) == "vrrp1.51")
+        let sixTaken: Set = ["vrrp.51", "vrrp6.51", "vrrp1.51", "vrrp2.51", "vrrp3.51", "vrrp4.51", "vrrp5.51"]
+        #expect(VMACSpec.defaultName(prefix: "vrrp", vrid: 51, family: .ipv6, taken: sixTaken) == "vrrp7.51")
+        #expect(VMACSpec.defaultName(prefix: "averyverylongprefix", vrid: 255, family: .ipv4, taken: []) == "averyverylo.255", "15 characters")
+    }
+
+    @Test func theVMACCarriesTheVIPsAndTheAdverts() throws {
+        let text = instance(body: "use_vmac") + instance("VI_2", vrid: 52, vips: ["10.0.0.101/24", "10.0.0.102/24 dev eth0"], body: "use_vmac\n vmac_xmit_base")
+            + instance("VI_6", vrid: 51, vips: ["fe80::51/64"], body: "use_vmac")
+        let specs = setup(text).instances
+        let vi1 = specs[0], vi2 = specs[1], vi6 = specs[2]
+        #expect(vi1.vmac == VMACSpec(name: "vrrp.51", parent: "eth0", mac: [0, 0, 0x5e, 0, 1, 51]))
+        #expect(vi1.channelInterface == "vrrp.51" && vi1.addressInterface == "vrrp.51" && vi1.interface == "eth0")
+        #expect(vi1.virtualAddresses.map(\.device) == ["vrrp.51"])
+        #expect(vi2.vmac?.transmitOnParent == true && vi2.channelInterface == "eth0" && vi2.addressInterface == "vrrp.52")
+        #expect(vi2.virtualAddresses.map(\.device) == ["vrrp.52", "eth0"], "a VIP with its own dev stays there")
+        #expect(vi6.vmac == VMACSpec(name: "vrrp6.51", parent: "eth0", mac: [0, 0, 0x5e, 0, 2, 51]), "IPv6: 00:00:5e:00:02:VRID, the next name")
+        #expect(vi1.identity != setup(instance()).instances[0].identity, "moving onto a VMAC is a new router")
+        let mac = setup(instance(body: "use_vmac 02:11:22:33:44")).instances[0].vmac?.mac
+        #expect(mac == [0x02, 0x11, 0x22, 0x33, 0x44, 51])
+        let prefixed = setup("global_defs {\n vmac_prefix vm\n}\n" + instance(body: "use_vmac")).instances[0]
+        #expect(prefixed.vmac?.name == "vm.51")
+    }
+
+    @Test func theSettingsKeepalivedMakes() {
+        #expect(VMACKernelSettings.onVMAC("vrrp.51", family: .ipv4, otherFamilyAddresses: false).map(\.description) == [
+            "net.ipv4.conf.vrrp.51.arp_ignore = 1", "net.ipv4.conf.vrrp.51.accept_local = 1", "net.ipv4.conf.vrrp.51.rp_filter = 0",
+            "net.ipv4.conf.vrrp.51.promote_secondaries = 1", "net.ipv6.conf.vrrp.51.disable_ipv6 = 1",
+        ])
+        #expect(VMACKernelSettings.onVMAC("vrrp6.51", family: .ipv6, otherFamilyAddresses: false) == [SysctlSetting("net/ipv6/conf/vrrp6.51/disable_ipv6", 0)])
+        let values = ["net/ipv4/conf/all/rp_filter": 2, "net/ipv4/conf/default/rp_filter": 0,
+                      "net/ipv4/conf/eth0/rp_filter": 0, "net/ipv4/conf/eth1/rp_filter": 2]
+        #expect(VMACKernelSettings.rpFilterClearance(read: { values[$0] }, links: ["eth0", "eth1"]) == [
+            SysctlSetting("net/ipv4/conf/default/rp_filter", 2), SysctlSetting("net/ipv4/conf/eth0/rp_filter", 2),
+            SysctlSetting("net/ipv4/conf/all/rp_filter", 0),
+        ], "every link keeps the filtering in effect; all goes to 0")
+        #expect(VMACKernelSettings.rpFilterClearance(read: { $0.contains("/all/") ? 0 : 1 }, links: ["eth0"]).isEmpty)
+    }
+
+    @Test func theLedgerPutsBackOnlyWhatNobodyChangedSince() {
+        var values = ["a": 0, "b": 1, "c": 2]
+        var ledger = SysctlLedger()
+        #expect(ledger.change(SysctlSetting("a", 1), current: values["a"]) == SysctlSetting("a", 1))
+        #expect(ledger.change(SysctlSetting("b", 1), current: values["b"]) == nil, "already so: nothing to write or restore")
+        #expect(ledger.change(SysctlSetting("c", 0), current: values["c"]) != nil)
+        values["a"] = 1
+        values["c"] = 5 // changed by someone else
+        #expect(ledger.restorations(read: { values[$0] }) == [SysctlSetting("a", 0)])
+        #expect(ledger.changes.isEmpty)
+    }
+}

@@ -110,6 +110,7 @@ final class FakeChannel: VRRPChannel {
     let mode: VRRPChannelMode
     var queue: [([UInt8], IPAddress)] = []
     private(set) var isClosed = false
+    var interface = ""
 
     init(node: FakeNode, fd: Int32, segment: String, family: AddressFamily, mode: VRRPChannelMode) {
         self.node = node
@@ -147,8 +148,18 @@ final class FakeChannel: VRRPChannel {
 
 final class FakeAnnouncer: Announcer {
     let node: FakeNode
-    init(node: FakeNode) { self.node = node }
-    func announce(_ address: IPAddress) throws(SystemError) { node.lan.announced(address, by: node) }
+    /// The link the frames leave by, and the source MAC they carry.
+    let interface: String
+    let mac: [UInt8]
+    init(node: FakeNode, interface: String = "eth0", mac: [UInt8] = []) {
+        self.node = node
+        self.interface = interface
+        self.mac = mac
+    }
+    func announce(_ address: IPAddress) throws(SystemError) {
+        node.announcements.append((interface, mac, address))
+        node.lan.announced(address, by: node)
+    }
 }
 
 /// One link of a simulated director.
@@ -159,6 +170,8 @@ struct FakeInterface {
     var isUp = true
     var addresses: [InterfaceAddress] = []
     var mac: [UInt8]
+    /// A macvlan's parent index and mode; nil for any other link.
+    var macvlan: (parent: Int32, privateMode: Bool)?
 }
 
 /// rtnetlink, links and raw sockets of one simulated director.
@@ -181,8 +194,16 @@ final class FakeNode: AddressControl, VRRPNetwork {
         self.descriptors = descriptors
     }
 
+    /// /proc/sys as the daemon sees it, by key (`net/ipv4/conf/eth0/arp_ignore`).
+    var sysctls: [String: Int] = [:]
+    private var nextIndex: Int32 = 2
+
     func addInterface(_ name: String, segment: String = "lan", ipv4: String?, linkLocal: String? = nil) {
-        let index = Int32(interfaces.count + 2)
+        let index = nextIndex
+        nextIndex += 1
+        for key in ["arp_ignore", "arp_filter", "rp_filter", "accept_local", "promote_secondaries"] {
+            sysctls["net/ipv4/conf/\(name)/\(key)"] = sysctls["net/ipv4/conf/default/\(key)"] ?? 0
+        }
         var interface = FakeInterface(name: name, index: index, segment: segment, mac: [0x02, 0, 0, 0, UInt8(index), UInt8(truncatingIfNeeded: self.name.hashValue & 0xFF)])
         if let ipv4 { interface.addresses.append(InterfaceAddress(ifindex: index, address: IPAddress(ipv4)!, prefixLength: 24)) }
         if let linkLocal { interface.addresses.append(InterfaceAddress(ifindex: index, address: IPAddress(linkLocal)!, prefixLength: 64, scope: 253)) }
@@ -234,14 +255,58 @@ final class FakeNode: AddressControl, VRRPNetwork {
     func openChannel(interface name: String, family: AddressFamily, mode: VRRPChannelMode) throws(SystemError) -> any VRRPChannel {
         guard let i = interfaces[name] else { throw SystemError(errno: 19, operation: "socket", interface: name) }
         let channel = FakeChannel(node: self, fd: descriptors.allocate(), segment: i.segment, family: family, mode: mode)
+        channel.interface = name
         channels.append(channel)
         lan.attach(channel)
         return channel
     }
 
-    func announcer(for interface: InterfaceInfo, family: AddressFamily) throws(SystemError) -> any Announcer { FakeAnnouncer(node: self) }
+    func announcer(for interface: InterfaceInfo, family: AddressFamily) throws(SystemError) -> any Announcer {
+        FakeAnnouncer(node: self, interface: interface.name, mac: interface.mac)
+    }
+    /// Every gratuitous ARP or NA: the link, the source MAC, the address.
+    var announcements: [(interface: String, mac: [UInt8], address: IPAddress)] = []
 
     var openChannels: [FakeChannel] { channels.filter { !$0.isClosed } }
+}
+
+/// Macvlans and /proc/sys: a VMAC is a link on its parent's segment with its own MAC.
+extension FakeNode: LinkControl {
+    func kind(of name: String) throws(LinkError) -> LinkKind? {
+        guard let link = interfaces[name] else { return nil }
+        guard let macvlan = link.macvlan else { return .other("veth") }
+        return .macvlan(parent: macvlan.parent, mac: link.mac, privateMode: macvlan.privateMode)
+    }
+
+    func createMacvlan(name: String, parent: Int32, mac: [UInt8]) throws(LinkError) {
+        guard interfaces[name] == nil else { throw .netlink(code: 6, message: "Object exists", operation: "rtnl_link_add(\(name))") }
+        guard let parentLink = interfaces.values.first(where: { $0.index == parent }) else {
+            throw .netlink(code: 31, message: "No such device", operation: "rtnl_link_add(\(name))")
+        }
+        addInterface(name, segment: parentLink.segment, ipv4: nil)
+        interfaces[name]!.mac = mac
+        interfaces[name]!.isUp = false
+        interfaces[name]!.macvlan = (parent, true)
+    }
+
+    func bringUp(_ name: String) throws(LinkError) {
+        guard interfaces[name] != nil else { throw .netlink(code: 31, message: "No such device", operation: "link up \(name)") }
+        interfaces[name]!.isUp = true
+    }
+
+    func delete(_ name: String) throws(LinkError) {
+        guard interfaces.removeValue(forKey: name) != nil else { throw .netlink(code: 31, message: "No such device", operation: "rtnl_link_delete(\(name))") }
+        sysctls = sysctls.filter { !$0.key.contains("/\(name)/") }
+    }
+
+    func sysctl(_ key: String) -> Int? { sysctls[key] }
+    func setSysctl(_ key: String, _ value: Int) -> Bool {
+        let parts = key.split(separator: "/")
+        guard parts.count == 5, parts[3] == "all" || parts[3] == "default" || interfaces[String(parts[3])] != nil else { return false }
+        sysctls[key] = value
+        return true
+    }
+    func linkNames() -> [String] { interfaces.keys.sorted() }
 }
 
 /// The node's routing tables and policy rules, as `ip route` / `ip rule` would list them.

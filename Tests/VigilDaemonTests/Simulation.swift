@@ -63,6 +63,7 @@ final class Director {
         }
         system.serviceManager = systemd
         system.routing = node
+        system.links = node
         system.processTable = { [unowned self] _ in self.runningProcesses }
         system.hostName = name
         system.connectTCP = { [unowned self] address, port throws(SystemError) in

@@ -1,0 +1,123 @@
+import Addressing
+import Logging
+import VRRPSpecs
+import VigilSystem
+
+/// keepalived's use_vmac carried out: the VRRP host asks for an instance's VMAC before it
+/// opens the instance's socket on it, and lets go of the ones no instance uses. The settings
+/// changed on the machine (the parent's ARP behaviour, rp_filter) are put back at stop.
+final class VMACHost {
+    private let links: (any LinkControl)?
+    private let addresses: any AddressControl
+    private let logger: Logger
+    private var ledger = SysctlLedger()
+    /// The VMACs made or taken over, by name.
+    private(set) var active: [String: VMACSpec] = [:]
+
+    init(links: (any LinkControl)?, addresses: any AddressControl, logger: Logger) {
+        self.links = links
+        self.addresses = addresses
+        self.logger = logger
+    }
+
+    /// Makes the instance's VMAC, or takes over the one a crashed run left with the same
+    /// parent, MAC and mode; one that differs is made again. A link of another kind under
+    /// the name is never touched: the instance cannot start (keepalived would pick another
+    /// name silently, and the VIPs would land somewhere nobody looks).
+    func ensure(_ vmac: VMACSpec, family: AddressFamily, otherFamilyAddresses: Bool, instance: String) throws(DaemonError) {
+        if active[vmac.name] == vmac { return }
+        guard let links else { throw DaemonError("(\(instance)) use_vmac: the rtnetlink link socket could not be opened") }
+        let parent: Int32
+        do { parent = try addresses.interface(named: vmac.parent).index } catch {
+            throw DaemonError("(\(instance)) interface \(vmac.parent) for VMAC \(vmac.name): \(error)")
+        }
+        do {
+            switch try links.kind(of: vmac.name) {
+            case .none:
+                try create(vmac, parent: parent, links, instance)
+            case .macvlan(let onParent, let mac, let privateMode) where onParent == parent && mac == vmac.mac && privateMode:
+                logger.info("(\(instance)) Found matching interface \(vmac.name)")
+            case .macvlan:
+                logger.info("(\(instance)) VMAC \(vmac.name) already exists but is incompatible. It will be deleted/updated")
+                try links.delete(vmac.name)
+                try create(vmac, parent: parent, links, instance)
+            case .other(let kind):
+                throw DaemonError("(\(instance)) interface \(vmac.name) already exists as a \(kind) link, not a VMAC: not touched")
+            }
+        } catch let error as LinkError {
+            throw DaemonError("(\(instance)) VMAC \(vmac.name) on \(vmac.parent): \(error)")
+        } catch let error as DaemonError {
+            throw error
+        } catch {
+            throw DaemonError("(\(instance)) VMAC \(vmac.name): \(error)")
+        }
+        if family == .ipv4 {
+            var machineWide = VMACKernelSettings.onParent(vmac.parent)
+            if !ledger.changes.contains(where: { $0.key == "net/ipv4/conf/all/rp_filter" }) {
+                // The VMACs themselves are left out: theirs is 0, and they go at stop.
+                let others = links.linkNames().filter { $0 != vmac.name && active[$0] == nil }
+                machineWide += VMACKernelSettings.rpFilterClearance(read: links.sysctl, links: others)
+            }
+            for setting in machineWide {
+                let current = links.sysctl(setting.key)
+                guard let write = ledger.change(setting, current: current) else { continue }
+                if setting.key.hasPrefix("net/ipv4/conf/all/") || setting.key.hasPrefix("net/ipv4/conf/default/") {
+                    logger.info("NOTICE: setting sysctl \(write.description.split(separator: " ").first ?? "") from \(current ?? 0) to \(write.value)")
+                }
+                if !links.setSysctl(write.key, write.value) { logger.warning("(\(instance)) cannot set sysctl \(write)") }
+            }
+        }
+        // Before the link comes up, so an IPv4 VMAC never makes an IPv6 address.
+        for setting in VMACKernelSettings.onVMAC(vmac.name, family: family, otherFamilyAddresses: otherFamilyAddresses)
+        where links.sysctl(setting.key) != setting.value {
+            if !links.setSysctl(setting.key, setting.value) { logger.warning("(\(instance)) cannot set sysctl \(setting)") }
+        }
+        do { try links.bringUp(vmac.name) } catch {
+            throw DaemonError("(\(instance)) VMAC \(vmac.name): \(error)")
+        }
+        active[vmac.name] = vmac
+    }
+
+    private func create(_ vmac: VMACSpec, parent: Int32, _ links: any LinkControl, _ instance: String) throws(LinkError) {
+        try links.createMacvlan(name: vmac.name, parent: parent, mac: vmac.mac)
+        logger.info("(\(instance)) Success creating VMAC interface \(vmac.name) (\(vmac.macText) on \(vmac.parent))")
+    }
+
+    /// An IPv6 VMAC sends from the parent's link-local address, which must then be its own
+    /// too (keepalived adds it the same way).
+    func addSource(_ source: IPAddress, to vmac: VMACSpec, instance: String) {
+        guard source.family == .ipv6, let index = try? addresses.interface(named: vmac.name).index else { return }
+        do { try addresses.add(AddressSpec(ifindex: index, address: source, prefixLength: 64, scope: 253, noDAD: true)) } catch {
+            if case .exists = error { return }
+            logger.warning("(\(instance)) adding link-local address \(source) to \(vmac.name) failed: \(error)")
+        }
+    }
+
+    /// Deletes the VMACs no instance uses any more (after a reload, or a refused one).
+    func prune(keeping names: Set<String>) {
+        for name in active.keys.sorted() where !names.contains(name) { delete(name) }
+    }
+
+    /// At stop: every VMAC goes (their addresses with them), then the machine's settings
+    /// come back, each one only if nobody changed it since.
+    func removeAll() {
+        prune(keeping: [])
+        guard let links else { return }
+        for setting in ledger.restorations(read: links.sysctl) {
+            if setting.key.hasPrefix("net/ipv4/conf/all/") || setting.key.hasPrefix("net/ipv4/conf/default/") {
+                logger.info("NOTICE: resetting sysctl \(setting.description.split(separator: " ").first ?? "") to \(setting.value)")
+            }
+            if !links.setSysctl(setting.key, setting.value) { logger.warning("cannot reset sysctl \(setting)") }
+        }
+    }
+
+    private func delete(_ name: String) {
+        active[name] = nil
+        do {
+            try links?.delete(name)
+            logger.info("Success removing VMAC interface \(name)")
+        } catch {
+            logger.error("Error removing VMAC interface \(name): \(error)")
+        }
+    }
+}

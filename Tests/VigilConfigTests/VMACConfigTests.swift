@@ -1,0 +1,111 @@
+import Testing
+@testable import VigilConfig
+
+/// keepalived's `use_vmac [NAME] [MAC]`, `vmac_xmit_base` and `vmac_prefix`, with its words
+/// for what it ignores (vrrp_parser.c's vrrp_vmac_handler, vrrp_complete_instance).
+@Suite struct VMACConfigTests {
+    static func instance(_ lines: String, second: String = "", globals: String = "") -> (VRRPInstance?, [String]) {
+        let (config, d) = load("""
+        global_defs {
+            \(globals)
+        }
+        vrrp_instance VI_1 {
+            interface eth0
+            virtual_router_id 51
+            \(lines)
+            virtual_ipaddress {
+                10.0.0.100/24
+            }
+        }
+        \(second)
+        """)
+        return (config.instances.first, d.map(\.message))
+    }
+
+    @Test func nameAndMACInEitherOrder() {
+        let (a, da) = Self.instance("use_vmac vmac1 02:11:22:33:44:55")
+        #expect(a?.vmac == VMACSettings(name: "vmac1", mac: [0x02, 0x11, 0x22, 0x33, 0x44, 0x55]), "\(da)")
+        let (b, _) = Self.instance("use_vmac 2:11:22:33:44:5 vmac1")
+        #expect(b?.vmac == VMACSettings(name: "vmac1", mac: [0x02, 0x11, 0x22, 0x33, 0x44, 0x05]))
+        let (bare, _) = Self.instance("use_vmac")
+        #expect(bare?.vmac == VMACSettings())
+    }
+
+    @Test func fiveOctetsTakeTheVRID() {
+        for text in ["02:11:22:33:44", "02:11:22:33:44:"] {
+            let (i, _) = Self.instance("use_vmac \(text)")
+            #expect(i?.vmac?.macTakesVRID == true && i?.vmac?.mac?.prefix(5) == [0x02, 0x11, 0x22, 0x33, 0x44], "\(text)")
+        }
+    }
+
+    @Test func whatKeepalivedIgnoresIsSaid() {
+        let cases: [(String, String)] = [
+            ("use_vmac 01:11:22:33:44:55", "VMAC MAC address is multicast 01:11:22:33:44:55 - ignoring"),
+            ("use_vmac 00:00:5e:00:01:10", "VMAC MAC address not allowed to be RFC5798 address (00:00:5e:00:01:10) - ignoring"),
+            ("use_vmac 02:11:22:33:44:55:66", "VMAC invalid MAC address 02:11:22:33:44:55:66 - ignored"),
+            ("use_vmac 02:11:zz:33:44:55", "VMAC invalid MAC address 02:11:zz:33:44:55"),
+            ("use_vmac a_name_far_too_long", "VMAC interface name 'a_name_far_too_long' too long or invalid characters - ignoring"),
+            ("use_vmac a b", "VMAC interface name already specified"),
+            ("use_vmac 02:00:00:00:00:01 02:00:00:00:00:02", "VMAC interface address already specified"),
+        ]
+        for (line, message) in cases {
+            let (i, d) = Self.instance(line)
+            #expect(d.contains(message), "\(line): \(d)")
+            #expect(i?.vmac != nil, "use_vmac itself still holds")
+        }
+    }
+
+    @Test func aNameTakenByAnEarlierInstanceIsIgnored() {
+        let (config, d) = load("""
+        vrrp_instance VI_1 {
+            interface eth0
+            virtual_router_id 51
+            use_vmac vmac1
+            virtual_ipaddress {
+                10.0.0.100/24
+            }
+        }
+        vrrp_instance VI_2 {
+            interface eth0
+            virtual_router_id 52
+            use_vmac vmac1
+            virtual_ipaddress {
+                10.0.0.101/24
+            }
+        }
+        """)
+        #expect(d.contains { $0.message == "(VI_2) VRRP instance VI_1 is already using vmac1 - ignoring name" })
+        #expect(config.instances.map { $0.vmac?.name } == ["vmac1", nil])
+    }
+
+    @Test func transmitOnTheParent() {
+        let (plain, _) = Self.instance("use_vmac\n vmac_xmit_base")
+        #expect(plain?.vmacTransmitOnParent == true)
+        let (alone, d) = Self.instance("vmac_xmit_base")
+        #expect(alone?.vmacTransmitOnParent == false && d.contains("(VI_1) vmac_xmit_base is only valid with a vmac"))
+        let (unicast, du) = Self.instance("use_vmac\n unicast_src_ip 10.0.0.1\n unicast_peer {\n 10.0.0.2\n }")
+        #expect(unicast?.vmacTransmitOnParent == true && du.contains("(VI_1) unicast with use_vmac requires vmac_xmit_base - setting"))
+    }
+
+    @Test func thePrefixAndTheDumpRoundTrip() {
+        let (config, d) = load("""
+        global_defs {
+            vmac_prefix vm
+        }
+        vrrp_instance VI_1 {
+            interface eth0
+            virtual_router_id 51
+            use_vmac vmac1 02:11:22:33:44
+            vmac_xmit_base
+            virtual_ipaddress {
+                10.0.0.100/24
+            }
+        }
+        """)
+        #expect(config.globals.vmacPrefix == "vm", "\(d.map(\.message))")
+        let dumped = ConfigDumper.dump(config)
+        #expect(dumped.contains("vmac_prefix vm") && dumped.contains("use_vmac vmac1 02:11:22:33:44") && dumped.contains("vmac_xmit_base"), "\(dumped)")
+        let (again, _) = load(dumped)
+        #expect(again.instances.first?.vmac == config.instances.first?.vmac && again.globals.vmacPrefix == "vm")
+    }
+}

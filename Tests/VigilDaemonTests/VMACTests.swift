@@ -1,0 +1,80 @@
+import Addressing
+import Testing
+import VRRP
+import VigilSystem
+@testable import VigilDaemon
+
+/// keepalived's use_vmac through the whole daemon: a private macvlan with the virtual MAC
+/// carries the VIPs, the adverts and the gratuitous ARPs; the parent's settings are made and
+/// put back; a reload or a stop takes the VMAC away; a crashed run's VMAC is taken over.
+@Suite struct VMACTests {
+    static let vmacMAC: [UInt8] = [0, 0, 0x5e, 0, 1, 77]
+
+    @Test func thePairRunsOnItsVMACs() throws {
+        let sim = Simulation()
+        let (lvs01, lvs02) = try VRRPReloadTests.settledPair(
+            sim, lvs01: Configs.pair(priority: 100, instanceExtra: "use_vmac"), lvs02: Configs.pair(priority: 95, instanceExtra: "use_vmac"))
+        for director in [lvs01, lvs02] {
+            let vmac = try #require(director.node.interfaces["vrrp.77"], "\(director.name) made vrrp.77")
+            #expect(vmac.mac == Self.vmacMAC && vmac.isUp && vmac.macvlan?.parent == director.node.interfaces["eth0"]!.index)
+            #expect(director.node.openChannels.map(\.interface) == ["vrrp.77"], "adverts go out and are heard on the VMAC")
+            #expect(director.node.sysctls["net/ipv4/conf/eth0/arp_ignore"] == 1 && director.node.sysctls["net/ipv4/conf/eth0/arp_filter"] == 1)
+            #expect(director.node.sysctls["net/ipv4/conf/vrrp.77/accept_local"] == 1 && director.node.sysctls["net/ipv4/conf/vrrp.77/rp_filter"] == 0)
+        }
+        #expect(lvs01.node.addresses(on: "vrrp.77") == [IPAddress("10.0.0.100")!] && !lvs01.holds("10.0.0.100"), "the VIP is on the VMAC")
+        #expect(lvs02.node.addresses(on: "vrrp.77").isEmpty)
+        #expect(!lvs01.node.announcements.isEmpty && lvs01.node.announcements.allSatisfy { $0.interface == "vrrp.77" && $0.mac == Self.vmacMAC })
+        let adverts = sim.wire(since: 0).compactMap { $0.node == "lvs01" ? $0.advert : nil }
+        #expect(!adverts.isEmpty && adverts.allSatisfy { $0.priority == 100 }, "lvs02 hears lvs01 through its own VMAC")
+        #expect(lvs01.ask("status json", in: sim).contains(#""vmac_ifname": "vrrp.77""#))
+
+        lvs01.stop(in: sim)
+        sim.run(5)
+        #expect(lvs01.node.interfaces["vrrp.77"] == nil, "the VMAC goes at stop")
+        #expect(lvs01.node.sysctls["net/ipv4/conf/eth0/arp_ignore"] == 0 && lvs01.node.sysctls["net/ipv4/conf/eth0/arp_filter"] == 0,
+                "the parent's ARP settings come back (keepalived 2.2.7 leaves them)")
+        #expect(lvs02.state("VI_1") == .master && lvs02.node.addresses(on: "vrrp.77") == [IPAddress("10.0.0.100")!])
+    }
+
+    @Test func rpFilterIsClearedAndRestored() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs01.node.sysctls["net/ipv4/conf/all/rp_filter"] = 2
+        lvs01.node.sysctls["net/ipv4/conf/default/rp_filter"] = 0
+        try lvs01.start(Configs.pair(priority: 100, instanceExtra: "use_vmac"))
+        sim.run(4)
+        #expect(lvs01.node.sysctls["net/ipv4/conf/all/rp_filter"] == 0 && lvs01.node.sysctls["net/ipv4/conf/eth0/rp_filter"] == 2
+                && lvs01.node.sysctls["net/ipv4/conf/default/rp_filter"] == 2 && lvs01.node.sysctls["net/ipv4/conf/vrrp.77/rp_filter"] == 0)
+        #expect(lvs01.log.contains("NOTICE: setting sysctl net.ipv4.conf.all.rp_filter from 2 to 0"))
+        lvs01.stop(in: sim)
+        #expect(lvs01.node.sysctls["net/ipv4/conf/all/rp_filter"] == 2 && lvs01.node.sysctls["net/ipv4/conf/eth0/rp_filter"] == 0
+                && lvs01.node.sysctls["net/ipv4/conf/default/rp_filter"] == 0)
+    }
+
+    @Test func aReloadMovesTheInstanceOffItsVMAC() throws {
+        let sim = Simulation()
+        let (lvs01, _) = try VRRPReloadTests.settledPair(sim, lvs01: Configs.pair(priority: 100, instanceExtra: "use_vmac"))
+        #expect(lvs01.node.addresses(on: "vrrp.77") == [IPAddress("10.0.0.100")!])
+        lvs01.files.files[lvs01.path] = Configs.pair(priority: 100)
+        _ = lvs01.ask("reload", in: sim)
+        sim.run(5)
+        #expect(lvs01.node.interfaces["vrrp.77"] == nil && lvs01.node.openChannels.map(\.interface) == ["eth0"])
+        #expect(lvs01.state("VI_1") == .master && lvs01.holds("10.0.0.100"))
+    }
+
+    @Test func aCrashedRunsVMACIsTakenOverAndAForeignLinkIsNotTouched() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs01.node.createMacvlan(name: "vrrp.77", parent: lvs01.node.interfaces["eth0"]!.index, mac: Self.vmacMAC)
+        let leftover = lvs01.node.interfaces["vrrp.77"]!.index
+        try lvs01.start(Configs.pair(priority: 100, instanceExtra: "use_vmac"))
+        sim.run(5)
+        #expect(lvs01.node.interfaces["vrrp.77"]?.index == leftover && lvs01.log.contains("(VI_1) Found matching interface vrrp.77"))
+        #expect(lvs01.state("VI_1") == .master)
+
+        let lvs02 = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        lvs02.node.addInterface("vrrp.77", segment: "other", ipv4: nil)
+        #expect(throws: DaemonError.self) { try lvs02.start(Configs.pair(priority: 95, instanceExtra: "use_vmac")) }
+        #expect(lvs02.node.interfaces["vrrp.77"]?.segment == "other", "not deleted")
+    }
+}
