@@ -179,6 +179,9 @@ public struct InstanceSpec: Hashable, Sendable {
     public var smtpAlert = false
     /// use_vmac: VIPs without a `dev` and the gratuitous ARPs move to the VMAC.
     public var vmac: VMACSpec?
+    /// RFC 5798's Accept_Mode off (no_accept, or strict mode's default) on a router that does
+    /// not own its addresses: as MASTER it must not take traffic for them (with `nftables`).
+    public var noAccept = false
 
     public var interface: String { identity.interface }
     /// Where adverts are sent and heard: the VMAC, unless vmac_xmit_base.

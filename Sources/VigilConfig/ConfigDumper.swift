@@ -32,6 +32,8 @@ public enum ConfigDumper {
         out.line("vrrp_mcast_group4 \(g.vrrpMcastGroup4)")
         out.line("vrrp_mcast_group6 \(g.vrrpMcastGroup6)")
         if let prefix = g.vmacPrefix { out.line("vmac_prefix \(prefix)") }
+        if let table = g.nftablesTable { out.line("nftables \(table)") }
+        if g.nftablesPriority != -1 { out.line("nftables_priority \(g.nftablesPriority)") }
         out.line("vrrp_down_timer_adverts \(g.downTimerAdverts)")
         if g.vrrpSkipCheckAdvAddr { out.line("vrrp_skip_check_adv_addr") }
         if g.vrrpCheckUnicastSrc { out.line("vrrp_check_unicast_src") }

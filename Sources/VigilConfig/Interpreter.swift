@@ -80,14 +80,14 @@ struct Interpreter {
         "vrrp_check_unicast_src", "vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
         "vrrp_down_timer_adverts", "vrrp_startup_delay", "vrrp_delay_after_boot", "default_interface",
         "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "reload_check_config", "reload_file",
-        "reload_time_file", "reload_repeat", "vmac_prefix",
+        "reload_time_file", "reload_repeat", "vmac_prefix", "nftables", "nftables_priority",
     ]
     static let globalAccepted = [
         "tmp_config_directory", "config_save_dir", "process_names", "process_name", "vrrp_process_name",
         "checker_process_name", "bfd_process_name", "startup_script", "startup_script_timeout", "shutdown_script",
         "shutdown_script_timeout", "smtp_alert_checker",
         "checker_log_all_failures", "lvs_sync_daemon", "lvs_timeouts", "vrrp_garp_extra_if",
-        "nftables", "nftables_priority", "nftables_counters", "nftables_ifindex", "nftables_ipvs",
+        "nftables_counters", "nftables_ifindex", "nftables_ipvs",
         "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
         "disable_local_igmp", "vrrp_notify_priority_changes", "max_auto_priority", "min_auto_priority_delay",
         "vrrp_priority", "checker_priority", "bfd_priority", "vrrp_no_swap", "checker_no_swap", "bfd_no_swap",
@@ -139,6 +139,20 @@ struct Interpreter {
             case "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh",
                  "vrrp_garp_master_refresh_repeat", "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat":
                 garpSetting(s, name: String(s.keyword.dropFirst("vrrp_".count)), &g.garp)
+            case "nftables":
+                if g.nftablesTable != nil {
+                    reader.diagnostics.warning(s.location, "nftables already specified - ignoring")
+                } else if let name = s.arguments.first {
+                    if name.text.utf8.count >= 256 || !name.text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }) {
+                        reader.diagnostics.warning(name.location, "nftables table name '\(name.text)' too long or not a plain name - ignoring")
+                    } else {
+                        g.nftablesTable = name.text
+                    }
+                } else {
+                    g.nftablesTable = "keepalived"
+                }
+            case "nftables_priority":
+                if let v = reader.integer(s, in: Int(Int32.min)...Int(Int32.max), what: "a chain priority") { g.nftablesPriority = v }
             case "vmac_prefix":
                 if let t = reader.argument(s, expecting: "a VMAC name prefix") {
                     if g.vmacPrefix != nil { reader.diagnostics.warning(s.location, "vmac_prefix already specified - replacing") }
@@ -540,8 +554,9 @@ struct Interpreter {
         }
         // keepalived adds nftables drop rules for the VIPs of a no_accept instance (strict mode's
         // default): its users' most reported trap. Vigil adds none unless asked, and says so.
-        if i.accept == false || (i.strict == true && i.accept == nil && i.effectivePriority != 255) {
-            reader.diagnostics.warning(i.location, "\(tag) no_accept: Vigil adds no firewall rules, so the VIPs answer as with accept (keepalived would drop traffic to them with nftables rules)", klass: .note)
+        if config.globals.nftablesTable == nil, i.effectivePriority != 255,
+           i.accept == false || (i.strict == true && i.accept == nil) {
+            reader.diagnostics.warning(i.location, "\(tag) no_accept: Vigil adds no firewall rules unless global_defs says nftables, so the VIPs answer as with accept (keepalived would drop traffic to them with nftables rules)", klass: .note)
         }
         return true
     }

@@ -76,6 +76,10 @@ public struct GlobalDefs: Sendable {
     public var vrrpMcastGroup6 = IPAddress("ff02::12")!
     /// `vmac_prefix`: how VMAC names start when an instance names none (keepalived's "vrrp").
     public var vmacPrefix: String?
+    /// `nftables [TABLE]`: the no_accept drop rules are wanted, in this table ("keepalived").
+    public var nftablesTable: String?
+    /// `nftables_priority`: the chains' priority (keepalived's -1).
+    public var nftablesPriority = -1
     public var vrrpSkipCheckAdvAddr = false
     public var vrrpCheckUnicastSrc = false
     public var lowerPrioNoAdvert = false

@@ -31,8 +31,9 @@ public enum NotActedOn {
         set(["ha_suspend"], "the checks run whether or not this director holds the virtual address")
         set(["lvs_sync_daemon", "lvs_sync_daemon_interface"], "IPVS connection synchronisation is not started")
         set(["lvs_timeouts"], "IPVS timeouts stay as the kernel has them")
-        set(["vrrp_iptables", "vrrp_ipsets", "nftables", "nftables_priority", "nftables_counters", "nftables_ifindex",
-             "nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark"], "no firewall rules are added")
+        set(["vrrp_iptables", "vrrp_ipsets"], "no iptables rules are added: give nftables for no_accept's drop rules")
+        set(["nftables_counters", "nftables_ifindex"], "the nftables rules carry no counters and match interfaces by name")
+        set(["nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "nftables"], "no nftables rules are added for IPVS")
         set(["snmp_socket", "enable_snmp_vrrp", "enable_snmp_keepalived", "enable_snmp_checker", "enable_snmp_rfc",
              "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps", "snmp_name"], "there is no SNMP agent; see vigil status and --metrics")
         set(["enable_dbus", "dbus_service_name"], "there is no DBus interface; see vigil status")

@@ -61,6 +61,7 @@ public final class Daemon {
     let trackers: TrackerHost
     let vrrp: VRRPHost
     let mail: MailHost
+    let firewall: FirewallHost
     var checkers: CheckerHost?
     var control: StreamServer?
     var metrics: VigilMetrics?
@@ -96,6 +97,10 @@ public final class Daemon {
         mail = MailHost(loop: loop, clock: system.clock, connect: system.connectTCP, hostName: system.hostName,
                         userName: system.userName, logger: logger)
         vrrp.mail = mail
+        firewall = FirewallHost(scripts: scripts, nft: system.nftPath, runNow: system.runNow, logger: logger)
+        firewall.configure(table: configuration.globals.nftablesTable, priority: configuration.globals.nftablesPriority)
+        vrrp.firewall = firewall
+        trackers.onFirewallFinished = { [firewall] success in firewall.finished(success: success) }
         setup = VRRPSetup()
         loop.onWaitError = { [logger] error in logger.error("poll: \(error)") }
         // The signal pipe first: it is then handled before the packets that arrived with it.

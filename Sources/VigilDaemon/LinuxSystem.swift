@@ -26,6 +26,8 @@ extension DaemonSystem {
         system.listenUnix = listenOnUnixSocket
         system.routing = try? RouteManager()
         system.links = try? LinkManager()
+        system.nftPath = ["/usr/sbin/nft", "/sbin/nft"].first { access($0, X_OK) == 0 }
+        system.runNow = runToCompletion
         system.processTable = { ProcFS.processes(commandLines: $0) }
         system.connectTCP = { address, port throws(SystemError) in try StreamSocket.connect(to: address, port: port) }
         var name = [CChar](repeating: 0, count: 256)
@@ -277,3 +279,46 @@ final class PollProber: ConnectProber {
 
 extension RouteManager: RoutingControl {}
 extension LinkManager: LinkControl {}
+
+/// Runs a command and waits for it (polling every millisecond, at most `timeout` µs, then
+/// SIGKILL to its group), collecting up to 4 KiB of what it wrote.
+func runToCompletion(_ spec: ScriptSpec, timeout: Int64) -> (success: Bool, output: String) {
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { return (false, "pipe: errno \(errno)") }
+    defer { close(fds[0]) }
+    _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
+    _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+    var spec = spec
+    spec.output = fds[1]
+    let spawned: SpawnedScript
+    do { spawned = try ScriptRunner.spawn(spec) } catch {
+        close(fds[1])
+        return (false, "\(error)")
+    }
+    close(fds[1])
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 1024)
+    func drain() {
+        while output.count < 4096 {
+            let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            guard n > 0 else { return }
+            output += buffer.prefix(n)
+        }
+    }
+    let deadline = ScriptRunner.monotonicNow() + timeout
+    while true {
+        drain()
+        if let status = ScriptRunner.reap(pid: spawned.pid) {
+            drain()
+            let text = String(decoding: output, as: UTF8.self)
+            return (status.isSuccess, status.isSuccess ? text : "\(status): \(text)")
+        }
+        if ScriptRunner.monotonicNow() > deadline {
+            _ = ScriptRunner.kill(group: spawned.pid, signal: SIGKILL)
+            var status: Int32 = 0
+            while waitpid(spawned.pid, &status, 0) < 0 && errno == EINTR {}
+            return (false, "timed out after \(timeout / 1000) ms")
+        }
+        usleep(1_000)
+    }
+}

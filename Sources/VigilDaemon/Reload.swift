@@ -98,6 +98,7 @@ extension Daemon {
         let now = system.clock.now()
         scripts.configure(config.globals)
         trackers.reload(to: newSetup, plan: plan.scripts, at: now)
+        firewall.configure(table: config.globals.nftablesTable, priority: config.globals.nftablesPriority)
         vrrp.commitReload(prepared, at: now)
         mail.settings = newSetup.mail
         if !plan.kept.filter({ $0.changes.contains { $0.hasPrefix("VIPs") } }).isEmpty {

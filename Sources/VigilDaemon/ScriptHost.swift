@@ -99,6 +99,11 @@ final class ScriptHost {
         }
     }
 
+    /// `nft` with the whole rule set as its one argument (nft reads its arguments as a file).
+    func runFirewall(_ nft: String, script: String, serial: Int) throws(ScriptError) {
+        try runner.start(ScriptSpec(nft, arguments: [script]), id: .firewall(serial), timeout: 10_000_000, now: clock.now())
+    }
+
     /// Shutdown: running scripts get about a second to finish (notify_stop scripts, as in
     /// keepalived), then keepalived's SIGTERM/SIGKILL treatment.
     func stopAll() {

@@ -128,6 +128,8 @@ public enum ScriptRunID: Hashable, Sendable {
     /// A track script's run; `serial` tells runs of a script replaced by a reload apart.
     case track(String, serial: Int)
     case notify(Int)
+    /// An `nft` run that applies Vigil's firewall rules.
+    case firewall(Int)
 }
 
 public struct FinishedScript: Sendable {
@@ -226,6 +228,11 @@ public struct DaemonSystem {
     public var routing: (any RoutingControl)?
     /// nil when the link socket could not be opened: an instance with use_vmac cannot start.
     public var links: (any LinkControl)?
+    /// nftables' `nft`, which applies Vigil's firewall rules; nil when not installed.
+    public var nftPath: String?
+    /// Runs a command to its end (at most the timeout, µs): whether it succeeded, and what it
+    /// wrote. Only for what must be done before the daemon goes on (start, reload).
+    public var runNow: (ScriptSpec, Int64) -> (success: Bool, output: String) = { _, _ in (false, "cannot run commands here") }
     /// A TCP connection on its way (SMTP alerts); a failed connect reads as closed.
     public var connectTCP: (IPAddress, UInt16) throws(SystemError) -> any StreamConnection = { address, port throws(SystemError) in
         throw SystemError(errno: ENOSYS, operation: "connect to \(address):\(port)")

@@ -39,6 +39,8 @@ final class TrackerHost: LoopHost {
     var onChange: (Int64) -> Void = { _ in }
     /// Called for every finished run (metrics).
     var onRunFinished: (String, FinishedScript) -> Void = { _, _ in }
+    /// An nft run of the firewall host ended.
+    var onFirewallFinished: ((Bool) -> Void)?
 
     init(scripts: ScriptHost, addresses: any AddressControl, files: any DaemonFileSystem,
          processTable: @escaping (Bool) -> [RunningProcess], logger: Logger) {
@@ -238,6 +240,7 @@ final class TrackerHost: LoopHost {
     func runDueWork(at now: Int64) {
         var changed = false
         for finished in scripts.poll(now: now) {
+            if case .firewall = finished.id { onFirewallFinished?(finished.success) }
             guard case .track(let name, let serial) = finished.id, var script = running[name], script.serial == serial else { continue }
             script.schedule.runFinished(at: now)
             script.lastDuration = finished.runtime

@@ -91,6 +91,8 @@ final class VRRPHost: LoopHost {
 
     /// keepalived's use_vmac: the macvlans the instances live on.
     private let vmacs: VMACHost
+    /// keepalived's nftables rules: VMAC IGMP/MLD reports, no_accept drops.
+    var firewall: FirewallHost?
 
     init(loop: EventLoop, clock: any DaemonClock, network: any VRRPNetwork, addresses: any AddressControl,
          routing: (any RoutingControl)?, links: (any LinkControl)? = nil, scripts: ScriptHost, trackers: TrackerHost, logger: Logger) {
@@ -131,6 +133,7 @@ final class VRRPHost: LoopHost {
             try vmacs.ensure(vmac, family: spec.family, otherFamilyAddresses: spec.excludedAddresses.contains { $0.address.family != spec.family },
                              instance: spec.name)
             if !vmac.transmitOnParent { vmacs.addSource(source, to: vmac, instance: spec.name) }
+            firewall?.addVMAC(FirewallRules.VMAC(name: vmac.name, parent: vmac.parent, family: spec.family))
         }
         var core = spec.core
         core.sourceAddress = source
@@ -198,6 +201,9 @@ final class VRRPHost: LoopHost {
         let senders = instances.compactMap(\.announcer)
         announcers = announcers.filter { _, announcer in senders.contains { $0 === announcer } }
         vmacs.prune(keeping: Set(instances.compactMap { $0.spec.vmac?.name }))
+        firewall?.setVMACs(Array(Set(instances.compactMap { i in
+            i.spec.vmac.map { FirewallRules.VMAC(name: $0.name, parent: $0.parent, family: i.spec.family) }
+        })))
     }
 
     /// One sender per link and family. The key holds the link's index and MAC too, so a link
@@ -345,9 +351,11 @@ final class VRRPHost: LoopHost {
             case .sendGARP(let vips, let rounds):
                 announce(vips, rounds: rounds, from: instance)
             case .addVIPs(let vips):
+                if instance.spec.noAccept { firewall?.setDropped(vips, for: instance.name) }
                 for vip in vips { changeVIP(vip, add: true, instance) }
             case .removeVIPs(let vips):
                 for vip in vips { changeVIP(vip, add: false, instance) }
+                if instance.spec.noAccept { firewall?.setDropped([], for: instance.name) }
             case .runNotify(let state, let priority):
                 scripts.notify(instance: instance.spec, state: state.rawValue, priority: Int(priority))
             case .stateChanged(let from, let to, let reason):
@@ -812,7 +820,10 @@ final class VRRPHost: LoopHost {
         defer {
             removeStatic()
             // With -V the VIPs stay, and with them the VMACs they sit on and their settings.
-            if !keepVIPs { vmacs.removeAll() }
+            if !keepVIPs {
+                vmacs.removeAll()
+                firewall?.removeAll()
+            }
         }
         for instance in instances {
             dispatch(.shutdown, to: instance, at: time, keep: { _, action in

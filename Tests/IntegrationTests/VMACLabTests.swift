@@ -47,6 +47,9 @@ import Testing
         let link = run(["ip", "-n", "vlab-lvs01", "-d", "link", "show", "vrrp.77"]).output
         #expect(link.contains("vrrp.77@eth0") && link.contains(Self.vmac) && link.contains("macvlan mode private"), "\(first): \(link)")
         #expect(sysctl("lvs01", "eth0/arp_ignore") == "1" && sysctl("lvs01", "eth0/arp_filter") == "1")
+        // Both move the VMAC's IGMP reports to eth0 with an nftables rule in table keepalived.
+        let rules = run(["ip", "netns", "exec", "vlab-lvs01", "nft", "list", "table", "ip", "keepalived"]).output
+        #expect(rules.contains(#"ip protocol igmp"#) && rules.contains(#"dup to ip daddr device"#), "\(first): \(rules)")
         try lab.start("lvs02", second)
         usleep(3_500_000)
         #expect(vmacHolders() == ["lvs01"], "\(second) hears \(first) through its own VMAC: \(vmacHolders())")
@@ -71,6 +74,30 @@ import Testing
         #expect(!run(["ip", "-n", "vlab-lvs01", "link", "show"]).output.contains("vrrp.77"), "\(first) removes its VMAC at stop")
         if first == "vigil" {
             #expect(sysctl("lvs01", "eth0/arp_ignore") == "0" && sysctl("lvs01", "eth0/arp_filter") == "0", "Vigil puts arp_ignore/arp_filter back")
+            #expect(run(["ip", "netns", "exec", "vlab-lvs01", "nft", "list", "ruleset"]).output.isEmpty, "and removes its table")
         }
+    }
+
+    /// no_accept with `nftables`: while Vigil is master the VIP takes no traffic (keepalived's
+    /// drop rules, RFC 5798's Accept_Mode off); the director's own address still answers.
+    @Test func noAcceptDropsTrafficToTheVIPOnlyWhenAsked() throws {
+        guard requireLab() else { return }
+        let directory = try variantConfigs("noaccept") { text in
+            text.replacingOccurrences(of: "    script_user nobody\n", with: "    script_user nobody\n    nftables\n")
+                .replacingOccurrences(of: "    track_script {", with: "    no_accept\n    track_script {")
+        }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let lab = try Lab(confDir: directory)
+        try lab.start("lvs01", "vigil")
+        #expect(lab.wait(8) { lab.holders() == ["lvs01"] })
+        usleep(500_000)
+        let ping = { (address: String) in run(["ip", "netns", "exec", "vlab-client", "ping", "-c", "1", "-W", "1", address]).status == 0 }
+        #expect(!ping("172.16.10.40"), "the no_accept master drops traffic to the VIP")
+        #expect(ping("172.16.10.41"), "its own address answers")
+        let rules = run(["ip", "netns", "exec", "vlab-lvs01", "nft", "list", "table", "ip", "keepalived"]).output
+        #expect(rules.contains("elements = { 172.16.10.40 }") && rules.contains("ip daddr @vips drop"), "\(rules)")
+        lab.lab(["stop", "lvs01"])
+        usleep(1_500_000)
+        #expect(run(["ip", "netns", "exec", "vlab-lvs01", "nft", "list", "ruleset"]).output.isEmpty, "the table goes at stop")
     }
 }

@@ -115,7 +115,9 @@ import Testing
         #expect(missing.isEmpty, "not in README: \(missing)")
         // And nothing Vigil acts on is still listed there: the first column's keywords.
         let listed = section.split(separator: "\n").filter { $0.hasPrefix("| `") }.flatMap { row in
-            row.split(separator: "|")[0].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "`")) }
+            // The backquoted words of the first column.
+            row.split(separator: "|")[0].split(separator: "`", omittingEmptySubsequences: false).enumerated()
+                .filter { $0.offset % 2 == 1 }.map { String($0.element) }
         }
         #expect(!listed.isEmpty && listed.allSatisfy(all.contains), "acted on, yet listed: \(listed.filter { !all.contains($0) })")
     }

@@ -109,3 +109,26 @@ import Testing
         #expect(again.instances.first?.vmac == config.instances.first?.vmac && again.globals.vmacPrefix == "vm")
     }
 }
+
+/// `nftables [TABLE]` and `nftables_priority`: what asks for keepalived's no_accept drops.
+@Suite struct NftablesConfigTests {
+    @Test func theTableAndPriority() {
+        let (plain, _) = load("global_defs {\n    nftables\n}\n")
+        #expect(plain.globals.nftablesTable == "keepalived" && plain.globals.nftablesPriority == -1)
+        let (named, d) = load("global_defs {\n    nftables lb_fw\n    nftables_priority -10\n    nftables other\n}\n")
+        #expect(named.globals.nftablesTable == "lb_fw" && named.globals.nftablesPriority == -10)
+        #expect(d.contains { $0.message == "nftables already specified - ignoring" })
+        let (bad, db) = load("global_defs {\n    nftables \"a;b\"\n}\n")
+        #expect(bad.globals.nftablesTable == nil && db.contains { $0.message.contains("not a plain name") })
+        let dumped = ConfigDumper.dump(named)
+        #expect(dumped.contains("nftables lb_fw") && dumped.contains("nftables_priority -10"))
+    }
+
+    @Test func noAcceptIsNotedOnlyWithoutNftables() {
+        let instance = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n no_accept\n virtual_ipaddress {\n 10.0.0.100/24\n }\n}\n"
+        let (_, without) = load(instance)
+        #expect(without.contains { $0.message.hasPrefix("(VI_1) no_accept: Vigil adds no firewall rules unless global_defs says nftables") })
+        let (_, with) = load("global_defs {\n nftables\n}\n" + instance)
+        #expect(!with.contains { $0.message.contains("no_accept") || $0.message.contains("not acted on") }, "\(with.map(\.message))")
+    }
+}

@@ -24,6 +24,17 @@ final class Director {
     var listeners: [String: FakeListener] = [:]
     /// The SMTP server at 10.0.0.25:25.
     let smtp = FakeSMTPServer()
+    /// The rule sets nft was run with and waited for (start, reload).
+    var nftRunsNow: [(time: Int64, rules: String)] = []
+    /// Every nft rule set, waited for or not, in order (at the same moment, the waited-for
+    /// ones came first).
+    var nftRuleSets: [String] {
+        let background = processes.started.compactMap { run -> (time: Int64, rules: String)? in
+            if case .firewall = run.id { (run.time, run.arguments.first ?? "") } else { nil }
+        }
+        return (nftRunsNow.map { ($0.time, 0, $0.rules) } + background.map { ($0.time, 1, $0.rules) })
+            .sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
+    }
     /// What vrrp_track_process finds running on this director.
     var runningProcesses: [RunningProcess] = []
     let descriptors: FakeDescriptors
@@ -64,6 +75,11 @@ final class Director {
         system.serviceManager = systemd
         system.routing = node
         system.links = node
+        system.nftPath = "/usr/sbin/nft"
+        system.runNow = { [unowned self] spec, _ in
+            self.nftRunsNow.append((self.clock.current, spec.arguments.first ?? ""))
+            return (true, "")
+        }
         system.processTable = { [unowned self] _ in self.runningProcesses }
         system.hostName = name
         system.connectTCP = { [unowned self] address, port throws(SystemError) in

@@ -2,6 +2,7 @@ import Addressing
 import Testing
 import VRRP
 import VigilSystem
+import VRRPSpecs
 @testable import VigilDaemon
 
 /// keepalived's use_vmac through the whole daemon: a private macvlan with the virtual MAC
@@ -76,5 +77,72 @@ import VigilSystem
         lvs02.node.addInterface("vrrp.77", segment: "other", ipv4: nil)
         #expect(throws: DaemonError.self) { try lvs02.start(Configs.pair(priority: 95, instanceExtra: "use_vmac")) }
         #expect(lvs02.node.interfaces["vrrp.77"]?.segment == "other", "not deleted")
+    }
+}
+
+/// keepalived's nftables rules through the daemon: a VMAC's IGMP reports are moved to its
+/// parent before its socket exists; no_accept's drop rules only with `nftables`, while MASTER.
+@Suite struct FirewallRulesTests {
+    static let igmpRule = #"oifname "vrrp.77" ip protocol igmp dup to ip daddr device "eth0" drop"#
+
+    @Test func aVMACsReportsLeaveByTheParentFromTheStart() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs01.start(Configs.pair(priority: 100, instanceExtra: "use_vmac"))
+        #expect(lvs01.nftRunsNow.count == 1 && lvs01.nftRunsNow[0].rules.contains(Self.igmpRule), "waited for at start: \(lvs01.nftRunsNow)")
+        #expect(!lvs01.nftRunsNow[0].rules.contains("@vips"), "no drop rules without nftables")
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        lvs01.stop(in: sim)
+        let last = try #require(lvs01.nftRuleSets.last)
+        #expect(last == FirewallRules.removal(table: "keepalived"), "the tables go at stop: \(last)")
+    }
+
+    @Test func noAcceptDropsOnlyWhenAskedAndOnlyWhileMaster() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs01.start(Configs.pair(priority: 100, instanceExtra: "no_accept"))
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master && lvs01.nftRuleSets.isEmpty, "no firewall without nftables: \(lvs01.nftRuleSets)")
+
+        let lvs02 = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        try lvs02.start(Configs.pair(priority: 95, instanceExtra: "no_accept", globals: "nftables vigil_test"))
+        sim.run(5)
+        #expect(lvs02.state("VI_1") == .backup && lvs02.nftRuleSets.isEmpty, "a backup drops nothing")
+        lvs01.stop(in: sim)
+        sim.run(5)
+        #expect(lvs02.state("VI_1") == .master)
+        let rules = try #require(lvs02.nftRuleSets.last)
+        #expect(rules.contains("table ip vigil_test {") && rules.contains("elements = { 10.0.0.100 }") && rules.contains("ip daddr @vips drop")
+                && rules.contains("ip saddr @vips drop") && rules.contains("priority -1;"), "\(rules)")
+        #expect(lvs02.log.contains("(VI_1) setting firewall drop rule"))
+        // Back to BACKUP: the drop goes with the VIP.
+        lvs02.files.files[lvs02.path] = Configs.pair(priority: 95, instanceExtra: "no_accept", globals: "nftables vigil_test")
+        let lvs03 = Director("lvs03", simulation: sim, ipv4: "10.0.0.43")
+        try lvs03.start(Configs.pair(priority: 120, nopreempt: false))
+        sim.run(6)
+        #expect(lvs03.state("VI_1") == .master && lvs02.state("VI_1") == .backup)
+        #expect(lvs02.nftRuleSets.last == FirewallRules.removal(table: "vigil_test"), "\(lvs02.nftRuleSets.last ?? "")")
+    }
+
+    @Test func anOwnerOrAnAcceptingInstanceDropsNothing() throws {
+        let sim = Simulation()
+        let owner = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try owner.start(Configs.pair(priority: 255, instanceExtra: "no_accept", globals: "nftables"))
+        sim.run(5)
+        #expect(owner.state("VI_1") == .master && owner.nftRuleSets.isEmpty)
+    }
+
+    @Test func theRuleSetsAsNftReadsThem() {
+        let vmacs = [FirewallRules.VMAC(name: "vrrp.77", parent: "eth0", family: .ipv4),
+                     FirewallRules.VMAC(name: "vrrp6.77", parent: "eth0", family: .ipv6)]
+        let text = FirewallRules.script(table: "keepalived", priority: -1, vmacs: vmacs, dropped: [IPAddress("fd00::1")!])
+        #expect(text.hasPrefix("table ip keepalived {}\ndelete table ip keepalived\ntable ip keepalived {\n"))
+        #expect(text.contains(Self.igmpRule))
+        #expect(text.contains(#"oifname "vrrp6.77" icmpv6 type mld2-listener-report dup to ip6 daddr device "eth0" drop"#))
+        #expect(text.contains(#"oifname "vrrp6.77" icmpv6 type nd-router-solicit drop"#))
+        #expect(text.contains("set vips { type ipv6_addr; elements = { fd00::1 } }") && text.contains("icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept"))
+        #expect(!text.contains("type ipv4_addr"), "no IPv4 set without IPv4 addresses")
+        #expect(FirewallRules.removal(table: "keepalived") == "table ip keepalived {}\ndelete table ip keepalived\ntable ip6 keepalived {}\ndelete table ip6 keepalived\n")
     }
 }
