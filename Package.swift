@@ -24,6 +24,8 @@ let package = Package(
         // The VRRP protocol core: packet codec and state machine, driven by events and a clock.
         .target(name: "VRRP", dependencies: ["Addressing"]),
         // libnl-3 (route + genl) and linux/ip_vs.h, for rtnetlink and the IPVS genl family.
+        // Debian's OpenSSL libcrypto: HMAC-MD5 for keepalived's IPsec AH adverts.
+        .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(
             name: "CNetlink",
             pkgConfig: "libnl-3.0 libnl-genl-3.0 libnl-route-3.0",
@@ -58,7 +60,7 @@ let package = Package(
                                                      .product(name: "Prometheus", package: "swift-prometheus")]),
         // Thin Linux adapters: raw VRRP sockets, AF_PACKET ARP/NA, rtnetlink addresses, the
         // IPVS generic-netlink socket, poll.
-        .target(name: "VigilSystem", dependencies: ["Addressing", "CNetlink", "IPVS", "TCPProbe"]),
+        .target(name: "VigilSystem", dependencies: ["Addressing", "CNetlink", "CCrypto", "IPVS", "TCPProbe"]),
         // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
         .target(
             name: "VigilDaemon",
@@ -79,7 +81,7 @@ let package = Package(
         .target(name: "VigilTestSupport", dependencies: ["Addressing", "IPVS", "VRRP", "VigilStatus"], path: "Tests/Support"),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "VigilConfigTests", dependencies: ["VigilConfig", "VigilTestSupport"]),
-        .testTarget(name: "VRRPTests", dependencies: ["VRRP", "VigilTestSupport"]),
+        .testTarget(name: "VRRPTests", dependencies: ["VRRP", "VigilTestSupport", "VigilSystem"]),
         .testTarget(name: "VigilStatusTests", dependencies: ["VigilStatus", "VigilTestSupport", "VRRP", "IPVS", "Addressing"]),
         .testTarget(name: "VigilMetricsTests", dependencies: ["VigilMetrics", "VigilStatus", "VigilTestSupport", "VRRP", "IPVS", "Addressing"]),
         .testTarget(name: "VRRPSpecsTests", dependencies: ["VRRPSpecs", "VRRP", "VigilConfig"]),

@@ -523,7 +523,7 @@ public struct VRRPStateMachine: Sendable {
 
 /// keepalived compares PASS data with a constant-time compare so the time taken does not
 /// leak how many leading bytes matched. Both sides are padded to 8 bytes first.
-func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+public func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
     let a = Array(lhs.prefix(8)) + Array(repeating: 0, count: max(0, 8 - lhs.count))
     let b = Array(rhs.prefix(8)) + Array(repeating: 0, count: max(0, 8 - rhs.count))
     var difference: UInt8 = 0

@@ -66,23 +66,26 @@ public enum VRRPInitialState: String, Hashable, Sendable {
     case backup = "BACKUP"
 }
 
-/// v2 authentication as configured. AH is not offered: it needs IPsec framing this core
-/// does not build.
+/// v2 authentication as configured.
 public enum VRRPAuthentication: Hashable, Sendable {
     case none
     case password(String)
+    /// keepalived's IPsec AH (IPv4 VRRPv2): the advert says type 2 with zero auth data; the
+    /// ICV and sequence number are the host's (`IPsecAH`, `AHSequence`).
+    case ah(String)
 
     public var authType: VRRPAuthType {
         switch self {
         case .none: .none
         case .password: .simplePassword
+        case .ah: .ipsecAH
         }
     }
 
     /// The 8 bytes that go on the wire and are compared on receive.
     public var authData: [UInt8] {
         switch self {
-        case .none: Array(repeating: 0, count: 8)
+        case .none, .ah: Array(repeating: 0, count: 8)
         case .password(let password): VRRPAdvert.passwordAuthData(password)
         }
     }

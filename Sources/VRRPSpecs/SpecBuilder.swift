@@ -94,7 +94,7 @@ public enum VRRPSetupBuilder {
         switch i.authType {
         case .none: authentication = .none
         case .pass: authentication = .password(i.authPass ?? "")
-        case .ah: throw SpecProblem(i.location, "(\(i.name)) auth_type AH is not supported by Vigil yet; use PASS or none")
+        case .ah: authentication = family == .ipv4 ? .ah(i.authPass ?? "") : .none
         }
         let configuredSource = i.unicastSourceIP ?? i.mcastSourceIP
         if let source = configuredSource, source.family != family {

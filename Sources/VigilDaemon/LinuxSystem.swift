@@ -140,12 +140,12 @@ final class RTNetlinkAddresses: AddressControl {
 }
 
 final class LinuxVRRPNetwork: VRRPNetwork {
-    func openChannel(interface: String, family: AddressFamily, mode: VRRPChannelMode) throws(SystemError) -> any VRRPChannel {
+    func openChannel(interface: String, family: AddressFamily, mode: VRRPChannelMode, ipProtocol: UInt8) throws(SystemError) -> any VRRPChannel {
         switch (family, mode) {
         case (.ipv4, .multicast(.v4(let group))):
-            return IPv4Channel(try VRRPSocket(interface: interface, mode: .multicast(group: group)))
+            return IPv4Channel(try VRRPSocket(interface: interface, mode: .multicast(group: group), ipProtocol: Int32(ipProtocol)))
         case (.ipv4, .unicast(.v4(let local))):
-            return IPv4Channel(try VRRPSocket(interface: interface, mode: .unicast(local: local)))
+            return IPv4Channel(try VRRPSocket(interface: interface, mode: .unicast(local: local), ipProtocol: Int32(ipProtocol)))
         case (.ipv6, .multicast(.v6(let group))):
             return IPv6Channel(try VRRPSocket6(interface: interface, mode: .multicast(group: group)))
         case (.ipv6, .unicast(.v6(let local))):
@@ -174,6 +174,11 @@ final class IPv4Channel: VRRPChannel {
         try socket.send(payload, from: from, to: to, ttl: ttl)
     }
 
+    func sendPacket(_ packet: [UInt8], to destination: IPAddress) throws(SystemError) {
+        guard let socket, case .v4(let to) = destination else { return }
+        try socket.sendPacket(packet, to: to)
+    }
+
     func receive() throws(SystemError) -> ReceivedVRRPPacket? {
         guard let packet = try socket?.receive() else { return nil }
         return ReceivedVRRPPacket(bytes: packet.bytes, source: .v4(packet.source))
@@ -193,6 +198,10 @@ final class IPv6Channel: VRRPChannel {
     func send(_ payload: [UInt8], from source: IPAddress, to destination: IPAddress, ttl: UInt8) throws(SystemError) {
         guard let socket, case .v6(let from) = source, case .v6(let to) = destination else { return }
         try socket.send(payload, from: from, to: to)
+    }
+
+    func sendPacket(_ packet: [UInt8], to destination: IPAddress) throws(SystemError) {
+        throw SystemError(errno: EAFNOSUPPORT, operation: "AH adverts are IPv4 only")
     }
 
     /// IPv6 raw sockets deliver no IP header: it is rebuilt from the ancillary data (source,

@@ -99,6 +99,8 @@ public struct ReceivedVRRPPacket: Sendable {
 public protocol VRRPChannel: AnyObject {
     var fd: Int32 { get }
     func send(_ payload: [UInt8], from source: IPAddress, to destination: IPAddress, ttl: UInt8) throws(SystemError)
+    /// A whole IPv4 packet, header included (AH adverts, whose ICV covers the header).
+    func sendPacket(_ packet: [UInt8], to destination: IPAddress) throws(SystemError)
     /// The next queued packet; nil when none is queued.
     func receive() throws(SystemError) -> ReceivedVRRPPacket?
     func close()
@@ -110,7 +112,8 @@ public protocol Announcer: AnyObject {
 }
 
 public protocol VRRPNetwork: AnyObject {
-    func openChannel(interface: String, family: AddressFamily, mode: VRRPChannelMode) throws(SystemError) -> any VRRPChannel
+    /// `ipProtocol` 112 for VRRP, 51 for keepalived's IPsec AH (IPv4 only).
+    func openChannel(interface: String, family: AddressFamily, mode: VRRPChannelMode, ipProtocol: UInt8) throws(SystemError) -> any VRRPChannel
     func announcer(for interface: InterfaceInfo, family: AddressFamily) throws(SystemError) -> any Announcer
 }
 

@@ -34,6 +34,14 @@ final class VRRPHost: LoopHost {
         var deleted = false
         /// The last state change: when (wall clock, seconds since the epoch), from, to, why.
         var lastTransition: (time: Double, from: VRRPState, to: VRRPState, reason: VRRPTransitionReason)?
+        /// auth_type AH: the HMAC key, keepalived's sequence counter, the IP id of the last
+        /// advert (never 0, which the kernel would replace), the number last heard.
+        var ahKey: [UInt8]? {
+            if case .ah(let password) = spec.core.authentication { IPsecAH.key(password) } else { nil }
+        }
+        var ahSequence = AHSequence()
+        var ipIdentification: UInt16 = 0
+        var lastHeardSequence: UInt32?
 
         init(spec: InstanceSpec, machine: VRRPStateMachine, channel: Channel, announcer: (any Announcer)?,
              core: VRRPInstanceConfig, vipSpecs: [IPAddress: AddressSpec]) {
@@ -53,7 +61,13 @@ final class VRRPHost: LoopHost {
 
     /// One socket, shared by every instance on the same interface, family and mode.
     final class Channel {
-        struct Key: Hashable { var interface: String; var family: AddressFamily; var mode: VRRPChannelMode }
+        struct Key: Hashable {
+            var interface: String
+            var family: AddressFamily
+            var mode: VRRPChannelMode
+            /// 112, or 51 for AH adverts.
+            var ipProtocol: UInt8 = VRRPAdvert.ipProtocol
+        }
         let key: Key
         let socket: any VRRPChannel
         init(key: Key, socket: any VRRPChannel) {
@@ -138,7 +152,9 @@ final class VRRPHost: LoopHost {
         var core = spec.core
         core.sourceAddress = source
         let mode: VRRPChannelMode = spec.multicastGroup.map { .multicast(group: $0) } ?? .unicast(local: source)
-        let channel = try openChannel(Channel.Key(interface: spec.channelInterface, family: spec.family, mode: mode), owner: spec.name)
+        let ipProtocol = spec.core.authentication.authType == .ipsecAH ? IPsecAH.ipProtocol : VRRPAdvert.ipProtocol
+        let channel = try openChannel(Channel.Key(interface: spec.channelInterface, family: spec.family, mode: mode, ipProtocol: ipProtocol),
+                                      owner: spec.name)
         var vipSpecs: [IPAddress: AddressSpec] = [:]
         for vip in spec.virtualAddresses + spec.excludedAddresses { vipSpecs[vip.address] = try addressSpec(vip, owner: spec.name) }
         let machine = old.map { $0.machine } ?? VRRPStateMachine(config: core, trackers: [])
@@ -180,7 +196,7 @@ final class VRRPHost: LoopHost {
     private func openChannel(_ key: Channel.Key, owner: String) throws(DaemonError) -> Channel {
         if let existing = channels[key] { return existing }
         let socket: any VRRPChannel
-        do { socket = try network.openChannel(interface: key.interface, family: key.family, mode: key.mode) } catch {
+        do { socket = try network.openChannel(interface: key.interface, family: key.family, mode: key.mode, ipProtocol: key.ipProtocol) } catch {
             throw DaemonError("(\(owner)) VRRP\(key.family == .ipv6 ? " IPv6" : "") socket on \(key.interface): \(error)")
         }
         let channel = Channel(key: key, socket: socket)
@@ -361,10 +377,15 @@ final class VRRPHost: LoopHost {
             case .stateChanged(let from, let to, let reason):
                 logger.notice("(\(instance.name)) Entering \(stateName(to)) STATE (\(reason.rawValue), was \(stateName(from)))")
                 instance.lastTransition = (clock.wallClock(), from, to, reason)
+                if to == .master { instance.ahSequence.becameMaster() }
                 if instance.spec.smtpAlert { mailStateChange(instance, to: to) }
             case .countReceiveError(let error):
                 noteRejection(error.counterName, from: nil, instance)
             case .masterReceivedLowerPriority(let source, let priority):
+                if instance.ahKey != nil, let heard = instance.lastHeardSequence {
+                    logger.info("(\(instance.name)) IPSEC-AH : Syncing seq_num - Increment seq")
+                    instance.ahSequence.heardLowerPriority(heard)
+                }
                 logger.info("(\(instance.name)) Received advert from \(source) with lower priority \(priority), ours \(instance.machine.effectivePriority), forcing new election")
                 scripts.notifyLowerPriority(instance: instance.spec)
             }
@@ -373,6 +394,7 @@ final class VRRPHost: LoopHost {
 
     private func send(_ advert: VRRPAdvert, from instance: Instance) {
         let destinations: [IPAddress] = instance.spec.multicastGroup.map { [$0] } ?? instance.spec.unicastPeers
+        if let key = instance.ahKey { return sendAH(advert, to: destinations, key: key, from: instance) }
         for destination in destinations {
             guard let endpoints = VRRPEndpoints(source: instance.source, destination: destination) else { continue }
             let payload = advert.encode(endpoints: endpoints, v3ChecksumAsV2: instance.machine.config.v3ChecksumAsV2)
@@ -414,6 +436,41 @@ final class VRRPHost: LoopHost {
         } catch {
             logger.error("(\(instance.name)) \(vip.family == .ipv6 ? "unsolicited NA" : "gratuitous ARP") for \(vip) on \(instance.spec.addressInterface): \(error)")
         }
+    }
+
+    /// keepalived's AH advert: one sequence number and IP id per advert, its copies to every
+    /// peer with their own ICV (the destination is covered).
+    private func sendAH(_ advert: VRRPAdvert, to destinations: [IPAddress], key: [UInt8], from instance: Instance) {
+        guard case .v4(let source) = instance.source, let sequence = instance.ahSequence.nextToSend() else { return }
+        instance.ipIdentification = instance.ipIdentification == .max ? 1 : instance.ipIdentification + 1
+        for destination in destinations {
+            guard case .v4(let to) = destination else { continue }
+            let payload = advert.encode(endpoints: .ipv4(source: source, destination: to))
+            let packet = IPsecAH.encodeIPv4(advert: payload, source: source, destination: to,
+                                            ttl: to.isMulticast ? 255 : instance.spec.unicastTTL, identification: instance.ipIdentification,
+                                            sequence: sequence, hmac: { Digest.hmacMD5(key: key, $0) })
+            do { try instance.channel.socket.sendPacket(packet, to: destination) } catch {
+                instance.stats.sendErrors += 1
+                logger.error("(\(instance.name)) cannot send advert on \(instance.spec.channelInterface): \(error)")
+            }
+        }
+    }
+
+    /// keepalived's vrrp_in_chk_ipsecah: the ICV, the SPI (the sender's address), then the
+    /// sequence number against replay. nil when the advert passes.
+    private func ahRejection(_ packet: VRRPAHPacket, key: [UInt8], _ instance: Instance) -> String? {
+        let icv = Array(Digest.hmacMD5(key: key, packet.icvInput).prefix(IPsecAH.icvLength))
+        guard constantTimeEqual(icv, packet.icv) else {
+            return "(\(instance.name)) IPSEC-AH : invalid IPSEC HMAC-MD5 value. Due to fields mutation or bad password !"
+        }
+        guard packet.spi == packet.ip.source.value else {
+            return "IPSEC AH : invalid IPSEC SPI value. \(packet.ip.source.value) and expect \(packet.spi)"
+        }
+        let counter = instance.ahSequence.counter
+        guard instance.ahSequence.accept(packet.sequence, asBackup: instance.machine.state == .backup) else {
+            return "(\(instance.name)) IPSEC-AH : sequence number \(packet.sequence) already processed. Packet dropped. Local(\(counter))"
+        }
+        return nil
     }
 
     /// Sends the held-back announcements whose interface may send again, each interface at
@@ -466,13 +523,25 @@ final class VRRPHost: LoopHost {
             }
             guard let packet else { return }
             guard delayedUntil == nil else { continue }
-            let header = channel.key.family == .ipv4 ? (packet.bytes.first.map { Int($0 & 0x0F) * 4 } ?? 0) : 40
+            var header = channel.key.family == .ipv4 ? (packet.bytes.first.map { Int($0 & 0x0F) * 4 } ?? 0) : 40
+            if channel.key.ipProtocol == IPsecAH.ipProtocol { header += IPsecAH.headerLength }
             guard packet.bytes.count > header + 1 else { continue }
             let vrid = packet.bytes[header + 1]
             guard let instance = instances.first(where: { $0.channel === channel && $0.vrid == vrid }) else { continue }
             do {
                 let advert: VRRPReceivedAdvert
-                if channel.key.family == .ipv4 {
+                if let key = instance.ahKey {
+                    let decoded = try IPsecAH.decodeIPv4(packet.bytes)
+                    if let why = ahRejection(decoded, key: key, instance) {
+                        logger.info("\(why)")
+                        instance.stats.recordReceived(decoded.ip.advert)
+                        apply([.countReceiveError(.authFailure)], to: instance)
+                        continue
+                    }
+                    instance.lastHeardSequence = decoded.sequence
+                    advert = VRRPReceivedAdvert(advert: decoded.ip.advert, source: .v4(decoded.ip.source), ttl: decoded.ip.ttl,
+                                                isMulticast: decoded.ip.destination.isMulticast)
+                } else if channel.key.family == .ipv4 {
                     let decoded = try decodeIPv4Packet(packet.bytes, v3ChecksumAsV2: instance.machine.config.v3ChecksumAsV2)
                     advert = VRRPReceivedAdvert(advert: decoded.advert, source: .v4(decoded.source), ttl: decoded.ttl,
                                                 isMulticast: decoded.destination.isMulticast)
@@ -662,6 +731,8 @@ final class VRRPHost: LoopHost {
         fresh.vipsNotSet = old.vipsNotSet.filter { fresh.vipSpecs[$0] != nil }
         fresh.routesInstalled = old.routesInstalled
         fresh.lastMailedState = old.lastMailedState
+        fresh.ahSequence = old.ahSequence
+        fresh.ipIdentification = old.ipIdentification
         guard !unchanged else { return fresh }
         let spec = fresh.spec
         if old.name != spec.name { logger.notice("(\(spec.name)) is (\(old.name)) renamed: the same virtual router, state kept") }

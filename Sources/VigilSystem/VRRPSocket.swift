@@ -47,6 +47,8 @@ public final class VRRPSocket: Sendable {
     public let interface: String
     public let ifindex: Int32
     public let mode: Mode
+    /// 112, or 51 for keepalived's IPsec AH adverts.
+    public let ipProtocol: Int32
     private let sendSocket: FileDescriptor
     private let receiveSocket: FileDescriptor
 
@@ -54,13 +56,14 @@ public final class VRRPSocket: Sendable {
     public var fd: Int32 { receiveSocket.raw }
     public var sendFD: Int32 { sendSocket.raw }
 
-    public init(interface: String, mode: Mode = .multicast(group: .vrrpMulticastGroup)) throws(SystemError) {
+    public init(interface: String, mode: Mode = .multicast(group: .vrrpMulticastGroup), ipProtocol: Int32 = vrrpIPProtocol) throws(SystemError) {
         let index = try Sock.ifindex(interface)
         self.interface = interface
         self.ifindex = index
         self.mode = mode
+        self.ipProtocol = ipProtocol
 
-        let tx = try Sock.open(AF_INET, Int32(SOCK_RAW.rawValue), vrrpIPProtocol, interface)
+        let tx = try Sock.open(AF_INET, Int32(SOCK_RAW.rawValue), ipProtocol, interface)
         try Sock.set(tx, Int32(IPPROTO_IP), IP_HDRINCL, Int32(1), "IP_HDRINCL", interface)
         try Sock.set(tx, SOL_SOCKET, SO_RCVBUF, Int32(0), "SO_RCVBUF", interface)
         try Sock.set(tx, Int32(IPPROTO_IP), IP_MULTICAST_ALL, Int32(0), "IP_MULTICAST_ALL", interface)
@@ -74,7 +77,7 @@ public final class VRRPSocket: Sendable {
         }
         try Sock.set(tx, Int32(IPPROTO_IP), IP_TOS, Int32(0xC0), "IP_TOS", interface)
 
-        let rx = try Sock.open(AF_INET, Int32(SOCK_RAW.rawValue), vrrpIPProtocol, interface)
+        let rx = try Sock.open(AF_INET, Int32(SOCK_RAW.rawValue), ipProtocol, interface)
         try Sock.nonBlocking(rx, interface)
         try Sock.set(rx, Int32(IPPROTO_IP), IP_MULTICAST_ALL, Int32(0), "IP_MULTICAST_ALL", interface)
         let local: IPv4Address
@@ -113,8 +116,12 @@ public final class VRRPSocket: Sendable {
     /// for unicast, one peer per call as keepalived sends one copy per peer.
     public func send(_ payload: [UInt8], from source: IPv4Address, to destination: IPv4Address = .vrrpMulticastGroup,
                      ttl: UInt8 = 255) throws(SystemError) {
-        let packet = VRRPSocket.ipv4Header(payloadLength: payload.count, source: source,
-                                           destination: destination, ttl: ttl) + payload
+        try sendPacket(VRRPSocket.ipv4Header(payloadLength: payload.count, source: source, destination: destination, ttl: ttl) + payload,
+                       to: destination)
+    }
+
+    /// Sends a whole IPv4 packet, header included.
+    public func sendPacket(_ packet: [UInt8], to destination: IPv4Address) throws(SystemError) {
         // MSG_DONTROUTE for multicast as keepalived: the group is link-scoped, never routed.
         let flags = destination.isMulticast ? Int32(MSG_DONTROUTE) : 0
         let sent = Sock.withSockaddr(destination.sockaddr) { addr, len in

@@ -53,9 +53,11 @@ private func instance(_ name: String = "VI_1", vrid: Int = 51, interface: String
     }
 
     @Test func problemsAreNamedWithTheirLocation() {
-        let (config, _) = ConfigLoader.load(text: instance(body: "authentication {\n        auth_type AH\n        auth_pass x\n    }"))
+        let (config, _) = ConfigLoader.load(text: instance(vips: ["10.0.0.100/24", "2001:db8::1/64"]))
         let problems = VRRPSetupBuilder.build(config).problems
-        #expect(problems.count == 1 && problems[0].message.contains("AH") && problems[0].location.line == 1)
+        #expect(problems.count == 1 && problems[0].message.contains("mixes") && problems[0].location.line == 1)
+        let (ah, _) = ConfigLoader.load(text: instance(body: "authentication {\n        auth_type AH\n        auth_pass x\n    }"))
+        #expect(VRRPSetupBuilder.build(ah).setup.instances.first?.core.authentication == .ah("x"), "AH runs")
     }
 }
 

@@ -81,7 +81,8 @@ final class FakeLAN {
         if let decoded = try? VRRPAdvert.decode(payload, endpoints: VRRPEndpoints(source: source, destination: destination)!) {
             capture.append(WireEvent(time: clock.current, node: sender.node.name, source: source, destination: destination, kind: .advert(decoded)))
         }
-        for channel in channels where channel !== sender && channel.segment == sender.segment && channel.family == sender.family {
+        for channel in channels where channel !== sender && channel.segment == sender.segment && channel.family == sender.family
+            && channel.ipProtocol == sender.ipProtocol {
             switch channel.mode {
             case .multicast(let group) where destination == group: channel.queue.append((packet, source))
             case .unicast(let local) where local == destination: channel.queue.append((packet, source))
@@ -111,6 +112,7 @@ final class FakeChannel: VRRPChannel {
     var queue: [([UInt8], IPAddress)] = []
     private(set) var isClosed = false
     var interface = ""
+    var ipProtocol: UInt8 = 112
 
     init(node: FakeNode, fd: Int32, segment: String, family: AddressFamily, mode: VRRPChannelMode) {
         self.node = node
@@ -132,6 +134,11 @@ final class FakeChannel: VRRPChannel {
             throw SystemError(errno: 97, operation: "sendto", interface: nil)
         }
         node.lan.transmit(packet, payload: payload, from: self, source: source, destination: destination)
+    }
+
+    func sendPacket(_ packet: [UInt8], to destination: IPAddress) throws(SystemError) {
+        let source = IPAddress.v4(IPv4Address(bytes: packet[12..<16]))
+        node.lan.transmit(packet, payload: Array(packet[44...]), from: self, source: source, destination: destination)
     }
 
     func receive() throws(SystemError) -> ReceivedVRRPPacket? {
@@ -252,9 +259,10 @@ final class FakeNode: AddressControl, VRRPNetwork {
     }
 
     // VRRPNetwork
-    func openChannel(interface name: String, family: AddressFamily, mode: VRRPChannelMode) throws(SystemError) -> any VRRPChannel {
+    func openChannel(interface name: String, family: AddressFamily, mode: VRRPChannelMode, ipProtocol: UInt8) throws(SystemError) -> any VRRPChannel {
         guard let i = interfaces[name] else { throw SystemError(errno: 19, operation: "socket", interface: name) }
         let channel = FakeChannel(node: self, fd: descriptors.allocate(), segment: i.segment, family: family, mode: mode)
+        channel.ipProtocol = ipProtocol
         channel.interface = name
         channels.append(channel)
         lan.attach(channel)

@@ -146,3 +146,39 @@ import VRRPSpecs
         #expect(FirewallRules.removal(table: "keepalived") == "table ip keepalived {}\ndelete table ip keepalived\ntable ip6 keepalived {}\ndelete table ip6 keepalived\n")
     }
 }
+
+/// keepalived's auth_type AH through the daemon: adverts on IP protocol 51 with an ICV that
+/// the peer checks, a wrong password or a replayed advert is an authentication failure.
+@Suite struct AHAuthenticationTests {
+    static func config(priority: Int, password: String = "secret1") -> String {
+        Configs.pair(priority: priority).replacingOccurrences(of: "auth_type PASS\n        auth_pass 11111", with: "auth_type AH\n        auth_pass \(password)")
+    }
+
+    @Test func aPairAgreesAndAWrongPasswordIsRefused() throws {
+        let sim = Simulation()
+        let (lvs01, lvs02) = try VRRPReloadTests.settledPair(sim, lvs01: Self.config(priority: 100), lvs02: Self.config(priority: 95))
+        #expect(lvs01.node.openChannels.allSatisfy { $0.ipProtocol == 51 })
+        let adverts = sim.wire(since: 0).compactMap(\.advert)
+        #expect(!adverts.isEmpty && adverts.allSatisfy { $0.authType == .ipsecAH && $0.authData == [UInt8](repeating: 0, count: 8) })
+        #expect(lvs02.instance("VI_1")!.ahSequence.counter == lvs01.instance("VI_1")!.ahSequence.counter, "the backup follows the master's numbers")
+
+        let lvs03 = Director("lvs03", simulation: sim, ipv4: "10.0.0.43")
+        try lvs03.start(Self.config(priority: 90, password: "other"))
+        sim.run(5)
+        #expect(lvs03.state("VI_1") == .master, "it cannot verify lvs01's adverts")
+        #expect(lvs03.instance("VI_1")!.stats.authFailures > 0)
+        #expect(lvs03.log.contains("(VI_1) IPSEC-AH : invalid IPSEC HMAC-MD5 value. Due to fields mutation or bad password !"))
+        #expect(lvs01.state("VI_1") == .master && lvs02.state("VI_1") == .backup, "lvs03's adverts are refused in turn")
+    }
+
+    @Test func theNewMasterContinuesAboveTheOldNumbers() throws {
+        let sim = Simulation()
+        let (lvs01, lvs02) = try VRRPReloadTests.settledPair(sim, lvs01: Self.config(priority: 100), lvs02: Self.config(priority: 95))
+        let heard = lvs02.instance("VI_1")!.ahSequence.counter
+        #expect(heard > 5)
+        lvs01.stop(in: sim)
+        sim.run(5)
+        #expect(lvs02.state("VI_1") == .master && lvs02.instance("VI_1")!.ahSequence.counter > heard + 1)
+        #expect(lvs02.instance("VI_1")!.stats.authFailures == 0)
+    }
+}

@@ -277,7 +277,7 @@ cmd_capture() {
         live_pid capture >/dev/null && { say "capture already running ($file)"; return 0; }
         : >"$file"; : >"$STATE/capture.err"
         # -l: line-buffered, so the file can be read while the capture runs.
-        setsid ip netns exec "$SW" tcpdump -l -n -e -tt -v -i "$BR" 'vrrp or arp' \
+        setsid ip netns exec "$SW" tcpdump -l -n -e -tt -v -i "$BR" 'vrrp or arp or ip proto 51' \
             </dev/null >"$file" 2>"$STATE/capture.err" &
         record capture $!
         for ((i = 0; i < 50; i++)); do grep -q "listening on" "$STATE/capture.err" && break; sleep 0.1; done
@@ -316,7 +316,7 @@ usage: $0 COMMAND
   ask NODE status [--json] | reload   the vigil CLI against NODE's control socket
   metrics NODE             scrape NODE's /metrics (vigil listens on 127.0.0.1:$METRICS_PORT in its namespace)
   who                      which namespace holds $VIP
-  capture start|stop       tcpdump VRRP and ARP on the bridge to $STATE/capture.txt
+  capture start|stop       tcpdump VRRP (AH too) and ARP on the bridge to $STATE/capture.txt
   status                   what runs
 EOF
 }
