@@ -172,6 +172,10 @@ public struct VRRPStateMachine: Sendable {
     /// vrrp_state_goto_master + vrrp_state_master_tx + vrrp_state_become_master. The advert
     /// goes first so that the old master can drop the VIPs before our GARPs arrive.
     private mutating func goToMaster(_ now: VRRPInstant, reason: VRRPTransitionReason, from previous: VRRPState) -> [VRRPAction] {
+        if config.priority == 255 && basePriority == 254 && (reason == .masterNoResponse || reason == .masterResigned) {
+            basePriority = 255
+            effectivePriority = 255
+        }
         state = .master
         wantState = .master
         masterAdvertInterval = config.advertInterval
@@ -305,8 +309,10 @@ public struct VRRPStateMachine: Sendable {
                 return actions
             }
         }
-        if priority == effectivePriority && comparison != 0 && effectivePriority == 255 {
-            // Two address owners: keepalived reports a configuration error and demotes itself.
+        if priority == effectivePriority && comparison > 0 && effectivePriority == 255 {
+            // Two address owners: a configuration error. keepalived demotes both, and neither
+            // is an owner again until restarted; here only the lower address yields (to 254),
+            // and takes 255 back when it becomes MASTER because the other left.
             basePriority = 254
             effectivePriority = 254
         }

@@ -287,12 +287,19 @@ private func masterHarness(priority: UInt8 = 100, host: UInt8 = 5, configure: (i
         #expect(harness.machine.state == .backup && harness.machine.masterPriority == 150)
     }
 
-    @Test func twoOwnersDemoteTheReceiver() {
-        var harness = Harness(.test(host: 5, priority: 255))
-        harness.send(.start)
-        harness.send(peerAdvert(harness.machine.config, priority: 255, from: 9))
-        #expect(harness.machine.state == .backup)
-        #expect(harness.machine.effectivePriority == 254)
+    @Test func ofTwoOwnersOnlyTheLowerAddressYieldsAndTakes255BackWhenTheOtherLeaves() {
+        var lower = Harness(.test(host: 5, priority: 255))
+        lower.send(.start)
+        lower.send(peerAdvert(lower.machine.config, priority: 255, from: 9))
+        #expect(lower.machine.state == .backup && lower.machine.effectivePriority == 254)
+        var higher = Harness(.test(host: 9, priority: 255))
+        higher.send(.start)
+        higher.send(peerAdvert(higher.machine.config, priority: 255, from: 5))
+        #expect(higher.machine.state == .master && higher.machine.effectivePriority == 255, "the higher address stays the owner")
+        // The other owner resigns: the demoted one takes over as the owner again.
+        lower.send(peerAdvert(lower.machine.config, priority: 0, from: 9))
+        _ = lower.advance(to: lower.machine.nextDeadline!)
+        #expect(lower.machine.state == .master && lower.machine.effectivePriority == 255)
     }
 
     @Test func shutdownFromMasterSendsPriorityZero() {
