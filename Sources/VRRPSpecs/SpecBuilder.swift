@@ -161,47 +161,51 @@ public enum VRRPSetupBuilder {
         return spec
     }
 
-    /// The instance's own interface (unless dont_track_primary), its track_interface and
-    /// track_script entries, then its sync group's: a group's weights count only with
-    /// `track_weight` (keepalived's sgt_weight), otherwise a failure faults every member.
+    /// The instance's own interface (unless dont_track_primary), its track_interface,
+    /// track_script, track_file and track_process entries, then its sync group's.
     static func trackerRules(_ i: VRRPInstance, group: SyncGroup?, scripts: [String: VRRPScript],
                              files: [String: TrackFile] = [:], processes: [String: TrackProcess] = [:]) -> [TrackerRule] {
-        var rules: [TrackerRule] = []
-        if !i.dontTrackPrimary, let interface = i.interface { rules.append(TrackerRule(.interface(interface))) }
-        func add(_ entries: [Tracked], interfaces: Bool, fromGroup: Bool, weighted: Bool) {
-            for tracked in entries {
-                if interfaces {
-                    rules.append(TrackerRule(.interface(tracked.name), weight: weighted ? (tracked.weight ?? 0) : 0,
-                                             reverse: tracked.reverse, fromGroup: fromGroup))
-                } else {
-                    guard let script = scripts[tracked.name], script.script != nil else { continue }
-                    // A weight on the track_script line overrides the script's own, reverse included.
-                    let weight = tracked.weight ?? script.weight
-                    let reverse = tracked.weight != nil ? tracked.reverse : script.weightReverse
-                    rules.append(TrackerRule(.script(tracked.name), weight: weighted ? weight : 0, reverse: reverse, fromGroup: fromGroup))
+        /// A weight on the tracking line overrides the tracked object's own, reverse included.
+        /// A sync group member's own weights were settled by CrossReferences, as keepalived's.
+        func rules(interfaces: [Tracked], scripts tracked: [Tracked], files trackedFiles: [Tracked], processes trackedProcesses: [Tracked],
+                   fromGroup: Bool) -> [TrackerRule] {
+            var made = interfaces.map { TrackerRule(.interface($0.name), weight: $0.weight ?? 0, reverse: $0.reverse, fromGroup: fromGroup) }
+            for t in tracked {
+                guard let script = scripts[t.name], script.script != nil else { continue }
+                made.append(TrackerRule(.script(t.name), weight: t.weight ?? script.weight,
+                                        reverse: t.weight != nil ? t.reverse : script.weightReverse, fromGroup: fromGroup))
+            }
+            for t in trackedFiles {
+                guard let file = files[t.name], file.path != nil else { continue }
+                made.append(TrackerRule(.file(t.name), weight: t.weight ?? file.weight,
+                                        reverse: t.weight != nil ? t.reverse : file.reverse, fromGroup: fromGroup))
+            }
+            for t in trackedProcesses {
+                guard let process = processes[t.name], process.process != nil else { continue }
+                made.append(TrackerRule(.process(t.name), weight: t.weight ?? process.weight,
+                                        reverse: t.weight != nil ? t.reverse : process.reverse, fromGroup: fromGroup))
+            }
+            return made
+        }
+        var all: [TrackerRule] = []
+        if !i.dontTrackPrimary, let interface = i.interface { all.append(TrackerRule(.interface(interface))) }
+        all += rules(interfaces: i.trackInterfaces, scripts: i.trackScripts, files: i.trackFiles, processes: i.trackProcesses, fromGroup: false)
+        guard let group else { return all }
+        // keepalived's sync_group_tracking_init: the group's trackers with their own weights
+        // (CrossReferences cleared them for a group with an owner); one the member tracks too
+        // is tracked once, with the group's weight unless the member's was unweighted.
+        for rule in rules(interfaces: group.trackInterfaces, scripts: group.trackScripts, files: group.trackFiles,
+                          processes: group.trackProcesses, fromGroup: true) {
+            if let at = all.firstIndex(where: { $0.source == rule.source }) {
+                if all[at].weight != 0 {
+                    all[at].weight = rule.weight
+                    all[at].reverse = rule.reverse
                 }
+            } else {
+                all.append(rule)
             }
         }
-        add(i.trackInterfaces, interfaces: true, fromGroup: false, weighted: true)
-        add(i.trackScripts, interfaces: false, fromGroup: false, weighted: true)
-        for tracked in i.trackFiles {
-            guard let file = files[tracked.name], file.path != nil else { continue }
-            // A weight on the instance's line overrides the file's own, reverse included. A
-            // sync group member's weights were settled by CrossReferences, as keepalived's.
-            rules.append(TrackerRule(.file(tracked.name), weight: tracked.weight ?? file.weight,
-                                     reverse: tracked.weight != nil ? tracked.reverse : file.reverse))
-        }
-        for tracked in i.trackProcesses {
-            guard let process = processes[tracked.name], process.process != nil else { continue }
-            // keepalived leaves an instance's own track_process weights alone in a sync group.
-            rules.append(TrackerRule(.process(tracked.name), weight: tracked.weight ?? process.weight,
-                                     reverse: tracked.weight != nil ? tracked.reverse : process.reverse))
-        }
-        if let group {
-            add(group.trackInterfaces, interfaces: true, fromGroup: true, weighted: group.trackingWeight)
-            add(group.trackScripts, interfaces: false, fromGroup: true, weighted: group.trackingWeight)
-        }
-        return rules
+        return all
     }
 
     /// keepalived's address defaults: /32 or /128, the instance's interface, scope global,

@@ -174,6 +174,9 @@ public enum ConfigDumper {
             if let alert = group.smtpAlert { out.line("smtp_alert \(alert)") }
             tracked("track_interface", group.trackInterfaces, &out)
             tracked("track_script", group.trackScripts, &out)
+            tracked("track_file", group.trackFiles, &out)
+            tracked("track_process", group.trackProcesses, &out)
+            if group.trackingWeight { out.line("sync_group_tracking_weight") }
             notify(group.notify, &out)
             out.close()
         }

@@ -913,8 +913,8 @@ struct Interpreter {
 
     static let syncGroupKeywords = ["group", "smtp_alert", "notify_master", "notify_backup", "notify_fault", "notify_stop",
                                     "notify_deleted", "notify", "track_interface", "track_script",
-                                    "sync_group_tracking_weight"]
-    static let syncGroupAccepted = ["track_file", "track_process", "track_bfd", "notify_priority_changes",
+                                    "sync_group_tracking_weight", "track_file", "track_process"]
+    static let syncGroupAccepted = ["track_bfd", "notify_priority_changes",
                                     "global_tracking"]
 
     mutating func syncGroup(_ name: Token, _ block: [Statement]) {
@@ -933,6 +933,8 @@ struct Interpreter {
                 notify(s, &g.notify, owner: "vrrp_sync_group \(name.text)")
             case "track_interface": if let b = reader.requireBlock(s) { g.trackInterfaces += tracked(b, in: "track_interface") }
             case "track_script": if let b = reader.requireBlock(s) { g.trackScripts += tracked(b, in: "track_script") }
+            case "track_file": if let b = reader.requireBlock(s) { g.trackFiles += tracked(b, in: "track_file") }
+            case "track_process": if let b = reader.requireBlock(s) { g.trackProcesses += tracked(b, in: "track_process") }
             case "sync_group_tracking_weight": g.trackingWeight = true
             case "smtp_alert": g.smtpAlert = reader.boolean(s) ?? true
             default:

@@ -298,6 +298,8 @@ public struct SyncGroup: Sendable {
     public var notify = NotifyScripts()
     public var trackInterfaces: [Tracked] = []
     public var trackScripts: [Tracked] = []
+    public var trackFiles: [Tracked] = []
+    public var trackProcesses: [Tracked] = []
     public var trackingWeight = false
     public var smtpAlert: Bool?
     /// Keywords keepalived acts on that Vigil accepts without acting on them yet (`NotActedOn`).

@@ -23,8 +23,6 @@ public enum NotActedOn {
         set(["smtp_alert_checker", "no_checker_emails", "smtp_alert"],
             "real server and virtual server alerts are not mailed yet (VRRP state changes are)")
         set(["dynamic_interfaces"], "an instance whose interface is missing at start is not waited for")
-        set(["track_file"], "the file's value does not change the sync group's members' priority; track it in each instance")
-        set(["track_process"], "the process does not change the sync group's members' priority; track it in each instance")
         set(["track_bfd", "bfd_instance"], "BFD is not run")
         set(["use_vmac_addr", "vmac_addr_prefix"], "the VMAC's addresses are not exported to the parent interface")
         set(["use_ipvlan"], "no ipvlan interface is made: use use_vmac")

@@ -70,9 +70,17 @@ enum CrossReferences {
                                   suggestion: nearest(tracked.name, in: scriptNames))
                 return true
             }
+            for (list, known, what) in [(\SyncGroup.trackFiles, fileNames, "track file"), (\SyncGroup.trackProcesses, processNames, "track process")] {
+                config.syncGroups[index][keyPath: list].removeAll { tracked in
+                    guard !known.contains(tracked.name) else { return false }
+                    diagnostics.warning(tracked.location, "(\(group.name)) \(what) \(tracked.name) not found, ignoring...")
+                    return true
+                }
+            }
         }
         config.syncGroups.removeAll { $0.members.isEmpty }
         fixedPriorityTrackers(&config, &diagnostics)
+        groupTrackers(&config, &diagnostics)
 
         let groupNames = Set(config.virtualServerGroups.map(\.name))
         for vs in config.virtualServers {
@@ -135,6 +143,51 @@ extension CrossReferences {
                     return nil
                 }
                 return tracked
+            }
+        }
+    }
+}
+
+extension CrossReferences {
+    /// keepalived's sync_group_tracking_init: a group's trackers apply to every member with
+    /// their own weights (sync_group_tracking_weight only concerns the members' own ones),
+    /// cleared when a member owns its addresses; one the member tracks itself too is tracked
+    /// once, unweighted if the member's was (its interface counts, unless dont_track_primary).
+    /// keepalived's words; the interface one is a configuration error (`-t` exit 5).
+    static func groupTrackers(_ config: inout Configuration, _ diagnostics: inout DiagnosticSink) {
+        let scriptWeight = Dictionary(config.scripts.map { ($0.name, $0.weight) }, uniquingKeysWith: { a, _ in a })
+        let fileWeight = Dictionary(config.trackFiles.map { ($0.name, $0.weight) }, uniquingKeysWith: { a, _ in a })
+        let processWeight = Dictionary(config.trackProcesses.map { ($0.name, $0.weight) }, uniquingKeysWith: { a, _ in a })
+        let instances = Dictionary(config.instances.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for index in config.syncGroups.indices {
+            let group = config.syncGroups[index]
+            let members = group.members.compactMap { instances[$0.name] }
+            if members.contains(where: { $0.effectivePriority == 255 }) {
+                func clear(_ list: WritableKeyPath<SyncGroup, [Tracked]>, _ defaults: [String: Int], _ what: String, _ action: String) {
+                    config.syncGroups[index][keyPath: list] = group[keyPath: list].map { tracked in
+                        guard (tracked.weight ?? defaults[tracked.name] ?? 0) != 0 else { return tracked }
+                        diagnostics.warning(tracked.location, "(\(group.name)) Cannot have weighted track \(what) '\(tracked.name)' with member having priority 255 - \(action)")
+                        var unweighted = tracked
+                        unweighted.weight = 0
+                        return unweighted
+                    }
+                }
+                clear(\.trackScripts, scriptWeight, "script", "clearing weight")
+                clear(\.trackFiles, fileWeight, "file", "setting weight 0")
+                clear(\.trackProcesses, processWeight, "process", "setting weight 0")
+                clear(\.trackInterfaces, [:], "interface", "clearing weight")
+            }
+            for member in members {
+                let own = Set(member.trackInterfaces.map(\.name) + (member.dontTrackPrimary ? [] : [member.interface].compactMap { $0 }))
+                for tracked in group.trackInterfaces where own.contains(tracked.name) {
+                    diagnostics.warning(tracked.location, "(\(member.name)) track_interface \(tracked.name) is configured on VRRP instance and sync group. Remove vrrp instance or sync group config")
+                }
+                for (mine, theirs, what) in [(member.trackScripts, group.trackScripts, "track_script"), (member.trackFiles, group.trackFiles, "track_file")] {
+                    let names = Set(mine.map(\.name))
+                    for tracked in theirs where names.contains(tracked.name) {
+                        diagnostics.warning(tracked.location, "(\(member.name)) \(what) \(tracked.name) is configured on VRRP instance and sync group. Remove vrrp instance config", klass: .note)
+                    }
+                }
             }
         }
     }

@@ -99,6 +99,13 @@ func projectConfigs() -> [String] {
     ["lvs01.conf", "lvs02.conf", "lvs-dr.conf"].map { repositoryRoot + "/etc/keepalived/" + $0 }
 }
 
+/// Files written for a verdict found to differ once (Tests/testdata/parity).
+func parityCases() -> [String] {
+    let directory = repositoryRoot + "/Tests/testdata/parity"
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    return names.filter { $0.hasSuffix(".conf") }.sorted().map { directory + "/" + $0 }
+}
+
 @Suite(.serialized) struct ConfigTestParityTests {
     /// Every Debian sample and every etc/ file gets keepalived's 0 / non-zero verdict, on a host
     /// with none of the interfaces and on one with eth0...eth3.
@@ -108,7 +115,8 @@ func projectConfigs() -> [String] {
             if isCI { Issue.record("cannot run under CI: \(reason)") }
             return
         }
-        let files = samples() + projectConfigs()
+        let files = samples() + projectConfigs() + parityCases()
+        #expect(parityCases().count >= 2)
         #expect(files.count >= 20, "Debian's keepalived samples are missing: install the keepalived package")
         let ns = try Namespace(host, interfaces: host == "eth" ? ["eth0", "eth1", "eth2", "eth3"] : [])
         var compared = 0

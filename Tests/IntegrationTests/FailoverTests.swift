@@ -109,6 +109,15 @@ func variantConfigs(_ tag: String, _ edit: (String) -> String) throws -> String 
     return directory
 }
 
+/// The lab on the sample configs as `edit` changes them, taken down (and the configs removed)
+/// when `body` returns; nothing runs, and CI fails, when the lab cannot run here.
+func withVariantLab(_ tag: String, _ edit: (String) -> String, _ body: (Lab) throws -> Void) throws {
+    guard requireLab() else { return }
+    let directory = try variantConfigs(tag, edit)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try body(try Lab(confDir: directory))
+}
+
 func requireLab() -> Bool {
     if let reason = labUnavailableReason() {
         if isCI { Issue.record("cannot run under CI: \(reason)") }

@@ -7,9 +7,8 @@ import Testing
 @Suite(.serialized) struct KeywordLabTests {
     static let excluded = "172.16.10.60"
 
-    static func configs() throws -> String {
-        try variantConfigs("keywords") { text in
-            text.replacingOccurrences(of: "    script_user nobody\n", with: "    script_user nobody\n    vrrp_mcast_group4 224.0.0.19\n    vrrp_garp_interval 0.1\n")
+    static func edit(_ text: String) -> String {
+        text.replacingOccurrences(of: "    script_user nobody\n", with: "    script_user nobody\n    vrrp_mcast_group4 224.0.0.19\n    vrrp_garp_interval 0.1\n")
                 .replacingOccurrences(of: "    track_script {", with: """
                     virtual_ipaddress_excluded {
                         \(excluded)/24
@@ -23,7 +22,6 @@ import Testing
                     }
                     track_script {
                 """)
-        }
     }
 
     /// The master's table 100 and its rule at priority 100, as iproute2 lists them.
@@ -38,50 +36,48 @@ import Testing
 
     @Test(arguments: [("keepalived", "vigil"), ("vigil", "keepalived")])
     func aMixedPairOnAnotherGroupWithExcludedAddresses(first: String, second: String) throws {
-        guard requireLab() else { return }
-        let directory = try Self.configs()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let lab = try Lab(confDir: directory)
-        lab.lab(["capture", "start"])
-        try lab.start("lvs01", first)
-        #expect(lab.wait(8) { lab.holders() == ["lvs01"] && holds(lab, "lvs01", Self.excluded) }, "\(first) on lvs01 holds the VIP and the excluded address")
-        let firstRouting = routing("lvs01")
-        #expect(firstRouting.contains("10.9.0.0/16 via 172.16.10.254 dev eth0 proto keepalived")
-                && firstRouting.contains("blackhole 192.0.2.0/24 proto keepalived")
-                && firstRouting.contains("from 172.16.10.40 lookup 100"), "\(first) as master: \(firstRouting)")
-        try lab.start("lvs02", second)
-        usleep(3_000_000)
-        #expect(!routing("lvs02").contains("10.9.0.0"), "a backup has no virtual routes")
-        #expect(lab.holders() == ["lvs01"], "\(second) hears \(first) on 224.0.0.19: \(lab.holders())")
-        #expect(!holds(lab, "lvs02", Self.excluded))
-        lab.lab(["kill", "lvs01"])
-        #expect(lab.wait(6) { lab.holders().contains("lvs02") && holds(lab, "lvs02", Self.excluded) },
-                "\(second) takes over the VIP and the excluded address")
-        usleep(1_500_000)
-        #expect(routing("lvs02") == firstRouting, "\(second) installs what \(first) installed")
-        lab.lab(["capture", "stop"])
-        let packets = lab.capture()
-        let adverts = packets.filter(\.isAdvert)
-        #expect(adverts.contains { $0.source == "172.16.10.41" } && adverts.contains { $0.source == "172.16.10.42" })
-        #expect(adverts.allSatisfy { $0.raw.contains("> 224.0.0.19") }, "\(adverts.map(\.raw).prefix(3))")
-        #expect(adverts.allSatisfy { $0.raw.contains("addrs: 172.16.10.40") && !$0.raw.contains(Self.excluded) },
-                "the excluded address is never advertised")
-        // Both announce it, keepalived as Vigil does, whichever holds it.
-        #expect(packets.contains { $0.garpTarget == Self.excluded }, "the excluded address is announced")
-        // vrrp_garp_interval 0.1: each sender's gratuitous ARPs at least 0.1 s apart; lvs01's
-        // burst comes first. Vigil sends the whole burst (garp_master_repeat 5 for 2 addresses);
-        // keepalived 2.2.7 stops early with an interval set (3 of 10 here), so only its pacing
-        // is checked.
-        let bySender = Dictionary(grouping: packets.filter { $0.garpTarget != nil }) { $0.raw.split(separator: " ").dropFirst().first ?? "" }
-        let bursts = bySender.values.sorted { $0[0].time < $1[0].time }
-        #expect(bursts.count == 2)
-        for (garps, daemon) in zip(bursts, [first, second]) {
-            let gaps = zip(garps, garps.dropFirst()).map { $1.time - $0.time }
-            print("\(daemon): \(garps.count) gratuitous ARPs, gaps \(gaps.map { String(format: "%.3f", $0) })")
-            #expect(gaps.allSatisfy { $0 >= 0.095 }, "\(daemon) paces its gratuitous ARPs")
-            if daemon == "vigil" { #expect(garps.count >= 10, "Vigil sends the whole burst") }
+        try withVariantLab("keywords", Self.edit) { lab in
+            lab.lab(["capture", "start"])
+            try lab.start("lvs01", first)
+            #expect(lab.wait(8) { lab.holders() == ["lvs01"] && holds(lab, "lvs01", Self.excluded) }, "\(first) on lvs01 holds the VIP and the excluded address")
+            let firstRouting = routing("lvs01")
+            #expect(firstRouting.contains("10.9.0.0/16 via 172.16.10.254 dev eth0 proto keepalived")
+                    && firstRouting.contains("blackhole 192.0.2.0/24 proto keepalived")
+                    && firstRouting.contains("from 172.16.10.40 lookup 100"), "\(first) as master: \(firstRouting)")
+            try lab.start("lvs02", second)
+            usleep(3_000_000)
+            #expect(!routing("lvs02").contains("10.9.0.0"), "a backup has no virtual routes")
+            #expect(lab.holders() == ["lvs01"], "\(second) hears \(first) on 224.0.0.19: \(lab.holders())")
+            #expect(!holds(lab, "lvs02", Self.excluded))
+            lab.lab(["kill", "lvs01"])
+            #expect(lab.wait(6) { lab.holders().contains("lvs02") && holds(lab, "lvs02", Self.excluded) },
+                    "\(second) takes over the VIP and the excluded address")
+            usleep(1_500_000)
+            #expect(routing("lvs02") == firstRouting, "\(second) installs what \(first) installed")
+            lab.lab(["capture", "stop"])
+            let packets = lab.capture()
+            let adverts = packets.filter(\.isAdvert)
+            #expect(adverts.contains { $0.source == "172.16.10.41" } && adverts.contains { $0.source == "172.16.10.42" })
+            #expect(adverts.allSatisfy { $0.raw.contains("> 224.0.0.19") }, "\(adverts.map(\.raw).prefix(3))")
+            #expect(adverts.allSatisfy { $0.raw.contains("addrs: 172.16.10.40") && !$0.raw.contains(Self.excluded) },
+                    "the excluded address is never advertised")
+            // Both announce it, keepalived as Vigil does, whichever holds it.
+            #expect(packets.contains { $0.garpTarget == Self.excluded }, "the excluded address is announced")
+            // vrrp_garp_interval 0.1: each sender's gratuitous ARPs at least 0.1 s apart; lvs01's
+            // burst comes first. Vigil sends the whole burst (garp_master_repeat 5 for 2 addresses);
+            // keepalived 2.2.7 stops early with an interval set (3 of 10 here), so only its pacing
+            // is checked.
+            let bySender = Dictionary(grouping: packets.filter { $0.garpTarget != nil }) { $0.raw.split(separator: " ").dropFirst().first ?? "" }
+            let bursts = bySender.values.sorted { $0[0].time < $1[0].time }
+            #expect(bursts.count == 2)
+            for (garps, daemon) in zip(bursts, [first, second]) {
+                let gaps = zip(garps, garps.dropFirst()).map { $1.time - $0.time }
+                print("\(daemon): \(garps.count) gratuitous ARPs, gaps \(gaps.map { String(format: "%.3f", $0) })")
+                #expect(gaps.allSatisfy { $0 >= 0.095 }, "\(daemon) paces its gratuitous ARPs")
+                if daemon == "vigil" { #expect(garps.count >= 10, "Vigil sends the whole burst") }
+            }
+            #expect(!packets.contains { $0.raw.contains("bad") })
         }
-        #expect(!packets.contains { $0.raw.contains("bad") })
     }
 }
 

@@ -92,10 +92,17 @@ private func instance(_ name: String = "VI_1", vrid: Int = 51, interface: String
         #expect(missing.first!.causesFault, "a vanished interface is down")
     }
 
-    @Test func aGroupsTrackersCountOnlyWithTrackWeight() {
+    /// As keepalived 2.2.7 runs it (checked in a namespace: a group's `track_script` weight 20
+    /// took both members from 100 to 120, a group's `track_file` weight 10 with 5 in the file to
+    /// 150, without sync_group_tracking_weight; `-t` exits 5 on the interface tracked twice).
+    @Test func aGroupsTrackersKeepTheirWeightsAndAreTrackedOnce() throws {
         let group = """
         vrrp_script s { script "/bin/false"
             weight -30 }
+        track_file f {
+            file /tmp/f
+            weight 10
+        }
         vrrp_sync_group G {
             group {
                 VI_1
@@ -103,12 +110,29 @@ private func instance(_ name: String = "VI_1", vrid: Int = 51, interface: String
             track_script {
                 s
             }
+            track_file {
+                f
+            }
+            track_interface {
+                eth0 weight 5
+                eth1 weight 7
+            }
         }
         """
-        let plain = setup(instance() + group).instances[0]
-        #expect(plain.trackers.last! == TrackerRule(.script("s"), weight: 0, fromGroup: true))
-        let weighted = setup(instance() + group.replacingOccurrences(of: "group {", with: "sync_group_tracking_weight\n    group {")).instances[0]
-        #expect(weighted.trackers.last!.weight == -30 && weighted.trackers.last!.name == "group script s")
+        let spec = setup(instance() + group).instances[0]
+        #expect(spec.trackers.contains(TrackerRule(.script("s"), weight: -30, fromGroup: true)))
+        #expect(spec.trackers.contains(TrackerRule(.file("f"), weight: 10, fromGroup: true)))
+        #expect(spec.trackers.contains(TrackerRule(.interface("eth1"), weight: 7, fromGroup: true)))
+        #expect(spec.trackers.filter { $0.source == .interface("eth0") } == [TrackerRule(.interface("eth0"))],
+                "the member's own interface once, unweighted as the member has it")
+        let (config, diagnostics) = ConfigLoader.load(text: instance() + group)
+        #expect(diagnostics.all.contains { $0.message == "(VI_1) track_interface eth0 is configured on VRRP instance and sync group. Remove vrrp instance or sync group config" && $0.klass == .general })
+        #expect(config.syncGroups.first?.trackFiles.map(\.name) == ["f"])
+        let owner = setup(instance(priority: 255) + group).instances[0]
+        #expect(owner.trackers.filter(\.fromGroup).allSatisfy { $0.weight == 0 }, "a group with an owner has no weights")
+        let (_, ownerDiagnostics) = ConfigLoader.load(text: instance(priority: 255) + group)
+        #expect(ownerDiagnostics.all.contains { $0.message == "(G) Cannot have weighted track script 's' with member having priority 255 - clearing weight" })
+        #expect(ownerDiagnostics.all.contains { $0.message == "(G) Cannot have weighted track file 'f' with member having priority 255 - setting weight 0" })
     }
 }
 

@@ -258,6 +258,46 @@ import VigilSystem
         sim.run(5)
         #expect(lvs01.state("VI_1") == .master)
     }
+
+    /// A sync group's track_file moves every member's priority by its weight, as keepalived
+    /// 2.2.7's does (100 → 150 with 5 in the file at weight 10, in a namespace).
+    @Test func aSyncGroupsFileMovesEveryMember() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        let group = """
+        vrrp_sync_group G {
+            group {
+                VI_1
+                VI_2
+            }
+            track_file {
+                maintenance
+            }
+        }
+        """
+        let second = """
+        vrrp_instance VI_2 {
+            state BACKUP
+            interface eth0
+            virtual_router_id 78
+            priority 100
+            authentication {
+                auth_type PASS
+                auth_pass 11111
+            }
+            virtual_ipaddress {
+                10.0.0.101/24
+            }
+        }
+        """
+        let text = Configs.pair(priority: 100, extra: Self.file + "\n" + group + "\n" + second)
+        try lvs01.start(text)
+        sim.run(4)
+        #expect(lvs01.instance("VI_1")!.machine.effectivePriority == 100 && lvs01.instance("VI_2")!.machine.effectivePriority == 100)
+        lvs01.files.files["/run/vigil/maintenance"] = "2"
+        sim.run(3)
+        #expect(lvs01.instance("VI_1")!.machine.effectivePriority == 80 && lvs01.instance("VI_2")!.machine.effectivePriority == 80)
+    }
 }
 
 /// vrrp_track_process: the priority follows the quorum of matching processes, after the
