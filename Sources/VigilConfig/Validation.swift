@@ -19,6 +19,16 @@ enum CrossReferences {
         }
         dropUndefined(\.trackProcesses, known: processNames, "track process")
         dropUndefined(\.trackFiles, known: fileNames, "track file")
+        // keepalived's vrrp_complete_instance: the own interface is tracked already (unweighted).
+        for index in config.instances.indices {
+            let instance = config.instances[index]
+            guard let own = instance.interface else { continue }
+            config.instances[index].trackInterfaces.removeAll { tracked in
+                guard tracked.name == own else { return false }
+                diagnostics.warning(tracked.location, "(\(instance.name)) Ignoring track_interface \(own) since own interface")
+                return true
+            }
+        }
         for index in config.instances.indices {
             let instance = config.instances[index]
             config.instances[index].trackScripts.removeAll { tracked in

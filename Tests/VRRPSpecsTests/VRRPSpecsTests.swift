@@ -95,6 +95,14 @@ private func instance(_ name: String = "VI_1", vrid: Int = 51, interface: String
     /// As keepalived 2.2.7 runs it (checked in a namespace: a group's `track_script` weight 20
     /// took both members from 100 to 120, a group's `track_file` weight 10 with 5 in the file to
     /// 150, without sync_group_tracking_weight; `-t` exits 5 on the interface tracked twice).
+    @Test func theOwnInterfaceTrackedAgainIsIgnoredAsKeepalivedDoes() {
+        let text = instance(body: "track_interface {\n        eth0 weight 10\n        eth1 weight 5\n    }")
+        let (config, diagnostics) = ConfigLoader.load(text: text)
+        #expect(diagnostics.all.contains { $0.message == "(VI_1) Ignoring track_interface eth0 since own interface" && $0.klass == .general })
+        let spec = VRRPSetupBuilder.build(config).setup.instances[0]
+        #expect(spec.trackers == [TrackerRule(.interface("eth0")), TrackerRule(.interface("eth1"), weight: 5)])
+    }
+
     @Test func aGroupsTrackersKeepTheirWeightsAndAreTrackedOnce() throws {
         let group = """
         vrrp_script s { script "/bin/false"
