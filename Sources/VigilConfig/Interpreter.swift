@@ -6,6 +6,9 @@ import Addressing
 struct Interpreter {
     var reader = Reader()
     var config = Configuration()
+    /// The first vrrp_instance read: a later global_defs cannot reach it here (instances are
+    /// completed as they are read), while keepalived applies vrrp_strict and vrrp_version to it.
+    var firstInstance: Token?
 
     // MARK: top level
 
@@ -109,6 +112,13 @@ struct Interpreter {
         "checker_log_all_failures", "vrrp_track_process", "script_security",
     ]
 
+    /// A setting keepalived applies to every instance, read after some were: said loudly, as a
+    /// configuration problem, since the instances before it do not get it here.
+    mutating func lateForInstances(_ s: Statement) {
+        guard let first = firstInstance else { return }
+        reader.diagnostics.warning(s.location, "\(s.keyword) comes after vrrp_instance \(first.text) (\(first.location)): keepalived applies it to every instance, Vigil only to those after it; put global_defs first")
+    }
+
     mutating func globalDefs(_ block: [Statement]) {
         var g = config.globals
         for s in block {
@@ -135,7 +145,10 @@ struct Interpreter {
             case "script_user": g.scriptUser = reader.user(s)
             case "vrrp_version":
                 if let v = reader.integer(s, in: 2...3, what: "2 or 3") { g.vrrpVersion = v }
-            case "vrrp_strict": g.vrrpStrict = reader.boolean(s) ?? g.vrrpStrict
+                lateForInstances(s)
+            case "vrrp_strict":
+                g.vrrpStrict = reader.boolean(s) ?? g.vrrpStrict
+                lateForInstances(s)
             case "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh",
                  "vrrp_garp_master_refresh_repeat", "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat":
                 garpSetting(s, name: String(s.keyword.dropFirst("vrrp_".count)), &g.garp)
@@ -387,6 +400,7 @@ struct Interpreter {
     }
 
     mutating func vrrpInstance(_ name: Token, _ block: [Statement]) {
+        if firstInstance == nil { firstInstance = name }
         var i = VRRPInstance(name: name.text, location: name.location)
         let blockKeywords: Set<String> = ["authentication", "virtual_ipaddress", "virtual_ipaddress_excluded",
                                           "virtual_routes", "virtual_rules", "track_interface", "track_script",

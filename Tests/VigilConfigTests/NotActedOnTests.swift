@@ -403,3 +403,18 @@ import Testing
         #expect(i.trackFiles.first?.weight == 0)
     }
 }
+
+/// keepalived applies vrrp_strict and vrrp_version to every instance, even ones written before
+/// the global_defs; Vigil completes instances as it reads them, so it says so, as a problem.
+@Suite struct LateGlobalDefsTests {
+    @Test func aLateStrictOrVersionIsAProblem() {
+        let instance = "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    virtual_ipaddress {\n        10.0.0.100/24\n    }\n}\n"
+        for setting in ["vrrp_strict", "vrrp_version 3"] {
+            let (_, late) = load(instance + "global_defs {\n    \(setting)\n}\n")
+            let keyword = setting.split(separator: " ")[0]
+            #expect(late.contains { $0.klass == .general && $0.message.hasPrefix("\(keyword) comes after vrrp_instance VI_1") }, "\(late.map(\.message))")
+            let (_, early) = load("global_defs {\n    \(setting)\n}\n" + instance)
+            #expect(!early.contains { $0.message.contains("comes after vrrp_instance") })
+        }
+    }
+}
