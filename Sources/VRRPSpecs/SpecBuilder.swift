@@ -199,7 +199,8 @@ public enum VRRPSetupBuilder {
             if let at = all.firstIndex(where: { $0.source == rule.source }) {
                 if all[at].weight != 0 {
                     all[at].weight = rule.weight
-                    all[at].reverse = rule.reverse
+                    // keepalived's add_vrrp_to_track_process keeps the member's reverse.
+                    if case .process = rule.source {} else { all[at].reverse = rule.reverse }
                 }
             } else {
                 all.append(rule)

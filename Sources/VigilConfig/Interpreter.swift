@@ -156,7 +156,10 @@ struct Interpreter {
                 if g.nftablesTable != nil {
                     reader.diagnostics.warning(s.location, "nftables already specified - ignoring")
                 } else if let name = s.arguments.first {
-                    if name.text.utf8.count >= 256 || !name.text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }) {
+                    // nft's identifiers: an ASCII letter, then letters, digits, _ - .
+                    let ascii = name.text.unicodeScalars.allSatisfy { $0.isASCII }
+                    if name.text.utf8.count >= 256 || !ascii || !(name.text.first?.isLetter ?? false)
+                        || !name.text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }) {
                         reader.diagnostics.warning(name.location, "nftables table name '\(name.text)' too long or not a plain name - ignoring")
                     } else {
                         g.nftablesTable = name.text

@@ -175,6 +175,8 @@ public final class Daemon {
         vrrp.shutDown(at: system.clock.now(), keepVIPs: !options.releaseVIPsOnStop)
         checkers?.shutDown(release: options.releaseIPVSOnStop)
         scripts.stopAll()
+        // After stopAll: a background nft run still going could otherwise bring a table back.
+        if options.releaseVIPsOnStop { firewall.removeAll() }
         logger.notice("Stopped Vigil")
     }
 

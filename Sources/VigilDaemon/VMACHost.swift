@@ -26,6 +26,10 @@ final class VMACHost {
     /// name silently, and the VIPs would land somewhere nobody looks).
     func ensure(_ vmac: VMACSpec, family: AddressFamily, otherFamilyAddresses: Bool, instance: String) throws(DaemonError) {
         if active[vmac.name] == vmac { return }
+        if let running = active[vmac.name] {
+            // Remaking it now would take the running instance's VIPs and socket with it.
+            throw DaemonError("(\(instance)) VMAC \(vmac.name) is in use on \(running.parent) with \(running.macText); it cannot move to \(vmac.parent) with \(vmac.macText) at a reload: restart Vigil, or give it another name")
+        }
         guard let links else { throw DaemonError("(\(instance)) use_vmac: the rtnetlink link socket could not be opened") }
         let parent: Int32
         do { parent = try addresses.interface(named: vmac.parent).index } catch {

@@ -144,10 +144,11 @@ final class VRRPHost: LoopHost {
         }
         let source = try resolveSource(spec, info: info, keeping: old)
         if let vmac = spec.vmac {
+            // The rule first: it matches the name, and the link's first reports follow at once.
+            firewall?.addVMAC(FirewallRules.VMAC(name: vmac.name, parent: vmac.parent, family: spec.family))
             try vmacs.ensure(vmac, family: spec.family, otherFamilyAddresses: spec.excludedAddresses.contains { $0.address.family != spec.family },
                              instance: spec.name)
             if !vmac.transmitOnParent { vmacs.addSource(source, to: vmac, instance: spec.name) }
-            firewall?.addVMAC(FirewallRules.VMAC(name: vmac.name, parent: vmac.parent, family: spec.family))
         }
         var core = spec.core
         core.sourceAddress = source
@@ -217,6 +218,7 @@ final class VRRPHost: LoopHost {
         let senders = instances.compactMap(\.announcer)
         announcers = announcers.filter { _, announcer in senders.contains { $0 === announcer } }
         vmacs.prune(keeping: Set(instances.compactMap { $0.spec.vmac?.name }))
+        firewall?.keepDropped(for: Set(instances.map(\.name)))
         firewall?.setVMACs(Array(Set(instances.compactMap { i in
             i.spec.vmac.map { FirewallRules.VMAC(name: $0.name, parent: $0.parent, family: i.spec.family) }
         })))
@@ -246,7 +248,14 @@ final class VRRPHost: LoopHost {
         linkCache = [:]
         defer { linkCache = [:] }
         var prepared: [Instance] = []
-        for spec in setup.instances { prepared.append(try prepare(spec)) }
+        do {
+            for spec in setup.instances { prepared.append(try prepare(spec)) }
+        } catch {
+            // The VMACs (and their rules) made before the failing instance go again.
+            vmacs.removeAll()
+            firewall?.removeAll()
+            throw error
+        }
         instances = prepared
         groups = makeGroups(setup.groups, continuing: false)
         startupDelay = setup.startupDelay
@@ -358,7 +367,10 @@ final class VRRPHost: LoopHost {
     /// Routes and rules follow once all of a step's actions are done, so that a MASTER's come
     /// after its VIPs (a route with `src VIP` needs the address), as keepalived orders them.
     func apply(_ actions: [VRRPAction], to instance: Instance) {
-        defer { syncRoutes(instance) }
+        defer {
+            syncRoutes(instance)
+            syncDropRules(instance)
+        }
         for action in actions {
             instance.stats.record(action)
             switch action {
@@ -367,11 +379,9 @@ final class VRRPHost: LoopHost {
             case .sendGARP(let vips, let rounds):
                 announce(vips, rounds: rounds, from: instance)
             case .addVIPs(let vips):
-                if instance.spec.noAccept { firewall?.setDropped(vips, for: instance.name) }
                 for vip in vips { changeVIP(vip, add: true, instance) }
             case .removeVIPs(let vips):
                 for vip in vips { changeVIP(vip, add: false, instance) }
-                if instance.spec.noAccept { firewall?.setDropped([], for: instance.name) }
             case .runNotify(let state, let priority):
                 scripts.notify(instance: instance.spec, state: state.rawValue, priority: Int(priority))
             case .stateChanged(let from, let to, let reason):
@@ -757,6 +767,14 @@ final class VRRPHost: LoopHost {
         return fresh
     }
 
+    /// no_accept with `nftables`: a MASTER that does not own its addresses drops traffic for
+    /// all it holds, whatever a step (or a reload's change) added or removed.
+    private func syncDropRules(_ instance: Instance) {
+        guard let firewall, firewall.dropRulesAsked else { return }
+        let holding = instance.spec.noAccept && instance.machine.state == .master && !instance.deleted
+        firewall.setDropped(holding ? instance.machine.config.heldAddresses : [], for: instance.name)
+    }
+
     // MARK: Mail
 
     /// keepalived's vrrp_smtp_notifier: one mail per state the instance enters, not twice the
@@ -888,13 +906,12 @@ final class VRRPHost: LoopHost {
     func shutDown(at now: Int64, keepVIPs: Bool) {
         let time = VRRPInstant(microseconds: now)
         keepingOnStop = keepVIPs
+        // The daemon removes the tables once every script has ended.
+        firewall?.stopping = true
         defer {
             removeStatic()
             // With -V the VIPs stay, and with them the VMACs they sit on and their settings.
-            if !keepVIPs {
-                vmacs.removeAll()
-                firewall?.removeAll()
-            }
+            if !keepVIPs { vmacs.removeAll() }
         }
         for instance in instances {
             dispatch(.shutdown, to: instance, at: time, keep: { _, action in

@@ -132,3 +132,12 @@ import Testing
         #expect(!with.contains { $0.message.contains("no_accept") || $0.message.contains("not acted on") }, "\(with.map(\.message))")
     }
 }
+
+extension NftablesConfigTests {
+    @Test func aTableNameNftCannotReadIsRefused() {
+        for name in ["1abc", "_x", "tablé"] {
+            let (config, d) = load("global_defs {\n    nftables \(name)\n}\n")
+            #expect(config.globals.nftablesTable == nil && d.contains { $0.message.contains("not a plain name") }, "\(name)")
+        }
+    }
+}

@@ -182,3 +182,59 @@ import VRRPSpecs
         #expect(lvs02.instance("VI_1")!.stats.authFailures == 0)
     }
 }
+
+/// What a reading of the change found, each fixed.
+@Suite struct FirewallAndVMACReviewTests {
+    @Test func aReloadThatAddsAVIPDropsEveryHeldAddress() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        let config = { (vips: [String]) in Configs.pair(priority: 100, vips: vips, instanceExtra: "no_accept", globals: "nftables") }
+        try lvs01.start(config(["10.0.0.100/24", "10.0.0.101/24"]))
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        lvs01.files.files[lvs01.path] = config(["10.0.0.100/24", "10.0.0.101/24", "10.0.0.102/24"])
+        _ = lvs01.ask("reload", in: sim)
+        sim.run(1)
+        let rules = try #require(lvs01.nftRuleSets.last)
+        #expect(rules.contains("elements = { 10.0.0.100, 10.0.0.101, 10.0.0.102 }"), "\(rules)")
+        lvs01.files.files[lvs01.path] = config(["10.0.0.100/24"])
+        _ = lvs01.ask("reload", in: sim)
+        sim.run(1)
+        #expect(lvs01.nftRuleSets.last?.contains("elements = { 10.0.0.100 }") == true, "a removed VIP leaves the others dropped")
+    }
+
+    @Test func aVMACInUseIsNotRemadeByAReload() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41", extraInterfaces: ["eth1"])
+        try lvs01.start(Configs.pair(priority: 100, instanceExtra: "use_vmac"))
+        sim.run(5)
+        let index = lvs01.node.interfaces["vrrp.77"]!.index
+        lvs01.files.files[lvs01.path] = Configs.pair(priority: 100, instanceExtra: "use_vmac 02:11:22:33:44:55")
+        let answer = lvs01.ask("reload", in: sim)
+        #expect(answer.contains("VMAC vrrp.77 is in use on eth0 with 00:00:5e:00:01:4d"), "\(answer)")
+        #expect(lvs01.node.interfaces["vrrp.77"]?.index == index && lvs01.state("VI_1") == .master && lvs01.node.addresses(on: "vrrp.77").count == 1)
+    }
+
+    @Test func aFailedStartTakesItsVMACsAndRulesAway() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        // The second instance's VMAC name is taken by a link of another kind.
+        lvs01.node.addInterface("vrrp.78", segment: "other", ipv4: nil)
+        let second = """
+        vrrp_instance VI_2 {
+            interface eth0
+            virtual_router_id 78
+            priority 100
+            use_vmac
+            virtual_ipaddress {
+                10.0.0.101/24
+            }
+        }
+        """
+        let text = Configs.pair(priority: 100, extra: second, instanceExtra: "use_vmac")
+        #expect(throws: DaemonError.self) { try lvs01.start(text) }
+        #expect(lvs01.node.interfaces["vrrp.77"] == nil)
+        #expect(lvs01.node.sysctls["net/ipv4/conf/eth0/arp_ignore"] == 0)
+        #expect(lvs01.nftRunsNow.last?.rules == FirewallRules.removal(table: "keepalived"))
+    }
+}
