@@ -12,7 +12,7 @@ public enum VRRPSetupBuilder {
         var setup = VRRPSetup()
         setup.startupDelay = config.globals.startupDelay
         let g = config.globals
-        if let server = g.smtpServer.flatMap({ IPAddress($0) }), !g.notificationEmail.isEmpty {
+        if let server = g.smtpServerAddress ?? g.smtpServer.flatMap({ IPAddress($0) }), !g.notificationEmail.isEmpty {
             setup.mail = MailSettings(server: server, port: UInt16(clamping: g.smtpPort), to: g.notificationEmail,
                                       from: g.notificationEmailFrom, helo: g.smtpHeloName, routerID: g.routerID,
                                       timeout: max(g.smtpConnectTimeout, 1_000_000), noEmailFaults: g.noEmailFaults)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
+import Addressing
 
 /// What the environment checks ask of the host, so tests can describe a host in memory.
 public protocol HostProbe {
@@ -12,10 +13,13 @@ public protocol HostProbe {
     var searchPath: [String] { get }
     /// The link's MTU, nil when unknown.
     func interfaceMTU(_ name: String) -> Int?
+    /// A host name's first address (smtp_server NAME); nil when it does not resolve.
+    func resolveHost(_ name: String) -> IPAddress?
 }
 
 extension HostProbe {
     public func interfaceMTU(_ name: String) -> Int? { nil }
+    public func resolveHost(_ name: String) -> IPAddress? { nil }
 }
 
 public struct FileStatus: Sendable {
@@ -53,6 +57,24 @@ public enum UserDatabase {
     }
 }
 
+extension HostChecks {
+    /// keepalived's smtpserver_handler: an address, or else a name resolved now (each load and
+    /// reload, as keepalived resolves it while parsing); one that does not resolve is keepalived's
+    /// "Invalid smtp server NAME PORT", and no mail is sent.
+    static func resolveSMTPServer(_ config: inout Configuration, host: (any HostProbe)?, _ diagnostics: inout DiagnosticSink) {
+        guard let server = config.globals.smtpServer else { return }
+        if let literal = IPAddress(server) {
+            config.globals.smtpServerAddress = literal
+            return
+        }
+        guard let host else { return }
+        config.globals.smtpServerAddress = host.resolveHost(server)
+        if config.globals.smtpServerAddress == nil {
+            diagnostics.warning(config.globals.smtpServerLocation ?? .unknown(""), "Invalid smtp server \(server) \(config.globals.smtpPort)")
+        }
+    }
+}
+
 public struct LocalHost: HostProbe {
     public init() {}
     public func interfaceExists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
@@ -73,6 +95,26 @@ public struct LocalHost: HostProbe {
                           ownerUID: info.st_uid, ownerGID: info.st_gid)
     }
     public var searchPath: [String] { HostChecks.scriptSearchPath }
+    /// getaddrinfo, as keepalived's domain_stosockaddr: the first address it gives.
+    public func resolveHost(_ name: String) -> IPAddress? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &result) == 0, let first = result else { return nil }
+        defer { freeaddrinfo(result) }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        switch first.pointee.ai_family {
+        case AF_INET:
+            var address = first.pointee.ai_addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+            guard inet_ntop(AF_INET, &address, &text, socklen_t(text.count)) != nil else { return nil }
+        case AF_INET6:
+            var address = first.pointee.ai_addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+            guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else { return nil }
+        default:
+            return nil
+        }
+        return IPAddress(String(cString: text))
+    }
 }
 
 /// keepalived's environment checks, with its trap fixed where the reference calls one out:

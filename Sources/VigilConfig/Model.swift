@@ -59,6 +59,8 @@ public struct GlobalDefs: Sendable {
     public var smtpServer: String?
     public var smtpPort = 25
     public var smtpServerLocation: SourceLocation?
+    /// smtp_server's address: the literal, or what its name resolved to when the file was read.
+    public var smtpServerAddress: IPAddress?
     public var smtpHeloName: String?
     /// Global defaults of smtp_alert: `smtp_alert_vrrp` for VRRP, else `smtp_alert`.
     public var smtpAlert: Bool?

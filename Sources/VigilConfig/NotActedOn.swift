@@ -71,10 +71,8 @@ public enum NotActedOn {
         }
         warn("", config.globals.notActedOn)
         let g = config.globals
-        if let server = g.smtpServer, let location = g.smtpServerLocation {
-            if IPAddress(server) == nil {
-                diagnostics.warning(location, "smtp_server '\(server)' is not acted on by Vigil yet: Vigil takes an address, it does not resolve names; no mail is sent", klass: .note)
-            } else if !g.notificationEmail.isEmpty, let vs = config.virtualServers.first {
+        if g.smtpServerAddress != nil {
+            if !g.notificationEmail.isEmpty, let vs = config.virtualServers.first {
                 // keepalived mails real server UP/DOWN by default (a real server's smtp_alert is on).
                 diagnostics.warning(vs.location, "virtual_server \(vs.key): real server alerts are not mailed by Vigil yet (keepalived mails them to notification_email by default)", klass: .note)
             }

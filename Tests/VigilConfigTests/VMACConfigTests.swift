@@ -1,4 +1,5 @@
 import Testing
+import Addressing
 @testable import VigilConfig
 
 /// keepalived's `use_vmac [NAME] [MAC]`, `vmac_xmit_base` and `vmac_prefix`, with its words
@@ -139,5 +140,39 @@ extension NftablesConfigTests {
             let (config, d) = load("global_defs {\n    nftables \(name)\n}\n")
             #expect(config.globals.nftablesTable == nil && d.contains { $0.message.contains("not a plain name") }, "\(name)")
         }
+    }
+}
+
+/// keepalived's smtp_server NAME: resolved when the file is read (as keepalived's parser does);
+/// a name that does not resolve is its "Invalid smtp server NAME PORT", a configuration problem.
+@Suite struct SMTPServerNameTests {
+    struct Resolving: HostProbe {
+        func interfaceExists(_ name: String) -> Bool { true }
+        func userExists(_ name: String) -> Bool { true }
+        func groupExists(_ name: String) -> Bool { true }
+        func fileStatus(_ path: String) -> FileStatus? { nil }
+        var searchPath: [String] { [] }
+        func resolveHost(_ name: String) -> IPAddress? { name == "mail.example.com" ? IPAddress("192.0.2.25") : nil }
+    }
+
+    static func load(server: String) -> (Configuration, [Diagnostic]) {
+        let text = "global_defs {\n    smtp_server \(server)\n    notification_email {\n        a@example.com\n    }\n}\n"
+        let (config, sink) = ConfigLoader.load(path: "k.conf", configID: nil, fileSystem: InMemoryFileSystem(["k.conf": text]), host: Resolving())
+        return (config, sink.all)
+    }
+
+    @Test func aNameResolvesAndOneThatDoesNotIsAProblem() {
+        let (named, d) = Self.load(server: "mail.example.com")
+        #expect(named.globals.smtpServerAddress == IPAddress("192.0.2.25") && !d.contains { $0.message.contains("smtp") }, "\(d.map(\.message))")
+        let (bad, db) = Self.load(server: "mail.invalid 2525")
+        #expect(bad.globals.smtpServerAddress == nil)
+        #expect(db.contains { $0.message == "Invalid smtp server mail.invalid 2525" && $0.klass == .general && $0.location.line == 2 })
+        let (literal, _) = Self.load(server: "10.0.0.25")
+        #expect(literal.globals.smtpServerAddress == IPAddress("10.0.0.25"))
+    }
+
+    @Test func theMachinesResolverFindsLocalhost() {
+        let address = LocalHost().resolveHost("localhost")
+        #expect(address == IPAddress("127.0.0.1") || address == IPAddress("::1"), "\(String(describing: address))")
     }
 }

@@ -507,6 +507,8 @@ struct FakeHost: HostProbe {
         return nil
     }
     var searchPath: [String] { ["/usr/bin", "/bin"] }
+    /// The simulated LAN's one name: the SMTP server.
+    func resolveHost(_ name: String) -> IPAddress? { name == "mail.example.com" ? IPAddress("10.0.0.25") : nil }
 }
 
 /// Log lines with the virtual time they were written at.

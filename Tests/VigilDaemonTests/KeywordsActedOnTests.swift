@@ -372,6 +372,14 @@ import VigilSystem
         #expect(lvs01.log.contains("SMTP alert successfully sent: [test] VRRP Instance VI_1 - Entering MASTER state"))
     }
 
+    @Test func aServerGivenByNameIsResolvedWhenTheFileIsRead() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs01.start(Configs.pair(priority: 100, globals: Self.globals.replacingOccurrences(of: "smtp_server 10.0.0.25", with: "smtp_server mail.example.com")))
+        sim.run(5)
+        #expect(lvs01.smtp.messages.count == 2, "both state mails reach 10.0.0.25")
+    }
+
     @Test func withoutSmtpAlertNothingIsSentAndARefusalIsOnlyLogged() throws {
         let sim = Simulation()
         let quiet = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
