@@ -58,3 +58,32 @@ import VigilSystem
         #expect(synced == 42)
     }
 }
+
+/// Malformed AH frames never trap the decoder: every truncation and every single-byte change
+/// of keepalived's frame, and random frames, either decode or throw.
+@Suite struct IPsecAHMalformedTests {
+    @Test func truncationsMutationsAndNoiseOnlyThrow() {
+        let frame = IPsecAHTests.keepalivedFrame
+        var decoded = 0, refused = 0
+        func attempt(_ bytes: [UInt8]) {
+            if (try? IPsecAH.decodeIPv4(bytes)) != nil { decoded += 1 } else { refused += 1 }
+        }
+        for length in 0...frame.count { attempt(Array(frame.prefix(length))) }
+        for index in frame.indices {
+            for value: UInt8 in [0x00, 0x01, 0x0f, 0x45, 0x4f, 0x70, 0x7f, 0x80, 0xff] {
+                var mutated = frame
+                mutated[index] = value
+                attempt(mutated)
+            }
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5_000 {
+            let count = Int.random(in: 0...120, using: &generator)
+            var bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            if count > 20 && Bool.random(using: &generator) { bytes[0] = 0x45; bytes[9] = 51 }
+            attempt(bytes)
+        }
+        #expect(decoded + refused == frame.count + 1 + frame.count * 9 + 5_000)
+        #expect(decoded > 0 && refused > 0)
+    }
+}

@@ -238,3 +238,31 @@ import VRRPSpecs
         #expect(lvs01.nftRunsNow.last?.rules == FirewallRules.removal(table: "keepalived"))
     }
 }
+
+extension AHAuthenticationTests {
+    /// A flood of forged and broken AH frames at an AH pair: no state moves, every frame is
+    /// refused and counted, the master keeps its adverts.
+    @Test func forgedAndBrokenFramesMoveNothing() throws {
+        let sim = Simulation()
+        let (lvs01, lvs02) = try VRRPReloadTests.settledPair(sim, lvs01: Self.config(priority: 100), lvs02: Self.config(priority: 95))
+        let before = lvs02.instance("VI_1")!.stats
+        let payload = VRRPAdvert(version: .v2, vrid: 77, priority: 254, addresses: [IPAddress("10.0.0.100")!], authType: .ipsecAH,
+                                 authData: [UInt8](repeating: 0, count: 8), advertIntervalSeconds: 1)
+            .encode(endpoints: .ipv4(source: IPv4Address(10, 0, 0, 66), destination: .vrrpMulticastGroup))
+        let forged = IPsecAH.encodeIPv4(advert: payload, source: IPv4Address(10, 0, 0, 66), destination: .vrrpMulticastGroup, ttl: 255,
+                                        identification: 1, sequence: 1_000_000, hmac: { Digest.hmacMD5(key: IPsecAH.key("guess"), $0) })
+        var frames: [[UInt8]] = [forged]
+        for length in stride(from: 0, to: forged.count, by: 3) { frames.append(Array(forged.prefix(length))) }
+        for i in 0..<200 { frames.append((0..<(i % 90)).map { _ in UInt8.random(in: 0...255) }) }
+        for (i, frame) in frames.enumerated() {
+            sim.after(Double(i) * 0.005) { sim.lan.inject(frame, source: .v4(IPv4Address(10, 0, 0, 66)), segment: "lan") }
+        }
+        let since = sim.now
+        sim.run(3)
+        #expect(lvs01.state("VI_1") == .master && lvs02.state("VI_1") == .backup, "a forged priority 254 moved nothing")
+        let after = lvs02.instance("VI_1")!.stats
+        #expect(after.authFailures > before.authFailures, "the forged ICV is an authentication failure")
+        let adverts = sim.wire(since: since).filter { $0.node == "lvs01" && $0.advert != nil }
+        #expect(adverts.count >= 2, "the master kept advertising: \(adverts.count)")
+    }
+}
