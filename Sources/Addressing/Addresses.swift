@@ -324,3 +324,8 @@ extension IPv6Address {
     /// ff02::1, where unsolicited neighbour advertisements go.
     public static let allNodes = IPv6Address(high: 0xFF02_0000_0000_0000, low: 0x1)
 }
+
+/// A link-layer address as `ip link` prints it: `00:00:5e:00:01:4d`.
+public func macAddressText(_ octets: some Collection<UInt8>) -> String {
+    octets.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
+}

@@ -31,14 +31,11 @@ public enum IPsecAH {
         advert payload: [UInt8], source: IPv4Address, destination: IPv4Address, ttl: UInt8, identification: UInt16,
         sequence: UInt32, hmac: ([UInt8]) -> [UInt8]
     ) -> [UInt8] {
-        let total = 20 + headerLength + payload.count
-        var packet: [UInt8] = [0x45, 0xC0, UInt8(total >> 8), UInt8(total & 0xFF),
-                               UInt8(identification >> 8), UInt8(identification & 0xFF), 0, 0,
-                               ttl, ipProtocol, 0, 0]
-        packet += source.bytes + destination.bytes
+        var packet = ipv4Header(totalLength: 20 + headerLength + payload.count, tos: 0xC0, identification: identification, ttl: ttl,
+                                ipProtocol: ipProtocol, source: source, destination: destination)
         packet += [VRRPAdvert.ipProtocol, 4, 0, 0] + source.bytes + bigEndian(sequence) + [UInt8](repeating: 0, count: icvLength)
         packet += payload
-        let icv = hmac(icvInput(packet, headerLength: 20, unicast: !destination.isMulticast)).prefix(icvLength)
+        let icv = hmac(icvInput(packet, ipHeaderLength: 20, unicast: !destination.isMulticast)).prefix(icvLength)
         packet.replaceSubrange(32..<44, with: icv)
         return packet
     }
@@ -48,35 +45,33 @@ public enum IPsecAH {
     public static func decodeIPv4(_ bytes: [UInt8], v3ChecksumAsV2: Bool = false) throws(VRRPDecodeError) -> VRRPAHPacket {
         guard bytes.count >= 20 else { throw .truncated }
         guard bytes[0] >> 4 == 4 else { throw .badIPHeader }
-        let headerLength = Int(bytes[0] & 0x0F) * 4
-        guard headerLength >= 20, bytes.count >= headerLength + headerLengthAH else { throw .truncated }
+        let ipHeaderLength = Int(bytes[0] & 0x0F) * 4
+        guard ipHeaderLength >= 20, bytes.count >= ipHeaderLength + headerLength else { throw .truncated }
         guard bytes[9] == ipProtocol else { throw .notVRRPProtocol }
         let totalLength = Int(bytes[2]) << 8 | Int(bytes[3])
-        guard totalLength >= headerLength + headerLengthAH, totalLength <= bytes.count else { throw .ipTotalLengthMismatch }
-        let ah = headerLength
+        guard totalLength >= ipHeaderLength + headerLength, totalLength <= bytes.count else { throw .ipTotalLengthMismatch }
+        let ah = ipHeaderLength
         guard bytes[ah] == VRRPAdvert.ipProtocol else { throw .notVRRPProtocol }
         let source = IPv4Address(bytes: bytes[12..<16])
         let destination = IPv4Address(bytes: bytes[16..<20])
-        let advert = try VRRPAdvert.decode(bytes[(ah + headerLengthAH)..<totalLength],
+        let advert = try VRRPAdvert.decode(bytes[(ah + headerLength)..<totalLength],
                                            endpoints: .ipv4(source: source, destination: destination), v3ChecksumAsV2: v3ChecksumAsV2)
         let ip = VRRPIPv4Packet(tos: bytes[1], totalLength: UInt16(totalLength), identification: UInt16(bytes[4]) << 8 | UInt16(bytes[5]),
-                                ttl: bytes[8], source: source, destination: destination, headerLength: headerLength, advert: advert)
+                                ttl: bytes[8], source: source, destination: destination, headerLength: ipHeaderLength, advert: advert)
         let packet = Array(bytes[..<totalLength])
         return VRRPAHPacket(ip: ip, spi: word(bytes, ah + 4), sequence: word(bytes, ah + 8),
                             icv: Array(bytes[(ah + 12)..<(ah + 24)]),
-                            icvInput: icvInput(packet, headerLength: headerLength, unicast: !destination.isMulticast))
+                            icvInput: icvInput(packet, ipHeaderLength: ipHeaderLength, unicast: !destination.isMulticast))
     }
 
-    private static let headerLengthAH = headerLength
-
     /// The packet with the mutable fields and the ICV zeroed.
-    static func icvInput(_ packet: [UInt8], headerLength: Int, unicast: Bool) -> [UInt8] {
+    static func icvInput(_ packet: [UInt8], ipHeaderLength: Int, unicast: Bool) -> [UInt8] {
         var input = packet
         input[1] = 0                    // TOS
         input[6] = 0; input[7] = 0      // flags and fragment offset
         input[10] = 0; input[11] = 0    // header checksum
         if unicast { input[8] = 0 }     // TTL: a unicast advert may cross routers
-        input.replaceSubrange((headerLength + 12)..<(headerLength + 24), with: [UInt8](repeating: 0, count: icvLength))
+        input.replaceSubrange((ipHeaderLength + 12)..<(ipHeaderLength + 24), with: [UInt8](repeating: 0, count: icvLength))
         return input
     }
 

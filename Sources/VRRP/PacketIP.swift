@@ -79,6 +79,15 @@ public func decodeIPv6Packet(_ bytes: some Collection<UInt8>) throws(VRRPDecodeE
         hopLimit: bytes[7], source: source, destination: destination, advert: advert)
 }
 
+/// A 20-byte IPv4 header without options, DF clear, checksum 0 (the kernel fills it in for
+/// IP_HDRINCL; the callers that want it compute it).
+func ipv4Header(totalLength: Int, tos: UInt8, identification: UInt16, ttl: UInt8, ipProtocol: UInt8,
+                source: IPv4Address, destination: IPv4Address) -> [UInt8] {
+    [0x45, tos, UInt8(totalLength >> 8), UInt8(totalLength & 0xFF),
+     UInt8(identification >> 8), UInt8(identification & 0xFF), 0, 0,
+     ttl, ipProtocol, 0, 0] + source.bytes + destination.bytes
+}
+
 extension VRRPAdvert {
     /// A full IPv4 packet as keepalived builds it for IP_HDRINCL (`vrrp_build_ip4`):
     /// TOS 0xC0 (internetwork control), TTL 255, no DF. Unlike keepalived the header checksum
@@ -88,13 +97,8 @@ extension VRRPAdvert {
         tos: UInt8 = 0xC0, identification: UInt16 = 0, v3ChecksumAsV2: Bool = false
     ) -> [UInt8] {
         let payload = encode(endpoints: .ipv4(source: source, destination: destination), v3ChecksumAsV2: v3ChecksumAsV2)
-        let total = 20 + payload.count
-        var header: [UInt8] = [
-            0x45, tos, UInt8(total >> 8), UInt8(total & 0xFF),
-            UInt8(identification >> 8), UInt8(identification & 0xFF), 0, 0,
-            ttl, VRRPAdvert.ipProtocol, 0, 0,
-        ]
-        header += source.bytes + destination.bytes
+        var header = ipv4Header(totalLength: 20 + payload.count, tos: tos, identification: identification, ttl: ttl,
+                                ipProtocol: VRRPAdvert.ipProtocol, source: source, destination: destination)
         let checksum = InternetChecksum.finish(InternetChecksum.add(header, to: 0))
         header[10] = UInt8(checksum >> 8)
         header[11] = UInt8(checksum & 0xFF)

@@ -76,3 +76,10 @@ public enum FirewallRules {
     /// nft's string syntax; interface and table names cannot hold a double quote.
     private static func quoted(_ name: String) -> String { "\"\(name.filter { $0 != "\"" })\"" }
 }
+
+extension InstanceSpec {
+    /// This instance's VMAC as the firewall rules name it.
+    public var firewallVMAC: FirewallRules.VMAC? {
+        vmac.map { FirewallRules.VMAC(name: $0.name, parent: $0.parent, family: family) }
+    }
+}

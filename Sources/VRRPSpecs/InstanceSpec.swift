@@ -89,7 +89,7 @@ public struct VMACSpec: Hashable, Sendable {
         self.transmitOnParent = transmitOnParent
     }
 
-    public var macText: String { mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":") }
+    public var macText: String { macAddressText(mac) }
 
     /// RFC 5798 §7.3: 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID} for IPv6.
     public static func virtualMAC(vrid: UInt8, family: AddressFamily) -> [UInt8] {

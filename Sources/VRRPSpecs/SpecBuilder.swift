@@ -157,7 +157,7 @@ public enum VRRPSetupBuilder {
         spec.virtualRoutes = i.virtualRoutes.compactMap(\.route)
         spec.virtualRules = i.virtualRules.compactMap(\.rule)
         spec.vmac = vmac
-        spec.noAccept = i.effectivePriority != 255 && !(i.accept ?? !(i.strict ?? globals.vrrpStrict))
+        spec.noAccept = i.effectivePriority != 255 && !i.acceptMode(strictByDefault: globals.vrrpStrict)
         return spec
     }
 

@@ -10,7 +10,11 @@ public struct SysctlSetting: Hashable, Sendable, CustomStringConvertible {
         self.value = value
     }
 
-    public var description: String { "\(key.split(separator: "/").joined(separator: ".")) = \(value)" }
+    /// As sysctl(8) names it: `net.ipv4.conf.eth0.arp_ignore`.
+    public var name: String { key.split(separator: "/").joined(separator: ".") }
+    /// `all` or `default`: every link's, not one link's.
+    public var isMachineWide: Bool { key.hasPrefix("net/ipv4/conf/all/") || key.hasPrefix("net/ipv4/conf/default/") }
+    public var description: String { "\(name) = \(value)" }
 }
 
 /// The interface settings keepalived makes so that VMACs work (vrrp_if_config.c), as values.

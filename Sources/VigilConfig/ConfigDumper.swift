@@ -1,3 +1,5 @@
+import Addressing
+
 /// `vigil --dump-conf`: the effective configuration in keepalived syntax, every default that
 /// matters written out, so users see what Vigil will really do (keepalived's implicit defaults,
 /// such as a missing `protocol` meaning UDP, are where surprises hide). The output parses back
@@ -136,7 +138,7 @@ public enum ConfigDumper {
                 if let name = vmac.name { words.append(name) }
                 if let mac = vmac.mac {
                     let octets = vmac.macTakesVRID ? Array(mac.prefix(5)) : mac
-                    words.append(octets.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
+                    words.append(macAddressText(octets))
                 }
                 out.line(words.joined(separator: " "))
             }

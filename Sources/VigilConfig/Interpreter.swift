@@ -571,8 +571,7 @@ struct Interpreter {
         }
         // keepalived adds nftables drop rules for the VIPs of a no_accept instance (strict mode's
         // default): its users' most reported trap. Vigil adds none unless asked, and says so.
-        if config.globals.nftablesTable == nil, i.effectivePriority != 255,
-           i.accept == false || (i.strict == true && i.accept == nil) {
+        if config.globals.nftablesTable == nil, i.effectivePriority != 255, !i.acceptMode(strictByDefault: config.globals.vrrpStrict) {
             reader.diagnostics.warning(i.location, "\(tag) no_accept: Vigil adds no firewall rules unless global_defs says nftables, so the VIPs answer as with accept (keepalived would drop traffic to them with nftables rules)", klass: .note)
         }
         return true

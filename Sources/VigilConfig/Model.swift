@@ -291,6 +291,10 @@ public struct VRRPInstance: Sendable {
     public var effectivePriority: Int { priority ?? (state == .master ? 255 : 100) }
     /// The initial state Vigil will use: keepalived derives MASTER from priority 255.
     public var effectiveState: InitialState { state ?? (effectivePriority == 255 ? .master : .backup) }
+
+    /// RFC 5798's Accept_Mode as keepalived sets it: on unless no_accept, or strict mode
+    /// (this instance's or the global one) without an explicit accept.
+    public func acceptMode(strictByDefault: Bool) -> Bool { accept ?? !(strict ?? strictByDefault) }
 }
 
 public struct SyncGroup: Sendable {

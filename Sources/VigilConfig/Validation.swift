@@ -7,18 +7,18 @@ enum CrossReferences {
         let fileNames = Set(config.trackFiles.filter { $0.path != nil }.map(\.name))
         let processNames = Set(config.trackProcesses.filter { $0.process != nil }.map(\.name))
         // keepalived's words for a tracked file or process that is not defined; it carries on.
-        func dropUndefined(_ list: WritableKeyPath<VRRPInstance, [Tracked]>, known: Set<String>, _ what: String) {
-            for index in config.instances.indices {
-                let instance = config.instances[index]
-                config.instances[index][keyPath: list].removeAll { tracked in
-                    guard !known.contains(tracked.name) else { return false }
-                    diagnostics.warning(tracked.location, "(\(instance.name)) \(what) \(tracked.name) not found, ignoring...")
-                    return true
-                }
+        func dropUndefined(_ tracked: inout [Tracked], known: Set<String>, _ what: String, owner: String) {
+            tracked.removeAll { entry in
+                guard !known.contains(entry.name) else { return false }
+                diagnostics.warning(entry.location, "(\(owner)) \(what) \(entry.name) not found, ignoring...")
+                return true
             }
         }
-        dropUndefined(\.trackProcesses, known: processNames, "track process")
-        dropUndefined(\.trackFiles, known: fileNames, "track file")
+        for index in config.instances.indices {
+            let name = config.instances[index].name
+            dropUndefined(&config.instances[index].trackProcesses, known: processNames, "track process", owner: name)
+            dropUndefined(&config.instances[index].trackFiles, known: fileNames, "track file", owner: name)
+        }
         // keepalived's vrrp_complete_instance: the own interface is tracked already (unweighted).
         for index in config.instances.indices {
             let instance = config.instances[index]
@@ -80,13 +80,8 @@ enum CrossReferences {
                                   suggestion: nearest(tracked.name, in: scriptNames))
                 return true
             }
-            for (list, known, what) in [(\SyncGroup.trackFiles, fileNames, "track file"), (\SyncGroup.trackProcesses, processNames, "track process")] {
-                config.syncGroups[index][keyPath: list].removeAll { tracked in
-                    guard !known.contains(tracked.name) else { return false }
-                    diagnostics.warning(tracked.location, "(\(group.name)) \(what) \(tracked.name) not found, ignoring...")
-                    return true
-                }
-            }
+            dropUndefined(&config.syncGroups[index].trackFiles, known: fileNames, "track file", owner: group.name)
+            dropUndefined(&config.syncGroups[index].trackProcesses, known: processNames, "track process", owner: group.name)
         }
         config.syncGroups.removeAll { $0.members.isEmpty }
         fixedPriorityTrackers(&config, &diagnostics)

@@ -21,10 +21,9 @@ final class FirewallHost {
     private(set) var dropRulesAsked = false
     private var vmacs: [FirewallRules.VMAC] = []
     private var dropped: [String: [IPAddress]] = [:]
-    /// The rule set wanted (nil: no table), the one nft was last given, and whether any was.
+    /// The rule set wanted (nil: no table), and the one nft was last given (nil: none ever).
     private var wanted: String?
     private var applying: String?
-    private var everApplied = false
     private var running = false
     private var warnedMissing = false
     private var serial = 0
@@ -49,7 +48,7 @@ final class FirewallHost {
 
     func configure(table: String?, priority: Int) {
         let name = table ?? "keepalived"
-        if name != self.table, everApplied {
+        if name != self.table, applying != nil {
             // The old table goes before the new one is made.
             applyNow(FirewallRules.removal(table: self.table), why: "table \(self.table) stays")
         }
@@ -85,7 +84,7 @@ final class FirewallHost {
         vmacs = []
         dropped = [:]
         wanted = nil
-        if everApplied || running { applyNow(FirewallRules.removal(table: table), why: "table \(table) stays") }
+        if applying != nil { applyNow(FirewallRules.removal(table: table), why: "table \(table) stays") }
     }
 
     private func render() -> String? {
@@ -105,7 +104,6 @@ final class FirewallHost {
     private func applyNow(_ script: String, why: String) {
         guard let nft else { return warnMissing() }
         let (success, output) = runNow(ScriptSpec(nft, arguments: [script]), 5_000_000)
-        everApplied = true
         // A run in flight ends with older rules: `finished` applies the wanted ones again.
         if !running { applying = script }
         if !success {
@@ -119,7 +117,6 @@ final class FirewallHost {
         do {
             try scripts.runFirewall(nft, script: script, serial: serial)
             running = true
-            everApplied = true
             applying = script
         } catch {
             logger.error("nft cannot be started: \(error)")

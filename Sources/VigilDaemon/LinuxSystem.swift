@@ -290,7 +290,8 @@ extension RouteManager: RoutingControl {}
 extension LinkManager: LinkControl {}
 
 /// Runs a command and waits for it (polling every millisecond, at most `timeout` µs, then
-/// SIGKILL to its group), collecting up to 4 KiB of what it wrote.
+/// SIGKILL to its group), keeping up to 4 KiB of what it wrote; the rest is read and dropped,
+/// so a chatty command cannot block on a full pipe.
 func runToCompletion(_ spec: ScriptSpec, timeout: Int64) -> (success: Bool, output: String) {
     var fds: [Int32] = [-1, -1]
     guard pipe(&fds) == 0 else { return (false, "pipe: errno \(errno)") }
@@ -308,10 +309,10 @@ func runToCompletion(_ spec: ScriptSpec, timeout: Int64) -> (success: Bool, outp
     var output: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 1024)
     func drain() {
-        while output.count < 4096 {
+        while true {
             let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
             guard n > 0 else { return }
-            output += buffer.prefix(n)
+            output += buffer.prefix(min(n, max(0, 4096 - output.count)))
         }
     }
     let deadline = ScriptRunner.monotonicNow() + timeout

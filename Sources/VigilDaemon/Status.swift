@@ -20,8 +20,7 @@ extension Daemon {
         var snapshot = StatusSnapshot(version: vigilVersion, pid: getpid(), startedAt: startedAt,
                                       takenAt: system.clock.wallClock(), configFile: options.configPath)
         // RFC 5798 Accept_Mode as keepalived reports it: on unless no_accept or strict mode.
-        let strictByDefault = configuration.globals.vrrpStrict
-        let accept = Dictionary(configuration.instances.map { ($0.name, $0.accept ?? !($0.strict ?? strictByDefault)) },
+        let accept = Dictionary(configuration.instances.map { ($0.name, $0.acceptMode(strictByDefault: configuration.globals.vrrpStrict)) },
                                 uniquingKeysWith: { a, _ in a })
         (snapshot.instances, snapshot.syncGroups) = vrrp.status(accept: { accept[$0] ?? true })
         snapshot.trackScripts = trackers.status(setup.trackScripts)

@@ -65,9 +65,7 @@ final class VMACHost {
             for setting in machineWide {
                 let current = links.sysctl(setting.key)
                 guard let write = ledger.change(setting, current: current) else { continue }
-                if setting.key.hasPrefix("net/ipv4/conf/all/") || setting.key.hasPrefix("net/ipv4/conf/default/") {
-                    logger.info("NOTICE: setting sysctl \(write.description.split(separator: " ").first ?? "") from \(current ?? 0) to \(write.value)")
-                }
+                if write.isMachineWide { logger.info("NOTICE: setting sysctl \(write.name) from \(current ?? 0) to \(write.value)") }
                 if !links.setSysctl(write.key, write.value) { logger.warning("(\(instance)) cannot set sysctl \(write)") }
             }
         }
@@ -108,9 +106,7 @@ final class VMACHost {
         prune(keeping: [])
         guard let links else { return }
         for setting in ledger.restorations(read: links.sysctl) {
-            if setting.key.hasPrefix("net/ipv4/conf/all/") || setting.key.hasPrefix("net/ipv4/conf/default/") {
-                logger.info("NOTICE: resetting sysctl \(setting.description.split(separator: " ").first ?? "") to \(setting.value)")
-            }
+            if setting.isMachineWide { logger.info("NOTICE: resetting sysctl \(setting.name) to \(setting.value)") }
             if !links.setSysctl(setting.key, setting.value) { logger.warning("cannot reset sysctl \(setting)") }
         }
     }

@@ -143,9 +143,9 @@ final class VRRPHost: LoopHost {
             throw DaemonError("(\(spec.name)) interface \(spec.interface): \(error)")
         }
         let source = try resolveSource(spec, info: info, keeping: old)
-        if let vmac = spec.vmac {
+        if let vmac = spec.vmac, let rule = spec.firewallVMAC {
             // The rule first: it matches the name, and the link's first reports follow at once.
-            firewall?.addVMAC(FirewallRules.VMAC(name: vmac.name, parent: vmac.parent, family: spec.family))
+            firewall?.addVMAC(rule)
             try vmacs.ensure(vmac, family: spec.family, otherFamilyAddresses: spec.excludedAddresses.contains { $0.address.family != spec.family },
                              instance: spec.name)
             if !vmac.transmitOnParent { vmacs.addSource(source, to: vmac, instance: spec.name) }
@@ -219,9 +219,7 @@ final class VRRPHost: LoopHost {
         announcers = announcers.filter { _, announcer in senders.contains { $0 === announcer } }
         vmacs.prune(keeping: Set(instances.compactMap { $0.spec.vmac?.name }))
         firewall?.keepDropped(for: Set(instances.map(\.name)))
-        firewall?.setVMACs(Array(Set(instances.compactMap { i in
-            i.spec.vmac.map { FirewallRules.VMAC(name: $0.name, parent: $0.parent, family: i.spec.family) }
-        })))
+        firewall?.setVMACs(Array(Set(instances.compactMap(\.spec.firewallVMAC))))
     }
 
     /// One sender per link and family. The key holds the link's index and MAC too, so a link
@@ -412,8 +410,7 @@ final class VRRPHost: LoopHost {
                 try instance.channel.socket.send(payload, from: instance.source, to: destination,
                                                  ttl: destination.isMulticast ? 255 : instance.spec.unicastTTL)
             } catch {
-                instance.stats.sendErrors += 1
-                logger.error("(\(instance.name)) cannot send advert on \(instance.spec.channelInterface): \(error)")
+                sendFailed(error, instance)
             }
         }
     }
@@ -460,10 +457,14 @@ final class VRRPHost: LoopHost {
                                             ttl: to.isMulticast ? 255 : instance.spec.unicastTTL, identification: instance.ipIdentification,
                                             sequence: sequence, hmac: { Digest.hmacMD5(key: key, $0) })
             do { try instance.channel.socket.sendPacket(packet, to: destination) } catch {
-                instance.stats.sendErrors += 1
-                logger.error("(\(instance.name)) cannot send advert on \(instance.spec.channelInterface): \(error)")
+                sendFailed(error, instance)
             }
         }
+    }
+
+    private func sendFailed(_ error: SystemError, _ instance: Instance) {
+        instance.stats.sendErrors += 1
+        logger.error("(\(instance.name)) cannot send advert on \(instance.spec.channelInterface): \(error)")
     }
 
     /// keepalived's vrrp_in_chk_ipsecah: the ICV, the SPI (the sender's address), then the
@@ -483,6 +484,12 @@ final class VRRPHost: LoopHost {
         return nil
     }
 
+    /// Which clock paces an announcement: keepalived keeps the GARP and the NA clock of an
+    /// interface apart.
+    private static func pacingKey(_ entry: (instance: Instance, address: IPAddress)) -> String {
+        "\(entry.instance.spec.addressInterface)|\(entry.address.family)"
+    }
+
     /// Sends the held-back announcements whose interface may send again, each interface at
     /// its own pace. One that is no longer MASTER drops its own (keepalived's
     /// vrrp_remove_delayed_arp).
@@ -492,8 +499,7 @@ final class VRRPHost: LoopHost {
         pacedAnnouncements.removeAll { $0.instance.machine.state != .master }
         var waiting: [(instance: Instance, address: IPAddress)] = []
         for entry in pacedAnnouncements {
-            // keepalived keeps the GARP and the NA clock of an interface apart.
-            let key = "\(entry.instance.spec.addressInterface)|\(entry.address.family)"
+            let key = Self.pacingKey(entry)
             guard nextAnnouncementAt[key].map({ $0 <= now }) ?? true else { waiting.append(entry); continue }
             sendAnnouncement(entry.address, from: entry.instance)
             let spacing = entry.address.family == .ipv6 ? announcementSpacing.gna : announcementSpacing.garp
@@ -588,7 +594,7 @@ final class VRRPHost: LoopHost {
         if let delayedUntil { return delayedUntil }
         var earliest = instances.isEmpty ? nil : nextVIPCheck
         for entry in pacedAnnouncements {
-            if let at = nextAnnouncementAt["\(entry.instance.spec.addressInterface)|\(entry.address.family)"], at < (earliest ?? .max) { earliest = at }
+            if let at = nextAnnouncementAt[Self.pacingKey(entry)], at < (earliest ?? .max) { earliest = at }
         }
         for instance in instances {
             if let d = instance.machine.nextDeadline?.microseconds, d < (earliest ?? .max) { earliest = d }

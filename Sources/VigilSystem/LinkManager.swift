@@ -43,10 +43,7 @@ public final class LinkManager: Sendable {
     /// nil when no link has the name.
     public func kind(of name: String) throws(LinkError) -> LinkKind? {
         try lock.withLock { _ throws(LinkError) -> LinkKind? in
-            var found: OpaquePointer?
-            let rc = rtnl_link_get_kernel(sk, 0, name, &found)
-            if rc == -NLE_NODEV || rc == -NLE_OBJ_NOTFOUND { return nil }
-            guard rc >= 0, let link = found else { throw Self.error(rc, "rtnl_link_get_kernel(\(name))") }
+            guard let link = try kernelLink(name) else { return nil }
             defer { rtnl_link_put(link) }
             let type = rtnl_link_get_type(link).map { String(cString: $0) } ?? ""
             guard rtnl_link_is_macvlan(link) != 0 else { return .other(type.isEmpty ? "device" : type) }
@@ -83,10 +80,9 @@ public final class LinkManager: Sendable {
     /// before a combined request's address mode would apply.
     public func bringUp(_ name: String) throws(LinkError) {
         try lock.withLock { _ throws(LinkError) in
-            var found: OpaquePointer?
-            var rc = rtnl_link_get_kernel(sk, 0, name, &found)
-            guard rc >= 0, let current = found else { throw Self.error(rc, "rtnl_link_get_kernel(\(name))") }
+            guard let current = try kernelLink(name) else { throw Self.error(-NLE_NODEV, "rtnl_link_get_kernel(\(name))") }
             defer { rtnl_link_put(current) }
+            var rc: Int32 = 0
             for step in 0..<2 {
                 guard let change = rtnl_link_alloc() else { throw .netlink(code: NLE_NOMEM, message: "out of memory", operation: "rtnl_link_alloc") }
                 defer { rtnl_link_put(change) }
@@ -145,6 +141,16 @@ public final class LinkManager: Sendable {
             if name != ".", name != "..", name != "all", name != "default" { names.append(name) }
         }
         return names.sorted()
+    }
+
+    /// The kernel's link of that name (the caller puts it); nil when there is none. Called
+    /// with the lock held.
+    private func kernelLink(_ name: String) throws(LinkError) -> OpaquePointer? {
+        var found: OpaquePointer?
+        let rc = rtnl_link_get_kernel(sk, 0, name, &found)
+        if rc == -NLE_NODEV || rc == -NLE_OBJ_NOTFOUND { return nil }
+        guard rc >= 0, let link = found else { throw Self.error(rc, "rtnl_link_get_kernel(\(name))") }
+        return link
     }
 
     private static func error(_ rc: Int32, _ operation: String) -> LinkError {
