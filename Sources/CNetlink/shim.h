@@ -9,6 +9,7 @@
 #include <netlink/route/route.h>
 #include <netlink/route/rule.h>
 #include <netlink/route/link/macvlan.h>
+#include <netlink/route/link/vrf.h>
 #include <netlink/route/link/inet6.h>
 #include <linux/if_link.h>
 #include <netlink/genl/genl.h>

@@ -35,6 +35,7 @@ public enum ConfigLoader {
         }
         var pipeline = Pipeline()
         pipeline.files = [path]
+        if let host { pipeline.interpreter.routingNames = RoutingNames(files: host.iproute2File) }
         pipeline.progress = progress
         preprocessor.stream(mainFile: path, diagnostics: &diagnostics, into: &pipeline)
         pipeline.interpreter.interpret(pipeline.parser.finish(diagnostics: &pipeline.diagnostics))

@@ -15,11 +15,14 @@ public protocol HostProbe {
     func interfaceMTU(_ name: String) -> Int?
     /// A host name's first address (smtp_server NAME); nil when it does not resolve.
     func resolveHost(_ name: String) -> IPAddress?
+    /// A file of /etc/iproute2 by name (rt_tables, rt_protos, ...); nil when it cannot be read.
+    func iproute2File(_ name: String) -> String?
 }
 
 extension HostProbe {
     public func interfaceMTU(_ name: String) -> Int? { nil }
     public func resolveHost(_ name: String) -> IPAddress? { nil }
+    public func iproute2File(_ name: String) -> String? { nil }
 }
 
 public struct FileStatus: Sendable {
@@ -95,6 +98,14 @@ public struct LocalHost: HostProbe {
                           ownerUID: info.st_uid, ownerGID: info.st_gid)
     }
     public var searchPath: [String] { HostChecks.scriptSearchPath }
+    public func iproute2File(_ name: String) -> String? {
+        guard !name.contains("/"), let file = fopen("/etc/iproute2/\(name)", "r") else { return nil }
+        defer { fclose(file) }
+        var text = ""
+        var buffer = [CChar](repeating: 0, count: 512)
+        while text.utf8.count < 1 << 20, fgets(&buffer, Int32(buffer.count), file) != nil { text += String(cString: buffer) }
+        return text
+    }
     /// getaddrinfo, as keepalived's domain_stosockaddr: the first address it gives.
     public func resolveHost(_ name: String) -> IPAddress? {
         var hints = addrinfo()

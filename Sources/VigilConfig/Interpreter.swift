@@ -9,6 +9,8 @@ struct Interpreter {
     /// The first vrrp_instance read: a later global_defs cannot reach it here (instances are
     /// completed as they are read), while keepalived applies vrrp_strict and vrrp_version to it.
     var firstInstance: Token?
+    /// iproute2's table, protocol, scope, realm and dsfield names (the host's, when there is one).
+    var routingNames = RoutingNames()
 
     // MARK: top level
 
@@ -778,26 +780,37 @@ struct Interpreter {
             let valued: Set<String> = ["src", "via", "gw", "dev", "scope", "table", "metric", "preference", "proto", "protocol",
                                        "mtu", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh", "realms",
                                        "initcwnd", "initrwnd", "features", "quickack", "congctl", "pref", "fastopen_no_cookie",
-                                       "tos", "dsfield", "hoplimit", "lock", "expires", "nexthop", "onlink", "weight", "encap", "vrf", "or"]
+                                       "tos", "dsfield", "hoplimit", "expires", "vrf", "or", "rto_min", "from", "ttl-propagate",
+                                       "track_group", "as"]
             var destination: Token?
-            var hasDevice = false, hasTable = false, isTyped = false
+            var hasDevice = false, tracked = true
             var index = 0
             while index < words.count {
                 let word = words[index]
-                if routeTypes.contains(word.text) { isTyped = word.text != "unicast"; index += 1; continue }
-                if ["no_track", "onlink"].contains(word.text) { index += 1; continue }
+                if routeTypes.contains(word.text) { index += 1; continue }
+                if word.text == "no_track" { tracked = false }
+                if ["no_track", "onlink", "add", "prepend", "append"].contains(word.text) { index += 1; continue }
+                // The hops and an encapsulation run to the end of the line: the builder reads them.
+                if ["nexthop", "encap"].contains(word.text) { break }
                 if valued.contains(word.text) {
                     guard index + 1 < words.count else {
                         reader.diagnostics.error(word.location, "route option '\(word.text)' is missing its value")
                         break
                     }
-                    let value = words[index + 1]
+                    var value = words[index + 1]
+                    if value.text == "lock", index + 2 < words.count, RouteBuilder.metrics[word.text]?.lockable == true || word.text == "congctl" {
+                        index += 1
+                        value = words[index + 1]
+                    }
+                    if (word.text == "via" || word.text == "gw") && (value.text == "inet" || value.text == "inet6"), index + 2 < words.count {
+                        index += 1
+                        value = words[index + 1]
+                    }
                     switch word.text {
                     case "src", "via", "gw", "or":
                         if IPAddress(value.text) == nil { reader.diagnostics.error(value.location, "invalid address '\(value.text)' in route") }
                         if word.text == "or" { reader.diagnostics.warning(word.location, "'or' in routes is deprecated: use 'nexthop'") }
-                    case "dev": hasDevice = true
-                    case "table": hasTable = true
+                    case "dev", "oif": hasDevice = true
                     default: break
                     }
                     index += 2
@@ -814,11 +827,12 @@ struct Interpreter {
                 index += 1
             }
             if destination == nil { reader.diagnostics.error(s.location, "route has no destination") }
-            if let destination, !hasDevice && !hasTable && !isTyped {
-                reader.diagnostics.warning(destination.location, "route \(destination.text) has no 'dev': keepalived cannot track it (it is not tracked)")
+            // keepalived's words: it watches a route through its interface only.
+            if let destination, !hasDevice && tracked {
+                reader.diagnostics.warning(s.location, "Warning - cannot track route \(destination.text) with no interface specified, not tracking")
             }
             var line = RouteLine(words: words.map(\.text), location: s.location)
-            line.route = RouteBuilder.route(words, &reader.diagnostics)
+            line.route = RouteBuilder.route(words, names: routingNames, &reader.diagnostics)
             return line
         }
     }
@@ -847,7 +861,7 @@ struct Interpreter {
                 reader.diagnostics.warning(s.location, "rule has no preference: keepalived picks one (16384 and below), which is probably not what you want")
             }
             var line = RouteLine(words: s.words.map(\.text), location: s.location)
-            line.rule = RouteBuilder.rule(s.words, &reader.diagnostics)
+            line.rule = RouteBuilder.rule(s.words, names: routingNames, &reader.diagnostics)
             return line
         }
     }

@@ -85,6 +85,10 @@ final class VRRPHost: LoopHost {
     private var keepingOnStop = false
     /// The static addresses, routes and rules installed, for stop and reload.
     private var installedStatic = (addresses: [VIPSpec](), routes: [RouteDefinition](), rules: [RuleDefinition]())
+    /// Routes and rules found deleted that could not be put back, logged once each.
+    private var unrestorable: Set<String> = []
+    /// Deleted routes and rules put back since start.
+    private(set) var routesRestored = 0
     private let scripts: ScriptHost
     private let trackers: TrackerHost
     private var logger: Logger
@@ -612,6 +616,7 @@ final class VRRPHost: LoopHost {
         if now >= nextVIPCheck {
             nextVIPCheck = now + 1_000_000
             restoreDeletedVIPs()
+            restoreDeletedRoutes()
             for instance in instances {
                 guard let summary = instance.rejections.summary(at: now) else { continue }
                 logger.warning("(\(instance.name)) \(summary)")
@@ -663,6 +668,41 @@ final class VRRPHost: LoopHost {
                 changeVIP(vip.address, add: true, instance)
                 announce([vip.address], rounds: 1, from: instance)
             }
+        }
+    }
+
+    /// keepalived watches its routes and rules: a static one someone deletes is put back, and a
+    /// virtual one deleted while MASTER sends the instance to BACKUP, a flap that leaves the
+    /// VIPs unserved for a master-down interval when no better router exists. Vigil puts both
+    /// back, as it does VIPs. Asked once a second by adding again (the kernel says "exists"
+    /// for one still there); one that cannot be put back is logged once until it can.
+    private func restoreDeletedRoutes() {
+        guard let routing else { return }
+        var held = [(owner: "static_routes", routes: installedStatic.routes, rules: installedStatic.rules)]
+        for instance in instances where instance.routesInstalled {
+            held.append(("(\(instance.name))", instance.spec.virtualRoutes, instance.spec.virtualRules))
+        }
+        for (owner, routes, rules) in held {
+            for route in routes where route.tracked {
+                restore("route \(Self.describe(route))", owner) { () throws(RouteError) in try routing.add(route) }
+            }
+            for rule in rules where rule.tracked {
+                restore(Self.describe(rule), owner) { () throws(RouteError) in try routing.add(rule) }
+            }
+        }
+    }
+
+    private func restore(_ what: String, _ owner: String, _ add: () throws(RouteError) -> Void) {
+        let key = owner + " " + what
+        do {
+            try add()
+            unrestorable.remove(key)
+            routesRestored += 1
+            logger.warning("\(owner) \(what) was deleted: added it back")
+        } catch .exists {
+            unrestorable.remove(key)
+        } catch {
+            if unrestorable.insert(key).inserted { logger.error("\(owner) \(what) is missing and cannot be added back: \(error)") }
         }
     }
 
@@ -852,7 +892,7 @@ final class VRRPHost: LoopHost {
     }
 
     private func change(_ rule: RuleDefinition, add: Bool, owner: String) {
-        routingChange(add, "rule (priority \(rule.priority.map(String.init) ?? "-"), table \(rule.table.map(String.init) ?? "-"))", owner) { routing throws(RouteError) in
+        routingChange(add, Self.describe(rule), owner) { routing throws(RouteError) in
             if add { try routing.add(rule) } else { try routing.remove(rule) }
         }
     }
@@ -877,6 +917,10 @@ final class VRRPHost: LoopHost {
         let destination = route.destination.map { "\($0)/\(route.prefixLength)" } ?? "default"
         return destination + (route.gateway.map { " via \($0)" } ?? "") + (route.device.map { " dev \($0)" } ?? "")
             + (route.table == 254 ? "" : " table \(route.table)")
+    }
+
+    static func describe(_ rule: RuleDefinition) -> String {
+        "rule (priority \(rule.priority.map(String.init) ?? "-"), table \(rule.table.map(String.init) ?? "-"))"
     }
 
     /// keepalived's static entries: addresses, routes, rules, at start; at a reload the ones

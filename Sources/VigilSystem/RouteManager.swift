@@ -9,6 +9,8 @@ public enum RouteError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Not in the table on removal (ESRCH/ENOENT).
     case notFound
     case noDevice(String)
+    /// `vrf NAME`: no such link, or it is not a VRF.
+    case noVRF(String)
     case netlink(code: Int32, message: String, operation: String)
 
     public var description: String {
@@ -16,6 +18,7 @@ public enum RouteError: Error, Equatable, Sendable, CustomStringConvertible {
         case .exists: "already present"
         case .notFound: "not present"
         case .noDevice(let name): "no interface \(name)"
+        case .noVRF(let name): "no VRF \(name)"
         case .netlink(let code, let message, let op): "\(op): \(message) (libnl error \(code))"
         }
     }
@@ -46,7 +49,8 @@ public final class RouteManager: Sendable {
     }
 
     public func add(_ rule: RuleDefinition) throws(RouteError) {
-        try send(rule, "rtnl_rule_add") { sk, r in rtnl_rule_add(sk, r, 0) }
+        // EXCL: without it the kernel adds a second, identical rule instead of saying it exists.
+        try send(rule, "rtnl_rule_add") { sk, r in rtnl_rule_add(sk, r, NLM_F_EXCL) }
     }
 
     public func remove(_ rule: RuleDefinition) throws(RouteError) {
@@ -64,35 +68,70 @@ public final class RouteManager: Sendable {
         defer { nl_addr_put(destination) }
         var rc = rtnl_route_set_dst(r, destination)
         if rc < 0 { throw Self.error(rc, "rtnl_route_set_dst") }
-        rtnl_route_set_table(r, route.table)
+        rtnl_route_set_table(r, try route.vrf.map(vrfTable) ?? route.table)
         rtnl_route_set_type(r, route.type)
         rtnl_route_set_scope(r, route.effectiveScope)
         rtnl_route_set_protocol(r, route.protocolNumber)
         if let metric = route.metric { rtnl_route_set_priority(r, metric) }
-        if let mtu = route.mtu { _ = rtnl_route_set_metric(r, Int32(RTAX_MTU), mtu) }
+        for (rtax, value) in route.metrics { _ = rtnl_route_set_metric(r, Int32(rtax), value) }
+        if let tos = route.tos { rtnl_route_set_tos(r, tos) }
+        if let ttlPropagate = route.ttlPropagate { rtnl_route_set_ttl_propagate(r, ttlPropagate ? 1 : 0) }
         if let source = route.source {
             let src = try Self.nlAddr(source, prefix: UInt8(source.maxPrefixLength))
             defer { nl_addr_put(src) }
             rc = rtnl_route_set_pref_src(r, src)
             if rc < 0 { throw Self.error(rc, "rtnl_route_set_pref_src") }
         }
-        if route.gateway != nil || route.device != nil {
-            guard let nh = rtnl_route_nh_alloc() else { throw .netlink(code: NLE_NOMEM, message: "out of memory", operation: "rtnl_route_nh_alloc") }
-            if let device = route.device {
-                let index = if_nametoindex(device)
-                guard index != 0 else { rtnl_route_nh_free(nh); throw .noDevice(device) }
-                rtnl_route_nh_set_ifindex(nh, Int32(index))
-            }
-            if let gateway = route.gateway {
-                let gw = try Self.nlAddr(gateway, prefix: UInt8(gateway.maxPrefixLength))
-                rtnl_route_nh_set_gateway(nh, gw)   // takes its own reference
-                nl_addr_put(gw)
-            }
-            if route.onlink { rtnl_route_nh_set_flags(nh, UInt32(RTNH_F_ONLINK)) }
-            rtnl_route_add_nexthop(r, nh)           // the route owns it now
+        if let prefix = route.sourcePrefix {
+            let src = try Self.nlAddr(prefix, prefix: route.sourcePrefixLength)
+            defer { nl_addr_put(src) }
+            rc = rtnl_route_set_src(r, src)
+            if rc < 0 { throw Self.error(rc, "rtnl_route_set_src") }
+        }
+        var single = Nexthop(gateway: route.gateway, device: route.device)
+        single.onlink = route.onlink
+        single.realms = route.realms
+        let hops = route.nexthops.isEmpty ? [single] : route.nexthops
+        for hop in hops where hop.gateway != nil || hop.device != nil || hop.realms != nil || hop.weight != nil {
+            rtnl_route_add_nexthop(r, try Self.nexthop(hop))   // the route owns it now
         }
         rc = lock.withLock { _ in body(sk, r) }
         try Self.check(rc, operation)
+    }
+
+    private static func nexthop(_ hop: Nexthop) throws(RouteError) -> OpaquePointer {
+        guard let nh = rtnl_route_nh_alloc() else { throw .netlink(code: NLE_NOMEM, message: "out of memory", operation: "rtnl_route_nh_alloc") }
+        if let device = hop.device {
+            let index = if_nametoindex(device)
+            guard index != 0 else { rtnl_route_nh_free(nh); throw .noDevice(device) }
+            rtnl_route_nh_set_ifindex(nh, Int32(index))
+        }
+        if let gateway = hop.gateway {
+            guard let gw = RouteNetlink.address(gateway, prefix: UInt8(gateway.maxPrefixLength)) else {
+                rtnl_route_nh_free(nh)
+                throw .netlink(code: NLE_NOMEM, message: "out of memory", operation: "nl_addr_build")
+            }
+            rtnl_route_nh_set_gateway(nh, gw)   // takes its own reference
+            nl_addr_put(gw)
+        }
+        // The kernel counts hops: weight W is sent as W − 1, as iproute2 and keepalived send it.
+        if let weight = hop.weight { rtnl_route_nh_set_weight(nh, UInt8(weight - 1)) }
+        if hop.onlink { rtnl_route_nh_set_flags(nh, UInt32(RTNH_F_ONLINK)) }
+        if let realms = hop.realms { rtnl_route_nh_set_realms(nh, realms) }
+        return nh
+    }
+
+    /// The routing table of VRF `name`, asked of the kernel when the route is added.
+    private func vrfTable(_ name: String) throws(RouteError) -> UInt32 {
+        try lock.withLock { _ throws(RouteError) -> UInt32 in
+            var found: OpaquePointer?
+            let rc = rtnl_link_get_kernel(sk, 0, name, &found)
+            guard rc >= 0, let link = found else { throw .noVRF(name) }
+            defer { rtnl_link_put(link) }
+            var table: UInt32 = 0
+            guard rtnl_link_is_vrf(link) != 0, rtnl_link_vrf_get_tableid(link, &table) >= 0 else { throw .noVRF(name) }
+            return table
+        }
     }
 
     private func send(_ rule: RuleDefinition, _ operation: String,
@@ -115,6 +154,13 @@ public final class RouteManager: Sendable {
         }
         if let iif = rule.inputInterface { _ = rtnl_rule_set_iif(r, iif) }
         if let oif = rule.outputInterface { _ = rtnl_rule_set_oif(r, oif) }
+        if let target = rule.gotoTarget { rtnl_rule_set_goto(r, target) }
+        if let tos = rule.tos { rtnl_rule_set_dsfield(r, tos) }
+        if let realms = rule.realms { rtnl_rule_set_realms(r, realms) }
+        if rule.l3mdev { _ = rtnl_rule_set_l3mdev(r, 1) }
+        if let ipProtocol = rule.ipProtocol { _ = rtnl_rule_set_ipproto(r, ipProtocol) }
+        if let ports = rule.sourcePorts { _ = rtnl_rule_set_sport_range(r, ports.lowerBound, ports.upperBound) }
+        if let ports = rule.destinationPorts { _ = rtnl_rule_set_dport_range(r, ports.lowerBound, ports.upperBound) }
         let rc = lock.withLock { _ in body(sk, r) }
         try Self.check(rc, operation)
     }

@@ -3,7 +3,8 @@ import Testing
 
 /// Keywords Vigil acts on since the "no silent gaps" work, on the wire against keepalived
 /// 2.2.7 in both roles: vrrp_mcast_group4, vrrp_garp_interval, virtual_ipaddress_excluded,
-/// virtual_routes and virtual_rules (the kernel's tables compared between the two daemons).
+/// virtual_routes and virtual_rules with multipath, metrics, tos, realms, selectors and goto
+/// (the kernel's tables compared between the two daemons).
 @Suite(.serialized) struct KeywordLabTests {
     static let excluded = "172.16.10.60"
 
@@ -16,18 +17,23 @@ import Testing
                     virtual_routes {
                         10.9.0.0/16 via 172.16.10.254 dev eth0 table 100
                         blackhole 192.0.2.0/24 table 100
+                        10.10.0.0/16 table 100 nexthop via 172.16.10.43 dev eth0 weight 2 nexthop via 172.16.10.44 dev eth0
+                        10.11.0.0/16 via 172.16.10.254 dev eth0 table 100 tos 0x10 advmss lock 1200 rtt 300ms initcwnd 12 features ecn realms 3/4 quickack 1 metric 7
                     }
                     virtual_rules {
                         from 172.16.10.40 table 100 priority 100
+                        from 172.16.10.40 ipproto tcp dport 80-90 tos 0x10 table 100 priority 101
+                        from 172.16.10.41 goto 103 priority 102
                     }
                     track_script {
                 """)
     }
 
-    /// The master's table 100 and its rule at priority 100, as iproute2 lists them.
+    /// The master's table 100 and its rules, as iproute2 lists them.
     func routing(_ node: String) -> String {
         run(["ip", "-n", "vlab-\(node)", "route", "show", "table", "100"]).output
-            + run(["ip", "-n", "vlab-\(node)", "rule", "show", "priority", "100"]).output
+            + run(["ip", "-n", "vlab-\(node)", "rule", "show"]).output.split(separator: "\n")
+                .filter { $0.hasPrefix("10") }.joined(separator: "\n")
     }
 
     func holds(_ lab: Lab, _ node: String, _ address: String) -> Bool {
@@ -43,7 +49,11 @@ import Testing
             let firstRouting = routing("lvs01")
             #expect(firstRouting.contains("10.9.0.0/16 via 172.16.10.254 dev eth0 proto keepalived")
                     && firstRouting.contains("blackhole 192.0.2.0/24 proto keepalived")
-                    && firstRouting.contains("from 172.16.10.40 lookup 100"), "\(first) as master: \(firstRouting)")
+                    && firstRouting.contains("from 172.16.10.40 lookup 100")
+                    && firstRouting.contains("nexthop via 172.16.10.43 dev eth0 weight 2")
+                    && firstRouting.contains("advmss lock 1200")
+                    && firstRouting.contains("ipproto tcp dport 80-90")
+                    && firstRouting.contains("goto 103"), "\(first) as master: \(firstRouting)")
             try lab.start("lvs02", second)
             usleep(3_000_000)
             #expect(!routing("lvs02").contains("10.9.0.0"), "a backup has no virtual routes")

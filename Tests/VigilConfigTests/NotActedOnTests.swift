@@ -145,16 +145,93 @@ import Testing
         #expect(six?.family == .ipv6 && six?.destination == nil)
     }
 
-    @Test func optionsVigilDoesNotActOnAreNamed() {
-        let (withAdvmss, advmss) = route("10.9.0.0/16 via 10.0.0.254 dev eth0 advmss 1200")
-        #expect(withAdvmss != nil && advmss == ["route option 'advmss' is not acted on by Vigil yet: the route is added without it"])
-        let (multipath, nexthop) = route("10.9.0.0/16 nexthop via 10.0.0.1 dev eth0 nexthop via 10.0.0.2 dev eth0")
-        #expect(multipath == nil && nexthop.first?.contains("'nexthop'") == true)
-        let (named, table) = route("10.9.0.0/16 via 10.0.0.254 dev eth0 table isp2")
-        #expect(named == nil && table.first?.contains("route table 'isp2'") == true)
-        let (config, d) = load("static_rules {\n    from 10.0.0.1 table 100 priority 10 ipproto tcp\n}\n")
+    @Test func optionsVigilCannotSetAreNamed() {
+        let (withPref, pref) = route("fd99::/64 via fd00::1 dev eth0 pref high")
+        #expect(withPref != nil && pref == ["route option 'pref' is not acted on by Vigil yet: the route is added without it"])
+        let (encapsulated, encap) = route("10.9.0.0/16 encap mpls 200 via 10.0.0.1 dev eth0")
+        #expect(encapsulated == nil && encap.first?.contains("'encap'") == true && encap.first?.contains("not added") == true)
+        let (config, d) = load("static_rules {\n    from 10.0.0.1 table 100 priority 10 uidrange 100-200\n}\n")
         #expect(config.staticRules.first?.rule == nil)
-        #expect(d.contains { $0.message == "rule option 'ipproto' is not acted on by Vigil yet: the rule is not added" })
+        #expect(d.contains { $0.message == "rule option 'uidrange' is not acted on by Vigil yet: the rule is not added" })
+    }
+
+    @Test func metricsTosRealmsAndSourcePrefixAsKeepalivedSendsThem() {
+        let (r, notes) = route("10.9.0.0/16 via 10.0.0.254 dev eth0 advmss lock 1200 rtt 300ms rttvar 0.5s rto_min 100 window 65535 cwnd 10 ssthresh lock 20 reordering 5 hoplimit 9 initcwnd 12 initrwnd 14 quickack 1 fastopen_no_cookie 1 features ecn tos 0x10 realms 3/4 ttl-propagate disabled")
+        #expect(notes.isEmpty, "\(notes)")
+        #expect(r?.metrics == [1: 1 << 8 | 1 << 6, 8: 1200, 4: 2400, 5: 2000, 13: 200, 3: 65535, 7: 10, 6: 20, 9: 5, 10: 9,
+                               11: 12, 14: 14, 15: 1, 17: 1, 12: 1], "rtt in 1/8 ms, rttvar 1/4 ms; a raw rto_min below 200 ms held at 200")
+        #expect(r?.tos == 16 && r?.realms == 3 << 16 | 4 && r?.ttlPropagate == false)
+        let (six, _) = route("fd99::/64 from fd00:1::/64 dev eth0")
+        #expect(six?.sourcePrefix == IPAddress("fd00:1::") && six?.sourcePrefixLength == 64)
+        let (v4from, _) = load("static_routes {\n    10.9.0.0/16 from 10.0.0.0/8 dev eth0\n}\n")
+        #expect(v4from.staticRoutes.first?.route == nil, "from is IPv6 only, as keepalived says")
+        let (slow, _) = route("10.9.0.0/16 dev eth0 rtt 200s")
+        #expect(slow?.metrics[4].map(Int.init) == 960_000, "held at the kernel's 120 s")
+        let (bad, d) = load("static_routes {\n    10.9.0.0/16 dev eth0 hoplimit 300\n}\n")
+        #expect(bad.staticRoutes.first?.route == nil && d.contains { $0.message.contains("invalid route hoplimit '300'") })
+    }
+
+    @Test func multipathRoutes() throws {
+        let (r, _) = route("10.9.0.0/16 nexthop via 10.0.0.1 dev eth0 weight 2 nexthop via 10.0.0.2 dev eth1 onlink realms 7")
+        let hops = try #require(r?.nexthops)
+        #expect(hops.count == 2 && hops[0].gateway == IPAddress("10.0.0.1") && hops[0].device == "eth0" && hops[0].weight == 2)
+        #expect(hops[1].gateway == IPAddress("10.0.0.2") && hops[1].device == "eth1" && hops[1].onlink && hops[1].realms == 7)
+        let (old, d) = load("static_routes {\n    10.9.0.0/16 via 10.0.0.1 or 10.0.0.2 dev eth0\n}\n")
+        let legacy = try #require(old.staticRoutes.first?.route)
+        #expect(legacy.nexthops.map(\.gateway) == [IPAddress("10.0.0.1"), IPAddress("10.0.0.2")] && legacy.gateway == nil)
+        #expect(d.contains { $0.message == "'or' in routes is deprecated: use 'nexthop'" })
+        let (weightless, w) = load("static_routes {\n    10.9.0.0/16 nexthop via 10.0.0.1 dev eth0 weight 0\n}\n")
+        #expect(weightless.staticRoutes.first?.route == nil && w.contains { $0.message.contains("Invalid weight 0") })
+        let (trailing, t) = load("static_routes {\n    10.9.0.0/16 nexthop via 10.0.0.1 dev eth0 metric 5\n}\n")
+        #expect(trailing.staticRoutes.first?.route == nil && t.contains { $0.message.contains("trailing nonsense after nexthops - metric") })
+        #expect(!t.contains { $0.message.contains("unknown route option") }, "the hops are read once: \(t.map(\.message))")
+    }
+
+    @Test func namesFromIproute2AsKeepalivedReadsThem() {
+        struct Host: HostProbe {
+            func interfaceExists(_ name: String) -> Bool { true }
+            func userExists(_ name: String) -> Bool { true }
+            func groupExists(_ name: String) -> Bool { true }
+            func fileStatus(_ path: String) -> FileStatus? { nil }
+            var searchPath: [String] { [] }
+            func iproute2File(_ name: String) -> String? {
+                ["rt_tables": "255 local\n254 main\n0x64 isp2 # comment\nbad line here\n300\n 7 seven\n",
+                 "rt_protos": "99 vigiltest\n", "rt_realms": "5 cust\n", "rt_dsfield": "0x28 AF11\n"][name]
+            }
+        }
+        let text = "static_routes {\n    10.9.0.0/16 dev eth0 table isp2 tos AF11 realms cust/6 protocol vigiltest no_track\n    10.8.0.0/16 dev eth0 table seven\n    10.7.0.0/16 dev eth0 table nosuch\n}\nstatic_rules {\n    from 10.0.0.1 lookup isp2 priority 5\n}\n"
+        let (config, d) = load(text, host: Host())
+        let r = config.staticRoutes.map(\.route)
+        #expect(r[0]?.table == 100 && r[0]?.tos == 0x28 && r[0]?.realms == 5 << 16 | 6 && r[0]?.protocolNumber == 99)
+        #expect(r[1]?.table == 7 && r[2] == nil)
+        #expect(d.contains { $0.message == "Routing table nosuch not found for route: the route is not added" && $0.location.line == 4 })
+        #expect(config.staticRules.first?.rule?.table == 100)
+        let (tracked, t) = load("static_routes {\n    10.9.0.0/16 dev eth0 protocol static\n}\n")
+        #expect(tracked.staticRoutes.first?.route?.protocolNumber == 18)
+        #expect(t.contains { $0.message == "Route cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), resetting protocol" })
+        let (unnamed, _) = load("static_routes {\n    10.9.0.0/16 dev eth0 table isp2\n}\n")
+        #expect(unnamed.staticRoutes.first?.route == nil, "no host: only keepalived's built-in names")
+    }
+
+    @Test func ruleSelectorsAndActions() throws {
+        let (config, d) = load("""
+        static_rules {
+            from 10.0.0.0/24 ipproto tcp sport 1000-2000 dport 80 tos 0x10 table 100 priority 10
+            from 10.0.1.0/24 goto 50 priority 20
+            iif eth0 l3mdev priority 30
+            from 10.0.2.0/24 nop priority 40
+            from 10.0.3.0/24 goto 5 priority 60
+            from 10.0.4.0/24 priority 70
+            from 10.0.5.0/24 table 100 blackhole priority 80
+        }
+        """)
+        let rules = config.staticRules.map(\.rule)
+        #expect(rules[0]?.ipProtocol == 6 && rules[0]?.sourcePorts == 1000...2000 && rules[0]?.destinationPorts == 80...80 && rules[0]?.tos == 16)
+        #expect(rules[1]?.action == 2 && rules[1]?.gotoTarget == 50)
+        #expect(rules[2]?.l3mdev == true && rules[3]?.action == 3)
+        #expect(rules[4] == nil && d.contains { $0.message.contains("preference 60 >= goto target 5") })
+        #expect(rules[5] == nil && d.contains { $0.message == "No action specified for rule - ignoring" })
+        #expect(rules[6] == nil && d.contains { $0.message.hasPrefix("Cannot specify more than one of table/nop/goto") })
     }
 
     @Test func rules() {

@@ -176,6 +176,27 @@ import VigilSystem
         #expect(lvs02.node.rules.count == 2)
     }
 
+    /// keepalived puts back a deleted static route or rule and leaves MASTER over a deleted
+    /// virtual one; Vigil puts both back within a second and stays MASTER. no_track and a
+    /// route without a dev are left alone, as keepalived leaves them.
+    @Test func deletedRoutesAndRulesArePutBack() throws {
+        let sim = Simulation()
+        let extra = Self.statics.replacingOccurrences(of: "table 101 priority 101", with: "table 101 priority 101\n    from 10.0.0.78 table 102 priority 102 no_track")
+        let config = Configs.pair(priority: 100, extra: extra, instanceExtra: Self.virtual)
+        let (lvs01, _) = try VRRPReloadTests.settledPair(sim, lvs01: config)
+        let before = Self.destinations(lvs01)
+        let rulesBefore = lvs01.node.rules.count
+        lvs01.node.routes.removeAll { $0.table == 100 || $0.destination == IPAddress("10.8.0.0") || $0.type == 6 }
+        lvs01.node.rules.removeAll()
+        sim.run(1.5)
+        #expect(lvs01.state("VI_1") == .master)
+        #expect(Self.destinations(lvs01) == before.filter { !$0.hasPrefix("192.0.2.0") }, "the blackhole has no dev: not tracked, as keepalived")
+        #expect(lvs01.node.rules.compactMap(\.priority).sorted() == [100, 101] && rulesBefore == 3, "the no_track rule stays deleted")
+        #expect(lvs01.log.matching("was deleted: added it back").count == 4, "\(lvs01.log.matching("added it back"))")
+        sim.run(3)
+        #expect(lvs01.log.matching("was deleted: added it back").count == 4, "once each")
+    }
+
     @Test func aReloadOnTheMasterChangesOnlyTheRoutesThatChanged() throws {
         let sim = Simulation()
         let (lvs01, _) = try VRRPReloadTests.settledPair(sim, lvs01: Configs.pair(priority: 100, instanceExtra: Self.virtual))

@@ -41,6 +41,80 @@ import VigilSystem
         #expect(throws: RouteError.noDevice("nosuch0")) { try lab.inside(lab.a) { try manager.add(missing) } }
     }
 
+    /// Multipath, metrics with their locks, tos, realms and an IPv6 source prefix, each as
+    /// iproute2 reads it back. This kernel has no VRF module: a `vrf` naming a link that is not
+    /// a VRF is refused by name.
+    @Test func everyRouteOptionVigilSetsReachesTheKernel() throws {
+        let lab = try NetnsLab("routeopts")
+        defer { lab.destroy() }
+        let manager = try lab.inside(lab.a) { try RouteManager() }
+        var multipath = RouteDefinition(family: .ipv4, destination: IPAddress("10.9.0.0"), prefixLength: 16)
+        multipath.table = 100
+        var first = Nexthop(gateway: IPAddress("172.16.10.2"), device: "va")
+        first.weight = 3
+        var second = Nexthop(gateway: IPAddress("172.16.10.3"), device: "va")
+        second.realms = 7
+        multipath.nexthops = [first, second]
+        var tuned = RouteDefinition(family: .ipv4, destination: IPAddress("10.8.0.0"), prefixLength: 16)
+        tuned.table = 100
+        tuned.gateway = IPAddress("172.16.10.2")
+        tuned.device = "va"
+        tuned.metrics = [1: 1 << 8, 8: 1200, 4: 2400, 3: 65535, 11: 12, 10: 9, 12: 1, 15: 1]
+        tuned.tos = 0x10
+        tuned.realms = 3 << 16 | 4
+        var sourced = RouteDefinition(family: .ipv6, destination: IPAddress("fd99::"), prefixLength: 64)
+        sourced.table = 100
+        sourced.device = "va"
+        sourced.sourcePrefix = IPAddress("fd00:1::")
+        sourced.sourcePrefixLength = 64
+        for route in [multipath, tuned, sourced] { try lab.inside(lab.a) { try manager.add(route) } }
+        let four = try Shell.run(["ip", "-n", lab.a, "-4", "route", "show", "table", "100"]).output
+        #expect(four.contains("10.9.0.0/16 proto keepalived \n\tnexthop via 172.16.10.2 dev va weight 3 \n\tnexthop via 172.16.10.3 realm 7 dev va weight 1"), "\(four)")
+        #expect(four.contains("10.8.0.0/16 tos 0x10 via 172.16.10.2 dev va proto keepalived realms 3/4 window 65535 rtt 300ms advmss lock 1200 hoplimit 9 initcwnd 12 features ecn quickack 1"), "\(four)")
+        let six = try Shell.run(["ip", "-n", lab.a, "-6", "route", "show", "table", "100"]).output
+        #expect(six.contains("fd99::/64 from fd00:1::/64 dev va proto keepalived"), "\(six)")
+        for route in [multipath, tuned, sourced] { try lab.inside(lab.a) { try manager.remove(route) } }
+        #expect(try Shell.run(["ip", "-n", lab.a, "route", "show", "table", "100"]).output.isEmpty)
+        var noVRF = RouteDefinition(family: .ipv4, destination: IPAddress("10.7.0.0"), prefixLength: 16)
+        noVRF.type = 6
+        noVRF.vrf = "va"
+        #expect(throws: RouteError.noVRF("va")) { try lab.inside(lab.a) { try manager.add(noVRF) } }
+    }
+
+    @Test func ruleSelectorsAndActionsReachTheKernel() throws {
+        let lab = try NetnsLab("ruleopts")
+        defer { lab.destroy() }
+        let manager = try lab.inside(lab.a) { try RouteManager() }
+        var ports = RuleDefinition(family: .ipv4)
+        ports.from = (IPAddress("10.0.0.0")!, 24)
+        ports.ipProtocol = 6
+        ports.sourcePorts = 1000...2000
+        ports.destinationPorts = 80...80
+        ports.tos = 0x10
+        ports.table = 100
+        ports.priority = 110
+        var jump = RuleDefinition(family: .ipv4)
+        jump.from = (IPAddress("10.0.1.0")!, 24)
+        jump.action = 2
+        jump.gotoTarget = 150
+        jump.priority = 120
+        var vrf = RuleDefinition(family: .ipv4)
+        vrf.l3mdev = true
+        vrf.priority = 130
+        var realm = RuleDefinition(family: .ipv4)
+        realm.realms = 5
+        realm.table = 100
+        realm.priority = 140
+        for rule in [ports, jump, vrf, realm] { try lab.inside(lab.a) { try manager.add(rule) } }
+        let rules = try Shell.run(["ip", "-n", lab.a, "-4", "rule", "show"]).output
+        #expect(rules.contains("110:\tfrom 10.0.0.0/24 tos 0x10 ipproto tcp sport 1000-2000 dport 80 lookup 100 proto keepalived"), "\(rules)")
+        #expect(rules.contains("120:\tfrom 10.0.1.0/24 goto 150 [unresolved] proto keepalived"), "\(rules)")
+        #expect(rules.contains("130:\tfrom all lookup [l3mdev-table] proto keepalived"), "\(rules)")
+        #expect(rules.contains("140:\tfrom all lookup 100 realms 5 proto keepalived"), "\(rules)")
+        for rule in [ports, jump, vrf, realm] { try lab.inside(lab.a) { try manager.remove(rule) } }
+        #expect(!(try Shell.run(["ip", "-n", lab.a, "rule", "show"]).output.contains("proto keepalived")))
+    }
+
     @Test func rulesAreAddedAndRemovedAsIpShowsThem() throws {
         let lab = try NetnsLab("rule")
         defer { lab.destroy() }
@@ -57,6 +131,7 @@ import VigilSystem
         marked.priority = 101
         try manager.add(rule)
         try manager.add(marked)
+        #expect(throws: RouteError.exists, "one rule, not a second identical one") { try manager.add(rule) }
         let four = try Shell.run(["ip", "-n", lab.a, "-4", "rule", "show"]).output
         #expect(four.contains("100:\tfrom 172.16.10.40 lookup 100 proto keepalived"), "\(four)")
         let six = try Shell.run(["ip", "-n", lab.a, "-6", "rule", "show"]).output
