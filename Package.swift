@@ -46,9 +46,9 @@ let package = Package(
         // IPVS: table model, generic-netlink codec (golden bytes), reconciler, error policy. Pure.
         .target(name: "IPVS", dependencies: ["Addressing"]),
         // TCP_CHECK scheduling and verdicts, real-server aliveness, quorum and sorry server. Pure.
-        .target(name: "HealthCheck"),
+        .target(name: "HealthCheck", dependencies: ["Addressing"]),
         // Non-blocking connect prober (poll or epoll) for thousands of concurrent TCP_CHECKs.
-        .target(name: "TCPProbe", dependencies: ["Addressing"]),
+        .target(name: "TCPProbe", dependencies: ["Addressing", "HealthCheck"]),
         // virtual_server blocks as IPVS services and checkers, and the checker controller
         // (TCP_CHECK machines, aliveness, quorum → desired IPVS table). Pure.
         .target(name: "LVS", dependencies: ["Addressing", "VigilConfig", "IPVS", "HealthCheck"]),
@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "LVSTests", dependencies: ["LVS", "VigilConfig", "IPVS", "HealthCheck"]),
         .testTarget(name: "TCPProbeTests", dependencies: ["TCPProbe"]),
         .testTarget(name: "ScriptRunnerTests", dependencies: ["ScriptRunner"]),
-        .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink"]),
+        .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink", "TCPProbe", "HealthCheck", "Addressing"]),
         // The whole daemon on in-memory fakes and a virtual clock: reloads, notify order,
         // sync groups and IPVS plans in milliseconds, without root.
         .testTarget(name: "VigilDaemonTests", dependencies: ["VigilDaemon", "VigilTestSupport", "VigilConfig", "VRRP", "VRRPSpecs", "IPVS", "LVS", "VigilSystem", "ScriptRunner", "TCPProbe", "Addressing", .product(name: "Logging", package: "swift-log")]),

@@ -101,10 +101,13 @@ enum Epoll {
     @_silgen_name("epoll_wait") static func wait(_ epfd: Int32, _ events: UnsafeMutableRawPointer?, _ max: Int32, _ timeout: Int32) -> Int32
 
     static let cloexec: Int32 = 0o2000000  // EPOLL_CLOEXEC == O_CLOEXEC
+    static let inbound: UInt32 = 0x001     // EPOLLIN
     static let out: UInt32 = 0x004         // EPOLLOUT
     static let error: UInt32 = 0x008       // EPOLLERR
     static let hangUp: UInt32 = 0x010      // EPOLLHUP
     static let ctlAdd: Int32 = 1           // EPOLL_CTL_ADD
+    static let ctlDelete: Int32 = 2        // EPOLL_CTL_DEL
+    static let ctlModify: Int32 = 3        // EPOLL_CTL_MOD
     #if arch(x86_64)
     static let eventSize = 12
     static let dataOffset = 4
@@ -115,11 +118,23 @@ enum Epoll {
 
     /// EPOLL_CTL_ADD of `fd` for `events`, the event built on the stack.
     static func add(_ epfd: Int32, fd: Int32, events: UInt32) -> Int32 {
+        control(epfd, ctlAdd, fd: fd, events: events)
+    }
+
+    static func modify(_ epfd: Int32, fd: Int32, events: UInt32) -> Int32 {
+        control(epfd, ctlModify, fd: fd, events: events)
+    }
+
+    static func delete(_ epfd: Int32, fd: Int32) -> Int32 {
+        ctl(epfd, ctlDelete, fd, nil)
+    }
+
+    private static func control(_ epfd: Int32, _ op: Int32, fd: Int32, events: UInt32) -> Int32 {
         withUnsafeTemporaryAllocation(byteCount: 16, alignment: 8) { buffer in
             buffer.initializeMemory(as: UInt8.self, repeating: 0)
             buffer.storeBytes(of: events, toByteOffset: 0, as: UInt32.self)
             buffer.storeBytes(of: fd, toByteOffset: dataOffset, as: Int32.self)
-            return ctl(epfd, ctlAdd, fd, buffer.baseAddress)
+            return ctl(epfd, op, fd, buffer.baseAddress)
         }
     }
 

@@ -85,8 +85,10 @@ enum ProbeIO {
     /// Errnos keepalived treats as a failed check rather than a check that did not run.
     static let serverFaults: Set<Int32> = [ENETUNREACH, EHOSTUNREACH, ECONNREFUSED, EHOSTDOWN, ENETDOWN, ECONNRESET, ECONNABORTED, ETIMEDOUT]
 
-    /// socket → options → bind → non-blocking connect.
-    static func open(_ target: SocketAddress, _ options: ProbeOptions) -> Opened {
+    /// socket → options → bind → non-blocking connect. A connect that completes at once is
+    /// closed and reported unless the caller keeps the socket (`closeOnConnect` false: an
+    /// HTTP fetch goes on over it, and the socket is pending and writable at once).
+    static func open(_ target: SocketAddress, _ options: ProbeOptions, closeOnConnect: Bool = true) -> Opened {
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         let fd = socket(target.addressFamily, type, Int32(IPPROTO_TCP))
         guard fd >= 0 else { return .done(.notRun(errno: errno)) }
@@ -113,6 +115,7 @@ enum ProbeIO {
             if local.withSockAddr({ bind(fd, $0, $1) }) != 0 { return abandon(errno) }
         }
         if target.withSockAddr({ connect(fd, $0, $1) }) == 0 {
+            guard closeOnConnect else { return .pending(fd) }
             closeAfterCheck(fd, .connected)
             return .done(.connected)
         }

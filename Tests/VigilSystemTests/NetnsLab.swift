@@ -64,7 +64,16 @@ enum Shell {
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid = pid_t()
-        let rc = posix_spawnp(&pid, args[0], &actions, nil, &argv, environ)
+        // The test process blocks signals for its own threads; a child must not inherit that,
+        // or SIGTERM would never reach a server it started.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        let rc = posix_spawnp(&pid, args[0], &actions, &attributes, &argv, environ)
         if rc != 0 { throw LabError(description: "cannot run \(args[0]): \(String(cString: strerror(rc)))") }
         return pid
     }

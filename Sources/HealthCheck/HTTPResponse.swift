@@ -1,0 +1,158 @@
+import Addressing
+
+/// keepalived's GET request (check_http.c `request_template`): HTTP/1.0 unless `http_protocol
+/// 1.1`, `Connection: close` with 1.0C and 1.1, `Host:` from the virtualhost chain, else the
+/// server's address and port (bracketed for IPv6).
+public enum HTTPProtocolVersion: String, Sendable, Hashable {
+    case http10 = "1.0", http10Close = "1.0C", http11 = "1.1"
+}
+
+public enum HTTPRequest {
+    public static func get(path: String, version: HTTPProtocolVersion, virtualhost: String?,
+                           address: IPAddress, port: UInt16) -> String {
+        let host: String
+        if let virtualhost { host = virtualhost }
+        else if address.isV6 { host = "[\(address)]:\(port)" }
+        else { host = "\(address):\(port)" }
+        return "GET \(path) HTTP/1.\(version == .http11 ? 1 : 0)\r\n"
+            + "User-Agent: KeepAliveClient\r\n"
+            + (version == .http10 ? "" : "Connection: close\r\n")
+            + "Host: \(host)\r\n\r\n"
+    }
+}
+
+/// A response read as keepalived reads it: the header up to the first blank line (CR LF CR
+/// LF), the status code from the status line, and the body, which is all that follows until
+/// the server closes, cut at Content-Length when there is one (what keepalived digests).
+///
+/// Where keepalived falls into a trap this does better: a header longer than keepalived's
+/// 4 KiB buffer made keepalived read "no data"; here up to `headerLimit` is accepted and more
+/// is an error that says so. Content-Length is matched without regard to case (keepalived
+/// looks for "Content-Length:" exactly, and anywhere in the buffer), and a status line without
+/// a reason phrase ("HTTP/1.1 200") has its code.
+public struct HTTPResponseReader: Sendable {
+    public static let headerLimit = 16 * 1024
+
+    public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
+        case headerTooLong(Int)
+        public var description: String {
+            switch self {
+            case .headerTooLong(let limit): "the response header is longer than \(limit) bytes"
+            }
+        }
+    }
+
+    private var header: [UInt8] = []
+    public private(set) var headerComplete = false
+    /// 0 when the status line has none keepalived would read (keepalived's value, a failure).
+    public private(set) var statusCode = 0
+    public private(set) var contentLength: Int?
+    /// Body bytes received (all of them, also past Content-Length).
+    public private(set) var bodyBytes = 0
+    /// Body bytes handed to `body` (at most Content-Length).
+    public private(set) var digestedBytes = 0
+    /// Anything at all arrived.
+    public private(set) var receivedAny = false
+
+    public init() {}
+
+    /// Takes the next bytes read; `body` gets the part of them to digest.
+    public mutating func consume(_ bytes: ArraySlice<UInt8>, body: (ArraySlice<UInt8>) -> Void) throws(Failure) {
+        guard !bytes.isEmpty else { return }
+        receivedAny = true
+        var rest = bytes
+        if !headerComplete {
+            let before = header.count
+            header.append(contentsOf: bytes)
+            // The blank line may straddle two reads: look from three bytes back.
+            if let end = Self.blankLine(in: header, from: max(0, before - 3)) {
+                headerComplete = true
+                let bodyStart = end - before
+                rest = bytes[(bytes.startIndex + bodyStart)...]
+                header.removeSubrange(end...)
+                parseHeader()
+            } else {
+                if header.count > Self.headerLimit { throw .headerTooLong(Self.headerLimit) }
+                return
+            }
+        }
+        bodyBytes += rest.count
+        var wanted = rest
+        if let contentLength {
+            let left = max(0, contentLength - digestedBytes)
+            wanted = rest.prefix(left)
+        }
+        if !wanted.isEmpty {
+            digestedBytes += wanted.count
+            body(wanted)
+        }
+    }
+
+    /// The index just past the first CR LF CR LF at or after `from`.
+    static func blankLine(in bytes: [UInt8], from: Int) -> Int? {
+        var i = from
+        while i + 3 < bytes.count {
+            if bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 { return i + 4 }
+            i += 1
+        }
+        return nil
+    }
+
+    private mutating func parseHeader() {
+        let lines = header.split(separator: 10, omittingEmptySubsequences: false).map { line in
+            line.last == 13 ? line.dropLast() : line[...]
+        }
+        statusCode = Self.statusCode(lines.first ?? [])
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let name = String(decoding: line[..<colon], as: UTF8.self)
+            guard name.lowercased() == "content-length" else { continue }
+            let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingSpaces
+            if let length = Int(value), length >= 0 { contentLength = length }
+        }
+    }
+
+    /// The three digits after the first space of the status line, followed by a space or the
+    /// end of the line; 0 otherwise.
+    static func statusCode(_ line: ArraySlice<UInt8>) -> Int {
+        guard let space = line.firstIndex(of: 32) else { return 0 }
+        let digits = line[(space + 1)...].prefix(4)
+        guard digits.count >= 3 else { return 0 }
+        let code = digits.prefix(3)
+        guard code.allSatisfy({ $0 >= 48 && $0 <= 57 }), digits.count == 3 || digits.last == 32 else { return 0 }
+        return code.reduce(0) { $0 * 10 + Int($1 - 48) }
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        var text = Substring(self)
+        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
+        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
+        return String(text)
+    }
+}
+
+/// What one `url` block asks of the response, and keepalived's words when it is not met.
+public struct HTTPExpectation: Sendable, Hashable {
+    /// keepalived's default: 200–299.
+    public var statusCodes: [ClosedRange<Int>]
+    /// MD5 of the body, 16 bytes.
+    public var digest: [UInt8]?
+
+    public init(statusCodes: [ClosedRange<Int>] = [], digest: [UInt8]? = nil) {
+        self.statusCodes = statusCodes.isEmpty ? [200...299] : statusCodes
+        self.digest = digest
+    }
+
+    /// nil when the response passes, else keepalived's reason ("HTTP status code error to").
+    public func failure(of response: HTTPResponseReader, bodyDigest: [UInt8]?) -> String? {
+        guard response.receivedAny, response.headerComplete else { return "Read, no data received from" }
+        let code = response.statusCode
+        guard (100...599).contains(code), statusCodes.contains(where: { $0.contains(code) }) else {
+            return "HTTP status code error to"
+        }
+        if let digest, digest != bodyDigest { return "MD5 digest error to" }
+        return nil
+    }
+}
