@@ -64,7 +64,7 @@ let package = Package(
         // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
         .target(
             name: "VigilDaemon",
-            dependencies: ["Addressing", "VigilConfig", "VRRP", "VRRPSpecs", "VigilStatus", "VigilMetrics", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", "SMTP", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Addressing", "VigilConfig", "VRRP", "VRRPSpecs", "VigilStatus", "VigilMetrics", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", "HealthCheck", "SMTP", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "vigil",
@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink", "TCPProbe", "HealthCheck", "Addressing"]),
         // The whole daemon on in-memory fakes and a virtual clock: reloads, notify order,
         // sync groups and IPVS plans in milliseconds, without root.
-        .testTarget(name: "VigilDaemonTests", dependencies: ["VigilDaemon", "VigilTestSupport", "VigilConfig", "VRRP", "VRRPSpecs", "IPVS", "LVS", "VigilSystem", "ScriptRunner", "TCPProbe", "Addressing", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "VigilDaemonTests", dependencies: ["VigilDaemon", "VigilTestSupport", "VigilConfig", "VRRP", "VRRPSpecs", "IPVS", "LVS", "VigilSystem", "ScriptRunner", "TCPProbe", "HealthCheck", "Addressing", .product(name: "Logging", package: "swift-log")]),
         // Runs the built `vigil` binary beside Debian's keepalived in network namespaces.
         .testTarget(name: "IntegrationTests"),
     ]

@@ -102,7 +102,7 @@ public struct HTTPResponseReader: Sendable {
         let lines = header.split(separator: 10, omittingEmptySubsequences: false).map { line in
             line.last == 13 ? line.dropLast() : line[...]
         }
-        statusCode = Self.statusCode(lines.first ?? [])
+        statusCode = Self.statusCode(inStatusLine: lines.first ?? [])
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
             let name = String(decoding: line[..<colon], as: UTF8.self)
@@ -114,7 +114,7 @@ public struct HTTPResponseReader: Sendable {
 
     /// The three digits after the first space of the status line, followed by a space or the
     /// end of the line; 0 otherwise.
-    static func statusCode(_ line: ArraySlice<UInt8>) -> Int {
+    public static func statusCode(inStatusLine line: ArraySlice<UInt8>) -> Int {
         guard let space = line.firstIndex(of: 32) else { return 0 }
         let digits = line[(space + 1)...].prefix(4)
         guard digits.count >= 3 else { return 0 }

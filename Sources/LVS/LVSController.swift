@@ -27,6 +27,8 @@ public struct CheckerPlace: Hashable, Sendable {
 public enum LVSEvent: Sendable {
     /// Start a non-blocking connect to `target(of:)`; report back with `probeFinished`.
     case connect(CheckerID, timeout: Int64)
+    /// Fetch `spec(of:).http.urls[url]`, each phase within `timeout`; report with `probeFinished`.
+    case fetch(CheckerID, url: Int, timeout: Int64)
     /// A checker's verdict changed (keepalived logs these: "TCP connection to … success.",
     /// "TCP_CHECK on service … failed after N retries.").
     case checkerVerdict(CheckerID, up: Bool)
@@ -59,7 +61,7 @@ public struct LVSController: Sendable {
     public private(set) var servers: [[RealServerHealth]]
     /// Every checker's machine and place, by slot; a slot whose checker a reload removed has
     /// no place and a stopped machine.
-    public private(set) var machines: [TCPCheckMachine] = []
+    public private(set) var machines: [CheckMachine] = []
     public private(set) var places: [CheckerPlace?] = []
     /// The slot of each checker, by place: `ids[v][r][c]`.
     public private(set) var ids: [[[CheckerID]]] = []
@@ -81,7 +83,7 @@ public struct LVSController: Sendable {
             var vsIDs: [[CheckerID]] = []
             for rs in vs.realServers {
                 var rsIDs: [CheckerID] = []
-                for chk in rs.checkers { rsIDs.append(allocate(TCPCheckMachine(config: chk.timing))) }
+                for chk in rs.checkers { rsIDs.append(allocate(Self.machine(for: chk))) }
                 vsIDs.append(rsIDs)
             }
             ids.append(vsIDs)
@@ -90,7 +92,15 @@ public struct LVSController: Sendable {
         ownedServices = Self.serviceKeys(specs)
     }
 
-    private mutating func allocate(_ machine: TCPCheckMachine) -> CheckerID {
+    /// A checker's machine; `startsUp` for one a reload adds to a kept server.
+    static func machine(for spec: CheckerSpec, startsUp: Bool? = nil) -> CheckMachine {
+        if let http = spec.http {
+            return .http(HTTPCheckMachine(config: spec.timing, urlCount: http.urls.count, fastRecovery: http.fastRecovery, startsUp: startsUp))
+        }
+        return .tcp(startsUp.map { TCPCheckMachine(config: spec.timing, startsUp: $0) } ?? TCPCheckMachine(config: spec.timing))
+    }
+
+    private mutating func allocate(_ machine: CheckMachine) -> CheckerID {
         machines.append(machine)
         places.append(nil)
         return CheckerID(slot: machines.count - 1)
@@ -192,17 +202,19 @@ public struct LVSController: Sendable {
     /// checker that a reload removed meanwhile are dropped.
     public mutating func probeFinished(_ id: CheckerID, verdict: Bool?, at now: Int64) -> [LVSEvent] {
         guard machines.indices.contains(id.slot), places[id.slot] != nil else { return [] }
-        let actions = verdict.map { machines[id.slot].connectFinished(success: $0, at: now) } ?? machines[id.slot].connectAborted(at: now)
+        let actions = verdict.map { machines[id.slot].finished(success: $0, at: now) } ?? machines[id.slot].aborted(at: now)
         return handle(actions, for: id, at: now)
     }
 
-    private mutating func handle(_ actions: [TCPCheckMachine.Action], for id: CheckerID, at now: Int64) -> [LVSEvent] {
+    private mutating func handle(_ actions: [CheckMachine.Action], for id: CheckerID, at now: Int64) -> [LVSEvent] {
         guard let place = places[id.slot] else { return [] }
         var events: [LVSEvent] = []
         for action in actions {
             switch action {
             case .connect(let timeout):
                 events.append(.connect(id, timeout: timeout))
+            case .fetch(let url, let timeout):
+                events.append(.fetch(id, url: url, timeout: timeout))
             case .reportUp, .reportDown:
                 let up = action == .reportUp
                 events.append(.checkerVerdict(id, up: up))
@@ -275,7 +287,7 @@ public struct LVSController: Sendable {
                     summary.realServersAdded += 1
                     var rsIDs: [CheckerID] = []
                     for chk in rs.checkers {
-                        let id = allocate(TCPCheckMachine(config: chk.timing))
+                        let id = allocate(Self.machine(for: chk))
                         rsIDs.append(id)
                         fresh.append(id)
                     }
@@ -303,7 +315,7 @@ public struct LVSController: Sendable {
                         // starts a non-alpha checker up even on a failed server, which puts a
                         // dead server back in the pool until the new checker has failed.)
                         let startsUp = oldHealth.isAlive
-                        let id = allocate(TCPCheckMachine(config: chk.timing, startsUp: startsUp))
+                        let id = allocate(Self.machine(for: chk, startsUp: startsUp))
                         rsIDs.append(id)
                         fresh.append(id)
                         up.append(startsUp)

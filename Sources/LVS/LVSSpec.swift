@@ -20,16 +20,34 @@ public struct CheckTarget: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "[\(address)]:tcp:\(port)" }
 }
 
+/// What an HTTP_GET or SSL_GET asks for, resolved: each url's request and expectation.
+public struct HTTPCheckSpec: Sendable, Hashable {
+    public struct URL: Sendable, Hashable {
+        public var path: String
+        /// The Host: header: the url's virtualhost, else the checker's, the real server's, the
+        /// virtual server's; nil: the server's address and port.
+        public var virtualhost: String?
+        public var expectation: HTTPExpectation
+    }
+    public var urls: [URL]
+    public var version: HTTPProtocolVersion
+    public var tls: Bool
+    /// SNI (enable_sni or sni_name).
+    public var serverName: String?
+    public var fastRecovery: Bool
+}
+
 public struct CheckerSpec: Sendable {
     public var kind: CheckerKind
     public var target: CheckTarget
     public var timing: TCPCheckConfig
+    public var http: HTTPCheckSpec?
     public var location: SourceLocation
 
     /// keepalived migrates a checker across a reload only when its kind and every parameter
     /// are equal (`compare` of the checker); anything else is a new checker.
     public func isSameChecker(as other: CheckerSpec) -> Bool {
-        kind == other.kind && target == other.target && timing == other.timing
+        kind == other.kind && target == other.target && timing == other.timing && http == other.http
     }
 }
 
@@ -115,8 +133,8 @@ public enum LVSSpecBuilder {
                 var checkers: [CheckerSpec] = []
                 // Checkers Vigil does not run yet are reported with the configuration's own
                 // diagnostics (by `vigil -t` and in the daemon's log), not a second time here.
-                for chk in rs.checkers where chk.kind == .tcp {
-                    checkers.append(tcpChecker(chk, rs: rs, vs: vs, rsAddress: address, rsPort: UInt16(clamping: rs.port)))
+                for chk in rs.checkers where [.tcp, .http, .ssl].contains(chk.kind) {
+                    checkers.append(checker(chk, rs: rs, vs: vs, rsAddress: address, rsPort: UInt16(clamping: rs.port)))
                 }
                 realServers.append(RealServerSpec(destination: dest, inhibitOnFailure: rs.inhibitOnFailure ?? vs.inhibitOnFailure,
                                                   notifyUp: rs.notifyUp, notifyDown: rs.notifyDown, checkers: checkers, location: rs.location))
@@ -225,13 +243,14 @@ public enum LVSSpecBuilder {
 
     /// keepalived's resolution (check_data.c): the checker's own value, else the real server's,
     /// else the virtual server's, else the default.
-    static func tcpChecker(_ chk: Checker, rs: RealServer, vs: VirtualServer, rsAddress: IPAddress, rsPort: UInt16) -> CheckerSpec {
+    static func checker(_ chk: Checker, rs: RealServer, vs: VirtualServer, rsAddress: IPAddress, rsPort: UInt16) -> CheckerSpec {
         let delayLoop = chk.delayLoop ?? rs.delayLoop ?? vs.delayLoop
+        let isHTTP = chk.kind == .http || chk.kind == .ssl
         let timing = TCPCheckConfig(
             delayLoop: max(1, delayLoop),
             connectTimeout: max(1, chk.connectTimeout ?? rs.connectTimeout ?? vs.connectTimeout ?? 5_000_000),
             retry: max(0, chk.retry ?? rs.retry ?? vs.retry ?? chk.defaultRetry),
-            delayBeforeRetry: max(0, chk.delayBeforeRetry ?? rs.delayBeforeRetry ?? vs.delayBeforeRetry ?? 1_000_000),
+            delayBeforeRetry: max(0, chk.delayBeforeRetry ?? rs.delayBeforeRetry ?? vs.delayBeforeRetry ?? (isHTTP ? 3_000_000 : 1_000_000)),
             warmup: chk.warmup ?? rs.warmup ?? vs.warmup,
             alpha: chk.alpha ?? rs.alpha ?? vs.alpha)
         let target = CheckTarget(
@@ -240,6 +259,28 @@ public enum LVSSpecBuilder {
             bindTo: chk.bindTo,
             bindPort: chk.bindPort.map { UInt16(clamping: $0) },
             bindInterface: chk.bindInterface, fwmark: chk.fwmark ?? 0)
-        return CheckerSpec(kind: chk.kind, target: target, timing: timing, location: chk.location)
+        var http: HTTPCheckSpec?
+        if isHTTP {
+            let urls = chk.urls.map { url in
+                HTTPCheckSpec.URL(path: url.path ?? "/", virtualhost: url.virtualhost ?? chk.virtualhost ?? rs.virtualhost ?? vs.virtualhost,
+                                  expectation: HTTPExpectation(statusCodes: url.statusCodes, digest: url.digest.map(hexBytes)))
+            }
+            let version: HTTPProtocolVersion = switch chk.httpProtocol { case "1.1": .http11; case "1.0C": .http10Close; default: .http10 }
+            let sni = chk.sniName ?? (chk.enableSNI ? (urls.first?.virtualhost ?? chk.virtualhost ?? rs.virtualhost ?? vs.virtualhost) : nil)
+            http = HTTPCheckSpec(urls: urls.isEmpty ? [HTTPCheckSpec.URL(path: "/", virtualhost: nil, expectation: HTTPExpectation())] : urls,
+                                 version: version, tls: chk.kind == .ssl, serverName: sni, fastRecovery: chk.fastRecovery)
+        }
+        return CheckerSpec(kind: chk.kind, target: target, timing: timing, http: http, location: chk.location)
+    }
+
+    /// A digest's 32 hex digits as its 16 bytes.
+    static func hexBytes(_ text: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var pending: UInt8?
+        for c in text.utf8 {
+            let v: UInt8 = c <= 57 ? c - 48 : (c | 0x20) - 87
+            if let high = pending { bytes.append(high << 4 | v); pending = nil } else { pending = v }
+        }
+        return bytes
     }
 }

@@ -63,6 +63,10 @@ public enum HTTPFetchOutcome {
 public struct HTTPFetchResult<ID: Sendable> {
     public var id: ID
     public var outcome: HTTPFetchOutcome
+    public init(id: ID, outcome: HTTPFetchOutcome) {
+        self.id = id
+        self.outcome = outcome
+    }
 }
 
 /// HTTP_GET / SSL_GET fetches through one epoll descriptor, like `EpollTCPProber`: each phase

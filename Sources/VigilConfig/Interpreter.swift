@@ -14,11 +14,11 @@ struct Interpreter {
 
     // MARK: top level
 
-    static let topLevel = ["global_defs", "vrrp_script", "track_file", "vrrp_track_file", "vrrp_track_process", "track_process", "vrrp_instance", "vrrp_sync_group",
+    static let topLevel = ["SSL", "global_defs", "vrrp_script", "track_file", "vrrp_track_file", "vrrp_track_process", "track_process", "vrrp_instance", "vrrp_sync_group",
                            "virtual_server_group", "virtual_server", "static_ipaddress", "static_routes",
                            "static_rules", "net_namespace"]
     static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets", "instance", "use_pid_dir",
-                                   "linkbeat_use_polling", "child_wait_time", "SSL",
+                                   "linkbeat_use_polling", "child_wait_time",
                                    "bfd_instance", "garp_group",
                                    "linkbeat_interfaces", "track_group", "static_track_group"]
 
@@ -63,6 +63,8 @@ struct Interpreter {
                 if let block = reader.requireBlock(s) { config.staticRules += ruleLines(block) }
             case "net_namespace":
                 config.netNamespace = reader.string(s, expecting: "a network namespace name")
+            case "SSL":
+                if let block = reader.requireBlock(s) { sslBlock(s, block) }
             default:
                 if Self.topLevelAccepted.contains(s.keyword) {
                     config.globals.notActedOn[s.keyword] = s.location
@@ -1152,8 +1154,8 @@ struct Interpreter {
 
     static let realServerKeywords = ["weight", "inhibit_on_failure", "lvs_method", "notify_up", "notify_down",
                                      "uthreshold", "lthreshold", "alpha", "connect_timeout", "retry",
-                                     "delay_before_retry", "warmup", "delay_loop"]
-    static let realServerAccepted = ["smtp_alert", "virtualhost", "snmp_name"]
+                                     "delay_before_retry", "warmup", "delay_loop", "virtualhost"]
+    static let realServerAccepted = ["smtp_alert", "snmp_name"]
 
     mutating func realServer(_ s: Statement, _ block: [Statement]) -> RealServer? {
         guard let address = reader.address(s) else { return nil }
@@ -1168,10 +1170,10 @@ struct Interpreter {
             if let first = s.keyword.utf8.first, first >= UInt8(ascii: "A"), first <= UInt8(ascii: "Z"),
                let kind = Self.checkerKinds[s.keyword] {
                 rs.checkers.append(checker(kind, s))
-                if kind != .tcp {
+                if ![.tcp, .http, .ssl].contains(kind) {
                     // Not a config error (keepalived accepts it, so the exit status stays), but
                     // nobody must believe this server is health-checked when it is not.
-                    reader.diagnostics.warning(s.location, "\(kind.rawValue) is not run by Vigil yet (only TCP_CHECK is): real_server \(address) is not health-checked by it", klass: .note)
+                    reader.diagnostics.warning(s.location, "\(kind.rawValue) is not run by Vigil yet (TCP_CHECK, HTTP_GET and SSL_GET are): real_server \(address) is not health-checked by it", klass: .note)
                 }
                 continue
             }
@@ -1194,6 +1196,7 @@ struct Interpreter {
             case "delay_before_retry": rs.delayBeforeRetry = reader.timer(s)
             case "warmup": rs.warmup = reader.timer(s)
             case "delay_loop": rs.delayLoop = reader.timer(s, min: 1)
+            case "virtualhost": rs.virtualhost = reader.string(s, expecting: "a host name")
             default:
                 if Self.realServerAccepted.contains(s.keyword) { rs.notActedOn[s.keyword] = s.location; continue }
                 reader.unknown(s, in: "real_server \(address)", known: Self.realServerKeywords + Self.realServerAccepted + CheckerKind.allCases.map(\.rawValue))
@@ -1260,6 +1263,18 @@ struct Interpreter {
             case "delay_loop": c.delayLoop = reader.timer(s, min: 1)
             case "alpha": c.alpha = reader.boolean(s)
             case "url": if let b = reader.requireBlock(s) { c.urls.append(url(b, at: s.location)) }
+            case "http_protocol":
+                if let t = reader.argument(s, expecting: "1.0, 1.0C or 1.1") {
+                    switch t.text.uppercased() {
+                    case "1.0": c.httpProtocol = nil
+                    case "1.0C", "1.1": c.httpProtocol = t.text.uppercased()
+                    default: reader.diagnostics.error(t.location, "Invalid http_protocol \(t.text)", suggestion: nearest(t.text, in: ["1.0", "1.0C", "1.1"]))
+                    }
+                }
+            case "virtualhost": c.virtualhost = reader.string(s, expecting: "a host name")
+            case "fast_recovery": c.fastRecovery = reader.boolean(s) ?? true
+            case "enable_sni": c.enableSNI = reader.boolean(s) ?? true
+            case "sni_name": c.sniName = reader.string(s, expecting: "a server name")
             case "misc_path": c.miscPath = reader.command(s)
             case "misc_timeout": c.miscTimeout = reader.timer(s, min: 1)
             case "misc_dynamic": c.miscDynamic = true
@@ -1275,6 +1290,25 @@ struct Interpreter {
             reader.diagnostics.error(s.location, "\(kind.rawValue) has no url block: nothing to check")
         }
         return c
+    }
+
+    /// keepalived's SSL block: the files are checked when the daemon makes its TLS context.
+    mutating func sslBlock(_ s: Statement, _ block: [Statement]) {
+        var ssl = config.globals.ssl ?? SSLSettings()
+        ssl.location = s.location
+        for s in block {
+            reader.forbidBlock(s)
+            switch s.keyword {
+            case "password": ssl.password = reader.string(s, expecting: "the key's password")
+            case "ca":
+                ssl.ca = reader.string(s, expecting: "a CA file")
+                reader.diagnostics.note(s.location, "SSL ca: as in keepalived, the server's certificate is not verified: an SSL_GET passes whatever certificate the server shows")
+            case "certificate": ssl.certificate = reader.string(s, expecting: "a certificate file")
+            case "key": ssl.key = reader.string(s, expecting: "a key file")
+            default: reader.unknown(s, in: "SSL", known: ["password", "ca", "certificate", "key"])
+            }
+        }
+        config.globals.ssl = ssl
     }
 
     mutating func url(_ block: [Statement], at location: SourceLocation) -> HTTPURL {
@@ -1303,6 +1337,9 @@ struct Interpreter {
             case "virtualhost": u.virtualhost = reader.string(s, expecting: "a host name")
             default:
                 if !known.contains(s.keyword) { reader.unknown(s, in: "url", known: known) }
+                else {
+                    reader.diagnostics.warning(s.location, "url option '\(s.keyword)' is not acted on by Vigil yet: the page is not matched against a regex", klass: .note)
+                }
             }
         }
         if u.path == nil { reader.diagnostics.error(location, "url block has no 'path'") }

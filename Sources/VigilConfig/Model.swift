@@ -52,8 +52,19 @@ public struct ConfiguredScript: Sendable {
     public var role: Role
 }
 
+/// The top-level `SSL { password; ca; certificate; key }` block SSL_GET checkers use.
+public struct SSLSettings: Sendable, Hashable {
+    public var password: String?
+    public var ca: String?
+    public var certificate: String?
+    public var key: String?
+    public var location: SourceLocation?
+    public init() {}
+}
+
 public struct GlobalDefs: Sendable {
     public var routerID: String?
+    public var ssl: SSLSettings?
     public var notificationEmail: [String] = []
     public var notificationEmailFrom: String?
     public var smtpServer: String?
@@ -373,6 +384,13 @@ public struct Checker: Sendable {
     public var fwmark: UInt32?
     public var alpha: Bool?
     public var urls: [HTTPURL] = []
+    /// `http_protocol`: 1.0 (nil), 1.0C, 1.1.
+    public var httpProtocol: String?
+    public var virtualhost: String?
+    public var fastRecovery = false
+    /// `enable_sni`: send the virtualhost as SNI.
+    public var enableSNI = false
+    public var sniName: String?
     public var miscPath: ScriptCommand?
     public var miscTimeout: Microseconds?
     public var miscDynamic = false
@@ -405,6 +423,8 @@ public struct RealServer: Sendable {
     public var delayBeforeRetry: Microseconds?
     public var warmup: Microseconds?
     public var delayLoop: Microseconds?
+    /// The Host: of this server's HTTP_GET/SSL_GET checks, unless the url or checker names one.
+    public var virtualhost: String?
     public var checkers: [Checker] = []
     /// Keywords keepalived acts on that Vigil accepts without acting on them yet (`NotActedOn`).
     public var notActedOn: [String: SourceLocation] = [:]

@@ -49,7 +49,6 @@ public enum NotActedOn {
         set(["vrf"], "adverts are not bound to the VRF")
         set(["garp_extra_if", "vrrp_garp_extra_if", "garp_group"], "no gratuitous ARPs on the extra interfaces")
         set(["debug"], "use vigil -D")
-        set(["SSL"], "SSL_GET is not run yet, so its client certificate and key are not used")
         set(["state_dump_file", "stats_dump_file", "json_dump_file", "data_use_instance", "json_version"],
             "the dumps are written as keepalived 2.2.7 writes them, in $TMPDIR or /tmp")
         set(["vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force", "vrrp_netlink_monitor_rcv_bufs",
@@ -87,7 +86,7 @@ public enum NotActedOn {
             // server is not health-checked.
             for rs in vs.realServers {
                 warn("real_server \(rs.address):\(rs.port): ", rs.notActedOn)
-                for c in rs.checkers where c.kind == .tcp { warn("\(c.kind.rawValue) of \(rs.address):\(rs.port): ", c.notActedOn) }
+                for c in rs.checkers where [.tcp, .http, .ssl].contains(c.kind) { warn("\(c.kind.rawValue) of \(rs.address):\(rs.port): ", c.notActedOn) }
             }
         }
     }

@@ -1,3 +1,4 @@
+import HealthCheck
 import IPVS
 import LVS
 import Logging
@@ -46,12 +47,18 @@ final class CheckerHost: LoopHost {
     /// Each checker's last result, by slot, for `vigil status` and metrics.
     struct CheckRecord {
         var startedAt: Int64?
-        var outcome: ProbeOutcome?
+        /// The last result as status shows it ("connected", "HTTP status code error to", ...).
+        var result: String?
         var finishedAt: Double?
         var duration: Int64?
         var count: UInt64 = 0
     }
     private(set) var records: [CheckRecord] = []
+    /// HTTP_GET / SSL_GET fetches (nil when the configuration has none, or no epoll).
+    private let fetcher: (any HTTPFetcher)?
+    /// SSL_GET's sessions from the SSL block; nil when it could not be made (then SSL_GETs do
+    /// not run, and the start said why).
+    private var tls: TLSSessionMaker?
     /// Called with each finished check's duration (µs), for the metrics' histogram.
     var onCheckFinished: (CheckerKind, Int64) -> Void = { _, _ in }
 
@@ -76,8 +83,17 @@ final class CheckerHost: LoopHost {
             kernel = nil
         }
         prober = system.makeProber()
+        let checkers = specs.flatMap { $0.realServers.flatMap(\.checkers) }
+        fetcher = checkers.contains { $0.http != nil } ? system.makeHTTPFetcher() : nil
+        if checkers.contains(where: { $0.http?.tls == true }) {
+            do { tls = try system.makeTLS(globals.ssl) } catch {
+                logger.error("SSL_GET cannot run: \(error)")
+            }
+        }
         refreshProbeTargets()
-        logger.info("IPVS: \(specs.count) virtual servers, \(controller.checkerCount) TCP_CHECKs (\(prober.sharedDescriptor != nil ? "epoll" : "poll"))")
+        let fetches = checkers.filter { $0.http != nil }.count
+        logger.info("IPVS: \(specs.count) virtual servers, \(controller.checkerCount - fetches) TCP_CHECKs (\(prober.sharedDescriptor != nil ? "epoll" : "poll")), \(fetches) HTTP_GET/SSL_GETs")
+        if fetches > 0 && fetcher == nil { logger.error("HTTP_GET/SSL_GET cannot run: no epoll descriptor") }
     }
 
     /// False when IPVS could not be initialised.
@@ -115,15 +131,24 @@ final class CheckerHost: LoopHost {
         while records.count < controller.machines.count { records.append(CheckRecord()) }
     }
 
-    private func recordResult(_ id: CheckerID, _ outcome: ProbeOutcome, at now: Int64) {
+    private func recordResult(_ id: CheckerID, _ result: String, at now: Int64) {
         guard records.indices.contains(id.slot) else { return }
         let duration = records[id.slot].startedAt.map { now - $0 } ?? 0
-        records[id.slot].outcome = outcome
+        records[id.slot].result = result
         records[id.slot].finishedAt = clock.wallClock()
         records[id.slot].duration = duration
         records[id.slot].count += 1
         records[id.slot].startedAt = nil
         if let kind = controller.spec(of: id)?.kind { onCheckFinished(kind, duration) }
+    }
+
+    static func describe(_ outcome: ProbeOutcome) -> String {
+        switch outcome {
+        case .connected: "connected"
+        case .failed(let e): "failed: \(SystemError.describe(e))"
+        case .timedOut: "timed out"
+        case .notRun(let e): "not run: \(SystemError.describe(e))"
+        }
     }
 
     private static func probeTarget(_ target: CheckTarget) -> (SocketAddress, ProbeOptions) {
@@ -161,6 +186,12 @@ final class CheckerHost: LoopHost {
         if let shared = prober.sharedDescriptor {
             loop.watch(shared) { [unowned self] now in self.finish(self.prober.ready(fd: shared, now: now), at: now) }
         }
+        if let fetcher {
+            loop.watch(fetcher.descriptor) { [unowned self] now in
+                self.finishFetches(fetcher.ready(now: now), at: now)
+                self.reconcileIfNeeded()
+            }
+        }
         started = true
         handle(events, at: now)
         return ops
@@ -170,17 +201,14 @@ final class CheckerHost: LoopHost {
 
     var nextDeadline: Int64? {
         guard kernel != nil, started else { return nil }
-        switch (controller.nextDeadline, prober.nextDeadline) {
-        case let (a?, b?): return min(a, b)
-        case let (a?, nil): return a
-        case let (nil, b): return b
-        }
+        return [controller.nextDeadline, prober.nextDeadline, fetcher?.nextDeadline].compactMap { $0 }.min()
     }
 
     /// Timed-out connects and due checkers; then the table is reconciled if health changed.
     func runDueWork(at now: Int64) {
         guard kernel != nil, started else { return }
         finish(prober.expire(now: now), at: now)
+        if let fetcher { finishFetches(fetcher.expire(now: now), at: now) }
         let events = controller.timersFired(at: now, slack: Self.timerSlack)
         handle(events, at: now)
         // Loopback and LAN handshakes often finish within microseconds: collect them in this
@@ -193,7 +221,7 @@ final class CheckerHost: LoopHost {
 
     private func finish(_ results: [ProbeResult<CheckerID>], at now: Int64) {
         for result in results {
-            recordResult(result.id, result.outcome, at: now)
+            recordResult(result.id, Self.describe(result.outcome), at: now)
             handle(controller.probeFinished(result.id, verdict: result.outcome.verdict, at: now), at: now)
             if case .notRun(let e) = result.outcome, let target = controller.target(of: result.id) {
                 logger.warning("TCP_CHECK of \(target) could not run: \(SystemError.describe(e)); rescheduling")
@@ -201,14 +229,78 @@ final class CheckerHost: LoopHost {
         }
     }
 
+    /// The fetches that ended: judged against their url block, recorded, fed to the machine.
+    private func finishFetches(_ results: [HTTPFetchResult<CheckerID>], at now: Int64) {
+        for result in results {
+            guard let spec = controller.spec(of: result.id), let http = spec.http else { continue }
+            let url = pendingURL[result.id.slot] ?? 0
+            let verdict: Bool?
+            let text: String
+            switch result.outcome {
+            case .response(let response, let digest):
+                let failure = http.urls.indices.contains(url) ? http.urls[url].expectation.failure(of: response, bodyDigest: digest) : nil
+                verdict = failure == nil
+                text = failure.map { "\($0) url(\(http.urls[url].path)): status \(response.statusCode)" } ?? "status \(response.statusCode) url(\(http.urls[url].path))"
+            case .failed(let reason, let detail):
+                verdict = false
+                text = reason + (detail.map { ": \($0)" } ?? "")
+            case .notRun(let e):
+                verdict = nil
+                text = "not run: \(SystemError.describe(e))"
+                logger.warning("\(spec.kind.rawValue) of \(spec.target) could not run: \(SystemError.describe(e)); rescheduling")
+            }
+            if verdict == false { logger.debug("\(spec.kind.rawValue) \(spec.target): \(text)") }
+            recordResult(result.id, text, at: now)
+            handle(controller.probeFinished(result.id, verdict: verdict, at: now), at: now)
+        }
+    }
+
+    /// The URL each fetch in flight is for, by slot.
+    private var pendingURL: [Int: Int] = [:]
+
+    private func startFetch(_ id: CheckerID, url: Int, timeout: Int64, now: Int64) {
+        guard let fetcher, let spec = controller.spec(of: id), let http = spec.http, http.urls.indices.contains(url),
+              probeTargets.indices.contains(id.slot), let (address, options) = probeTargets[id.slot] else {
+            handle(controller.probeFinished(id, verdict: nil, at: now), at: now)
+            return
+        }
+        var tlsSession: ((Int32) -> (any TLSSession)?)?
+        if http.tls {
+            guard let tls else {
+                recordResult(id, "not run: no TLS context (see the start's log)", at: now)
+                handle(controller.probeFinished(id, verdict: nil, at: now), at: now)
+                return
+            }
+            let name = http.serverName
+            tlsSession = { fd in tls(fd, name) }
+        }
+        let target = http.urls[url]
+        let request = HTTPRequest.get(path: target.path, version: http.version, virtualhost: target.virtualhost,
+                                      address: spec.target.address, port: spec.target.port)
+        let fetch = HTTPFetchRequest(target: address, options: options, request: Array(request.utf8), tls: tlsSession,
+                                     digest: target.expectation.digest == nil ? nil : { MD5Digest() }, timeout: timeout)
+        records[id.slot].startedAt = now
+        pendingURL[id.slot] = url
+        if let result = fetcher.start(id: id, fetch, now: now) { finishFetches([result], at: now) }
+    }
+
     private func handle(_ events: [LVSEvent], at now: Int64) {
         for event in events {
             switch event {
             case .connect(let id, let timeout):
                 startProbe(id, timeout: timeout, now: now)
+            case .fetch(let id, let url, let timeout):
+                startFetch(id, url: url, timeout: timeout, now: now)
             case .checkerVerdict(let id, let up):
                 guard let spec = controller.spec(of: id) else { continue }
-                if up { logger.info("TCP connection to \(spec.target) success.") }
+                if spec.http != nil {
+                    // keepalived's check_http.c lines.
+                    if up { logger.info("Remote Web server \(spec.target) succeed on service.") }
+                    else {
+                        let why = records.indices.contains(id.slot) ? records[id.slot].result.map { " (\($0))" } ?? "" : ""
+                        logger.info("HTTP_CHECK on service \(spec.target) failed after \(spec.timing.retry) retries.\(why)")
+                    }
+                } else if up { logger.info("TCP connection to \(spec.target) success.") }
                 else { logger.info("TCP_CHECK on service \(spec.target) failed after \(spec.timing.retry) retries.") }
             case .realServer(let v, let r, let change):
                 let vs = controller.specs[v]
@@ -243,7 +335,7 @@ final class CheckerHost: LoopHost {
         records[id.slot].startedAt = now
         switch prober.start(id: id, target: address, options: options, timeout: timeout, now: now) {
         case .finished(let result):
-            recordResult(id, result.outcome, at: now)
+            recordResult(id, Self.describe(result.outcome), at: now)
             handle(controller.probeFinished(id, verdict: result.outcome.verdict, at: now), at: now)
         case .pending(let fd):
             if prober.sharedDescriptor == nil {
@@ -331,6 +423,7 @@ final class CheckerHost: LoopHost {
     /// With omega, the down scripts run for what is being removed, as in keepalived.
     func shutDown(release: Bool) {
         prober.cancelAll()
+        fetcher?.cancelAll()
         guard let kernel, started else { return }
         guard release else {
             logger.info("IPVS: -I given: leaving \(installed.count) services in place")

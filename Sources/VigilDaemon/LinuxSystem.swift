@@ -34,6 +34,16 @@ extension DaemonSystem {
         if gethostname(&name, name.count) == 0 { system.hostName = String(cString: name) }
         if let user = getpwuid(getuid()), let login = user.pointee.pw_name { system.userName = String(cString: login) }
         system.listenTCP = listenOnTCP
+        system.makeHTTPFetcher = { HTTPProber<CheckerID>() }
+        system.makeTLS = { settings throws(DaemonError) in
+            let context: TLSClientContext
+            do {
+                context = try TLSClientContext(certificate: settings?.certificate, key: settings?.key, password: settings?.password, ca: settings?.ca)
+            } catch {
+                throw DaemonError("SSL: \(error)")
+            }
+            return { fd, name in context.session(fd: fd, serverName: name) }
+        }
         let (notifySocket, watchdog) = SystemdNotifySocket.fromEnvironment()
         if let notifySocket {
             do {

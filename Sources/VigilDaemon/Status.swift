@@ -89,7 +89,7 @@ extension CheckerHost {
                     let id = controller.ids[v][r][c]
                     let record = records.indices.contains(id.slot) ? records[id.slot] : CheckRecord()
                     return CheckStatus(kind: rs.checkers[c].kind.rawValue, target: rs.checkers[c].target.description,
-                                       up: controller.machines[id.slot].isUp, lastResult: record.outcome.map(Self.describe),
+                                       up: controller.machines[id.slot].isUp, lastResult: record.result,
                                        lastCheckAt: record.finishedAt, lastDuration: record.duration.map { Double($0) / 1e6 },
                                        checks: record.count)
                 }
@@ -107,12 +107,4 @@ extension CheckerHost {
         return (isActive, all, counters)
     }
 
-    static func describe(_ outcome: ProbeOutcome) -> String {
-        switch outcome {
-        case .connected: "connected"
-        case .failed(let e): "failed: \(SystemError.describe(e))"
-        case .timedOut: "timed out"
-        case .notRun(let e): "not run: \(SystemError.describe(e))"
-        }
-    }
 }

@@ -172,6 +172,23 @@ public protocol ConnectProber: AnyObject {
     func cancelAll()
 }
 
+/// HTTP_GET / SSL_GET fetches, all behind one descriptor the loop watches.
+public protocol HTTPFetcher: AnyObject {
+    var descriptor: Int32 { get }
+    var count: Int { get }
+    var nextDeadline: Int64? { get }
+    /// A result now when the fetch could not start.
+    func start(id: CheckerID, _ request: HTTPFetchRequest, now: Int64) -> HTTPFetchResult<CheckerID>?
+    func ready(now: Int64) -> [HTTPFetchResult<CheckerID>]
+    func expire(now: Int64) -> [HTTPFetchResult<CheckerID>]
+    func cancelAll()
+}
+
+extension HTTPProber: HTTPFetcher where ID == CheckerID {}
+
+/// keepalived's SSL block made into sessions: (socket, SNI name) → a TLS session.
+public typealias TLSSessionMaker = (Int32, String?) -> (any TLSSession)?
+
 /// One accepted stream connection (control socket, metrics), non-blocking.
 public protocol StreamConnection: AnyObject {
     var fd: Int32 { get }
@@ -245,6 +262,12 @@ public struct DaemonSystem {
     public var userName = "root"
     /// The running processes (vrrp_track_process); with command lines when asked.
     public var processTable: (Bool) -> [RunningProcess] = { _ in [] }
+    /// nil when no epoll descriptor can be had: HTTP_GET and SSL_GET are then not run.
+    public var makeHTTPFetcher: () -> (any HTTPFetcher)? = { nil }
+    /// The SSL_GET client from the SSL block (nil: no block); throws when its files are unusable.
+    public var makeTLS: (SSLSettings?) throws(DaemonError) -> TLSSessionMaker = { _ throws(DaemonError) in
+        throw DaemonError("TLS is not available here")
+    }
 
     public init(clock: any DaemonClock, waiter: any DescriptorWaiter, signals: any SignalSource,
                 addresses: any AddressControl, network: any VRRPNetwork,

@@ -116,7 +116,9 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
         }
         """)
         let checkers = list[0].realServers[0].checkers
-        #expect(checkers.count == 1) // HTTP_GET is reported, not run
+        #expect(checkers.count == 2)
+        let http = checkers[1].timing
+        #expect(http.retry == 5 && http.delayBeforeRetry == 2 * s && checkers[1].http?.urls.map(\.path) == ["/"])
         let timing = checkers[0].timing
         #expect(timing.delayLoop == 7 * s && timing.connectTimeout == 4 * s && timing.retry == 2)
         #expect(timing.delayBeforeRetry == 2 * s && timing.warmup == 7 * s && !timing.alpha)
@@ -127,10 +129,8 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
             lb_kind NAT
             protocol TCP
             real_server 192.168.0.1 80 {
-                HTTP_GET {
-                    url {
-                        path /
-                    }
+                DNS_CHECK {
+                    name example.com
                 }
             }
         }

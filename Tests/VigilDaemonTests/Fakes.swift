@@ -2,6 +2,7 @@
 // LAN that carries adverts between simulated directors: the idea of swift-nio's embedded
 // event loop, applied to the whole daemon. Nothing here touches the machine.
 import Addressing
+import HealthCheck
 import IPVS
 import LVS
 import Logging
@@ -449,6 +450,49 @@ final class FakeProber: ConnectProber {
         let due = pending.filter { $0.at <= now }
         pending.removeAll { $0.at <= now }
         return due.map { ProbeResult(id: $0.id, outcome: $0.outcome) }
+    }
+
+    func cancelAll() { pending = [] }
+}
+
+/// HTTP_GET / SSL_GET fetches answered after a virtual millisecond by `page`, which gives the
+/// status line's code and body for a target and request (nil: the connect times out).
+final class FakeFetcher: HTTPFetcher {
+    let clock: VirtualClock
+    let descriptor: Int32
+    var page: (SocketAddress, String) -> (status: Int, body: String)? = { _, _ in (200, "ok") }
+    private(set) var started: [(time: Int64, id: CheckerID, target: SocketAddress, request: String, tls: Bool)] = []
+    private var pending: [(id: CheckerID, at: Int64, outcome: HTTPFetchOutcome)] = []
+
+    init(clock: VirtualClock, descriptors: FakeDescriptors) {
+        self.clock = clock
+        descriptor = descriptors.allocate()
+    }
+
+    var count: Int { pending.count }
+    var nextDeadline: Int64? { pending.map(\.at).min() }
+
+    func start(id: CheckerID, _ request: HTTPFetchRequest, now: Int64) -> HTTPFetchResult<CheckerID>? {
+        let text = String(decoding: request.request, as: UTF8.self)
+        started.append((now, id, request.target, text, request.tls != nil))
+        guard let answer = page(request.target, text) else {
+            pending.append((id, now + request.timeout, .failed(reason: "Timeout connecting", detail: nil)))
+            return nil
+        }
+        var reader = HTTPResponseReader()
+        let digest = request.digest?()
+        let bytes = Array("HTTP/1.0 \(answer.status) X\r\nContent-Length: \(answer.body.utf8.count)\r\n\r\n\(answer.body)".utf8)
+        try? reader.consume(bytes[...]) { body in body.withUnsafeBytes { digest?.update($0) } }
+        pending.append((id, now + 1_000, .response(reader, digest: digest?.finish())))
+        return nil
+    }
+
+    func ready(now: Int64) -> [HTTPFetchResult<CheckerID>] { expire(now: now) }
+
+    func expire(now: Int64) -> [HTTPFetchResult<CheckerID>] {
+        let due = pending.filter { $0.at <= now }
+        pending.removeAll { $0.at <= now }
+        return due.map { HTTPFetchResult(id: $0.id, outcome: $0.outcome) }
     }
 
     func cancelAll() { pending = [] }

@@ -13,6 +13,7 @@ final class Director {
     let ipvs = FakeIPVS()
     let processes: FakeProcesses
     let prober: FakeProber
+    let fetcher: FakeFetcher
     let signals: FakeSignals
     let files = FakeFiles()
     let log = LogStore()
@@ -52,6 +53,7 @@ final class Director {
         }
         processes = FakeProcesses(clock: simulation.clock)
         prober = FakeProber(clock: simulation.clock, descriptors: simulation.descriptors)
+        fetcher = FakeFetcher(clock: simulation.clock, descriptors: simulation.descriptors)
         signals = FakeSignals(descriptors: simulation.descriptors)
         log.clock = simulation.clock
         systemd = FakeServiceManager(clock: simulation.clock)
@@ -73,6 +75,8 @@ final class Director {
             return listener
         }
         system.serviceManager = systemd
+        system.makeHTTPFetcher = { [fetcher] in fetcher }
+        system.makeTLS = { _ throws(DaemonError) in { _, _ in nil } }
         system.routing = node
         system.links = node
         system.nftPath = "/usr/sbin/nft"

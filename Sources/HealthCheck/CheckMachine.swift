@@ -1,0 +1,87 @@
+/// Every checker kind's schedule behind one face, so the controller keeps one slot table and
+/// one timer heap: TCP_CHECK's connect (`TCPCheckMachine`) and HTTP_GET/SSL_GET's fetch of
+/// one URL (`HTTPCheckMachine`). The driver runs what `.connect`/`.fetch` asks and reports the
+/// verdict back through `finished` or `aborted`.
+public enum CheckMachine: Sendable, Hashable {
+    case tcp(TCPCheckMachine)
+    case http(HTTPCheckMachine)
+
+    public enum Action: Sendable, Hashable {
+        case connect(timeout: Int64)
+        case fetch(url: Int, timeout: Int64)
+        case reportUp
+        case reportDown
+    }
+
+    public var config: TCPCheckConfig {
+        switch self { case .tcp(let m): m.config; case .http(let m): m.config }
+    }
+
+    public var isUp: Bool {
+        switch self { case .tcp(let m): m.isUp; case .http(let m): m.isUp }
+    }
+
+    public var hasRun: Bool {
+        switch self { case .tcp(let m): m.hasRun; case .http(let m): m.hasRun }
+    }
+
+    public var nextDeadline: Int64? {
+        switch self { case .tcp(let m): m.nextDeadline; case .http(let m): m.nextDeadline }
+    }
+
+    public var isEnabled: Bool {
+        get { switch self { case .tcp(let m): m.isEnabled; case .http(let m): m.isEnabled } }
+        set {
+            switch self {
+            case .tcp(var m): m.isEnabled = newValue; self = .tcp(m)
+            case .http(var m): m.isEnabled = newValue; self = .http(m)
+            }
+        }
+    }
+
+    public mutating func start(at now: Int64, randomWarmup: Int64) -> [Action] {
+        step { tcp in tcp.start(at: now, randomWarmup: randomWarmup) } http: { http in http.start(at: now, randomWarmup: randomWarmup) }
+    }
+
+    public mutating func stop() {
+        _ = step { tcp in tcp.stop(); return [] } http: { http in http.stop(); return [] }
+    }
+
+    public mutating func timerFired(at now: Int64) -> [Action] {
+        step { tcp in tcp.timerFired(at: now) } http: { http in http.timerFired(at: now) }
+    }
+
+    public mutating func finished(success: Bool, at now: Int64) -> [Action] {
+        step { tcp in tcp.connectFinished(success: success, at: now) } http: { http in http.fetchFinished(success: success, at: now) }
+    }
+
+    public mutating func aborted(at now: Int64) -> [Action] {
+        step { tcp in tcp.connectAborted(at: now) } http: { http in http.fetchAborted(at: now) }
+    }
+
+    private mutating func step(_ tcp: (inout TCPCheckMachine) -> [TCPCheckMachine.Action],
+                               http: (inout HTTPCheckMachine) -> [HTTPCheckMachine.Action]) -> [Action] {
+        switch self {
+        case .tcp(var m):
+            let actions = tcp(&m)
+            self = .tcp(m)
+            return actions.map { action in
+                switch action {
+                case .connect(let timeout): .connect(timeout: timeout)
+                case .reportUp: .reportUp
+                case .reportDown: .reportDown
+                }
+            }
+        case .http(var m):
+            let actions = http(&m)
+            self = .http(m)
+            return actions.map { action in
+                switch action {
+                case .fetch(let url, let timeout): .fetch(url: url, timeout: timeout)
+                case .reportUp: .reportUp
+                case .reportDown: .reportDown
+                }
+            }
+        }
+    }
+}

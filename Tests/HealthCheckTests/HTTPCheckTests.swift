@@ -1,0 +1,149 @@
+import Addressing
+import HealthCheck
+import Testing
+
+/// keepalived 2.2.7's HTTP_GET schedule, step by step on a virtual clock.
+@Suite struct HTTPCheckMachineTests {
+    static let timing = TCPCheckConfig(delayLoop: 10 * s, connectTimeout: 2 * s, retry: 2, delayBeforeRetry: 3 * s, warmup: 0, bootstrapDelay: 0)
+
+    /// Runs one fetch with `success` and returns the actions and the next deadline.
+    static func step(_ m: inout HTTPCheckMachine, _ success: Bool, at now: Int64) -> ([HTTPCheckMachine.Action], Int64?) {
+        let actions = m.fetchFinished(success: success, at: now)
+        return (actions, m.nextDeadline)
+    }
+
+    @Test func oneURLPerRunAndTheFirstResultIsAVerdict() {
+        var m = HTTPCheckMachine(config: Self.timing, urlCount: 2)
+        #expect(m.start(at: 0, randomWarmup: 0) == [.fetch(url: 0, timeout: 2 * s)])
+        #expect(Self.step(&m, true, at: 1 * s) == ([], 11 * s), "the second URL waits a delay_loop")
+        #expect(m.timerFired(at: 11 * s) == [.fetch(url: 1, timeout: 2 * s)])
+        #expect(Self.step(&m, true, at: 12 * s) == ([.reportUp], 22 * s), "after the last URL: the first verdict")
+        #expect(m.timerFired(at: 22 * s) == [.fetch(url: 0, timeout: 2 * s)])
+    }
+
+    @Test func atStartOneFailureTakesTheServerDown() {
+        var m = HTTPCheckMachine(config: Self.timing, urlCount: 1)
+        _ = m.start(at: 0, randomWarmup: 0)
+        #expect(Self.step(&m, false, at: 1 * s) == ([.reportDown], 11 * s), "retry_it starts at retry; then max(delay_loop, delay_before_retry)")
+        #expect(m.failedURL == 0 && !m.isUp)
+    }
+
+    @Test func anUpServerRetriesTheFailingURLThenRecoversAfterAFullPass() {
+        var m = HTTPCheckMachine(config: Self.timing, urlCount: 2)
+        _ = m.start(at: 0, randomWarmup: 0)
+        _ = Self.step(&m, true, at: 0)
+        _ = m.timerFired(at: 10 * s)
+        _ = Self.step(&m, true, at: 10 * s)                    // up after both
+        _ = m.timerFired(at: 20 * s)
+        #expect(Self.step(&m, true, at: 20 * s) == ([], 30 * s))
+        #expect(m.timerFired(at: 30 * s) == [.fetch(url: 1, timeout: 2 * s)])
+        #expect(Self.step(&m, false, at: 30 * s) == ([], 33 * s), "retry 1 of 2 after delay_before_retry")
+        #expect(m.timerFired(at: 33 * s) == [.fetch(url: 1, timeout: 2 * s)], "the same URL again")
+        #expect(Self.step(&m, false, at: 33 * s) == ([], 36 * s))
+        _ = m.timerFired(at: 36 * s)
+        #expect(Self.step(&m, false, at: 36 * s) == ([.reportDown], 46 * s), "down after 1 + retry failures")
+        _ = m.timerFired(at: 46 * s)
+        #expect(Self.step(&m, false, at: 46 * s) == ([], 56 * s), "a down server: no retries, every max(delay_loop, dbr)")
+        #expect(m.timerFired(at: 56 * s) == [.fetch(url: 1, timeout: 2 * s)], "only the failed URL is tried")
+        #expect(Self.step(&m, true, at: 56 * s) == ([], 66 * s), "it answers: every URL again from the first, not up yet")
+        #expect(m.timerFired(at: 66 * s) == [.fetch(url: 0, timeout: 2 * s)])
+        #expect(Self.step(&m, true, at: 66 * s) == ([], 76 * s))
+        _ = m.timerFired(at: 76 * s)
+        #expect(Self.step(&m, true, at: 76 * s) == ([.reportUp], 86 * s))
+    }
+
+    @Test func fastRecoveryRunsTheRecoveryPassAtOnce() {
+        var m = HTTPCheckMachine(config: Self.timing, urlCount: 1, fastRecovery: true)
+        #expect(m.start(at: 0, randomWarmup: 0) == [.fetch(url: 0, timeout: 2 * s)])
+        #expect(Self.step(&m, false, at: 1 * s) == ([.reportDown], 11 * s))
+        _ = m.timerFired(at: 11 * s)
+        #expect(Self.step(&m, true, at: 11 * s) == ([], 11 * s), "down and no failed URL any more: no delay")
+        #expect(m.timerFired(at: 11 * s) == [.fetch(url: 0, timeout: 2 * s)])
+        #expect(Self.step(&m, true, at: 12 * s) == ([.reportUp], 22 * s))
+    }
+
+    @Test func alphaStartsDownAndAFirstFailureSaysNothing() {
+        var timing = Self.timing
+        timing.alpha = true
+        var m = HTTPCheckMachine(config: timing, urlCount: 1)
+        #expect(!m.isUp)
+        _ = m.start(at: 0, randomWarmup: 0)
+        #expect(Self.step(&m, false, at: 1 * s).0 == [])
+        _ = m.timerFired(at: 11 * s)
+        #expect(Self.step(&m, true, at: 11 * s).0 == [], "the failed URL answers: a full pass first")
+        _ = m.timerFired(at: 21 * s)
+        #expect(Self.step(&m, true, at: 21 * s).0 == [.reportUp])
+    }
+
+    @Test func anAbortedFetchHasNoVerdict() {
+        var m = HTTPCheckMachine(config: Self.timing, urlCount: 1)
+        _ = m.start(at: 0, randomWarmup: 0)
+        #expect(m.fetchAborted(at: 1 * s) == [] && m.nextDeadline == 11 * s && m.isUp && !m.hasRun)
+    }
+}
+
+@Suite struct HTTPResponseReaderTests {
+    static func read(_ chunks: [String]) throws -> (HTTPResponseReader, [UInt8]) {
+        var reader = HTTPResponseReader()
+        var body: [UInt8] = []
+        for chunk in chunks { try reader.consume(Array(chunk.utf8)[...]) { body += $0 } }
+        return (reader, body)
+    }
+
+    @Test func statusHeaderAndBodyAcrossReads() throws {
+        let (r, body) = try Self.read(["HTTP/1.0 200 OK\r\nServer: x\r", "\ncontent-length: 5\r\n\r", "\nhel", "lo and more"])
+        #expect(r.statusCode == 200 && r.contentLength == 5 && r.headerComplete)
+        #expect(String(decoding: body, as: UTF8.self) == "hello" && r.bodyBytes == 14, "digested up to Content-Length")
+    }
+
+    @Test func statusLines() {
+        for (line, code) in [("HTTP/1.1 404 Not Found", 404), ("HTTP/1.1 200", 200), ("HTTP/1.1 20 OK", 0), ("HTTP/1.1 2000 OK", 0),
+                             ("garbage", 0), ("HTTP/1.1 abc OK", 0), ("", 0)] {
+            #expect(HTTPResponseReader.statusCode(inStatusLine: Array(line.utf8)[...]) == code, "\(line)")
+        }
+    }
+
+    @Test func anOverlongHeaderIsAnErrorNotASilentEmptyPage() {
+        var reader = HTTPResponseReader()
+        let line = Array("X-Filler: \(String(repeating: "a", count: 1000))\r\n".utf8)
+        #expect(throws: HTTPResponseReader.Failure.headerTooLong(HTTPResponseReader.headerLimit)) {
+            try reader.consume(Array("HTTP/1.0 200 OK\r\n".utf8)[...]) { _ in }
+            for _ in 0..<20 { try reader.consume(line[...]) { _ in } }
+        }
+    }
+
+    @Test func expectations() throws {
+        let (ok, _) = try Self.read(["HTTP/1.0 204 No Content\r\n\r\n"])
+        #expect(HTTPExpectation().failure(of: ok, bodyDigest: nil) == nil)
+        #expect(HTTPExpectation(statusCodes: [300...399]).failure(of: ok, bodyDigest: nil) == "HTTP status code error to")
+        #expect(HTTPExpectation(digest: [UInt8](repeating: 1, count: 16)).failure(of: ok, bodyDigest: [UInt8](repeating: 2, count: 16)) == "MD5 digest error to")
+        let (partial, _) = try Self.read(["HTTP/1.0 200 OK\r\n"])
+        #expect(HTTPExpectation().failure(of: partial, bodyDigest: nil) == "Read, no data received from")
+    }
+
+    @Test func theRequestKeepalivedSends() {
+        #expect(HTTPRequest.get(path: "/health", version: .http10, virtualhost: nil, address: IPAddress("10.0.0.5")!, port: 80)
+                == "GET /health HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: 10.0.0.5:80\r\n\r\n")
+        #expect(HTTPRequest.get(path: "/", version: .http11, virtualhost: "www.example.com", address: IPAddress("fd00::5")!, port: 8080)
+                == "GET / HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: www.example.com\r\n\r\n")
+        #expect(HTTPRequest.get(path: "/", version: .http10Close, virtualhost: nil, address: IPAddress("fd00::5")!, port: 8080)
+                == "GET / HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: [fd00::5]:8080\r\n\r\n")
+    }
+
+    /// Random bytes, cut anywhere, never trap the reader.
+    @Test func randomInputOnlyThrows() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            var reader = HTTPResponseReader()
+            let bytes = (0..<Int.random(in: 0...600, using: &generator)).map { _ in
+                [UInt8(13), 10, 32, 58, 48, 55].randomElement(using: &generator)! &+ (Bool.random(using: &generator) ? UInt8.random(in: 0...255, using: &generator) : 0)
+            }
+            var at = 0
+            while at < bytes.count {
+                let n = Int.random(in: 1...50, using: &generator)
+                try? reader.consume(bytes[at..<min(bytes.count, at + n)]) { _ in }
+                at += n
+            }
+        }
+    }
+}
