@@ -73,6 +73,10 @@ let package = Package(
                 "VigilDaemon",
                 "VigilStatus",
                 "VigilMetrics",
+                "VigilSystem",
+                "TCPProbe",
+                "HealthCheck",
+                "Addressing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -42,8 +42,12 @@ public struct HTTPResponseReader: Sendable {
         }
     }
 
-    private var header: [UInt8] = []
+    /// The header without its blank line.
+    public private(set) var header: [UInt8] = []
     public private(set) var headerComplete = false
+    /// Keep the digested body in `body` (genhash -v shows it); off for checks.
+    public var keepsBody = false
+    public private(set) var body: [UInt8] = []
     /// 0 when the status line has none keepalived would read (keepalived's value, a failure).
     public private(set) var statusCode = 0
     public private(set) var contentLength: Int?
@@ -54,7 +58,7 @@ public struct HTTPResponseReader: Sendable {
     /// Anything at all arrived.
     public private(set) var receivedAny = false
 
-    public init() {}
+    public init(keepsBody: Bool = false) { self.keepsBody = keepsBody }
 
     /// Takes the next bytes read; `body` gets the part of them to digest.
     public mutating func consume(_ bytes: ArraySlice<UInt8>, body: (ArraySlice<UInt8>) -> Void) throws(Failure) {
@@ -69,7 +73,7 @@ public struct HTTPResponseReader: Sendable {
                 headerComplete = true
                 let bodyStart = end - before
                 rest = bytes[(bytes.startIndex + bodyStart)...]
-                header.removeSubrange(end...)
+                header.removeSubrange((end - 4)...)
                 parseHeader()
             } else {
                 if header.count > Self.headerLimit { throw .headerTooLong(Self.headerLimit) }
@@ -84,6 +88,7 @@ public struct HTTPResponseReader: Sendable {
         }
         if !wanted.isEmpty {
             digestedBytes += wanted.count
+            if keepsBody { self.body.append(contentsOf: wanted) }
             body(wanted)
         }
     }

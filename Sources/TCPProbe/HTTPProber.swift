@@ -38,6 +38,8 @@ public struct HTTPFetchRequest {
     public var digest: (() -> any BodyDigest)?
     /// Each phase (connect, TLS handshake, write, read) gets this long, as in keepalived.
     public var timeout: Int64
+    /// Keep the body in the response (genhash -v).
+    public var keepsBody = false
 
     public init(target: SocketAddress, options: ProbeOptions = ProbeOptions(), request: [UInt8],
                 tls: ((Int32) -> (any TLSSession)?)? = nil, digest: (() -> any BodyDigest)? = nil, timeout: Int64) {
@@ -92,6 +94,7 @@ public final class HTTPProber<ID: Sendable> {
             self.id = id
             self.fd = fd
             self.request = request
+            reader = HTTPResponseReader(keepsBody: request.keepsBody)
         }
     }
 

@@ -192,6 +192,13 @@ func normalizedArguments(_ arguments: [String]) -> [String] {
 enum Entry {
     static func main() {
         UserDatabase.useFilesOnlyIfStatic()
-        Vigil.main(normalizedArguments(Array(CommandLine.arguments.dropFirst())))
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        // `vigil genhash ...`, or keepalived's `-T`/`--genhash` as the first option: genhash's
+        // own options (-s, -p, -t, -V, ... mean other things to the daemon).
+        if let first = arguments.first, ["genhash", "-T", "--genhash"].contains(first) {
+            Genhash.main(Array(arguments.dropFirst()))
+            return
+        }
+        Vigil.main(normalizedArguments(arguments))
     }
 }
