@@ -330,6 +330,46 @@ stop_vigil TERM
 kill "$STATUSD" 2>/dev/null
 ip addr del 10.80.9.1/32 dev rs0
 
+echo "# phase http: HTTP_GET with a digest and status codes against busybox httpd"
+mkdir -p /tmp/www-http
+printf 'vigil kernel lab page\n' >/tmp/www-http/page.html
+HTTPDS=""
+for a in 51 52 53; do
+    ip addr add 10.70.0.$a/32 dev rs0
+    httpd -f -p "10.70.0.$a:80" -h /tmp/www-http &
+    HTTPDS="$HTTPDS $!"
+done
+sleep 0.3
+start_vigil http.conf /tmp/http.log || { show_log /tmp/http.log; exit 1; }
+# Real servers without alpha start in the pool; the first fetches come after the bootstrap
+# 1 s + warmup up to delay_loop 1 s, and take the 404 out (slack for TCG).
+wait_for 6 not has_dest 10.95.0.1:80 10.70.0.52:80
+check "HTTP_GET: a matching digest keeps the server in" has_dest 10.95.0.1:80 10.70.0.51:80
+check "HTTP_GET: a 404 is down" not has_dest 10.95.0.1:80 10.70.0.52:80
+check "HTTP_GET: status_code 404 makes a 404 up" has_dest 10.95.0.1:80 10.70.0.53:80
+printf 'a changed page\n' >/tmp/www-http/page.html
+# Down after 1 + retry failures delay_before_retry apart: delay_loop + 1 s + slack.
+t=$(now)
+if wait_for 6 not has_dest 10.95.0.1:80 10.70.0.51:80; then
+    ok "HTTP_GET: a changed page takes the server out after $(elapsed "$t") s"
+else
+    notok "HTTP_GET: a changed page takes the server out"; show_log /tmp/http.log | tail -n 20
+fi
+check "HTTP_GET: keepalived's line names the digest" grep -q "HTTP_CHECK on service \[10.70.0.51\]:tcp:80 failed after 1 retries. (MD5 digest error to" /tmp/http.log
+printf 'vigil kernel lab page\n' >/tmp/www-http/page.html
+# Back after the failed URL passes and one full pass: two delay_loops + slack.
+t=$(now)
+if wait_for 8 has_dest 10.95.0.1:80 10.70.0.51:80; then
+    ok "HTTP_GET: the restored page brings the server back after $(elapsed "$t") s"
+else
+    notok "HTTP_GET: the restored page brings the server back"; show_log /tmp/http.log | tail -n 20
+fi
+check "HTTP_GET: keepalived's success line" grep -q "Remote Web server \[10.70.0.51\]:tcp:80 succeed on service." /tmp/http.log
+"$VIGIL" status --control /tmp/vigil.sock >/tmp/http-status.txt 2>&1 || true
+check "vigil status shows HTTP_GET's last result" grep -q "url(/page.html)" /tmp/http-status.txt
+stop_vigil TERM
+for p in $HTTPDS; do kill "$p" 2>/dev/null; done
+
 echo "# phase lvs_flush"
 start_vigil flush.conf /tmp/flush.log
 check "lvs_flush empties the table first, foreign service included" sh -c '! ipvsadm -Ln | grep -q 10.99.9.9'
