@@ -15,16 +15,10 @@ public struct HTTPCheckMachine: Sendable, Hashable {
         case reportDown
     }
 
-    public enum Phase: Sendable, Hashable {
-        case stopped
-        case waiting(until: Int64)
-        case fetching(url: Int, since: Int64)
-    }
-
     public let config: TCPCheckConfig
     public let urlCount: Int
     public let fastRecovery: Bool
-    public private(set) var phase: Phase = .stopped
+    public private(set) var schedule = CheckSchedule()
     public private(set) var isUp: Bool
     public private(set) var hasRun = false
     /// keepalived's `retry_it`: `retry` at load, so the first failure is already a verdict.
@@ -33,7 +27,10 @@ public struct HTTPCheckMachine: Sendable, Hashable {
     public private(set) var urlIndex = 0
     /// keepalived's `failed_url`: the URL that took the server down.
     public private(set) var failedURL: Int?
-    public var isEnabled = true
+    public var isEnabled: Bool {
+        get { schedule.isEnabled }
+        set { schedule.isEnabled = newValue }
+    }
 
     public init(config: TCPCheckConfig, urlCount: Int, fastRecovery: Bool = false, startsUp: Bool? = nil) {
         precondition(urlCount >= 1, "an HTTP check has at least one url")
@@ -44,26 +41,17 @@ public struct HTTPCheckMachine: Sendable, Hashable {
         retryCount = config.retry
     }
 
-    public var nextDeadline: Int64? {
-        if case .waiting(let t) = phase { return t }
-        return nil
-    }
+    public var nextDeadline: Int64? { schedule.nextDeadline }
 
     public mutating func start(at now: Int64, randomWarmup: Int64) -> [Action] {
-        let spread = min(max(randomWarmup, 0), config.warmup)
-        phase = .waiting(until: now + config.bootstrapDelay + spread)
+        schedule.start(at: now, randomWarmup: randomWarmup, config)
         return timerFired(at: now)
     }
 
-    public mutating func stop() { phase = .stopped }
+    public mutating func stop() { schedule.stop() }
 
     public mutating func timerFired(at now: Int64) -> [Action] {
-        guard case .waiting(let due) = phase, now >= due else { return [] }
-        guard isEnabled else {
-            phase = .waiting(until: now + config.delayLoop)
-            return []
-        }
-        phase = .fetching(url: urlIndex, since: now)
+        guard schedule.fire(at: now, config) else { return [] }
         return [.fetch(url: urlIndex, timeout: config.connectTimeout)]
     }
 
@@ -72,7 +60,7 @@ public struct HTTPCheckMachine: Sendable, Hashable {
     /// The URL answered as its `url` block wants (success) or not: connect, TLS, write or
     /// read failed or timed out, no data, a status code, digest or regex mismatch.
     public mutating func fetchFinished(success: Bool, at now: Int64) -> [Action] {
-        guard case .fetching = phase else { return [] }
+        guard schedule.isRunning else { return [] }
         if success { return epilog(.new, at: now) }
         if isUp || !hasRun {
             hasRun = true
@@ -84,8 +72,8 @@ public struct HTTPCheckMachine: Sendable, Hashable {
     /// The check could not be attempted (socket, bind): keepalived reschedules after
     /// delay_loop without a verdict.
     public mutating func fetchAborted(at now: Int64) -> [Action] {
-        guard case .fetching = phase else { return [] }
-        phase = .waiting(until: now + config.delayLoop)
+        guard schedule.isRunning else { return [] }
+        schedule.wait(until: now + config.delayLoop)
         return []
     }
 
@@ -131,7 +119,7 @@ public struct HTTPCheckMachine: Sendable, Hashable {
             delay = config.delayBeforeRetry
         }
         let immediately = fastRecovery && (!hasRun || (!isUp && failedURL == nil))
-        phase = .waiting(until: immediately ? now : now + delay)
+        schedule.wait(until: immediately ? now : now + delay)
         return actions
     }
 }

@@ -66,7 +66,14 @@ public struct TCPCheckMachine: Sendable, Hashable {
     }
 
     public let config: TCPCheckConfig
-    public private(set) var phase: Phase = .stopped
+    public private(set) var schedule = CheckSchedule()
+    public var phase: Phase {
+        switch schedule.state {
+        case .stopped: .stopped
+        case .waiting(let until): .waiting(until: until)
+        case .running(let since): .connecting(since: since)
+        }
+    }
     /// keepalived's `is_up`: alpha checkers start failed, others start passing, so without
     /// alpha a real server is in the pool before it was ever checked.
     public private(set) var isUp: Bool
@@ -76,7 +83,10 @@ public struct TCPCheckMachine: Sendable, Hashable {
     public private(set) var retryCount: Int
     /// keepalived's `enabled` (ha_suspend): a disabled checker keeps its schedule but does not
     /// connect, so it resumes on its own cadence once the VIP is back.
-    public var isEnabled = true
+    public var isEnabled: Bool {
+        get { schedule.isEnabled }
+        set { schedule.isEnabled = newValue }
+    }
 
     public init(config: TCPCheckConfig) {
         self.init(config: config, startsUp: !config.alpha)
@@ -93,16 +103,12 @@ public struct TCPCheckMachine: Sendable, Hashable {
 
     /// When `timerFired` has work to do; nil while stopped or while a connect is outstanding
     /// (the driver times the connect, so a second timer here could only race it).
-    public var nextDeadline: Int64? {
-        if case .waiting(let t) = phase { return t }
-        return nil
-    }
+    public var nextDeadline: Int64? { schedule.nextDeadline }
 
     /// Schedules the first check after the bootstrap delay plus `randomWarmup`, clamped to
     /// 0...warmup. The random draw is the caller's so runs are reproducible.
     public mutating func start(at now: Int64, randomWarmup: Int64) -> [Action] {
-        let spread = min(max(randomWarmup, 0), config.warmup)
-        phase = .waiting(until: now + config.bootstrapDelay + spread)
+        schedule.start(at: now, randomWarmup: randomWarmup, config)
         return timerFired(at: now)
     }
 
@@ -111,15 +117,10 @@ public struct TCPCheckMachine: Sendable, Hashable {
         start(at: now, randomWarmup: config.warmup > 0 ? Int64.random(in: 0...config.warmup) : 0)
     }
 
-    public mutating func stop() { phase = .stopped }
+    public mutating func stop() { schedule.stop() }
 
     public mutating func timerFired(at now: Int64) -> [Action] {
-        guard case .waiting(let due) = phase, now >= due else { return [] }
-        guard isEnabled else {
-            phase = .waiting(until: now + config.delayLoop)
-            return []
-        }
-        phase = .connecting(since: now)
+        guard schedule.fire(at: now, config) else { return [] }
         return [.connect(timeout: config.connectTimeout)]
     }
 
@@ -127,7 +128,7 @@ public struct TCPCheckMachine: Sendable, Hashable {
     /// delay_before_retry; a DOWN checker is not retried (it gets one try per delay_loop) and a
     /// single success brings it back, which is keepalived's asymmetry.
     public mutating func connectFinished(success: Bool, at now: Int64) -> [Action] {
-        guard case .connecting = phase else { return [] }
+        guard schedule.isRunning else { return [] }
         var delay = config.delayLoop
         var actions: [Action] = []
         if success || ((isUp || !hasRun) && retryCount >= config.retry) {
@@ -144,7 +145,7 @@ public struct TCPCheckMachine: Sendable, Hashable {
             retryCount += 1
         }
         hasRun = true
-        phase = .waiting(until: now + delay)
+        schedule.wait(until: now + delay)
         return actions
     }
 
@@ -152,8 +153,8 @@ public struct TCPCheckMachine: Sendable, Hashable {
     /// keepalived logs "Rescheduling" and tries again after delay_loop without a verdict, so a
     /// local problem never takes real servers out of the pool.
     public mutating func connectAborted(at now: Int64) -> [Action] {
-        guard case .connecting = phase else { return [] }
-        phase = .waiting(until: now + config.delayLoop)
+        guard schedule.isRunning else { return [] }
+        schedule.wait(until: now + config.delayLoop)
         return []
     }
 }

@@ -29,6 +29,10 @@ public enum LVSEvent: Sendable {
     case connect(CheckerID, timeout: Int64)
     /// Fetch `spec(of:).http.urls[url]`, each phase within `timeout`; report with `probeFinished`.
     case fetch(CheckerID, url: Int, timeout: Int64)
+    /// MISC_CHECK: run misc_path within `timeout`; report with `miscFinished`.
+    case run(CheckerID, timeout: Int64)
+    /// misc_dynamic set a real server's weight.
+    case weightChanged(virtualServer: Int, realServer: Int, weight: Int)
     /// A checker's verdict changed (keepalived logs these: "TCP connection to … success.",
     /// "TCP_CHECK on service … failed after N retries.").
     case checkerVerdict(CheckerID, up: Bool)
@@ -65,6 +69,8 @@ public struct LVSController: Sendable {
     public private(set) var places: [CheckerPlace?] = []
     /// The slot of each checker, by place: `ids[v][r][c]`.
     public private(set) var ids: [[[CheckerID]]] = []
+    /// misc_dynamic: the weight a checker asks for its real server (nil: the configured one).
+    public private(set) var dynamicWeights: [Int: Int] = [:]
     private var timers = DeadlineHeap()
     /// Bumped whenever the desired table may have changed, so the daemon reconciles only then.
     public private(set) var generation = 0
@@ -96,6 +102,9 @@ public struct LVSController: Sendable {
     static func machine(for spec: CheckerSpec, startsUp: Bool? = nil) -> CheckMachine {
         if let http = spec.http {
             return .http(HTTPCheckMachine(config: spec.timing, urlCount: http.urls.count, fastRecovery: http.fastRecovery, startsUp: startsUp))
+        }
+        if let misc = spec.misc {
+            return .misc(MiscCheckMachine(config: spec.timing, timeout: misc.timeout, dynamic: misc.dynamic, startsUp: startsUp))
         }
         return .tcp(startsUp.map { TCPCheckMachine(config: spec.timing, startsUp: $0) } ?? TCPCheckMachine(config: spec.timing))
     }
@@ -206,6 +215,13 @@ public struct LVSController: Sendable {
         return handle(actions, for: id, at: now)
     }
 
+    /// A MISC_CHECK run ended (results for a checker a reload removed are dropped).
+    public mutating func miscFinished(_ id: CheckerID, _ result: MiscCheckMachine.Result?, at now: Int64) -> [LVSEvent] {
+        guard machines.indices.contains(id.slot), places[id.slot] != nil else { return [] }
+        let actions = result.map { machines[id.slot].miscFinished($0, at: now) } ?? machines[id.slot].aborted(at: now)
+        return handle(actions, for: id, at: now)
+    }
+
     private mutating func handle(_ actions: [CheckMachine.Action], for id: CheckerID, at now: Int64) -> [LVSEvent] {
         guard let place = places[id.slot] else { return [] }
         var events: [LVSEvent] = []
@@ -215,6 +231,18 @@ public struct LVSController: Sendable {
                 events.append(.connect(id, timeout: timeout))
             case .fetch(let url, let timeout):
                 events.append(.fetch(id, url: url, timeout: timeout))
+            case .run(let timeout):
+                events.append(.run(id, timeout: timeout))
+            case .setWeight(let weight):
+                // keepalived's update_svr_wgt: the last dynamic checker's weight is the server's.
+                let v = place.virtualServer, r = place.realServer
+                dynamicWeights[id.slot] = weight
+                let configured = Int(specs[v].realServers[r].destination.weight)
+                let checkerSlots = ids[v][r].map(\.slot)
+                let wanted = checkerSlots.compactMap { dynamicWeights[$0] }.last ?? configured
+                events.append(.weightChanged(virtualServer: v, realServer: r, weight: wanted))
+                for q in pools[v].setWeight(r, wanted) { events.append(.quorum(virtualServer: v, q)) }
+                generation += 1
             case .reportUp, .reportDown:
                 let up = action == .reportUp
                 events.append(.checkerVerdict(id, up: up))

@@ -37,17 +37,31 @@ public struct HTTPCheckSpec: Sendable, Hashable {
     public var fastRecovery: Bool
 }
 
+/// A MISC_CHECK: what to run, for how long, and whether its exit status sets the weight.
+public struct MiscCheckSpec: Sendable, Equatable {
+    public var command: ScriptCommand
+    /// misc_timeout, else the virtual server's delay_loop (keepalived).
+    public var timeout: Int64
+    public var dynamic: Bool
+
+    /// The same checker across a reload: the same command line and user, wherever it stands.
+    public static func == (a: Self, b: Self) -> Bool {
+        a.command.command == b.command.command && a.command.user == b.command.user && a.timeout == b.timeout && a.dynamic == b.dynamic
+    }
+}
+
 public struct CheckerSpec: Sendable {
     public var kind: CheckerKind
     public var target: CheckTarget
     public var timing: TCPCheckConfig
     public var http: HTTPCheckSpec?
+    public var misc: MiscCheckSpec?
     public var location: SourceLocation
 
     /// keepalived migrates a checker across a reload only when its kind and every parameter
     /// are equal (`compare` of the checker); anything else is a new checker.
     public func isSameChecker(as other: CheckerSpec) -> Bool {
-        kind == other.kind && target == other.target && timing == other.timing && http == other.http
+        kind == other.kind && target == other.target && timing == other.timing && http == other.http && misc == other.misc
     }
 }
 
@@ -133,7 +147,7 @@ public enum LVSSpecBuilder {
                 var checkers: [CheckerSpec] = []
                 // Checkers Vigil does not run yet are reported with the configuration's own
                 // diagnostics (by `vigil -t` and in the daemon's log), not a second time here.
-                for chk in rs.checkers where [.tcp, .http, .ssl].contains(chk.kind) {
+                for chk in rs.checkers where [.tcp, .http, .ssl].contains(chk.kind) || (chk.kind == .misc && chk.miscPath != nil) {
                     checkers.append(checker(chk, rs: rs, vs: vs, rsAddress: address, rsPort: UInt16(clamping: rs.port)))
                 }
                 realServers.append(RealServerSpec(destination: dest, inhibitOnFailure: rs.inhibitOnFailure ?? vs.inhibitOnFailure,
@@ -270,7 +284,8 @@ public enum LVSSpecBuilder {
             http = HTTPCheckSpec(urls: urls.isEmpty ? [HTTPCheckSpec.URL(path: "/", virtualhost: nil, expectation: HTTPExpectation())] : urls,
                                  version: version, tls: chk.kind == .ssl, serverName: sni, fastRecovery: chk.fastRecovery)
         }
-        return CheckerSpec(kind: chk.kind, target: target, timing: timing, http: http, location: chk.location)
+        let misc = chk.miscPath.map { MiscCheckSpec(command: $0, timeout: chk.miscTimeout ?? vs.delayLoop, dynamic: chk.miscDynamic) }
+        return CheckerSpec(kind: chk.kind, target: target, timing: timing, http: http, misc: chk.kind == .misc ? misc : nil, location: chk.location)
     }
 
     /// A digest's 32 hex digits as its 16 bytes.

@@ -1170,10 +1170,10 @@ struct Interpreter {
             if let first = s.keyword.utf8.first, first >= UInt8(ascii: "A"), first <= UInt8(ascii: "Z"),
                let kind = Self.checkerKinds[s.keyword] {
                 rs.checkers.append(checker(kind, s))
-                if ![.tcp, .http, .ssl].contains(kind) {
+                if ![.tcp, .http, .ssl, .misc].contains(kind) {
                     // Not a config error (keepalived accepts it, so the exit status stays), but
                     // nobody must believe this server is health-checked when it is not.
-                    reader.diagnostics.warning(s.location, "\(kind.rawValue) is not run by Vigil yet (TCP_CHECK, HTTP_GET and SSL_GET are): real_server \(address) is not health-checked by it", klass: .note)
+                    reader.diagnostics.warning(s.location, "\(kind.rawValue) is not run by Vigil yet (TCP_CHECK, HTTP_GET, SSL_GET and MISC_CHECK are): real_server \(address) is not health-checked by it", klass: .note)
                 }
                 continue
             }

@@ -284,15 +284,87 @@ final class CheckerHost: LoopHost {
         if let result = fetcher.start(id: id, fetch, now: now) { finishFetches([result], at: now) }
     }
 
+    /// Each MISC_CHECK slot's run serial, so a result of a checker a reload replaced is dropped.
+    private var miscSerials: [Int: Int] = [:]
+    private var miscSerial = 0
+    /// MISC_CHECKs keepalived's rules disable (not found, insecure), logged once each.
+    private var disabledMisc: [Int: String] = [:]
+
+    private func startMisc(_ id: CheckerID, timeout: Int64, now: Int64) {
+        guard let spec = controller.spec(of: id), let misc = spec.misc else {
+            handle(controller.miscFinished(id, nil, at: now), at: now)
+            return
+        }
+        if disabledMisc[id.slot] == nil, let why = scripts.whyDisabled(misc: misc.command) {
+            disabledMisc[id.slot] = why
+            logger.warning("\(why)")
+        }
+        if let why = disabledMisc[id.slot] {
+            recordResult(id, "not run: \(why)", at: now)
+            handle(controller.miscFinished(id, nil, at: now), at: now)
+            return
+        }
+        miscSerial += 1
+        miscSerials[id.slot] = miscSerial
+        records[id.slot].startedAt = now
+        do {
+            try scripts.startMisc(misc.command, id: .misc(slot: id.slot, serial: miscSerial), timeout: timeout, now: now)
+        } catch {
+            logger.warning("MISC_CHECK of \(spec.target) could not run \(misc.command.command): \(error); rescheduling")
+            recordResult(id, "not run: \(error)", at: now)
+            handle(controller.miscFinished(id, nil, at: now), at: now)
+        }
+    }
+
+    /// A MISC_CHECK run ended: keepalived's reading of its exit, and its log line.
+    func miscFinished(_ finished: FinishedScript, at now: Int64) {
+        guard case .misc(let slot, let serial) = finished.id, miscSerials[slot] == serial else { return }
+        miscSerials[slot] = nil
+        let id = CheckerID(slot: slot)
+        guard let spec = controller.spec(of: id), let misc = spec.misc else { return }
+        let result: MiscCheckMachine.Result
+        let text: String
+        if finished.timedOut {
+            result = .timedOut
+            text = "timed out"
+        } else {
+            switch finished.status {
+            case .exited(let code)?: result = .exited(Int(code)); text = "exited with status \(code)"
+            case .signaled(let signal)?: result = .signaled(Int(signal)); text = "failed due to signal \(signal)"
+            case nil: result = .signaled(9); text = "lost"
+            }
+        }
+        recordResult(id, text, at: now)
+        let wasUp = controller.machines[slot].isUp, hadRun = controller.machines[slot].hasRun
+        let events = controller.miscFinished(id, result, at: now)
+        let isUp = controller.machines[slot].isUp
+        let vs = controller.places[slot].map { controller.specs[$0.virtualServer].name } ?? "?"
+        if isUp && (!wasUp || !hadRun) {
+            logger.info("Misc check for [\(spec.target) VS \(vs)] by [\(misc.command.command)] succeeded.")
+        } else if !isUp && (wasUp || !hadRun) && controller.machines[slot].hasRun {
+            let retries = spec.timing.retry == 0 ? " with retry disabled" : " after \(spec.timing.retry) \(spec.timing.retry == 1 ? "retry" : "retries")"
+            logger.info("Misc check for [\(spec.target) VS \(vs)] by [\(misc.command.command)] \(result == .timedOut ? "timed out" : "failed")\(retries) (\(text)).")
+        }
+        handle(events, at: now)
+        reconcileIfNeeded()
+    }
+
     private func handle(_ events: [LVSEvent], at now: Int64) {
         for event in events {
             switch event {
             case .connect(let id, let timeout):
                 startProbe(id, timeout: timeout, now: now)
+            case .run(let id, let timeout):
+                startMisc(id, timeout: timeout, now: now)
+            case .weightChanged(let v, let r, let weight):
+                let vs = controller.specs[v]
+                let rs = vs.realServers[r]
+                logger.info("Changing weight to \(weight) for rs \(rs.destination.key.formatted(in: vs.services[0].key)) of VS \(vs.name)")
             case .fetch(let id, let url, let timeout):
                 startFetch(id, url: url, timeout: timeout, now: now)
             case .checkerVerdict(let id, let up):
-                guard let spec = controller.spec(of: id) else { continue }
+                // A MISC_CHECK's verdict was logged with its script's exit (miscFinished).
+                guard let spec = controller.spec(of: id), spec.misc == nil else { continue }
                 if spec.http != nil {
                     // keepalived's check_http.c lines.
                     if up { logger.info("Remote Web server \(spec.target) succeed on service.") }

@@ -118,6 +118,7 @@ public final class Daemon {
             checkers = CheckerHost(specs: specs, globals: configuration.globals, system: system, loop: loop, scripts: scripts, logger: logger)
         }
         trackers.onChange = { [unowned self] now in self.vrrp.trackersChanged(at: now) }
+        trackers.onMiscFinished = { [unowned self] finished, now in self.checkers?.miscFinished(finished, at: now) }
         loop.add(vrrp)
         loop.add(trackers)
         loop.add(mail)

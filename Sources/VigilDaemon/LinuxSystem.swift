@@ -259,7 +259,7 @@ final class SupervisedProcesses: ProcessRunner {
     var runningCount: Int { supervisor.runningCount }
     var nextDeadline: Int64? { supervisor.nextDeadline }
     func poll(now: Int64) -> [FinishedScript] {
-        supervisor.poll(now: now).map { FinishedScript(id: $0.id, success: $0.success, timedOut: $0.timedOut, runtime: $0.runtime) }
+        supervisor.poll(now: now).map { FinishedScript(id: $0.id, success: $0.success, timedOut: $0.timedOut, runtime: $0.runtime, status: $0.status) }
     }
     func terminateAll(now: Int64) { supervisor.terminateAll(now: now) }
 }

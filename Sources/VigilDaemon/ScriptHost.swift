@@ -50,6 +50,26 @@ final class ScriptHost {
         return nil
     }
 
+    /// keepalived's rules for a MISC_CHECK's misc_path, as for a track script: not found, or
+    /// root from a path others can write under enable_script_security, disables it.
+    func whyDisabled(misc command: ScriptCommand) -> String? {
+        let line = ScriptLine(command)
+        let program = String(command.command.split(separator: " ").first ?? "")
+        guard let path = HostChecks.resolve(program, host: host) else {
+            return "Disabling misc script \(command.command) since not found/accessible"
+        }
+        let runsAsRoot = (line.user ?? defaultUser?.user).map { $0 == "root" } ?? true
+        if enableScriptSecurity && runsAsRoot, let unsafe = HostChecks.insecurePart(of: path, host: host) {
+            return "Disabling misc script \(command.command) due to insecure path: \(unsafe) is writable by a non-root user"
+        }
+        return nil
+    }
+
+    /// A MISC_CHECK run: SIGTERM at the timeout, then SIGKILL, as keepalived.
+    func startMisc(_ command: ScriptCommand, id: ScriptRunID, timeout: Int64, now: Int64) throws(ScriptError) {
+        try runner.start(spec(ScriptLine(command)), id: id, timeout: timeout, now: now)
+    }
+
     func startTrack(_ script: TrackScriptSpec, id: ScriptRunID, timeout: Int64, now: Int64) throws(ScriptError) {
         try runner.start(spec(script.line), id: id, timeout: timeout, now: now)
     }

@@ -133,6 +133,8 @@ public enum ScriptRunID: Hashable, Sendable {
     case notify(Int)
     /// An `nft` run that applies Vigil's firewall rules.
     case firewall(Int)
+    /// A MISC_CHECK run of checker `slot`; `serial` tells a reload's new checker apart.
+    case misc(slot: Int, serial: Int)
 }
 
 public struct FinishedScript: Sendable {
@@ -140,11 +142,14 @@ public struct FinishedScript: Sendable {
     public var success: Bool
     public var timedOut: Bool
     public var runtime: Int64
-    public init(id: ScriptRunID, success: Bool, timedOut: Bool, runtime: Int64) {
+    /// How it ended; nil when it could not be reaped.
+    public var status: ScriptRunner.ExitStatus?
+    public init(id: ScriptRunID, success: Bool, timedOut: Bool, runtime: Int64, status: ScriptRunner.ExitStatus? = nil) {
         self.id = id
         self.success = success
         self.timedOut = timedOut
         self.runtime = runtime
+        self.status = status ?? (success ? .exited(0) : nil)
     }
 }
 

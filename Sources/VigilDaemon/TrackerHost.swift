@@ -41,6 +41,8 @@ final class TrackerHost: LoopHost {
     var onRunFinished: (String, FinishedScript) -> Void = { _, _ in }
     /// An nft run of the firewall host ended.
     var onFirewallFinished: ((Bool) -> Void)?
+    /// MISC_CHECK runs end here too (one poll of the process runner): the checker host's.
+    var onMiscFinished: ((FinishedScript, Int64) -> Void)?
 
     init(scripts: ScriptHost, addresses: any AddressControl, files: any DaemonFileSystem,
          processTable: @escaping (Bool) -> [RunningProcess], logger: Logger) {
@@ -241,6 +243,7 @@ final class TrackerHost: LoopHost {
         var changed = false
         for finished in scripts.poll(now: now) {
             if case .firewall = finished.id { onFirewallFinished?(finished.success) }
+            if case .misc = finished.id { onMiscFinished?(finished, now) }
             guard case .track(let name, let serial) = finished.id, var script = running[name], script.serial == serial else { continue }
             script.schedule.runFinished(at: now)
             script.lastDuration = finished.runtime

@@ -147,3 +147,39 @@ import Testing
         }
     }
 }
+
+/// keepalived 2.2.7's MISC_CHECK reading of a script's end.
+@Suite struct MiscCheckMachineTests {
+    static let timing = TCPCheckConfig(delayLoop: 10 * s, retry: 1, delayBeforeRetry: 2 * s, warmup: 0, bootstrapDelay: 0)
+
+    @Test func exitZeroIsUpAndOneIsDownAfterTheRetries() {
+        var m = MiscCheckMachine(config: Self.timing, timeout: 3 * s, dynamic: false)
+        #expect(m.start(at: 0, randomWarmup: 0) == [.run(timeout: 3 * s)])
+        #expect(m.runFinished(.exited(0), at: 1 * s) == [.reportUp] && m.nextDeadline == 10 * s, "the next run a delay_loop after this one started")
+        _ = m.timerFired(at: 10 * s)
+        #expect(m.runFinished(.exited(1), at: 11 * s) == [] && m.nextDeadline == 12 * s, "one retry, delay_before_retry after the start")
+        _ = m.timerFired(at: 12 * s)
+        #expect(m.runFinished(.timedOut, at: 15 * s) == [.reportDown] && m.nextDeadline == 22 * s)
+        _ = m.timerFired(at: 22 * s)
+        #expect(m.runFinished(.exited(1), at: 22 * s) == [], "a down server: no retry, no report")
+        _ = m.timerFired(at: 32 * s)
+        #expect(m.runFinished(.exited(0), at: 32 * s) == [.reportUp], "one success brings it back")
+    }
+
+    @Test func miscDynamicSetsTheWeightFromTheExitStatus() {
+        var m = MiscCheckMachine(config: Self.timing, timeout: 3 * s, dynamic: true)
+        _ = m.start(at: 0, randomWarmup: 0)
+        #expect(m.runFinished(.exited(7), at: 0) == [.setWeight(5), .reportUp], "weight status - 2")
+        _ = m.timerFired(at: 10 * s)
+        #expect(m.runFinished(.exited(7), at: 10 * s) == [], "the same status: nothing to change")
+        _ = m.timerFired(at: 20 * s)
+        #expect(m.runFinished(.exited(0), at: 20 * s) == [.setWeight(nil)], "0: the configured weight")
+        _ = m.timerFired(at: 30 * s)
+        #expect(m.runFinished(.exited(1), at: 30 * s) == [])
+        _ = m.timerFired(at: 32 * s)
+        #expect(m.runFinished(.exited(1), at: 32 * s) == [.reportDown, .setWeight(nil)])
+        var plain = MiscCheckMachine(config: Self.timing, timeout: 3 * s, dynamic: false)
+        _ = plain.start(at: 0, randomWarmup: 0)
+        #expect(plain.runFinished(.exited(7), at: 0) == [.reportDown], "without misc_dynamic 7 is a failure, and at load the first is a verdict")
+    }
+}

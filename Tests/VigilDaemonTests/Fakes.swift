@@ -385,18 +385,21 @@ final class FakeProcesses: ProcessRunner {
     let clock: VirtualClock
     /// Whether a command succeeds, and how long it runs (default: succeeds after 10 ms).
     var behaviour: (String) -> (success: Bool, duration: Int64) = { _ in (true, 10_000) }
+    /// An exit status other than 0/1 for a command (MISC_CHECK misc_dynamic); nil: from `behaviour`.
+    var exitCode: (String) -> Int32? = { _ in nil }
     private(set) var started: [Started] = []
-    private var running: [(id: ScriptRunID, finishAt: Int64, success: Bool, timedOut: Bool, startedAt: Int64)] = []
+    private var running: [(id: ScriptRunID, finishAt: Int64, success: Bool, timedOut: Bool, startedAt: Int64, code: Int32)] = []
 
     init(clock: VirtualClock) { self.clock = clock }
 
     func start(_ spec: ScriptSpec, id: ScriptRunID, timeout: Int64?, now: Int64) throws(ScriptError) {
         let (success, duration) = behaviour(spec.command)
+        let code = exitCode(spec.command) ?? (success ? 0 : 1)
         started.append(Started(time: now, command: spec.command, arguments: spec.arguments, id: id))
         if let timeout, duration > timeout {
-            running.append((id, now + timeout, false, true, now))
+            running.append((id, now + timeout, false, true, now, 15))
         } else {
-            running.append((id, now + duration, success, false, now))
+            running.append((id, now + duration, code == 0, false, now, code))
         }
     }
 
@@ -406,11 +409,12 @@ final class FakeProcesses: ProcessRunner {
     func poll(now: Int64) -> [FinishedScript] {
         let due = running.filter { $0.finishAt <= now }
         running.removeAll { $0.finishAt <= now }
-        return due.map { FinishedScript(id: $0.id, success: $0.success, timedOut: $0.timedOut, runtime: now - $0.startedAt) }
+        return due.map { FinishedScript(id: $0.id, success: $0.success, timedOut: $0.timedOut, runtime: now - $0.startedAt,
+                                        status: $0.timedOut ? .signaled($0.code) : .exited($0.code)) }
     }
 
     func terminateAll(now: Int64) {
-        running = running.map { ($0.id, now, false, true, $0.startedAt) }
+        running = running.map { ($0.id, now, false, true, $0.startedAt, 15) }
     }
 
     /// Notify scripts run so far: "command arg arg".

@@ -80,3 +80,65 @@ import VigilSystem
         #expect(lvs.log.contains("Remote Web server [10.0.1.1]:tcp:80 succeed on service."))
     }
 }
+
+/// MISC_CHECK through the whole daemon on virtual time: misc_dynamic's exit status sets the
+/// IPVS weight; a script that hangs is killed at misc_timeout and takes its server out.
+@Suite struct MiscCheckDaemonTests {
+    static let config = """
+    global_defs {
+        router_id test
+        enable_script_security
+        script_user root
+    }
+    virtual_server 10.0.0.100 80 {
+        delay_loop 2
+        lb_algo wrr
+        lb_kind DR
+        protocol TCP
+        real_server 10.0.1.1 80 {
+            weight 10
+            MISC_CHECK {
+                misc_path "/etc/keepalived/check.sh weight"
+                misc_dynamic
+                misc_timeout 1
+            }
+        }
+        real_server 10.0.1.2 80 {
+            weight 10
+            MISC_CHECK {
+                misc_path "/etc/keepalived/check.sh hang"
+                misc_timeout 1
+            }
+        }
+    }
+    """
+
+    @Test func theExitStatusSetsTheWeightAndAHungScriptIsKilled() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        var weightExit: Int32 = 0
+        var hangs = false
+        try lvs.start(Self.config)
+        lvs.processes.exitCode = { _ in weightExit }
+        lvs.processes.behaviour = { _ in (true, hangs ? 5_000_000 : 10_000) }
+        func weights() -> [String: Int32] {
+            Dictionary(uniqueKeysWithValues: (lvs.ipvs.table.values.first ?? []).map { ("\($0.key.address)", $0.weight) })
+        }
+        sim.run(5)
+        #expect(weights() == ["10.0.1.1": 10, "10.0.1.2": 10])
+        weightExit = 7
+        sim.run(3)
+        #expect(weights()["10.0.1.1"] == 5, "misc_dynamic: exit 7 is weight 5: \(weights())")
+        #expect(lvs.log.contains("Changing weight to 5 for rs"))
+        weightExit = 0
+        sim.run(3)
+        #expect(weights()["10.0.1.1"] == 10, "exit 0: back to the configured weight")
+        weightExit = 1
+        hangs = true
+        sim.run(6)
+        #expect(weights().isEmpty, "both fail: exit 1, and a run killed at misc_timeout: \(weights())")
+        #expect(lvs.log.contains("by [/etc/keepalived/check.sh hang] timed out with retry disabled (timed out)."), "\(lvs.log.matching("Misc check"))")
+        let commands = Set(lvs.processes.started.map { ([$0.command] + $0.arguments).joined(separator: " ") })
+        #expect(commands == ["/etc/keepalived/check.sh weight", "/etc/keepalived/check.sh hang"], "\(commands)")
+    }
+}

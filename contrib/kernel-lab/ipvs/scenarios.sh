@@ -370,6 +370,42 @@ check "vigil status shows HTTP_GET's last result" grep -q "url(/page.html)" /tmp
 stop_vigil TERM
 for p in $HTTPDS; do kill "$p" 2>/dev/null; done
 
+echo "# phase misc: MISC_CHECK scripts, misc_dynamic weights and misc_timeout"
+printf '#!/bin/sh\nexit "$(cat /work/misc-exit)"\n' >/work/misc-weight.sh
+printf '#!/bin/sh\nexec sleep 1000\n' >/work/misc-hang.sh
+chmod 755 /work/misc-weight.sh /work/misc-hang.sh
+echo 0 >/work/misc-exit
+dest_weight_of() { ipvsadm -Ln -t "$1" 2>/dev/null | awk -v d="$2" '$2 == d { print $4 }'; }
+weight_is() { [ "$(dest_weight_of "$1" "$2")" = "$3" ]; }
+count_cmd() { for p in /proc/[0-9]*; do tr '\0' ' ' <"$p/cmdline" 2>/dev/null; echo; done | grep -c "^$1"; }
+start_vigil misc.conf /tmp/misc.log || { show_log /tmp/misc.log; exit 1; }
+wait_for 6 not has_dest 10.96.0.1:80 10.70.0.62:80
+check "MISC_CHECK: exit 0 keeps the server in at its weight" weight_is 10.96.0.1:80 10.70.0.61:80 10
+check "MISC_CHECK: a script that never ends takes its server out" not has_dest 10.96.0.1:80 10.70.0.62:80
+check "MISC_CHECK: keepalived's line for the timeout" grep -q "by \[/work/misc-hang.sh\] timed out" /tmp/misc.log
+# It runs again every delay_loop, so one run may be in flight; the killed ones are gone.
+at_most_one_hung() { [ "$(count_cmd 'sleep 1000')" -le 1 ]; }
+check "MISC_CHECK: each hung run is killed at misc_timeout (at most one alive)" at_most_one_hung
+echo 7 >/work/misc-exit
+if wait_for 5 weight_is 10.96.0.1:80 10.70.0.61:80 5; then
+    ok "MISC_CHECK misc_dynamic: exit 7 sets weight 5"
+else
+    notok "MISC_CHECK misc_dynamic: exit 7 sets weight 5 (weight $(dest_weight_of 10.96.0.1:80 10.70.0.61:80))"; show_log /tmp/misc.log | tail -n 10
+fi
+echo 1 >/work/misc-exit
+if wait_for 5 not has_dest 10.96.0.1:80 10.70.0.61:80; then
+    ok "MISC_CHECK: exit 1 takes the server out"
+else
+    notok "MISC_CHECK: exit 1 takes the server out"; show_log /tmp/misc.log | tail -n 10
+fi
+echo 0 >/work/misc-exit
+if wait_for 5 weight_is 10.96.0.1:80 10.70.0.61:80 10; then
+    ok "MISC_CHECK: exit 0 brings it back at the configured weight"
+else
+    notok "MISC_CHECK: exit 0 brings it back at the configured weight"; show_log /tmp/misc.log | tail -n 10
+fi
+stop_vigil TERM
+
 echo "# phase lvs_flush"
 start_vigil flush.conf /tmp/flush.log
 check "lvs_flush empties the table first, foreign service included" sh -c '! ipvsadm -Ln | grep -q 10.99.9.9'
