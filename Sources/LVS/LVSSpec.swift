@@ -50,18 +50,37 @@ public struct MiscCheckSpec: Sendable, Equatable {
     }
 }
 
+/// UDP_CHECK, DNS_CHECK, PING_CHECK: one request datagram, judged on its answer.
+public enum DatagramCheckSpec: Sendable, Hashable {
+    case udp(UDPCheckSpec)
+    case dns(DNSQuery)
+    case ping
+}
+
 public struct CheckerSpec: Sendable {
     public var kind: CheckerKind
     public var target: CheckTarget
     public var timing: TCPCheckConfig
     public var http: HTTPCheckSpec?
     public var misc: MiscCheckSpec?
+    public var datagram: DatagramCheckSpec?
     public var location: SourceLocation
+
+    public init(kind: CheckerKind, target: CheckTarget, timing: TCPCheckConfig, http: HTTPCheckSpec? = nil, misc: MiscCheckSpec? = nil,
+                datagram: DatagramCheckSpec? = nil, location: SourceLocation) {
+        self.kind = kind
+        self.target = target
+        self.timing = timing
+        self.http = http
+        self.misc = misc
+        self.datagram = datagram
+        self.location = location
+    }
 
     /// keepalived migrates a checker across a reload only when its kind and every parameter
     /// are equal (`compare` of the checker); anything else is a new checker.
     public func isSameChecker(as other: CheckerSpec) -> Bool {
-        kind == other.kind && target == other.target && timing == other.timing && http == other.http && misc == other.misc
+        kind == other.kind && target == other.target && timing == other.timing && http == other.http && misc == other.misc && datagram == other.datagram
     }
 }
 
@@ -147,7 +166,7 @@ public enum LVSSpecBuilder {
                 var checkers: [CheckerSpec] = []
                 // Checkers Vigil does not run yet are reported with the configuration's own
                 // diagnostics (by `vigil -t` and in the daemon's log), not a second time here.
-                for chk in rs.checkers where [.tcp, .http, .ssl].contains(chk.kind) || (chk.kind == .misc && chk.miscPath != nil) {
+                for chk in rs.checkers where [.tcp, .http, .ssl, .udp, .dns, .ping].contains(chk.kind) || (chk.kind == .misc && chk.miscPath != nil) {
                     checkers.append(checker(chk, rs: rs, vs: vs, rsAddress: address, rsPort: UInt16(clamping: rs.port)))
                 }
                 realServers.append(RealServerSpec(destination: dest, inhibitOnFailure: rs.inhibitOnFailure ?? vs.inhibitOnFailure,
@@ -264,7 +283,8 @@ public enum LVSSpecBuilder {
             delayLoop: max(1, delayLoop),
             connectTimeout: max(1, chk.connectTimeout ?? rs.connectTimeout ?? vs.connectTimeout ?? 5_000_000),
             retry: max(0, chk.retry ?? rs.retry ?? vs.retry ?? chk.defaultRetry),
-            delayBeforeRetry: max(0, chk.delayBeforeRetry ?? rs.delayBeforeRetry ?? vs.delayBeforeRetry ?? (isHTTP ? 3_000_000 : 1_000_000)),
+            delayBeforeRetry: max(0, chk.delayBeforeRetry ?? rs.delayBeforeRetry ?? vs.delayBeforeRetry
+                                  ?? (isHTTP ? 3_000_000 : chk.kind == .dns ? delayLoop : 1_000_000)),
             warmup: chk.warmup ?? rs.warmup ?? vs.warmup,
             alpha: chk.alpha ?? rs.alpha ?? vs.alpha)
         let target = CheckTarget(
@@ -285,7 +305,21 @@ public enum LVSSpecBuilder {
                                  version: version, tls: chk.kind == .ssl, serverName: sni, fastRecovery: chk.fastRecovery)
         }
         let misc = chk.miscPath.map { MiscCheckSpec(command: $0, timeout: chk.miscTimeout ?? vs.delayLoop, dynamic: chk.miscDynamic) }
-        return CheckerSpec(kind: chk.kind, target: target, timing: timing, http: http, misc: chk.kind == .misc ? misc : nil, location: chk.location)
+        var datagram: DatagramCheckSpec?
+        switch chk.kind {
+        case .udp:
+            datagram = .udp(UDPCheckSpec(payload: chk.payload, requireReply: chk.requireReply, replyData: chk.replyData, replyMask: chk.replyMask,
+                                         minReplyLength: chk.minReplyLength ?? 0, maxReplyLength: chk.maxReplyLength ?? 255))
+        case .dns:
+            datagram = .dns(DNSQuery(name: chk.dnsName ?? ".", type: DNSQuery.types[chk.dnsType ?? "A"] ?? 1))
+        case .ping:
+            datagram = .ping
+        default:
+            break
+        }
+        var spec = CheckerSpec(kind: chk.kind, target: target, timing: timing, http: http, misc: chk.kind == .misc ? misc : nil, location: chk.location)
+        spec.datagram = datagram
+        return spec
     }
 
     /// A digest's 32 hex digits as its 16 bytes.

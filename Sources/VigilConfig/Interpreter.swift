@@ -1170,10 +1170,10 @@ struct Interpreter {
             if let first = s.keyword.utf8.first, first >= UInt8(ascii: "A"), first <= UInt8(ascii: "Z"),
                let kind = Self.checkerKinds[s.keyword] {
                 rs.checkers.append(checker(kind, s))
-                if ![.tcp, .http, .ssl, .misc].contains(kind) {
+                if ![.tcp, .http, .ssl, .misc, .udp, .dns, .ping].contains(kind) {
                     // Not a config error (keepalived accepts it, so the exit status stays), but
                     // nobody must believe this server is health-checked when it is not.
-                    reader.diagnostics.warning(s.location, "\(kind.rawValue) is not run by Vigil yet (TCP_CHECK, HTTP_GET, SSL_GET and MISC_CHECK are): real_server \(address) is not health-checked by it", klass: .note)
+                    reader.diagnostics.warning(s.location, "\(kind.rawValue) is not run by Vigil yet (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, DNS_CHECK and PING_CHECK are): real_server \(address) is not health-checked by it", klass: .note)
                 }
                 continue
             }
@@ -1275,6 +1275,32 @@ struct Interpreter {
             case "fast_recovery": c.fastRecovery = reader.boolean(s) ?? true
             case "enable_sni": c.enableSNI = reader.boolean(s) ?? true
             case "sni_name": c.sniName = reader.string(s, expecting: "a server name")
+            case "payload":
+                if let text = reader.argument(s, expecting: "a hex string") {
+                    if let bytes = Self.hexBytes(s.words.dropFirst().map(\.text).joined()) { c.payload = bytes }
+                    else { reader.diagnostics.error(text.location, "Invalid hex string for UDP_CHECK payload") }
+                }
+            case "require_reply":
+                c.requireReply = true
+                let words = s.words.dropFirst().map(\.text)
+                if let data = words.first {
+                    if let bytes = Self.hexBytes(data) { c.replyData = bytes }
+                    else { reader.diagnostics.error(s.words[1].location, "Invalid hex string for UDP_CHECK require_reply") }
+                }
+                if words.count > 1 {
+                    if let mask = Self.hexBytes(words[1]) { c.replyMask = mask }
+                    else { reader.diagnostics.error(s.words[2].location, "Invalid hex string for UDP_CHECK require_reply mask") }
+                }
+            case "min_reply_length": c.minReplyLength = reader.integer(s, in: 0...65535)
+            case "max_reply_length": c.maxReplyLength = reader.integer(s, in: 0...65535)
+            case "type":
+                if let t = reader.argument(s, expecting: "a DNS type") {
+                    let known = ["A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "RRSIG", "DNSKEY"]
+                    if known.contains(t.text.uppercased()) { c.dnsType = t.text.uppercased() }
+                    else { reader.diagnostics.error(t.location, "DNS_CHECK type \(t.text) is not supported", suggestion: nearest(t.text.uppercased(), in: known)) }
+                }
+            case "name":
+                if kind == .dns { c.dnsName = reader.string(s, expecting: "a DNS name") } else { c.notActedOn[s.keyword] = s.location }
             case "misc_path": c.miscPath = reader.command(s)
             case "misc_timeout": c.miscTimeout = reader.timer(s, min: 1)
             case "misc_dynamic": c.miscDynamic = true
@@ -1290,6 +1316,17 @@ struct Interpreter {
             reader.diagnostics.error(s.location, "\(kind.rawValue) has no url block: nothing to check")
         }
         return c
+    }
+
+    /// keepalived's read_hex_str: pairs of hex digits; nil when anything else is there.
+    static func hexBytes(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard !digits.isEmpty, digits.count % 2 == 0, digits.allSatisfy({ UInt8(ascii: "0")...UInt8(ascii: "9") ~= $0 || UInt8(ascii: "a")...UInt8(ascii: "f") ~= ($0 | 0x20) }) else { return nil }
+        return stride(from: 0, to: digits.count, by: 2).map { i in
+            let high = digits[i] <= 57 ? digits[i] - 48 : (digits[i] | 0x20) - 87
+            let low = digits[i + 1] <= 57 ? digits[i + 1] - 48 : (digits[i + 1] | 0x20) - 87
+            return high << 4 | low
+        }
     }
 
     /// keepalived's SSL block: the files are checked when the daemon makes its TLS context.

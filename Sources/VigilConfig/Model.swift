@@ -391,6 +391,16 @@ public struct Checker: Sendable {
     /// `enable_sni`: send the virtualhost as SNI.
     public var enableSNI = false
     public var sniName: String?
+    /// UDP_CHECK: `payload` (hex), `require_reply [DATA [MASK]]`, reply length limits.
+    public var payload: [UInt8] = []
+    public var requireReply = false
+    public var replyData: [UInt8] = []
+    public var replyMask: [UInt8] = []
+    public var minReplyLength: Int?
+    public var maxReplyLength: Int?
+    /// DNS_CHECK: `type` (A by default) and `name` ("." by default).
+    public var dnsType: String?
+    public var dnsName: String?
     public var miscPath: ScriptCommand?
     public var miscTimeout: Microseconds?
     public var miscDynamic = false

@@ -56,6 +56,9 @@ final class CheckerHost: LoopHost {
     private(set) var records: [CheckRecord] = []
     /// HTTP_GET / SSL_GET fetches (nil when the configuration has none, or no epoll).
     private let fetcher: (any HTTPFetcher)?
+    /// UDP_CHECK / DNS_CHECK / PING_CHECK requests (nil when there are none, or no epoll).
+    private let datagrams: (any DatagramChecker)?
+    private var datagramSequence: UInt16 = 0
     /// SSL_GET's sessions from the SSL block; nil when it could not be made (then SSL_GETs do
     /// not run, and the start said why).
     private var tls: TLSSessionMaker?
@@ -85,6 +88,7 @@ final class CheckerHost: LoopHost {
         prober = system.makeProber()
         let checkers = specs.flatMap { $0.realServers.flatMap(\.checkers) }
         fetcher = checkers.contains { $0.http != nil } ? system.makeHTTPFetcher() : nil
+        datagrams = checkers.contains { $0.datagram != nil } ? system.makeDatagramChecker() : nil
         if checkers.contains(where: { $0.http?.tls == true }) {
             do { tls = try system.makeTLS(globals.ssl) } catch {
                 logger.error("SSL_GET cannot run: \(error)")
@@ -92,7 +96,9 @@ final class CheckerHost: LoopHost {
         }
         refreshProbeTargets()
         let fetches = checkers.filter { $0.http != nil }.count
-        logger.info("IPVS: \(specs.count) virtual servers, \(controller.checkerCount - fetches) TCP_CHECKs (\(prober.sharedDescriptor != nil ? "epoll" : "poll")), \(fetches) HTTP_GET/SSL_GETs")
+        let kinds = Dictionary(grouping: checkers, by: \.kind).map { "\($0.value.count) \($0.key.rawValue)s" }.sorted()
+        logger.info("IPVS: \(specs.count) virtual servers, checkers: \(kinds.isEmpty ? "none" : kinds.joined(separator: ", ")) (TCP_CHECK by \(prober.sharedDescriptor != nil ? "epoll" : "poll"))")
+        if checkers.contains(where: { $0.datagram != nil }) && datagrams == nil { logger.error("UDP_CHECK/DNS_CHECK/PING_CHECK cannot run: no epoll descriptor") }
         if fetches > 0 && fetcher == nil { logger.error("HTTP_GET/SSL_GET cannot run: no epoll descriptor") }
     }
 
@@ -186,6 +192,12 @@ final class CheckerHost: LoopHost {
         if let shared = prober.sharedDescriptor {
             loop.watch(shared) { [unowned self] now in self.finish(self.prober.ready(fd: shared, now: now), at: now) }
         }
+        if let datagrams {
+            loop.watch(datagrams.descriptor) { [unowned self] now in
+                self.finishDatagrams(datagrams.ready(now: now), at: now)
+                self.reconcileIfNeeded()
+            }
+        }
         if let fetcher {
             loop.watch(fetcher.descriptor) { [unowned self] now in
                 self.finishFetches(fetcher.ready(now: now), at: now)
@@ -201,7 +213,7 @@ final class CheckerHost: LoopHost {
 
     var nextDeadline: Int64? {
         guard kernel != nil, started else { return nil }
-        return [controller.nextDeadline, prober.nextDeadline, fetcher?.nextDeadline].compactMap { $0 }.min()
+        return [controller.nextDeadline, prober.nextDeadline, fetcher?.nextDeadline, datagrams?.nextDeadline].compactMap { $0 }.min()
     }
 
     /// Timed-out connects and due checkers; then the table is reconciled if health changed.
@@ -209,6 +221,7 @@ final class CheckerHost: LoopHost {
         guard kernel != nil, started else { return }
         finish(prober.expire(now: now), at: now)
         if let fetcher { finishFetches(fetcher.expire(now: now), at: now) }
+        if let datagrams { finishDatagrams(datagrams.expire(now: now), at: now) }
         let events = controller.timersFired(at: now, slack: Self.timerSlack)
         handle(events, at: now)
         // Loopback and LAN handshakes often finish within microseconds: collect them in this
@@ -372,8 +385,16 @@ final class CheckerHost: LoopHost {
                         let why = records.indices.contains(id.slot) ? records[id.slot].result.map { " (\($0))" } ?? "" : ""
                         logger.info("HTTP_CHECK on service \(spec.target) failed after \(spec.timing.retry) retries.\(why)")
                     }
-                } else if up { logger.info("TCP connection to \(spec.target) success.") }
-                else { logger.info("TCP_CHECK on service \(spec.target) failed after \(spec.timing.retry) retries.") }
+                } else {
+                    // keepalived's words per kind: "TCP/UDP/ICMP connection to ... success.",
+                    // "TCP_CHECK/UDP_CHECK/PING_CHECK on service ... failed after N retries."
+                    let name = [.udp: "UDP", .ping: "ICMP", .dns: "DNS"][spec.kind] ?? "TCP"
+                    if up { logger.info("\(name) connection to \(spec.target) success.") }
+                    else {
+                        let why = records.indices.contains(id.slot) ? records[id.slot].result.map { " (\($0))" } ?? "" : ""
+                        logger.info("\(spec.kind.rawValue) on service \(spec.target) failed after \(spec.timing.retry) retries.\(why)")
+                    }
+                }
             case .realServer(let v, let r, let change):
                 let vs = controller.specs[v]
                 let rs = vs.realServers[r]
@@ -399,9 +420,57 @@ final class CheckerHost: LoopHost {
         }
     }
 
+    private func finishDatagrams(_ results: [DatagramResult<CheckerID>], at now: Int64) {
+        for result in results {
+            let verdict: Bool?
+            let text: String
+            switch result.outcome {
+            case .passed: verdict = true; text = "passed"
+            case .failed(let why): verdict = false; text = "failed: \(why)"
+            case .notRun(let e):
+                verdict = nil
+                text = "not run: \(SystemError.describe(e))"
+                if let spec = controller.spec(of: result.id) { logger.warning("\(spec.kind.rawValue) of \(spec.target) could not run: \(SystemError.describe(e)); rescheduling") }
+            }
+            recordResult(result.id, text, at: now)
+            handle(controller.probeFinished(result.id, verdict: verdict, at: now), at: now)
+        }
+    }
+
+    /// A UDP_CHECK, DNS_CHECK or PING_CHECK request, built from its spec.
+    private func startDatagram(_ id: CheckerID, _ check: DatagramCheckSpec, target: SocketAddress, options: ProbeOptions, timeout: Int64, now: Int64) {
+        guard let datagrams else {
+            handle(controller.probeFinished(id, verdict: nil, at: now), at: now)
+            return
+        }
+        datagramSequence &+= 1
+        let sequence = datagramSequence
+        let identifier = UInt16(truncatingIfNeeded: id.slot &* 2654435761 >> 7)
+        let request: DatagramRequest
+        switch check {
+        case .udp(let udp):
+            request = DatagramRequest(transport: .udp, target: target, options: options, payload: udp.payload, judge: udp.judge,
+                                      timeoutPasses: udp.timeoutPasses, timeout: timeout)
+        case .dns(let query):
+            request = DatagramRequest(transport: .udp, target: target, options: options, payload: query.message(id: sequence),
+                                      judge: { DNSQuery.judge($0, id: sequence) }, timeout: timeout)
+        case .ping:
+            let ipv6 = target.family == .ipv6
+            request = DatagramRequest(transport: .icmp, target: target, options: options,
+                                      payload: ICMPEcho.request(ipv6: ipv6, id: identifier, sequence: sequence),
+                                      judge: { ICMPEcho.judge($0, ipv6: ipv6, id: identifier, sequence: sequence) }, timeout: timeout)
+        }
+        records[id.slot].startedAt = now
+        if let result = datagrams.start(id: id, request, now: now) { finishDatagrams([result], at: now) }
+    }
+
     private func startProbe(_ id: CheckerID, timeout: Int64, now: Int64) {
         guard probeTargets.indices.contains(id.slot), let (address, options) = probeTargets[id.slot] else {
             handle(controller.probeFinished(id, verdict: nil, at: now), at: now)
+            return
+        }
+        if let check = controller.spec(of: id)?.datagram {
+            startDatagram(id, check, target: address, options: options, timeout: timeout, now: now)
             return
         }
         records[id.slot].startedAt = now
@@ -496,6 +565,7 @@ final class CheckerHost: LoopHost {
     func shutDown(release: Bool) {
         prober.cancelAll()
         fetcher?.cancelAll()
+        datagrams?.cancelAll()
         guard let kernel, started else { return }
         guard release else {
             logger.info("IPVS: -I given: leaving \(installed.count) services in place")

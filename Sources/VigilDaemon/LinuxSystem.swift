@@ -35,6 +35,7 @@ extension DaemonSystem {
         if let user = getpwuid(getuid()), let login = user.pointee.pw_name { system.userName = String(cString: login) }
         system.listenTCP = listenOnTCP
         system.makeHTTPFetcher = { HTTPProber<CheckerID>() }
+        system.makeDatagramChecker = { DatagramProber<CheckerID>() }
         system.makeTLS = { settings throws(DaemonError) in
             let context: TLSClientContext
             do {

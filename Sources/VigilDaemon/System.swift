@@ -191,6 +191,19 @@ public protocol HTTPFetcher: AnyObject {
 
 extension HTTPProber: HTTPFetcher where ID == CheckerID {}
 
+/// UDP_CHECK, DNS_CHECK and PING_CHECK requests, all behind one descriptor the loop watches.
+public protocol DatagramChecker: AnyObject {
+    var descriptor: Int32 { get }
+    var count: Int { get }
+    var nextDeadline: Int64? { get }
+    func start(id: CheckerID, _ request: DatagramRequest, now: Int64) -> DatagramResult<CheckerID>?
+    func ready(now: Int64) -> [DatagramResult<CheckerID>]
+    func expire(now: Int64) -> [DatagramResult<CheckerID>]
+    func cancelAll()
+}
+
+extension DatagramProber: DatagramChecker where ID == CheckerID {}
+
 /// keepalived's SSL block made into sessions: (socket, SNI name) → a TLS session.
 public typealias TLSSessionMaker = (Int32, String?) -> (any TLSSession)?
 
@@ -269,6 +282,8 @@ public struct DaemonSystem {
     public var processTable: (Bool) -> [RunningProcess] = { _ in [] }
     /// nil when no epoll descriptor can be had: HTTP_GET and SSL_GET are then not run.
     public var makeHTTPFetcher: () -> (any HTTPFetcher)? = { nil }
+    /// nil when no epoll descriptor can be had: UDP_CHECK, DNS_CHECK and PING_CHECK do not run.
+    public var makeDatagramChecker: () -> (any DatagramChecker)? = { nil }
     /// The SSL_GET client from the SSL block (nil: no block); throws when its files are unusable.
     public var makeTLS: (SSLSettings?) throws(DaemonError) -> TLSSessionMaker = { _ throws(DaemonError) in
         throw DaemonError("TLS is not available here")

@@ -183,3 +183,45 @@ import Testing
         #expect(plain.runFinished(.exited(7), at: 0) == [.reportDown], "without misc_dynamic 7 is a failure, and at load the first is a verdict")
     }
 }
+
+/// UDP_CHECK, DNS_CHECK and PING_CHECK as values: what is sent and how answers read.
+@Suite struct DatagramCheckTests {
+    @Test func dnsQueryAndAnswers() {
+        let query = DNSQuery(name: "www.example.com", type: DNSQuery.types["AAAA"]!)
+        #expect(query.message(id: 0xBEEF) == [0xBE, 0xEF, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+                                             3] + Array("www".utf8) + [7] + Array("example".utf8) + [3] + Array("com".utf8) + [0, 0, 28, 0, 1])
+        #expect(DNSQuery().message(id: 1).suffix(5) == [0, 0, 1, 0, 1], "keepalived's default: the root, type A")
+        let answer: [UInt8] = [0xBE, 0xEF, 0x81, 0x80] + [UInt8](repeating: 0, count: 8)
+        #expect(DNSQuery.judge(answer[...], id: 0xBEEF) == .pass)
+        #expect(DNSQuery.judge(answer[...], id: 0xBEEE) == .notOurs, "another id")
+        #expect(DNSQuery.judge(([0xBE, 0xEF, 0x01, 0x00] + [UInt8](repeating: 0, count: 8))[...], id: 0xBEEF) == .notOurs, "a query, not an answer")
+        #expect(DNSQuery.judge(([0xBE, 0xEF, 0x81, 0x83] + [UInt8](repeating: 0, count: 8))[...], id: 0xBEEF) == .fail("read error occurred. (rcode = 3)"))
+        #expect(DNSQuery.judge([0xBE][...], id: 0xBEEF) == .notOurs, "too short")
+    }
+
+    @Test func udpReplies() {
+        let plain = UDPCheckSpec(payload: [1, 2])
+        #expect(plain.timeoutPasses && plain.judge([9][...]) == .pass)
+        let strict = UDPCheckSpec(requireReply: true, replyData: [0x41, 0x42], replyMask: [0x00, 0xFF], minReplyLength: 2, maxReplyLength: 4)
+        #expect(!strict.timeoutPasses)
+        #expect(strict.judge([0x41, 0x99][...]) == .pass, "masked bits are not compared")
+        #expect(strict.judge([0x40, 0x42][...]) == .fail("reply data mismatch"))
+        #expect(strict.judge([0x41][...]) == .fail("reply of 1 bytes outside 2...4"))
+        #expect(UDPCheckSpec.hex("68 65 6c") == [0x68, 0x65, 0x6C] && UDPCheckSpec.hex("6") == nil && UDPCheckSpec.hex("zz") == nil)
+    }
+
+    @Test func icmpEcho() {
+        let request = ICMPEcho.request(ipv6: false, id: 0x1234, sequence: 9)
+        #expect(request[0] == 8 && ICMPEcho.checksum(request) == 0, "a valid ICMP checksum")
+        var reply = request
+        reply[0] = 0
+        let ip: [UInt8] = [0x45] + [UInt8](repeating: 0, count: 19)
+        #expect(ICMPEcho.judge((ip + reply)[...], ipv6: false, id: 0x1234, sequence: 9) == .pass)
+        #expect(ICMPEcho.judge((ip + reply)[...], ipv6: false, id: 0x1234, sequence: 8) == .notOurs)
+        #expect(ICMPEcho.judge((ip + request)[...], ipv6: false, id: 0x1234, sequence: 9) == .notOurs, "our own request is not a reply")
+        let six = ICMPEcho.request(ipv6: true, id: 7, sequence: 1)
+        #expect(six[0] == 128)
+        #expect(ICMPEcho.judge(([129, 0, 0, 0, 0, 7, 0, 1])[...], ipv6: true, id: 7, sequence: 1) == .pass)
+        #expect(ICMPEcho.judge(([136, 0, 0, 0, 0, 7, 0, 1])[...], ipv6: true, id: 7, sequence: 1) == .notOurs, "a neighbour advertisement")
+    }
+}

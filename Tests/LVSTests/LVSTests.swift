@@ -129,8 +129,7 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
             lb_kind NAT
             protocol TCP
             real_server 192.168.0.1 80 {
-                DNS_CHECK {
-                    name example.com
+                SMTP_CHECK {
                 }
             }
         }
@@ -143,12 +142,13 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
             lb_kind NAT
             protocol TCP
             real_server 192.168.0.1 80 {
-                PING_CHECK {
+                FILE_CHECK {
+                    track_file maint
                 }
             }
         }
         """)
-        let notRun = diagnostics.all.filter { $0.message.contains("PING_CHECK is not run by Vigil") }
+        let notRun = diagnostics.all.filter { $0.message.contains("FILE_CHECK is not run by Vigil") }
         #expect(notRun.count == 1 && notRun[0].severity == .warning && notRun[0].location.line == 6)
         #expect(notRun.first?.klass == .note) // a note's class never raises the exit status
         // The daemon logs that diagnostic (it logs every warning of the file), so the specs

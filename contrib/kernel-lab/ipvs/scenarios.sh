@@ -406,6 +406,21 @@ else
 fi
 stop_vigil TERM
 
+echo "# phase datagram: PING_CHECK and UDP_CHECK"
+ip addr add 10.70.0.71/32 dev rs0
+ip route add 10.70.0.72/32 dev rs0 2>/dev/null || true
+start_vigil datagram.conf /tmp/datagram.log || { show_log /tmp/datagram.log; exit 1; }
+udp_dest() { ipvsadm -Ln -u 10.97.0.1:53 2>/dev/null | awk '/->/ { print $2 }' | grep -qx "$1"; }
+wait_for 6 not udp_dest 10.70.0.75:53
+echo "# table:"; ipvsadm -Ln -u 10.97.0.1:53 | sed 's/^/#   /'
+check "PING_CHECK: an address that answers ICMP is in" udp_dest 10.70.0.71:53
+check "PING_CHECK: an address nobody answers at is out" not udp_dest 10.70.0.72:53
+check "UDP_CHECK: port unreachable is down" not udp_dest 10.70.0.73:53
+check "UDP_CHECK: silence without require_reply is up" udp_dest 10.70.0.74:53
+check "UDP_CHECK: silence with require_reply is down" not udp_dest 10.70.0.75:53
+check "PING_CHECK: keepalived's failure line" grep -q "PING_CHECK on service \[10.70.0.72\]:tcp:53 failed" /tmp/datagram.log
+stop_vigil TERM
+
 echo "# phase lvs_flush"
 start_vigil flush.conf /tmp/flush.log
 check "lvs_flush empties the table first, foreign service included" sh -c '! ipvsadm -Ln | grep -q 10.99.9.9'

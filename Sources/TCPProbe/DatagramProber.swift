@@ -1,0 +1,171 @@
+@preconcurrency import Glibc
+import HealthCheck
+
+/// One request datagram and how to read the answers: UDP_CHECK, DNS_CHECK (UDP) and
+/// PING_CHECK (a raw ICMP/ICMPv6 socket).
+public struct DatagramRequest {
+    public enum Transport: Sendable { case udp, icmp }
+    public var transport: Transport
+    public var target: SocketAddress
+    public var options: ProbeOptions
+    public var payload: [UInt8]
+    /// What a received datagram means; `.notOurs` keeps waiting.
+    public var judge: (ArraySlice<UInt8>) -> DatagramVerdict
+    /// No answer within the timeout passes (UDP_CHECK without require_reply).
+    public var timeoutPasses: Bool
+    public var timeout: Int64
+
+    public init(transport: Transport, target: SocketAddress, options: ProbeOptions = ProbeOptions(), payload: [UInt8],
+                judge: @escaping (ArraySlice<UInt8>) -> DatagramVerdict, timeoutPasses: Bool = false, timeout: Int64) {
+        self.transport = transport
+        self.target = target
+        self.options = options
+        self.payload = payload
+        self.judge = judge
+        self.timeoutPasses = timeoutPasses
+        self.timeout = timeout
+    }
+}
+
+public enum DatagramOutcome: Sendable, Hashable {
+    case passed
+    case failed(String)
+    case notRun(errno: Int32)
+}
+
+public struct DatagramResult<ID: Sendable> {
+    public var id: ID
+    public var outcome: DatagramOutcome
+    public init(id: ID, outcome: DatagramOutcome) {
+        self.id = id
+        self.outcome = outcome
+    }
+}
+
+/// Request/answer checks over datagrams behind one epoll descriptor: a connected socket per
+/// check (so the kernel filters other peers and reports ICMP errors as ECONNREFUSED), one
+/// request, answers read as they come (at most a few per wake) until one decides or the
+/// deadline passes.
+public final class DatagramProber<ID: Sendable> {
+    struct Probe {
+        let id: ID
+        let request: DatagramRequest
+    }
+
+    public let descriptor: Int32
+    private var probes: [Int32: Probe] = [:]
+    private var deadlines = ProbeTable<ID>()
+    private let events: UnsafeMutableRawBufferPointer
+    private let buffer: UnsafeMutableRawBufferPointer
+    private let batch: Int
+    /// Datagrams read per probe per wake, so a flood of foreign answers cannot hold the loop.
+    static var readsPerWake: Int { 8 }
+
+    public init?(batch: Int = 256) {
+        let fd = Epoll.create1(Epoll.cloexec)
+        guard fd >= 0 else { return nil }
+        descriptor = fd
+        self.batch = max(1, batch)
+        events = .allocate(byteCount: self.batch * Epoll.eventSize, alignment: 8)
+        buffer = .allocate(byteCount: 65_536, alignment: 8)
+    }
+
+    deinit {
+        cancelAll()
+        close(descriptor)
+        events.deallocate()
+        buffer.deallocate()
+    }
+
+    public var count: Int { probes.count }
+    public var nextDeadline: Int64? { deadlines.nextDeadline }
+
+    /// Sends the request; a result now when it could not be sent.
+    public func start(id: ID, _ request: DatagramRequest, now: Int64) -> DatagramResult<ID>? {
+        let ipv6 = request.target.family == .ipv6
+        let type = Int32(request.transport == .udp ? SOCK_DGRAM.rawValue : SOCK_RAW.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        let proto: Int32 = request.transport == .udp ? Int32(IPPROTO_UDP) : (ipv6 ? Int32(IPPROTO_ICMPV6) : Int32(IPPROTO_ICMP))
+        let fd = socket(request.target.addressFamily, type, proto)
+        guard fd >= 0 else { return DatagramResult(id: id, outcome: .notRun(errno: errno)) }
+        func abandon(_ e: Int32) -> DatagramResult<ID> {
+            close(fd)
+            return DatagramResult(id: id, outcome: .notRun(errno: e))
+        }
+        if request.options.fwmark != 0 {
+            var mark = request.options.fwmark
+            if setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, socklen_t(MemoryLayout<UInt32>.size)) != 0 { return abandon(errno) }
+        }
+        if let name = request.options.interface {
+            let rc = name.withCString { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(strlen($0) + 1)) }
+            if rc != 0 { return abandon(errno) }
+        }
+        if let local = request.options.bindTo, local.withSockAddr({ bind(fd, $0, $1) }) != 0 { return abandon(errno) }
+        var target = request.target
+        if request.transport == .icmp { target.port = 0 }
+        if target.withSockAddr({ connect(fd, $0, $1) }) != 0 {
+            let e = errno
+            close(fd)
+            return DatagramResult(id: id, outcome: ProbeIO.serverFaults.contains(e) ? .failed(String(cString: strerror(e))) : .notRun(errno: e))
+        }
+        let sent = request.payload.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if sent < 0 {
+            let e = errno
+            close(fd)
+            return DatagramResult(id: id, outcome: ProbeIO.serverFaults.contains(e) || e == ECONNREFUSED ? .failed(String(cString: strerror(e))) : .notRun(errno: e))
+        }
+        guard Epoll.add(descriptor, fd: fd, events: Epoll.inbound) == 0 else { return abandon(errno) }
+        probes[fd] = Probe(id: id, request: request)
+        deadlines.insert(fd: fd, id: id, deadline: now + request.timeout)
+        return nil
+    }
+
+    public func ready(now: Int64) -> [DatagramResult<ID>] {
+        var results: [DatagramResult<ID>] = []
+        let n = Epoll.wait(descriptor, events.baseAddress, Int32(batch), 0)
+        if n > 0 {
+            let ready = UnsafeRawBufferPointer(events)
+            for i in 0..<Int(n) {
+                let fd = Epoll.fd(in: ready, at: i)
+                guard let probe = probes[fd] else { continue }
+                if let outcome = read(fd, probe) { results.append(finish(fd, probe.id, outcome, fromDeadline: false)) }
+            }
+        }
+        return results + expire(now: now)
+    }
+
+    public func expire(now: Int64) -> [DatagramResult<ID>] {
+        deadlines.popExpired(now: now).compactMap { fd, _ in
+            guard let probe = probes[fd] else { return nil }
+            return finish(fd, probe.id, probe.request.timeoutPasses ? .passed : .failed("no reply within the timeout"), fromDeadline: true)
+        }
+    }
+
+    public func cancelAll() {
+        for (fd, probe) in probes { _ = finish(fd, probe.id, .notRun(errno: ECANCELED), fromDeadline: false) }
+    }
+
+    private func read(_ fd: Int32, _ probe: Probe) -> DatagramOutcome? {
+        for _ in 0..<Self.readsPerWake {
+            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
+            if n < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return nil }
+                return .failed(String(cString: strerror(errno)))   // ECONNREFUSED: port unreachable
+            }
+            let bytes = Array(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+            switch probe.request.judge(bytes[...]) {
+            case .pass: return .passed
+            case .fail(let why): return .failed(why)
+            case .notOurs: continue
+            }
+        }
+        return nil
+    }
+
+    private func finish(_ fd: Int32, _ id: ID, _ outcome: DatagramOutcome, fromDeadline: Bool) -> DatagramResult<ID> {
+        probes[fd] = nil
+        if !fromDeadline { _ = deadlines.remove(fd: fd) }
+        _ = Epoll.delete(descriptor, fd: fd)
+        close(fd)
+        return DatagramResult(id: id, outcome: outcome)
+    }
+}
