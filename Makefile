@@ -7,7 +7,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 prometheus nftables dnsmasq-base \
 	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev strace
 
-.PHONY: all build release test unit integration kernel-lab demo deps bench-config bench-ipvs bench-tcpcheck bench-reload bench-status clean
+.PHONY: all build release test unit integration kernel-lab demo deps bench-config bench-ipvs bench-tcpcheck bench-httpget bench-reload bench-status clean
 
 all: build
 
@@ -60,6 +60,10 @@ bench-ipvs: release
 # CPU of 2,000 TCP_CHECKs against keepalived 2.2.7 in the QEMU guest.
 bench-tcpcheck: release
 	contrib/bench/tcpcheck-cpu.sh
+
+# CPU of 2,000 HTTP_GETs (a page and its digest) against keepalived 2.2.7 in the QEMU guest.
+bench-httpget: release
+	CHECK=HTTP_GET contrib/bench/tcpcheck-cpu.sh
 
 # SIGHUP reload of the 500 VS x 8 RS + 50 instance config against keepalived 2.2.7 in the QEMU guest.
 bench-reload: release

@@ -62,29 +62,38 @@ public struct HTTPResponseReader: Sendable {
 
     /// Takes the next bytes read; `body` gets the part of them to digest.
     public mutating func consume(_ bytes: ArraySlice<UInt8>, body: (ArraySlice<UInt8>) -> Void) throws(Failure) {
+        let copy = Array(bytes)
+        var failure: Failure?
+        copy.withUnsafeBytes { raw in
+            do throws(Failure) { try consume(raw) { part in body(Array(part)[...]) } } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// The same without copying what was read: the prober hands its read buffer over, and the
+    /// body goes to the digest from there (only the header is kept).
+    public mutating func consume(_ bytes: UnsafeRawBufferPointer, body: (UnsafeRawBufferPointer) -> Void) throws(Failure) {
         guard !bytes.isEmpty else { return }
         receivedAny = true
-        var rest = bytes
+        var start = 0
         if !headerComplete {
             let before = header.count
             header.append(contentsOf: bytes)
             // The blank line may straddle two reads: look from three bytes back.
-            if let end = Self.blankLine(in: header, from: max(0, before - 3)) {
-                headerComplete = true
-                let bodyStart = end - before
-                rest = bytes[(bytes.startIndex + bodyStart)...]
-                header.removeSubrange((end - 4)...)
-                parseHeader()
-            } else {
+            guard let end = Self.blankLine(in: header, from: max(0, before - 3)) else {
                 if header.count > Self.headerLimit { throw .headerTooLong(Self.headerLimit) }
                 return
             }
+            headerComplete = true
+            start = end - before
+            header.removeSubrange((end - 4)...)
+            parseHeader()
         }
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[start...])
         bodyBytes += rest.count
         var wanted = rest
         if let contentLength {
-            let left = max(0, contentLength - digestedBytes)
-            wanted = rest.prefix(left)
+            wanted = UnsafeRawBufferPointer(rebasing: rest.prefix(max(0, contentLength - digestedBytes)))
         }
         if !wanted.isEmpty {
             digestedBytes += wanted.count
@@ -103,18 +112,44 @@ public struct HTTPResponseReader: Sendable {
         return nil
     }
 
+    /// The status line's code and Content-Length, read in place (a check reads thousands of
+    /// headers a second; no line or header name becomes a String).
     private mutating func parseHeader() {
-        let lines = header.split(separator: 10, omittingEmptySubsequences: false).map { line in
-            line.last == 13 ? line.dropLast() : line[...]
+        var lineStart = 0
+        var first = true
+        while lineStart < header.count {
+            var lineEnd = lineStart
+            while lineEnd < header.count && header[lineEnd] != 10 { lineEnd += 1 }
+            let contentEnd = lineEnd > lineStart && header[lineEnd - 1] == 13 ? lineEnd - 1 : lineEnd
+            let line = header[lineStart..<contentEnd]
+            if first {
+                statusCode = Self.statusCode(inStatusLine: line)
+                first = false
+            } else if let length = Self.contentLength(line) {
+                contentLength = length
+            }
+            lineStart = lineEnd + 1
         }
-        statusCode = Self.statusCode(inStatusLine: lines.first ?? [])
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
-            let name = String(decoding: line[..<colon], as: UTF8.self)
-            guard name.lowercased() == "content-length" else { continue }
-            let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingSpaces
-            if let length = Int(value), length >= 0 { contentLength = length }
+    }
+
+    private static let contentLengthName = Array("content-length".utf8)
+
+    /// The value of a `Content-Length:` line, whatever the name's case; nil for any other line.
+    static func contentLength(_ line: ArraySlice<UInt8>) -> Int? {
+        let name = contentLengthName
+        guard line.count > name.count, line[line.startIndex + name.count] == UInt8(ascii: ":") else { return nil }
+        for (i, c) in name.enumerated() where line[line.startIndex + i] | 0x20 != c && !(c == UInt8(ascii: "-") && line[line.startIndex + i] == c) {
+            return nil
         }
+        var value = 0
+        var digits = 0
+        for byte in line[(line.startIndex + name.count + 1)...] {
+            if byte == 32 || byte == 9 { if digits == 0 { continue } else { break } }
+            guard byte >= 48 && byte <= 57, value < Int.max / 10 - 9 else { return nil }
+            value = value * 10 + Int(byte - 48)
+            digits += 1
+        }
+        return digits > 0 ? value : nil
     }
 
     /// The three digits after the first space of the status line, followed by a space or the
@@ -126,15 +161,6 @@ public struct HTTPResponseReader: Sendable {
         let code = digits.prefix(3)
         guard code.allSatisfy({ $0 >= 48 && $0 <= 57 }), digits.count == 3 || digits.last == 32 else { return 0 }
         return code.reduce(0) { $0 * 10 + Int($1 - 48) }
-    }
-}
-
-extension String {
-    fileprivate var trimmingSpaces: String {
-        var text = Substring(self)
-        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
-        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
-        return String(text)
     }
 }
 

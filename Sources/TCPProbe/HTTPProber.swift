@@ -272,11 +272,8 @@ public final class HTTPProber<ID: Sendable> {
         }
         switch step {
         case .done:
-            let bytes = Array(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
             do {
-                try fetch.reader.consume(bytes[...]) { body in
-                    body.withUnsafeBytes { fetch.digest?.update($0) }
-                }
+                try fetch.reader.consume(UnsafeRawBufferPointer(rebasing: buffer[..<n])) { body in fetch.digest?.update(body) }
             } catch {
                 return .failed(reason: "Read error with", detail: error.description)
             }

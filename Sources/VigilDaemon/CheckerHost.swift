@@ -47,8 +47,10 @@ final class CheckerHost: LoopHost {
     /// Each checker's last result, by slot, for `vigil status` and metrics.
     struct CheckRecord {
         var startedAt: Int64?
-        /// The last result as status shows it ("connected", "HTTP status code error to", ...).
-        var result: String?
+        /// The last result, kept as parts and made into status text only when asked: a check
+        /// that passes thousands of times a second builds no string.
+        var last: CheckResult?
+        var result: String? { last?.description }
         var finishedAt: Double?
         var duration: Int64?
         var count: UInt64 = 0
@@ -137,10 +139,30 @@ final class CheckerHost: LoopHost {
         while records.count < controller.machines.count { records.append(CheckRecord()) }
     }
 
+    enum CheckResult: CustomStringConvertible {
+        case text(String)
+        case probe(ProbeOutcome)
+        /// HTTP_GET/SSL_GET: the answer's status for the url's path, and what it failed on.
+        case http(status: Int, path: String, failure: String?)
+
+        var description: String {
+            switch self {
+            case .text(let text): text
+            case .probe(let outcome): CheckerHost.describe(outcome)
+            case .http(let status, let path, let failure?): "\(failure) url(\(path)): status \(status)"
+            case .http(let status, let path, nil): "status \(status) url(\(path))"
+            }
+        }
+    }
+
     private func recordResult(_ id: CheckerID, _ result: String, at now: Int64) {
+        recordResult(id, .text(result), at: now)
+    }
+
+    private func recordResult(_ id: CheckerID, _ result: CheckResult, at now: Int64) {
         guard records.indices.contains(id.slot) else { return }
         let duration = records[id.slot].startedAt.map { now - $0 } ?? 0
-        records[id.slot].result = result
+        records[id.slot].last = result
         records[id.slot].finishedAt = clock.wallClock()
         records[id.slot].duration = duration
         records[id.slot].count += 1
@@ -234,7 +256,7 @@ final class CheckerHost: LoopHost {
 
     private func finish(_ results: [ProbeResult<CheckerID>], at now: Int64) {
         for result in results {
-            recordResult(result.id, Self.describe(result.outcome), at: now)
+            recordResult(result.id, .probe(result.outcome), at: now)
             handle(controller.probeFinished(result.id, verdict: result.outcome.verdict, at: now), at: now)
             if case .notRun(let e) = result.outcome, let target = controller.target(of: result.id) {
                 logger.warning("TCP_CHECK of \(target) could not run: \(SystemError.describe(e)); rescheduling")
@@ -248,28 +270,31 @@ final class CheckerHost: LoopHost {
             guard let spec = controller.spec(of: result.id), let http = spec.http else { continue }
             let url = pendingURL[result.id.slot] ?? 0
             let verdict: Bool?
-            let text: String
+            let last: CheckResult
             switch result.outcome {
             case .response(let response, let digest):
                 let failure = http.urls.indices.contains(url) ? http.urls[url].expectation.failure(of: response, bodyDigest: digest) : nil
                 verdict = failure == nil
-                text = failure.map { "\($0) url(\(http.urls[url].path)): status \(response.statusCode)" } ?? "status \(response.statusCode) url(\(http.urls[url].path))"
+                last = .http(status: response.statusCode, path: http.urls.indices.contains(url) ? http.urls[url].path : "?", failure: failure)
             case .failed(let reason, let detail):
                 verdict = false
-                text = reason + (detail.map { ": \($0)" } ?? "")
+                last = .text(reason + (detail.map { ": \($0)" } ?? ""))
             case .notRun(let e):
                 verdict = nil
-                text = "not run: \(SystemError.describe(e))"
+                last = .text("not run: \(SystemError.describe(e))")
                 logger.warning("\(spec.kind.rawValue) of \(spec.target) could not run: \(SystemError.describe(e)); rescheduling")
             }
-            if verdict == false { logger.debug("\(spec.kind.rawValue) \(spec.target): \(text)") }
-            recordResult(result.id, text, at: now)
+            if verdict == false { logger.debug("\(spec.kind.rawValue) \(spec.target): \(last)") }
+            recordResult(result.id, last, at: now)
             handle(controller.probeFinished(result.id, verdict: verdict, at: now), at: now)
         }
     }
 
     /// The URL each fetch in flight is for, by slot.
     private var pendingURL: [Int: Int] = [:]
+    struct RequestKey: Hashable { var slot: Int; var url: Int }
+    /// Each url's request, built once (a reload's new checkers get new slots; a reload clears it).
+    private var requestBytes: [RequestKey: [UInt8]] = [:]
 
     private func startFetch(_ id: CheckerID, url: Int, timeout: Int64, now: Int64) {
         guard let fetcher, let spec = controller.spec(of: id), let http = spec.http, http.urls.indices.contains(url),
@@ -288,9 +313,14 @@ final class CheckerHost: LoopHost {
             tlsSession = { fd in tls(fd, name) }
         }
         let target = http.urls[url]
-        let request = HTTPRequest.get(path: target.path, version: http.version, virtualhost: target.virtualhost,
-                                      address: spec.target.address, port: spec.target.port)
-        let fetch = HTTPFetchRequest(target: address, options: options, request: Array(request.utf8), tls: tlsSession,
+        let key = RequestKey(slot: id.slot, url: url)
+        let request: [UInt8]
+        if let cached = requestBytes[key] { request = cached } else {
+            request = Array(HTTPRequest.get(path: target.path, version: http.version, virtualhost: target.virtualhost,
+                                            address: spec.target.address, port: spec.target.port).utf8)
+            requestBytes[key] = request
+        }
+        let fetch = HTTPFetchRequest(target: address, options: options, request: request, tls: tlsSession,
                                      digest: target.expectation.digest == nil ? nil : { MD5Digest() }, timeout: timeout)
         records[id.slot].startedAt = now
         pendingURL[id.slot] = url
@@ -476,7 +506,7 @@ final class CheckerHost: LoopHost {
         records[id.slot].startedAt = now
         switch prober.start(id: id, target: address, options: options, timeout: timeout, now: now) {
         case .finished(let result):
-            recordResult(id, Self.describe(result.outcome), at: now)
+            recordResult(id, .probe(result.outcome), at: now)
             handle(controller.probeFinished(id, verdict: result.outcome.verdict, at: now), at: now)
         case .pending(let fd):
             if prober.sharedDescriptor == nil {
@@ -550,6 +580,7 @@ final class CheckerHost: LoopHost {
         let owned = Set(installed.keys.map(\.key))
         let (events, summary) = controller.reload(to: specs, at: now)
         refreshProbeTargets()
+        requestBytes = [:]
         guard kernel != nil, started else { return ReloadResult(summary: summary, operations: []) }
         handle(events, at: now)
         let ops = IPVSReconciler.plan(desired: controller.desiredTable, actual: installed, owned: controller.ownedServices.union(owned))

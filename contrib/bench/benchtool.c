@@ -19,6 +19,9 @@
  *       the time of children already reaped).
  *   benchtool acceptor PORT ADDR...
  *       Listens on every ADDR:PORT, accepts and closes at once (epoll, accept4 in a loop).
+ *   benchtool acceptor --http PORT ADDR...
+ *       The same, but each connection is a web server's: read the request, answer a fixed
+ *       page (HTTP/1.0 200, Content-Length), close. For HTTP_GET benchmarks.
  *       SIGUSR1: prints "accepted N" (cumulative) on stdout; SIGTERM/SIGINT: the same, then exits.
  *       Prints "listening" once every socket is bound.
  */
@@ -203,9 +206,12 @@ static int cputicks(int root) {
 
 /* ---- acceptor ------------------------------------------------------------------------------ */
 
-static int acceptor(int port, int naddr, char **addrs) {
+static const char page[] = "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: 15\r\n\r\n<html>ok</html>";
+
+static int acceptor(int port, int naddr, char **addrs, int http) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return die("epoll_create1");
+    /* Listening sockets are marked by data.u64 >= 1<<32; connections carry their fd. */
     for (int i = 0; i < naddr; i++) {
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
         if (inet_pton(AF_INET, addrs[i], &sa.sin_addr) != 1) {
@@ -217,7 +223,7 @@ static int acceptor(int port, int naddr, char **addrs) {
         setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) return die(addrs[i]);
         if (listen(s, 4096) < 0) return die("listen");
-        struct epoll_event ev = {.events = EPOLLIN, .data.fd = s};
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (1ULL << 32) | (unsigned)s};
         epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
     }
     sigset_t set;
@@ -227,7 +233,7 @@ static int acceptor(int port, int naddr, char **addrs) {
     sigaddset(&set, SIGINT);
     sigprocmask(SIG_BLOCK, &set, NULL);
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    struct epoll_event sev = {.events = EPOLLIN, .data.fd = sfd};
+    struct epoll_event sev = {.events = EPOLLIN, .data.u64 = (2ULL << 32) | (unsigned)sfd};
     epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &sev);
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("listening\n");
@@ -240,7 +246,20 @@ static int acceptor(int port, int naddr, char **addrs) {
             return die("epoll_wait");
         }
         for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
+            int fd = (int)(evs[i].data.u64 & 0xffffffffU);
+            unsigned kind = (unsigned)(evs[i].data.u64 >> 32);
+            if (kind == 0) {
+                /* A web connection with its request in: answer and close. */
+                char request[2048];
+                ssize_t r = read(fd, request, sizeof request);
+                if (r < 0 && errno == EAGAIN) continue;
+                if (r > 0) {
+                    ssize_t w = write(fd, page, sizeof page - 1);
+                    (void)w;
+                }
+                close(fd);
+                continue;
+            }
             if (fd == sfd) {
                 struct signalfd_siginfo si;
                 while (read(sfd, &si, sizeof si) == sizeof si) {
@@ -250,10 +269,15 @@ static int acceptor(int port, int naddr, char **addrs) {
                 continue;
             }
             for (;;) {
-                int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+                int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | (http ? SOCK_NONBLOCK : 0));
                 if (c < 0) break;
-                close(c);
                 accepted++;
+                if (!http) {
+                    close(c);
+                    continue;
+                }
+                struct epoll_event cev = {.events = EPOLLIN, .data.u64 = (unsigned)c};
+                epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
             }
         }
     }
@@ -268,8 +292,10 @@ int main(int argc, char **argv) {
         return waitlog(argv[2], argv[3], atol(argv[4]), argc >= 6 ? atoi(argv[5]) : 0);
     if (argc == 4 && strcmp(argv[1], "waitexit") == 0) return waitexit(atoi(argv[2]), atol(argv[3]));
     if (argc == 3 && strcmp(argv[1], "cputicks") == 0) return cputicks(atoi(argv[2]));
-    if (argc >= 4 && strcmp(argv[1], "acceptor") == 0) return acceptor(atoi(argv[2]), argc - 3, argv + 3);
+    if (argc >= 5 && strcmp(argv[1], "acceptor") == 0 && strcmp(argv[2], "--http") == 0)
+        return acceptor(atoi(argv[3]), argc - 4, argv + 4, 1);
+    if (argc >= 4 && strcmp(argv[1], "acceptor") == 0) return acceptor(atoi(argv[2]), argc - 3, argv + 3, 0);
     fprintf(stderr, "usage: benchtool now | waitlog FILE PATTERN TIMEOUT_MS [PID] | waitexit PID"
-                    " TIMEOUT_MS | cputicks PID | acceptor PORT ADDR...\n");
+                    " TIMEOUT_MS | cputicks PID | acceptor [--http] PORT ADDR...\n");
     return 64;
 }

@@ -45,7 +45,7 @@ for i in $(seq 1 "$REALS"); do
     ip addr add "10.30.0.$i/32" dev bench0
     addrs="$addrs 10.30.0.$i"
 done
-$B acceptor 80 $addrs >/tmp/acceptor.log 2>&1 &
+$B acceptor ${ACCEPTOR_MODE:-} 80 $addrs >/tmp/acceptor.log 2>&1 &
 apid=$!
 i=0
 until grep -q listening /tmp/acceptor.log; do

@@ -40,10 +40,17 @@ WARMUP=${WARMUP:-$((DELAY_LOOP > 5 ? DELAY_LOOP : 5))}
 WINDOW=${WINDOW:-15}
 ROUNDS=${ROUNDS:-2}
 CONNECT_TIMEOUT=1
+# CHECK=HTTP_GET: the same with an HTTP_GET of / with its digest (benchtool answers a page).
+CHECK=${CHECK:-TCP_CHECK}
+case "$CHECK" in
+TCP_CHECK) ACCEPTOR_MODE= ; NAME=tcpcheck-cpu ;;
+HTTP_GET) ACCEPTOR_MODE=--http ; NAME=httpget-cpu ;;
+*) echo "CHECK must be TCP_CHECK or HTTP_GET" >&2; exit 2 ;;
+esac
 keepalived=/usr/sbin/keepalived
 # shellcheck source=SCRIPTDIR/kernel-lab-bench.sh
 . contrib/bench/kernel-lab-bench.sh
-bench_init tcpcheck-cpu
+bench_init "$NAME"
 
 bench_need_root
 bench_find_cc
@@ -56,16 +63,19 @@ bench_make_work tcpcheck
 bench_build_benchtool
 bench_copy_to_guest contrib/bench/tcpcheck-cpu.guest.sh contrib/bench/guest-common.sh
 
-python3 - "$work/tcpcheck-cpu.conf" "$SERVICES" "$REALS" "$DELAY_LOOP" "$CONNECT_TIMEOUT" <<'PY'
-import sys
-path, services, reals, delay, timeout = sys.argv[1], *map(int, sys.argv[2:])
+python3 - "$work/tcpcheck-cpu.conf" "$CHECK" "$SERVICES" "$REALS" "$DELAY_LOOP" "$CONNECT_TIMEOUT" <<'PY'
+import hashlib, sys
+path, check = sys.argv[1], sys.argv[2]
+services, reals, delay, timeout = map(int, sys.argv[3:])
+digest = hashlib.md5(b"<html>ok</html>").hexdigest()
 conf = ["global_defs {", "    router_id bench-tcpcheck-cpu", "}"]
 for s in range(services):
     conf += [f"virtual_server 10.31.{s // 250}.{s % 250 + 1} 80 {{", f"    delay_loop {delay}",
              "    lb_algo rr", "    lb_kind NAT", "    protocol TCP"]
     for r in range(reals):
-        conf += [f"    real_server 10.30.0.{r + 1} 80 {{", "        weight 1", "        TCP_CHECK {",
-                 f"            connect_timeout {timeout}", "        }", "    }"]
+        body = ["            url {", "                path /", f"                digest {digest}", "            }"] if check == "HTTP_GET" else []
+        conf += [f"    real_server 10.30.0.{r + 1} 80 {{", "        weight 1", f"        {check} {{",
+                 f"            connect_timeout {timeout}"] + body + ["        }", "    }"]
     conf.append("}")
 open(path, "w").write("\n".join(conf) + "\n")
 PY
@@ -73,14 +83,15 @@ PY
 # Both must accept the file, or the comparison means nothing.
 "$keepalived" -t -f "$work/tcpcheck-cpu.conf" || die "keepalived -t rejects the generated configuration"
 bench_check_vigil_conf "$work/tcpcheck-cpu.conf"
-bench_write_env SERVICES REALS DELAY_LOOP CONNECT_TIMEOUT WARMUP WINDOW ROUNDS
+bench_write_env SERVICES REALS DELAY_LOOP CONNECT_TIMEOUT WARMUP WINDOW ROUNDS ACCEPTOR_MODE
 
-echo "tcpcheck-cpu: $((SERVICES * REALS)) TCP_CHECKs every $DELAY_LOOP s, in the kernel lab"
+echo "$NAME: $((SERVICES * REALS)) ${CHECK}s every $DELAY_LOOP s, in the kernel lab"
 bench_run_guest "$work/tcpcheck-cpu.guest.sh"
 bench_result_json
-python3 - "$json" "$out/tcpcheck-cpu.json" <<'PY'
+python3 - "$json" "$out/$NAME.json" "$CHECK" <<'PY'
 import json, statistics, sys
 data = json.loads(sys.argv[1])
+check = sys.argv[3]
 res = data["results"]
 med = lambda xs: statistics.median(xs) if xs else None
 # Per daemon, the median over its valid rounds.
@@ -98,8 +109,8 @@ if k and v and k["valid_rounds"] and v["valid_rounds"]:
     data["ratio_vigil_over_keepalived_cpu"] = round(v["cpu_percent"] / k["cpu_percent"], 4)
     data["ratio_vigil_over_keepalived_cpu_per_check"] = round(v["cpu_ms_per_check"] / k["cpu_ms_per_check"], 4)
 json.dump(data, open(sys.argv[2], "w"), indent=1)
-print(f"\ntcpcheck-cpu: wrote {sys.argv[2]}")
-print(f"{data['checks']} TCP_CHECKs every {data['delay_loop']} s, {data['rounds']} rounds of {data['window_s']} s "
+print(f"\n{check}: wrote {sys.argv[2]}")
+print(f"{data['checks']} {check}s every {data['delay_loop']} s, {data['rounds']} rounds of {data['window_s']} s "
       f"(guest busy with nothing running: {data['guest_idle_busy_percent']} %; host load "
       f"{data['host']['loadavg_before']} -> {data['host']['loadavg_after']})")
 for name, rounds in res.items():
@@ -112,7 +123,7 @@ if "ratio_vigil_over_keepalived_cpu" in data:
     print(f"median CPU: keepalived {k['cpu_percent']:.1f} %, vigil {v['cpu_percent']:.1f} %; "
           f"vigil/keepalived {data['ratio_vigil_over_keepalived_cpu']:.3f} "
           f"(per check {data['ratio_vigil_over_keepalived_cpu_per_check']:.3f})")
-    print(f"| {data['checks']} TCP_CHECKs every {data['delay_loop']} s (TCG guest, median of {min(k['valid_rounds'], v['valid_rounds'])} x {data['window_s']} s) "
+    print(f"| {data['checks']} {check}s every {data['delay_loop']} s (TCG guest, median of {min(k['valid_rounds'], v['valid_rounds'])} x {data['window_s']} s) "
           f"| keepalived {k['cpu_percent']:.1f} % CPU, {k['checks_per_s']:.0f} checks/s | vigil "
           f"{v['cpu_percent']:.1f} % CPU, {v['checks_per_s']:.0f} checks/s | vigil/keepalived "
           f"{data['ratio_vigil_over_keepalived_cpu']:.2f} |")
