@@ -329,3 +329,34 @@ extension IPv6Address {
 public func macAddressText(_ octets: some Collection<UInt8>) -> String {
     octets.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
 }
+
+/// RFC 1071 one's-complement arithmetic over big-endian 16-bit words: VRRP adverts, IPv4
+/// headers, unsolicited NAs and ICMP echoes all sum the same way.
+public enum InternetChecksum {
+    /// Adds `bytes` (an odd trailing byte is padded with zero) to a running sum. Callers
+    /// only ever chain even-length blocks before the last one, so word alignment holds.
+    public static func add(_ bytes: [UInt8], to initial: UInt32) -> UInt32 {
+        var sum = initial
+        var index = 0
+        while index + 1 < bytes.count {
+            sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
+            sum = (sum & 0xFFFF) + (sum >> 16)
+            index += 2
+        }
+        if index < bytes.count {
+            sum += UInt32(bytes[index]) << 8
+            sum = (sum & 0xFFFF) + (sum >> 16)
+        }
+        return sum
+    }
+
+    /// Folds and complements; a block that contains a correct checksum finishes to 0.
+    public static func finish(_ sum: UInt32) -> UInt16 {
+        var folded = sum
+        while folded >> 16 != 0 { folded = (folded & 0xFFFF) + (folded >> 16) }
+        return ~UInt16(folded)
+    }
+
+    /// The checksum of one block.
+    public static func of(_ bytes: [UInt8]) -> UInt16 { finish(add(bytes, to: 0)) }
+}

@@ -98,7 +98,7 @@ public enum ICMPEcho {
         bytes += Array("vigil PING_CHECK".utf8)
         if !ipv6 {
             // ICMPv6's checksum is the kernel's on a raw socket; ICMP's is ours.
-            let sum = checksum(bytes)
+            let sum = InternetChecksum.of(bytes)
             bytes[2] = UInt8(sum >> 8)
             bytes[3] = UInt8(sum & 0xFF)
         }
@@ -118,17 +118,5 @@ public enum ICMPEcho {
         guard b.count >= 8, b[0] == (ipv6 ? 129 : 0),
               UInt16(b[4]) << 8 | UInt16(b[5]) == id, UInt16(b[6]) << 8 | UInt16(b[7]) == sequence else { return .notOurs }
         return .pass
-    }
-
-    public static func checksum(_ bytes: [UInt8]) -> UInt16 {
-        var sum: UInt32 = 0
-        var i = 0
-        while i + 1 < bytes.count {
-            sum += UInt32(bytes[i]) << 8 | UInt32(bytes[i + 1])
-            i += 2
-        }
-        if i < bytes.count { sum += UInt32(bytes[i]) << 8 }
-        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
-        return ~UInt16(sum)
     }
 }

@@ -52,28 +52,22 @@ public final class DatagramProber<ID: Sendable> {
         let request: DatagramRequest
     }
 
-    public let descriptor: Int32
+    private let epoll: EpollSet
+    public var descriptor: Int32 { epoll.descriptor }
     private var probes: [Int32: Probe] = [:]
     private var deadlines = ProbeTable<ID>()
-    private let events: UnsafeMutableRawBufferPointer
     private let buffer: UnsafeMutableRawBufferPointer
-    private let batch: Int
     /// Datagrams read per probe per wake, so a flood of foreign answers cannot hold the loop.
     static var readsPerWake: Int { 8 }
 
     public init?(batch: Int = 256) {
-        let fd = Epoll.create1(Epoll.cloexec)
-        guard fd >= 0 else { return nil }
-        descriptor = fd
-        self.batch = max(1, batch)
-        events = .allocate(byteCount: self.batch * Epoll.eventSize, alignment: 8)
+        guard let epoll = EpollSet(batch: batch) else { return nil }
+        self.epoll = epoll
         buffer = .allocate(byteCount: 65_536, alignment: 8)
     }
 
     deinit {
         cancelAll()
-        close(descriptor)
-        events.deallocate()
         buffer.deallocate()
     }
 
@@ -91,14 +85,7 @@ public final class DatagramProber<ID: Sendable> {
             close(fd)
             return DatagramResult(id: id, outcome: .notRun(errno: e))
         }
-        if request.options.fwmark != 0 {
-            var mark = request.options.fwmark
-            if setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, socklen_t(MemoryLayout<UInt32>.size)) != 0 { return abandon(errno) }
-        }
-        if let name = request.options.interface {
-            let rc = name.withCString { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(strlen($0) + 1)) }
-            if rc != 0 { return abandon(errno) }
-        }
+        if let e = ProbeIO.markAndBind(fd, request.options) { return abandon(e) }
         if let local = request.options.bindTo, local.withSockAddr({ bind(fd, $0, $1) }) != 0 { return abandon(errno) }
         var target = request.target
         if request.transport == .icmp { target.port = 0 }
@@ -113,7 +100,7 @@ public final class DatagramProber<ID: Sendable> {
             close(fd)
             return DatagramResult(id: id, outcome: ProbeIO.serverFaults.contains(e) || e == ECONNREFUSED ? .failed(String(cString: strerror(e))) : .notRun(errno: e))
         }
-        guard Epoll.add(descriptor, fd: fd, events: Epoll.inbound) == 0 else { return abandon(errno) }
+        guard Epoll.add(epoll.descriptor, fd: fd, events: Epoll.inbound) == 0 else { return abandon(errno) }
         probes[fd] = Probe(id: id, request: request)
         deadlines.insert(fd: fd, id: id, deadline: now + request.timeout)
         return nil
@@ -121,14 +108,9 @@ public final class DatagramProber<ID: Sendable> {
 
     public func ready(now: Int64) -> [DatagramResult<ID>] {
         var results: [DatagramResult<ID>] = []
-        let n = Epoll.wait(descriptor, events.baseAddress, Int32(batch), 0)
-        if n > 0 {
-            let ready = UnsafeRawBufferPointer(events)
-            for i in 0..<Int(n) {
-                let fd = Epoll.fd(in: ready, at: i)
-                guard let probe = probes[fd] else { continue }
-                if let outcome = read(fd, probe) { results.append(finish(fd, probe.id, outcome, fromDeadline: false)) }
-            }
+        epoll.forEachReady { fd, _ in
+            guard let probe = probes[fd], let outcome = read(fd, probe) else { return }
+            results.append(finish(fd, probe.id, outcome, fromDeadline: false))
         }
         return results + expire(now: now)
     }
@@ -164,7 +146,7 @@ public final class DatagramProber<ID: Sendable> {
     private func finish(_ fd: Int32, _ id: ID, _ outcome: DatagramOutcome, fromDeadline: Bool) -> DatagramResult<ID> {
         probes[fd] = nil
         if !fromDeadline { _ = deadlines.remove(fd: fd) }
-        _ = Epoll.delete(descriptor, fd: fd)
+        _ = Epoll.delete(epoll.descriptor, fd: fd)
         close(fd)
         return DatagramResult(id: id, outcome: outcome)
     }

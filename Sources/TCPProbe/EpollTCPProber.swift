@@ -91,6 +91,36 @@ public final class EpollTCPProber<ID: Sendable> {
     }
 }
 
+/// An epoll instance with its event buffer, as the HTTP and datagram probers keep one: one
+/// descriptor for the loop however many checks are in flight.
+final class EpollSet {
+    let descriptor: Int32
+    private let events: UnsafeMutableRawBufferPointer
+    private let batch: Int
+
+    init?(batch: Int) {
+        let fd = Epoll.create1(Epoll.cloexec)
+        guard fd >= 0 else { return nil }
+        descriptor = fd
+        self.batch = max(1, batch)
+        events = .allocate(byteCount: self.batch * Epoll.eventSize, alignment: 8)
+    }
+
+    deinit {
+        close(descriptor)
+        events.deallocate()
+    }
+
+    /// Each ready descriptor and its flags, without waiting (at most one batch per call: the
+    /// rest stays ready for the next turn).
+    func forEachReady(_ body: (Int32, UInt32) -> Void) {
+        let n = Epoll.wait(descriptor, events.baseAddress, Int32(batch), 0)
+        guard n > 0 else { return }
+        let ready = UnsafeRawBufferPointer(events)
+        for i in 0..<Int(n) { body(Epoll.fd(in: ready, at: i), Epoll.flags(in: ready, at: i)) }
+    }
+}
+
 /// The Swift Glibc module does not export <sys/epoll.h>, and this package has no C targets, so
 /// the three calls are bound by symbol name (resolved by the linker, so this works in a fully
 /// static executable, where dlsym cannot find libc's own symbols) and `struct epoll_event` is

@@ -98,27 +98,21 @@ public final class HTTPProber<ID: Sendable> {
         }
     }
 
-    public let descriptor: Int32
+    private let epoll: EpollSet
+    public var descriptor: Int32 { epoll.descriptor }
     private var fetches: [Int32: Fetch] = [:]
     private var deadlines = ProbeTable<ID>()
-    private let events: UnsafeMutableRawBufferPointer
     private let buffer: UnsafeMutableRawBufferPointer
-    private let batch: Int
     public static var readChunk: Int { 16 * 1024 }
 
     public init?(batch: Int = 256) {
-        let fd = Epoll.create1(Epoll.cloexec)
-        guard fd >= 0 else { return nil }
-        descriptor = fd
-        self.batch = max(1, batch)
-        events = .allocate(byteCount: self.batch * Epoll.eventSize, alignment: 8)
+        guard let epoll = EpollSet(batch: batch) else { return nil }
+        self.epoll = epoll
         buffer = .allocate(byteCount: Self.readChunk, alignment: 8)
     }
 
     deinit {
         cancelAll()
-        close(descriptor)
-        events.deallocate()
         buffer.deallocate()
     }
 
@@ -136,7 +130,7 @@ public final class HTTPProber<ID: Sendable> {
             case .connected: return nil   // not reported by open when asked to keep the socket
             }
         case .pending(let fd):
-            guard Epoll.add(descriptor, fd: fd, events: Epoll.out) == 0 else {
+            guard Epoll.add(epoll.descriptor, fd: fd, events: Epoll.out) == 0 else {
                 let e = errno
                 close(fd)
                 return HTTPFetchResult(id: id, outcome: .notRun(errno: e))
@@ -151,16 +145,9 @@ public final class HTTPProber<ID: Sendable> {
     /// Steps every ready fetch (the descriptor was readable), then expires overdue ones.
     public func ready(now: Int64) -> [HTTPFetchResult<ID>] {
         var results: [HTTPFetchResult<ID>] = []
-        let n = Epoll.wait(descriptor, events.baseAddress, Int32(batch), 0)
-        if n > 0 {
-            let ready = UnsafeRawBufferPointer(events)
-            for i in 0..<Int(n) {
-                let fd = Epoll.fd(in: ready, at: i)
-                guard let fetch = fetches[fd] else { continue }
-                if let outcome = step(fetch, flags: Epoll.flags(in: ready, at: i), now: now) {
-                    results.append(finish(fetch, outcome))
-                }
-            }
+        epoll.forEachReady { fd, flags in
+            guard let fetch = fetches[fd], let outcome = step(fetch, flags: flags, now: now) else { return }
+            results.append(finish(fetch, outcome))
         }
         return results + expire(now: now)
     }
@@ -293,14 +280,14 @@ public final class HTTPProber<ID: Sendable> {
     private func watch(_ fetch: Fetch, _ events: UInt32) {
         guard fetch.interest != events else { return }
         fetch.interest = events
-        _ = Epoll.modify(descriptor, fd: fetch.fd, events: events)
+        _ = Epoll.modify(epoll.descriptor, fd: fetch.fd, events: events)
     }
 
     private func finish(_ fetch: Fetch, _ outcome: HTTPFetchOutcome, fromDeadline: Bool = false) -> HTTPFetchResult<ID> {
         fetches[fetch.fd] = nil
         if !fromDeadline { _ = deadlines.remove(fd: fetch.fd) }
         fetch.session?.shutDown()
-        _ = Epoll.delete(descriptor, fd: fetch.fd)
+        _ = Epoll.delete(epoll.descriptor, fd: fetch.fd)
         // An answered fetch was closed by the server first; any other is reset, so no
         // TIME_WAIT socket is left per failed check.
         if case .response = outcome { close(fetch.fd) } else { ProbeIO.closeAfterCheck(fetch.fd, .connected) }

@@ -96,14 +96,7 @@ enum ProbeIO {
             close(fd)
             return .done(.notRun(errno: e))
         }
-        if options.fwmark != 0 {
-            var mark = options.fwmark
-            if setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, socklen_t(MemoryLayout<UInt32>.size)) != 0 { return abandon(errno) }
-        }
-        if let name = options.interface {
-            let rc = name.withCString { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(strlen($0) + 1)) }
-            if rc != 0 { return abandon(errno) }
-        }
+        if let e = markAndBind(fd, options) { return abandon(e) }
         if let local = options.bindTo {
             guard local.family == target.family else { return abandon(EAFNOSUPPORT) }
             if local.port != 0 {
@@ -123,6 +116,20 @@ enum ProbeIO {
         if e == EINPROGRESS || e == EINTR { return .pending(fd) }
         close(fd)
         return .done(serverFaults.contains(e) ? .failed(errno: e) : .notRun(errno: e))
+    }
+
+    /// keepalived's fwmark (SO_MARK) and bind_if (SO_BINDTODEVICE) on a new check socket;
+    /// the errno when one cannot be set.
+    static func markAndBind(_ fd: Int32, _ options: ProbeOptions) -> Int32? {
+        if options.fwmark != 0 {
+            var mark = options.fwmark
+            if setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, socklen_t(MemoryLayout<UInt32>.size)) != 0 { return errno }
+        }
+        if let name = options.interface {
+            let rc = name.withCString { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(strlen($0) + 1)) }
+            if rc != 0 { return errno }
+        }
+        return nil
     }
 
     /// Ends a finished check. A connected socket is reset (SO_LINGER 0) instead of closed with a

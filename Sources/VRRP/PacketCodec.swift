@@ -280,29 +280,3 @@ public struct VRRPAdvert: Hashable, Sendable {
     }
 }
 
-/// RFC 1071 one's-complement arithmetic over big-endian 16-bit words.
-enum InternetChecksum {
-    /// Adds `bytes` (an odd trailing byte is padded with zero) to a running sum. Callers
-    /// only ever chain even-length blocks before the last one, so word alignment holds.
-    static func add(_ bytes: [UInt8], to initial: UInt32) -> UInt32 {
-        var sum = initial
-        var index = 0
-        while index + 1 < bytes.count {
-            sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
-            sum = (sum & 0xFFFF) + (sum >> 16)
-            index += 2
-        }
-        if index < bytes.count {
-            sum += UInt32(bytes[index]) << 8
-            sum = (sum & 0xFFFF) + (sum >> 16)
-        }
-        return sum
-    }
-
-    /// Folds and complements; a block that contains a correct checksum finishes to 0.
-    static func finish(_ sum: UInt32) -> UInt16 {
-        var folded = sum
-        while folded >> 16 != 0 { folded = (folded & 0xFFFF) + (folded >> 16) }
-        return ~UInt16(folded)
-    }
-}

@@ -31,7 +31,7 @@ public final class UnsolicitedNA: Sendable {
         let destination = IPv6Address.allNodes.bytes
         var icmp: [UInt8] = [136, 0, 0, 0, (router ? 0x80 : 0) | 0x20, 0, 0, 0] + vip.bytes + [2, 1] + mac
         let pseudo = vip.bytes + destination + [0, 0, 0, UInt8(icmp.count), 0, 0, 0, 58]
-        let sum = internetChecksum(pseudo + icmp)
+        let sum = InternetChecksum.of(pseudo + icmp)
         icmp[2] = UInt8(sum >> 8)
         icmp[3] = UInt8(sum & 0xFF)
         let ipv6: [UInt8] = [0x60, 0, 0, 0, 0, UInt8(icmp.count), 58, 255] + vip.bytes + destination
@@ -64,15 +64,3 @@ public final class UnsolicitedNA: Sendable {
     }
 }
 
-/// RFC 1071 one's-complement sum, for headers the kernel does not checksum for us.
-func internetChecksum(_ bytes: [UInt8]) -> UInt16 {
-    var sum: UInt32 = 0
-    var i = 0
-    while i + 1 < bytes.count {
-        sum += UInt32(bytes[i]) << 8 | UInt32(bytes[i + 1])
-        i += 2
-    }
-    if i < bytes.count { sum += UInt32(bytes[i]) << 8 }
-    while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
-    return ~UInt16(truncatingIfNeeded: sum)
-}

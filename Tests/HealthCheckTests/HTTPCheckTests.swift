@@ -212,7 +212,7 @@ import Testing
 
     @Test func icmpEcho() {
         let request = ICMPEcho.request(ipv6: false, id: 0x1234, sequence: 9)
-        #expect(request[0] == 8 && ICMPEcho.checksum(request) == 0, "a valid ICMP checksum")
+        #expect(request[0] == 8 && InternetChecksum.of(request) == 0, "a valid ICMP checksum")
         var reply = request
         reply[0] = 0
         let ip: [UInt8] = [0x45] + [UInt8](repeating: 0, count: 19)
