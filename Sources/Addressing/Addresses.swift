@@ -360,3 +360,25 @@ public enum InternetChecksum {
     /// The checksum of one block.
     public static func of(_ bytes: [UInt8]) -> UInt16 { finish(add(bytes, to: 0)) }
 }
+
+/// Pairs of hex digits as bytes (keepalived's read_hex_str: a UDP_CHECK payload, a digest);
+/// spaces between pairs are allowed; nil for anything else or nothing.
+public func hexBytes(_ text: String) -> [UInt8]? {
+    func value(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - 48
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - 87
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - 55
+        default: nil
+        }
+    }
+    let digits = text.utf8.filter { $0 != UInt8(ascii: " ") }
+    guard !digits.isEmpty, digits.count % 2 == 0 else { return nil }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(digits.count / 2)
+    for i in stride(from: 0, to: digits.count, by: 2) {
+        guard let high = value(digits[i]), let low = value(digits[i + 1]) else { return nil }
+        bytes.append(high << 4 | low)
+    }
+    return bytes
+}

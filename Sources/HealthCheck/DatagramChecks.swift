@@ -42,20 +42,6 @@ public struct UDPCheckSpec: Sendable, Hashable {
         }
         return .pass
     }
-
-    /// keepalived's read_hex_str: hex digits, optionally split by spaces; nil when invalid.
-    public static func hex(_ text: String) -> [UInt8]? {
-        let digits = text.filter { $0 != " " }
-        guard !digits.isEmpty, digits.count % 2 == 0, digits.allSatisfy(\.isHexDigit) else { return nil }
-        var bytes: [UInt8] = []
-        var index = digits.startIndex
-        while index < digits.endIndex {
-            let next = digits.index(index, offsetBy: 2)
-            bytes.append(UInt8(digits[index..<next], radix: 16)!)
-            index = next
-        }
-        return bytes
-    }
 }
 
 /// keepalived's DNS_CHECK (check_dns.c): a recursive query for `name` of `type` over UDP;

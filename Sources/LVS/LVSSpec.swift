@@ -297,7 +297,7 @@ public enum LVSSpecBuilder {
         if isHTTP {
             let urls = chk.urls.map { url in
                 HTTPCheckSpec.URL(path: url.path ?? "/", virtualhost: url.virtualhost ?? chk.virtualhost ?? rs.virtualhost ?? vs.virtualhost,
-                                  expectation: HTTPExpectation(statusCodes: url.statusCodes, digest: url.digest.map(hexBytes)))
+                                  expectation: HTTPExpectation(statusCodes: url.statusCodes, digest: url.digest.flatMap(hexBytes)))
             }
             let version: HTTPProtocolVersion = switch chk.httpProtocol { case "1.1": .http11; case "1.0C": .http10Close; default: .http10 }
             let sni = chk.sniName ?? (chk.enableSNI ? (urls.first?.virtualhost ?? chk.virtualhost ?? rs.virtualhost ?? vs.virtualhost) : nil)
@@ -320,16 +320,5 @@ public enum LVSSpecBuilder {
         var spec = CheckerSpec(kind: chk.kind, target: target, timing: timing, http: http, misc: chk.kind == .misc ? misc : nil, location: chk.location)
         spec.datagram = datagram
         return spec
-    }
-
-    /// A digest's 32 hex digits as its 16 bytes.
-    static func hexBytes(_ text: String) -> [UInt8] {
-        var bytes: [UInt8] = []
-        var pending: UInt8?
-        for c in text.utf8 {
-            let v: UInt8 = c <= 57 ? c - 48 : (c | 0x20) - 87
-            if let high = pending { bytes.append(high << 4 | v); pending = nil } else { pending = v }
-        }
-        return bytes
     }
 }

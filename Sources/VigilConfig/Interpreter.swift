@@ -1277,18 +1277,18 @@ struct Interpreter {
             case "sni_name": c.sniName = reader.string(s, expecting: "a server name")
             case "payload":
                 if let text = reader.argument(s, expecting: "a hex string") {
-                    if let bytes = Self.hexBytes(s.words.dropFirst().map(\.text).joined()) { c.payload = bytes }
+                    if let bytes = hexBytes(s.words.dropFirst().map(\.text).joined()) { c.payload = bytes }
                     else { reader.diagnostics.error(text.location, "Invalid hex string for UDP_CHECK payload") }
                 }
             case "require_reply":
                 c.requireReply = true
                 let words = s.words.dropFirst().map(\.text)
                 if let data = words.first {
-                    if let bytes = Self.hexBytes(data) { c.replyData = bytes }
+                    if let bytes = hexBytes(data) { c.replyData = bytes }
                     else { reader.diagnostics.error(s.words[1].location, "Invalid hex string for UDP_CHECK require_reply") }
                 }
                 if words.count > 1 {
-                    if let mask = Self.hexBytes(words[1]) { c.replyMask = mask }
+                    if let mask = hexBytes(words[1]) { c.replyMask = mask }
                     else { reader.diagnostics.error(s.words[2].location, "Invalid hex string for UDP_CHECK require_reply mask") }
                 }
             case "min_reply_length": c.minReplyLength = reader.integer(s, in: 0...65535)
@@ -1316,17 +1316,6 @@ struct Interpreter {
             reader.diagnostics.error(s.location, "\(kind.rawValue) has no url block: nothing to check")
         }
         return c
-    }
-
-    /// keepalived's read_hex_str: pairs of hex digits; nil when anything else is there.
-    static func hexBytes(_ text: String) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        guard !digits.isEmpty, digits.count % 2 == 0, digits.allSatisfy({ UInt8(ascii: "0")...UInt8(ascii: "9") ~= $0 || UInt8(ascii: "a")...UInt8(ascii: "f") ~= ($0 | 0x20) }) else { return nil }
-        return stride(from: 0, to: digits.count, by: 2).map { i in
-            let high = digits[i] <= 57 ? digits[i] - 48 : (digits[i] | 0x20) - 87
-            let low = digits[i + 1] <= 57 ? digits[i + 1] - 48 : (digits[i + 1] | 0x20) - 87
-            return high << 4 | low
-        }
     }
 
     /// keepalived's SSL block: the files are checked when the daemon makes its TLS context.

@@ -207,7 +207,7 @@ import Testing
         #expect(strict.judge([0x41, 0x99][...]) == .pass, "masked bits are not compared")
         #expect(strict.judge([0x40, 0x42][...]) == .fail("reply data mismatch"))
         #expect(strict.judge([0x41][...]) == .fail("reply of 1 bytes outside 2...4"))
-        #expect(UDPCheckSpec.hex("68 65 6c") == [0x68, 0x65, 0x6C] && UDPCheckSpec.hex("6") == nil && UDPCheckSpec.hex("zz") == nil)
+        #expect(hexBytes("68 65 6c") == [0x68, 0x65, 0x6C] && hexBytes("6") == nil && hexBytes("zz") == nil && hexBytes("") == nil)
     }
 
     @Test func icmpEcho() {
