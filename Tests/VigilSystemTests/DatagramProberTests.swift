@@ -28,7 +28,10 @@ import TCPProbe
         let dns = try Shell.background(["ip", "netns", "exec", lab.b, "dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts",
                                         "--listen-address=172.16.10.2", "--bind-interfaces", "--port=53",
                                         "--address=/web.lab/172.16.10.44", "--pid-file=", "--user=root"], output: "/tmp/vigil-dnsmasq-\(getpid()).log")
-        defer { Shell.terminate(dns) }
+        defer {
+            Shell.terminate(dns)
+            unlink("/tmp/vigil-dnsmasq-\(getpid()).log")
+        }
         usleep(700_000)
         let prober = try #require(try lab.inside(lab.a) { DatagramProber<Int>() })
         let peer = SocketAddress("172.16.10.2", port: 7007)!

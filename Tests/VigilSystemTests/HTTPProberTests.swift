@@ -40,7 +40,7 @@ import VigilSystem
         defer { lab.destroy() }
         let directory = "/tmp/vigil-http-\(getpid())"
         try Shell.run(["mkdir", "-p", directory])
-        defer { _ = try? Shell.run(["rm", "-rf", directory]) }
+        defer { _ = try? Shell.run(["rm", "-rf", directory, directory + ".log"]) }
         try Shell.run(["sh", "-c", "printf 'hello from web02\\n' > \(directory)/index.html"])
         let server = try Shell.background(["ip", "netns", "exec", lab.b, "python3", "-m", "http.server", "8080", "--bind", "172.16.10.2",
                                            "--directory", directory], output: directory + ".log")
@@ -86,7 +86,7 @@ import VigilSystem
         defer { lab.destroy() }
         let directory = "/tmp/vigil-https-\(getpid())"
         try Shell.run(["mkdir", "-p", directory])
-        defer { _ = try? Shell.run(["rm", "-rf", directory]) }
+        defer { _ = try? Shell.run(["rm", "-rf", directory, directory + ".log"]) }
         for name in ["server", "client"] {
             try Shell.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-days", "1",
                            "-keyout", "\(directory)/\(name).key", "-out", "\(directory)/\(name).crt"])
