@@ -155,6 +155,12 @@ final class CheckerHost: LoopHost {
         }
     }
 
+    /// " (the last result)" for a verdict's log line, or nothing before any result.
+    private func lastResultSuffix(_ id: CheckerID) -> String {
+        guard records.indices.contains(id.slot), let result = records[id.slot].result else { return "" }
+        return " (\(result))"
+    }
+
     private func recordResult(_ id: CheckerID, _ result: String, at now: Int64) {
         recordResult(id, .text(result), at: now)
     }
@@ -268,7 +274,9 @@ final class CheckerHost: LoopHost {
     private func finishFetches(_ results: [HTTPFetchResult<CheckerID>], at now: Int64) {
         for result in results {
             guard let spec = controller.spec(of: result.id), let http = spec.http else { continue }
-            let url = pendingURL[result.id.slot] ?? 0
+            // The machine still holds the URL it asked for until it is told how the fetch went.
+            guard case .http(let machine) = controller.machines[result.id.slot] else { continue }
+            let url = machine.urlIndex
             let verdict: Bool?
             let last: CheckResult
             switch result.outcome {
@@ -290,8 +298,6 @@ final class CheckerHost: LoopHost {
         }
     }
 
-    /// The URL each fetch in flight is for, by slot.
-    private var pendingURL: [Int: Int] = [:]
     struct RequestKey: Hashable { var slot: Int; var url: Int }
     /// Each url's request, built once (a reload's new checkers get new slots; a reload clears it).
     private var requestBytes: [RequestKey: [UInt8]] = [:]
@@ -323,7 +329,6 @@ final class CheckerHost: LoopHost {
         let fetch = HTTPFetchRequest(target: address, options: options, request: request, tls: tlsSession,
                                      digest: target.expectation.digest == nil ? nil : { MD5Digest() }, timeout: timeout)
         records[id.slot].startedAt = now
-        pendingURL[id.slot] = url
         if let result = fetcher.start(id: id, fetch, now: now) { finishFetches([result], at: now) }
     }
 
@@ -412,8 +417,7 @@ final class CheckerHost: LoopHost {
                     // keepalived's check_http.c lines.
                     if up { logger.info("Remote Web server \(spec.target) succeed on service.") }
                     else {
-                        let why = records.indices.contains(id.slot) ? records[id.slot].result.map { " (\($0))" } ?? "" : ""
-                        logger.info("HTTP_CHECK on service \(spec.target) failed after \(spec.timing.retry) retries.\(why)")
+                        logger.info("HTTP_CHECK on service \(spec.target) failed after \(spec.timing.retry) retries.\(lastResultSuffix(id))")
                     }
                 } else {
                     // keepalived's words per kind: "TCP/UDP/ICMP connection to ... success.",
@@ -421,8 +425,7 @@ final class CheckerHost: LoopHost {
                     let name = [.udp: "UDP", .ping: "ICMP", .dns: "DNS"][spec.kind] ?? "TCP"
                     if up { logger.info("\(name) connection to \(spec.target) success.") }
                     else {
-                        let why = records.indices.contains(id.slot) ? records[id.slot].result.map { " (\($0))" } ?? "" : ""
-                        logger.info("\(spec.kind.rawValue) on service \(spec.target) failed after \(spec.timing.retry) retries.\(why)")
+                        logger.info("\(spec.kind.rawValue) on service \(spec.target) failed after \(spec.timing.retry) retries.\(lastResultSuffix(id))")
                     }
                 }
             case .realServer(let v, let r, let change):
@@ -475,7 +478,8 @@ final class CheckerHost: LoopHost {
         }
         datagramSequence &+= 1
         let sequence = datagramSequence
-        let identifier = UInt16(truncatingIfNeeded: id.slot &* 2654435761 >> 7)
+        // One echo id per checker: two PING_CHECKs of one host tell their replies apart.
+        let identifier = UInt16(truncatingIfNeeded: id.slot)
         let request: DatagramRequest
         switch check {
         case .udp(let udp):

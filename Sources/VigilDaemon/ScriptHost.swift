@@ -40,27 +40,22 @@ final class ScriptHost {
     /// would run as root from a path others can write under enable_script_security, is
     /// disabled (it neither adds nor subtracts priority). Returns why, or nil when it may run.
     func whyDisabled(_ script: TrackScriptSpec) -> String? {
-        guard let path = HostChecks.resolve(script.program, host: host) else {
-            return "Disabling track script \(script.name) since not found/accessible (\(script.program))"
-        }
-        let runsAsRoot = (script.line.user ?? defaultUser?.user).map { $0 == "root" } ?? true
-        if enableScriptSecurity && runsAsRoot, let unsafe = HostChecks.insecurePart(of: path, host: host) {
-            return "Disabling track script \(script.name) due to insecure path: \(unsafe) is writable by a non-root user"
-        }
-        return nil
+        whyDisabled(program: script.program, user: script.line.user, what: "track script \(script.name)",
+                    missingDetail: " (\(script.program))")
     }
 
-    /// keepalived's rules for a MISC_CHECK's misc_path, as for a track script: not found, or
-    /// root from a path others can write under enable_script_security, disables it.
+    /// The same rules for a MISC_CHECK's misc_path.
     func whyDisabled(misc command: ScriptCommand) -> String? {
-        let line = ScriptLine(command)
-        let program = String(command.command.split(separator: " ").first ?? "")
+        whyDisabled(program: command.program, user: command.user?.user, what: "misc script \(command.command)", missingDetail: "")
+    }
+
+    private func whyDisabled(program: String, user: String?, what: String, missingDetail: String) -> String? {
         guard let path = HostChecks.resolve(program, host: host) else {
-            return "Disabling misc script \(command.command) since not found/accessible"
+            return "Disabling \(what) since not found/accessible\(missingDetail)"
         }
-        let runsAsRoot = (line.user ?? defaultUser?.user).map { $0 == "root" } ?? true
+        let runsAsRoot = (user ?? defaultUser?.user).map { $0 == "root" } ?? true
         if enableScriptSecurity && runsAsRoot, let unsafe = HostChecks.insecurePart(of: path, host: host) {
-            return "Disabling misc script \(command.command) due to insecure path: \(unsafe) is writable by a non-root user"
+            return "Disabling \(what) due to insecure path: \(unsafe) is writable by a non-root user"
         }
         return nil
     }

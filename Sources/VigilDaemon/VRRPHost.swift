@@ -87,8 +87,6 @@ final class VRRPHost: LoopHost {
     private var installedStatic = (addresses: [VIPSpec](), routes: [RouteDefinition](), rules: [RuleDefinition]())
     /// Routes and rules found deleted that could not be put back, logged once each.
     private var unrestorable: Set<String> = []
-    /// Deleted routes and rules put back since start.
-    private(set) var routesRestored = 0
     private let scripts: ScriptHost
     private let trackers: TrackerHost
     private var logger: Logger
@@ -684,25 +682,24 @@ final class VRRPHost: LoopHost {
         }
         for (owner, routes, rules) in held {
             for route in routes where route.tracked {
-                restore("route \(Self.describe(route))", owner) { () throws(RouteError) in try routing.add(route) }
+                restore({ "route \(Self.describe(route))" }, owner) { () throws(RouteError) in try routing.add(route) }
             }
             for rule in rules where rule.tracked {
-                restore(Self.describe(rule), owner) { () throws(RouteError) in try routing.add(rule) }
+                restore({ Self.describe(rule) }, owner) { () throws(RouteError) in try routing.add(rule) }
             }
         }
     }
 
-    private func restore(_ what: String, _ owner: String, _ add: () throws(RouteError) -> Void) {
-        let key = owner + " " + what
+    /// `what` is built only when something is to be said: the pass runs every second.
+    private func restore(_ what: () -> String, _ owner: String, _ add: () throws(RouteError) -> Void) {
         do {
             try add()
-            unrestorable.remove(key)
-            routesRestored += 1
-            logger.warning("\(owner) \(what) was deleted: added it back")
+            unrestorable.remove(owner + " " + what())
+            logger.warning("\(owner) \(what()) was deleted: added it back")
         } catch .exists {
-            unrestorable.remove(key)
+            if !unrestorable.isEmpty { unrestorable.remove(owner + " " + what()) }
         } catch {
-            if unrestorable.insert(key).inserted { logger.error("\(owner) \(what) is missing and cannot be added back: \(error)") }
+            if unrestorable.insert(owner + " " + what()).inserted { logger.error("\(owner) \(what()) is missing and cannot be added back: \(error)") }
         }
     }
 
