@@ -270,7 +270,14 @@ struct NamespaceTests {
         let ifindex = try lab.inside(lab.a) { try InterfaceInfo.index(of: "va") }
         // A secondary in the same subnet must not displace the primary.
         try manager.add(AddressSpec(ifindex: ifindex, address: .v4(vip), prefixLength: 24))
-        let info = try lab.inside(lab.a) { try InterfaceInfo.lookup("va") }
+        // The kernel makes the link-local address only once the veth's carrier is seen
+        // (linkwatch, up to a second after `link set up`), so wait for it rather than race it.
+        var info = try lab.inside(lab.a) { try InterfaceInfo.lookup("va") }
+        let deadline = MonotonicClock.nowMicroseconds() + 5_000_000
+        while info.linkLocalIPv6 == nil, MonotonicClock.nowMicroseconds() < deadline {
+            usleep(50_000)
+            info = try lab.inside(lab.a) { try InterfaceInfo.lookup("va") }
+        }
         let shown = try Shell.run(["ip", "-n", lab.a, "-o", "link", "show", "va"]).output
 
         #expect(info.index == ifindex)
