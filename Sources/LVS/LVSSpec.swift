@@ -64,6 +64,8 @@ public struct CheckerSpec: Sendable {
     public var http: HTTPCheckSpec?
     public var misc: MiscCheckSpec?
     public var datagram: DatagramCheckSpec?
+    /// SMTP_CHECK: the HELO name.
+    public var smtpHelo: String?
     public var location: SourceLocation
 
     public init(kind: CheckerKind, target: CheckTarget, timing: TCPCheckConfig, http: HTTPCheckSpec? = nil, misc: MiscCheckSpec? = nil,
@@ -80,7 +82,7 @@ public struct CheckerSpec: Sendable {
     /// keepalived migrates a checker across a reload only when its kind and every parameter
     /// are equal (`compare` of the checker); anything else is a new checker.
     public func isSameChecker(as other: CheckerSpec) -> Bool {
-        kind == other.kind && target == other.target && timing == other.timing && http == other.http && misc == other.misc && datagram == other.datagram
+        kind == other.kind && target == other.target && timing == other.timing && http == other.http && misc == other.misc && datagram == other.datagram && smtpHelo == other.smtpHelo
     }
 }
 
@@ -166,7 +168,7 @@ public enum LVSSpecBuilder {
                 var checkers: [CheckerSpec] = []
                 // Checkers Vigil does not run yet are reported with the configuration's own
                 // diagnostics (by `vigil -t` and in the daemon's log), not a second time here.
-                for chk in rs.checkers where [.tcp, .http, .ssl, .udp, .dns, .ping].contains(chk.kind) || (chk.kind == .misc && chk.miscPath != nil) {
+                for chk in rs.checkers where [.tcp, .http, .ssl, .smtp, .udp, .dns, .ping].contains(chk.kind) || (chk.kind == .misc && chk.miscPath != nil) {
                     checkers.append(checker(chk, rs: rs, vs: vs, rsAddress: address, rsPort: UInt16(clamping: rs.port)))
                 }
                 realServers.append(RealServerSpec(destination: dest, inhibitOnFailure: rs.inhibitOnFailure ?? vs.inhibitOnFailure,
@@ -319,6 +321,7 @@ public enum LVSSpecBuilder {
         }
         var spec = CheckerSpec(kind: chk.kind, target: target, timing: timing, http: http, misc: chk.kind == .misc ? misc : nil, location: chk.location)
         spec.datagram = datagram
+        if chk.kind == .smtp { spec.smtpHelo = chk.heloName ?? SMTPCheckDialogue.defaultHelo }
         return spec
     }
 }

@@ -27,21 +27,6 @@ public struct DatagramRequest {
     }
 }
 
-public enum DatagramOutcome: Sendable, Hashable {
-    case passed
-    case failed(String)
-    case notRun(errno: Int32)
-}
-
-public struct DatagramResult<ID: Sendable> {
-    public var id: ID
-    public var outcome: DatagramOutcome
-    public init(id: ID, outcome: DatagramOutcome) {
-        self.id = id
-        self.outcome = outcome
-    }
-}
-
 /// Request/answer checks over datagrams behind one epoll descriptor: a connected socket per
 /// check (so the kernel filters other peers and reports ICMP errors as ECONNREFUSED), one
 /// request, answers read as they come (at most a few per wake) until one decides or the
@@ -75,15 +60,15 @@ public final class DatagramProber<ID: Sendable> {
     public var nextDeadline: Int64? { deadlines.nextDeadline }
 
     /// Sends the request; a result now when it could not be sent.
-    public func start(id: ID, _ request: DatagramRequest, now: Int64) -> DatagramResult<ID>? {
+    public func start(id: ID, _ request: DatagramRequest, now: Int64) -> ExchangeResult<ID>? {
         let ipv6 = request.target.family == .ipv6
         let type = Int32(request.transport == .udp ? SOCK_DGRAM.rawValue : SOCK_RAW.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         let proto: Int32 = request.transport == .udp ? Int32(IPPROTO_UDP) : (ipv6 ? Int32(IPPROTO_ICMPV6) : Int32(IPPROTO_ICMP))
         let fd = socket(request.target.addressFamily, type, proto)
-        guard fd >= 0 else { return DatagramResult(id: id, outcome: .notRun(errno: errno)) }
-        func abandon(_ e: Int32) -> DatagramResult<ID> {
+        guard fd >= 0 else { return ExchangeResult(id: id, outcome: .notRun(errno: errno)) }
+        func abandon(_ e: Int32) -> ExchangeResult<ID> {
             close(fd)
-            return DatagramResult(id: id, outcome: .notRun(errno: e))
+            return ExchangeResult(id: id, outcome: .notRun(errno: e))
         }
         if let e = ProbeIO.markAndBind(fd, request.options) { return abandon(e) }
         if let local = request.options.bindTo, local.withSockAddr({ bind(fd, $0, $1) }) != 0 { return abandon(errno) }
@@ -92,13 +77,13 @@ public final class DatagramProber<ID: Sendable> {
         if target.withSockAddr({ connect(fd, $0, $1) }) != 0 {
             let e = errno
             close(fd)
-            return DatagramResult(id: id, outcome: ProbeIO.serverFaults.contains(e) ? .failed(String(cString: strerror(e))) : .notRun(errno: e))
+            return ExchangeResult(id: id, outcome: ProbeIO.serverFaults.contains(e) ? .failed(String(cString: strerror(e))) : .notRun(errno: e))
         }
         let sent = request.payload.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         if sent < 0 {
             let e = errno
             close(fd)
-            return DatagramResult(id: id, outcome: ProbeIO.serverFaults.contains(e) || e == ECONNREFUSED ? .failed(String(cString: strerror(e))) : .notRun(errno: e))
+            return ExchangeResult(id: id, outcome: ProbeIO.serverFaults.contains(e) || e == ECONNREFUSED ? .failed(String(cString: strerror(e))) : .notRun(errno: e))
         }
         guard Epoll.add(epoll.descriptor, fd: fd, events: Epoll.inbound) == 0 else { return abandon(errno) }
         probes[fd] = Probe(id: id, request: request)
@@ -106,8 +91,8 @@ public final class DatagramProber<ID: Sendable> {
         return nil
     }
 
-    public func ready(now: Int64) -> [DatagramResult<ID>] {
-        var results: [DatagramResult<ID>] = []
+    public func ready(now: Int64) -> [ExchangeResult<ID>] {
+        var results: [ExchangeResult<ID>] = []
         epoll.forEachReady { fd, _ in
             guard let probe = probes[fd], let outcome = read(fd, probe) else { return }
             results.append(finish(fd, probe.id, outcome, fromDeadline: false))
@@ -115,7 +100,7 @@ public final class DatagramProber<ID: Sendable> {
         return results + expire(now: now)
     }
 
-    public func expire(now: Int64) -> [DatagramResult<ID>] {
+    public func expire(now: Int64) -> [ExchangeResult<ID>] {
         deadlines.popExpired(now: now).compactMap { fd, _ in
             guard let probe = probes[fd] else { return nil }
             return finish(fd, probe.id, probe.request.timeoutPasses ? .passed : .failed("no reply within the timeout"), fromDeadline: true)
@@ -126,7 +111,7 @@ public final class DatagramProber<ID: Sendable> {
         for (fd, probe) in probes { _ = finish(fd, probe.id, .notRun(errno: ECANCELED), fromDeadline: false) }
     }
 
-    private func read(_ fd: Int32, _ probe: Probe) -> DatagramOutcome? {
+    private func read(_ fd: Int32, _ probe: Probe) -> ExchangeOutcome? {
         for _ in 0..<Self.readsPerWake {
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n < 0 {
@@ -143,11 +128,11 @@ public final class DatagramProber<ID: Sendable> {
         return nil
     }
 
-    private func finish(_ fd: Int32, _ id: ID, _ outcome: DatagramOutcome, fromDeadline: Bool) -> DatagramResult<ID> {
+    private func finish(_ fd: Int32, _ id: ID, _ outcome: ExchangeOutcome, fromDeadline: Bool) -> ExchangeResult<ID> {
         probes[fd] = nil
         if !fromDeadline { _ = deadlines.remove(fd: fd) }
         _ = Epoll.delete(epoll.descriptor, fd: fd)
         close(fd)
-        return DatagramResult(id: id, outcome: outcome)
+        return ExchangeResult(id: id, outcome: outcome)
     }
 }

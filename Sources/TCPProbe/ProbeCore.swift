@@ -259,3 +259,19 @@ struct ProbeTable<ID: Sendable> {
         }
     }
 }
+
+/// How a request/answer check ended (UDP_CHECK, DNS_CHECK, PING_CHECK, SMTP_CHECK).
+public enum ExchangeOutcome: Sendable, Hashable {
+    case passed
+    case failed(String)
+    case notRun(errno: Int32)
+}
+
+public struct ExchangeResult<ID: Sendable> {
+    public var id: ID
+    public var outcome: ExchangeOutcome
+    public init(id: ID, outcome: ExchangeOutcome) {
+        self.id = id
+        self.outcome = outcome
+    }
+}

@@ -1169,11 +1169,11 @@ struct Interpreter {
             // Checker blocks are the only upper-case keywords here: skip the lookup for the rest.
             if let first = s.keyword.utf8.first, first >= UInt8(ascii: "A"), first <= UInt8(ascii: "Z"),
                let kind = Self.checkerKinds[s.keyword] {
-                rs.checkers.append(checker(kind, s))
-                if ![.tcp, .http, .ssl, .misc, .udp, .dns, .ping].contains(kind) {
+                rs.checkers += checker(kind, s).expandingSMTPHosts()
+                if ![.tcp, .http, .ssl, .misc, .udp, .dns, .ping, .smtp].contains(kind) {
                     // Not a config error (keepalived accepts it, so the exit status stays), but
                     // nobody must believe this server is health-checked when it is not.
-                    reader.diagnostics.warning(s.location, "\(kind.rawValue) is not run by Vigil yet (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, DNS_CHECK and PING_CHECK are): real_server \(address) is not health-checked by it", klass: .note)
+                    reader.diagnostics.warning(s.location, "\(kind.rawValue) is not run by Vigil yet (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, SMTP_CHECK, UDP_CHECK, DNS_CHECK and PING_CHECK are): real_server \(address) is not health-checked by it", klass: .note)
                 }
                 continue
             }
@@ -1306,6 +1306,9 @@ struct Interpreter {
             case "misc_dynamic": c.miscDynamic = true
             case "user":
                 if let u = reader.user(s), c.miscPath != nil { c.miscPath!.user = u }
+            case "helo_name": c.heloName = reader.string(s, expecting: "a host name")
+            case "host":
+                if let b = reader.requireBlock(s) { c.smtpHosts.append(smtpHost(b, at: s.location)) }
             default: c.notActedOn[s.keyword] = s.location
             }
         }
@@ -1315,7 +1318,31 @@ struct Interpreter {
         if (kind == .http || kind == .ssl) && c.urls.isEmpty {
             reader.diagnostics.error(s.location, "\(kind.rawValue) has no url block: nothing to check")
         }
+        if let first = c.smtpHosts.first {
+            reader.diagnostics.warning(first.location, "The SMTP_CHECK host block is deprecated. Please define additional checkers.")
+        }
         return c
+    }
+
+    static let smtpHostKeywords = ["connect_ip", "connect_port", "bindto", "bind_port", "bind_if", "connect_timeout", "fwmark"]
+
+    /// One deprecated SMTP_CHECK `host` block: a connection and nothing else.
+    mutating func smtpHost(_ block: [Statement], at location: SourceLocation) -> Checker {
+        var host = Checker(kind: .smtp, location: location)
+        for s in block {
+            reader.forbidBlock(s)
+            switch s.keyword {
+            case "connect_ip": host.connectIP = reader.address(s)
+            case "connect_port": host.connectPort = reader.integer(s, in: 0...65535)
+            case "bindto": host.bindTo = reader.address(s)
+            case "bind_port": host.bindPort = reader.integer(s, in: 0...65535)
+            case "bind_if": host.bindInterface = reader.string(s, expecting: "an interface name")
+            case "connect_timeout": host.connectTimeout = reader.timer(s, min: 1)
+            case "fwmark": host.fwmark = reader.integer(s, in: 0...Int(UInt32.max)).map { UInt32($0) }
+            default: reader.unknown(s, in: "SMTP_CHECK host", known: Self.smtpHostKeywords)
+            }
+        }
+        return host
     }
 
     /// keepalived's SSL block: the files are checked when the daemon makes its TLS context.

@@ -404,7 +404,42 @@ public struct Checker: Sendable {
     public var miscPath: ScriptCommand?
     public var miscTimeout: Microseconds?
     public var miscDynamic = false
+    /// SMTP_CHECK: `helo_name` (keepalived's "smtpchecker.keepalived.org" when nil) and the
+    /// deprecated `host` blocks, each a connection of its own (see `expandingSMTPHosts`).
+    public var heloName: String?
+    public var smtpHosts: [Checker] = []
     public var notActedOn: [String: SourceLocation] = [:]
+
+    /// Whether the checker block itself names any part of its connection.
+    var namesConnection: Bool {
+        connectIP != nil || connectPort != nil || bindTo != nil || bindPort != nil || bindInterface != nil
+            || fwmark != nil || connectTimeout != nil
+    }
+
+    /// keepalived's SMTP_CHECK `host` blocks (check_smtp.c): every host is a checker of its
+    /// own with the block's other settings (retry, delay_loop, helo_name...); the first host
+    /// takes the checker's own place unless the checker names a connection itself. A host's
+    /// connection starts from the real server, not from the checker's. Where keepalived gives
+    /// a host without connect_timeout a zero timeout, Vigil gives it the real server's or
+    /// virtual server's, as for any checker.
+    public func expandingSMTPHosts() -> [Checker] {
+        guard kind == .smtp, !smtpHosts.isEmpty else { return [self] }
+        var base = self
+        base.smtpHosts = []
+        let hosts = smtpHosts.map { host in
+            var checker = base
+            checker.location = host.location
+            checker.connectIP = host.connectIP
+            checker.connectPort = host.connectPort
+            checker.bindTo = host.bindTo
+            checker.bindPort = host.bindPort
+            checker.bindInterface = host.bindInterface
+            checker.fwmark = host.fwmark
+            checker.connectTimeout = host.connectTimeout
+            return checker
+        }
+        return namesConnection ? [base] + hosts : hosts
+    }
 
     /// keepalived's per-checker default for `retry`.
     public var defaultRetry: Int {

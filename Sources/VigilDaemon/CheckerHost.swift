@@ -59,7 +59,9 @@ final class CheckerHost: LoopHost {
     /// HTTP_GET / SSL_GET fetches (nil when the configuration has none, or no epoll).
     private let fetcher: (any HTTPFetcher)?
     /// UDP_CHECK / DNS_CHECK / PING_CHECK requests (nil when there are none, or no epoll).
-    private let datagrams: (any DatagramChecker)?
+    private let datagrams: (any ExchangeChecker<DatagramRequest>)?
+    /// SMTP_CHECK conversations (nil when there are none, or no epoll).
+    private let dialogues: (any ExchangeChecker<DialogueRequest>)?
     private var datagramSequence: UInt16 = 0
     /// SSL_GET's sessions from the SSL block; nil when it could not be made (then SSL_GETs do
     /// not run, and the start said why).
@@ -91,6 +93,7 @@ final class CheckerHost: LoopHost {
         let checkers = specs.flatMap { $0.realServers.flatMap(\.checkers) }
         fetcher = checkers.contains { $0.http != nil } ? system.makeHTTPFetcher() : nil
         datagrams = checkers.contains { $0.datagram != nil } ? system.makeDatagramChecker() : nil
+        dialogues = checkers.contains { $0.smtpHelo != nil } ? system.makeDialogueChecker() : nil
         if checkers.contains(where: { $0.http?.tls == true }) {
             do { tls = try system.makeTLS(globals.ssl) } catch {
                 logger.error("SSL_GET cannot run: \(error)")
@@ -101,7 +104,13 @@ final class CheckerHost: LoopHost {
         let kinds = Dictionary(grouping: checkers, by: \.kind).map { "\($0.value.count) \($0.key.rawValue)s" }.sorted()
         logger.info("IPVS: \(specs.count) virtual servers, checkers: \(kinds.isEmpty ? "none" : kinds.joined(separator: ", ")) (TCP_CHECK by \(prober.sharedDescriptor != nil ? "epoll" : "poll"))")
         if checkers.contains(where: { $0.datagram != nil }) && datagrams == nil { logger.error("UDP_CHECK/DNS_CHECK/PING_CHECK cannot run: no epoll descriptor") }
+        if checkers.contains(where: { $0.smtpHelo != nil }) && dialogues == nil { logger.error("SMTP_CHECK cannot run: no epoll descriptor") }
         if fetches > 0 && fetcher == nil { logger.error("HTTP_GET/SSL_GET cannot run: no epoll descriptor") }
+    }
+
+    /// The request/answer checkers there are, for the loop's watch, deadlines and stop.
+    private var exchangeCheckers: [any ExchangeChecker] {
+        [datagrams as (any ExchangeChecker)?, dialogues as (any ExchangeChecker)?].compactMap { $0 }
     }
 
     /// False when IPVS could not be initialised.
@@ -220,9 +229,9 @@ final class CheckerHost: LoopHost {
         if let shared = prober.sharedDescriptor {
             loop.watch(shared) { [unowned self] now in self.finish(self.prober.ready(fd: shared, now: now), at: now) }
         }
-        if let datagrams {
-            loop.watch(datagrams.descriptor) { [unowned self] now in
-                self.finishDatagrams(datagrams.ready(now: now), at: now)
+        for exchanges in exchangeCheckers {
+            loop.watch(exchanges.descriptor) { [unowned self] now in
+                self.finishExchanges(exchanges.ready(now: now), at: now)
                 self.reconcileIfNeeded()
             }
         }
@@ -241,7 +250,7 @@ final class CheckerHost: LoopHost {
 
     var nextDeadline: Int64? {
         guard kernel != nil, started else { return nil }
-        return [controller.nextDeadline, prober.nextDeadline, fetcher?.nextDeadline, datagrams?.nextDeadline].compactMap { $0 }.min()
+        return ([controller.nextDeadline, prober.nextDeadline, fetcher?.nextDeadline] + exchangeCheckers.map(\.nextDeadline)).compactMap { $0 }.min()
     }
 
     /// Timed-out connects and due checkers; then the table is reconciled if health changed.
@@ -249,7 +258,7 @@ final class CheckerHost: LoopHost {
         guard kernel != nil, started else { return }
         finish(prober.expire(now: now), at: now)
         if let fetcher { finishFetches(fetcher.expire(now: now), at: now) }
-        if let datagrams { finishDatagrams(datagrams.expire(now: now), at: now) }
+        for exchanges in exchangeCheckers { finishExchanges(exchanges.expire(now: now), at: now) }
         let events = controller.timersFired(at: now, slack: Self.timerSlack)
         handle(events, at: now)
         // Loopback and LAN handshakes often finish within microseconds: collect them in this
@@ -413,7 +422,11 @@ final class CheckerHost: LoopHost {
             case .checkerVerdict(let id, let up):
                 // A MISC_CHECK's verdict was logged with its script's exit (miscFinished).
                 guard let spec = controller.spec(of: id), spec.misc == nil else { continue }
-                if spec.http != nil {
+                if spec.smtpHelo != nil {
+                    // keepalived's check_smtp.c lines (its failure line is the error itself).
+                    if up { logger.info("Remote SMTP server \(spec.target) succeed on service.") }
+                    else { logger.info("SMTP_CHECK on service \(spec.target) failed after \(spec.timing.retry) retries.\(lastResultSuffix(id))") }
+                } else if spec.http != nil {
                     // keepalived's check_http.c lines.
                     if up { logger.info("Remote Web server \(spec.target) succeed on service.") }
                     else {
@@ -453,7 +466,7 @@ final class CheckerHost: LoopHost {
         }
     }
 
-    private func finishDatagrams(_ results: [DatagramResult<CheckerID>], at now: Int64) {
+    private func finishExchanges(_ results: [ExchangeResult<CheckerID>], at now: Int64) {
         for result in results {
             let verdict: Bool?
             let text: String
@@ -495,7 +508,17 @@ final class CheckerHost: LoopHost {
                                       judge: { ICMPEcho.judge($0, ipv6: ipv6, id: identifier, sequence: sequence) }, timeout: timeout)
         }
         records[id.slot].startedAt = now
-        if let result = datagrams.start(id: id, request, now: now) { finishDatagrams([result], at: now) }
+        if let result = datagrams.start(id: id, request, now: now) { finishExchanges([result], at: now) }
+    }
+
+    private func startDialogue(_ id: CheckerID, _ dialogue: any StreamDialogue, target: SocketAddress, options: ProbeOptions, timeout: Int64, now: Int64) {
+        guard let dialogues else {
+            handle(controller.probeFinished(id, verdict: nil, at: now), at: now)
+            return
+        }
+        records[id.slot].startedAt = now
+        let request = DialogueRequest(target: target, options: options, dialogue: dialogue, timeout: timeout)
+        if let result = dialogues.start(id: id, request, now: now) { finishExchanges([result], at: now) }
     }
 
     private func startProbe(_ id: CheckerID, timeout: Int64, now: Int64) {
@@ -505,6 +528,10 @@ final class CheckerHost: LoopHost {
         }
         if let check = controller.spec(of: id)?.datagram {
             startDatagram(id, check, target: address, options: options, timeout: timeout, now: now)
+            return
+        }
+        if let helo = controller.spec(of: id)?.smtpHelo {
+            startDialogue(id, SMTPCheckDialogue(heloName: helo), target: address, options: options, timeout: timeout, now: now)
             return
         }
         records[id.slot].startedAt = now
@@ -600,7 +627,7 @@ final class CheckerHost: LoopHost {
     func shutDown(release: Bool) {
         prober.cancelAll()
         fetcher?.cancelAll()
-        datagrams?.cancelAll()
+        for exchanges in exchangeCheckers { exchanges.cancelAll() }
         guard let kernel, started else { return }
         guard release else {
             logger.info("IPVS: -I given: leaving \(installed.count) services in place")

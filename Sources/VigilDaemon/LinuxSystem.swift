@@ -36,6 +36,7 @@ extension DaemonSystem {
         system.listenTCP = listenOnTCP
         system.makeHTTPFetcher = { HTTPProber<CheckerID>() }
         system.makeDatagramChecker = { DatagramProber<CheckerID>() }
+        system.makeDialogueChecker = { DialogueProber<CheckerID>() }
         system.makeTLS = { settings throws(DaemonError) in
             let context: TLSClientContext
             do {

@@ -191,18 +191,21 @@ public protocol HTTPFetcher: AnyObject {
 
 extension HTTPProber: HTTPFetcher where ID == CheckerID {}
 
-/// UDP_CHECK, DNS_CHECK and PING_CHECK requests, all behind one descriptor the loop watches.
-public protocol DatagramChecker: AnyObject {
+/// Request/answer checks behind one descriptor the loop watches: UDP_CHECK, DNS_CHECK and
+/// PING_CHECK datagrams (`DatagramRequest`), SMTP_CHECK conversations (`DialogueRequest`).
+public protocol ExchangeChecker<Request>: AnyObject {
+    associatedtype Request
     var descriptor: Int32 { get }
     var count: Int { get }
     var nextDeadline: Int64? { get }
-    func start(id: CheckerID, _ request: DatagramRequest, now: Int64) -> DatagramResult<CheckerID>?
-    func ready(now: Int64) -> [DatagramResult<CheckerID>]
-    func expire(now: Int64) -> [DatagramResult<CheckerID>]
+    func start(id: CheckerID, _ request: Request, now: Int64) -> ExchangeResult<CheckerID>?
+    func ready(now: Int64) -> [ExchangeResult<CheckerID>]
+    func expire(now: Int64) -> [ExchangeResult<CheckerID>]
     func cancelAll()
 }
 
-extension DatagramProber: DatagramChecker where ID == CheckerID {}
+extension DatagramProber: ExchangeChecker where ID == CheckerID {}
+extension DialogueProber: ExchangeChecker where ID == CheckerID {}
 
 /// keepalived's SSL block made into sessions: (socket, SNI name) → a TLS session.
 public typealias TLSSessionMaker = (Int32, String?) -> (any TLSSession)?
@@ -283,7 +286,9 @@ public struct DaemonSystem {
     /// nil when no epoll descriptor can be had: HTTP_GET and SSL_GET are then not run.
     public var makeHTTPFetcher: () -> (any HTTPFetcher)? = { nil }
     /// nil when no epoll descriptor can be had: UDP_CHECK, DNS_CHECK and PING_CHECK do not run.
-    public var makeDatagramChecker: () -> (any DatagramChecker)? = { nil }
+    public var makeDatagramChecker: () -> (any ExchangeChecker<DatagramRequest>)? = { nil }
+    /// nil when no epoll descriptor can be had: SMTP_CHECK does not run.
+    public var makeDialogueChecker: () -> (any ExchangeChecker<DialogueRequest>)? = { nil }
     /// The SSL_GET client from the SSL block (nil: no block); throws when its files are unusable.
     public var makeTLS: (SSLSettings?) throws(DaemonError) -> TLSSessionMaker = { _ throws(DaemonError) in
         throw DaemonError("TLS is not available here")

@@ -225,3 +225,38 @@ import Testing
         #expect(ICMPEcho.judge(([136, 0, 0, 0, 0, 7, 0, 1])[...], ipv6: true, id: 7, sequence: 1) == .notOurs, "a neighbour advertisement")
     }
 }
+
+/// SMTP_CHECK's conversation, fed as a server would send it.
+@Suite struct SMTPCheckDialogueTests {
+    static func feed(_ dialogue: inout SMTPCheckDialogue, _ text: String) -> DialogueStep {
+        Array(text.utf8).withUnsafeBytes { dialogue.received($0) }
+    }
+
+    @Test func bannerHeloQuit() {
+        var d = SMTPCheckDialogue(heloName: "lvs01")
+        #expect(Self.feed(&d, "220 mail.example.com ESMTP") == .wait, "no line end yet")
+        #expect(Self.feed(&d, "\r\n") == .send(Array("HELO lvs01\r\n".utf8)))
+        #expect(Self.feed(&d, "250 mail.example.com\r\n") == .send(Array("QUIT\r\n".utf8)))
+        #expect(Self.feed(&d, "221 2.0.0 Bye\r\n") == .pass)
+    }
+
+    @Test func multiLineRepliesAndBareCodes() {
+        var d = SMTPCheckDialogue()
+        #expect(Self.feed(&d, "220-first\r\n220-second\r\n") == .wait, "a reply goes on while its lines say '-'")
+        #expect(Self.feed(&d, "220\r\n") == .send(Array("HELO smtpchecker.keepalived.org\r\n".utf8)), "a bare code ends it (keepalived refuses \"220\\r\")")
+        #expect(Self.feed(&d, "250-mail\n250-PIPELINING\n250 HELP\n") == .send(Array("QUIT\r\n".utf8)), "LF-only lines are read too")
+        #expect(Self.feed(&d, "whatever\n") == .pass, "any answer to QUIT passes, as in keepalived")
+    }
+
+    @Test func keepalivedsFailures() {
+        var banner = SMTPCheckDialogue()
+        #expect(Self.feed(&banner, "554 5.3.2 not now\r\n") == .fail("Bad greeting banner from server"))
+        var garbage = SMTPCheckDialogue()
+        #expect(Self.feed(&garbage, "SSH-2.0-OpenSSH_9.2\r\n") == .fail("Bad greeting banner from server"))
+        var helo = SMTPCheckDialogue()
+        _ = Self.feed(&helo, "220 ok\r\n")
+        #expect(Self.feed(&helo, "501 5.5.4 Syntax\r\n") == .fail("Bad HELO response from server"))
+        var endless = SMTPCheckDialogue()
+        #expect(Self.feed(&endless, String(repeating: "2", count: 600)) == .fail("Reply line longer than 512 bytes from server"))
+    }
+}

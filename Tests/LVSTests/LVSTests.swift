@@ -123,20 +123,8 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
         #expect(timing.delayLoop == 7 * s && timing.connectTimeout == 4 * s && timing.retry == 2)
         #expect(timing.delayBeforeRetry == 2 * s && timing.warmup == 7 * s && !timing.alpha)
         #expect(checkers[0].target.port == 8080 && checkers[0].target.address == IPAddress("192.168.0.1")!)
-        let (config, _) = ConfigLoader.load(text: """
-        virtual_server 10.0.0.1 80 {
-            lb_algo rr
-            lb_kind NAT
-            protocol TCP
-            real_server 192.168.0.1 80 {
-                SMTP_CHECK {
-                }
-            }
-        }
-        """)
-        let warnings = LVSSpecBuilder.build(config).warnings
         // `vigil -t` says so too, without changing keepalived's exit status.
-        let (_, diagnostics) = ConfigLoader.load(text: """
+        let (config, diagnostics) = ConfigLoader.load(text: """
         virtual_server 10.0.0.1 80 {
             lb_algo rr
             lb_kind NAT
@@ -153,8 +141,62 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
         #expect(notRun.first?.klass == .note) // a note's class never raises the exit status
         // The daemon logs that diagnostic (it logs every warning of the file), so the specs
         // add no second line for it: the checker is just not among the real server's.
-        #expect(warnings.isEmpty)
+        #expect(LVSSpecBuilder.build(config).warnings.isEmpty)
         #expect(try #require(LVSSpecBuilder.build(config).specs.first).realServers[0].checkers.isEmpty)
+    }
+
+    /// keepalived's deprecated SMTP_CHECK `host` blocks: one checker per host, the first in
+    /// the checker's own place unless the checker names a connection itself.
+    @Test func smtpCheckHostsBecomeCheckersOfTheirOwn() throws {
+        func checkers(_ body: String) throws -> (checkers: [CheckerSpec], diagnostics: DiagnosticSink) {
+            let (config, diagnostics) = ConfigLoader.load(text: """
+            virtual_server 10.0.0.1 25 {
+                lb_algo rr
+                lb_kind NAT
+                protocol TCP
+                real_server 192.168.0.1 25 {
+                    SMTP_CHECK {
+            \(body)
+                    }
+                }
+            }
+            """)
+            return (try #require(LVSSpecBuilder.build(config).specs.first).realServers[0].checkers, diagnostics)
+        }
+        let plain = try checkers("retry 4")
+        #expect(plain.checkers.count == 1 && plain.checkers[0].smtpHelo == "smtpchecker.keepalived.org")
+        #expect(plain.checkers[0].target.port == 25 && plain.checkers[0].timing.retry == 4)
+        #expect(!plain.diagnostics.all.contains { $0.message.contains("not run by Vigil") })
+        let hosts = try checkers("""
+                    helo_name lvs01.example.com
+                    host {
+                        connect_ip 192.168.0.10
+                        connect_port 2525
+                    }
+                    host {
+                        connect_ip 192.168.0.11
+                    }
+                    retry 3
+            """)
+        #expect(hosts.checkers.map(\.target.address) == [IPAddress("192.168.0.10")!, IPAddress("192.168.0.11")!])
+        #expect(hosts.checkers.map(\.target.port) == [2525, 25])
+        #expect(hosts.checkers.allSatisfy { $0.smtpHelo == "lvs01.example.com" && $0.timing.retry == 3 }, "settings after the hosts apply to them all")
+        let deprecated = hosts.diagnostics.all.filter { $0.message.contains("host block is deprecated") }
+        #expect(deprecated.count == 1 && deprecated[0].severity == .warning && deprecated[0].location.line == 8)
+        let own = try checkers("""
+                    connect_port 587
+                    host {
+                        connect_ip 192.168.0.10
+                    }
+            """)
+        #expect(own.checkers.map(\.target.address) == [IPAddress("192.168.0.1")!, IPAddress("192.168.0.10")!])
+        #expect(own.checkers.map(\.target.port) == [587, 25], "a host's connection starts from the real server, not the checker")
+        let unknown = try checkers("""
+                    host {
+                        helo_name x
+                    }
+            """)
+        #expect(unknown.diagnostics.all.contains { $0.severity == .error && $0.message.contains("helo_name") })
     }
 }
 

@@ -502,6 +502,51 @@ final class FakeFetcher: HTTPFetcher {
     func cancelAll() { pending = [] }
 }
 
+/// SMTP_CHECK conversations: the real dialogue against a scripted server, one virtual
+/// millisecond per round trip. `server` gives, for a target, the banner and then the answer to
+/// each line the dialogue sends (nil: nothing listens, the connect is refused).
+final class FakeDialogues: ExchangeChecker {
+    let descriptor: Int32
+    var server: (SocketAddress) -> [String]? = { _ in ["220 ok\r\n", "250 ok\r\n", "221 bye\r\n"] }
+    private(set) var sent: [(target: SocketAddress, lines: [String])] = []
+    private var pending: [(id: CheckerID, at: Int64, outcome: ExchangeOutcome)] = []
+
+    init(descriptors: FakeDescriptors) { descriptor = descriptors.allocate() }
+
+    var count: Int { pending.count }
+    var nextDeadline: Int64? { pending.map(\.at).min() }
+
+    func start(id: CheckerID, _ request: DialogueRequest, now: Int64) -> ExchangeResult<CheckerID>? {
+        guard let script = server(request.target) else { return ExchangeResult(id: id, outcome: .failed("Error connecting to server (Connection refused)")) }
+        var dialogue = request.dialogue
+        var lines: [String] = []
+        var outcome = ExchangeOutcome.failed("Read failure from server (closed by the server)")
+        var elapsed: Int64 = 1_000
+        talk: for answer in script {
+            elapsed += 1_000
+            switch Array(answer.utf8).withUnsafeBytes({ dialogue.received($0) }) {
+            case .wait: continue
+            case .send(let bytes): lines.append(String(decoding: bytes, as: UTF8.self))
+            case .pass: outcome = .passed; break talk
+            case .fail(let why): outcome = .failed(why); break talk
+            }
+        }
+        sent.append((request.target, lines))
+        pending.append((id, now + elapsed, outcome))
+        return nil
+    }
+
+    func ready(now: Int64) -> [ExchangeResult<CheckerID>] { expire(now: now) }
+
+    func expire(now: Int64) -> [ExchangeResult<CheckerID>] {
+        let due = pending.filter { $0.at <= now }
+        pending.removeAll { $0.at <= now }
+        return due.map { ExchangeResult(id: $0.id, outcome: $0.outcome) }
+    }
+
+    func cancelAll() { pending = [] }
+}
+
 final class FakeSignals: SignalSource {
     let fd: Int32
     var pending: [Int32] = []

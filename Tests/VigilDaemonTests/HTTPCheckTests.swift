@@ -142,3 +142,69 @@ import VigilSystem
         #expect(commands == ["/etc/keepalived/check.sh weight", "/etc/keepalived/check.sh hang"], "\(commands)")
     }
 }
+
+/// SMTP_CHECK through the whole daemon on virtual time, the real conversation against
+/// scripted servers: a bad banner takes the server out, a good one brings it back; each
+/// deprecated `host` block is a checker of its own.
+@Suite struct SMTPCheckDaemonTests {
+    static let config = """
+    global_defs {
+        router_id test
+    }
+    virtual_server 10.0.0.100 25 {
+        delay_loop 2
+        lb_algo rr
+        lb_kind DR
+        protocol TCP
+        real_server 10.0.1.1 25 {
+            SMTP_CHECK {
+                helo_name lvs01.example.com
+                connect_timeout 1
+                retry 1
+                delay_before_retry 1
+            }
+        }
+        real_server 10.0.1.2 25 {
+            SMTP_CHECK {
+                host {
+                    connect_ip 10.0.2.1
+                }
+                host {
+                    connect_ip 10.0.2.2
+                    connect_port 2525
+                }
+                retry 0
+            }
+        }
+    }
+    """
+
+    @Test func aBadBannerTakesTheServerOutAndEveryHostIsChecked() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        var busy = false
+        var relayDown = false
+        lvs.dialogues.server = { target in
+            if target.address == IPAddress("10.0.2.2")! { return relayDown ? nil : ["220 relay\r\n", "250 ok\r\n", "221 bye\r\n"] }
+            return busy && target.address == IPAddress("10.0.1.1")! ? ["421 4.3.2 busy\r\n"] : ["220-hi\r\n220 ok\r\n", "250 ok\r\n", "221 bye\r\n"]
+        }
+        try lvs.start(Self.config)
+        sim.run(5)
+        #expect(HTTPCheckDaemonTests.destinations(lvs) == ["10.0.1.1", "10.0.1.2"])
+        #expect(lvs.dialogues.sent.contains { $0.target.address == IPAddress("10.0.1.1")! && $0.lines == ["HELO lvs01.example.com\r\n", "QUIT\r\n"] })
+        let hosts = Set(lvs.dialogues.sent.map { "\($0.target.address):\($0.target.port)" })
+        #expect(hosts == ["10.0.1.1:25", "10.0.2.1:25", "10.0.2.2:2525"], "the hosts, not the real server itself: \(hosts)")
+        #expect(lvs.log.contains("Remote SMTP server [10.0.1.1]:tcp:25 succeed on service."))
+        busy = true
+        sim.run(6)
+        #expect(HTTPCheckDaemonTests.destinations(lvs) == ["10.0.1.2"], "421 is a bad banner: out after 1 + retry failures")
+        #expect(lvs.log.contains("SMTP_CHECK on service [10.0.1.1]:tcp:25 failed after 1 retries. (failed: Bad greeting banner from server)"))
+        busy = false
+        sim.run(4)
+        #expect(HTTPCheckDaemonTests.destinations(lvs) == ["10.0.1.1", "10.0.1.2"])
+        relayDown = true
+        sim.run(4)
+        #expect(HTTPCheckDaemonTests.destinations(lvs) == ["10.0.1.1"], "one host of two failing takes the real server out")
+        #expect(lvs.ask("status", in: sim).contains("Error connecting to server"))
+    }
+}

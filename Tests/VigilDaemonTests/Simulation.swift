@@ -14,6 +14,7 @@ final class Director {
     let processes: FakeProcesses
     let prober: FakeProber
     let fetcher: FakeFetcher
+    let dialogues: FakeDialogues
     let signals: FakeSignals
     let files = FakeFiles()
     let log = LogStore()
@@ -54,6 +55,7 @@ final class Director {
         processes = FakeProcesses(clock: simulation.clock)
         prober = FakeProber(clock: simulation.clock, descriptors: simulation.descriptors)
         fetcher = FakeFetcher(clock: simulation.clock, descriptors: simulation.descriptors)
+        dialogues = FakeDialogues(descriptors: simulation.descriptors)
         signals = FakeSignals(descriptors: simulation.descriptors)
         log.clock = simulation.clock
         systemd = FakeServiceManager(clock: simulation.clock)
@@ -76,6 +78,7 @@ final class Director {
         }
         system.serviceManager = systemd
         system.makeHTTPFetcher = { [fetcher] in fetcher }
+        system.makeDialogueChecker = { [dialogues] in dialogues }
         system.makeTLS = { _ throws(DaemonError) in { _, _ in nil } }
         system.routing = node
         system.links = node

@@ -7,7 +7,7 @@ import TCPProbe
 /// UDP_CHECK, DNS_CHECK and PING_CHECK requests against real peers in a namespace of our own:
 /// a Python UDP echo, dnsmasq, and the peer's own ICMP.
 @Suite(.serialized) struct DatagramProberTests {
-    static func run(_ prober: DatagramProber<Int>, _ request: DatagramRequest) -> DatagramOutcome? {
+    static func run(_ prober: DatagramProber<Int>, _ request: DatagramRequest) -> ExchangeOutcome? {
         if let now = prober.start(id: 1, request, now: ProbeClock.now()) { return now.outcome }
         let until = ProbeClock.now() + 10_000_000
         while ProbeClock.now() < until {
@@ -35,7 +35,7 @@ import TCPProbe
         usleep(700_000)
         let prober = try #require(try lab.inside(lab.a) { DatagramProber<Int>() })
         let peer = SocketAddress("172.16.10.2", port: 7007)!
-        func udp(_ spec: UDPCheckSpec, port: UInt16 = 7007) throws -> DatagramOutcome? {
+        func udp(_ spec: UDPCheckSpec, port: UInt16 = 7007) throws -> ExchangeOutcome? {
             var target = peer
             target.port = port
             let request = DatagramRequest(transport: .udp, target: target, payload: spec.payload, judge: spec.judge,
@@ -57,7 +57,7 @@ import TCPProbe
         let refusedQuery = DNSQuery(name: "elsewhere.example", type: 1)
         let refused = DatagramRequest(transport: .udp, target: SocketAddress("172.16.10.2", port: 53)!, payload: refusedQuery.message(id: id),
                                       judge: { DNSQuery.judge($0, id: id) }, timeout: 1_000_000)
-        if case .failed(let why)? = try lab.inside(lab.a) { Self.run(prober, refused) } { #expect(why.contains("rcode")) }
+        if case .failed(let why)? = try lab.inside(lab.a, { Self.run(prober, refused) }) { #expect(why.contains("rcode")) }
         else { Issue.record("a name dnsmasq does not serve (no upstream) is not NOERROR") }
         for (address, ipv6) in [("172.16.10.2", false), ("fd00:10::2", true)] {
             let echoID: UInt16 = 0x1234, sequence: UInt16 = 7
