@@ -1,11 +1,13 @@
 /// Every checker kind's schedule behind one face, so the controller keeps one slot table and
 /// one timer heap: TCP_CHECK's connect (`TCPCheckMachine`) and HTTP_GET/SSL_GET's fetch of
 /// one URL (`HTTPCheckMachine`). The driver runs what `.connect`/`.fetch` asks and reports the
-/// verdict back through `finished` or `aborted`.
+/// verdict back through `finished` or `aborted`; FILE_CHECK (`FileCheckMachine`) is told each
+/// number its file reads through `fileRead`.
 public enum CheckMachine: Sendable, Hashable {
     case tcp(TCPCheckMachine)
     case http(HTTPCheckMachine)
     case misc(MiscCheckMachine)
+    case file(FileCheckMachine)
 
     public enum Action: Sendable, Hashable {
         case connect(timeout: Int64)
@@ -15,31 +17,34 @@ public enum CheckMachine: Sendable, Hashable {
         case reportUp
         case reportDown
         case setWeight(Int?)
+        /// FILE_CHECK: what the checker adds to its real server's weight.
+        case addWeight(Int)
     }
 
     public var config: TCPCheckConfig {
-        switch self { case .tcp(let m): m.config; case .http(let m): m.config; case .misc(let m): m.config }
+        switch self { case .tcp(let m): m.config; case .http(let m): m.config; case .misc(let m): m.config; case .file(let m): m.config }
     }
 
     public var isUp: Bool {
-        switch self { case .tcp(let m): m.isUp; case .http(let m): m.isUp; case .misc(let m): m.isUp }
+        switch self { case .tcp(let m): m.isUp; case .http(let m): m.isUp; case .misc(let m): m.isUp; case .file(let m): m.isUp }
     }
 
     public var hasRun: Bool {
-        switch self { case .tcp(let m): m.hasRun; case .http(let m): m.hasRun; case .misc(let m): m.hasRun }
+        switch self { case .tcp(let m): m.hasRun; case .http(let m): m.hasRun; case .misc(let m): m.hasRun; case .file(let m): m.hasRun }
     }
 
     public var nextDeadline: Int64? {
-        switch self { case .tcp(let m): m.nextDeadline; case .http(let m): m.nextDeadline; case .misc(let m): m.nextDeadline }
+        switch self { case .tcp(let m): m.nextDeadline; case .http(let m): m.nextDeadline; case .misc(let m): m.nextDeadline; case .file: nil }
     }
 
     public var isEnabled: Bool {
-        get { switch self { case .tcp(let m): m.isEnabled; case .http(let m): m.isEnabled; case .misc(let m): m.isEnabled } }
+        get { switch self { case .tcp(let m): m.isEnabled; case .http(let m): m.isEnabled; case .misc(let m): m.isEnabled; case .file(let m): m.isEnabled } }
         set {
             switch self {
             case .tcp(var m): m.isEnabled = newValue; self = .tcp(m)
             case .http(var m): m.isEnabled = newValue; self = .http(m)
             case .misc(var m): m.isEnabled = newValue; self = .misc(m)
+            case .file(var m): m.isEnabled = newValue; self = .file(m)
             }
         }
     }
@@ -51,6 +56,24 @@ public enum CheckMachine: Sendable, Hashable {
 
     public mutating func stop() {
         _ = step { tcp in tcp.stop(); return [] } http: { http in http.stop(); return [] } misc: { misc in misc.stop(); return [] }
+        if case .file(var m) = self {
+            m.isEnabled = false
+            self = .file(m)
+        }
+    }
+
+    /// FILE_CHECK: the number its file reads now (other kinds ignore it).
+    public mutating func fileRead(_ value: Int) -> [Action] {
+        guard case .file(var m) = self else { return [] }
+        let actions = m.fileRead(value)
+        self = .file(m)
+        return actions.map { action in
+            switch action {
+            case .reportUp: .reportUp
+            case .reportDown: .reportDown
+            case .addWeight(let weight): .addWeight(weight)
+            }
+        }
     }
 
     public mutating func timerFired(at now: Int64) -> [Action] {
@@ -95,6 +118,9 @@ public enum CheckMachine: Sendable, Hashable {
                 case .reportDown: .reportDown
                 }
             }
+        case .file:
+            // Driven only by fileRead: no schedule, nothing to start, time out or finish.
+            return []
         case .misc(var m):
             let actions = misc(&m)
             self = .misc(m)

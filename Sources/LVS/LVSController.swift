@@ -69,8 +69,9 @@ public struct LVSController: Sendable {
     public private(set) var places: [CheckerPlace?] = []
     /// The slot of each checker, by place: `ids[v][r][c]`.
     public private(set) var ids: [[[CheckerID]]] = []
-    /// misc_dynamic: the weight a checker asks for its real server (nil: the configured one).
-    public private(set) var dynamicWeights: [Int: Int] = [:]
+    /// What a checker adds to its real server's configured weight (keepalived's `cur_weight`):
+    /// misc_dynamic's status − 2 less the configured weight, FILE_CHECK's number × weight.
+    public private(set) var weightContributions: [Int: Int] = [:]
     private var timers = DeadlineHeap()
     /// Bumped whenever the desired table may have changed, so the daemon reconciles only then.
     public private(set) var generation = 0
@@ -102,6 +103,9 @@ public struct LVSController: Sendable {
     static func machine(for spec: CheckerSpec, startsUp: Bool? = nil) -> CheckMachine {
         if let http = spec.http {
             return .http(HTTPCheckMachine(config: spec.timing, urlCount: http.urls.count, fastRecovery: http.fastRecovery, startsUp: startsUp))
+        }
+        if let file = spec.file {
+            return .file(FileCheckMachine(config: spec.timing, weight: file.weight, reverse: file.reverse, startsUp: startsUp))
         }
         if let misc = spec.misc {
             return .misc(MiscCheckMachine(config: spec.timing, timeout: misc.timeout, dynamic: misc.dynamic, startsUp: startsUp))
@@ -158,8 +162,15 @@ public struct LVSController: Sendable {
     /// `init_services` then the checkers: the pool as configured (every non-alpha server in),
     /// quorum evaluated, and each checker's first run scheduled after the bootstrap delay plus
     /// its random warmup (`randomWarmup` returns 0...warmup; injectable for tests).
-    public mutating func start(at now: Int64, randomWarmup: (Int64) -> Int64 = LVSController.keepalivedWarmup) -> [LVSEvent] {
-        var events: [LVSEvent] = []
+    /// FILE_CHECKs take their files' numbers (`trackFile`) first, as keepalived sets them
+    /// before its services go in: a server whose file says FAULT is never installed, and the
+    /// first quorum already counts the files' weights.
+    public mutating func start(at now: Int64, randomWarmup: (Int64) -> Int64 = LVSController.keepalivedWarmup,
+                               trackFile: (String) -> Int = { _ in 0 }) -> [LVSEvent] {
+        var events = trackFilesRead(trackFile, at: now).filter {
+            // Nothing was in the pool yet: no server left it and no script is due.
+            if case .realServer = $0 { false } else { true }
+        }
         for index in pools.indices {
             for q in pools[index].start() { events.append(.quorum(virtualServer: index, q)) }
         }
@@ -215,6 +226,16 @@ public struct LVSController: Sendable {
         return handle(actions, for: id, at: now)
     }
 
+    /// FILE_CHECK: the numbers the tracked files read now (`value(name)`, 0 for a missing file).
+    public mutating func trackFilesRead(_ value: (String) -> Int, at now: Int64) -> [LVSEvent] {
+        var events: [LVSEvent] = []
+        for id in checkers {
+            guard let file = spec(of: id)?.file else { continue }
+            events += handle(machines[id.slot].fileRead(value(file.trackFile)), for: id, at: now)
+        }
+        return events
+    }
+
     /// A MISC_CHECK run ended (results for a checker a reload removed are dropped).
     public mutating func miscFinished(_ id: CheckerID, _ result: MiscCheckMachine.Result?, at now: Int64) -> [LVSEvent] {
         guard machines.indices.contains(id.slot), places[id.slot] != nil else { return [] }
@@ -233,13 +254,23 @@ public struct LVSController: Sendable {
                 events.append(.fetch(id, url: url, timeout: timeout))
             case .run(let timeout):
                 events.append(.run(id, timeout: timeout))
-            case .setWeight(let weight):
-                // keepalived's update_svr_wgt: the last dynamic checker's weight is the server's.
+            case .setWeight, .addWeight:
+                // keepalived's effective_weight: the configured weight plus every checker's part.
                 let v = place.virtualServer, r = place.realServer
-                dynamicWeights[id.slot] = weight
                 let configured = Int(specs[v].realServers[r].destination.weight)
                 let checkerSlots = ids[v][r].map(\.slot)
-                let wanted = checkerSlots.compactMap { dynamicWeights[$0] }.last ?? configured
+                func effective() -> Int {
+                    let sum = checkerSlots.reduce(Int64(configured)) { $0 + Int64(weightContributions[$1] ?? 0) }
+                    return Int(max(0, min(Int64(Int32.max), sum)))
+                }
+                let before = effective()
+                switch action {
+                case .setWeight(let weight): weightContributions[id.slot] = weight.map { $0 - configured } ?? 0
+                case .addWeight(let added): weightContributions[id.slot] = added
+                default: break
+                }
+                let wanted = effective()
+                guard wanted != before else { continue }
                 events.append(.weightChanged(virtualServer: v, realServer: r, weight: wanted))
                 for q in pools[v].setWeight(r, wanted) { events.append(.quorum(virtualServer: v, q)) }
                 generation += 1

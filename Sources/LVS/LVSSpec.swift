@@ -50,6 +50,26 @@ public struct MiscCheckSpec: Sendable, Equatable {
     }
 }
 
+/// FILE_CHECK: the track_file it follows (where, and its init_file) and the weight that
+/// multiplies the number read (see `FileCheckMachine`).
+public struct FileCheckSpec: Sendable, Hashable {
+    public var trackFile: String
+    public var path: String
+    public var initValue: Int?
+    public var initOverwrite: Bool
+    public var weight: Int
+    public var reverse: Bool
+
+    public init(trackFile: String, path: String, initValue: Int?, initOverwrite: Bool, weight: Int, reverse: Bool) {
+        self.trackFile = trackFile
+        self.path = path
+        self.initValue = initValue
+        self.initOverwrite = initOverwrite
+        self.weight = weight
+        self.reverse = reverse
+    }
+}
+
 /// UDP_CHECK, DNS_CHECK, PING_CHECK: one request datagram, judged on its answer.
 public enum DatagramCheckSpec: Sendable, Hashable {
     case udp(UDPCheckSpec)
@@ -66,6 +86,7 @@ public struct CheckerSpec: Sendable {
     public var datagram: DatagramCheckSpec?
     /// SMTP_CHECK: the HELO name.
     public var smtpHelo: String?
+    public var file: FileCheckSpec?
     public var location: SourceLocation
 
     public init(kind: CheckerKind, target: CheckTarget, timing: TCPCheckConfig, http: HTTPCheckSpec? = nil, misc: MiscCheckSpec? = nil,
@@ -82,7 +103,7 @@ public struct CheckerSpec: Sendable {
     /// keepalived migrates a checker across a reload only when its kind and every parameter
     /// are equal (`compare` of the checker); anything else is a new checker.
     public func isSameChecker(as other: CheckerSpec) -> Bool {
-        kind == other.kind && target == other.target && timing == other.timing && http == other.http && misc == other.misc && datagram == other.datagram && smtpHelo == other.smtpHelo
+        kind == other.kind && target == other.target && timing == other.timing && http == other.http && misc == other.misc && datagram == other.datagram && smtpHelo == other.smtpHelo && file == other.file
     }
 }
 
@@ -170,6 +191,15 @@ public enum LVSSpecBuilder {
                 // diagnostics (by `vigil -t` and in the daemon's log), not a second time here.
                 for chk in rs.checkers where [.tcp, .http, .ssl, .smtp, .udp, .dns, .ping].contains(chk.kind) || (chk.kind == .misc && chk.miscPath != nil) {
                     checkers.append(checker(chk, rs: rs, vs: vs, rsAddress: address, rsPort: UInt16(clamping: rs.port)))
+                }
+                for chk in rs.checkers where chk.kind == .file {
+                    // A FILE_CHECK whose track_file is unknown or has no file was refused by the config test.
+                    guard let name = chk.trackFile, let file = config.trackFiles.first(where: { $0.name == name }), let path = file.path else { continue }
+                    var spec = checker(chk, rs: rs, vs: vs, rsAddress: address, rsPort: UInt16(clamping: rs.port))
+                    spec.timing.alpha = false   // keepalived's too: the file's state is known at once
+                    spec.file = FileCheckSpec(trackFile: name, path: path, initValue: file.initValue, initOverwrite: file.initOverwrite,
+                                              weight: chk.fileWeight ?? file.weight, reverse: chk.fileWeight != nil ? chk.fileReverse : file.reverse)
+                    checkers.append(spec)
                 }
                 realServers.append(RealServerSpec(destination: dest, inhibitOnFailure: rs.inhibitOnFailure ?? vs.inhibitOnFailure,
                                                   notifyUp: rs.notifyUp, notifyDown: rs.notifyDown, checkers: checkers, location: rs.location))

@@ -1170,10 +1170,10 @@ struct Interpreter {
             if let first = s.keyword.utf8.first, first >= UInt8(ascii: "A"), first <= UInt8(ascii: "Z"),
                let kind = Self.checkerKinds[s.keyword] {
                 rs.checkers += checker(kind, s).expandingSMTPHosts()
-                if ![.tcp, .http, .ssl, .misc, .udp, .dns, .ping, .smtp].contains(kind) {
+                if ![.tcp, .http, .ssl, .misc, .udp, .dns, .ping, .smtp, .file].contains(kind) {
                     // Not a config error (keepalived accepts it, so the exit status stays), but
                     // nobody must believe this server is health-checked when it is not.
-                    reader.diagnostics.warning(s.location, "\(kind.rawValue) is not run by Vigil yet (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, SMTP_CHECK, UDP_CHECK, DNS_CHECK and PING_CHECK are): real_server \(address) is not health-checked by it", klass: .note)
+                    reader.diagnostics.warning(s.location, "\(kind.rawValue) is not run by Vigil yet (every checker but BFD_CHECK is): real_server \(address) is not health-checked by it", klass: .note)
                 }
                 continue
             }
@@ -1307,6 +1307,23 @@ struct Interpreter {
             case "user":
                 if let u = reader.user(s), c.miscPath != nil { c.miscPath!.user = u }
             case "helo_name": c.heloName = reader.string(s, expecting: "a host name")
+            case "track_file" where kind == .file:
+                // keepalived looks the name up as it parses: the track_file block must come first.
+                if let name = reader.string(s, expecting: "a track_file name") {
+                    if config.trackFiles.contains(where: { $0.name == name }) { c.trackFile = name }
+                    else { reader.diagnostics.error(s.words[1].location, "track_file \(name) not found", suggestion: nearest(name, in: config.trackFiles.map(\.name))) }
+                }
+            case "weight" where kind == .file:
+                // As keepalived: an unknown option drops the whole line.
+                let option = s.words.count > 2 ? s.words[2].text : "noreverse"
+                if let w = reader.integer(s, in: -Int(Int32.max)...Int(Int32.max)) {
+                    if option == "reverse" || option == "noreverse" {
+                        c.fileWeight = w
+                        c.fileReverse = option == "reverse"
+                    } else {
+                        reader.diagnostics.error(s.words[2].location, "unknown track file weight option \(option) - ignoring")
+                    }
+                }
             case "host":
                 if let b = reader.requireBlock(s) { c.smtpHosts.append(smtpHost(b, at: s.location)) }
             default: c.notActedOn[s.keyword] = s.location
@@ -1318,8 +1335,11 @@ struct Interpreter {
         if (kind == .http || kind == .ssl) && c.urls.isEmpty {
             reader.diagnostics.error(s.location, "\(kind.rawValue) has no url block: nothing to check")
         }
+        if kind == .file && c.trackFile == nil {
+            reader.diagnostics.error(s.location, "FILE_CHECK has no track_file specified - ignoring")
+        }
         if let first = c.smtpHosts.first {
-            reader.diagnostics.warning(first.location, "The SMTP_CHECK host block is deprecated. Please define additional checkers.")
+            reader.diagnostics.warning(first.location, "The SMTP_CHECK host block is deprecated. Please define additional checkers.", klass: .note)
         }
         return c
     }

@@ -408,6 +408,11 @@ public struct Checker: Sendable {
     /// deprecated `host` blocks, each a connection of its own (see `expandingSMTPHosts`).
     public var heloName: String?
     public var smtpHosts: [Checker] = []
+    /// FILE_CHECK: the top-level track_file it follows, and its own `weight W [reverse]`
+    /// (nil: the track_file's weight and reverse).
+    public var trackFile: String?
+    public var fileWeight: Int?
+    public var fileReverse = false
     public var notActedOn: [String: SourceLocation] = [:]
 
     /// Whether the checker block itself names any part of its connection.

@@ -86,7 +86,7 @@ public enum NotActedOn {
             // server is not health-checked.
             for rs in vs.realServers {
                 warn("real_server \(rs.address):\(rs.port): ", rs.notActedOn)
-                for c in rs.checkers where [.tcp, .http, .ssl, .misc, .smtp, .udp, .dns, .ping].contains(c.kind) { warn("\(c.kind.rawValue) of \(rs.address):\(rs.port): ", c.notActedOn) }
+                for c in rs.checkers where c.kind != .bfd { warn("\(c.kind.rawValue) of \(rs.address):\(rs.port): ", c.notActedOn) }
             }
         }
     }

@@ -66,6 +66,8 @@ final class CheckerHost: LoopHost {
     /// SSL_GET's sessions from the SSL block; nil when it could not be made (then SSL_GETs do
     /// not run, and the start said why).
     private var tls: TLSSessionMaker?
+    /// The number a track file reads now (the tracker host reads them once a second).
+    var trackFileValue: (String) -> Int = { _ in 0 }
     /// Called with each finished check's duration (µs), for the metrics' histogram.
     var onCheckFinished: (CheckerKind, Int64) -> Void = { _, _ in }
 
@@ -111,6 +113,13 @@ final class CheckerHost: LoopHost {
     /// The request/answer checkers there are, for the loop's watch, deadlines and stop.
     private var exchangeCheckers: [any ExchangeChecker] {
         [datagrams as (any ExchangeChecker)?, dialogues as (any ExchangeChecker)?].compactMap { $0 }
+    }
+
+    /// Some track file's number changed: FILE_CHECKs follow it at once.
+    func trackFilesChanged(at now: Int64) {
+        guard kernel != nil, started else { return }
+        handle(controller.trackFilesRead(trackFileValue, at: now), at: now)
+        reconcileIfNeeded()
     }
 
     /// False when IPVS could not be initialised.
@@ -209,7 +218,7 @@ final class CheckerHost: LoopHost {
     func start(at now: Int64) -> [IPVSOperation] {
         guard let kernel else { return [] }
         let began = MonotonicClock.nowMicroseconds()
-        let events = controller.start(at: now)
+        let events = controller.start(at: now, trackFile: trackFileValue)
         var actual: IPVSTable = [:]
         if globals.lvsFlush {
             logger.info("IPVS: lvs_flush: emptying the whole IPVS table")
@@ -422,7 +431,11 @@ final class CheckerHost: LoopHost {
             case .checkerVerdict(let id, let up):
                 // A MISC_CHECK's verdict was logged with its script's exit (miscFinished).
                 guard let spec = controller.spec(of: id), spec.misc == nil else { continue }
-                if spec.smtpHelo != nil {
+                if let file = spec.file {
+                    // keepalived's track_file.c lines.
+                    recordResult(id, "track file \(file.trackFile) reads \(trackFileValue(file.trackFile))", at: now)
+                    logger.info("(\(spec.target)): tracked file \(file.trackFile) \(up ? "leaving" : "now") FAULT state")
+                } else if spec.smtpHelo != nil {
                     // keepalived's check_smtp.c lines (its failure line is the error itself).
                     if up { logger.info("Remote SMTP server \(spec.target) succeed on service.") }
                     else { logger.info("SMTP_CHECK on service \(spec.target) failed after \(spec.timing.retry) retries.\(lastResultSuffix(id))") }
@@ -614,6 +627,8 @@ final class CheckerHost: LoopHost {
         requestBytes = [:]
         guard kernel != nil, started else { return ReloadResult(summary: summary, operations: []) }
         handle(events, at: now)
+        // New FILE_CHECKs read their files before the table is planned.
+        handle(controller.trackFilesRead(trackFileValue, at: now), at: now)
         let ops = IPVSReconciler.plan(desired: controller.desiredTable, actual: installed, owned: controller.ownedServices.union(owned))
         reconciledGeneration = controller.generation
         apply(ops, logEach: true)

@@ -115,9 +115,14 @@ public final class Daemon {
         if options.runChecker {
             let (specs, warnings) = LVSSpecBuilder.build(configuration)
             for warning in warnings { logger.warning("\(warning)") }
+            Self.addTrackFiles(of: specs, to: &setup)
             checkers = CheckerHost(specs: specs, globals: configuration.globals, system: system, loop: loop, scripts: scripts, logger: logger)
+            checkers?.trackFileValue = { [unowned self] name in self.trackers.fileValue(name) }
         }
-        trackers.onChange = { [unowned self] now in self.vrrp.trackersChanged(at: now) }
+        trackers.onChange = { [unowned self] now in
+            self.vrrp.trackersChanged(at: now)
+            self.checkers?.trackFilesChanged(at: now)
+        }
         trackers.onMiscFinished = { [unowned self] finished, now in self.checkers?.miscFinished(finished, at: now) }
         loop.add(vrrp)
         loop.add(trackers)
@@ -129,6 +134,15 @@ public final class Daemon {
             let host = ServiceNotifyHost(manager: manager, logger: logger, statusLine: { [unowned self] in self.serviceStatusLine() })
             serviceNotify = host
             loop.add(host)
+        }
+    }
+
+    /// FILE_CHECK's track files are read by the tracker host with the instances' own (one
+    /// read a second for both, and init_file written once).
+    static func addTrackFiles(of specs: [VirtualServerSpec], to setup: inout VRRPSetup) {
+        for file in specs.flatMap({ $0.realServers.flatMap { $0.checkers.compactMap(\.file) } })
+        where !setup.trackFiles.contains(where: { $0.name == file.trackFile }) {
+            setup.trackFiles.append(TrackFileSpec(name: file.trackFile, path: file.path, initValue: file.initValue, initOverwrite: file.initOverwrite))
         }
     }
 

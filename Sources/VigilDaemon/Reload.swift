@@ -85,11 +85,13 @@ extension Daemon {
         if config.netNamespace != configuration.netNamespace {
             errors.append("\(file): net_namespace cannot change at a reload - please restart")
         }
-        let (newSetup, problems) = options.runVRRP ? VRRPSetupBuilder.build(config) : (VRRPSetup(), [])
+        var (newSetup, problems) = options.runVRRP ? VRRPSetupBuilder.build(config) : (VRRPSetup(), [])
         errors += problems.map { "\($0.location): error: \($0.message)" }
         if !errors.isEmpty { return refused(file, errors) }
         for d in diagnostics.all where d.severity == .warning { logger.warning("\(d)") }
 
+        let (checkerSpecs, checkerWarnings) = options.runChecker ? LVSSpecBuilder.build(config) : ([], [])
+        if options.runChecker { Self.addTrackFiles(of: checkerSpecs, to: &newSetup) }
         let plan = VRRPReloadPlan.plan(old: setup, new: newSetup)
         let prepared: VRRPHost.PreparedReload
         do { prepared = try vrrp.prepareReload(to: newSetup, plan: plan) } catch { return refused(file, ["\(file): error: \(error)"]) }
@@ -106,13 +108,14 @@ extension Daemon {
         }
         var checkerResult: CheckerHost.ReloadResult?
         if options.runChecker {
-            let (specs, warnings) = LVSSpecBuilder.build(config)
-            for warning in warnings { logger.warning("\(warning)") }
+            let specs = checkerSpecs
+            for warning in checkerWarnings { logger.warning("\(warning)") }
             if let checkers {
                 checkerResult = checkers.reload(to: specs, globals: config.globals, at: now)
             } else if let host = CheckerHost(specs: specs, globals: config.globals, system: system, loop: loop, scripts: scripts, logger: logger) {
                 // The first virtual servers of this run.
                 checkers = host
+                host.trackFileValue = { [unowned self] name in self.trackers.fileValue(name) }
                 observeChecks(of: host)
                 loop.add(host)
                 let operations = host.start(at: now)

@@ -260,3 +260,32 @@ import Testing
         #expect(Self.feed(&endless, String(repeating: "2", count: 600)) == .fail("Reply line longer than 512 bytes from server"))
     }
 }
+
+/// FILE_CHECK's verdicts and weights, as keepalived's track_file.c computes them.
+@Suite struct FileCheckMachineTests {
+    static let config = TCPCheckConfig(delayLoop: 1_000_000, connectTimeout: 1_000_000, retry: 0, delayBeforeRetry: 0, warmup: nil, alpha: false)
+
+    @Test func weightZeroFailsOnAnyNonZeroNumber() {
+        var m = FileCheckMachine(config: Self.config, weight: 0, reverse: false)
+        #expect(m.isUp && m.hasRun && m.fileRead(0).isEmpty)
+        #expect(m.fileRead(3) == [.reportDown])
+        #expect(m.fileRead(5).isEmpty, "still FAULT")
+        #expect(m.fileRead(0) == [.reportUp])
+        var reversed = FileCheckMachine(config: Self.config, weight: 0, reverse: true)
+        #expect(reversed.fileRead(0) == [.reportDown], "reverse: zero is the failure")
+        #expect(reversed.fileRead(1) == [.reportUp])
+    }
+
+    @Test func aWeightAddsTheNumberTimesItAndGivesItBackOnFailure() {
+        var m = FileCheckMachine(config: Self.config, weight: 10, reverse: false)
+        #expect(m.fileRead(3) == [.addWeight(30)])
+        #expect(m.fileRead(-2) == [.addWeight(-20)], "a negative part lowers the weight; IPVS clamps the sum at 0")
+        #expect(m.fileRead(-2).isEmpty)
+        var reverse = FileCheckMachine(config: Self.config, weight: 10, reverse: true)
+        #expect(reverse.fileRead(3) == [.addWeight(-30)])
+        var huge = FileCheckMachine(config: Self.config, weight: Int(Int32.max), reverse: false)
+        #expect(huge.fileRead(4) == [.addWeight(Int(Int32.max))], "clamped, not wrapped")
+        #expect(huge.fileRead(-4) == [.reportDown, .addWeight(0)], "at or below -2^31 is keepalived's FAULT")
+        #expect(huge.fileRead(1) == [.addWeight(Int(Int32.max)), .reportUp])
+    }
+}

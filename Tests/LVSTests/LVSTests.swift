@@ -130,13 +130,13 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
             lb_kind NAT
             protocol TCP
             real_server 192.168.0.1 80 {
-                FILE_CHECK {
-                    track_file maint
+                BFD_CHECK {
+                    name bfd1
                 }
             }
         }
         """)
-        let notRun = diagnostics.all.filter { $0.message.contains("FILE_CHECK is not run by Vigil") }
+        let notRun = diagnostics.all.filter { $0.message.contains("BFD_CHECK is not run by Vigil") }
         #expect(notRun.count == 1 && notRun[0].severity == .warning && notRun[0].location.line == 6)
         #expect(notRun.first?.klass == .note) // a note's class never raises the exit status
         // The daemon logs that diagnostic (it logs every warning of the file), so the specs
@@ -461,5 +461,49 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
         #expect(summary.virtualServersRemoved == 1 && summary.realServersRemoved == 2 && summary.checkersStopped == 2)
         #expect(c.ownedServices.isEmpty && c.desiredTable.isEmpty && c.nextDeadline == nil)
     }
-}
 
+    /// FILE_CHECK follows a top-level track_file defined before it (keepalived looks the name up
+    /// as it parses), with the track_file's weight unless it names its own.
+    @Test func fileCheckFollowsATrackFileDefinedBeforeIt() throws {
+        func load(_ files: String, _ check: String) -> (checkers: [CheckerSpec], errors: [String]) {
+            let (config, diagnostics) = ConfigLoader.load(text: """
+            \(files)
+            virtual_server 10.0.0.1 80 {
+                lb_algo rr
+                lb_kind NAT
+                protocol TCP
+                alpha
+                real_server 192.168.0.1 80 {
+                    FILE_CHECK {
+            \(check)
+                    }
+                }
+            }
+            """)
+            let specs = LVSSpecBuilder.build(config).specs
+            return (specs.first?.realServers[0].checkers ?? [], diagnostics.all.filter { $0.severity == .error }.map(\.message))
+        }
+        let file = "track_file maint {\n    file /run/maint\n    weight -5 reverse\n}"
+        let inherited = load(file, "track_file maint")
+        #expect(inherited.errors.isEmpty)
+        #expect(inherited.checkers.first?.file == FileCheckSpec(trackFile: "maint", path: "/run/maint", initValue: nil, initOverwrite: false, weight: -5, reverse: true))
+        #expect(inherited.checkers.first?.timing.alpha == false, "alpha does not apply: the file's state is known at once")
+        let own = load(file, "track_file maint\nweight 20")
+        #expect(own.checkers.first?.file?.weight == 20 && own.checkers.first?.file?.reverse == false)
+        #expect(load(file, "track_file other").errors.contains("track_file other not found"))
+        #expect(load("", "weight 1").errors.contains("FILE_CHECK has no track_file specified - ignoring"))
+        #expect(load(file, "track_file maint\nweight 2 sideways").errors.contains("unknown track file weight option sideways - ignoring"))
+        let afterwards = ConfigLoader.load(text: """
+            virtual_server 10.0.0.1 80 {
+                protocol TCP
+                real_server 192.168.0.1 80 {
+                    FILE_CHECK {
+                        track_file maint
+                    }
+                }
+            }
+            \(file)
+            """).1
+        #expect(afterwards.all.contains { $0.message == "track_file maint not found" }, "defined after: not found, as in keepalived")
+    }
+}

@@ -208,3 +208,69 @@ import VigilSystem
         #expect(lvs.ask("status", in: sim).contains("Error connecting to server"))
     }
 }
+
+/// FILE_CHECK through the whole daemon on virtual time: the file's number moves the real
+/// server's IPVS weight, weight 0 takes it out on a non-zero number, and a server whose file
+/// says FAULT at start is never installed.
+@Suite struct FileCheckDaemonTests {
+    static let config = """
+    global_defs {
+        router_id test
+    }
+    track_file drain {
+        file /run/vigil/drain
+        weight 0
+    }
+    track_file boost {
+        file /run/vigil/boost
+        weight 5
+        init_file 0
+    }
+    virtual_server 10.0.0.100 80 {
+        delay_loop 2
+        lb_algo wrr
+        lb_kind DR
+        protocol TCP
+        real_server 10.0.1.1 80 {
+            weight 10
+            FILE_CHECK {
+                track_file boost
+            }
+        }
+        real_server 10.0.1.2 80 {
+            weight 10
+            FILE_CHECK {
+                track_file drain
+            }
+        }
+    }
+    """
+
+    static func weights(_ lvs: Director) -> [String: Int32] {
+        Dictionary(uniqueKeysWithValues: (lvs.ipvs.table.values.first ?? []).map { ("\($0.key.address)", $0.weight) })
+    }
+
+    @Test func theFilesNumberMovesTheWeightOrTakesTheServerOut() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs.files.files["/run/vigil/drain"] = "1\n"
+        try lvs.start(Self.config)
+        sim.run(2)
+        #expect(Self.weights(lvs) == ["10.0.1.1": 10], "drain reads 1 at start: 10.0.1.2 never goes in")
+        #expect(!lvs.log.contains("Removing service"), "nothing was added and removed")
+        #expect(lvs.files.files["/run/vigil/boost"] == "0\n", "init_file wrote the missing file")
+        lvs.files.files["/run/vigil/drain"] = "0\n"
+        lvs.files.files["/run/vigil/boost"] = "4\n"
+        sim.run(2)
+        #expect(Self.weights(lvs) == ["10.0.1.1": 30, "10.0.1.2": 10], "10 + 4 × 5; drain 0 brings .2 in")
+        #expect(lvs.log.contains("Changing weight to 30 for rs [10.0.1.1]:tcp:80"))
+        lvs.files.files["/run/vigil/boost"] = "-3\n"
+        sim.run(2)
+        #expect(Self.weights(lvs)["10.0.1.1"] == 0, "10 - 15 is clamped at 0: in the table, no new connections")
+        lvs.files.files["/run/vigil/drain"] = "2\n"
+        sim.run(2)
+        #expect(Self.weights(lvs).keys.sorted() == ["10.0.1.1"])
+        #expect(lvs.log.contains("tracked file drain now FAULT state"))
+        #expect(lvs.ask("status", in: sim).contains("track file drain reads 2"))
+    }
+}

@@ -406,6 +406,35 @@ else
 fi
 stop_vigil TERM
 
+echo "# phase file: FILE_CHECK weights and drains from track files"
+rm -f /work/file-boost
+echo 1 >/work/file-drain
+start_vigil file.conf /tmp/file.log || { show_log /tmp/file.log; exit 1; }
+wait_for 4 has_dest 10.98.0.1:80 10.70.0.81:80
+check "FILE_CHECK: init_file writes the missing file" grep -qx 0 /work/file-boost
+check "FILE_CHECK: a drained server (file 1, weight 0) is never installed" not has_dest 10.98.0.1:80 10.70.0.82:80
+check "FILE_CHECK: file 0 keeps the configured weight" weight_is 10.98.0.1:80 10.70.0.81:80 10
+echo 4 >/work/file-boost
+if wait_for 4 weight_is 10.98.0.1:80 10.70.0.81:80 30; then
+    ok "FILE_CHECK: 4 in the file sets weight 10 + 4 x 5 = 30"
+else
+    notok "FILE_CHECK: 4 in the file sets weight 30 (weight $(dest_weight_of 10.98.0.1:80 10.70.0.81:80))"; show_log /tmp/file.log | tail -n 10
+fi
+echo 0 >/work/file-drain
+if wait_for 4 has_dest 10.98.0.1:80 10.70.0.82:80; then
+    ok "FILE_CHECK: drain 0 brings the server in"
+else
+    notok "FILE_CHECK: drain 0 brings the server in"; show_log /tmp/file.log | tail -n 10
+fi
+echo 3 >/work/file-drain
+if wait_for 4 not has_dest 10.98.0.1:80 10.70.0.82:80; then
+    ok "FILE_CHECK: drain 3 takes it out again"
+else
+    notok "FILE_CHECK: drain 3 takes it out again"; show_log /tmp/file.log | tail -n 10
+fi
+check "FILE_CHECK: keepalived's FAULT line" grep -q "tracked file drain now FAULT state" /tmp/file.log
+stop_vigil TERM
+
 echo "# phase datagram: PING_CHECK and UDP_CHECK"
 ip addr add 10.70.0.71/32 dev rs0
 ip route add 10.70.0.72/32 dev rs0 2>/dev/null || true
