@@ -20,12 +20,16 @@ let package = Package(
         // The one address model (IPv4, IPv6, either) every other module holds. Pure Swift.
         .target(name: "Addressing"),
         // The keepalived.conf language: lexer, preprocessor, parser, typed model, validation.
-        .target(name: "VigilConfig", dependencies: ["Addressing"]),
+        .target(name: "VigilConfig", dependencies: ["Addressing", "BodyRegex"]),
         // The VRRP protocol core: packet codec and state machine, driven by events and a clock.
         .target(name: "VRRP", dependencies: ["Addressing"]),
         // libnl-3 (route + genl) and linux/ip_vs.h, for rtnetlink and the IPVS genl family.
         // Debian's OpenSSL libcrypto: HMAC-MD5 for keepalived's IPsec AH adverts.
         .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
+        // Debian's PCRE2, keepalived's regex library, and HTTP_GET's `regex` on top of it:
+        // compiled patterns and keepalived's streaming partial match. Computation only.
+        .systemLibrary(name: "CPCRE2", providers: [.apt(["libpcre2-dev"])]),
+        .target(name: "BodyRegex", dependencies: ["CPCRE2"]),
         .systemLibrary(
             name: "CNetlink",
             pkgConfig: "libnl-3.0 libnl-genl-3.0 libnl-route-3.0",
@@ -64,7 +68,7 @@ let package = Package(
         // Wiring: the poll(2) event loop that feeds the cores events and carries out their actions.
         .target(
             name: "VigilDaemon",
-            dependencies: ["Addressing", "VigilConfig", "VRRP", "VRRPSpecs", "VigilStatus", "VigilMetrics", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", "HealthCheck", "SMTP", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Addressing", "VigilConfig", "VRRP", "VRRPSpecs", "VigilStatus", "VigilMetrics", "VigilSystem", "Tracking", "ScriptRunner", "LVS", "IPVS", "TCPProbe", "HealthCheck", "SMTP", "BodyRegex", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "vigil",
@@ -91,12 +95,13 @@ let package = Package(
         .testTarget(name: "VRRPSpecsTests", dependencies: ["VRRPSpecs", "VRRP", "VigilConfig"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking", "Addressing"]),
         .testTarget(name: "SMTPTests", dependencies: ["SMTP"]),
+        .testTarget(name: "BodyRegexTests", dependencies: ["BodyRegex"]),
         .testTarget(name: "IPVSTests", dependencies: ["IPVS", "VigilTestSupport"]),
         .testTarget(name: "HealthCheckTests", dependencies: ["HealthCheck", "Addressing"]),
-        .testTarget(name: "LVSTests", dependencies: ["LVS", "VigilConfig", "IPVS", "HealthCheck"]),
+        .testTarget(name: "LVSTests", dependencies: ["LVS", "VigilConfig", "IPVS", "HealthCheck", "BodyRegex"]),
         .testTarget(name: "TCPProbeTests", dependencies: ["TCPProbe"]),
         .testTarget(name: "ScriptRunnerTests", dependencies: ["ScriptRunner"]),
-        .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink", "TCPProbe", "HealthCheck", "Addressing"]),
+        .testTarget(name: "VigilSystemTests", dependencies: ["VigilSystem", "CNetlink", "TCPProbe", "HealthCheck", "Addressing", "BodyRegex"]),
         // The whole daemon on in-memory fakes and a virtual clock: reloads, notify order,
         // sync groups and IPVS plans in milliseconds, without root.
         .testTarget(name: "VigilDaemonTests", dependencies: ["VigilDaemon", "VigilTestSupport", "VigilConfig", "VRRP", "VRRPSpecs", "IPVS", "LVS", "VigilSystem", "ScriptRunner", "TCPProbe", "HealthCheck", "Addressing", .product(name: "Logging", package: "swift-log")]),

@@ -170,20 +170,44 @@ public struct HTTPExpectation: Sendable, Hashable {
     public var statusCodes: [ClosedRange<Int>]
     /// MD5 of the body, 16 bytes.
     public var digest: [UInt8]?
+    /// The url's `regex`, matched by the prober as the body streams in (see BodyRegex).
+    public var regex: HTTPRegexRule?
 
-    public init(statusCodes: [ClosedRange<Int>] = [], digest: [UInt8]? = nil) {
+    public init(statusCodes: [ClosedRange<Int>] = [], digest: [UInt8]? = nil, regex: HTTPRegexRule? = nil) {
         self.statusCodes = statusCodes.isEmpty ? [200...299] : statusCodes
         self.digest = digest
+        self.regex = regex
     }
 
     /// nil when the response passes, else keepalived's reason ("HTTP status code error to").
-    public func failure(of response: HTTPResponseReader, bodyDigest: [UInt8]?) -> String? {
+    /// `regexMatched`: whether the body matched the url's regex (nil: it was not matched).
+    public func failure(of response: HTTPResponseReader, bodyDigest: [UInt8]?, regexMatched: Bool? = nil) -> String? {
         guard response.receivedAny, response.headerComplete else { return "Read, no data received from" }
         let code = response.statusCode
         guard (100...599).contains(code), statusCodes.contains(where: { $0.contains(code) }) else {
             return "HTTP status code error to"
         }
         if let digest, digest != bodyDigest { return "MD5 digest error to" }
+        if let regex, (regexMatched ?? false) == regex.noMatch { return "Regex match failed" }
         return nil
+    }
+}
+
+/// A url's `regex` with keepalived's options: `regex_no_match` passes when it does not match;
+/// `regex_min_offset`/`regex_max_offset` bound where in the body a match may start.
+public struct HTTPRegexRule: Sendable, Hashable {
+    public var pattern: String
+    /// PCRE2 compile options (`regex_options`).
+    public var options: UInt32
+    public var noMatch: Bool
+    public var minimumOffset: Int
+    public var maximumOffset: Int?
+
+    public init(pattern: String, options: UInt32 = 0, noMatch: Bool = false, minimumOffset: Int = 0, maximumOffset: Int? = nil) {
+        self.pattern = pattern
+        self.options = options
+        self.noMatch = noMatch
+        self.minimumOffset = minimumOffset
+        self.maximumOffset = maximumOffset
     }
 }

@@ -329,7 +329,9 @@ public enum LVSSpecBuilder {
         if isHTTP {
             let urls = chk.urls.map { url in
                 HTTPCheckSpec.URL(path: url.path ?? "/", virtualhost: url.virtualhost ?? chk.virtualhost ?? rs.virtualhost ?? vs.virtualhost,
-                                  expectation: HTTPExpectation(statusCodes: url.statusCodes, digest: url.digest.flatMap(hexBytes)))
+                                  expectation: HTTPExpectation(statusCodes: url.statusCodes, digest: url.digest.flatMap(hexBytes),
+                                                               regex: url.regex.map { HTTPRegexRule(pattern: $0, options: url.regexOptions, noMatch: url.regexNoMatch,
+                                                                                                    minimumOffset: url.regexMinOffset, maximumOffset: url.regexMaxOffset) }))
             }
             let version: HTTPProtocolVersion = switch chk.httpProtocol { case "1.1": .http11; case "1.0C": .http10Close; default: .http10 }
             let sni = chk.sniName ?? (chk.enableSNI ? (urls.first?.virtualhost ?? chk.virtualhost ?? rs.virtualhost ?? vs.virtualhost) : nil)

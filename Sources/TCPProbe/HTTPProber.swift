@@ -28,6 +28,12 @@ public protocol BodyDigest: AnyObject {
     func finish() -> [UInt8]
 }
 
+/// Matches the body as it streams in (HTTP_GET's `regex`); told when it has ended.
+public protocol BodyMatcher: AnyObject {
+    func update(_ bytes: UnsafeRawBufferPointer)
+    func finish() -> Bool
+}
+
 /// What one fetch needs: where, how, the request bytes, TLS, and whether to digest the body.
 public struct HTTPFetchRequest {
     public var target: SocketAddress
@@ -36,6 +42,7 @@ public struct HTTPFetchRequest {
     /// Made once the TCP handshake completed: TLS over the connected socket.
     public var tls: ((Int32) -> (any TLSSession)?)?
     public var digest: (() -> any BodyDigest)?
+    public var matcher: (() -> any BodyMatcher)?
     /// Each phase (connect, TLS handshake, write, read) gets this long, as in keepalived.
     public var timeout: Int64
     /// Keep the body in the response (genhash -v).
@@ -54,7 +61,7 @@ public struct HTTPFetchRequest {
 
 public enum HTTPFetchOutcome {
     /// The server answered and closed: what it said, for the url block to judge.
-    case response(HTTPResponseReader, digest: [UInt8]?)
+    case response(HTTPResponseReader, digest: [UInt8]?, regexMatched: Bool? = nil)
     /// The fetch failed before a complete answer, in keepalived's words ("Timeout connecting",
     /// "SSL handshake/communication error connecting to", "Timeout WEB read", ...) and why.
     case failed(reason: String, detail: String?)
@@ -87,6 +94,7 @@ public final class HTTPProber<ID: Sendable> {
         var session: (any TLSSession)?
         var reader = HTTPResponseReader()
         var digest: (any BodyDigest)?
+        var matcher: (any BodyMatcher)?
         /// What the socket waits for now (EPOLLIN or EPOLLOUT).
         var interest: UInt32 = Epoll.out
 
@@ -239,6 +247,7 @@ public final class HTTPProber<ID: Sendable> {
         }
         fetch.phase = .reading
         if fetch.request.digest != nil { fetch.digest = fetch.request.digest!() }
+        if fetch.request.matcher != nil { fetch.matcher = fetch.request.matcher!() }
         watch(fetch, Epoll.inbound)
         advance(fetch, now: now)
         return nil
@@ -260,14 +269,17 @@ public final class HTTPProber<ID: Sendable> {
         switch step {
         case .done:
             do {
-                try fetch.reader.consume(UnsafeRawBufferPointer(rebasing: buffer[..<n])) { body in fetch.digest?.update(body) }
+                try fetch.reader.consume(UnsafeRawBufferPointer(rebasing: buffer[..<n])) { body in
+                    fetch.digest?.update(body)
+                    fetch.matcher?.update(body)
+                }
             } catch {
                 return .failed(reason: "Read error with", detail: error.description)
             }
             return nil
         case .wantRead: watch(fetch, Epoll.inbound); return nil
         case .wantWrite: watch(fetch, Epoll.out); return nil
-        case .closed: return .response(fetch.reader, digest: fetch.digest?.finish())
+        case .closed: return .response(fetch.reader, digest: fetch.digest?.finish(), regexMatched: fetch.matcher?.finish())
         case .failed(let why): return .failed(reason: "Read error with", detail: why)
         }
     }

@@ -1,4 +1,5 @@
 import Addressing
+import BodyRegex
 /// Gives meaning to the statement tree: one function per block, each a switch over the block's
 /// keywords. Keywords keepalived 2.2.7 knows but Vigil does not act on yet are accepted and listed
 /// as notes (so `-t` stays quiet about them but `--dump-conf` and the docs are honest);
@@ -1386,6 +1387,7 @@ struct Interpreter {
 
     mutating func url(_ block: [Statement], at location: SourceLocation) -> HTTPURL {
         var u = HTTPURL(location: location)
+        var regexAt: SourceLocation?
         let known = ["path", "digest", "status_code", "virtualhost", "regex", "regex_no_match", "regex_options",
                      "regex_stack", "regex_min_offset", "regex_max_offset"]
         for s in block {
@@ -1408,14 +1410,36 @@ struct Interpreter {
                     }
                 }
             case "virtualhost": u.virtualhost = reader.string(s, expecting: "a host name")
-            default:
-                if !known.contains(s.keyword) { reader.unknown(s, in: "url", known: known) }
-                else {
-                    reader.diagnostics.warning(s.location, "url option '\(s.keyword)' is not acted on by Vigil yet: the page is not matched against a regex", klass: .note)
+            case "regex":
+                if let pattern = reader.string(s, expecting: "a PCRE2 pattern") { u.regex = pattern; regexAt = s.words[1].location }
+            case "regex_no_match": u.regexNoMatch = true
+            case "regex_options":
+                for word in s.arguments {
+                    if let bit = RegexOptions.bits[word.text] { u.regexOptions |= bit }
+                    else {
+                        // keepalived skips an unknown option without a word; say it.
+                        reader.diagnostics.warning(word.location, "unknown regex option '\(word.text)' is ignored",
+                                                   suggestion: nearest(word.text, in: RegexOptions.bits.keys.sorted()), klass: .note)
+                    }
                 }
+            case "regex_min_offset": u.regexMinOffset = reader.integer(s, in: 0...Int(Int32.max)) ?? 0
+            case "regex_max_offset": u.regexMaxOffset = reader.integer(s, in: 0...Int(Int32.max))
+            case "regex_stack":
+                reader.diagnostics.warning(s.location, "regex_stack is not acted on: it sizes the stack of PCRE2's JIT, which Vigil does not use (the matcher it uses needs no such stack)", klass: .note)
+            default:
+                reader.unknown(s, in: "url", known: known)
             }
         }
         if u.path == nil { reader.diagnostics.error(location, "url block has no 'path'") }
+        if let pattern = u.regex, let at = regexAt {
+            // keepalived logs an invalid pattern and then checks the url without it: the page
+            // is no longer matched at all, silently. Here it is an error of the file.
+            do { _ = try CompiledRegex(pattern: pattern, options: u.regexOptions) } catch {
+                reader.diagnostics.error(at, "Invalid regex: '\(pattern)' at offset \(error.offset): \(error.message)")
+            }
+        } else if u.regexNoMatch || u.regexOptions != 0 || u.regexMinOffset != 0 || u.regexMaxOffset != nil {
+            reader.diagnostics.warning(location, "url has regex options but no 'regex': they do nothing", klass: .note)
+        }
         return u
     }
 }

@@ -363,6 +363,13 @@ public struct HTTPURL: Sendable, Equatable {
     public var digest: String?
     public var statusCodes: [ClosedRange<Int>] = []
     public var virtualhost: String?
+    /// `regex` with `regex_options` (PCRE2 bits), `regex_no_match` and the offsets; the pattern
+    /// was compiled by the config test.
+    public var regex: String?
+    public var regexOptions: UInt32 = 0
+    public var regexNoMatch = false
+    public var regexMinOffset = 0
+    public var regexMaxOffset: Int?
     public var location: SourceLocation
 }
 

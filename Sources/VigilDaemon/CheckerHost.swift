@@ -1,3 +1,4 @@
+import BodyRegex
 import HealthCheck
 import IPVS
 import LVS
@@ -298,8 +299,8 @@ final class CheckerHost: LoopHost {
             let verdict: Bool?
             let last: CheckResult
             switch result.outcome {
-            case .response(let response, let digest):
-                let failure = http.urls.indices.contains(url) ? http.urls[url].expectation.failure(of: response, bodyDigest: digest) : nil
+            case .response(let response, let digest, let regexMatched):
+                let failure = http.urls.indices.contains(url) ? http.urls[url].expectation.failure(of: response, bodyDigest: digest, regexMatched: regexMatched) : nil
                 verdict = failure == nil
                 last = .http(status: response.statusCode, path: http.urls.indices.contains(url) ? http.urls[url].path : "?", failure: failure)
             case .failed(let reason, let detail):
@@ -344,10 +345,27 @@ final class CheckerHost: LoopHost {
                                             address: spec.target.address, port: spec.target.port).utf8)
             requestBytes[key] = request
         }
-        let fetch = HTTPFetchRequest(target: address, options: options, request: request, tls: tlsSession,
+        var fetch = HTTPFetchRequest(target: address, options: options, request: request, tls: tlsSession,
                                      digest: target.expectation.digest == nil ? nil : { MD5Digest() }, timeout: timeout)
+        if let rule = target.expectation.regex, let regex = compiled(rule) {
+            fetch.matcher = { StreamingRegexMatch(regex, minimumOffset: rule.minimumOffset, maximumOffset: rule.maximumOffset) }
+        }
         records[id.slot].startedAt = now
         if let result = fetcher.start(id: id, fetch, now: now) { finishFetches([result], at: now) }
+    }
+
+    /// Each url regex compiled once, shared by the urls that name the same pattern and options
+    /// (nil: it does not compile; the config test refuses such a file, so this is only logged).
+    private var regexes: [HTTPRegexRule: CompiledRegex?] = [:]
+
+    private func compiled(_ rule: HTTPRegexRule) -> CompiledRegex? {
+        if let known = regexes[rule] { return known }
+        var regex: CompiledRegex?
+        do { regex = try CompiledRegex(pattern: rule.pattern, options: rule.options) } catch {
+            logger.error("Invalid regex: '\(rule.pattern)' at offset \(error.offset): \(error.message); the url's check fails")
+        }
+        regexes[rule] = regex
+        return regex
     }
 
     /// Each MISC_CHECK slot's run serial, so a result of a checker a reload replaced is dropped.
@@ -665,3 +683,5 @@ final class CheckerHost: LoopHost {
         installed = [:]
     }
 }
+
+extension StreamingRegexMatch: BodyMatcher {}

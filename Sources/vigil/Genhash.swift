@@ -78,7 +78,7 @@ struct Genhash: ParsableCommand {
             outcome = prober.ready(now: ProbeClock.now()).first?.outcome
         }
         switch outcome! {
-        case .response(let response, let digest):
+        case .response(let response, let digest, _):
             guard response.headerComplete, let digest else {
                 printError("no data received from remote webserver")
                 throw ExitCode(1)

@@ -289,3 +289,22 @@ import Testing
         #expect(huge.fileRead(1) == [.addWeight(Int(Int32.max)), .reportUp])
     }
 }
+
+/// The url's regex verdict after status code and digest, as keepalived's http_handle_response.
+@Suite struct HTTPRegexExpectationTests {
+    static func response(_ status: Int) throws -> HTTPResponseReader {
+        var reader = HTTPResponseReader()
+        try reader.consume(Array("HTTP/1.0 \(status) X\r\n\r\nbody".utf8)[...]) { _ in }
+        return reader
+    }
+
+    @Test func regexMatchAndNoMatch() throws {
+        let must = HTTPExpectation(regex: HTTPRegexRule(pattern: "ok"))
+        #expect(must.failure(of: try Self.response(200), bodyDigest: nil, regexMatched: true) == nil)
+        #expect(must.failure(of: try Self.response(200), bodyDigest: nil, regexMatched: false) == "Regex match failed")
+        #expect(must.failure(of: try Self.response(500), bodyDigest: nil, regexMatched: true) == "HTTP status code error to", "the status first")
+        let mustNot = HTTPExpectation(regex: HTTPRegexRule(pattern: "maintenance", noMatch: true))
+        #expect(mustNot.failure(of: try Self.response(200), bodyDigest: nil, regexMatched: false) == nil)
+        #expect(mustNot.failure(of: try Self.response(200), bodyDigest: nil, regexMatched: true) == "Regex match failed")
+    }
+}

@@ -4,6 +4,7 @@ import LVS
 import Testing
 import Addressing
 import VigilConfig
+import BodyRegex
 
 private let s: Int64 = 1_000_000
 
@@ -505,5 +506,41 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
             \(file)
             """).1
         #expect(afterwards.all.contains { $0.message == "track_file maint not found" }, "defined after: not found, as in keepalived")
+    }
+
+    /// url `regex` with keepalived's options; an invalid pattern is an error of the file
+    /// (keepalived logs it and then checks the url without it).
+    @Test func urlRegexAndItsOptions() throws {
+        func load(_ url: String) -> (rule: HTTPRegexRule?, diagnostics: [Diagnostic]) {
+            let (config, diagnostics) = ConfigLoader.load(text: """
+            virtual_server 10.0.0.1 80 {
+                lb_algo rr
+                lb_kind NAT
+                protocol TCP
+                real_server 192.168.0.1 80 {
+                    HTTP_GET {
+                        url {
+                            path /health
+            \(url)
+                        }
+                    }
+                }
+            }
+            """)
+            let spec = LVSSpecBuilder.build(config).specs.first?.realServers[0].checkers.first
+            return (spec?.http?.urls.first?.expectation.regex, diagnostics.all)
+        }
+        let full = load("regex \"status: (ok|degraded)\"\nregex_no_match\nregex_options caseless multiline\nregex_min_offset 10\nregex_max_offset 200")
+        #expect(full.rule == HTTPRegexRule(pattern: "status: (ok|degraded)", options: RegexOptions.bits["caseless"]! | RegexOptions.bits["multiline"]!,
+                                           noMatch: true, minimumOffset: 10, maximumOffset: 200))
+        #expect(!full.diagnostics.contains { $0.severity != .note || $0.message.contains("not acted on") }, "\(full.diagnostics)")
+        let invalid = load("regex \"ok(\"")
+        let error = try #require(invalid.diagnostics.first { $0.severity == .error })
+        #expect(error.message.hasPrefix("Invalid regex: 'ok(' at offset 3:") && error.location.line == 9, "\(error)")
+        let odd = load("regex ok\nregex_options caseles\nregex_stack 32 512")
+        #expect(odd.diagnostics.contains { $0.severity == .warning && $0.message.contains("unknown regex option 'caseles'") && $0.suggestion == "caseless" })
+        #expect(odd.diagnostics.contains { $0.severity == .warning && $0.message.hasPrefix("regex_stack is not acted on") })
+        #expect(odd.diagnostics.allSatisfy { $0.klass == .note || $0.severity == .note }, "keepalived's exit status stays")
+        #expect(load("regex_no_match").diagnostics.contains { $0.message.contains("regex options but no 'regex'") })
     }
 }

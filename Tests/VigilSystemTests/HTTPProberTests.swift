@@ -4,6 +4,7 @@ import HealthCheck
 import Testing
 import TCPProbe
 import VigilSystem
+import BodyRegex
 
 /// HTTP_GET and SSL_GET fetches against real servers in a namespace of our own: Python's
 /// http.server, and `openssl s_server` with a generated certificate that requires a client
@@ -48,15 +49,28 @@ import VigilSystem
         Self.waitForListener(lab.b, port: 8080)
         let prober = try #require(try lab.inside(lab.a) { HTTPProber<Int>() })
         let outcome = try lab.inside(lab.a) { Self.fetch(prober, Self.request("/index.html", port: 8080)) }
-        guard case .response(let response, let digest)? = outcome else { Issue.record("no response: \(String(describing: outcome))"); return }
+        guard case .response(let response, let digest, _)? = outcome else { Issue.record("no response: \(String(describing: outcome))"); return }
         #expect(response.statusCode == 200 && response.contentLength == 17 && response.digestedBytes == 17)
         #expect(digest.map(MD5Digest.hex) == (try Shell.md5sum("\(directory)/index.html")), "the digest md5sum gives")
         #expect(HTTPExpectation().failure(of: response, bodyDigest: digest) == nil)
         let missing = try lab.inside(lab.a) { Self.fetch(prober, Self.request("/nothing", port: 8080)) }
-        guard case .response(let notFound, let d404)? = missing else { Issue.record("no response: \(String(describing: missing))"); return }
+        guard case .response(let notFound, let d404, _)? = missing else { Issue.record("no response: \(String(describing: missing))"); return }
         #expect(notFound.statusCode == 404)
         #expect(HTTPExpectation().failure(of: notFound, bodyDigest: d404) == "HTTP status code error to")
         #expect(HTTPExpectation(statusCodes: [404...404]).failure(of: notFound, bodyDigest: d404) == nil, "status_code 404 makes it a pass")
+        // The url's regex, matched by PCRE2 as the page streams in (a page of 40 KiB: several reads).
+        try Shell.run(["sh", "-c", "{ head -c 40000 /dev/zero | tr '\\0' x; printf 'status: OK\\n'; } > \(directory)/big.html"])
+        func regexFetch(_ pattern: String, options: UInt32 = 0) throws -> Bool? {
+            var request = Self.request("/big.html", port: 8080)
+            let regex = try CompiledRegex(pattern: pattern, options: options)
+            request.matcher = { StreamingRegexMatch(regex) }
+            let outcome = try lab.inside(lab.a) { Self.fetch(prober, request) }
+            guard case .response(_, _, let matched)? = outcome else { return nil }
+            return matched
+        }
+        #expect(try regexFetch("status: (OK|DEGRADED)$", options: RegexOptions.bits["multiline"]!) == true)
+        #expect(try regexFetch("status: ok") == false)
+        #expect(try regexFetch("status: ok", options: RegexOptions.bits["caseless"]!) == true)
         let refused = try lab.inside(lab.a) { Self.fetch(prober, Self.request("/", port: 8081)) }
         guard case .failed(let reason, _)? = refused else { Issue.record("\(String(describing: refused))"); return }
         #expect(reason == "Error connecting")
@@ -99,14 +113,14 @@ import VigilSystem
         let withCertificate = try TLSClientContext(certificate: "\(directory)/client.crt", key: "\(directory)/client.key")
         let prober = try #require(try lab.inside(lab.a) { HTTPProber<Int>() })
         let outcome = try lab.inside(lab.a) { Self.fetch(prober, Self.request("/index.html", port: 8443, tls: withCertificate)) }
-        guard case .response(let response, let digest)? = outcome else { Issue.record("no response: \(String(describing: outcome)) \(Shell.readFile(directory + ".log"))"); return }
+        guard case .response(let response, let digest, _)? = outcome else { Issue.record("no response: \(String(describing: outcome)) \(Shell.readFile(directory + ".log"))"); return }
         #expect(response.statusCode == 200)
         #expect(digest.map(MD5Digest.hex) == (try Shell.md5sum("\(directory)/index.html")))
         let anonymous = try TLSClientContext()
         let refused = try lab.inside(lab.a) { Self.fetch(prober, Self.request("/index.html", port: 8443, tls: anonymous)) }
         switch refused {
         case .failed(let reason, _)?: #expect(reason == "SSL handshake/communication error connecting to" || reason == "Read error with")
-        case .response(let r, _)?: #expect(!r.headerComplete, "no page without a client certificate")
+        case .response(let r, _, _)?: #expect(!r.headerComplete, "no page without a client certificate")
         default: Issue.record("\(String(describing: refused))")
         }
     }
@@ -118,3 +132,5 @@ extension Shell {
         String(try run(["md5sum", path]).output.prefix(32))
     }
 }
+
+extension StreamingRegexMatch: BodyMatcher {}

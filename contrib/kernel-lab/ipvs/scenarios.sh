@@ -334,7 +334,7 @@ echo "# phase http: HTTP_GET with a digest and status codes against busybox http
 mkdir -p /tmp/www-http
 printf 'vigil kernel lab page\n' >/tmp/www-http/page.html
 HTTPDS=""
-for a in 51 52 53; do
+for a in 51 52 53 54; do
     ip addr add 10.70.0.$a/32 dev rs0
     httpd -f -p "10.70.0.$a:80" -h /tmp/www-http &
     HTTPDS="$HTTPDS $!"
@@ -347,6 +347,7 @@ wait_for 6 not has_dest 10.95.0.1:80 10.70.0.52:80
 check "HTTP_GET: a matching digest keeps the server in" has_dest 10.95.0.1:80 10.70.0.51:80
 check "HTTP_GET: a 404 is down" not has_dest 10.95.0.1:80 10.70.0.52:80
 check "HTTP_GET: status_code 404 makes a 404 up" has_dest 10.95.0.1:80 10.70.0.53:80
+check "HTTP_GET: a page matching the url's regex keeps the server in" has_dest 10.95.0.1:80 10.70.0.54:80
 printf 'a changed page\n' >/tmp/www-http/page.html
 # Down after 1 + retry failures delay_before_retry apart: delay_loop + 1 s + slack.
 t=$(now)
@@ -356,6 +357,9 @@ else
     notok "HTTP_GET: a changed page takes the server out"; show_log /tmp/http.log | tail -n 20
 fi
 check "HTTP_GET: keepalived's line names the digest" grep -q "HTTP_CHECK on service \[10.70.0.51\]:tcp:80 failed after 1 retries. (MD5 digest error to" /tmp/http.log
+wait_for 3 not has_dest 10.95.0.1:80 10.70.0.54:80
+check "HTTP_GET: a page that no longer matches the regex takes the server out" not has_dest 10.95.0.1:80 10.70.0.54:80
+check "HTTP_GET: keepalived's words for it" grep -q "HTTP_CHECK on service \[10.70.0.54\]:tcp:80 failed after 1 retries. (Regex match failed" /tmp/http.log
 printf 'vigil kernel lab page\n' >/tmp/www-http/page.html
 # Back after the failed URL passes and one full pass: two delay_loops + slack.
 t=$(now)
@@ -364,6 +368,8 @@ if wait_for 8 has_dest 10.95.0.1:80 10.70.0.51:80; then
 else
     notok "HTTP_GET: the restored page brings the server back"; show_log /tmp/http.log | tail -n 20
 fi
+wait_for 4 has_dest 10.95.0.1:80 10.70.0.54:80
+check "HTTP_GET: the restored page matches the regex again: back in" has_dest 10.95.0.1:80 10.70.0.54:80
 check "HTTP_GET: keepalived's success line" grep -q "Remote Web server \[10.70.0.51\]:tcp:80 succeed on service." /tmp/http.log
 "$VIGIL" status --control /tmp/vigil.sock >/tmp/http-status.txt 2>&1 || true
 check "vigil status shows HTTP_GET's last result" grep -q "url(/page.html)" /tmp/http-status.txt
