@@ -126,7 +126,9 @@ public struct DiagnosticSink: Sendable {
 }
 
 /// Levenshtein distance, used to suggest the keyword a user probably meant.
-func editDistance(_ a: String, _ b: String) -> Int {
+/// `cutoff`: once every cell of a row exceeds it the result does, so the rest is not computed
+/// and `cutoff + 1` is returned (most keyword candidates are rejected after a few rows).
+func editDistance(_ a: String, _ b: String, cutoff: Int = .max) -> Int {
     let a = Array(a.utf8), b = Array(b.utf8)
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
@@ -134,24 +136,34 @@ func editDistance(_ a: String, _ b: String) -> Int {
     var current = [Int](repeating: 0, count: b.count + 1)
     for i in 1...a.count {
         current[0] = i
+        var rowMinimum = i
         for j in 1...b.count {
             let cost = a[i - 1] == b[j - 1] ? 0 : 1
             current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            rowMinimum = min(rowMinimum, current[j])
         }
+        if rowMinimum > cutoff { return cutoff + 1 }
         swap(&previous, &current)
     }
     return previous[b.count]
 }
 
 /// The closest candidate, if it is close enough to be a plausible typo (about a third of the word).
+///
+/// Candidates whose length alone puts them beyond the limit are not compared: the distance is
+/// at least the difference in length. Without that, one 200 KB word in a file cost `vigil -t`
+/// (and a reload, on the daemon's loop) 38 s of edit distances against every keyword; found by
+/// fuzzing the configuration language.
 func nearest(_ word: String, in candidates: some Sequence<String>) -> String? {
     let lowered = word.lowercased()
+    let length = lowered.utf8.count
+    let limit = max(2, word.count / 3)
     var best: (String, Int)?
-    for candidate in candidates {
-        let distance = editDistance(lowered, candidate.lowercased())
-        if best == nil || distance < best!.1 { best = (candidate, distance) }
+    for candidate in candidates where abs(candidate.utf8.count - length) <= limit {
+        // Only a candidate closer than the best so far (and within the limit) matters.
+        let distance = editDistance(lowered, candidate.lowercased(), cutoff: min(limit, (best?.1 ?? limit + 1) - 1))
+        if distance <= limit, best == nil || distance < best!.1 { best = (candidate, distance) }
     }
     guard let (candidate, distance) = best else { return nil }
-    let limit = max(2, word.count / 3)
     return distance <= limit && distance > 0 ? candidate : nil
 }

@@ -43,6 +43,15 @@ import Addressing
         #expect(error?.suggestion == "router_id")
         #expect(error?.description == "etc/keepalived.conf:2:3: error: unknown keyword 'routr_id' in global_defs; did you mean 'router_id'?")
     }
+
+    /// A keyword far longer than any candidate is not compared with each (the fuzzer's 200 KB
+    /// word cost 38 s of edit distances); nearby typos still find their keyword.
+    @Test func aHugeUnknownWordGetsNoSuggestionAndTyposStillDo() {
+        let (_, d) = load("global_defs {\n  \(String(repeating: "x", count: 200_000)) 1\n  router_idd x\n  vrrp_garp_intreval 5\n}\n")
+        let errors = d.filter { $0.severity == .error }
+        #expect(errors.count == 3 && errors[0].suggestion == nil)
+        #expect(errors[1].suggestion == "router_id" && errors[2].suggestion == "vrrp_garp_interval")
+    }
 }
 
 @Suite struct InstanceTests {
