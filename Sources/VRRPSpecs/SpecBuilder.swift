@@ -137,7 +137,11 @@ public enum VRRPSetupBuilder {
             unicastPeers: peers,
             downTimerAdverts: i.downTimerAdverts ?? globals.downTimerAdverts,
             lowerPrioNoAdvert: i.lowerPrioNoAdvert ?? globals.lowerPrioNoAdvert,
-            higherPrioSendAdvert: i.higherPrioSendAdvert ?? globals.higherPrioSendAdvert,
+            // On unless set: a master yielding to a higher priority sends one advert first, so
+            // the winner hears a lower priority and re-announces the VIP with gratuitous ARPs.
+            // keepalived's default (off) lets the winner of a healed split brain stay silent
+            // while hosts still send to the loser's MAC (its issues #2649, #166, #1884).
+            higherPrioSendAdvert: i.higherPrioSendAdvert ?? globals.higherPrioSendAdvert ?? true,
             skipCheckAdvAddr: i.skipCheckAdvAddr ?? globals.vrrpSkipCheckAdvAddr,
             v3ChecksumAsV2: i.v3ChecksumAsV2, garp: garp
         )

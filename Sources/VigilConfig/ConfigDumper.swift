@@ -43,7 +43,7 @@ public enum ConfigDumper {
         if let alert = g.smtpAlertVRRP { out.line("smtp_alert_vrrp \(alert)") }
         if g.noEmailFaults { out.line("no_email_faults") }
         if g.lowerPrioNoAdvert { out.line("vrrp_lower_prio_no_advert") }
-        if g.higherPrioSendAdvert { out.line("vrrp_higher_prio_send_advert") }
+        if let send = g.higherPrioSendAdvert { out.line(send ? "vrrp_higher_prio_send_advert" : "vrrp_higher_prio_send_advert false") }
         if g.startupDelay > 0 { out.line("vrrp_startup_delay \(formatSeconds(g.startupDelay))") }
         out.line("default_interface \(g.defaultInterface)")
         if g.dynamicInterfaces { out.line("dynamic_interfaces") }

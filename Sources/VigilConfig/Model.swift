@@ -96,7 +96,9 @@ public struct GlobalDefs: Sendable {
     public var vrrpSkipCheckAdvAddr = false
     public var vrrpCheckUnicastSrc = false
     public var lowerPrioNoAdvert = false
-    public var higherPrioSendAdvert = false
+    /// nil: not set, and Vigil then sends the advert (see SpecBuilder): keepalived's default
+    /// (off) leaves stale ARP caches after a split brain heals.
+    public var higherPrioSendAdvert: Bool?
     public var downTimerAdverts = 3
     public var startupDelay: Microseconds = 0
     public var defaultInterface = "eth0"
