@@ -7,7 +7,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 prometheus nftables dnsmasq-base openssl libpcre2-dev \
 	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev strace
 
-.PHONY: all build release test unit integration kernel-lab demo deps bench-config bench-ipvs bench-tcpcheck bench-httpget bench-reload bench-status clean
+.PHONY: all build release test unit integration kernel-lab demo deps fuzz bench-config bench-ipvs bench-tcpcheck bench-httpget bench-reload bench-status clean
 
 all: build
 
@@ -48,6 +48,13 @@ unit: build
 
 demo: build
 	@contrib/demo.sh
+
+# libFuzzer (with AddressSanitizer) over every decoder of outside input, FUZZ_SECONDS per target
+# (FUZZ_RUNS=N: N executions instead); fails on any crash, leak, hang or runaway memory.
+# Its own build directory (.build-fuzz); contrib/fuzz/run.sh says more.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) contrib/fuzz/run.sh
 
 # `vigil -t` against `keepalived -t` on a generated 500 VS x 8 RS + 50 instance config.
 bench-config: release

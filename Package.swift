@@ -110,6 +110,24 @@ let package = Package(
     ]
 )
 
+// libFuzzer targets (`make fuzz`, contrib/fuzz/run.sh), declared only when VIGIL_FUZZ is set:
+// they are built with -sanitize=fuzzer, whose libFuzzer brings its own main, in their own
+// build directory, and a normal build must not try to link them.
+if Context.environment["VIGIL_FUZZ"] != nil {
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("VRRPFuzz", ["VRRP", "Addressing"]),
+        ("NetlinkFuzz", ["IPVS", "Addressing"]),
+        ("HTTPFuzz", ["HealthCheck"]),
+        ("ControlFuzz", ["VigilStatus", "VigilMetrics"]),
+        ("ConfigFuzz", ["VigilConfig"]),
+        ("RepliesFuzz", ["HealthCheck", "SMTP", "VRRPSpecs"]),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(.executableTarget(name: target.name, dependencies: target.dependencies, path: "Tests/Fuzz/\(target.name)"))
+        package.products.append(.executable(name: target.name, targets: [target.name]))
+    }
+}
+
 // Release builds optimise across module boundaries: without it every call from the daemon into
 // the generic prober and health types instantiated generic metadata at run time, which was half
 // of the daemon's user CPU with 2,000 TCP_CHECKs (BENCHMARKS.md).
