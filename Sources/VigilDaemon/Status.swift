@@ -28,6 +28,9 @@ extension Daemon {
             (snapshot.ipvsAvailable, snapshot.virtualServers, snapshot.ipvsTraffic) = checkers.status(traffic: traffic, details: details)
         }
         snapshot.reloads = reloadCounts
+        snapshot.unmatchedPackets = vrrp.unmatchedPackets.map { key, count in
+            UnmatchedPackets(interface: key.interface, family: key.family == .ipv4 ? "inet" : "inet6", reason: key.reason, count: count)
+        }.sorted { ($0.interface, $0.family, $0.reason) < ($1.interface, $1.family, $1.reason) }
         return snapshot
     }
 }

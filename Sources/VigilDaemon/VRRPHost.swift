@@ -532,6 +532,16 @@ final class VRRPHost: LoopHost {
 
     // MARK: Receive and timers
 
+    struct UnmatchedPacketKey: Hashable {
+        var interface: String
+        var family: AddressFamily
+        var reason: String
+    }
+    /// Packets no instance could be given (too short to name a VRID, or a VRID nobody here
+    /// runs): counted by interface, so a flood of them shows in the metrics, not only the
+    /// ones that reached an instance.
+    private(set) var unmatchedPackets: [UnmatchedPacketKey: UInt64] = [:]
+
     private func receive(on channel: Channel, at now: Int64) {
         for _ in 0..<Self.packetsPerWake {
             let packet: ReceivedVRRPPacket?
@@ -543,9 +553,15 @@ final class VRRPHost: LoopHost {
             guard delayedUntil == nil else { continue }
             var header = channel.key.family == .ipv4 ? (packet.bytes.first.map { Int($0 & 0x0F) * 4 } ?? 0) : 40
             if channel.key.ipProtocol == IPsecAH.ipProtocol { header += IPsecAH.headerLength }
-            guard packet.bytes.count > header + 1 else { continue }
+            guard packet.bytes.count > header + 1 else {
+                unmatchedPackets[UnmatchedPacketKey(interface: channel.key.interface, family: channel.key.family, reason: "truncated"), default: 0] += 1
+                continue
+            }
             let vrid = packet.bytes[header + 1]
-            guard let instance = instances.first(where: { $0.channel === channel && $0.vrid == vrid }) else { continue }
+            guard let instance = instances.first(where: { $0.channel === channel && $0.vrid == vrid }) else {
+                unmatchedPackets[UnmatchedPacketKey(interface: channel.key.interface, family: channel.key.family, reason: "unknown_vrid"), default: 0] += 1
+                continue
+            }
             do {
                 let advert: VRRPReceivedAdvert
                 if let key = instance.ahKey {

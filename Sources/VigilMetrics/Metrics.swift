@@ -20,6 +20,8 @@ public final class VigilMetrics {
     private let reloadSuccessful: PublishedGauge
     private let lastReloadSuccess: PublishedGauge
     private var reloadResults: [String: PublishedCounter] = [:]
+    /// vigil_vrrp_unmatched_packets_total by interface, family and reason; counters only grow.
+    private var unmatched: [[String]: PublishedCounter] = [:]
     private var instances: [String: InstanceSeries] = [:]
     private var scripts: [String: ScriptSeries] = [:]
     private var realServers: [RealServerKey: RealServerSeries] = [:]
@@ -87,6 +89,12 @@ public final class VigilMetrics {
             if published % Self.progressEvery == 0 { progress() }
         }
         publishReloads(s.reloads, startedAt: s.startedAt)
+        for u in s.unmatchedPackets {
+            let key = [u.interface, u.family, u.reason]
+            let counter = unmatched[key] ?? store.counter(Family.unmatchedPackets.descriptor, [("intf", u.interface), ("family", u.family), ("reason", u.reason)])
+            counter.publish(u.count)
+            unmatched[key] = counter
+        }
         for i in s.instances {
             instanceSeries(i).publish(i, generation: generation, store: store)
             step()

@@ -21,6 +21,9 @@ public struct StatusSnapshot: Sendable {
     /// The kernel's counters of every IPVS service and destination, as read for this snapshot.
     public var ipvsTraffic: [IPVSServiceKey: IPVSServiceStatistics] = [:]
     public var reloads = ReloadCounts()
+    /// VRRP packets no instance could be given, by interface and reason ("truncated",
+    /// "unknown_vrid"); with the instances' receive errors they account for every packet read.
+    public var unmatchedPackets: [UnmatchedPackets] = []
 
     public init(version: String, pid: Int32, startedAt: Double, takenAt: Double, configFile: String) {
         self.version = version
@@ -274,5 +277,20 @@ public struct VirtualServerStatus: Sendable {
         self.hysteresis = hysteresis
         self.sorryServerActive = sorryServerActive
         self.realServers = realServers
+    }
+}
+
+public struct UnmatchedPackets: Sendable, Hashable {
+    public var interface: String
+    /// "inet" or "inet6", as keepalived-exporter names families.
+    public var family: String
+    public var reason: String
+    public var count: UInt64
+
+    public init(interface: String, family: String, reason: String, count: UInt64) {
+        self.interface = interface
+        self.family = family
+        self.reason = reason
+        self.count = count
     }
 }

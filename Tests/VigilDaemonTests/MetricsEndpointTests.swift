@@ -77,6 +77,23 @@ import VigilSystem
 
 /// Repeated receive errors: each one is counted, few are logged.
 @Suite struct ReceiveErrorLogTests {
+    /// Packets no instance can be given (a VRID nobody runs here, too short to name one) are
+    /// counted by interface, so every packet read is accounted for.
+    @Test func packetsNoInstanceTakesAreCountedByInterface() throws {
+        let sim = Simulation()
+        let (_, lvs02) = try VRRPReloadTests.settledPair(sim)
+        let attacker = IPAddress("10.0.0.66")!, group = IPAddress("224.0.0.18")!
+        let foreign = VRRPAdvert(version: .v2, vrid: 12, priority: 200, addresses: [IPAddress("10.0.0.100")!], advertIntervalSeconds: 1)
+        let payload = foreign.encode(endpoints: VRRPEndpoints(source: attacker, destination: group)!)
+        let header = VRRPSocket.ipv4Header(payloadLength: payload.count, source: IPv4Address("10.0.0.66")!, destination: IPv4Address("224.0.0.18")!, ttl: 255)
+        for i in 0..<30 { sim.after(Double(i) * 0.1) { sim.lan.inject(header + payload, source: attacker, segment: "lan") } }
+        for i in 0..<7 { sim.after(Double(i) * 0.1) { sim.lan.inject(Array((header + payload).prefix(21)), source: attacker, segment: "lan") } }
+        sim.run(5)
+        #expect(lvs02.state("VI_1") == .backup)
+        #expect(lvs02.metric(#"vigil_vrrp_unmatched_packets_total{intf="eth0",family="inet",reason="unknown_vrid"}"#, in: sim) == 30)
+        #expect(lvs02.metric(#"vigil_vrrp_unmatched_packets_total{intf="eth0",family="inet",reason="truncated"}"#, in: sim) == 7)
+    }
+
     @Test func aFloodOfBadAdvertsIsCountedInFullAndLoggedWithACount() throws {
         let sim = Simulation()
         let (_, lvs02) = try VRRPReloadTests.settledPair(sim)
