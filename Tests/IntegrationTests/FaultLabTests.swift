@@ -85,4 +85,133 @@ import Testing
         usleep(4_000_000)
         #expect(lab.holders() == ["lvs02"], "nopreempt: the VIP stays on lvs02")
     }
+
+    /// The flood of the fault matrix: from the client, 10,000 malformed or foreign VRRP packets
+    /// a second for 10 s (bad checksum, TTL 64, wrong password, wrong VRID, wrong version,
+    /// truncated, random bytes). No state changes, both daemons live, every packet read is in
+    /// a counter (or in the kernel's drops of the socket), and the master's adverts keep their
+    /// second on the wire.
+    @Test func aFloodOfBadAdvertsChangesNothingAndIsCountedInFull() throws {
+        guard let lab = try Self.settledPair() else { return }
+        usleep(6_000_000)   // past lvs01's second GARP burst (garp_master_delay 5 s)
+        let directory = NSTemporaryDirectory() + "vigil-flood-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let script = directory + "/flood.py"
+        try Self.flooder.write(toFile: script, atomically: true, encoding: .utf8)
+        let capture = directory + "/adverts.txt"
+        let tcpdump = try Self.background(["ip", "netns", "exec", "vlab-sw", "tcpdump", "-l", "-n", "-tt", "-i", "vlab-br",
+                                           "ip proto 112 and src host 172.16.10.41"], output: capture)
+        defer { kill(tcpdump, SIGTERM); var status: Int32 = 0; waitpid(tcpdump, &status, 0) }
+        usleep(1_000_000)
+        let before = (Self.accounted(lab, "lvs01"), Self.accounted(lab, "lvs02"))
+        let transitions = (Self.transitions(lab, "lvs01").count, Self.transitions(lab, "lvs02").count)
+        let started = Date().timeIntervalSince1970
+        let flood = run(["ip", "netns", "exec", "vlab-client", "/usr/bin/python3", script, "10", "10000"])
+        let ended = Date().timeIntervalSince1970
+        usleep(1_500_000)
+        #expect(flood.status == 0, "\(flood.output)")
+        let sent = Int(flood.output.split(separator: "\n").last { $0.hasPrefix("sent ") }?.split(separator: " ").last ?? "") ?? 0
+        print("flood: \(sent) packets in \(String(format: "%.1f", ended - started)) s; \(flood.output.split(separator: "\n").first ?? "")")
+        #expect(Double(sent) / (ended - started) >= 9_000, "at least ~10,000 packets a second: \(sent)")
+        #expect(Self.daemonPid("lvs01").map { kill($0, 0) == 0 } == true && Self.daemonPid("lvs02").map { kill($0, 0) == 0 } == true, "both alive")
+        #expect(lab.holders() == ["lvs01"])
+        #expect((Self.transitions(lab, "lvs01").count, Self.transitions(lab, "lvs02").count) == transitions, "no state change")
+        for (node, start) in [("lvs01", before.0), ("lvs02", before.1)] {
+            let end = Self.accounted(lab, node)
+            let counted = end.counted - start.counted, dropped = end.dropped - start.dropped
+            print("flood: \(node) counted \(counted), kernel drops \(dropped), of \(sent) sent")
+            #expect(counted + dropped == sent, "\(node): every packet is in a counter or the kernel's drops: \(counted) + \(dropped) of \(sent)")
+            #expect(dropped * 100 <= sent, "\(node) kept up with the flood (at most 1% dropped by the kernel): \(dropped)")
+        }
+        kill(tcpdump, SIGTERM)
+        usleep(300_000)
+        let times = ((try? String(contentsOfFile: capture, encoding: .utf8)) ?? "").split(separator: "\n")
+            .compactMap { $0.split(separator: " ").first.flatMap { Double($0) } }.filter { $0 >= started && $0 <= ended }
+        let gaps = zip(times, times.dropFirst()).map { $1 - $0 }
+        print("flood: lvs01's adverts during it: \(times.count), gaps \(gaps.min() ?? 0)...\(gaps.max() ?? 0) s")
+        #expect(times.count >= 9 && gaps.allSatisfy { abs($0 - 1) <= 0.05 }, "the master's adverts keep their second: \(gaps)")
+    }
+
+    /// Σ of a node's receive errors and unmatched packets, and its VRRP socket's kernel drops.
+    static func accounted(_ lab: Lab, _ node: String) -> (counted: Int, dropped: Int) {
+        let metrics = lab.lab(["metrics", node]).output
+        var counted = 0
+        for line in metrics.split(separator: "\n") where line.hasPrefix("vigil_vrrp_receive_errors_total{") || line.hasPrefix("vigil_vrrp_unmatched_packets_total{") {
+            counted += Int(Double(line.split(separator: " ").last ?? "") ?? 0)
+        }
+        // /proc/net/raw: the last column of the protocol-112 socket (local address ...:0070).
+        let raw = run(["ip", "netns", "exec", "vlab-\(node)", "cat", "/proc/net/raw"]).output
+        let dropped = raw.split(separator: "\n").filter { $0.contains(":0070 ") }.compactMap { Int($0.split(separator: " ").last ?? "") }.reduce(0, +)
+        return (counted, dropped)
+    }
+
+    static func background(_ arguments: [String], output: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        // The test's threads block signals, and a child inherits the mask: without an empty one
+        // the capture would ignore the SIGTERM that ends it.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        var pid: pid_t = 0
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        guard posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ) == 0 else { throw LabError(message: "cannot start \(arguments[0])") }
+        return pid
+    }
+
+    /// Sends SECONDS x RATE frames round-robin over seven kinds of bad VRRP, paced per 10 ms.
+    static let flooder = #"""
+    import socket, struct, sys, time, random
+    seconds, rate = float(sys.argv[1]), int(sys.argv[2])
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind(("eth0", 0))
+    src_mac = open("/sys/class/net/eth0/address").read().strip()
+    ether = bytes.fromhex("01005e000012") + bytes.fromhex(src_mac.replace(":", "")) + b"\x08\0"
+    def checksum(data):
+        if len(data) % 2: data += b"\0"
+        total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+        while total >> 16: total = (total & 0xFFFF) + (total >> 16)
+        return (~total) & 0xFFFF
+    def ip(payload, ttl=255):
+        header = struct.pack("!BBHHHBBH4s4s", 0x45, 0xC0, 20 + len(payload), 0, 0, ttl, 112, 0,
+                             socket.inet_aton("172.16.10.50"), socket.inet_aton("224.0.0.18"))
+        header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
+        return ether + header + payload
+    def vrrp(vrid=77, version=2, password=b"11111", good_checksum=True):
+        body = struct.pack("!BBBBBBH", (version << 4) | 1, vrid, 200, 1, 1, 1, 0) + socket.inet_aton("172.16.10.40")
+        body += password.ljust(8, b"\0")[:8]
+        value = checksum(body) if good_checksum else 0x1234
+        return body[:6] + struct.pack("!H", value) + body[8:]
+    kinds = [
+        ip(vrrp(good_checksum=False)),          # bad checksum
+        ip(vrrp(), ttl=64),                     # TTL 64 on a multicast advert
+        ip(vrrp(password=b"guessed")),          # wrong password
+        ip(vrrp(vrid=12)),                      # a VRID nobody here runs
+        ip(vrrp(version=4)),                    # no such version
+        ip(vrrp()[:1]),                         # truncated: no VRID
+    ]
+    frames = kinds + [None]                     # random bytes, made afresh each time
+    total, start = 0, time.time()
+    while time.time() - start < seconds:
+        slot_end = start + (total + rate // 100) / rate
+        for _ in range(rate // 100):
+            frame = frames[total % len(frames)]
+            if frame is None:
+                frame = ip(bytes([random.randrange(256)]) + bytes([77]) + bytes(random.randrange(256) for _ in range(38)))
+            s.send(frame)
+            total += 1
+        pause = slot_end - time.time()
+        if pause > 0: time.sleep(pause)
+    print("rate %.0f/s" % (total / (time.time() - start)))
+    print("sent", total)
+    """#
 }
