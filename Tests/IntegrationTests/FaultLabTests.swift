@@ -86,6 +86,84 @@ import Testing
         #expect(lab.holders() == ["lvs02"], "nopreempt: the VIP stays on lvs02")
     }
 
+    /// Track scripts that never end: one hangs, one forks a child and waits for it. Each run is
+    /// killed at the timeout with its whole process group (nothing is left behind), counted as
+    /// a timeout, and the daemon meanwhile answers its control socket and keeps its adverts.
+    @Test func hungTrackScriptsAreKilledAtTheTimeoutAndTheDaemonKeepsItsSecond() throws {
+        guard requireLab() else { return }
+        let directory = try variantConfigs("hung") { text in
+            guard text.contains("router_id lvs01") else { return text }
+            return text.replacingOccurrences(of: "vrrp_instance VI_1 {", with: """
+                vrrp_script chk_hangs {
+                    script "/bin/sleep 1000"
+                    interval 1
+                    timeout 1
+                    weight -1
+                }
+                vrrp_script chk_forks {
+                    script "/bin/sh -c 'sleep 1001 & wait'"
+                    interval 1
+                    timeout 1
+                    weight -1
+                }
+                vrrp_instance VI_1 {
+                """).replacingOccurrences(of: "    track_script {\n        chk_haproxy\n", with: "    track_script {\n        chk_haproxy\n        chk_hangs\n        chk_forks\n")
+        }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let lab = try Lab(confDir: directory)
+        try lab.start("lvs01", "vigil")
+        #expect(lab.wait(8) { lab.holders() == ["lvs01"] })
+        try lab.start("lvs02", "vigil")
+        func sleepers() -> [String] {
+            run(["pgrep", "-a", "-f", "^(/bin/)?sleep 100[01]$"]).output.split(separator: "\n").map(String.init)
+        }
+        usleep(6_000_000)   // lvs02 settles as BACKUP, lvs01's second GARP burst has gone
+        lab.lab(["capture", "start"])
+        var slowest = 0.0
+        var most = 0
+        for _ in 0..<10 {
+            let asked = Date()
+            let status = lab.lab(["ask", "lvs01", "status"])
+            slowest = max(slowest, Date().timeIntervalSince(asked))
+            #expect(status.status == 0 && status.output.contains("MASTER"), "\(status.output)")
+            most = max(most, sleepers().count)
+            usleep(800_000)
+        }
+        lab.lab(["capture", "stop"])
+        print("hung scripts: status answered within \(String(format: "%.3f", slowest)) s; at most \(most) sleepers alive")
+        #expect(slowest < 2, "the control socket answers while scripts hang")
+        #expect(most <= 4, "at most one run of each script alive (a sleep each), the killed ones gone: \(sleepers())")
+        let metrics = lab.lab(["metrics", "lvs01"]).output
+        for script in ["chk_hangs", "chk_forks"] {
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("vigil_track_script_runs_total{script=\"\(script)\",result=\"timeout\"}") }
+            let timeouts = Double(line?.split(separator: " ").last ?? "") ?? 0
+            #expect(timeouts >= 5, "\(script): each run ends at its timeout and is counted: \(line ?? "none")")
+        }
+        #expect(lab.holders() == ["lvs01"], "priority 100 - 2 still beats 95")
+        let adverts = lab.capture().filter { $0.isAdvert && $0.source == "172.16.10.41" }
+        let gaps = zip(adverts, adverts.dropFirst()).map { $1.time - $0.time }
+        #expect(adverts.count >= 7 && gaps.allSatisfy { abs($0 - 1) <= 0.05 }, "adverts keep their second: \(gaps)")
+        lab.lab(["stop", "lvs01"])
+        #expect(lab.wait(3) { sleepers().isEmpty }, "nothing left behind at stop: \(sleepers())")
+    }
+
+    /// SIGKILL leaves the VIP on the dead master; the backup takes over; the restarted daemon
+    /// removes the leftover at once (two holders would split the traffic) and, with nopreempt,
+    /// stays BACKUP.
+    @Test func aRestartAfterSIGKILLCleansTheLeftoverVIP() throws {
+        guard let lab = try Self.settledPair() else { return }
+        lab.lab(["kill", "lvs01"])
+        #expect(lab.wait(6) { lab.holders().sorted() == ["lvs01", "lvs02"] }, "lvs02 took over; the VIP is still on dead lvs01: \(lab.holders())")
+        let restarted = Date()
+        try lab.start("lvs01", "vigil")
+        let cleaned = lab.wait(3) { lab.holders() == ["lvs02"] }
+        print("SIGKILL restart: leftover VIP removed \(String(format: "%.3f", Date().timeIntervalSince(restarted))) s after the start")
+        #expect(cleaned, "the restarted lvs01 removed the leftover VIP: \(lab.holders())")
+        usleep(4_000_000)
+        #expect(lab.holders() == ["lvs02"], "nopreempt: lvs02 keeps it")
+        #expect(Self.transitions(lab, "lvs01").last?.contains("BACKUP") == true, "\(Self.transitions(lab, "lvs01"))")
+    }
+
     /// The flood of the fault matrix: from the client, 10,000 malformed or foreign VRRP packets
     /// a second for 10 s (bad checksum, TTL 64, wrong password, wrong VRID, wrong version,
     /// truncated, random bytes). No state changes, both daemons live, every packet read is in
