@@ -239,8 +239,18 @@ public final class Daemon {
         if !options.foreground { daemonize(&logger) }
         do {
             let system = try DaemonSystem.linux()
-            if let pidFile = options.pidFile { try writePidFile(pidFile) }
-            defer { if let pidFile = options.pidFile { unlink(pidFile) } }
+            // keepalived exits when it cannot write its pid file; a full disk or a missing
+            // directory must not keep the VIPs down, so Vigil says so and runs without one.
+            var wrotePidFile = false
+            if let pidFile = options.pidFile {
+                do {
+                    try writePidFile(pidFile)
+                    wrotePidFile = true
+                } catch {
+                    logger.error("\(error); running without a pid file")
+                }
+            }
+            defer { if wrotePidFile, let pidFile = options.pidFile { unlink(pidFile) } }
             let daemon = try Daemon(options: options, configuration: config, system: system, logger: logger)
             guard daemon.hasWork else {
                 daemon.closeEndpoints()
@@ -260,9 +270,14 @@ public final class Daemon {
     private static func writePidFile(_ path: String) throws(DaemonError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw DaemonError("cannot write pid file \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
         let text = "\(getpid())\n"
-        _ = text.withCString { write(fd, $0, strlen($0)) }
-        close(fd)
+        let length = strlen(text)
+        guard text.withCString({ write(fd, $0, length) }) == length else {
+            let reason = String(cString: strerror(errno))
+            unlink(path)
+            throw DaemonError("cannot write pid file \(path): \(reason)")
+        }
     }
 
     /// Classic daemon start: fork, new session, stdio to /dev/null. Done before any socket or

@@ -46,12 +46,12 @@ final class ExtrasPair {
 
     /// Starts `vigil -n -l -D` with `config` in `ns`; returns its pid.
     @discardableResult
-    func start(_ ns: String, _ name: String, config: String, environment: [String: String] = [:]) throws -> Int32 {
+    func start(_ ns: String, _ name: String, config: String, environment: [String: String] = [:], pidFile: String? = nil) throws -> Int32 {
         let path = "\(directory)/\(name).conf"
         try config.write(toFile: path, atomically: true, encoding: .utf8)
         let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)='\($0.value)' " }.joined()
         // A control socket of its own: the default one belongs to a Vigil the machine may run.
-        let command = assignments + "'\(vigilBinary)' -n -l -D -f '\(path)' -p '\(directory)/\(name).pid' --control '\(directory)/\(name).sock'"
+        let command = assignments + "'\(vigilBinary)' -n -l -D -f '\(path)' -p '\(pidFile ?? "\(directory)/\(name).pid")' --control '\(directory)/\(name).sock'"
             + " > '\(directory)/\(name).log' 2>&1 < /dev/null & echo $!"
         let result = run(["ip", "netns", "exec", ns, "sh", "-c", command])
         guard result.status == 0, let pid = Int32(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) else {

@@ -27,6 +27,30 @@ import Testing
 /// what to do about it and keep VRRP running, where keepalived's checker exits and takes the
 /// whole daemon down (reference §4.1).
 @Suite(.serialized) struct NoIPVSTests {
+    /// A pid file that cannot be written (its directory gone, the disk full) is logged and the
+    /// daemon runs on: a failover daemon must not stay down for want of a pid file.
+    @Test func anUnwritablePidFileIsLoggedAndVRRPRuns() throws {
+        if let reason = labUnavailableReason() {
+            if isCI { Issue.record("cannot run under CI: \(reason)") }
+            return
+        }
+        let pair = try ExtrasPair("nopid")
+        try pair.start(pair.a, "a", config: """
+        vrrp_instance VI_1 {
+            state MASTER
+            interface vx0
+            virtual_router_id 62
+            priority 150
+            advert_int 1
+            virtual_ipaddress {
+                10.99.0.62/24
+            }
+        }
+        """, pidFile: "/nonexistent-vigil-dir/vigil.pid")
+        #expect(ExtrasPair.wait(6) { pair.holds(pair.a, "10.99.0.62/24") }, "VIP not taken:\n\(pair.log("a"))")
+        #expect(pair.log("a").contains("cannot write pid file /nonexistent-vigil-dir/vigil.pid"), "\(pair.log("a"))")
+    }
+
     @Test func vrrpKeepsRunningAndTheLogSaysModprobe() throws {
         if let reason = labUnavailableReason() {
             if isCI { Issue.record("cannot run under CI: \(reason)") }
