@@ -456,6 +456,38 @@ check "UDP_CHECK: silence with require_reply is down" not udp_dest 10.70.0.75:53
 check "PING_CHECK: keepalived's failure line" grep -q "PING_CHECK on service \[10.70.0.72\]:tcp:53 failed" /tmp/datagram.log
 stop_vigil TERM
 
+echo "# phase flap: a real server whose listener flaps every 100 ms for 10 s"
+ip addr add 10.70.0.91/32 dev rs0
+ip addr add 10.70.0.92/32 dev rs0
+httpd -f -p 10.70.0.92:80 -h /tmp/www &
+STEADY=$!
+start_vigil flap.conf /tmp/flap.log || { show_log /tmp/flap.log; exit 1; }
+wait_for 4 has_dest 10.94.0.1:80 10.70.0.92:80
+before=$(wc -l </tmp/flap.log)
+end=$(($(date +%s) + 10))
+toggles=0
+while [ "$(date +%s)" -lt "$end" ]; do
+    httpd -f -p 10.70.0.91:80 -h /tmp/www &
+    FLAP=$!
+    sleep 0.1
+    kill "$FLAP" 2>/dev/null; wait "$FLAP" 2>/dev/null
+    sleep 0.1
+    toggles=$((toggles + 1))
+done
+lines=$(($(wc -l </tmp/flap.log) - before))
+echo "# $toggles up/down cycles; $lines log lines meanwhile"
+check "flap: vigil is still running" kill -0 "$VPID"
+check "flap: the log stays bounded ($lines lines for $toggles cycles: at most one verdict a second)" [ "$lines" -le 60 ]
+check "flap: the steady server was never removed" not grep -q "Removing service \[10.70.0.92\]" /tmp/flap.log
+httpd -f -p 10.70.0.91:80 -h /tmp/www &
+FLAP=$!
+check "flap: listening for good, the server ends in the table" wait_for 4 has_dest 10.94.0.1:80 10.70.0.91:80
+kill "$FLAP" 2>/dev/null; wait "$FLAP" 2>/dev/null
+check "flap: gone for good, it ends out of the table" wait_for 4 not has_dest 10.94.0.1:80 10.70.0.91:80
+check "flap: the steady server is still in" has_dest 10.94.0.1:80 10.70.0.92:80
+stop_vigil TERM
+kill "$STEADY" 2>/dev/null
+
 echo "# phase lvs_flush"
 start_vigil flush.conf /tmp/flush.log
 check "lvs_flush empties the table first, foreign service included" sh -c '! ipvsadm -Ln | grep -q 10.99.9.9'
