@@ -1247,14 +1247,8 @@ struct Interpreter {
                 reader.diagnostics.error(s.location, message, suggestion: s.keyword == "nb_get_retry" ? "retry" : nearest(s.keyword, in: Self.checkerKeywords[kind] ?? []))
                 continue
             }
+            if connection(s, into: &c) { continue }
             switch s.keyword {
-            case "connect_ip": c.connectIP = reader.address(s)
-            case "connect_port": c.connectPort = reader.integer(s, in: 0...65535)
-            case "bindto": c.bindTo = reader.address(s)
-            case "bind_port": c.bindPort = reader.integer(s, in: 0...65535)
-            case "bind_if": c.bindInterface = reader.string(s, expecting: "an interface name")
-            case "connect_timeout": c.connectTimeout = reader.timer(s, min: 1)
-            case "fwmark": c.fwmark = reader.integer(s, in: 0...Int(UInt32.max)).map { UInt32($0) }
             case "retry": c.retry = reader.integer(s, in: 0...Int(UInt32.max))
             case "nb_get_retry":
                 reader.diagnostics.warning(s.location, "'nb_get_retry' is deprecated: use 'retry'", suggestion: "retry")
@@ -1347,21 +1341,28 @@ struct Interpreter {
 
     static let smtpHostKeywords = ["connect_ip", "connect_port", "bindto", "bind_port", "bind_if", "connect_timeout", "fwmark"]
 
+    /// The connection keywords a checker and an SMTP_CHECK `host` block share; false when `s`
+    /// is none of them.
+    mutating func connection(_ s: Statement, into c: inout Checker) -> Bool {
+        switch s.keyword {
+        case "connect_ip": c.connectIP = reader.address(s)
+        case "connect_port": c.connectPort = reader.integer(s, in: 0...65535)
+        case "bindto": c.bindTo = reader.address(s)
+        case "bind_port": c.bindPort = reader.integer(s, in: 0...65535)
+        case "bind_if": c.bindInterface = reader.string(s, expecting: "an interface name")
+        case "connect_timeout": c.connectTimeout = reader.timer(s, min: 1)
+        case "fwmark": c.fwmark = reader.integer(s, in: 0...Int(UInt32.max)).map { UInt32($0) }
+        default: return false
+        }
+        return true
+    }
+
     /// One deprecated SMTP_CHECK `host` block: a connection and nothing else.
     mutating func smtpHost(_ block: [Statement], at location: SourceLocation) -> Checker {
         var host = Checker(kind: .smtp, location: location)
         for s in block {
             reader.forbidBlock(s)
-            switch s.keyword {
-            case "connect_ip": host.connectIP = reader.address(s)
-            case "connect_port": host.connectPort = reader.integer(s, in: 0...65535)
-            case "bindto": host.bindTo = reader.address(s)
-            case "bind_port": host.bindPort = reader.integer(s, in: 0...65535)
-            case "bind_if": host.bindInterface = reader.string(s, expecting: "an interface name")
-            case "connect_timeout": host.connectTimeout = reader.timer(s, min: 1)
-            case "fwmark": host.fwmark = reader.integer(s, in: 0...Int(UInt32.max)).map { UInt32($0) }
-            default: reader.unknown(s, in: "SMTP_CHECK host", known: Self.smtpHostKeywords)
-            }
+            if !connection(s, into: &host) { reader.unknown(s, in: "SMTP_CHECK host", known: Self.smtpHostKeywords) }
         }
         return host
     }

@@ -8,14 +8,7 @@ import TCPProbe
 /// a Python UDP echo, dnsmasq, and the peer's own ICMP.
 @Suite(.serialized) struct DatagramProberTests {
     static func run(_ prober: DatagramProber<Int>, _ request: DatagramRequest) -> ExchangeOutcome? {
-        if let now = prober.start(id: 1, request, now: ProbeClock.now()) { return now.outcome }
-        let until = ProbeClock.now() + 10_000_000
-        while ProbeClock.now() < until {
-            var entry = pollfd(fd: prober.descriptor, events: Int16(POLLIN), revents: 0)
-            _ = poll(&entry, 1, 20)
-            if let result = prober.ready(now: ProbeClock.now()).first { return result.outcome }
-        }
-        return nil
+        runExchange(descriptor: prober.descriptor, start: { prober.start(id: 1, request, now: $0) }, ready: prober.ready)
     }
 
     @Test func udpEchoDNSAndPingAgainstRealPeers() throws {
@@ -74,4 +67,16 @@ import TCPProbe
         #expect(try lab.inside(lab.a) { Self.run(prober, silent) } != .passed, "no one at .77")
         #expect(prober.count == 0)
     }
+}
+
+/// Starts one request/answer check and polls its prober until it is over (at most 10 s).
+func runExchange(descriptor: Int32, start: (Int64) -> ExchangeResult<Int>?, ready: (Int64) -> [ExchangeResult<Int>]) -> ExchangeOutcome? {
+    if let now = start(ProbeClock.now()) { return now.outcome }
+    let until = ProbeClock.now() + 10_000_000
+    while ProbeClock.now() < until {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        _ = poll(&entry, 1, 20)
+        if let result = ready(ProbeClock.now()).first { return result.outcome }
+    }
+    return nil
 }

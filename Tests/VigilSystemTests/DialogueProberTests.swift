@@ -8,14 +8,7 @@ import TCPProbe
 /// (a real SMTP implementation), and scripted servers for the failures keepalived names.
 @Suite(.serialized) struct DialogueProberTests {
     static func run(_ prober: DialogueProber<Int>, _ request: DialogueRequest) -> ExchangeOutcome? {
-        if let now = prober.start(id: 1, request, now: ProbeClock.now()) { return now.outcome }
-        let until = ProbeClock.now() + 10_000_000
-        while ProbeClock.now() < until {
-            var entry = pollfd(fd: prober.descriptor, events: Int16(POLLIN), revents: 0)
-            _ = poll(&entry, 1, 20)
-            if let result = prober.ready(now: ProbeClock.now()).first { return result.outcome }
-        }
-        return nil
+        runExchange(descriptor: prober.descriptor, start: { prober.start(id: 1, request, now: $0) }, ready: prober.ready)
     }
 
     /// A TCP server on 172.16.10.2:PORT that says `greeting` on every connection, then answers
