@@ -113,6 +113,7 @@ struct ScriptRunnerTests {
 
     @Test func environmentAndStdioAreMinimal() throws {
         let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let fd = open("\(dir)/env", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         let leaky = open("/dev/null", O_RDONLY) // no O_CLOEXEC: the runner must still close it
         defer { close(leaky) }
@@ -127,6 +128,7 @@ struct ScriptRunnerTests {
 
     @Test func notifyArgumentsArriveAsSeparateWords() throws {
         let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let script = "\(dir)/notify.sh"
         try "#!/bin/sh\nfor a in \"$@\"; do printf '[%s]\\n' \"$a\"; done > \(dir)/direct\n"
             .write(toFile: script, atomically: true, encoding: .utf8)
@@ -142,6 +144,7 @@ struct ScriptRunnerTests {
     @Test(.enabled(if: isRoot, "needs root to switch users"))
     func runsAsConfiguredUser() throws {
         let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let probe = "id -u > \(dir)/uid; id -g > \(dir)/gid; id -G > \(dir)/groups"
         #expect(try exitStatus(of: ScriptSpec(probe, user: "nobody")) == .exited(0))
         #expect(read("\(dir)/uid") == "65534\n")
@@ -157,6 +160,7 @@ struct ScriptRunnerTests {
 
     @Test func spawnFailuresAreErrors() throws {
         let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let notExecutable = "\(dir)/plain"
         try "#!/bin/sh\n".write(toFile: notExecutable, atomically: true, encoding: .utf8)
         chmod(notExecutable, 0o644)
@@ -210,6 +214,7 @@ struct ScriptRunnerTests {
     /// leader's death can remove it.
     @Test func timeoutKillsTheWholeProcessGroup() throws {
         let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let supervisor = ScriptSupervisor<String>()
         let start = ScriptRunner.monotonicNow()
         try supervisor.start(ScriptSpec("(trap '' TERM; exec sleep 30) & echo $! > \(dir)/child; wait"),
