@@ -72,6 +72,8 @@ public struct LVSController: Sendable {
     /// What a checker adds to its real server's configured weight (keepalived's `cur_weight`):
     /// misc_dynamic's status − 2 less the configured weight, FILE_CHECK's number × weight.
     public private(set) var weightContributions: [Int: Int] = [:]
+    /// The live FILE_CHECKs, kept with the places: a tracker change reads only these.
+    private var fileCheckers: [CheckerID] = []
     private var timers = DeadlineHeap()
     /// Bumped whenever the desired table may have changed, so the daemon reconciles only then.
     public private(set) var generation = 0
@@ -126,6 +128,7 @@ public struct LVSController: Sendable {
                 for (c, id) in checkers.enumerated() { places[id.slot] = CheckerPlace(virtualServer: v, realServer: r, checker: c) }
             }
         }
+        fileCheckers = checkers.filter { spec(of: $0)?.file != nil }
     }
 
     private static func serviceKeys(_ specs: [VirtualServerSpec]) -> Set<IPVSServiceKey> {
@@ -229,7 +232,7 @@ public struct LVSController: Sendable {
     /// FILE_CHECK: the numbers the tracked files read now (`value(name)`, 0 for a missing file).
     public mutating func trackFilesRead(_ value: (String) -> Int, at now: Int64) -> [LVSEvent] {
         var events: [LVSEvent] = []
-        for id in checkers {
+        for id in fileCheckers {
             guard let file = spec(of: id)?.file else { continue }
             events += handle(machines[id.slot].fileRead(value(file.trackFile)), for: id, at: now)
         }

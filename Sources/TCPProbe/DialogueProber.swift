@@ -61,7 +61,7 @@ public final class DialogueProber<ID: Sendable> {
 
     /// Starts the connect; a result now when it could not start.
     public func start(id: ID, _ request: DialogueRequest, now: Int64) -> ExchangeResult<ID>? {
-        switch ProbeIO.open(request.target, request.options, closeOnConnect: false) {
+        switch epoll.openWatched(request.target, request.options) {
         case .done(let outcome):
             switch outcome {
             case .notRun(let e): return ExchangeResult(id: id, outcome: .notRun(errno: e))
@@ -70,11 +70,6 @@ public final class DialogueProber<ID: Sendable> {
             case .connected: return nil
             }
         case .pending(let fd):
-            guard Epoll.add(epoll.descriptor, fd: fd, events: Epoll.out) == 0 else {
-                let e = errno
-                close(fd)
-                return ExchangeResult(id: id, outcome: .notRun(errno: e))
-            }
             conversations[fd] = Conversation(id: id, fd: fd, request: request)
             deadlines.insert(fd: fd, id: id, deadline: now + request.timeout)
             return nil
@@ -159,9 +154,7 @@ public final class DialogueProber<ID: Sendable> {
     }
 
     private func watch(_ conversation: Conversation, _ events: UInt32) {
-        guard conversation.interest != events else { return }
-        conversation.interest = events
-        _ = Epoll.modify(epoll.descriptor, fd: conversation.fd, events: events)
+        epoll.watch(conversation.fd, events, interest: &conversation.interest)
     }
 
     private func finish(_ conversation: Conversation, _ outcome: ExchangeOutcome, fromDeadline: Bool) -> ExchangeResult<ID> {

@@ -111,6 +111,27 @@ final class EpollSet {
         events.deallocate()
     }
 
+    /// A non-blocking connect whose socket the caller keeps (an HTTP fetch, an SMTP
+    /// conversation), added to this set for writability; `.done` when it ended at once (refused,
+    /// not attempted, or the set would not take it).
+    func openWatched(_ target: SocketAddress, _ options: ProbeOptions) -> ProbeIO.Opened {
+        let opened = ProbeIO.open(target, options, closeOnConnect: false)
+        guard case .pending(let fd) = opened else { return opened }
+        guard Epoll.add(descriptor, fd: fd, events: Epoll.out) == 0 else {
+            let e = errno
+            close(fd)
+            return .done(.notRun(errno: e))
+        }
+        return opened
+    }
+
+    /// Waits on `fd` for `events` from now on, unless that is what `interest` already says.
+    func watch(_ fd: Int32, _ events: UInt32, interest: inout UInt32) {
+        guard interest != events else { return }
+        interest = events
+        _ = Epoll.modify(descriptor, fd: fd, events: events)
+    }
+
     /// Each ready descriptor and its flags, without waiting (at most one batch per call: the
     /// rest stays ready for the next turn).
     func forEachReady(_ body: (Int32, UInt32) -> Void) {

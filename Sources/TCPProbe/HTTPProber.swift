@@ -129,7 +129,7 @@ public final class HTTPProber<ID: Sendable> {
 
     /// Starts a fetch; a result now when it could not even start.
     public func start(id: ID, _ request: HTTPFetchRequest, now: Int64) -> HTTPFetchResult<ID>? {
-        switch ProbeIO.open(request.target, request.options, closeOnConnect: false) {
+        switch epoll.openWatched(request.target, request.options) {
         case .done(let outcome):
             switch outcome {
             case .notRun(let e): return HTTPFetchResult(id: id, outcome: .notRun(errno: e))
@@ -138,11 +138,6 @@ public final class HTTPProber<ID: Sendable> {
             case .connected: return nil   // not reported by open when asked to keep the socket
             }
         case .pending(let fd):
-            guard Epoll.add(epoll.descriptor, fd: fd, events: Epoll.out) == 0 else {
-                let e = errno
-                close(fd)
-                return HTTPFetchResult(id: id, outcome: .notRun(errno: e))
-            }
             let fetch = Fetch(id: id, fd: fd, request: request)
             fetches[fd] = fetch
             deadlines.insert(fd: fd, id: id, deadline: now + request.timeout)
@@ -289,11 +284,7 @@ public final class HTTPProber<ID: Sendable> {
         deadlines.insert(fd: fetch.fd, id: fetch.id, deadline: now + fetch.request.timeout)
     }
 
-    private func watch(_ fetch: Fetch, _ events: UInt32) {
-        guard fetch.interest != events else { return }
-        fetch.interest = events
-        _ = Epoll.modify(epoll.descriptor, fd: fetch.fd, events: events)
-    }
+    private func watch(_ fetch: Fetch, _ events: UInt32) { epoll.watch(fetch.fd, events, interest: &fetch.interest) }
 
     private func finish(_ fetch: Fetch, _ outcome: HTTPFetchOutcome, fromDeadline: Bool = false) -> HTTPFetchResult<ID> {
         fetches[fetch.fd] = nil

@@ -63,6 +63,9 @@ final class CheckerHost: LoopHost {
     private let datagrams: (any ExchangeChecker<DatagramRequest>)?
     /// SMTP_CHECK conversations (nil when there are none, or no epoll).
     private let dialogues: (any ExchangeChecker<DialogueRequest>)?
+    /// The two above that exist, for the loop's watch, deadlines and stop (made once: the
+    /// deadlines are asked for on every turn of the loop).
+    private let exchangeCheckers: [any ExchangeChecker]
     private var datagramSequence: UInt16 = 0
     /// SSL_GET's sessions from the SSL block; nil when it could not be made (then SSL_GETs do
     /// not run, and the start said why).
@@ -97,6 +100,7 @@ final class CheckerHost: LoopHost {
         fetcher = checkers.contains { $0.http != nil } ? system.makeHTTPFetcher() : nil
         datagrams = checkers.contains { $0.datagram != nil } ? system.makeDatagramChecker() : nil
         dialogues = checkers.contains { $0.smtpHelo != nil } ? system.makeDialogueChecker() : nil
+        exchangeCheckers = [datagrams as (any ExchangeChecker)?, dialogues as (any ExchangeChecker)?].compactMap { $0 }
         if checkers.contains(where: { $0.http?.tls == true }) {
             do { tls = try system.makeTLS(globals.ssl) } catch {
                 logger.error("SSL_GET cannot run: \(error)")
@@ -111,10 +115,6 @@ final class CheckerHost: LoopHost {
         if fetches > 0 && fetcher == nil { logger.error("HTTP_GET/SSL_GET cannot run: no epoll descriptor") }
     }
 
-    /// The request/answer checkers there are, for the loop's watch, deadlines and stop.
-    private var exchangeCheckers: [any ExchangeChecker] {
-        [datagrams as (any ExchangeChecker)?, dialogues as (any ExchangeChecker)?].compactMap { $0 }
-    }
 
     /// Some track file's number changed: FILE_CHECKs follow it at once.
     func trackFilesChanged(at now: Int64) {
@@ -356,15 +356,17 @@ final class CheckerHost: LoopHost {
 
     /// Each url regex compiled once, shared by the urls that name the same pattern and options
     /// (nil: it does not compile; the config test refuses such a file, so this is only logged).
-    private var regexes: [HTTPRegexRule: CompiledRegex?] = [:]
+    private var regexes: [RegexKey: CompiledRegex?] = [:]
+    struct RegexKey: Hashable { var pattern: String; var options: UInt32 }
 
     private func compiled(_ rule: HTTPRegexRule) -> CompiledRegex? {
-        if let known = regexes[rule] { return known }
+        let key = RegexKey(pattern: rule.pattern, options: rule.options)
+        if let known = regexes[key] { return known }
         var regex: CompiledRegex?
         do { regex = try CompiledRegex(pattern: rule.pattern, options: rule.options) } catch {
             logger.error("Invalid regex: '\(rule.pattern)' at offset \(error.offset): \(error.message); the url's check fails")
         }
-        regexes[rule] = regex
+        regexes[key] = regex
         return regex
     }
 
