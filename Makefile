@@ -4,7 +4,7 @@ SWIFT ?= swift
 # prometheus brings promtool, which checks the /metrics exposition. The second line is the
 # kernel lab's (QEMU guest with Debian's kernel, where IPVS is tested;
 # gcc and libc6-dev build the benchmarks' static helper, contrib/bench/benchtool.c).
-DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 prometheus nftables dnsmasq-base openssl libpcre2-dev \
+DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 prometheus nftables dnsmasq-base openssl libpcre2-dev procps \
 	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev strace
 
 .PHONY: all build release test unit integration kernel-lab demo deps fuzz faults bench-config bench-ipvs bench-tcpcheck bench-httpget bench-reload bench-status clean
