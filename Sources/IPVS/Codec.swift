@@ -65,6 +65,11 @@ public enum IPVSRequest: Hashable, Sendable {
     /// Sent at startup: failure means the ip_vs module is not loaded (keepalived then runs
     /// `modprobe ip_vs` and retries).
     case getInfo
+    /// IPVS_CMD_NEW_DAEMON: one connection-sync thread (master or backup).
+    case startSyncDaemon(IPVSSyncDaemon)
+    /// IPVS_CMD_DEL_DAEMON: the kernel stops the thread of that state.
+    case stopSyncDaemon(IPVSSyncState, syncID: UInt32)
+    case dumpSyncDaemons
 
     public var command: IPVSCommand {
         switch self {
@@ -72,14 +77,58 @@ public enum IPVSRequest: Hashable, Sendable {
         case .dumpServices: .getService
         case .dumpDestinations: .getDest
         case .getInfo: .getInfo
+        case .startSyncDaemon: .newDaemon
+        case .stopSyncDaemon: .delDaemon
+        case .dumpSyncDaemons: .getDaemon
         }
     }
 
     public var isDump: Bool {
         switch self {
-        case .dumpServices, .dumpDestinations: true
+        case .dumpServices, .dumpDestinations, .dumpSyncDaemons: true
         default: false
         }
+    }
+}
+
+/// IP_VS_STATE_MASTER / IP_VS_STATE_BACKUP.
+public enum IPVSSyncState: UInt32, Hashable, Sendable, CustomStringConvertible {
+    case master = 1, backup = 2
+    public var description: String { self == .master ? "master" : "backup" }
+}
+
+/// One of the kernel's connection-sync threads, as `ipvsadm --start-daemon` takes it: the
+/// master sends the connections it creates as UDP multicast, the backup creates the ones it
+/// hears. nil options are the kernel's defaults (group 224.0.0.81, port 8848, TTL 1, the
+/// length from the interface's MTU).
+public struct IPVSSyncDaemon: Hashable, Sendable, CustomStringConvertible {
+    public var state: IPVSSyncState
+    public var interface: String
+    public var syncID: UInt32
+    public var maxLength: UInt16?
+    public var port: UInt16?
+    public var ttl: UInt8?
+    public var group: IPAddress?
+
+    public init(state: IPVSSyncState, interface: String, syncID: UInt32, maxLength: UInt16? = nil, port: UInt16? = nil,
+                ttl: UInt8? = nil, group: IPAddress? = nil) {
+        self.state = state
+        self.interface = interface
+        self.syncID = syncID
+        self.maxLength = maxLength
+        self.port = port
+        self.ttl = ttl
+        self.group = group
+    }
+
+    /// keepalived's and ipvsadm's wording: `master sync daemon (mcast=eth1, syncid=7)`.
+    public var description: String {
+        var text = "\(state) sync daemon (mcast=\(interface), syncid=\(syncID)"
+        if let maxLength { text += ", maxlen=\(maxLength)" }
+        if let group { text += ", group=\(group)" }
+        if let port { text += ", port=\(port)" }
+        if let ttl { text += ", ttl=\(ttl)" }
+        return text + ")"
     }
 }
 
@@ -139,6 +188,8 @@ public struct IPVSNetlinkMessage: Hashable, Sendable {
         case destination(IPVSDestination, service: IPVSServiceKey?)
         /// The GET_INFO reply: `IP_VS_VERSION_CODE` and the connection hash table size.
         case info(version: UInt32, connectionTableSize: UInt32)
+        /// A GET_DAEMON dump's entry (and our own NEW_DAEMON, decoded in tests).
+        case syncDaemon(IPVSSyncDaemon)
         /// The controller's answer to CTRL_CMD_GETFAMILY.
         case family(GenericNetlinkFamily)
         /// NOOP, OVERRUN, other families or commands: valid framing, nothing Vigil needs.
@@ -183,10 +234,18 @@ public enum IPVSNetlink {
             case .flush:
                 break
             }
-        case .dumpServices, .getInfo:
+        case .dumpServices, .getInfo, .dumpSyncDaemons:
             break
         case .dumpDestinations(let k):
             writeServiceKey(&attrs, k)
+        case .startSyncDaemon(let daemon):
+            try checkName(daemon.interface)
+            writeSyncDaemon(&attrs, daemon)
+        case .stopSyncDaemon(let state, let syncID):
+            attrs.nested(IPVSAttr.cmdDaemon) { w in
+                w.u32(IPVSAttr.daemonState, state.rawValue)
+                w.u32(IPVSAttr.daemonSyncID, syncID)
+            }
         }
         let defaultFlags = NetlinkConstants.flagRequest
             | (request.isDump ? NetlinkConstants.flagDump : NetlinkConstants.flagAck)
@@ -241,6 +300,37 @@ public enum IPVSNetlink {
             w.u32(IPVSAttr.svcTimeout, s.timeout)
             if s.key.family == .ipv4 { w.be32(IPVSAttr.svcNetmask, s.netmask) } else { w.u32(IPVSAttr.svcNetmask, s.netmask) }
         }
+    }
+
+    /// In keepalived's order (libipvs `ipvs_start_daemon`); the port is in host order, the
+    /// IPv4 group as the in_addr it is.
+    static func writeSyncDaemon(_ w: inout AttributeWriter, _ d: IPVSSyncDaemon) {
+        w.nested(IPVSAttr.cmdDaemon) { w in
+            w.u32(IPVSAttr.daemonState, d.state.rawValue)
+            w.string(IPVSAttr.daemonInterface, d.interface)
+            w.u32(IPVSAttr.daemonSyncID, d.syncID)
+            if let v = d.maxLength { w.u16(IPVSAttr.daemonMaxLength, v) }
+            if let v = d.port { w.u16(IPVSAttr.daemonPort, v) }
+            if let v = d.ttl { w.u8(IPVSAttr.daemonTTL, v) }
+            if let group = d.group { w.put(group.isV6 ? IPVSAttr.daemonGroup6 : IPVSAttr.daemonGroup, group.bytes) }
+        }
+    }
+
+    static func decodeSyncDaemon(_ attrs: AttributeSet) throws(IPVSDecodeError) -> IPVSSyncDaemon {
+        let raw = try attrs.u32(IPVSAttr.daemonState, "IPVS_DAEMON_ATTR_STATE")
+        guard let state = IPVSSyncState(rawValue: raw) else { throw .invalidValue(attribute: "IPVS_DAEMON_ATTR_STATE", value: UInt64(raw)) }
+        var daemon = IPVSSyncDaemon(state: state, interface: try attrs.string(IPVSAttr.daemonInterface, "IPVS_DAEMON_ATTR_MCAST_IFN"),
+                                    syncID: try attrs.u32(IPVSAttr.daemonSyncID, "IPVS_DAEMON_ATTR_SYNC_ID"))
+        if attrs.has(IPVSAttr.daemonMaxLength) { daemon.maxLength = try attrs.u16(IPVSAttr.daemonMaxLength, "IPVS_DAEMON_ATTR_SYNC_MAXLEN") }
+        if attrs.has(IPVSAttr.daemonPort) { daemon.port = try attrs.u16(IPVSAttr.daemonPort, "IPVS_DAEMON_ATTR_MCAST_PORT") }
+        if attrs.has(IPVSAttr.daemonTTL) { daemon.ttl = try attrs.u8(IPVSAttr.daemonTTL, "IPVS_DAEMON_ATTR_MCAST_TTL") }
+        for (type, size, name) in [(IPVSAttr.daemonGroup, 4, "IPVS_DAEMON_ATTR_MCAST_GROUP"), (IPVSAttr.daemonGroup6, 16, "IPVS_DAEMON_ATTR_MCAST_GROUP6")]
+        where attrs.has(type) {
+            let bytes = try attrs.bytes(type, name)
+            guard bytes.count == size, let group = IPAddress(bytes: bytes) else { throw .attributeSize(attribute: name, expected: size, actual: bytes.count) }
+            daemon.group = group
+        }
+        return daemon
     }
 
     static func writeDestinationKey(_ w: inout AttributeWriter, _ key: IPVSDestinationKey) {
@@ -338,6 +428,8 @@ public enum IPVSNetlink {
                 let service = attrs.has(IPVSAttr.cmdService)
                     ? try decodeServiceKey(attrs.nested(IPVSAttr.cmdService, "IPVS_CMD_ATTR_SERVICE")) : nil
                 return .destination(dest, service: service)
+            case .newDaemon:
+                return .syncDaemon(try decodeSyncDaemon(attrs.nested(IPVSAttr.cmdDaemon, "IPVS_CMD_ATTR_DAEMON")))
             case .setInfo:
                 return .info(
                     version: try attrs.u32(IPVSAttr.infoVersion, "IPVS_INFO_ATTR_VERSION"),

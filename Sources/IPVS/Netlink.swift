@@ -96,6 +96,16 @@ enum IPVSAttr {
     static let infoVersion: UInt16 = 1
     static let infoConnTabSize: UInt16 = 2
 
+    static let cmdDaemon: UInt16 = 3
+    static let daemonState: UInt16 = 1
+    static let daemonInterface: UInt16 = 2
+    static let daemonSyncID: UInt16 = 3
+    static let daemonMaxLength: UInt16 = 4
+    static let daemonGroup: UInt16 = 5
+    static let daemonGroup6: UInt16 = 6
+    static let daemonPort: UInt16 = 7
+    static let daemonTTL: UInt16 = 8
+
     /// IP_VS_SCHEDNAME_MAXLEN / IP_VS_PENAME_MAXLEN, including the NUL.
     static let nameMax = 16
 }

@@ -150,6 +150,8 @@ public struct VirtualServerSpec: Sendable {
     public var quorumUp: ScriptCommand?
     public var quorumDown: ScriptCommand?
     public var omega: Bool
+    /// Vigil's own `vigil_announce` lines (see `RouteAnnouncer`).
+    public var announcements: [AnnouncementSpec] = []
     public var location: SourceLocation
 }
 
@@ -216,9 +218,28 @@ public enum LVSSpecBuilder {
             if case .group(let groupName) = vs.key { identity = .group(groupName, ipvsProtocol(vs.proto)) } else { identity = .service(first) }
             specs.append(VirtualServerSpec(identity: identity, name: first.description, services: services, realServers: realServers, sorryServer: sorry,
                                            quorum: vs.quorum, hysteresis: vs.hysteresis, quorumUp: vs.quorumUp, quorumDown: vs.quorumDown,
-                                           omega: vs.omega, location: vs.location))
+                                           omega: vs.omega, announcements: announcements(vs, keys: keys), location: vs.location))
         }
         return (specs, warnings)
+    }
+
+    /// A `vigil_announce` without an address announces every address the virtual server
+    /// serves (each of a group's), as host routes; fwmark services have none to give.
+    static func announcements(_ vs: VirtualServer, keys: [IPVSServiceKey]) -> [AnnouncementSpec] {
+        var result: [AnnouncementSpec] = []
+        for announcement in vs.announcements {
+            if let address = announcement.address {
+                let length = UInt8(announcement.prefixLength ?? address.maxPrefixLength)
+                result.append(AnnouncementSpec(prefix: AnnouncedPrefix(address, length: length), master: announcement.master))
+                continue
+            }
+            for key in keys {
+                guard case .address(_, let address, _) = key else { continue }
+                let spec = AnnouncementSpec(prefix: AnnouncedPrefix(address, length: UInt8(address.maxPrefixLength)), master: announcement.master)
+                if !result.contains(spec) { result.append(spec) }
+            }
+        }
+        return result
     }
 
     static func forwarding(_ method: ForwardingMethod) -> IPVSForwardingMethod {

@@ -49,6 +49,18 @@ public enum ConfigDumper {
         if g.dynamicInterfaces { out.line("dynamic_interfaces") }
         if g.lvsFlush { out.line("lvs_flush") }
         if g.lvsFlushOnStop { out.line("lvs_flush_on_stop") }
+        if let sync = g.lvsSyncDaemon {
+            var line = "lvs_sync_daemon \(sync.interface)"
+            if let v = sync.instance { line += " inst \(v)" }
+            if let v = sync.syncID { line += " id \(v)" }
+            if let v = sync.maxLength { line += " maxlen \(v)" }
+            if let v = sync.port { line += " port \(v)" }
+            if let v = sync.ttl { line += " ttl \(v)" }
+            if let v = sync.group { line += " group \(v)" }
+            out.line(line)
+        }
+        if g.announceTable != 198 { out.line("vigil_announce_table \(g.announceTable)") }
+        if g.announceProtocol != 18 { out.line("vigil_announce_protocol \(g.announceProtocol)") }
         if let log = g.reloadCheckConfigLog { out.line("reload_check_config \(log)") }
         if let file = g.reloadFile { out.line("reload_file \(file)") }
         out.close()
@@ -220,6 +232,12 @@ public enum ConfigDumper {
             if vs.inhibitOnFailure { out.line("inhibit_on_failure") }
             if vs.haSuspend { out.line("ha_suspend") }
             for flag in vs.flags { out.line(flag) }
+            for a in vs.announcements {
+                var line = "vigil_announce"
+                if let address = a.address { line += " \(address)\(a.prefixLength.map { "/\($0)" } ?? "")" }
+                if let master = a.master { line += " master \(master)" }
+                out.line(line)
+            }
             for rs in vs.realServers {
                 out.open("real_server \(rs.address) \(rs.port)")
                 out.line("weight \(rs.weight ?? vs.weight)")

@@ -88,13 +88,14 @@ struct Interpreter {
         "vrrp_check_unicast_src", "vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
         "vrrp_down_timer_adverts", "vrrp_startup_delay", "vrrp_delay_after_boot", "default_interface",
         "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "reload_check_config", "reload_file",
-        "reload_time_file", "reload_repeat", "vmac_prefix", "nftables", "nftables_priority",
+        "reload_time_file", "reload_repeat", "vmac_prefix", "nftables", "nftables_priority", "lvs_sync_daemon",
+        "vigil_announce_table", "vigil_announce_protocol",
     ]
     static let globalAccepted = [
         "tmp_config_directory", "config_save_dir", "process_names", "process_name", "vrrp_process_name",
         "checker_process_name", "bfd_process_name", "startup_script", "startup_script_timeout", "shutdown_script",
         "shutdown_script_timeout", "smtp_alert_checker",
-        "checker_log_all_failures", "lvs_sync_daemon", "lvs_timeouts", "vrrp_garp_extra_if",
+        "checker_log_all_failures", "lvs_timeouts", "vrrp_garp_extra_if",
         "nftables_counters", "nftables_ifindex", "nftables_ipvs",
         "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
         "disable_local_igmp", "vrrp_notify_priority_changes", "max_auto_priority", "min_auto_priority_delay",
@@ -116,6 +117,83 @@ struct Interpreter {
         "namespace_with_ipsets", "instance", "use_pid_dir", "lvs_id", "lvs_sync_daemon_interface",
         "checker_log_all_failures", "vrrp_track_process", "script_security",
     ]
+
+    /// keepalived's `lvs_syncd_handler`, its messages and its leniency: a bad option is
+    /// reported and the rest of the line still read.
+    mutating func lvsSyncDaemon(_ s: Statement, into g: inout GlobalDefs) {
+        if let existing = g.lvsSyncDaemon {
+            reader.diagnostics.error(s.location, "lvs_sync_daemon has already been specified as \(existing.interface) \(existing.instance ?? "") (\(existing.location)) - ignoring")
+            return
+        }
+        guard let interface = reader.argument(s, expecting: "an interface name") else { return }
+        guard interface.text.utf8.count < 16 else {
+            reader.diagnostics.error(interface.location, "lvs_sync_daemon interface name '\(interface.text)' too long - ignoring")
+            return
+        }
+        var sync = LVSSyncDaemonSettings(interface: interface.text, location: s.location)
+        let words = s.words
+        var i = 2
+        func value(_ option: String) -> Token? {
+            guard i + 1 < words.count else {
+                reader.diagnostics.error(words[i].location, "No value specified for lvs_sync_daemon \(option) - ignoring")
+                return nil
+            }
+            return words[i + 1]
+        }
+        while i < words.count {
+            let option = words[i].text
+            switch option {
+            case "inst":
+                if let v = value("inst") {
+                    if let named = sync.instance { reader.diagnostics.error(v.location, "lvs_sync_daemon vrrp instance has already been specified as \(named) - ignoring") }
+                    else { sync.instance = v.text }
+                }
+                i += 2
+            case "id", "maxlen", "port", "ttl":
+                let range = switch option { case "id": 0...255; case "maxlen": 1...(65535 - 20 - 8); case "port": 1...65535; default: 1...255 }
+                if let v = value(option) {
+                    if let number = Int(v.text), range.contains(number) {
+                        switch option {
+                        case "id": sync.syncID = number
+                        case "maxlen": sync.maxLength = number
+                        case "port": sync.port = number
+                        default: sync.ttl = number
+                        }
+                    } else {
+                        reader.diagnostics.error(v.location, option == "id" ? "Invalid syncid (\(v.text)) - defaulting to vrid"
+                                                 : "Invalid lvs_sync_daemon \(option) (\(v.text)): expected \(range.lowerBound)...\(range.upperBound) - ignoring")
+                    }
+                }
+                i += 2
+            case "group":
+                if let v = value("group") {
+                    if let address = IPAddress(v.text) {
+                        if address.isMulticast { sync.group = address }
+                        else { reader.diagnostics.error(v.location, "lvs_sync_daemon group address \(v.text) is not multicast - ignoring") }
+                    } else {
+                        reader.diagnostics.error(v.location, "Invalid lvs_sync_daemon group (\(v.text)) - ignoring")
+                    }
+                }
+                i += 2
+            default:
+                // keepalived's old form: lvs_sync_daemon IF INSTANCE [SYNCID].
+                if i == 2 {
+                    sync.instance = option
+                } else if i == 3 {
+                    if let number = Int(option), (0...255).contains(number) {
+                        reader.diagnostics.error(words[i].location, "Please use keyword \"id\" before lvs_sync_daemon SYNCID")
+                        sync.syncID = number
+                    } else {
+                        reader.diagnostics.error(words[i].location, "Invalid syncid (\(option)) - defaulting to vrid")
+                    }
+                } else {
+                    reader.diagnostics.error(words[i].location, "Unknown option \(option) specified for lvs_sync_daemon")
+                }
+                i += 1
+            }
+        }
+        g.lvsSyncDaemon = sync
+    }
 
     /// A setting keepalived applies to every instance, read after some were: said loudly, as a
     /// configuration problem, since the instances before it do not get it here.
@@ -206,6 +284,16 @@ struct Interpreter {
             case "default_interface": g.defaultInterface = reader.string(s, expecting: "an interface name") ?? g.defaultInterface
             case "dynamic_interfaces": g.dynamicInterfaces = true
             case "lvs_flush": g.lvsFlush = true
+            case "lvs_sync_daemon": lvsSyncDaemon(s, into: &g)
+            case "vigil_announce_table":
+                // 253-255 are the kernel's default, main and local tables: the routes there
+                // would route, and removing leftovers there would touch other programs' routes.
+                if let v = reader.integer(s, in: 1...252, what: "a routing table 1...252 (not main, local or default)") { g.announceTable = UInt32(v) }
+                reader.noExtra(s, after: 1)
+            case "vigil_announce_protocol":
+                // 0-4 are the kernel's own (unspec, redirect, kernel, boot, static).
+                if let v = reader.integer(s, in: 5...255, what: "a route protocol number 5...255") { g.announceProtocol = UInt8(v) }
+                reader.noExtra(s, after: 1)
             case "lvs_flush_on_stop": g.lvsFlushOnStop = true
             case "reload_check_config":
                 g.reloadCheckConfigLog = s.words.count > 1 ? s.words[1].text : "/dev/null"
@@ -293,7 +381,7 @@ struct Interpreter {
     // MARK: vrrp_instance
 
     static let instanceKeywords = [
-        "smtp_alert",
+        "smtp_alert", "lvs_sync_daemon_interface",
         "state", "interface", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay",
         "authentication", "virtual_ipaddress", "virtual_ipaddress_excluded", "virtual_routes", "virtual_rules",
         "track_interface", "track_script", "track_file", "mcast_src_ip", "unicast_src_ip", "unicast_peer", "unicast_ttl",
@@ -309,7 +397,7 @@ struct Interpreter {
         "mcast_dst_ip", "track_src_ip", "unicast_fault_no_peer", "old_unicast_checksum", "garp_extra_if",
         "promote_secondaries", "debug", "notify_priority_changes", "kernel_rx_buf_size",
         "linkbeat_use_polling", "interface_up_down_delays", "timer_expired_backup",
-        "lvs_sync_daemon_interface", "garp_group", "unicast_peer_name", "nftables_ipvs",
+        "garp_group", "unicast_peer_name", "nftables_ipvs",
     ]
 
     /// keepalived's track_file block: `file`, `weight W [reverse]` (-254...254), `init_file
@@ -485,7 +573,14 @@ struct Interpreter {
             case "no_virtual_ipaddress": i.noVirtualIPAddress = true
             case "lvs_sync_daemon_interface":
                 reader.diagnostics.warning(s.location, "(\(name.text)) 'lvs_sync_daemon_interface' in a vrrp_instance is deprecated: use global_defs 'lvs_sync_daemon'")
-                i.notActedOn[s.keyword] = s.location
+                guard let interface = reader.string(s, expecting: "an interface name") else { break }
+                if let existing = config.globals.lvsSyncDaemon {
+                    reader.diagnostics.error(s.location, "(\(name.text)) lvs_sync_daemon_interface has already been specified as \(existing.interface) - ignoring")
+                } else {
+                    var sync = LVSSyncDaemonSettings(interface: interface, location: s.location)
+                    sync.instance = name.text
+                    config.globals.lvsSyncDaemon = sync
+                }
             default:
                 if Self.instanceAccepted.contains(s.keyword) {
                     i.notActedOn[s.keyword] = s.location
@@ -1023,7 +1118,7 @@ struct Interpreter {
         "quorum_down", "sorry_server", "sorry_server_inhibit", "alpha", "omega", "inhibit_on_failure",
         "ha_suspend", "virtualhost", "connect_timeout", "retry", "delay_before_retry", "warmup", "weight",
         "real_server", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback",
-        "hashed",
+        "hashed", "vigil_announce",
     ]
     static let virtualServerAccepted = ["smtp_alert", "snmp_name", "ip_family", "sorry_server_lvs_method", "nftables"]
     static let schedulers = ["rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"]
@@ -1089,8 +1184,12 @@ struct Interpreter {
             case "delay_before_retry": vs.delayBeforeRetry = reader.timer(s)
             case "warmup": vs.warmup = reader.timer(s)
             case "weight": if let v = reader.integer(s, in: 1...Int(Int32.max)) { vs.weight = v }
-            case "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "hashed":
+            case "ops", "flag-1", "flag-2", "flag-3", "hashed":
                 vs.flags.append(s.keyword)
+            case "sh-port", "sh-fallback", "mh-port", "mh-fallback":
+                schedulerFlag(s, into: &vs)
+            case "vigil_announce":
+                if let announcement = announcement(s, key: key) { vs.announcements.append(announcement) }
             case "real_server":
                 if let b = reader.requireBlock(s) { if let rs = realServer(s, b) { vs.realServers.append(rs) } }
                 else if let rs = realServer(s, []) { vs.realServers.append(rs) }
@@ -1103,6 +1202,55 @@ struct Interpreter {
         if let vs = Optional(vs), !vs.realServers.isEmpty || vs.sorryServer != nil {
             config.virtualServers.append(vs)
         }
+    }
+
+    /// keepalived's `lbflags_handler`: the flag is read against the scheduler set so far, so
+    /// `lvs_sched` must come first (otherwise keepalived's error, and the flag is not set). An
+    /// sh flag under mh (or the reverse) keepalived drops without a word: Vigil says so, as a
+    /// note, since the flag the user meant is one letter away.
+    mutating func schedulerFlag(_ s: Statement, into vs: inout VirtualServer) {
+        let family = s.keyword.hasPrefix("sh-") ? "sh" : "mh"
+        let scheduler = vs.schedulerSet ? vs.scheduler : ""
+        if scheduler == family {
+            vs.flags.append(s.keyword)
+        } else if scheduler == "sh" || scheduler == "mh" {
+            let meant = scheduler + s.keyword.dropFirst(2)
+            reader.diagnostics.note(s.location, "'\(s.keyword)' does nothing under lvs_sched \(scheduler) (keepalived ignores it too): did you mean '\(meant)'?")
+        } else {
+            reader.diagnostics.error(s.location, "\(s.keyword) only applies to sh scheduler - ignoring"
+                + (vs.schedulerSet ? "" : " (give 'lvs_sched \(family)' before it: keepalived reads the flag against the scheduler set so far)"))
+        }
+    }
+
+    /// Vigil's own `vigil_announce [ADDRESS[/LEN]] [master NAME]`.
+    mutating func announcement(_ s: Statement, key: VirtualServerKey) -> RouteAnnouncementSettings? {
+        var result = RouteAnnouncementSettings(location: s.location)
+        var i = 1
+        while i < s.words.count {
+            let word = s.words[i]
+            if word.text == "master" {
+                guard let name = reader.argument(s, i + 1, expecting: "a vrrp_instance or vrrp_sync_group name") else { return nil }
+                result.master = name.text
+                i += 2
+                continue
+            }
+            guard result.address == nil, i == 1 else {
+                reader.diagnostics.error(word.location, "unexpected '\(word.text)' in vigil_announce: expected [ADDRESS[/LEN]] [master NAME]")
+                return nil
+            }
+            guard let (address, length, lengthValid) = parsePrefix(word.text), lengthValid else {
+                reader.diagnostics.error(word.location, "invalid prefix '\(word.text)' for vigil_announce: expected an address with an optional /length")
+                return nil
+            }
+            result.address = address
+            result.prefixLength = length
+            i += 1
+        }
+        if result.address == nil, case .fwmark = key {
+            reader.diagnostics.error(s.location, "vigil_announce in a fwmark virtual_server needs the address to announce")
+            return nil
+        }
+        return result
     }
 
     /// keepalived's `validate_check_config` rules for one virtual server.

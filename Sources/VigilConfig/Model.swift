@@ -113,6 +113,14 @@ public struct GlobalDefs: Sendable {
     /// so an updater can wait for it. keepalived's default path: /run/keepalived.reload.
     public var reloadFile: String?
     public static let defaultReloadFile = "/run/keepalived.reload"
+    /// keepalived's `lvs_sync_daemon` (or an instance's deprecated `lvs_sync_daemon_interface`).
+    public var lvsSyncDaemon: LVSSyncDaemonSettings?
+    /// Vigil's own `vigil_announce_table`: the kernel table the announced routes go in, which a
+    /// routing daemon (FRR's `ip import-table`, BIRD's `learn`) reads.
+    public var announceTable: UInt32 = 198
+    /// Vigil's own `vigil_announce_protocol`: how the announced routes are marked (keepalived's
+    /// 18 by default), so the ones a killed run left behind can be told and removed at start.
+    public var announceProtocol: UInt8 = 18
     /// Keywords keepalived knows that Vigil accepts without acting on them yet.
     public var notActedOn: [String: SourceLocation] = [:]
     public init() {}
@@ -520,7 +528,47 @@ public struct VirtualServer: Sendable {
     public var weight = 1
     public var flags: [String] = []
     public var realServers: [RealServer] = []
+    /// Vigil's own `vigil_announce` lines.
+    public var announcements: [RouteAnnouncementSettings] = []
     public var notActedOn: [String: SourceLocation] = [:]
+}
+
+/// keepalived's `lvs_sync_daemon IF [inst NAME] [id N] [maxlen N] [port N] [ttl N] [group ADDR]`.
+public struct LVSSyncDaemonSettings: Sendable, Equatable {
+    public var interface: String
+    /// With an instance the daemon follows it (master while it is MASTER, backup otherwise);
+    /// without one both run for as long as Vigil does (active-active directors).
+    public var instance: String?
+    /// nil: the instance's VRID, or 0 without an instance (keepalived's default).
+    public var syncID: Int?
+    public var maxLength: Int?
+    public var port: Int?
+    public var ttl: Int?
+    public var group: IPAddress?
+    public var location: SourceLocation
+
+    public init(interface: String, location: SourceLocation) {
+        self.interface = interface
+        self.location = location
+    }
+}
+
+/// Vigil's own `vigil_announce [ADDRESS[/LEN]] [master NAME]` in a virtual_server: a host route
+/// in the announce table while the service has quorum (and NAME, a vrrp_instance or
+/// vrrp_sync_group, is MASTER), for FRR or BIRD to announce over BGP.
+public struct RouteAnnouncementSettings: Sendable, Equatable {
+    /// nil: the virtual server's own address(es) as host routes.
+    public var address: IPAddress?
+    public var prefixLength: Int?
+    public var master: String?
+    public var location: SourceLocation
+
+    public init(address: IPAddress? = nil, prefixLength: Int? = nil, master: String? = nil, location: SourceLocation) {
+        self.address = address
+        self.prefixLength = prefixLength
+        self.master = master
+        self.location = location
+    }
 }
 
 /// An instance's `use_vmac` line: its optional interface name and MAC. Without a MAC the

@@ -95,6 +95,24 @@ enum CrossReferences {
             }
         }
 
+        // Vigil's own route announcements: an unknown master would never be MASTER, so the
+        // route would never go in; said here rather than found in production.
+        let masterNames = instanceNames.union(config.syncGroups.map(\.name))
+        for vsIndex in config.virtualServers.indices {
+            config.virtualServers[vsIndex].announcements.removeAll { announcement in
+                guard let master = announcement.master, !masterNames.contains(master) else { return false }
+                diagnostics.error(announcement.location, "vigil_announce: master '\(master)' is neither a vrrp_instance nor a vrrp_sync_group: the route would never be announced",
+                                  suggestion: nearest(master, in: masterNames))
+                return true
+            }
+        }
+        // keepalived's vrrp_complete_init: an unknown instance clears the whole setting.
+        if let sync = config.globals.lvsSyncDaemon, let name = sync.instance, !instanceNames.contains(name) {
+            diagnostics.error(sync.location, "Unable to find vrrp instance \(name) for lvs_syncd - clearing lvs_syncd config",
+                              suggestion: nearest(name, in: instanceNames))
+            config.globals.lvsSyncDaemon = nil
+        }
+
         for instance in config.instances {
             if let source = instance.unicastSourceIP {
                 for peer in instance.unicastPeers where peer.address.isV6 != source.isV6 {

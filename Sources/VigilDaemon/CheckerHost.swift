@@ -126,6 +126,10 @@ final class CheckerHost: LoopHost {
     /// False when IPVS could not be initialised.
     var isActive: Bool { kernel != nil }
 
+    /// Called when a virtual server gains or loses quorum (the route announcements follow).
+    var onQuorumChanged: () -> Void = {}
+    func isQuorumUp(_ virtualServer: Int) -> Bool { controller.pools[virtualServer].isQuorumUp }
+
     /// The kernel's counters of every service and destination (empty without IPVS).
     func kernelStatistics() throws(IPVSKernelError) -> [IPVSServiceKey: IPVSServiceStatistics] {
         guard let kernel else { return [:] }
@@ -487,6 +491,7 @@ final class CheckerHost: LoopHost {
                     if let script = rs.notifyDown { scripts.run(script, owner: "real_server \(name)") }
                 }
             case .quorum(let v, let q):
+                onQuorumChanged()
                 let vs = controller.specs[v]
                 if q.isUp {
                     logger.notice("\(q.initial ? "Starting with" : "Gained") quorum \(vs.quorum)+\(vs.hysteresis)=\(q.threshold) <= \(q.weightSum) for VS \(vs.name)")

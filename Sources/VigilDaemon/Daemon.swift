@@ -63,6 +63,8 @@ public final class Daemon {
     let mail: MailHost
     let firewall: FirewallHost
     var checkers: CheckerHost?
+    let announcements: AnnouncementHost
+    let syncDaemons: SyncDaemonHost
     var control: StreamServer?
     var metrics: VigilMetrics?
     var metricsServer: StreamServer?
@@ -101,6 +103,9 @@ public final class Daemon {
         firewall.configure(table: configuration.globals.nftablesTable, priority: configuration.globals.nftablesPriority)
         vrrp.firewall = firewall
         trackers.onFirewallFinished = { [firewall] success in firewall.finished(success: success) }
+        announcements = AnnouncementHost(routing: system.routing, table: configuration.globals.announceTable,
+                                         protocolNumber: configuration.globals.announceProtocol, logger: logger)
+        syncDaemons = SyncDaemonHost(openIPVS: system.openIPVS, logger: logger)
         setup = VRRPSetup()
         loop.onWaitError = { [logger] error in logger.error("poll: \(error)") }
         // The signal pipe first: it is then handled before the packets that arrived with it.
@@ -118,6 +123,11 @@ public final class Daemon {
             Self.addTrackFiles(of: specs, to: &setup)
             checkers = CheckerHost(specs: specs, globals: configuration.globals, system: system, loop: loop, scripts: scripts, logger: logger)
             checkers?.trackFileValue = { [unowned self] name in self.trackers.fileValue(name) }
+            configureAnnouncements(specs, configuration.globals)
+        }
+        vrrp.onStateChanged = { [unowned self] in
+            self.announcements.changed()
+            self.syncDaemons.changed()
         }
         trackers.onChange = { [unowned self] now in
             self.vrrp.trackersChanged(at: now)
@@ -128,6 +138,9 @@ public final class Daemon {
         loop.add(trackers)
         loop.add(mail)
         if let checkers { loop.add(checkers) }
+        // After the checker and VRRP hosts: a quorum or state change is announced in its turn.
+        loop.add(announcements)
+        loop.add(syncDaemons)
         if let path = options.controlPath { openControlSocket(path) }
         if let listen = options.metricsListen { openMetrics(listen) }
         if let manager = system.serviceManager {
@@ -146,6 +159,18 @@ public final class Daemon {
         }
     }
 
+    /// The virtual servers' route announcements, read against the checker host's quorum and
+    /// the VRRP host's states. Without IPVS nothing is checked, so nothing is announced.
+    func configureAnnouncements(_ specs: [VirtualServerSpec], _ globals: GlobalDefs) {
+        announcements.configure(specs, table: globals.announceTable, protocolNumber: globals.announceProtocol,
+                                quorumUp: { [unowned self] v in self.checkers?.isActive == true && self.checkers?.isQuorumUp(v) == true },
+                                isMaster: { [unowned self] name in self.vrrp.isMaster(name) })
+        checkers?.onQuorumChanged = { [unowned self] in self.announcements.changed() }
+        if announcements.isConfigured, checkers?.isActive != true {
+            logger.warning("announce: IPVS is not available, so no virtual server has quorum: nothing is announced")
+        }
+    }
+
     /// Whether anything runs: no VRRP instance and no usable IPVS leaves nothing to do.
     public var hasWork: Bool { !vrrp.instances.isEmpty || (checkers?.isActive ?? false) }
 
@@ -154,6 +179,8 @@ public final class Daemon {
         trackers.start(setup, at: now)
         vrrp.start(at: now)
         checkers?.start(at: system.clock.now())
+        announcements.start(at: system.clock.now())
+        syncDaemons.configure(SyncDaemonSpec.build(configuration), isMaster: { [unowned self] name in self.vrrp.isMaster(name) })
         serviceNotify?.ready(at: system.clock.now())
     }
 
@@ -187,8 +214,10 @@ public final class Daemon {
     public func shutDown() {
         serviceNotify?.stopping()
         closeEndpoints()
+        announcements.shutDown()
         vrrp.shutDown(at: system.clock.now(), keepVIPs: !options.releaseVIPsOnStop)
         checkers?.shutDown(release: options.releaseIPVSOnStop)
+        syncDaemons.shutDown()
         scripts.stopAll()
         // After stopAll: a background nft run still going could otherwise bring a table back.
         if options.releaseVIPsOnStop { firewall.removeAll() }

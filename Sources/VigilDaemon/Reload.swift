@@ -124,6 +124,8 @@ extension Daemon {
                     operations: operations)
             }
         }
+        if options.runChecker { configureAnnouncements(checkerSpecs, config.globals) }
+        syncDaemons.configure(SyncDaemonSpec.build(config), isMaster: { [unowned self] name in self.vrrp.isMaster(name) })
         configuration = config
         setup = newSetup
 

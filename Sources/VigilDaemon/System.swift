@@ -57,6 +57,8 @@ public protocol RoutingControl: AnyObject {
     func remove(_ route: RouteDefinition) throws(RouteError)
     func add(_ rule: RuleDefinition) throws(RouteError)
     func remove(_ rule: RuleDefinition) throws(RouteError)
+    /// The routes of `table` marked `protocolNumber` (family, destination, prefix only).
+    func routes(table: UInt32, protocolNumber: UInt8) throws(RouteError) -> [RouteDefinition]
 }
 
 /// keepalived's VMACs: macvlans, and the /proc/sys settings they need.
@@ -124,6 +126,10 @@ public protocol IPVSClient: AnyObject {
     /// Traffic counters of every service and destination.
     func statistics() throws(IPVSKernelError) -> [IPVSServiceKey: IPVSServiceStatistics]
     func apply(_ operations: [IPVSOperation]) throws(IPVSKernelError) -> [IPVSOperationFailure]
+    /// The kernel's connection-sync threads (`ipvsadm --start-daemon`, `--stop-daemon`, `-L --daemon`).
+    func startSyncDaemon(_ daemon: IPVSSyncDaemon) throws(IPVSKernelError)
+    func stopSyncDaemon(_ state: IPVSSyncState, syncID: UInt32) throws(IPVSKernelError)
+    func syncDaemons() throws(IPVSKernelError) -> [IPVSSyncDaemon]
 }
 
 /// What the daemon's scripts are known by while they run.

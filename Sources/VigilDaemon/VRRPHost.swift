@@ -92,6 +92,15 @@ final class VRRPHost: LoopHost {
     private var logger: Logger
     private(set) var instances: [Instance] = []
     private(set) var groups: [GroupRuntime] = []
+    /// Called on every instance's transition (route announcements and the IPVS sync daemon
+    /// follow VRRP state); the states are read back through `isMaster`.
+    var onStateChanged: () -> Void = {}
+
+    /// Whether the vrrp_instance or vrrp_sync_group `name` is MASTER (false if unknown).
+    func isMaster(_ name: String) -> Bool {
+        if let group = groups.first(where: { $0.name == name }) { return group.core.state == .master }
+        return instances.first(where: { $0.name == name })?.machine.state == .master
+    }
     private var channels: [Channel.Key: Channel] = [:]
     private var announcers: [String: any Announcer] = [:]
     /// The once-a-second look for VIPs someone deleted while we are MASTER.
@@ -387,6 +396,7 @@ final class VRRPHost: LoopHost {
             case .stateChanged(let from, let to, let reason):
                 logger.notice("(\(instance.name)) Entering \(stateName(to)) STATE (\(reason.rawValue), was \(stateName(from)))")
                 instance.lastTransition = (clock.wallClock(), from, to, reason)
+                onStateChanged()
                 if to == .master { instance.ahSequence.becameMaster() }
                 if instance.spec.smtpAlert { mailStateChange(instance, to: to) }
             case .countReceiveError(let error):

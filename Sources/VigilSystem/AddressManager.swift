@@ -183,7 +183,7 @@ public final class AddressManager: Sendable {
         return nl
     }
 
-    private static func ipAddr(_ nl: OpaquePointer?) -> IPAddress? {
+    static func ipAddr(_ nl: OpaquePointer?) -> IPAddress? {
         guard let nl, let raw = nl_addr_get_binary_addr(nl) else { return nil }
         let bytes = UnsafeRawBufferPointer(start: raw, count: Int(nl_addr_get_len(nl)))
         switch nl_addr_get_family(nl) {

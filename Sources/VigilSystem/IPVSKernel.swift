@@ -101,6 +101,20 @@ public final class IPVSKernel {
         throw .malformedReply("GET_INFO answered without IPVS_INFO attributes")
     }
 
+    public func startSyncDaemon(_ daemon: IPVSSyncDaemon) throws(IPVSKernelError) {
+        _ = try exchange(.startSyncDaemon(daemon))
+    }
+
+    public func stopSyncDaemon(_ state: IPVSSyncState, syncID: UInt32) throws(IPVSKernelError) {
+        _ = try exchange(.stopSyncDaemon(state, syncID: syncID))
+    }
+
+    public func syncDaemons() throws(IPVSKernelError) -> [IPVSSyncDaemon] {
+        try exchange(.dumpSyncDaemons).compactMap { message in
+            if case .syncDaemon(let daemon) = message.payload { daemon } else { nil }
+        }
+    }
+
     /// The whole table: every service (Vigil's or not) with its destinations.
     public func dump() throws(IPVSKernelError) -> IPVSTable {
         var table: IPVSTable = [:]

@@ -57,6 +57,32 @@ public final class RouteManager: Sendable {
         try send(rule, "rtnl_rule_delete") { sk, r in rtnl_rule_delete(sk, r, 0) }
     }
 
+    /// The routes of `table` marked with `protocolNumber`, both families: what a previous run
+    /// announced, and what is still there. Only family, destination, prefix, table and protocol
+    /// are filled in: that is what identifies them.
+    public func routes(table: UInt32, protocolNumber: UInt8) throws(RouteError) -> [RouteDefinition] {
+        var cache: OpaquePointer?
+        let rc = lock.withLock { _ in rtnl_route_alloc_cache(sk, AF_UNSPEC, 0, &cache) }
+        if rc < 0 { throw Self.error(rc, "dump routes") }
+        defer { nl_cache_free(cache) }
+        var result: [RouteDefinition] = []
+        var object = nl_cache_get_first(cache)
+        while let route = object {
+            object = nl_cache_get_next(route)
+            guard rtnl_route_get_table(route) == table, rtnl_route_get_protocol(route) == protocolNumber,
+                  let dst = rtnl_route_get_dst(route) else { continue }
+            let length = UInt8(clamping: nl_addr_get_prefixlen(dst))
+            let family: AddressFamily = rtnl_route_get_family(route) == UInt8(AF_INET6) ? .ipv6 : .ipv4
+            // A default route's destination is an empty address.
+            let destination = AddressManager.ipAddr(dst) ?? (family == .ipv4 ? .v4(IPv4Address(0, 0, 0, 0)) : .v6(IPv6Address(high: 0, low: 0)))
+            var found = RouteDefinition(family: family, destination: destination, prefixLength: length)
+            found.table = table
+            found.protocolNumber = protocolNumber
+            result.append(found)
+        }
+        return result
+    }
+
     private func send(_ route: RouteDefinition, _ operation: String,
                       _ body: (OpaquePointer, OpaquePointer) -> Int32) throws(RouteError) {
         guard let r = rtnl_route_alloc() else { throw .netlink(code: NLE_NOMEM, message: "out of memory", operation: "rtnl_route_alloc") }

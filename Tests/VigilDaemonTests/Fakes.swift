@@ -340,6 +340,10 @@ extension FakeNode: RoutingControl {
         guard let at = rules.firstIndex(of: rule) else { throw .notFound }
         rules.remove(at: at)
     }
+
+    func routes(table: UInt32, protocolNumber: UInt8) throws(RouteError) -> [RouteDefinition] {
+        routes.filter { $0.table == table && $0.protocolNumber == protocolNumber }
+    }
 }
 
 /// The kernel's IPVS table, with every request it was sent.
@@ -353,6 +357,20 @@ final class FakeIPVS: IPVSClient {
         return (0x010203, 4096)
     }
     func dump() throws(IPVSKernelError) -> IPVSTable { table }
+    /// The sync threads running, and every start and stop asked for.
+    var syncThreads: [IPVSSyncDaemon] = []
+    var syncRequests: [String] = []
+    func startSyncDaemon(_ daemon: IPVSSyncDaemon) throws(IPVSKernelError) {
+        syncRequests.append("start \(daemon)")
+        guard !syncThreads.contains(where: { $0.state == daemon.state }) else { throw .refused(request: "newDaemon", errno: 17) }
+        syncThreads.append(daemon)
+    }
+    func stopSyncDaemon(_ state: IPVSSyncState, syncID: UInt32) throws(IPVSKernelError) {
+        syncRequests.append("stop \(state)")
+        guard syncThreads.contains(where: { $0.state == state }) else { throw .refused(request: "delDaemon", errno: 3) }
+        syncThreads.removeAll { $0.state == state }
+    }
+    func syncDaemons() throws(IPVSKernelError) -> [IPVSSyncDaemon] { syncThreads }
     /// Counters a test sets; services and destinations without any read 0.
     var counters: [IPVSServiceKey: IPVSServiceStatistics] = [:]
     func statistics() throws(IPVSKernelError) -> [IPVSServiceKey: IPVSServiceStatistics] {
