@@ -164,6 +164,9 @@ func parityCases() -> [String] {
             ("missing include", try write("inc.conf", "include /nonexistent/vigil.conf\n" + instance), 0, 4),
             ("missing parameter", try write("param.conf", "vrrp_instance A {\n interface eth0\n virtual_router_id\n virtual_ipaddress { 10.0.0.1 }\n}\n"), 2, 5),
             ("unknown keyword with net_namespace", try write("ns.conf", "net_namespace vigil-absent-ns\nbogus_keyword 1\n" + instance), 0, 5),
+            // keepalived's -t never looks the instance up; at run time it clears the setting,
+            // so the director runs without connection sync and -t said nothing.
+            ("lvs_sync_daemon naming no instance", try write("sync.conf", "global_defs {\n lvs_sync_daemon eth0 inst VI_9\n}\n" + instance), 0, 5),
             ("clean", try write("clean.conf", instance), 0, 0),
         ]
         for c in cases {

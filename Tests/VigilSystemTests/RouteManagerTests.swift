@@ -81,6 +81,35 @@ import VigilSystem
         #expect(throws: RouteError.noVRF("va")) { try lab.inside(lab.a) { try manager.add(noVRF) } }
     }
 
+    /// What vigil_announce installs (`PREFIX dev lo table T proto P`) and how it finds them
+    /// again after a restart: only that table and protocol, both families.
+    @Test func announcedRoutesAreListedByTableAndProtocol() throws {
+        let lab = try NetnsLab("routelist")
+        defer { lab.destroy() }
+        _ = try Shell.run(["ip", "-n", lab.a, "link", "set", "lo", "up"])
+        let manager = try lab.inside(lab.a) { try RouteManager() }
+        func announced(_ text: String, _ length: UInt8) -> RouteDefinition {
+            var route = RouteDefinition(family: IPAddress(text)!.family, destination: IPAddress(text), prefixLength: length)
+            route.device = "lo"
+            route.table = 198
+            route.tracked = false
+            return route
+        }
+        let wanted = [announced("10.95.0.1", 32), announced("192.0.2.0", 24), announced("fd95::1", 128)]
+        for route in wanted { try lab.inside(lab.a) { try manager.add(route) } }
+        var otherProtocol = announced("10.95.0.2", 32)
+        otherProtocol.protocolNumber = 4
+        var otherTable = announced("10.95.0.3", 32)
+        otherTable.table = 199
+        for route in [otherProtocol, otherTable] { try lab.inside(lab.a) { try manager.add(route) } }
+        let four = try Shell.run(["ip", "-n", lab.a, "route", "show", "table", "198"]).output
+        #expect(four.contains("10.95.0.1 dev lo proto keepalived"), "\(four)")
+        let listed = try lab.inside(lab.a) { try manager.routes(table: 198, protocolNumber: 18) }
+        #expect(Set(listed.map { "\($0.destination!)/\($0.prefixLength)" }) == ["10.95.0.1/32", "192.0.2.0/24", "fd95::1/128"])
+        for route in wanted { try lab.inside(lab.a) { try manager.remove(route) } }
+        #expect(try lab.inside(lab.a) { try manager.routes(table: 198, protocolNumber: 18) }.isEmpty)
+    }
+
     @Test func ruleSelectorsAndActionsReachTheKernel() throws {
         let lab = try NetnsLab("ruleopts")
         defer { lab.destroy() }

@@ -488,6 +488,39 @@ check "flap: the steady server is still in" has_dest 10.94.0.1:80 10.70.0.92:80
 stop_vigil TERM
 kill "$STEADY" 2>/dev/null
 
+echo "# phase scaleout: mh, lvs_sync_daemon, vigil_announce"
+ip addr add 10.70.0.95/32 dev rs0
+httpd -f -p 10.70.0.95:80 -h /tmp/www &
+WEB95=$!
+routed() { ip route show table 198 | grep -q "^10.95.0.1 dev lo"; }
+daemons() { ipvsadm -L --daemon 2>/dev/null; }
+start_vigil scaleout.conf /tmp/scaleout.log || { show_log /tmp/scaleout.log; exit 1; }
+table -t 10.95.0.1:80 | sed 's/^/#   /'; daemons | sed 's/^/#   /'
+check "mh with mh-port and mh-fallback reaches the kernel" sh -c 'ipvsadm -Ln -t 10.95.0.1:80 | grep -q "^TCP  10.95.0.1:80 mh (mh-fallback,mh-port)"'
+check "lvs_sync_daemon without an instance: a master thread" sh -c 'ipvsadm -L --daemon | grep -q "^master sync daemon (mcast=rs0, syncid=9"'
+check "lvs_sync_daemon without an instance: and a backup thread" sh -c 'ipvsadm -L --daemon | grep -q "^backup sync daemon (mcast=rs0, syncid=9"'
+check "lvs_sync_daemon: the port reaches the kernel" sh -c 'ipvsadm -L --daemon | grep -q "port=8850"'
+check "vigil_announce: the route is in table 198 while the service has quorum" wait_for 3 routed
+kill "$WEB95"; wait "$WEB95" 2>/dev/null
+t=$(now)
+if wait_for 4 not routed; then ok "vigil_announce: withdrawn $(elapsed "$t") s after the only real server stopped (bound 4 s)"
+else notok "vigil_announce: withdrawn when quorum is lost"; show_log /tmp/scaleout.log | tail -n 10; fi
+httpd -f -p 10.70.0.95:80 -h /tmp/www &
+WEB95=$!
+check "vigil_announce: back when the server is" wait_for 4 routed
+stop_vigil KILL
+check "after SIGKILL the route and the sync threads stay behind" sh -c 'ip route show table 198 | grep -q "^10.95.0.1 " && ipvsadm -L --daemon | grep -q "master sync"'
+start_vigil scaleout.conf /tmp/scaleout2.log || show_log /tmp/scaleout2.log
+sleep 1
+check "restart: the route still wanted is kept, not withdrawn and re-added" sh -c 'ip route show table 198 | grep -q "^10.95.0.1 dev lo" && grep -q "1 routes of a previous run still wanted: kept" /tmp/scaleout2.log && ! grep -q "withdrawing 10.95.0.1" /tmp/scaleout2.log'
+check "restart: the sync threads as wanted are kept, not restarted" sh -c '! grep -q "started the master" /tmp/scaleout2.log && ipvsadm -L --daemon | grep -q "master sync"'
+ip route del 10.95.0.1/32 dev lo table 198
+check "a route someone deleted is put back within 2 s" wait_for 2 routed
+stop_vigil TERM
+check "SIGTERM: the route is withdrawn" not routed
+check "SIGTERM: both sync threads are stopped" sh -c '[ -z "$(ipvsadm -L --daemon)" ]'
+kill "$WEB95" 2>/dev/null; wait "$WEB95" 2>/dev/null
+
 echo "# phase lvs_flush"
 start_vigil flush.conf /tmp/flush.log
 check "lvs_flush empties the table first, foreign service included" sh -c '! ipvsadm -Ln | grep -q 10.99.9.9'
