@@ -4,10 +4,10 @@ SWIFT ?= swift
 # prometheus brings promtool, which checks the /metrics exposition. The second line is the
 # kernel lab's (QEMU guest with Debian's kernel, where IPVS is tested;
 # gcc and libc6-dev build the benchmarks' static helper, contrib/bench/benchtool.c).
-DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 prometheus nftables dnsmasq-base openssl libpcre2-dev procps \
+DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 prometheus nftables dnsmasq-base openssl libpcre2-dev procps frr libpam-modules bird2 \
 	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev strace
 
-.PHONY: all build release test unit integration kernel-lab demo deps fuzz faults bench-config bench-ipvs bench-tcpcheck bench-httpget bench-reload bench-status clean
+.PHONY: all build release test unit integration kernel-lab demo demo-ecmp deps fuzz faults bench-config bench-ipvs bench-tcpcheck bench-httpget bench-reload bench-status clean
 
 all: build
 
@@ -18,9 +18,9 @@ deps:
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	@# Debian starts keepalived.service and prometheus.service on install: make sure no reference
+	@# Debian starts keepalived, prometheus, frr and bird on install: make sure no reference
 	@# daemon runs on the host's interfaces and nothing scrapes or listens on the host's behalf.
-	@systemctl stop keepalived prometheus 2>/dev/null || true
+	@systemctl stop keepalived prometheus frr bird 2>/dev/null || true
 
 build: deps
 	$(SWIFT) build
@@ -56,6 +56,11 @@ unit: build
 
 demo: build
 	@contrib/demo.sh
+
+# Three directors behind an FRR router doing BGP ECMP, in the QEMU guest (IPVS): one is lost,
+# established connections survive with lvs_sync_daemon and are lost without (both rounds shown).
+demo-ecmp: build
+	@contrib/ecmp-lab/run.sh
 
 # libFuzzer (with AddressSanitizer) over every decoder of outside input, FUZZ_SECONDS per target
 # (FUZZ_RUNS=N: N executions instead); fails on any crash, leak, hang or runaway memory.

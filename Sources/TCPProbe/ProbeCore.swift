@@ -82,8 +82,13 @@ public enum ProbeClock {
 enum ProbeIO {
     enum Opened { case pending(Int32), done(ProbeOutcome) }
 
-    /// Errnos keepalived treats as a failed check rather than a check that did not run.
-    static let serverFaults: Set<Int32> = [ENETUNREACH, EHOSTUNREACH, ECONNREFUSED, EHOSTDOWN, ENETDOWN, ECONNRESET, ECONNABORTED, ETIMEDOUT]
+    /// Errnos keepalived treats as a failed check rather than a check that did not run, and
+    /// three it does not: a blackhole route makes connect() fail with EINVAL, a prohibit route
+    /// or a local firewall reject with EACCES / EPERM. keepalived then logs "Rescheduling" and
+    /// keeps the server in forever, though it is unreachable from this director (found in the
+    /// ECMP lab); Vigil counts them as failures.
+    static let serverFaults: Set<Int32> = [ENETUNREACH, EHOSTUNREACH, ECONNREFUSED, EHOSTDOWN, ENETDOWN, ECONNRESET, ECONNABORTED, ETIMEDOUT,
+                                           EINVAL, EACCES, EPERM]
 
     /// socket → options → bind → non-blocking connect. A connect that completes at once is
     /// closed and reported unless the caller keeps the socket (`closeOnConnect` false: an
