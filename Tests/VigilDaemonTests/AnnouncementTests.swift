@@ -62,11 +62,14 @@ import Testing
             .map { "\($0.destination!)/\($0.prefixLength)" }.sorted()
     }
 
-    func director(_ sim: Simulation) -> Director {
+    /// A director with a loopback, which the announced routes go through.
+    static func director(_ sim: Simulation) -> Director {
         let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
         lvs.node.addInterface("lo", segment: "loopback", ipv4: nil)
         return lvs
     }
+
+    func director(_ sim: Simulation) -> Director { Self.director(sim) }
 
     @Test func theRouteFollowsQuorum() throws {
         let sim = Simulation()
@@ -177,11 +180,7 @@ import Testing
 /// runs without an instance; with one, the threads follow it as keepalived's VRRP child moves
 /// them; a thread a killed run left that is as wanted is kept.
 @Suite struct SyncDaemonTests {
-    func director(_ sim: Simulation) -> Director {
-        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
-        lvs.node.addInterface("lo", segment: "loopback", ipv4: nil)
-        return lvs
-    }
+    func director(_ sim: Simulation) -> Director { AnnouncementTests.director(sim) }
 
     @Test func withoutAnInstanceBothThreadsRunUntilStop() throws {
         let sim = Simulation()

@@ -103,11 +103,14 @@ router bgp 65000
  address-family ipv4 unicast
   maximum-paths 8
  exit-address-family"
-    for i in 1 2 3; do
-        frr d$i "hostname d$i
-ip import-table 198" "hostname d$i
+    for i in 1 2 3; do director_frr $i; done
+}
+
+director_frr() { # director_frr N: zebra imports table 198, bgpd announces it to the router
+    frr d$1 "hostname d$1
+ip import-table 198" "hostname d$1
 router bgp 65001
- bgp router-id 10.0.0.1$i
+ bgp router-id 10.0.0.1$1
  no bgp ebgp-requires-policy
  neighbor 10.0.0.1 remote-as 65000
  neighbor 10.0.0.1 timers 1 3
@@ -115,7 +118,6 @@ router bgp 65001
  address-family ipv4 unicast
   redistribute table 198
  exit-address-family"
-    done
 }
 
 vigil_conf() { # vigil_conf NAME SYNC(0|1)
@@ -261,16 +263,6 @@ for p in /tmp/frr-d1/*.pid; do kill "$(cat "$p")" 2>/dev/null; done
 # What the killed d1 left in its announce table would be announced by its new zebra at once.
 in_ns d1 $IP route flush table 198
 sleep 0.5
-frr d1 "hostname d1
-ip import-table 198" "hostname d1
-router bgp 65001
- bgp router-id 10.0.0.11
- no bgp ebgp-requires-policy
- neighbor 10.0.0.1 remote-as 65000
- neighbor 10.0.0.1 timers 1 3
- neighbor 10.0.0.1 timers connect 1
- address-family ipv4 unicast
-  redistribute table 198
- exit-address-family"
+director_frr 1
 round baseline 0 || rc=1
 exit $rc
