@@ -519,7 +519,23 @@ check "a route someone deleted is put back within 2 s" wait_for 2 routed
 stop_vigil TERM
 check "SIGTERM: the route is withdrawn" not routed
 check "SIGTERM: both sync threads are stopped" sh -c '[ -z "$(ipvsadm -L --daemon)" ]'
-kill "$WEB95" 2>/dev/null; wait "$WEB95" 2>/dev/null
+# The pair mode: the sync threads follow a VRRP instance (alone on its link, a dummy with
+# multicast on, it becomes MASTER).
+ip link add sv0 type dummy
+ip link set sv0 multicast on
+ip link set sv0 up
+ip addr add 10.96.0.1/24 dev sv0
+start_vigil syncpair.conf /tmp/syncpair.log || show_log /tmp/syncpair.log
+check "lvs_sync_daemon inst: a backup thread while the instance is BACKUP, sync id = its VRID" wait_for 2 sh -c 'ipvsadm -L --daemon | grep -q "^backup sync daemon (mcast=sv0, syncid=51" && ! ipvsadm -L --daemon | grep -q "^master"'
+if wait_for 8 sh -c 'ipvsadm -L --daemon | grep -q "^master sync daemon (mcast=sv0, syncid=51"'; then
+    ok "lvs_sync_daemon inst: MASTER moves it to a master thread"
+else
+    notok "lvs_sync_daemon inst: MASTER moves it to a master thread"; ipvsadm -L --daemon | sed 's/^/#   /'; show_log /tmp/syncpair.log | tail -n 8
+fi
+check "lvs_sync_daemon inst: the backup thread stopped first (one thread left)" sh -c '[ "$(ipvsadm -L --daemon | wc -l)" = 1 ]'
+stop_vigil TERM
+check "lvs_sync_daemon inst: SIGTERM stops it" sh -c '[ -z "$(ipvsadm -L --daemon)" ]'
+ip link del sv0
 
 echo "# phase lvs_flush"
 start_vigil flush.conf /tmp/flush.log
