@@ -239,7 +239,8 @@ round() { # round NAME SYNC
     echo "RESULT $name.lost=$((alive_before - alive))"
     for d in d2 d3; do eval "base_$d=$(scheduled_on $d)"; done
     open_connections 12 "$name-new"
-    sleep 3
+    # Time for a SYN the emulated CPU was slow with to be retransmitted (1 s, then 2 s).
+    sleep 6
     for d in d2 d3; do eval "new_$d=\$(( \$(scheduled_on $d) - base_$d ))"; done
     echo "RESULT $name.new.d2=$new_d2"
     echo "RESULT $name.new.d3=$new_d3"

@@ -447,6 +447,7 @@ ip route add 10.70.0.72/32 dev rs0 2>/dev/null || true
 start_vigil datagram.conf /tmp/datagram.log || { show_log /tmp/datagram.log; exit 1; }
 udp_dest() { ipvsadm -Ln -u 10.97.0.1:53 2>/dev/null | awk '/->/ { print $2 }' | grep -qx "$1"; }
 wait_for 6 not udp_dest 10.70.0.75:53
+wait_for 4 not udp_dest 10.70.0.72:53
 echo "# table:"; ipvsadm -Ln -u 10.97.0.1:53 | sed 's/^/#   /'
 check "PING_CHECK: an address that answers ICMP is in" udp_dest 10.70.0.71:53
 check "PING_CHECK: an address nobody answers at is out" not udp_dest 10.70.0.72:53
