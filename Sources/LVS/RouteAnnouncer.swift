@@ -99,10 +99,7 @@ public struct RouteAnnouncer: Sendable {
         Self.sorted(announced.subtracting(present))
     }
 
-    static func sorted(_ prefixes: Set<AnnouncedPrefix>) -> [AnnouncedPrefix] {
-        prefixes.sorted { $0.description < $1.description }
-    }
-    static func sorted(_ prefixes: [AnnouncedPrefix]) -> [AnnouncedPrefix] {
+    static func sorted(_ prefixes: some Sequence<AnnouncedPrefix>) -> [AnnouncedPrefix] {
         prefixes.sorted { $0.description < $1.description }
     }
 }

@@ -51,19 +51,18 @@ final class AnnouncementHost: LoopHost {
         nextCheck = now + Self.checkInterval
         // Without announcements the table is left alone: it may be someone else's.
         guard let routing, isConfigured else { return }
-        let found: [RouteDefinition]
-        do { found = try routing.routes(table: announcer.table, protocolNumber: announcer.protocolNumber) } catch {
+        let leftovers: [AnnouncedPrefix]
+        do { leftovers = try inKernel(routing) } catch {
             logger.error("announce: cannot list table \(announcer.table): \(error)")
             dirty = true
             return
         }
-        let leftovers = found.compactMap { route in route.destination.map { AnnouncedPrefix($0, length: route.prefixLength) } }
-        let desired = currentDesired()
-        for prefix in announcer.adopt(leftovers: leftovers, desired: desired) {
+        let stale = announcer.adopt(leftovers: leftovers, desired: currentDesired())
+        for prefix in stale {
             logger.notice("announce: removing \(prefix) from table \(announcer.table), left by a previous run")
             remove(prefix)
         }
-        let kept = leftovers.count - leftovers.filter { !desired.contains($0) }.count
+        let kept = leftovers.count - stale.count
         if kept > 0 { logger.notice("announce: \(kept) routes of a previous run still wanted: kept in table \(announcer.table)") }
         dirty = true
     }
@@ -145,13 +144,18 @@ final class AnnouncementHost: LoopHost {
         let desired = currentDesired()
         for prefix in failing.intersection(desired) { add(prefix) }
         guard let routing, !announcer.announced.isEmpty else { return }
-        guard let found = try? routing.routes(table: announcer.table, protocolNumber: announcer.protocolNumber) else { return }
-        let present = Set(found.compactMap { route in route.destination.map { AnnouncedPrefix($0, length: route.prefixLength) } })
+        guard let present = try? Set(inKernel(routing)) else { return }
         for prefix in announcer.missing(present: present) {
             logger.warning("announce: \(prefix) was removed from table \(announcer.table) by someone else: put back")
             announcer.didRemove(prefix)
             add(prefix)
         }
+    }
+
+    /// The prefixes of the announce table's routes of our protocol, as the kernel has them.
+    private func inKernel(_ routing: any RoutingControl) throws(RouteError) -> [AnnouncedPrefix] {
+        try routing.routes(table: announcer.table, protocolNumber: announcer.protocolNumber)
+            .compactMap { route in route.destination.map { AnnouncedPrefix($0, length: route.prefixLength) } }
     }
 
     private func announcers(of prefix: AnnouncedPrefix) -> String {
