@@ -33,9 +33,11 @@ public enum LVSEvent: Sendable {
     case run(CheckerID, timeout: Int64)
     /// misc_dynamic set a real server's weight.
     case weightChanged(virtualServer: Int, realServer: Int, weight: Int)
-    /// A checker's verdict changed (keepalived logs these: "TCP connection to … success.",
-    /// "TCP_CHECK on service … failed after N retries.").
-    case checkerVerdict(CheckerID, up: Bool)
+    /// A checker's verdict changed, or was its first (keepalived logs these: "TCP connection
+    /// to … success.", "TCP_CHECK on service … failed after N retries."). `wasUp` is the state
+    /// it had before, nil for its first verdict (then it was up unless alpha): keepalived's
+    /// mails go by it.
+    case checkerVerdict(CheckerID, up: Bool, wasUp: Bool?)
     /// A real server entered or left the pool; run notify_up / notify_down.
     case realServer(virtualServer: Int, realServer: Int, RealServerHealth.Event)
     /// Quorum gained or lost; run quorum_up / quorum_down.
@@ -279,8 +281,9 @@ public struct LVSController: Sendable {
                 generation += 1
             case .reportUp, .reportDown:
                 let up = action == .reportUp
-                events.append(.checkerVerdict(id, up: up))
                 let v = place.virtualServer, r = place.realServer
+                let health = servers[v][r]
+                events.append(.checkerVerdict(id, up: up, wasUp: health.checkerHasRun[place.checker] ? health.checkerUp[place.checker] : nil))
                 guard let change = servers[v][r].record(checker: place.checker, up: up) else { continue }
                 events.append(.realServer(virtualServer: v, realServer: r, change))
                 for q in pools[v].apply(change, to: r) { events.append(.quorum(virtualServer: v, q)) }

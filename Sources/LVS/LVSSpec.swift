@@ -113,6 +113,9 @@ public struct RealServerSpec: Sendable {
     public var inhibitOnFailure: Bool
     public var notifyUp: ScriptCommand?
     public var notifyDown: ScriptCommand?
+    /// Mail its checkers' verdicts (keepalived's resolution: the real server's smtp_alert,
+    /// else smtp_alert_checker, else global smtp_alert, else on; never the virtual server's).
+    public var smtpAlert = true
     /// Only the checkers Vigil runs (TCP_CHECK); the others were reported as warnings.
     public var checkers: [CheckerSpec]
     public var location: SourceLocation
@@ -150,6 +153,8 @@ public struct VirtualServerSpec: Sendable {
     public var quorumUp: ScriptCommand?
     public var quorumDown: ScriptCommand?
     public var omega: Bool
+    /// Mail quorum changes: its smtp_alert, else smtp_alert_checker, else global smtp_alert, else off.
+    public var smtpAlert = false
     /// Vigil's own `vigil_announce` lines (see `RouteAnnouncer`).
     public var announcements: [AnnouncementSpec] = []
     public var location: SourceLocation
@@ -203,8 +208,11 @@ public enum LVSSpecBuilder {
                                               weight: chk.fileWeight ?? file.weight, reverse: chk.fileWeight != nil ? chk.fileReverse : file.reverse)
                     checkers.append(spec)
                 }
+                let globals = config.globals
                 realServers.append(RealServerSpec(destination: dest, inhibitOnFailure: rs.inhibitOnFailure ?? vs.inhibitOnFailure,
-                                                  notifyUp: rs.notifyUp, notifyDown: rs.notifyDown, checkers: checkers, location: rs.location))
+                                                  notifyUp: rs.notifyUp, notifyDown: rs.notifyDown,
+                                                  smtpAlert: rs.smtpAlert ?? globals.smtpAlertChecker ?? globals.smtpAlert ?? true,
+                                                  checkers: checkers, location: rs.location))
             }
             var sorry: SorryServerSpec?
             if let s = vs.sorryServer {
@@ -218,7 +226,9 @@ public enum LVSSpecBuilder {
             if case .group(let groupName) = vs.key { identity = .group(groupName, ipvsProtocol(vs.proto)) } else { identity = .service(first) }
             specs.append(VirtualServerSpec(identity: identity, name: first.description, services: services, realServers: realServers, sorryServer: sorry,
                                            quorum: vs.quorum, hysteresis: vs.hysteresis, quorumUp: vs.quorumUp, quorumDown: vs.quorumDown,
-                                           omega: vs.omega, announcements: announcements(vs, keys: keys), location: vs.location))
+                                           omega: vs.omega,
+                                           smtpAlert: vs.smtpAlert ?? config.globals.smtpAlertChecker ?? config.globals.smtpAlert ?? false,
+                                           announcements: announcements(vs, keys: keys), location: vs.location))
         }
         return (specs, warnings)
     }

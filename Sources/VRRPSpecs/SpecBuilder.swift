@@ -8,15 +8,19 @@ import Tracking
 public enum VRRPSetupBuilder {
     /// `problems` are instances that cannot run at all; the daemon refuses a configuration
     /// (at start or on reload) that has any.
+    /// Where keepalived's alert mails go (VRRP's and the checkers'); nil without a server
+    /// or without a recipient, as keepalived then sends nothing.
+    public static func mailSettings(_ g: GlobalDefs) -> MailSettings? {
+        guard let server = g.smtpServerAddress ?? g.smtpServer.flatMap({ IPAddress($0) }), !g.notificationEmail.isEmpty else { return nil }
+        return MailSettings(server: server, port: UInt16(clamping: g.smtpPort), to: g.notificationEmail,
+                            from: g.notificationEmailFrom, helo: g.smtpHeloName, routerID: g.routerID,
+                            timeout: max(g.smtpConnectTimeout, 1_000_000), noEmailFaults: g.noEmailFaults)
+    }
+
     public static func build(_ config: Configuration) -> (setup: VRRPSetup, problems: [SpecProblem]) {
         var setup = VRRPSetup()
         setup.startupDelay = config.globals.startupDelay
-        let g = config.globals
-        if let server = g.smtpServerAddress ?? g.smtpServer.flatMap({ IPAddress($0) }), !g.notificationEmail.isEmpty {
-            setup.mail = MailSettings(server: server, port: UInt16(clamping: g.smtpPort), to: g.notificationEmail,
-                                      from: g.notificationEmailFrom, helo: g.smtpHeloName, routerID: g.routerID,
-                                      timeout: max(g.smtpConnectTimeout, 1_000_000), noEmailFaults: g.noEmailFaults)
-        }
+        setup.mail = mailSettings(config.globals)
         setup.garpInterval = config.globals.garpInterval
         setup.gnaInterval = config.globals.gnaInterval
         setup.staticAddresses = config.staticAddresses.map { vipSpec($0, instanceInterface: config.globals.defaultInterface) }

@@ -42,6 +42,8 @@ public enum ConfigDumper {
         if let alert = g.smtpAlert { out.line("smtp_alert \(alert)") }
         if let alert = g.smtpAlertVRRP { out.line("smtp_alert_vrrp \(alert)") }
         if g.noEmailFaults { out.line("no_email_faults") }
+        if let alert = g.smtpAlertChecker { out.line("smtp_alert_checker \(alert)") }
+        if g.noCheckerEmails { out.line("no_checker_emails") }
         if g.lowerPrioNoAdvert { out.line("vrrp_lower_prio_no_advert") }
         if let send = g.higherPrioSendAdvert { out.line(send ? "vrrp_higher_prio_send_advert" : "vrrp_higher_prio_send_advert false") }
         if g.startupDelay > 0 { out.line("vrrp_startup_delay \(formatSeconds(g.startupDelay))") }
@@ -229,6 +231,7 @@ public enum ConfigDumper {
             if vs.sorryServerInhibit { out.line("sorry_server_inhibit") }
             if vs.alpha { out.line("alpha") }
             if vs.omega { out.line("omega") }
+            if let alert = vs.smtpAlert { out.line("smtp_alert \(alert)") }
             if vs.inhibitOnFailure { out.line("inhibit_on_failure") }
             if vs.haSuspend { out.line("ha_suspend") }
             for flag in vs.flags { out.line(flag) }
@@ -243,6 +246,7 @@ public enum ConfigDumper {
                 out.line("weight \(rs.weight ?? vs.weight)")
                 if rs.inhibitOnFailure ?? vs.inhibitOnFailure { out.line("inhibit_on_failure") }
                 if let m = rs.method { out.line("lvs_method \(m.rawValue)") }
+                if let alert = rs.smtpAlert { out.line("smtp_alert \(alert)") }
                 if let n = rs.notifyUp { out.line("notify_up \(quote(n.command))") }
                 if let n = rs.notifyDown { out.line("notify_down \(quote(n.command))") }
                 if rs.upperThreshold > 0 { out.line("uthreshold \(rs.upperThreshold)") }

@@ -80,7 +80,7 @@ struct Interpreter {
 
     static let globalKeywords = [
         "router_id", "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout",
-        "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "no_email_faults",
+        "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker", "no_checker_emails", "no_email_faults",
         "enable_script_security", "script_user", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
         "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
         "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
@@ -94,7 +94,7 @@ struct Interpreter {
     static let globalAccepted = [
         "tmp_config_directory", "config_save_dir", "process_names", "process_name", "vrrp_process_name",
         "checker_process_name", "bfd_process_name", "startup_script", "startup_script_timeout", "shutdown_script",
-        "shutdown_script_timeout", "smtp_alert_checker",
+        "shutdown_script_timeout",
         "checker_log_all_failures", "lvs_timeouts", "vrrp_garp_extra_if",
         "nftables_counters", "nftables_ifindex", "nftables_ipvs",
         "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
@@ -110,7 +110,7 @@ struct Interpreter {
         "vrrp_netlink_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
         "lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
         "process_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier", "rs_init_notifies",
-        "no_checker_emails", "umask", "log_unknown_vrids", "vmac_addr_prefix", "random_seed",
+        "umask", "log_unknown_vrids", "vmac_addr_prefix", "random_seed",
         "include_check",
         "data_use_instance", "state_dump_file", "stats_dump_file", "json_dump_file", "json_version",
         "linkbeat_use_polling", "linkbeat_interfaces", "net_namespace", "net_namespace_ipvs",
@@ -221,6 +221,8 @@ struct Interpreter {
             case "smtp_helo_name": g.smtpHeloName = reader.string(s, expecting: "a host name")
             case "smtp_alert": g.smtpAlert = reader.boolean(s) ?? true
             case "smtp_alert_vrrp": g.smtpAlertVRRP = reader.boolean(s) ?? true
+            case "smtp_alert_checker": g.smtpAlertChecker = reader.boolean(s) ?? true
+            case "no_checker_emails": g.noCheckerEmails = reader.boolean(s) ?? g.noCheckerEmails
             case "no_email_faults": g.noEmailFaults = true
             case "smtp_connect_timeout":
                 if let v = reader.timer(s, min: 0) { g.smtpConnectTimeout = v }
@@ -1118,9 +1120,9 @@ struct Interpreter {
         "quorum_down", "sorry_server", "sorry_server_inhibit", "alpha", "omega", "inhibit_on_failure",
         "ha_suspend", "virtualhost", "connect_timeout", "retry", "delay_before_retry", "warmup", "weight",
         "real_server", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback",
-        "hashed", "vigil_announce",
+        "hashed", "vigil_announce", "smtp_alert",
     ]
-    static let virtualServerAccepted = ["smtp_alert", "snmp_name", "ip_family", "sorry_server_lvs_method", "nftables"]
+    static let virtualServerAccepted = ["snmp_name", "ip_family", "sorry_server_lvs_method", "nftables"]
     static let schedulers = ["rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"]
 
     mutating func virtualServer(_ s: Statement, _ block: [Statement]) {
@@ -1176,6 +1178,7 @@ struct Interpreter {
             case "sorry_server_inhibit": vs.sorryServerInhibit = true
             case "alpha": vs.alpha = true
             case "omega": vs.omega = true
+            case "smtp_alert": vs.smtpAlert = reader.boolean(s) ?? vs.smtpAlert
             case "inhibit_on_failure": vs.inhibitOnFailure = reader.boolean(s) ?? true
             case "ha_suspend": vs.haSuspend = true; vs.notActedOn[s.keyword] = s.location
             case "virtualhost": vs.virtualhost = reader.string(s, expecting: "a host name")
@@ -1303,8 +1306,8 @@ struct Interpreter {
 
     static let realServerKeywords = ["weight", "inhibit_on_failure", "lvs_method", "notify_up", "notify_down",
                                      "uthreshold", "lthreshold", "alpha", "connect_timeout", "retry",
-                                     "delay_before_retry", "warmup", "delay_loop", "virtualhost"]
-    static let realServerAccepted = ["smtp_alert", "snmp_name"]
+                                     "delay_before_retry", "warmup", "delay_loop", "virtualhost", "smtp_alert"]
+    static let realServerAccepted = ["snmp_name"]
 
     mutating func realServer(_ s: Statement, _ block: [Statement]) -> RealServer? {
         guard let address = reader.address(s) else { return nil }
@@ -1335,6 +1338,7 @@ struct Interpreter {
                     if let m = ForwardingMethod(rawValue: t.text.uppercased()) { rs.method = m }
                     else { reader.diagnostics.error(t.location, "unknown forwarding method '\(t.text)': expected NAT, DR or TUN") }
                 }
+            case "smtp_alert": rs.smtpAlert = reader.boolean(s) ?? rs.smtpAlert
             case "notify_up": rs.notifyUp = reader.command(s)
             case "notify_down": rs.notifyDown = reader.command(s)
             case "uthreshold": rs.upperThreshold = reader.integer(s, in: 0...Int(UInt32.max)) ?? 0
@@ -1373,7 +1377,7 @@ struct Interpreter {
             case .smtp: specific = ["helo_name", "host"]
             case .dns: specific = ["type", "name"]
             case .udp: specific = ["payload", "require_reply", "min_reply_length", "max_reply_length"]
-            case .file: specific = ["track_file", "weight", "dynamic"]
+            case .file: specific = ["track_file", "weight"]
             case .bfd: specific = ["name"]
             }
             table[kind] = (kind == .misc ? ["retry", "delay_before_retry", "warmup", "delay_loop", "alpha", "log_all_failures"]

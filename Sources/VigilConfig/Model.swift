@@ -76,6 +76,11 @@ public struct GlobalDefs: Sendable {
     /// Global defaults of smtp_alert: `smtp_alert_vrrp` for VRRP, else `smtp_alert`.
     public var smtpAlert: Bool?
     public var smtpAlertVRRP: Bool?
+    /// `smtp_alert_checker`: the default for virtual and real servers, before `smtp_alert`.
+    public var smtpAlertChecker: Bool?
+    /// `no_checker_emails`: a real server's mail only when the server itself changes, not
+    /// when one of several checkers does.
+    public var noCheckerEmails = false
     public var noEmailFaults = false
     public var smtpConnectTimeout: Microseconds = 30_000_000
     public var enableScriptSecurity = false
@@ -477,6 +482,9 @@ public struct RealServer: Sendable {
     public var address: IPAddress
     public var port: Int
     public var location: SourceLocation
+    /// nil: `smtp_alert_checker`, else global `smtp_alert`, else on (keepalived's default,
+    /// kept for compatibility: a real server is mailed about unless told otherwise).
+    public var smtpAlert: Bool?
     public var weight: Int?
     public var inhibitOnFailure: Bool?
     public var method: ForwardingMethod?
@@ -500,6 +508,8 @@ public struct RealServer: Sendable {
 public struct VirtualServer: Sendable {
     public var key: VirtualServerKey
     public var location: SourceLocation
+    /// nil: `smtp_alert_checker`, else global `smtp_alert`, else off.
+    public var smtpAlert: Bool?
     public var delayLoop: Microseconds = 60_000_000
     public var scheduler = "wlc"
     public var schedulerSet = false

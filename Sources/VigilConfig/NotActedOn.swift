@@ -20,8 +20,6 @@ public enum NotActedOn {
     static let consequences: [String: String] = {
         var table: [String: String] = [:]
         func set(_ keywords: [String], _ text: String) { for k in keywords { table[k] = text } }
-        set(["smtp_alert_checker", "no_checker_emails", "smtp_alert"],
-            "real server and virtual server alerts are not mailed yet (VRRP state changes are)")
         set(["dynamic_interfaces"], "an instance whose interface is missing at start is not waited for")
         set(["track_bfd", "bfd_instance"], "BFD is not run")
         set(["use_vmac_addr", "vmac_addr_prefix"], "the VMAC's addresses are not exported to the parent interface")
@@ -69,13 +67,6 @@ public enum NotActedOn {
             }
         }
         warn("", config.globals.notActedOn)
-        let g = config.globals
-        if g.smtpServerAddress != nil {
-            if !g.notificationEmail.isEmpty, let vs = config.virtualServers.first {
-                // keepalived mails real server UP/DOWN by default (a real server's smtp_alert is on).
-                diagnostics.warning(vs.location, "virtual_server \(vs.key): real server alerts are not mailed by Vigil yet (keepalived mails them to notification_email by default)", klass: .note)
-            }
-        }
         for group in config.syncGroups { warn("vrrp_sync_group \(group.name): ", group.notActedOn) }
         for instance in config.instances {
             warn("(\(instance.name)) ", instance.notActedOn)

@@ -74,6 +74,8 @@ final class CheckerHost: LoopHost {
     var trackFileValue: (String) -> Int = { _ in 0 }
     /// Called with each finished check's duration (µs), for the metrics' histogram.
     var onCheckFinished: (CheckerKind, Int64) -> Void = { _, _ in }
+    /// keepalived's real and virtual server smtp_alert mails; nil in hosts without mail.
+    var mail: MailHost?
 
     /// nil when the configuration has no usable virtual_server.
     init?(specs: [VirtualServerSpec], globals: GlobalDefs, system: DaemonSystem, loop: EventLoop, scripts: ScriptHost, logger: Logger) {
@@ -440,6 +442,7 @@ final class CheckerHost: LoopHost {
     }
 
     private func handle(_ events: [LVSEvent], at now: Int64) {
+        if mail?.settings != nil { mailAlerts(for: events) }
         for event in events {
             switch event {
             case .connect(let id, let timeout):
@@ -452,7 +455,7 @@ final class CheckerHost: LoopHost {
                 logger.info("Changing weight to \(weight) for rs \(rs.destination.key.formatted(in: vs.services[0].key)) of VS \(vs.name)")
             case .fetch(let id, let url, let timeout):
                 startFetch(id, url: url, timeout: timeout, now: now)
-            case .checkerVerdict(let id, let up):
+            case .checkerVerdict(let id, let up, _):
                 // A MISC_CHECK's verdict was logged with its script's exit (miscFinished).
                 guard let spec = controller.spec(of: id), spec.misc == nil else { continue }
                 if let file = spec.file {
@@ -647,7 +650,9 @@ final class CheckerHost: LoopHost {
     func reload(to specs: [VirtualServerSpec], globals: GlobalDefs, at now: Int64) -> ReloadResult {
         self.globals = globals
         let owned = Set(installed.keys.map(\.key))
+        let oldSpecs = controller.specs, oldAlive = controller.servers.map { $0.map(\.isAlive) }
         let (events, summary) = controller.reload(to: specs, at: now)
+        if started { mailRemovedServers(oldSpecs: oldSpecs, oldAlive: oldAlive) }
         refreshProbeTargets()
         requestBytes = [:]
         guard kernel != nil, started else { return ReloadResult(summary: summary, operations: []) }
@@ -658,6 +663,69 @@ final class CheckerHost: LoopHost {
         reconciledGeneration = controller.generation
         apply(ops, logEach: true)
         return ReloadResult(summary: summary, operations: ops)
+    }
+
+    // MARK: Mail
+
+    /// keepalived's checker mails (check_*.c, ipwrapper.c): a real server's when one of its
+    /// checkers changes verdict (with no_checker_emails only when the server itself came or
+    /// went), a virtual server's when its quorum changes. Subjects and bodies are keepalived's.
+    private func mailAlerts(for events: [LVSEvent]) {
+        guard let mail else { return }
+        var serverChanged = Set<Int>()
+        for case .realServer(let v, let r, let change) in events where change != .stillDown { serverChanged.insert(v << 20 | r) }
+        for event in events {
+            switch event {
+            case .checkerVerdict(let id, let up, let wasUp):
+                guard let spec = controller.spec(of: id), spec.file == nil, let place = controller.places[id.slot] else { continue }
+                // MISC_CHECK mails its first verdict whatever it is; the others only a change
+                // (a first verdict changes a non-alpha checker only when it fails).
+                guard up != (wasUp ?? !spec.timing.alpha) || (spec.misc != nil && wasUp == nil) else { continue }
+                let vs = controller.specs[place.virtualServer]
+                let rs = vs.realServers[place.realServer]
+                guard rs.smtpAlert, !globals.noCheckerEmails || serverChanged.contains(place.virtualServer << 20 | place.realServer) else { continue }
+                let alive = controller.servers[place.virtualServer][place.realServer].isAlive
+                mail.send(about: "Realserver \(rs.destination.key.formatted(in: vs.services[0].key)) of virtual server \(vs.name)",
+                          alive ? "UP" : "DOWN", body: Self.verdictMailBody(spec, up: up, lastResult: records[id.slot].result))
+            case .quorum(let v, let q):
+                let vs = controller.specs[v]
+                guard vs.smtpAlert else { continue }
+                let what = q.isUp ? (q.initial ? "Starting with quorum up" : "Gained quorum")
+                                  : (q.initial ? "Starting with quorum down" : "Lost quorum")
+                // keepalived writes "+" and "<=" whichever way quorum went.
+                mail.send(about: "Virtualserver \(vs.name)", q.isUp ? "UP" : "DOWN",
+                          body: "=> \(what) \(vs.quorum)+\(vs.hysteresis)=\(q.threshold) <= \(q.weightSum) <=")
+            default: continue
+            }
+        }
+    }
+
+    /// The body keepalived's checker of this kind sends.
+    static func verdictMailBody(_ spec: CheckerSpec, up: Bool, lastResult: String?) -> String {
+        if spec.misc != nil { return "=> MISC CHECK \(up ? "succeeded" : lastResult == "timed out" ? "timed out" : "failed") on service <=" }
+        if spec.smtpHelo != nil {
+            return up ? "=> CHECK succeed on service <=" : "=> CHECK failed on service\(lastResult.map { " : \($0)" } ?? "") <="
+        }
+        if spec.http != nil { return up ? "=> CHECK succeed on service <=" : "=> CHECK failed on service : HTTP request failed <=" }
+        switch spec.kind {
+        case .dns: return "=> DNS_CHECK: \(up ? "succeed" : "failed") on service <="
+        case .udp: return "=> UDP CHECK \(up ? "succeed" : "failed") on service <="
+        case .ping: return "=> ICMP CHECK \(up ? "succeed" : "failed") on service <="
+        default: return "=> TCP CHECK \(up ? "succeed" : "failed") on service <="
+        }
+    }
+
+    /// A reload that drops a real server that was alive mails it as keepalived's
+    /// clear_service_rs does ("=> Removing <=").
+    private func mailRemovedServers(oldSpecs: [VirtualServerSpec], oldAlive: [[Bool]]) {
+        guard let mail, mail.settings != nil else { return }
+        var kept = Set<String>()
+        for vs in controller.specs { for rs in vs.realServers { kept.insert("\(vs.identity)|\(rs.destination.key)") } }
+        for (v, vs) in oldSpecs.enumerated() {
+            for (r, rs) in vs.realServers.enumerated() where rs.smtpAlert && oldAlive[v][r] && !kept.contains("\(vs.identity)|\(rs.destination.key)") {
+                mail.send(about: "Realserver \(rs.destination.key.formatted(in: vs.services[0].key)) of virtual server \(vs.name)", "DOWN", body: "=> Removing <=")
+            }
+        }
     }
 
     // MARK: Stop

@@ -114,15 +114,15 @@ public final class Daemon {
             let (built, problems) = VRRPSetupBuilder.build(configuration)
             if let problem = problems.first { throw DaemonError(problem.message) }
             setup = built
-            mail.settings = built.mail
             try vrrp.setUp(setup)
         }
+        mail.settings = VRRPSetupBuilder.mailSettings(configuration.globals)
         if options.runChecker {
             let (specs, warnings) = LVSSpecBuilder.build(configuration)
             for warning in warnings { logger.warning("\(warning)") }
             Self.addTrackFiles(of: specs, to: &setup)
             checkers = CheckerHost(specs: specs, globals: configuration.globals, system: system, loop: loop, scripts: scripts, logger: logger)
-            checkers?.trackFileValue = { [unowned self] name in self.trackers.fileValue(name) }
+            if let checkers { connect(checkers) }
             configureAnnouncements(specs, configuration.globals)
         }
         vrrp.onStateChanged = { [unowned self] in
@@ -207,6 +207,13 @@ public final class Daemon {
             }
         }
         if reloadWanted { reload() }
+    }
+
+    /// What a checker host reads from and reports to the rest of the daemon (at start, or on
+    /// the reload that brings the first virtual servers).
+    func connect(_ host: CheckerHost) {
+        host.trackFileValue = { [unowned self] name in self.trackers.fileValue(name) }
+        host.mail = mail
     }
 
     /// keepalived's stop: instances leave (priority 0, VIPs released unless -V), IPVS is

@@ -102,7 +102,7 @@ extension Daemon {
         trackers.reload(to: newSetup, plan: plan.scripts, at: now)
         firewall.configure(table: config.globals.nftablesTable, priority: config.globals.nftablesPriority)
         vrrp.commitReload(prepared, at: now)
-        mail.settings = newSetup.mail
+        mail.settings = VRRPSetupBuilder.mailSettings(config.globals)
         if !plan.kept.filter({ $0.changes.contains { $0.hasPrefix("VIPs") } }).isEmpty {
             logger.warning("VIPs changed: a keepalived peer rejects adverts whose address list differs from its own unless it has skip_check_adv_addr (keepalived #1603); reload the peers too")
         }
@@ -115,7 +115,7 @@ extension Daemon {
             } else if let host = CheckerHost(specs: specs, globals: config.globals, system: system, loop: loop, scripts: scripts, logger: logger) {
                 // The first virtual servers of this run.
                 checkers = host
-                host.trackFileValue = { [unowned self] name in self.trackers.fileValue(name) }
+                connect(host)
                 observeChecks(of: host)
                 loop.add(host)
                 let operations = host.start(at: now)

@@ -414,3 +414,143 @@ import VigilSystem
         #expect(refused.log.contains("SMTP alert not sent ([test] VRRP Instance VI_1 - Entering MASTER state): MAIL FROM answered '550 no relay'"))
     }
 }
+
+/// keepalived's checker mails: a real server's when a checker's verdict changes (its default
+/// is on), a virtual server's when quorum changes (only with smtp_alert), one when a reload
+/// drops a live server; no_checker_emails keeps only the mails where the server itself moved.
+@Suite struct CheckerMailTests {
+    static func config(globals: String = "", vsExtra: String = "smtp_alert", secondServer: String = "", misc: Bool = false) -> String {
+        """
+        global_defs {
+            router_id test
+            enable_script_security
+            script_user root
+            \(StateMailTests.globals.replacingOccurrences(of: "smtp_alert", with: ""))
+            \(globals)
+        }
+        virtual_server 10.0.0.100 80 {
+            delay_loop 2
+            lb_algo rr
+            lb_kind DR
+            protocol TCP
+            \(vsExtra)
+            real_server 10.0.1.1 80 {
+                TCP_CHECK {
+                    connect_timeout 1
+                    retry 0
+                }
+                \(misc ? "MISC_CHECK {\n    misc_path /etc/keepalived/check.sh\n}" : "")
+            }
+            \(secondServer)
+        }
+
+        """
+    }
+
+    static func subjects(_ lvs: Director) -> [String] {
+        lvs.smtp.messages.compactMap { $0.split(separator: "\r\n").first { $0.hasPrefix("Subject: ") }.map { String($0.dropFirst(9)) } }
+    }
+
+    static func bodies(_ lvs: Director) -> [String] {
+        lvs.smtp.messages.compactMap { m in m.components(separatedBy: "\r\n\r\n").dropFirst().first }
+    }
+
+    @Test func aFailedCheckAndItsRecoveryAreMailedWithKeepalivedsWords() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        var up = true
+        lvs.prober.alive = { _ in up }
+        try lvs.start(Self.config())
+        sim.run(3)
+        #expect(Self.subjects(lvs) == ["[test] Virtualserver [10.0.0.100]:tcp:80 - UP"])
+        #expect(Self.bodies(lvs) == ["=> Starting with quorum up 1+0=1 <= 1 <="])
+        up = false
+        sim.run(4)
+        #expect(Array(Self.subjects(lvs).dropFirst()) == ["[test] Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.100]:tcp:80 - DOWN",
+                                                           "[test] Virtualserver [10.0.0.100]:tcp:80 - DOWN"])
+        #expect(Array(Self.bodies(lvs).dropFirst()) == ["=> TCP CHECK failed on service <=", "=> Lost quorum 1+0=1 <= 0 <="])
+        up = true
+        sim.run(4)
+        #expect(Array(Self.subjects(lvs).dropFirst(3)) == ["[test] Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.100]:tcp:80 - UP",
+                                                           "[test] Virtualserver [10.0.0.100]:tcp:80 - UP"])
+        #expect(Self.bodies(lvs)[3] == "=> TCP CHECK succeed on service <=")
+        #expect(lvs.log.contains("SMTP alert successfully sent: [test] Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.100]:tcp:80 - UP"))
+        lvs.stop(in: sim)
+    }
+
+    @Test func realServersAreMailedByDefaultAndVirtualServersOnlyWhenAsked() throws {
+        // Two real servers, so the first one's failure keeps quorum; no smtp_alert anywhere.
+        let second = "real_server 10.0.1.2 80 {\n    TCP_CHECK {\n        connect_timeout 1\n        retry 0\n    }\n}"
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        var up = true
+        lvs.prober.alive = { target in up || target.description.hasPrefix("10.0.1.2") }
+        try lvs.start(Self.config(vsExtra: "", secondServer: second))
+        sim.run(3)
+        #expect(lvs.smtp.messages.isEmpty)
+        up = false
+        sim.run(4)
+        #expect(Self.subjects(lvs) == ["[test] Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.100]:tcp:80 - DOWN"])
+
+        // smtp_alert_checker off in global_defs silences the real servers; a real server's own
+        // smtp_alert on wins over it.
+        let quiet = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        quiet.prober.alive = { _ in false }
+        try quiet.start(Self.config(globals: "smtp_alert_checker off", vsExtra: "", secondServer: second.replacingOccurrences(of: "80 {\n", with: "80 {\n    smtp_alert on\n")))
+        sim.run(7)
+        #expect(Self.subjects(quiet) == ["[test] Realserver [10.0.1.2]:tcp:80 of virtual server [10.0.0.100]:tcp:80 - DOWN"])
+        lvs.stop(in: sim)
+        quiet.stop(in: sim)
+    }
+
+    @Test func withNoCheckerEmailsOnlyTheServersOwnChangesAreMailed() throws {
+        // Two checkers on one server: the first failure takes it out (mailed), the second
+        // checker's failure changes nothing about the server (not mailed with no_checker_emails).
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        var up = true
+        lvs.prober.alive = { _ in up }
+        lvs.processes.behaviour = { _ in (up, 10_000) }
+        try lvs.start(Self.config(globals: "no_checker_emails", vsExtra: "", misc: true))
+        sim.run(3)
+        // keepalived's MISC_CHECK mails its first verdict even when nothing changed; with
+        // no_checker_emails that is not sent either.
+        #expect(lvs.smtp.messages.isEmpty)
+        up = false
+        sim.run(6)
+        #expect(Self.subjects(lvs) == ["[test] Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.100]:tcp:80 - DOWN"])
+        up = true
+        sim.run(6)
+        // Back up only when both checkers pass again: one mail for the server coming back.
+        #expect(Self.subjects(lvs).count == 2 && Self.subjects(lvs)[1].hasSuffix(" - UP"), "\(Self.subjects(lvs))")
+        #expect(Self.bodies(lvs).contains { $0.hasPrefix("=> MISC CHECK") || $0.hasPrefix("=> TCP CHECK") })
+    }
+
+    @Test func aMiscCheckMailsItsFirstVerdictAsKeepalivedDoes() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs.start(Self.config(vsExtra: "", misc: true))
+        sim.run(3)
+        #expect(Self.subjects(lvs) == ["[test] Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.100]:tcp:80 - UP"])
+        #expect(Self.bodies(lvs) == ["=> MISC CHECK succeeded on service <="])
+        lvs.processes.behaviour = { _ in (true, 5_000_000) }
+        sim.run(6)
+        #expect(Self.bodies(lvs).last == "=> MISC CHECK timed out on service <=", "\(Self.bodies(lvs))")
+        lvs.stop(in: sim)
+        lvs.stop(in: sim)
+    }
+
+    @Test func aReloadThatDropsALiveServerMailsIt() throws {
+        let second = "real_server 10.0.1.2 80 {\n    TCP_CHECK {\n        connect_timeout 1\n        retry 0\n    }\n}"
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs.start(Self.config(vsExtra: "", secondServer: second))
+        sim.run(3)
+        #expect(lvs.smtp.messages.isEmpty)
+        lvs.hangUp(with: Self.config(vsExtra: ""))
+        sim.run(1)
+        #expect(Self.subjects(lvs) == ["[test] Realserver [10.0.1.2]:tcp:80 of virtual server [10.0.0.100]:tcp:80 - DOWN"])
+        #expect(Self.bodies(lvs) == ["=> Removing <="])
+        lvs.stop(in: sim)
+    }
+}

@@ -457,6 +457,54 @@ check "UDP_CHECK: silence with require_reply is down" not udp_dest 10.70.0.75:53
 check "PING_CHECK: keepalived's failure line" grep -q "PING_CHECK on service \[10.70.0.72\]:tcp:53 failed" /tmp/datagram.log
 stop_vigil TERM
 
+echo "# phase smtp: SMTP_CHECK against busybox nc servers, and the checker mails"
+ip addr add 10.70.0.80/32 dev rs0
+ip addr add 10.70.0.81/32 dev rs0
+# A server that talks SMTP (banner, HELO, QUIT), one that refuses, and a mail sink that keeps
+# every line it is sent in /tmp/mail.txt. nc -ll forks one script per connection.
+printf '%s\n' '#!/bin/sh' "printf '220 lab ESMTP\\r\\n'" 'while IFS= read -r line; do' \
+    '    case "$line" in' "        HELO*) printf '250 lab\\r\\n' ;;" "        QUIT*) printf '221 bye\\r\\n'; exit 0 ;;" \
+    "        *) printf '500 what\\r\\n' ;;" '    esac' 'done' >/work/smtp-good.sh
+printf '%s\n' '#!/bin/sh' "printf '554 no service here\\r\\n'" >/work/smtp-refuse.sh
+printf '%s\n' '#!/bin/sh' "CR=\$(printf '\\r')" "printf '220 sink ESMTP\\r\\n'" 'while IFS= read -r line; do' \
+    '    echo "$line" >>/tmp/mail.txt' '    case "$line" in' \
+    "        DATA*) printf '354 go ahead\\r\\n'" \
+    '            while IFS= read -r body; do echo "$body" >>/tmp/mail.txt; [ "$body" = ".$CR" ] && break; done' \
+    "            printf '250 queued\\r\\n' ;;" "        QUIT*) printf '221 bye\\r\\n'; exit 0 ;;" \
+    "        *) printf '250 ok\\r\\n' ;;" '    esac' 'done' >/work/smtp-sink.sh
+chmod +x /work/smtp-good.sh /work/smtp-refuse.sh /work/smtp-sink.sh
+: >/tmp/mail.txt
+nc -ll -p 25 -e /work/smtp-good.sh & GOOD=$!
+nc -ll -p 26 -e /work/smtp-refuse.sh & REFUSE=$!
+nc -ll -p 2525 -e /work/smtp-sink.sh & SINK=$!
+sleep 0.3
+start_vigil smtp.conf /tmp/smtp.log || { show_log /tmp/smtp.log; exit 1; }
+mailed() { tr -d '\r' </tmp/mail.txt | grep -qxF "Subject: [kernel_lab] $1"; }
+wait_for 8 not has_dest 10.98.0.1:25 10.70.0.81:26
+check "SMTP_CHECK: a server that talks SMTP is in" has_dest 10.98.0.1:25 10.70.0.81:25
+check "SMTP_CHECK: a 554 banner is down" not has_dest 10.98.0.1:25 10.70.0.81:26
+wait_for 6 mailed "Realserver [10.70.0.81]:tcp:26 of virtual server [10.98.0.1]:tcp:25 - DOWN"
+check "mail: the refused server's DOWN reached the SMTP server" mailed "Realserver [10.70.0.81]:tcp:26 of virtual server [10.98.0.1]:tcp:25 - DOWN"
+check "mail: keepalived's body for an SMTP_CHECK failure" grep -q "^=> CHECK failed on service : " /tmp/mail.txt
+check "mail: the virtual server's quorum at start (smtp_alert)" mailed "Virtualserver [10.98.0.1]:tcp:25 - UP"
+check "mail: keepalived's dialogue (HELO, MAIL FROM, RCPT TO)" grep -q "^RCPT TO:<ops@lab.example>" /tmp/mail.txt
+kill "$GOOD"; wait "$GOOD" 2>/dev/null
+wait_for 8 not has_dest 10.98.0.1:25 10.70.0.81:25
+check "SMTP_CHECK: the server stopped: out" not has_dest 10.98.0.1:25 10.70.0.81:25
+wait_for 6 mailed "Virtualserver [10.98.0.1]:tcp:25 - DOWN"
+check "mail: the stopped server's DOWN" mailed "Realserver [10.70.0.81]:tcp:25 of virtual server [10.98.0.1]:tcp:25 - DOWN"
+check "mail: quorum lost" mailed "Virtualserver [10.98.0.1]:tcp:25 - DOWN"
+nc -ll -p 25 -e /work/smtp-good.sh & GOOD=$!
+wait_for 8 has_dest 10.98.0.1:25 10.70.0.81:25
+check "SMTP_CHECK: the server back: in" has_dest 10.98.0.1:25 10.70.0.81:25
+check "SMTP_CHECK: keepalived's success line" grep -q "Remote SMTP server \[10.70.0.81\]:tcp:25 succeed on service." /tmp/smtp.log
+wait_for 6 mailed "Realserver [10.70.0.81]:tcp:25 of virtual server [10.98.0.1]:tcp:25 - UP"
+check "mail: the server's UP" mailed "Realserver [10.70.0.81]:tcp:25 of virtual server [10.98.0.1]:tcp:25 - UP"
+check "mail: SMTP alert lines in Vigil's log" grep -q "SMTP alert successfully sent: \[kernel_lab\] Realserver" /tmp/smtp.log
+echo "# subjects mailed:"; tr -d '\r' </tmp/mail.txt | grep '^Subject:' | sed 's/^/#   /'
+stop_vigil TERM
+for p in $GOOD $REFUSE $SINK; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+
 echo "# phase flap: a real server whose listener flaps every 100 ms for 10 s"
 ip addr add 10.70.0.91/32 dev rs0
 ip addr add 10.70.0.92/32 dev rs0
