@@ -8,6 +8,7 @@
 #   contrib/fuzz/run.sh                     # FUZZ_SECONDS (60) per target
 #   FUZZ_SECONDS=600 FUZZ_TARGETS="ConfigFuzz" contrib/fuzz/run.sh
 #   FUZZ_RUNS=10000000 contrib/fuzz/run.sh  # a number of executions per target instead of a time
+#   FUZZ_MAX_LEN=4096 ...                   # shorter inputs (default 65536): more executions per second
 #
 # Each target runs from seeds made of the repository's own data (contrib/fuzz/seeds.py) plus the
 # corpus earlier runs grew (.build-fuzz/corpus, kept between runs). Any crash, leak, timeout
@@ -18,6 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-10}
+# The longest input tried (libFuzzer's -max_len). Inputs from the corpus beyond it are cut.
+FUZZ_MAX_LEN=${FUZZ_MAX_LEN:-65536}
 TARGETS=${FUZZ_TARGETS:-"VRRPFuzz NetlinkFuzz HTTPFuzz ControlFuzz ConfigFuzz RepliesFuzz"}
 OUT=.build-fuzz
 mkdir -p "$OUT/artifacts" "$OUT/corpus"
@@ -45,7 +48,7 @@ for target in $TARGETS; do
     if [ -n "${FUZZ_RUNS:-}" ]; then budget=(-runs="$FUZZ_RUNS"); else budget=(-max_total_time="$FUZZ_SECONDS"); fi
     started=$(date +%s)
     ASAN_OPTIONS=detect_leaks=1 "$OUT/release/$target" "${budget[@]}" -timeout="$FUZZ_TIMEOUT" \
-        -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$OUT/artifacts/$target-" \
+        -rss_limit_mb=2048 -max_len="$FUZZ_MAX_LEN" -print_final_stats=1 -artifact_prefix="$OUT/artifacts/$target-" \
         "$corpus" "$OUT/seeds/$target" >"$log" 2>&1
     rc=$?
     set -e

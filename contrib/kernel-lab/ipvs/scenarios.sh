@@ -271,7 +271,36 @@ sleep 2.5
 check "traffic still flows to the kept service" conns_are 4
 check "no IPVS error across the reloads" not grep -qi "IPVS.*error\|error.*IPVS" /tmp/reload.log || grep -i error /tmp/reload.log | sed 's/^/#   /'
 grep "Reload of" /tmp/reload.log | sed 's/^/#   /'
+
+echo "# phase halfreload: SIGKILL while a reload is being applied, then a restart"
+# 800 more virtual servers with two real servers each (2,400 netlink operations): the daemon
+# is killed once some of them are in, then started again on the same file.
+sed -i '$d' /tmp/reload.conf
+gen_services() { # gen_services COUNT: virtual servers 10.86.x.y:80, two real servers each, no checker
+    i=0
+    while [ "$i" -lt "$1" ]; do
+        printf 'virtual_server 10.86.%d.%d 80 {\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n    real_server 10.87.0.1 80 {\n    }\n    real_server 10.87.0.2 80 {\n    }\n}\n' $((i / 250)) $((i % 250 + 1))
+        i=$((i + 1))
+    done
+}
+new_entries() { ipvsadm -Ln 2>/dev/null | grep -c -E '^TCP  10\.86\.|-> 10\.87\.0\.[12]:80'; }
+gen_services 800 >>/tmp/reload.conf
+kill -HUP "$VPID"
+wait_for 60 sh -c "[ \$(ipvsadm -Ln 2>/dev/null | grep -c -E '^TCP  10\.86\.|-> 10\.87\.0\.[12]:80') -ge 60 ]"
+kill -KILL "$VPID"; wait "$VPID" 2>/dev/null; VPID=
+mid=$(new_entries)
+check "SIGKILL came while the reload was half applied ($mid of 2400 entries in)" [ "$mid" -gt 0 -a "$mid" -lt 2400 ]
+check "the kill left the kept service and its counter" conns_are 4
+start_vigil /tmp/reload.conf /tmp/half.log || show_log /tmp/half.log
+check "the restart completes the table (800 services, 1,600 destinations)" [ "$(new_entries)" = 2400 ]
+check "the restart sends only what was missing ($((2400 - mid)) operations)" grep -q "table programmed: 802 services, 1602 destinations, $((2400 - mid)) operations" /tmp/half.log || grep "table programmed" /tmp/half.log | sed 's/^/#   /'
+sleep 2.5
+check "no flush: the kept service kept its connection counter" conns_are 4 || ipvsadm -Ln --stats -t 10.85.0.1:80 | sed 's/^/#   /'
+check "no flush: and its persistence template" template
+check "the foreign service is intact after the half-applied reload" foreign_intact
+check "no IPVS error in the restart" not grep -qi "IPVS.*error\|error.*IPVS" /tmp/half.log
 stop_vigil TERM
+check "SIGTERM then removes them all" [ "$(new_entries)" = 0 ]
 kill "$VIPD" 2>/dev/null
 unlisten 11
 
