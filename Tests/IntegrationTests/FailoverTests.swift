@@ -23,8 +23,10 @@ final class Lab {
         return run(environment + [Lab.script] + arguments)
     }
 
-    func start(_ node: String, _ daemon: String) throws {
-        let result = lab(["start", node, daemon])
+    func start(_ node: String, _ daemon: String, fullDisk: Bool = false) throws {
+        let result = fullDisk ? run(["env", "VIGIL_BIN=\(vigilBinary)", "LAB_FULL_DISK=1"] + (confDir.map { ["LAB_CONF_DIR=\($0)"] } ?? [])
+                                    + [Lab.script, "start", node, daemon])
+                              : lab(["start", node, daemon])
         guard result.status == 0 else { throw LabError(message: "start \(node) \(daemon): \(result.output)") }
     }
 

@@ -147,6 +147,37 @@ import Testing
         #expect(lab.wait(3) { sleepers().isEmpty }, "nothing left behind at stop: \(sleepers())")
     }
 
+    /// The disk full under the master: its run directory (pid file, control socket, the
+    /// dumps of SIGUSR1, SIGUSR2 and SIGJSON) has no block and no inode left. Each failure is
+    /// logged by name; the VIP, the adverts and a failover are not affected. (keepalived exits
+    /// when it cannot write its pid file.)
+    @Test func aFullDiskIsLoggedAndNothingElseIsAffected() throws {
+        guard requireLab() else { return }
+        let lab = try Lab()
+        lab.lab(["capture", "start"])
+        try lab.start("lvs01", "vigil", fullDisk: true)
+        #expect(lab.wait(8) { lab.holders() == ["lvs01"] }, "lvs01 on a full disk did not become master: \(lab.holders())\n\(lab.log("lvs01"))")
+        try lab.start("lvs02", "vigil")
+        usleep(1_500_000)
+        let pid = try #require(Self.daemonPid("lvs01"))
+        for signal in [SIGUSR1, SIGUSR2, __libc_current_sigrtmin() + 2] { kill(pid, signal); usleep(300_000) }
+        usleep(1_000_000)
+        let log = lab.log("lvs01")
+        #expect(log.contains("lab: /run/vigil-lab/run/lvs01 is full"), "the disk was not filled:\n\(log)")
+        #expect(log.contains("cannot write pid file"), "\(log)")
+        #expect(log.contains("control socket") && log.contains("vigil status and vigil reload are not available"), "\(log)")
+        for dump in ["keepalived.data", "keepalived.stats", "keepalived.json"] {
+            #expect(log.contains("Cannot write /run/vigil-lab/run/lvs01/\(dump)"), "no error line for \(dump):\n\(log)")
+        }
+        #expect(kill(pid, 0) == 0, "the daemon on the full disk died")
+        #expect(lab.holders() == ["lvs01"], "the full disk moved the VIP: \(lab.holders())")
+        // The master's adverts kept their second through the signals and the failed writes.
+        let adverts = lab.capture().filter { $0.isAdvert && $0.source == "172.16.10.41" }.map(\.time).suffix(5)
+        #expect(adverts.count >= 4 && zip(adverts, adverts.dropFirst()).allSatisfy { $1 - $0 < 1.2 }, "\(adverts)")
+        lab.lab(["kill", "lvs01"])
+        #expect(lab.wait(6) { lab.holders().contains("lvs02") }, "no failover from the full-disk master: \(lab.holders())")
+    }
+
     /// SIGKILL leaves the VIP on the dead master; the backup takes over; the restarted daemon
     /// removes the leftover at once (two holders would split the traffic) and, with nopreempt,
     /// stays BACKUP.

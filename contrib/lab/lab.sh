@@ -194,9 +194,20 @@ cmd_start() {
     # `exec` keeps the recorded pid the daemon's own.
     # shellcheck disable=SC2016 # $0 and $@ are the inner sh's arguments
     # TMPDIR: keepalived's and Vigil's dump files (SIGUSR1, SIGUSR2, SIGJSON) go to $run.
-    TMPDIR="$STATE/run/$node" spawn "daemon-$node" "$log" ip netns exec "$(ns "$node")" sh -c \
+    # LAB_FULL_DISK=1: the daemon's run directory (pid file, control socket, dumps) is a
+    # tmpfs with no block and no inode left, seen by this daemon only (the fault matrix's row).
+    full=""
+    [ "${LAB_FULL_DISK:-}" = 1 ] && full=$STATE/run/$node
+    TMPDIR="$STATE/run/$node" LAB_FULL_RUN="$full" spawn "daemon-$node" "$log" ip netns exec "$(ns "$node")" sh -c \
         'mount -t tmpfs -o mode=0755 vlab /etc/keepalived &&
-         install -m 0755 "$0" /etc/keepalived/check_haproxy.sh && exec "$@"' \
+         install -m 0755 "$0" /etc/keepalived/check_haproxy.sh || exit 1
+         if [ -n "$LAB_FULL_RUN" ]; then
+             mount -t tmpfs -o size=64k,nr_inodes=16 vfull "$LAB_FULL_RUN" || exit 1
+             i=0; while (: >"$LAB_FULL_RUN/fill$i") 2>/dev/null; do i=$((i + 1)); done
+             dd if=/dev/zero of="$LAB_FULL_RUN/fill0" bs=4k 2>/dev/null
+             echo "lab: $LAB_FULL_RUN is full: $i files, $(df -k "$LAB_FULL_RUN" | tail -n 1)"
+         fi
+         exec "$@"' \
         "$REPO/contrib/check_haproxy.sh" "${CMD[@]}"
     echo "$daemon" >"$STATE/daemon-$node.name"
     sleep 0.5
