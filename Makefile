@@ -7,7 +7,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 prometheus nftables dnsmasq-base openssl libpcre2-dev procps frr libpam-modules bird2 \
 	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev strace
 
-.PHONY: all build release test unit integration kernel-lab demo demo-ecmp deps fuzz faults bench-config bench-ipvs bench-tcpcheck bench-httpget bench-reload bench-status clean
+.PHONY: all build release test unit integration kernel-lab demo demo-ecmp deps fuzz faults bench bench-config bench-ipvs bench-tcpcheck bench-httpget bench-sslget bench-reload bench-status clean
 
 all: build
 
@@ -85,6 +85,10 @@ bench-tcpcheck: release
 bench-httpget: release
 	CHECK=HTTP_GET contrib/bench/tcpcheck-cpu.sh
 
+# CPU of 100 SSL_GETs (TLS 1.3, P-256, 10 handshakes/s) against keepalived 2.2.7 in the QEMU guest.
+bench-sslget: release
+	CHECK=SSL_GET contrib/bench/tcpcheck-cpu.sh
+
 # SIGHUP reload of the 500 VS x 8 RS + 50 instance config against keepalived 2.2.7 in the QEMU guest.
 bench-reload: release
 	contrib/bench/reload.sh
@@ -93,6 +97,11 @@ bench-reload: release
 # 2.2.7 plus a minimal client_golang exporter (contrib/bench/exporter-floor).
 bench-status: release
 	contrib/bench/status.sh
+
+# Every benchmark above and the idle, soak and failover ones, against keepalived 2.2.7 in one run;
+# rewrites the ratio table at the top of BENCHMARKS.md (contrib/bench/all.sh). About 45 minutes.
+bench: release
+	contrib/bench/all.sh
 
 clean:
 	rm -rf .build

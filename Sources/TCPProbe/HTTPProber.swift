@@ -19,7 +19,10 @@ public protocol TLSSession: AnyObject {
     func write(_ bytes: UnsafeRawBufferPointer) -> (Int, TLSStep)
     /// Bytes read (0 with a step other than `.done`).
     func read(into buffer: UnsafeMutableRawBufferPointer) -> (Int, TLSStep)
+    /// Ends the session; what it negotiated may be kept for the next fetch of the same server.
     func shutDown()
+    /// Whether the handshake resumed an earlier session rather than making a full one.
+    var resumed: Bool { get }
 }
 
 /// An MD5 of the body, fed as it arrives (OpenSSL's EVP in VigilSystem).

@@ -144,8 +144,16 @@ final class SignalPipeSource: SignalSource {
 
 final class RTNetlinkAddresses: AddressControl {
     let manager: AddressManager
+    /// For SIOCGIFFLAGS: the once-a-second interface tracking costs one ioctl per link, where
+    /// a lookup dumps every link and address (most of an idle director's CPU before).
+    private let flagsSocket = socket(AF_INET, Int32(SOCK_DGRAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
     init(_ manager: AddressManager) { self.manager = manager }
+    deinit { if flagsSocket >= 0 { close(flagsSocket) } }
     func interface(named name: String) throws(SystemError) -> InterfaceInfo { try InterfaceInfo.lookup(name, using: manager) }
+    func isUpAndRunning(_ name: String) -> Bool {
+        guard flagsSocket >= 0 else { return (try? interface(named: name)).map { $0.isUp && $0.isRunning } ?? false }
+        return InterfaceInfo.isUpAndRunning(name, socket: flagsSocket) ?? false
+    }
     func add(_ spec: AddressSpec) throws(AddressError) { try manager.add(spec) }
     func remove(_ spec: AddressSpec) throws(AddressError) { try manager.remove(spec) }
     func list(ifindex: Int32?) throws(AddressError) -> [InterfaceAddress] { try manager.list(ifindex: ifindex) }

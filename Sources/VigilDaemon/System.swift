@@ -46,6 +46,8 @@ public protocol SignalSource: AnyObject {
 /// Links and addresses (rtnetlink).
 public protocol AddressControl: AnyObject {
     func interface(named name: String) throws(SystemError) -> InterfaceInfo
+    /// Up and running (false when missing): asked for every tracked interface once a second.
+    func isUpAndRunning(_ name: String) -> Bool
     func add(_ spec: AddressSpec) throws(AddressError)
     func remove(_ spec: AddressSpec) throws(AddressError)
     func list(ifindex: Int32?) throws(AddressError) -> [InterfaceAddress]
@@ -315,5 +317,11 @@ public struct DaemonSystem {
         self.makeProber = makeProber
         self.files = files
         self.host = host
+    }
+}
+
+extension AddressControl {
+    public func isUpAndRunning(_ name: String) -> Bool {
+        (try? interface(named: name)).map { $0.isUp && $0.isRunning } ?? false
     }
 }

@@ -115,9 +115,7 @@ final class TrackerHost: LoopHost {
         interfaces = current
     }
 
-    private func isUp(_ name: String) -> Bool {
-        (try? addresses.interface(named: name)).map { $0.isUp && $0.isRunning } ?? false
-    }
+    private func isUp(_ name: String) -> Bool { addresses.isUpAndRunning(name) }
 
     /// A reload: an unchanged script keeps its verdict, counter and schedule (a run in flight
     /// included); one with a new interval, timeout, rise or fall keeps its verdict mapped onto

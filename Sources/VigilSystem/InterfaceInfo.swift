@@ -33,6 +33,20 @@ public struct InterfaceInfo: Sendable, Equatable {
     public var isRunning: Bool { flags & UInt32(IFF_RUNNING) != 0 }
     public var isNoARP: Bool { flags & UInt32(IFF_NOARP) != 0 }
 
+    /// A link's IFF_UP and IFF_RUNNING through one SIOCGIFFLAGS on `socket` (any datagram
+    /// socket): what the once-a-second interface tracking needs, without the link and address
+    /// dumps of `lookup`. nil when there is no such link.
+    public static func isUpAndRunning(_ name: String, socket: Int32) -> Bool? {
+        guard !name.isEmpty, name.utf8.count < Int(IF_NAMESIZE) else { return nil }
+        var request = ifreq()
+        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { buffer in
+            for (i, byte) in name.utf8.enumerated() { buffer[i] = byte }
+        }
+        guard ioctl(socket, UInt(SIOCGIFFLAGS), &request) == 0 else { return nil }
+        let flags = Int32(request.ifr_ifru.ifru_flags)
+        return flags & Int32(IFF_UP) != 0 && flags & Int32(IFF_RUNNING) != 0
+    }
+
     /// For configuration checks: no error, just "is there such a link right now".
     public static func exists(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count < Int(IF_NAMESIZE) && if_nametoindex(name) != 0

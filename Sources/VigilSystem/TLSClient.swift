@@ -39,9 +39,17 @@ public struct TLSClientError: Error, CustomStringConvertible {
 /// certificate, key and its password, CA), and a session per fetch. As in keepalived, the
 /// server's certificate never decides pass or fail (no verification, even with a CA): the
 /// check is about the service answering, and an expired certificate must not empty a pool.
+///
+/// Unlike keepalived, a check resumes the TLS session the previous check of the same server
+/// (address, port and SNI) left, as HAProxy's checks do: the server still decrypts and
+/// answers, without a certificate signature and its parsing per check. A session that ended in
+/// a TLS error is forgotten, so the next check after one makes a full handshake.
 public final class TLSClientContext: @unchecked Sendable {
     let context: OpaquePointer
     private let password: [CChar]?
+    /// The last resumable session by server; bounded by the number of servers checked.
+    private var resumable: [String: OpaquePointer] = [:]
+    static let resumableLimit = 8192
 
     public init(certificate: String? = nil, key: String? = nil, password: String? = nil, ca: String? = nil) throws(TLSClientError) {
         guard let made = SSL_CTX_new(TLS_client_method()) else { throw Self.failure("SSL_CTX_new") }
@@ -77,9 +85,13 @@ public final class TLSClientContext: @unchecked Sendable {
         }
     }
 
-    deinit { SSL_CTX_free(context) }
+    deinit {
+        for session in resumable.values { SSL_SESSION_free(session) }
+        SSL_CTX_free(context)
+    }
 
-    /// A session on a connected socket; `serverName` is sent as SNI.
+    /// A session on a connected socket; `serverName` is sent as SNI. It resumes the last
+    /// session with the same peer and name, if one is kept.
     public func session(fd: Int32, serverName: String?) -> (any TLSSession)? {
         guard let ssl = SSL_new(context) else { return nil }
         guard SSL_set_fd(ssl, fd) == 1 else {
@@ -87,8 +99,33 @@ public final class TLSClientContext: @unchecked Sendable {
             return nil
         }
         if let serverName { _ = vigil_ssl_set_sni(ssl, serverName) }
+        let key = Self.peer(of: fd).map { "\($0)|\(serverName ?? "")" }
+        if let key, let kept = resumable[key] { _ = SSL_set_session(ssl, kept) }
         SSL_set_connect_state(ssl)
-        return OpenSSLSession(ssl)
+        return OpenSSLSession(ssl, context: self, key: key)
+    }
+
+    /// Called as a session ends: keep what it can resume, or forget the server's.
+    fileprivate func ended(_ ssl: OpaquePointer, key: String?, cleanly: Bool) {
+        guard let key else { return }
+        if let old = resumable.removeValue(forKey: key) { SSL_SESSION_free(old) }
+        guard cleanly, let session = SSL_get1_session(ssl) else { return }
+        guard SSL_SESSION_is_resumable(session) == 1, resumable.count < Self.resumableLimit else {
+            SSL_SESSION_free(session)
+            return
+        }
+        resumable[key] = session
+    }
+
+    /// The peer's address and port as text (the socket is connected when TLS starts).
+    private static func peer(of fd: Int32) -> String? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        guard rc == 0 else { return nil }
+        return withUnsafeBytes(of: storage) { Array($0.prefix(Int(length))) }.map { String($0, radix: 16) }.joined()
     }
 
     static func failure(_ what: String) -> TLSClientError {
@@ -108,12 +145,29 @@ public final class TLSClientContext: @unchecked Sendable {
 
 final class OpenSSLSession: TLSSession {
     private let ssl: OpaquePointer
+    /// Strong: a fetch in flight may outlive a reload that replaced the context.
+    private let context: TLSClientContext
+    private let key: String?
+    /// No error seen: what it negotiated may be resumed by the next check.
+    private var clean = true
 
-    init(_ ssl: OpaquePointer) { self.ssl = ssl }
+    init(_ ssl: OpaquePointer, context: TLSClientContext, key: String?) {
+        self.ssl = ssl
+        self.context = context
+        self.key = key
+    }
 
     deinit { SSL_free(ssl) }
 
+    var resumed: Bool { SSL_session_reused(ssl) == 1 }
+
     private func step(_ rc: Int32) -> TLSStep {
+        let outcome = classify(rc)
+        if case .failed = outcome { clean = false }
+        return outcome
+    }
+
+    private func classify(_ rc: Int32) -> TLSStep {
         if rc > 0 { return .done }
         let error = SSL_get_error(ssl, rc)
         switch error {
@@ -143,6 +197,7 @@ final class OpenSSLSession: TLSSession {
     }
 
     func shutDown() {
+        context.ended(ssl, key: key, cleanly: clean && SSL_is_init_finished(ssl) == 1)
         ERR_clear_error()
     }
 }

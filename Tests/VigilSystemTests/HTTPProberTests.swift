@@ -126,6 +126,53 @@ import BodyRegex
     }
 }
 
+extension HTTPProberTests {
+    /// SSL_GET resumes the previous check's session with the same server (a full handshake
+    /// first); a server that no longer knows the session gets a full handshake again.
+    @Test func theNextCheckResumesTheSessionOfTheLast() throws {
+        let lab = try NetnsLab("tlsresume")
+        defer { lab.destroy() }
+        let directory = "/tmp/vigil-tlsresume-\(getpid())"
+        try Shell.run(["mkdir", "-p", directory])
+        defer { _ = try? Shell.run(["rm", "-rf", directory, directory + ".log"]) }
+        try Shell.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=server",
+                       "-days", "1", "-keyout", "\(directory)/server.key", "-out", "\(directory)/server.crt"])
+        try Shell.run(["sh", "-c", "printf 'page\\n' > \(directory)/index.html"])
+        func serve() throws -> Int32 {
+            let server = try Shell.background(["sh", "-c", "cd \(directory) && exec ip netns exec \(lab.b) openssl s_server -accept 172.16.10.2:8443 -cert server.crt -key server.key -WWW -quiet"],
+                                              output: directory + ".log")
+            Self.waitForListener(lab.b, port: 8443)
+            return server
+        }
+        var server = try serve()
+        let context = try TLSClientContext()
+        var sessions: [any TLSSession] = []
+        var request = Self.request("/index.html", port: 8443)
+        request.tls = { fd in
+            let made = context.session(fd: fd, serverName: "web.example")
+            if let made { sessions.append(made) }
+            return made
+        }
+        let prober = try #require(try lab.inside(lab.a) { HTTPProber<Int>() })
+        for _ in 0..<3 {
+            let outcome = try lab.inside(lab.a) { Self.fetch(prober, request) }
+            guard case .response(let response, _, _)? = outcome else { Issue.record("no response: \(String(describing: outcome))"); return }
+            #expect(response.statusCode == 200)
+        }
+        #expect(sessions.map(\.resumed) == [false, true, true], "a full handshake, then resumed ones")
+        // A restarted server has new ticket keys: a full handshake, and resumption again after it.
+        Shell.terminate(server)
+        server = try serve()
+        defer { Shell.terminate(server) }
+        for _ in 0..<2 {
+            let outcome = try lab.inside(lab.a) { Self.fetch(prober, request) }
+            guard case .response(let response, _, _)? = outcome else { Issue.record("no response after the restart: \(String(describing: outcome))"); return }
+            #expect(response.statusCode == 200)
+        }
+        #expect(sessions.map(\.resumed) == [false, true, true, false, true], "\(sessions.map(\.resumed))")
+    }
+}
+
 extension Shell {
     /// coreutils' md5sum, the independent reader of a digest.
     static func md5sum(_ path: String) throws -> String {

@@ -45,7 +45,11 @@ for i in $(seq 1 "$REALS"); do
     ip addr add "10.30.0.$i/32" dev bench0
     addrs="$addrs 10.30.0.$i"
 done
-$B acceptor ${ACCEPTOR_MODE:-} 80 $addrs >/tmp/acceptor.log 2>&1 &
+if [ "${ACCEPTOR_MODE:-}" = --tls ]; then
+    /work/benchtls 80 /work/bench-cert.pem /work/bench-key.pem $addrs >/tmp/acceptor.log 2>&1 &
+else
+    $B acceptor ${ACCEPTOR_MODE:-} 80 $addrs >/tmp/acceptor.log 2>&1 &
+fi
 apid=$!
 i=0
 until grep -q listening /tmp/acceptor.log; do
