@@ -48,6 +48,14 @@ public protocol AddressControl: AnyObject {
     func interface(named name: String) throws(SystemError) -> InterfaceInfo
     /// Up and running (false when missing): asked for every tracked interface once a second.
     func isUpAndRunning(_ name: String) -> Bool
+    /// A descriptor that turns readable when the kernel reports address changes (rtnetlink's
+    /// address groups), so that a VIP someone deletes is put back without a dump every second;
+    /// nil: the VRRP host polls once a second instead.
+    func openAddressMonitor() -> Int32?
+    /// Reads what is queued on the monitor (bounded per call); true when an address was
+    /// deleted or events were lost (then anything may have gone).
+    func addressDeletions(on monitor: Int32) -> Bool
+    func closeAddressMonitor(_ monitor: Int32)
     func add(_ spec: AddressSpec) throws(AddressError)
     func remove(_ spec: AddressSpec) throws(AddressError)
     func list(ifindex: Int32?) throws(AddressError) -> [InterfaceAddress]
@@ -324,4 +332,7 @@ extension AddressControl {
     public func isUpAndRunning(_ name: String) -> Bool {
         (try? interface(named: name)).map { $0.isUp && $0.isRunning } ?? false
     }
+    public func openAddressMonitor() -> Int32? { nil }
+    public func addressDeletions(on monitor: Int32) -> Bool { false }
+    public func closeAddressMonitor(_ monitor: Int32) {}
 }

@@ -103,8 +103,15 @@ final class VRRPHost: LoopHost {
     }
     private var channels: [Channel.Key: Channel] = [:]
     private var announcers: [String: any Announcer] = [:]
-    /// The once-a-second look for VIPs someone deleted while we are MASTER.
+    /// The once-a-second pass: deleted routes put back, rejection summaries, and (without an
+    /// address monitor) the look for VIPs someone deleted while we are MASTER.
     private var nextVIPCheck: Int64 = 0
+    /// rtnetlink's address notifications: with them a deleted VIP is put back when the kernel
+    /// reports it, and the addresses are dumped only every `safetyCheckInterval` in case a
+    /// notification was missed; nil in hosts without one (they dump once a second).
+    private var addressMonitor: Int32?
+    private var nextSafetyCheck: Int64 = 0
+    static let safetyCheckInterval: Int64 = 30_000_000
     /// keepalived's vrrp_startup_delay: until then no instance starts and adverts received are
     /// read and dropped, so a director that boots cannot take over before its links carry the
     /// master's adverts (the usual "nopreempt does not work" report).
@@ -307,6 +314,13 @@ final class VRRPHost: LoopHost {
 
     func start(at now: Int64) {
         nextVIPCheck = now + 1_000_000
+        nextSafetyCheck = now + Self.safetyCheckInterval
+        if addressMonitor == nil, let fd = addresses.openAddressMonitor() {
+            addressMonitor = fd
+            loop.watch(fd) { [unowned self] _ in
+                if self.addresses.addressDeletions(on: fd) { self.restoreDeletedVIPs() }
+            }
+        }
         installStatic(staticSpecs)
         if startupDelay > 0 {
             // As keepalived: leftovers go at once; the instances' timers count from the end
@@ -618,9 +632,16 @@ final class VRRPHost: LoopHost {
         }
     }
 
+    /// With an address monitor and no tracked route, the once-a-second pass needs no wake of
+    /// its own: it runs at the first wake after it is due (an advert, a packet).
+    private var needsTimedPass: Bool {
+        addressMonitor == nil || !installedStatic.routes.isEmpty || !installedStatic.rules.isEmpty
+            || instances.contains { $0.routesInstalled }
+    }
+
     var nextDeadline: Int64? {
         if let delayedUntil { return delayedUntil }
-        var earliest = instances.isEmpty ? nil : nextVIPCheck
+        var earliest = instances.isEmpty || !needsTimedPass ? nil : nextVIPCheck
         for entry in pacedAnnouncements {
             if let at = nextAnnouncementAt[Self.pacingKey(entry)], at < (earliest ?? .max) { earliest = at }
         }
@@ -639,7 +660,10 @@ final class VRRPHost: LoopHost {
         if !pacedAnnouncements.isEmpty { sendPacedAnnouncements(at: now) }
         if now >= nextVIPCheck {
             nextVIPCheck = now + 1_000_000
-            restoreDeletedVIPs()
+            if addressMonitor == nil || now >= nextSafetyCheck {
+                nextSafetyCheck = now + Self.safetyCheckInterval
+                restoreDeletedVIPs()
+            }
             restoreDeletedRoutes()
             for instance in instances {
                 guard let summary = instance.rejections.summary(at: now) else { continue }
@@ -995,6 +1019,11 @@ final class VRRPHost: LoopHost {
             })
         }
         for channel in channels.values { loop.unwatch(channel.socket.fd) }
+        if let fd = addressMonitor {
+            loop.unwatch(fd)
+            addresses.closeAddressMonitor(fd)
+            addressMonitor = nil
+        }
     }
 }
 

@@ -224,9 +224,11 @@ let takeoverSlack = 0.050
         let lab = try Lab()
         try lab.start("lvs01", "vigil")
         #expect(lab.wait(8) { lab.holders() == ["lvs01"] })
+        let deleted = Date()
         run(["ip", "-n", "vlab-lvs01", "addr", "del", "172.16.10.40/24", "dev", "eth0"])
-        #expect(lab.holders().isEmpty)
-        #expect(lab.wait(3) { lab.holders() == ["lvs01"] }, "the VIP should be restored within a second or two")
+        // The kernel's address notification brings it back at once (no once-a-second poll).
+        #expect(lab.wait(1) { lab.holders() == ["lvs01"] }, "the VIP should be restored within a second")
+        print("VIP deleted while MASTER: back after \(String(format: "%.3f", Date().timeIntervalSince(deleted))) s")
         #expect(lab.log("lvs01").contains("was deleted from the interface while MASTER"))
     }
 

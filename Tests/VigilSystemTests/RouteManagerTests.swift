@@ -1,3 +1,4 @@
+@preconcurrency import Glibc
 import Addressing
 import Testing
 import VigilSystem
@@ -178,5 +179,35 @@ import VigilSystem
         #expect(all.count > 1)
         #expect(all.contains { $0.commandLine?.first?.hasSuffix("VigilPackageTests.xctest") == true && "VigilPackageTests.xctest".hasPrefix($0.comm) })
         #expect(ProcFS.processes(commandLines: false).allSatisfy { $0.commandLine == nil })
+    }
+}
+
+/// The address monitor against the kernel: a deletion (IPv4 or IPv6) is reported, an addition
+/// is not; and the header walk stops at a malformed length instead of reading past the data.
+@Suite(.serialized) struct AddressMonitorTests {
+    @Test func aDeletedAddressIsReportedAndAnAddedOneIsNot() throws {
+        let lab = try NetnsLab("addrmon")
+        defer { lab.destroy() }
+        let fd = try #require(try lab.inside(lab.a) { AddressMonitor.open() })
+        defer { close(fd) }
+        #expect(!AddressMonitor.sawDeletion(fd), "nothing happened yet")
+        try Shell.run(["ip", "-n", lab.a, "addr", "add", "172.16.10.100/24", "dev", "va"])
+        try Shell.run(["ip", "-n", lab.a, "addr", "add", "fd00:10::100/64", "dev", "va", "nodad"])
+        #expect(!AddressMonitor.sawDeletion(fd), "additions are not deletions")
+        try Shell.run(["ip", "-n", lab.a, "addr", "del", "172.16.10.100/24", "dev", "va"])
+        #expect(AddressMonitor.sawDeletion(fd), "an IPv4 deletion")
+        #expect(!AddressMonitor.sawDeletion(fd), "read once")
+        try Shell.run(["ip", "-n", lab.a, "addr", "del", "fd00:10::100/64", "dev", "va"])
+        #expect(AddressMonitor.sawDeletion(fd), "an IPv6 deletion")
+    }
+
+    @Test func aMalformedLengthEndsTheWalk() {
+        // RTM_NEWADDR (20) claiming 4 GiB, then RTM_DELADDR (21) that must not be reached.
+        var bytes: [UInt8] = [0xff, 0xff, 0xff, 0xff, 20, 0, 0, 0] + [UInt8](repeating: 0, count: 8)
+        bytes += [16, 0, 0, 0, 21, 0, 0, 0] + [UInt8](repeating: 0, count: 8)
+        #expect(!AddressMonitor.containsDeletion(bytes[...]))
+        // A zero length would loop forever: it ends the walk too.
+        #expect(!AddressMonitor.containsDeletion(([0, 0, 0, 0, 20, 0, 0, 0] + [UInt8](repeating: 0, count: 8))[...]))
+        #expect(AddressMonitor.containsDeletion(([16, 0, 0, 0, 20, 0, 0, 0] + [UInt8](repeating: 0, count: 8) + [16, 0, 0, 0, 21, 0, 0, 0] + [UInt8](repeating: 0, count: 8))[...]))
     }
 }
