@@ -7,7 +7,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 prometheus nftables dnsmasq-base openssl libpcre2-dev procps frr libpam-modules bird2 \
 	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev strace
 
-.PHONY: all build release test unit integration kernel-lab demo demo-ecmp deps fuzz faults bench bench-config bench-ipvs bench-tcpcheck bench-httpget bench-sslget bench-reload bench-status clean
+.PHONY: all build release test unit integration kernel-lab demo demo-ecmp deps fuzz faults bench bench-config bench-ipvs bench-tcpcheck bench-httpget bench-sslget bench-jitter bench-reload bench-status clean
 
 all: build
 
@@ -40,7 +40,7 @@ test: build
 	$(SWIFT) test --filter IntegrationTests --skip 'FaultLabTests|ScaleLabTests' --no-parallel
 
 # The fault matrix on the lab pair and in namespaces (partition, a frozen master, link loss,
-# hung track scripts, a flood of bad adverts, SIGKILL and restart, 255 instances, VRRPv3 at
+# hung track scripts, a flood of bad adverts, SIGKILL and restart, a full disk, 255 instances, VRRPv3 at
 # 0.05 s with both cores busy for SOAK_SECONDS). CI runs it after `make test`.
 SOAK_SECONDS ?= 600
 faults: build
@@ -88,6 +88,11 @@ bench-httpget: release
 # CPU of 100 SSL_GETs (TLS 1.3, P-256, 10 handshakes/s) against keepalived 2.2.7 in the QEMU guest.
 bench-sslget: release
 	CHECK=SSL_GET contrib/bench/tcpcheck-cpu.sh
+
+# Advert jitter of a MASTER instance alone and with 2,000 HTTP_GETs running, against keepalived 2.2.7
+# in the QEMU guest.
+bench-jitter: release
+	contrib/bench/jitter.sh
 
 # SIGHUP reload of the 500 VS x 8 RS + 50 instance config against keepalived 2.2.7 in the QEMU guest.
 bench-reload: release

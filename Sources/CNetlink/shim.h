@@ -26,6 +26,7 @@
 #include <netinet/ip6.h>
 #include <netinet/icmp6.h>
 #include <linux/filter.h>
+#include <sys/timerfd.h>
 
 
 /* Glibc hides these behind _GNU_SOURCE, which Swift's Glibc module is not built with. */

@@ -209,7 +209,11 @@ public struct VRRPStateMachine: Sendable {
             }
             garpRefreshAt = now + config.garp.masterRefresh
         }
-        sands = now + config.advertInterval
+        // On the grid of the previous deadline, not "now + interval" as keepalived does: a
+        // wake that comes late (the loop busy, the host loaded) delays this advert only, not
+        // every one after it (keepalived's adverts drift by its wake latency each interval).
+        // A wake later than a whole interval starts a new grid.
+        if let due = sands, now - due < config.advertInterval { sands = due + config.advertInterval } else { sands = now + config.advertInterval }
         return actions
     }
 

@@ -132,8 +132,12 @@ final class LinuxClock: DaemonClock {
 }
 
 final class PollWaiter: DescriptorWaiter {
+    /// The loop's deadlines through a timerfd (see `TimerFDPoller`); plain ppoll without one.
+    private let precise = TimerFDPoller()
+
     func wait(readable: [Int32], writable: [Int32], timeout: Int64) throws(SystemError) -> [Int32] {
-        try Poller.wait(readable: readable, writable: writable, timeoutMicroseconds: timeout)
+        if let precise { return try precise.wait(readable: readable, writable: writable, timeoutMicroseconds: timeout) }
+        return try Poller.wait(readable: readable, writable: writable, timeoutMicroseconds: timeout)
     }
 }
 

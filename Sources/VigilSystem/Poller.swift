@@ -54,3 +54,42 @@ public enum MonotonicClock {
         return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000
     }
 }
+
+/// Waits like `Poller.wait`, but the timeout is a timerfd in the poll set rather than ppoll's
+/// own: the kernel gives a poll timeout 0.1 % of its length as slack (select_estimate_accuracy),
+/// so a wait of one second woke up to a millisecond late, and every advert and master-down
+/// timer with it (keepalived's timers are timerfds and were 0.3 ms more punctual). A timerfd's
+/// expiry has no such slack. Without a timerfd (nil from `init`), use `Poller.wait`.
+public final class TimerFDPoller {
+    private let timer: Int32
+
+    public init?() {
+        timer = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK | TFD_CLOEXEC))
+        guard timer >= 0 else { return nil }
+    }
+
+    deinit { close(timer) }
+
+    public func wait(readable fds: [Int32], writable: [Int32] = [], timeoutMicroseconds: Int64) throws(SystemError) -> [Int32] {
+        guard timeoutMicroseconds > 0 else { return try Poller.wait(readable: fds, writable: writable, timeoutMicroseconds: timeoutMicroseconds) }
+        // Re-arming also clears an expiry left from a wait that descriptors ended first.
+        var expiry = itimerspec(it_interval: timespec(),
+                                it_value: timespec(tv_sec: Int(timeoutMicroseconds / 1_000_000), tv_nsec: Int(timeoutMicroseconds % 1_000_000) * 1000))
+        guard timerfd_settime(timer, 0, &expiry, nil) == 0 else {
+            return try Poller.wait(readable: fds, writable: writable, timeoutMicroseconds: timeoutMicroseconds)
+        }
+        var entries = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            + writable.map { pollfd(fd: $0, events: Int16(POLLOUT), revents: 0) }
+        entries.append(pollfd(fd: timer, events: Int16(POLLIN), revents: 0))
+        let count = entries.withUnsafeMutableBufferPointer { ppoll($0.baseAddress, nfds_t($0.count), nil, nil) }
+        if count < 0 {
+            if errno == EINTR { return [] }
+            throw SystemError.last("ppoll", nil)
+        }
+        if let last = entries.popLast(), last.revents != 0 {
+            var expirations: UInt64 = 0
+            _ = read(timer, &expirations, 8)
+        }
+        return ready(entries)
+    }
+}

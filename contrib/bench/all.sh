@@ -11,7 +11,7 @@
 # those files are this run's. Needs root and `make release` (make bench builds it).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-BENCHES=${BENCHES:-"config-test failover idle soak status reload ipvs-apply tcpcheck httpget sslget"}
+BENCHES=${BENCHES:-"config-test failover idle soak status reload ipvs-apply tcpcheck httpget sslget jitter"}
 mkdir -p bench-out
 started=$(date +%s)
 date -u '+%Y-%m-%d %H:%M UTC' >bench-out/run-started
@@ -31,6 +31,7 @@ for bench in $BENCHES; do
     httpget) CHECK=HTTP_GET contrib/bench/tcpcheck-cpu.sh ;;
     # Four rounds: a TLS check's CPU varies more between rounds than the others' under TCG.
     sslget) CHECK=SSL_GET ROUNDS=${ROUNDS:-4} contrib/bench/tcpcheck-cpu.sh ;;
+    jitter) contrib/bench/jitter.sh ;;
     *) echo "make bench: unknown benchmark $bench" >&2; false ;;
     esac
     rc=$?

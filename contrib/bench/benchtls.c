@@ -27,6 +27,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acceptor.h"
+
 static const char page[] = "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: 15\r\n\r\n<html>ok</html>";
 
 enum { MAXFD = 65536 };
@@ -97,34 +99,9 @@ int main(int argc, char **argv) {
         ERR_print_errors_fp(stderr);
         return 1;
     }
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0) return die("epoll_create1");
-    for (int i = 4; i < argc; i++) {
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-        if (inet_pton(AF_INET, argv[i], &sa.sin_addr) != 1) {
-            fprintf(stderr, "benchtls: bad address %s\n", argv[i]);
-            return 3;
-        }
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        int one = 1;
-        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) return die(argv[i]);
-        if (listen(s, 4096) < 0) return die("listen");
-        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (1ULL << 32) | (unsigned)s};
-        epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
-    }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    struct epoll_event sev = {.events = EPOLLIN, .data.u64 = (2ULL << 32) | (unsigned)sfd};
-    epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &sev);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("listening\n");
+    int sfd;
+    int ep = acceptor_open("benchtls", port, argc - 4, argv + 4, &sfd);
+    if (ep < 0) return 3;
     unsigned long long accepted = 0;
     for (;;) {
         struct epoll_event evs[64];
@@ -138,12 +115,8 @@ int main(int argc, char **argv) {
             unsigned kind = (unsigned)(evs[i].data.u64 >> 32);
             if (kind == 0) {
                 step(ep, fd);
-            } else if (kind == 2) {
-                struct signalfd_siginfo si;
-                while (read(sfd, &si, sizeof si) == sizeof si) {
-                    printf("accepted %llu\n", accepted);
-                    if (si.ssi_signo != SIGUSR1) return 0;
-                }
+            } else if (kind == ACCEPTOR_SIGNALS) {
+                if (!acceptor_signals(sfd, accepted)) return 0;
             } else {
                 for (;;) {
                     int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);

@@ -17,6 +17,11 @@
  *       Prints "TOTAL USER SYS NPROCS" in clock ticks (USER_HZ): utime+cutime and stime+cstime
  *       from /proc/PID/stat, summed over PID and all its live descendants (cutime/cstime keep
  *       the time of children already reaped).
+ *   benchtool adverts IFNAME SECONDS
+ *       Prints the kernel's timestamp (CLOCK_REALTIME, SO_TIMESTAMPNS) of every VRRP packet
+ *       (IP protocol 112) sent or received on IFNAME for SECONDS, one "S.NNNNNNNNN" a line: the
+ *       advert-jitter benchmark's wire (busybox has no tcpdump). An ETH_P_ALL packet socket, so
+ *       a dummy interface's outgoing packets are seen too.
  *   benchtool acceptor PORT ADDR...
  *       Listens on every ADDR:PORT, accepts and closes at once (epoll, accept4 in a loop).
  *   benchtool acceptor --http PORT ADDR...
@@ -42,6 +47,11 @@
 #include <poll.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+
+#include "acceptor.h"
 
 static long long now_ns(void) {
     struct timespec ts;
@@ -204,39 +214,49 @@ static int cputicks(int root) {
     return 0;
 }
 
+/* ---- adverts ------------------------------------------------------------------------------- */
+
+static int adverts(const char *ifname, long seconds) {
+    int s = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (s < 0) return die("socket(AF_PACKET)");
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = (int)if_nametoindex(ifname)};
+    if (sll.sll_ifindex == 0) return die(ifname);
+    if (bind(s, (struct sockaddr *)&sll, sizeof sll) < 0) return die("bind(AF_PACKET)");
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    long long until = now_ns() + seconds * 1000000000LL;
+    for (;;) {
+        long long left = until - now_ns();
+        if (left <= 0) return 0;
+        struct pollfd p = {.fd = s, .events = POLLIN};
+        if (poll(&p, 1, (int)(left / 1000000) + 1) <= 0) continue;
+        unsigned char packet[2048];
+        char control[256];
+        struct sockaddr_ll from;
+        struct iovec iov = {.iov_base = packet, .iov_len = sizeof packet};
+        struct msghdr m = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1,
+                           .msg_control = control, .msg_controllen = sizeof control};
+        ssize_t n = recvmsg(s, &m, 0);
+        if (n < 20 || from.sll_protocol != htons(ETH_P_IP) || packet[9] != 112) continue;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                struct timespec ts;
+                memcpy(&ts, CMSG_DATA(c), sizeof ts);
+                printf("%lld.%09ld\n", (long long)ts.tv_sec, ts.tv_nsec);
+            }
+        }
+    }
+}
+
 /* ---- acceptor ------------------------------------------------------------------------------ */
 
 static const char page[] = "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: 15\r\n\r\n<html>ok</html>";
 
 static int acceptor(int port, int naddr, char **addrs, int http) {
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0) return die("epoll_create1");
-    /* Listening sockets are marked by data.u64 >= 1<<32; connections carry their fd. */
-    for (int i = 0; i < naddr; i++) {
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-        if (inet_pton(AF_INET, addrs[i], &sa.sin_addr) != 1) {
-            fprintf(stderr, "benchtool: bad address %s\n", addrs[i]);
-            return 3;
-        }
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        int one = 1;
-        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) return die(addrs[i]);
-        if (listen(s, 4096) < 0) return die("listen");
-        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (1ULL << 32) | (unsigned)s};
-        epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
-    }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    struct epoll_event sev = {.events = EPOLLIN, .data.u64 = (2ULL << 32) | (unsigned)sfd};
-    epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &sev);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("listening\n");
+    int sfd;
+    int ep = acceptor_open("benchtool", port, naddr, addrs, &sfd);
+    if (ep < 0) return 3;
     unsigned long long accepted = 0;
     for (;;) {
         struct epoll_event evs[64];
@@ -260,12 +280,8 @@ static int acceptor(int port, int naddr, char **addrs, int http) {
                 close(fd);
                 continue;
             }
-            if (fd == sfd) {
-                struct signalfd_siginfo si;
-                while (read(sfd, &si, sizeof si) == sizeof si) {
-                    printf("accepted %llu\n", accepted);
-                    if (si.ssi_signo != SIGUSR1) return 0;
-                }
+            if (kind == ACCEPTOR_SIGNALS) {
+                if (!acceptor_signals(sfd, accepted)) return 0;
                 continue;
             }
             for (;;) {
@@ -292,10 +308,11 @@ int main(int argc, char **argv) {
         return waitlog(argv[2], argv[3], atol(argv[4]), argc >= 6 ? atoi(argv[5]) : 0);
     if (argc == 4 && strcmp(argv[1], "waitexit") == 0) return waitexit(atoi(argv[2]), atol(argv[3]));
     if (argc == 3 && strcmp(argv[1], "cputicks") == 0) return cputicks(atoi(argv[2]));
+    if (argc == 4 && strcmp(argv[1], "adverts") == 0) return adverts(argv[2], atol(argv[3]));
     if (argc >= 5 && strcmp(argv[1], "acceptor") == 0 && strcmp(argv[2], "--http") == 0)
         return acceptor(atoi(argv[3]), argc - 4, argv + 4, 1);
     if (argc >= 4 && strcmp(argv[1], "acceptor") == 0) return acceptor(atoi(argv[2]), argc - 3, argv + 3, 0);
     fprintf(stderr, "usage: benchtool now | waitlog FILE PATTERN TIMEOUT_MS [PID] | waitexit PID"
-                    " TIMEOUT_MS | cputicks PID | acceptor [--http] PORT ADDR...\n");
+                    " TIMEOUT_MS | cputicks PID | adverts IFNAME SECONDS | acceptor [--http] PORT ADDR...\n");
     return 64;
 }
