@@ -11,26 +11,12 @@ set -eu
 . /work/guest-common.sh
 B=/work/benchtool
 want_dests=$((SERVICES * REALS))
-alive() { [ -d "/proc/$1" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat"; }
 count_table() { ipvsadm -Ln | awk '/^TCP/ { s++ } /^  -> [0-9]/ { d++ } END { print s + 0, d + 0 }'; }
 
 ip link add vr0 type dummy
 ip link set vr0 multicast on up
 ip addr add 10.60.0.1/24 dev vr0
-ip link add bench0 type dummy
-ip link set bench0 up
-addrs=
-for i in $(seq 1 "$REALS"); do
-    ip addr add "10.30.0.$i/32" dev bench0
-    addrs="$addrs 10.30.0.$i"
-done
-$B acceptor --http 80 $addrs >/tmp/acceptor.log 2>&1 &
-apid=$!
-i=0
-until grep -q listening /tmp/acceptor.log; do
-    i=$((i + 1)); [ $i -lt 300 ] || { cat /tmp/acceptor.log; exit 1; }
-    sleep 0.01
-done
+bench_real_servers --http
 modprobe ip_vs_rr
 
 failed=0

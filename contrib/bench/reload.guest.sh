@@ -20,7 +20,6 @@ want_services=$SERVICES
 want_dests=$((SERVICES * REALS))
 
 count_table() { ipvsadm -Ln | awk '/^TCP/ { s++ } /^  -> [0-9]/ { d++ } END { print s + 0, d + 0 }'; }
-alive() { [ -d "/proc/$1" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat"; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
 # The daemon and its children (keepalived: parent, checker, VRRP).
 family() { echo "$1"; for c in $(cat /proc/*/stat 2>/dev/null | awk -v p="$1" '$4 == p { print $1 }'); do echo "$c"; done; }

@@ -35,27 +35,9 @@ accepted() {
     done
     tail -n 1 /tmp/acceptor.log | awk '{ print $2 }'
 }
-alive() { [ -d "/proc/$1" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat"; }
 
 # --- real servers ---------------------------------------------------------------------------
-ip link add bench0 type dummy
-ip link set bench0 up
-addrs=
-for i in $(seq 1 "$REALS"); do
-    ip addr add "10.30.0.$i/32" dev bench0
-    addrs="$addrs 10.30.0.$i"
-done
-if [ "${ACCEPTOR_MODE:-}" = --tls ]; then
-    /work/benchtls 80 /work/bench-cert.pem /work/bench-key.pem $addrs >/tmp/acceptor.log 2>&1 &
-else
-    $B acceptor ${ACCEPTOR_MODE:-} 80 $addrs >/tmp/acceptor.log 2>&1 &
-fi
-apid=$!
-i=0
-until grep -q listening /tmp/acceptor.log; do
-    i=$((i + 1)); [ $i -lt 300 ] || { cat /tmp/acceptor.log; exit 1; }
-    sleep 0.01
-done
+bench_real_servers "${ACCEPTOR_MODE:-}"
 # Schedulers load on first use; load it now so neither daemon pays for it.
 modprobe ip_vs_rr
 
