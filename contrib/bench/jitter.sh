@@ -52,7 +52,7 @@ PY
 # Both must accept the files where vr0 exists: a namespace of our own with a veth of that name.
 ns=vbench-jitter-$$
 ip netns add "$ns"
-trap 'ip netns del "$ns" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"' EXIT
 ip -n "$ns" link add vr0 type veth peer name vr0peer
 for conf in jitter-idle jitter-checks; do
     ip netns exec "$ns" "$keepalived" -t -f "$work/$conf.conf" || die "keepalived -t rejects $conf.conf"
