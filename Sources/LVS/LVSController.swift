@@ -210,12 +210,17 @@ public struct LVSController: Sendable {
     /// of checks a second this turns one loop wake-up per check into one per slack window,
     /// and each wake-up (ppoll, a context switch, the loop's bookkeeping) cost more than the
     /// check's own user-space work.
-    public mutating func timersFired(at now: Int64, slack: Int64 = 0) -> [LVSEvent] {
+    ///
+    /// At most `limit` timers fire per call, earliest first; the rest stay due (`nextDeadline`
+    /// is then in the past), so a host can spread a burst of checks over several loop turns.
+    public mutating func timersFired(at now: Int64, slack: Int64 = 0, limit: Int = .max) -> [LVSEvent] {
         var events: [LVSEvent] = []
         let horizon = now + max(0, slack)
-        while let top = timers.peek, top.deadline <= horizon {
+        var fired = 0
+        while fired < limit, let top = timers.peek, top.deadline <= horizon {
             timers.pop()
             guard machines[top.index].nextDeadline == top.deadline else { continue }
+            fired += 1
             let actions = machines[top.index].timerFired(at: max(now, top.deadline))
             events += handle(actions, for: CheckerID(slot: top.index), at: now)
         }

@@ -7,8 +7,8 @@ import TCPProbe
 import VigilConfig
 import VigilSystem
 
-/// The IPVS half of the daemon: runs the TCP_CHECK connects the pure `LVSController` asks for
-/// (all through one epoll descriptor in the loop), turns its events into log lines and notify
+/// The IPVS half of the daemon: runs the checks the pure `LVSController` asks for (through
+/// probers whose I/O is on worker threads on Linux; the loop sees one descriptor each), turns its events into log lines and notify
 /// scripts, and keeps the kernel's table equal to the controller's desired table by planning
 /// with `IPVSReconciler` against what Vigil last installed.
 final class CheckerHost: LoopHost {
@@ -40,6 +40,11 @@ final class CheckerHost: LoopHost {
     /// How early a checker may run to share a loop wake-up with others (see
     /// `LVSController.timersFired`): 5 ms is 0.5 % of the shortest delay_loop anyone uses.
     static let timerSlack: Int64 = 5_000
+    /// How many due checkers start in one turn of the loop: a burst (every checker of a
+    /// delay_loop at once, after a start or a reload) is spread over turns, and the VRRP
+    /// host's due work runs between them, so no advert waits for a thousand check starts.
+    /// The results come back in batches of the same kind (`ProberThread.resultsPerCall`).
+    static let checksStartedPerTurn = 16
     /// Socket address and options of every checker by slot, built once: the target never
     /// changes, and building it per check was a measurable part of the per-check cost.
     private var probeTargets: [(SocketAddress, ProbeOptions)?] = []
@@ -275,7 +280,7 @@ final class CheckerHost: LoopHost {
         finish(prober.expire(now: now), at: now)
         if let fetcher { finishFetches(fetcher.expire(now: now), at: now) }
         for exchanges in exchangeCheckers { finishExchanges(exchanges.expire(now: now), at: now) }
-        let events = controller.timersFired(at: now, slack: Self.timerSlack)
+        let events = controller.timersFired(at: now, slack: Self.timerSlack, limit: Self.checksStartedPerTurn)
         handle(events, at: now)
         // Loopback and LAN handshakes often finish within microseconds: collect them in this
         // turn instead of paying another wake-up for them.

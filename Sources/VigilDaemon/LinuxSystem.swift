@@ -34,9 +34,23 @@ extension DaemonSystem {
         if gethostname(&name, name.count) == 0 { system.hostName = String(cString: name) }
         if let user = getpwuid(getuid()), let login = user.pointee.pw_name { system.userName = String(cString: login) }
         system.listenTCP = listenOnTCP
-        system.makeHTTPFetcher = { HTTPProber<CheckerID>() }
-        system.makeDatagramChecker = { DatagramProber<CheckerID>() }
-        system.makeDialogueChecker = { DialogueProber<CheckerID>() }
+        // Every checker's I/O on a thread of its own, so it never holds the loop and its adverts
+        // (on the loop's thread when no thread can be had).
+        system.makeHTTPFetcher = {
+            guard let prober = HTTPProber<CheckerID>() else { return nil }
+            if let thread = ProberThread(prober) { return thread }
+            return prober
+        }
+        system.makeDatagramChecker = {
+            guard let prober = DatagramProber<CheckerID>() else { return nil }
+            if let thread = ProberThread(prober) { return thread }
+            return prober
+        }
+        system.makeDialogueChecker = {
+            guard let prober = DialogueProber<CheckerID>() else { return nil }
+            if let thread = ProberThread(prober) { return thread }
+            return prober
+        }
         system.makeTLS = { settings throws(DaemonError) in
             let context: TLSClientContext
             do {
@@ -69,6 +83,7 @@ extension StreamListenerSocket: StreamListener {
 }
 
 private func makeConnectProber() -> any ConnectProber {
+    if let threaded = ThreadedConnectProber() { return threaded }
     if let epoll = EpollProber() { return epoll }
     return PollProber()
 }
@@ -297,6 +312,25 @@ final class EpollProber: ConnectProber {
     func ready(fd: Int32, now: Int64) -> [ProbeResult<CheckerID>] { prober.collect(waitMs: 0, now: { now }) }
     func expire(now: Int64) -> [ProbeResult<CheckerID>] { prober.expire(now: now) }
     func cancelAll() { prober.cancelAll() }
+}
+
+/// The connects on a thread of their own (`ProberThread`): the loop watches one eventfd.
+final class ThreadedConnectProber: ConnectProber {
+    let worker: ProberThread<EpollTCPProber<CheckerID>>
+    init?() {
+        guard let prober = EpollTCPProber<CheckerID>(), let worker = ProberThread(prober) else { return nil }
+        self.worker = worker
+    }
+    var sharedDescriptor: Int32? { worker.descriptor }
+    var count: Int { worker.count }
+    var nextDeadline: Int64? { nil }
+    func start(id: CheckerID, target: SocketAddress, options: ProbeOptions, timeout: Int64, now: Int64) -> ProbeStart<CheckerID> {
+        _ = worker.start(id: id, ConnectRequest(target: target, options: options, timeout: timeout), now: now)
+        return .pending(fd: worker.descriptor)
+    }
+    func ready(fd: Int32, now: Int64) -> [ProbeResult<CheckerID>] { worker.ready(now: now) }
+    func expire(now: Int64) -> [ProbeResult<CheckerID>] { [] }
+    func cancelAll() { worker.cancelAll() }
 }
 
 /// The fallback when no epoll instance can be had: each connect's socket in the poll set.

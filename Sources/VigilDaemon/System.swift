@@ -222,6 +222,10 @@ public protocol ExchangeChecker<Request>: AnyObject {
 
 extension DatagramProber: ExchangeChecker where ID == CheckerID {}
 extension DialogueProber: ExchangeChecker where ID == CheckerID {}
+extension ProberThread: HTTPFetcher where Inner.ID == CheckerID, Inner.Request == HTTPFetchRequest, Inner.Result == HTTPFetchResult<CheckerID> {}
+extension ProberThread: ExchangeChecker where Inner.ID == CheckerID, Inner.Result == ExchangeResult<CheckerID> {
+    public typealias Request = Inner.Request
+}
 
 /// keepalived's SSL block made into sessions: (socket, SNI name) → a TLS session.
 public typealias TLSSessionMaker = (Int32, String?) -> (any TLSSession)?

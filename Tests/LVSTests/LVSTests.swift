@@ -340,6 +340,30 @@ private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDe
         #expect(c.timersFired(at: 2 * s, slack: 0).isEmpty)
     }
 
+    /// A host that starts at most `limit` checks a turn gets every due checker, earliest first,
+    /// over several calls, with the deadline left in the past until the last has run.
+    @Test func aLimitSpreadsABurstOfDueCheckersOverCalls() throws {
+        var text = "virtual_server 10.0.0.1 80 {\n delay_loop 1\n lb_algo rr\n lb_kind NAT\n protocol TCP\n"
+        for r in 0..<40 { text += " real_server 10.1.0.\(r + 1) 80 {\n  TCP_CHECK {\n  }\n }\n" }
+        text += "}\n"
+        var c = LVSController(specs: try specs(text))
+        var draw: Int64 = 0
+        _ = c.start(at: 0, randomWarmup: { _ in draw += 10; return draw })
+        func connects(_ events: [LVSEvent]) -> [CheckerID] { events.compactMap { if case .connect(let id, _) = $0 { id } else { nil } } }
+        let now = 2 * s
+        var started: [CheckerID] = []
+        var calls = 0
+        while let due = c.nextDeadline, due <= now {
+            let batch = connects(c.timersFired(at: now, limit: 16))
+            #expect(batch.count <= 16)
+            started += batch
+            calls += 1
+        }
+        #expect(calls == 3, "16 + 16 + 8")
+        #expect(Set(started).count == 40 && started.count == 40, "each checker once")
+        #expect(started.map(\.slot) == started.map(\.slot).sorted(), "earliest first")
+    }
+
     @Test func thousandsOfCheckersShareOneHeapWithoutLosingAny() throws {
         var text = ""
         for v in 0..<20 {

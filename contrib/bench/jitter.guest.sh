@@ -61,6 +61,9 @@ measure() { # NAME LOAD, then the command
                 NR, sum / n, dev[int(0.5 * (n - 1))], p99, dev[n - 1], ok
         }' "/tmp/adverts-$name-$load")
     echo "round $round, $name, $load: $line"
+    # Which adverts were late, for whoever reads the log: advert number and distance in ms.
+    awk 'NR > 1 { d = ($1 - p - 1) * 1e3; if (d > 1 || d < -1) printf " #%d %+.1f", NR, d } { p = $1 } END { print "" }' \
+        "/tmp/adverts-$name-$load" | sed "s/^/  intervals off by more than 1 ms:/"
     echo "$line" >>"/tmp/results-$name-$load"
     [ "$ok" = true ]
 }
