@@ -88,9 +88,21 @@ public enum IPVSReconciler {
     /// `table` after `operations` succeeded: how the daemon keeps its picture of the kernel
     /// current without a dump after every change.
     public static func applying(_ operations: [IPVSOperation], to table: IPVSTable) -> IPVSTable {
+        // Only the services the operations name are rebuilt: the daemon applies a large plan
+        // a request at a time, and rebuilding the whole table for each was quadratic.
+        var touched = Set<IPVSServiceKey>()
+        for op in operations {
+            switch op {
+            case .flush: continue
+            case .addService(let s), .editService(let s): touched.insert(s.key)
+            case .deleteService(let k), .addDestination(_, let k), .editDestination(_, let k), .deleteDestination(_, let k): touched.insert(k)
+            }
+        }
+        var out = table
         var services: [IPVSServiceKey: IPVSService] = [:]
         var dests: [IPVSServiceKey: [IPVSDestinationKey: IPVSDestination]] = [:]
-        for (service, list) in table {
+        for (service, list) in table where touched.contains(service.key) {
+            out[service] = nil
             services[service.key] = service
             var byKey: [IPVSDestinationKey: IPVSDestination] = [:]
             for d in list { byKey[d.key] = d }
@@ -99,6 +111,7 @@ public enum IPVSReconciler {
         for op in operations {
             switch op {
             case .flush:
+                out = [:]
                 services = [:]
                 dests = [:]
             case .addService(let s), .editService(let s):
@@ -113,7 +126,6 @@ public enum IPVSReconciler {
                 dests[k]?[dk] = nil
             }
         }
-        var out: IPVSTable = [:]
         for (key, service) in services {
             out[service] = dests[key].map { Array($0.values).sorted { $0.key < $1.key } } ?? []
         }

@@ -21,7 +21,25 @@ final class CheckerHost: LoopHost {
     private var globals: GlobalDefs
     /// What Vigil believes the kernel holds for the services it owns (foreign services are
     /// never recorded here, so nothing of theirs can end up in a plan).
-    private(set) var installed: IPVSTable = [:] { didSet { installedWeightCache = nil } }
+    private(set) var installed: IPVSTable {
+        get {
+            if !unrecorded.isEmpty {
+                recorded = IPVSReconciler.applying(unrecorded, to: recorded)
+                unrecorded = []
+            }
+            return recorded
+        }
+        set {
+            recorded = newValue
+            unrecorded = []
+            installedWeightCache = nil
+        }
+    }
+    /// `installed` as last folded, and the operations sent since: a large plan goes out a
+    /// request at a time, and folding each into the whole table would cost the table's size
+    /// per request. The next reader folds them.
+    private var recorded: IPVSTable = [:]
+    private var unrecorded: [IPVSOperation] = []
     /// `installed`'s weights by service and destination, for status and every scrape; built on
     /// the first ask after the table changed.
     private var installedWeightCache: [IPVSServiceKey: [IPVSDestinationKey: Int32]]?
@@ -243,10 +261,9 @@ final class CheckerHost: LoopHost {
         actual = actual.filter { owned.contains($0.key.key) }
         let ops = IPVSReconciler.plan(desired: controller.desiredTable, actual: actual, owned: owned, flushFirst: globals.lvsFlush)
         installed = actual
+        programming = (began, ops.count)
         apply(ops, logEach: false)
         reconciledGeneration = controller.generation
-        let dests = installed.values.reduce(0) { $0 + $1.count }
-        logger.notice("IPVS: table programmed: \(installed.count) services, \(dests) destinations, \(ops.count) operations in \((MonotonicClock.nowMicroseconds() - began + 500) / 1000) ms")
         if let shared = prober.sharedDescriptor {
             loop.watch(shared) { [unowned self] now in self.finish(self.prober.ready(fd: shared, now: now), at: now) }
         }
@@ -271,6 +288,7 @@ final class CheckerHost: LoopHost {
 
     var nextDeadline: Int64? {
         guard kernel != nil, started else { return nil }
+        if !queued.isEmpty { return 0 }   // operations wait: due at once
         return ([controller.nextDeadline, prober.nextDeadline, fetcher?.nextDeadline] + exchangeCheckers.map(\.nextDeadline)).compactMap { $0 }.min()
     }
 
@@ -288,6 +306,7 @@ final class CheckerHost: LoopHost {
             finish(prober.ready(fd: shared, now: now), at: now)
         }
         reconcileIfNeeded()
+        if !queued.isEmpty { sendQueued() }
     }
 
     private func finish(_ results: [ProbeResult<CheckerID>], at now: Int64) {
@@ -602,10 +621,47 @@ final class CheckerHost: LoopHost {
         apply(ops, logEach: true)
     }
 
+    /// Operations planned and not sent yet: a large plan (a start or a reload of thousands of
+    /// services) goes to the kernel `operationsPerRequest` at a time, for at most
+    /// `sendingBudget` µs a turn, so the VRRP host's adverts go out between its requests
+    /// instead of after all of them (1,000 × 10 take 5 s in the TCG guest). A new plan replaces
+    /// what is still queued: it is made against `installed`, which holds only what was sent.
+    private var queued: ArraySlice<IPVSOperation> = []
+    private var queuedAreLogged = false
+    /// The start's plan (when it began, how many operations), logged once it is all sent.
+    private var programming: (began: Int64, operations: Int)?
+    static let operationsPerRequest = 32
+    static let sendingBudget: Int64 = 1_000
+
+    private func apply(_ ops: [IPVSOperation], logEach: Bool) {
+        guard kernel != nil else { return }
+        queued = ArraySlice(ops)
+        // While the start's table is still going in, a new plan is the rest of it: not logged
+        // one operation a line, as the start's is not.
+        queuedAreLogged = logEach && programming == nil
+        sendQueued()
+    }
+
+    /// Sends queued operations until the turn's budget is spent (at least one request).
+    private func sendQueued() {
+        let began = clock.now()
+        while !queued.isEmpty {
+            let chunk = Array(queued.prefix(Self.operationsPerRequest))
+            queued = queued.dropFirst(chunk.count)
+            send(chunk, logEach: queuedAreLogged)
+            if clock.now() - began >= Self.sendingBudget { break }
+        }
+        if queued.isEmpty, let (began, operations) = programming {
+            programming = nil
+            let dests = installed.values.reduce(0) { $0 + $1.count }
+            logger.notice("IPVS: table programmed: \(installed.count) services, \(dests) destinations, \(operations) operations in \((MonotonicClock.nowMicroseconds() - began + 500) / 1000) ms")
+        }
+    }
+
     /// Runs the operations, logs them as keepalived does, and records the result in
     /// `installed`; after a failure the owned part of the table is read back from the kernel,
     /// so the next plan starts from the truth rather than from a hope.
-    private func apply(_ ops: [IPVSOperation], logEach: Bool) {
+    private func send(_ ops: [IPVSOperation], logEach: Bool) {
         guard let kernel, !ops.isEmpty else { return }
         if logEach { for op in ops { logger.info("IPVS: \(describe(op))") } }
         let failures: [IPVSOperationFailure]
@@ -615,7 +671,8 @@ final class CheckerHost: LoopHost {
             return
         }
         if failures.isEmpty {
-            installed = IPVSReconciler.applying(ops, to: installed)
+            unrecorded += ops
+            installedWeightCache = nil
             return
         }
         for failure in failures.prefix(20) { logger.error("\(failure.message)") }
@@ -741,6 +798,7 @@ final class CheckerHost: LoopHost {
         prober.cancelAll()
         fetcher?.cancelAll()
         for exchanges in exchangeCheckers { exchanges.cancelAll() }
+        queued = []
         guard let kernel, started else { return }
         guard release else {
             logger.info("IPVS: -I given: leaving \(installed.count) services in place")

@@ -216,6 +216,18 @@ struct FakeKernel {
                 }
             }
             #expect(IPVSReconciler.plan(desired: desired, actual: kernel.table, owned: owned).isEmpty)
+            // What Vigil records is what the kernel holds, whether the plan is applied at once
+            // or a few operations at a time (as the daemon sends a large one), a flush among them.
+            let plan = IPVSReconciler.plan(desired: desired, actual: actual, owned: owned, flushFirst: round % 7 == 0)
+            var stepwise = actual
+            var rest = plan[...]
+            while !rest.isEmpty {
+                let step = abs(gen.int() % 4) + 1
+                stepwise = IPVSReconciler.applying(Array(rest.prefix(step)), to: stepwise)
+                rest = rest.dropFirst(step)
+            }
+            #expect(stepwise == IPVSReconciler.applying(plan, to: actual), "round \(round)")
+            if round % 7 != 0 { #expect(FakeKernel(stepwise).dests == FakeKernel(kernel.table).dests, "round \(round)") }
             // Teardown of what was installed removes exactly the owned services.
             for op in IPVSReconciler.teardown(owned: desired) { #expect(kernel.apply(op) == 0) }
             #expect(Set(kernel.services.keys).isDisjoint(with: desired.keys.map(\.key)))

@@ -382,8 +382,14 @@ final class FakeIPVS: IPVSClient {
         }
         return all
     }
+    /// How many operations each apply call carried.
+    var requestSizes: [Int] = []
+    /// Called with each apply call's operations (a test advances the clock: a slow kernel).
+    var onApply: ([IPVSOperation]) -> Void = { _ in }
     func apply(_ operations: [IPVSOperation]) throws(IPVSKernelError) -> [IPVSOperationFailure] {
         requests += operations
+        requestSizes.append(operations.count)
+        onApply(operations)
         table = IPVSReconciler.applying(operations, to: table)
         return []
     }
