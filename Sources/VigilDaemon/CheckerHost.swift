@@ -806,9 +806,17 @@ final class CheckerHost: LoopHost {
         }
         for (v, vs) in controller.specs.enumerated() where vs.omega {
             for (r, rs) in vs.realServers.enumerated() where controller.servers[v][r].isAlive {
-                if let script = rs.notifyDown { scripts.run(script, owner: "real_server \(rs.destination.key.formatted(in: vs.services[0].key))") }
+                let name = rs.destination.key.formatted(in: vs.services[0].key)
+                if let script = rs.notifyDown { scripts.run(script, owner: "real_server \(name)") }
+                // keepalived's clear_service_rs: a live server is mailed about, unless the
+                // whole table goes in one flush (then only the virtual servers are).
+                if rs.smtpAlert && !globals.lvsFlushOnStop {
+                    mail?.send(about: "Realserver \(name) of virtual server \(vs.name)", "DOWN", body: "=> Shutting down <=")
+                }
             }
             if controller.pools[v].isQuorumUp, let script = vs.quorumDown { scripts.run(script, owner: "VS \(vs.name)") }
+            // keepalived's update_vs_notifies at stop: whatever the quorum was.
+            if vs.smtpAlert { mail?.send(about: "Virtualserver \(vs.name)", "DOWN", body: "=> Shutting down <=") }
         }
         let ops = IPVSReconciler.teardown(owned: installed, mode: globals.lvsFlushOnStop ? .flush : .destinationsThenServices)
         do {

@@ -224,6 +224,7 @@ public final class Daemon {
         announcements.shutDown()
         vrrp.shutDown(at: system.clock.now(), keepVIPs: !options.releaseVIPsOnStop)
         checkers?.shutDown(release: options.releaseIPVSOnStop)
+        mail.deliverPending(waiter: system.waiter, until: system.clock.now() + 5_000_000)
         syncDaemons.shutDown()
         scripts.stopAll()
         // After stopAll: a background nft run still going could otherwise bring a table back.

@@ -104,6 +104,25 @@ final class MailHost: LoopHost {
         }
     }
 
+    /// The stop's mails (omega's "Shutting down") after the loop has ended: these connections
+    /// alone are waited on, until each is delivered or `deadline` (smtp_connect_timeout bounds
+    /// each one anyway). A bounded number of rounds, so a waiter that never blocks cannot spin.
+    func deliverPending(waiter: any DescriptorWaiter, until deadline: Int64) {
+        var rounds = 0
+        while !deliveries.isEmpty && rounds < 10_000 {
+            rounds += 1
+            let now = clock.now()
+            runDueWork(at: now)
+            guard now < deadline, !deliveries.isEmpty else { break }
+            let wait = min(deadline, nextDeadline ?? deadline) - now
+            guard let ready = try? waiter.wait(readable: Array(deliveries.keys), writable: [], timeout: max(0, wait)) else { break }
+            for fd in ready { read(fd) }
+        }
+        for (fd, delivery) in deliveries {
+            finish(fd, delivery.session.message.subject, .failed("not delivered before the stop"))
+        }
+    }
+
     // MARK: LoopHost
 
     var nextDeadline: Int64? { deliveries.values.map(\.deadline).min() }

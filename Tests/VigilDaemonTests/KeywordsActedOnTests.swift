@@ -540,6 +540,33 @@ import VigilSystem
         lvs.stop(in: sim)
     }
 
+    /// With omega, keepalived's stop mails every live real server and every virtual server that
+    /// asks for mail ("=> Shutting down <="); the stop waits for those deliveries.
+    @Test func omegaMailsTheShutdownAsKeepalivedDoes() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs.start(Self.config(vsExtra: "smtp_alert\n    omega"))
+        sim.run(3)
+        let before = lvs.smtp.messages.count
+        lvs.stop(in: sim)
+        let subjects = Array(Self.subjects(lvs).dropFirst(before)), bodies = Array(Self.bodies(lvs).dropFirst(before))
+        // Two connections at once: either may finish first.
+        #expect(subjects.sorted() == ["[test] Realserver [10.0.1.1]:tcp:80 of virtual server [10.0.0.100]:tcp:80 - DOWN",
+                                      "[test] Virtualserver [10.0.0.100]:tcp:80 - DOWN"], "\(subjects)")
+        #expect(bodies == ["=> Shutting down <=", "=> Shutting down <="])
+    }
+
+    /// Without omega the stop sends no checker mail, as keepalived's.
+    @Test func withoutOmegaTheStopSendsNoCheckerMail() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs.start(Self.config(vsExtra: "smtp_alert"))
+        sim.run(3)
+        let before = lvs.smtp.messages.count
+        lvs.stop(in: sim)
+        #expect(lvs.smtp.messages.count == before)
+    }
+
     @Test func aReloadThatDropsALiveServerMailsIt() throws {
         let second = "real_server 10.0.1.2 80 {\n    TCP_CHECK {\n        connect_timeout 1\n        retry 0\n    }\n}"
         let sim = Simulation()
