@@ -29,6 +29,35 @@ import BodyRegex
                                 digest: { MD5Digest() }, timeout: timeout)
     }
 
+    /// Python's http.server in the lab's second namespace, serving `page` as /index.html from
+    /// `directory` (made here, removed by `stop`).
+    struct WebServer {
+        let process: pid_t
+        let directory: String
+        func stop() {
+            Shell.terminate(process)
+            _ = try? Shell.run(["rm", "-rf", directory, directory + ".log"])
+        }
+    }
+
+    static func webServer(in lab: NetnsLab, directory: String, page: String) throws -> WebServer {
+        try Shell.run(["mkdir", "-p", directory])
+        try Shell.run(["sh", "-c", "printf '\(page)\\n' > \(directory)/index.html"])
+        let process = try Shell.background(["ip", "netns", "exec", lab.b, "python3", "-m", "http.server", "8080", "--bind", "172.16.10.2",
+                                            "--directory", directory], output: directory + ".log")
+        waitForListener(lab.b, port: 8080)
+        return WebServer(process: process, directory: directory)
+    }
+
+    /// A server that accepts every connection and never answers.
+    static func silentServer(in lab: NetnsLab, port: UInt16) throws -> pid_t {
+        let process = try Shell.background(["ip", "netns", "exec", lab.b, "python3", "-c",
+                                            "import socket\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('172.16.10.2',\(port)));s.listen(64)\nc=[]\nwhile True: c.append(s.accept())"],
+                                           output: "/dev/null")
+        waitForListener(lab.b, port: port)
+        return process
+    }
+
     static func waitForListener(_ ns: String, port: UInt16) {
         for _ in 0..<100 {
             if (try? Shell.run(["ip", "netns", "exec", ns, "ss", "-ltn", "sport", "= :\(port)"]).output.contains("LISTEN")) == true { return }
@@ -40,13 +69,8 @@ import BodyRegex
         let lab = try NetnsLab("http")
         defer { lab.destroy() }
         let directory = "/tmp/vigil-http-\(getpid())"
-        try Shell.run(["mkdir", "-p", directory])
-        defer { _ = try? Shell.run(["rm", "-rf", directory, directory + ".log"]) }
-        try Shell.run(["sh", "-c", "printf 'hello from web02\\n' > \(directory)/index.html"])
-        let server = try Shell.background(["ip", "netns", "exec", lab.b, "python3", "-m", "http.server", "8080", "--bind", "172.16.10.2",
-                                           "--directory", directory], output: directory + ".log")
-        defer { Shell.terminate(server) }
-        Self.waitForListener(lab.b, port: 8080)
+        let server = try Self.webServer(in: lab, directory: directory, page: "hello from web02")
+        defer { server.stop() }
         let prober = try #require(try lab.inside(lab.a) { HTTPProber<Int>() })
         let outcome = try lab.inside(lab.a) { Self.fetch(prober, Self.request("/index.html", port: 8080)) }
         guard case .response(let response, let digest, _)? = outcome else { Issue.record("no response: \(String(describing: outcome))"); return }
@@ -81,11 +105,8 @@ import BodyRegex
     @Test func aSilentServerTimesOutInTheReadPhase() throws {
         let lab = try NetnsLab("httpsilent")
         defer { lab.destroy() }
-        let silent = try Shell.background(["ip", "netns", "exec", lab.b, "python3", "-c",
-                                           "import socket,time\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('172.16.10.2',8080));s.listen(5)\nc=[]\nwhile True: c.append(s.accept())"],
-                                          output: "/dev/null")
+        let silent = try Self.silentServer(in: lab, port: 8080)
         defer { Shell.terminate(silent) }
-        Self.waitForListener(lab.b, port: 8080)
         let prober = try #require(try lab.inside(lab.a) { HTTPProber<Int>() })
         let began = ProbeClock.now()
         let outcome = try lab.inside(lab.a) { Self.fetch(prober, Self.request("/", port: 8080, timeout: 500_000)) }

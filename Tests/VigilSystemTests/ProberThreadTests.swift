@@ -109,18 +109,10 @@ import VigilSystem
         let lab = try NetnsLab("pthread")
         defer { lab.destroy() }
         let directory = "/tmp/vigil-pthread-\(getpid())"
-        try Shell.run(["mkdir", "-p", directory])
-        defer { _ = try? Shell.run(["rm", "-rf", directory, directory + ".log"]) }
-        try Shell.run(["sh", "-c", "printf 'hello\\n' > \(directory)/index.html"])
-        let server = try Shell.background(["ip", "netns", "exec", lab.b, "python3", "-m", "http.server", "8080", "--bind", "172.16.10.2",
-                                           "--directory", directory], output: directory + ".log")
-        defer { Shell.terminate(server) }
-        let silent = try Shell.background(["ip", "netns", "exec", lab.b, "python3", "-c",
-                                           "import socket\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('172.16.10.2',8090));s.listen(64)\nc=[]\nwhile True: c.append(s.accept())"],
-                                          output: "/dev/null")
+        let server = try HTTPProberTests.webServer(in: lab, directory: directory, page: "hello")
+        defer { server.stop() }
+        let silent = try HTTPProberTests.silentServer(in: lab, port: 8090)
         defer { Shell.terminate(silent) }
-        HTTPProberTests.waitForListener(lab.b, port: 8080)
-        HTTPProberTests.waitForListener(lab.b, port: 8090)
         // Made inside the namespace: the worker is born there too.
         let worker = try #require(try lab.inside(lab.a) { HTTPProber<Int>().flatMap { ProberThread($0) } })
         let now = ProbeClock.now()
@@ -149,11 +141,8 @@ import VigilSystem
     @Test func aCancelLeavesNoResultBehind() throws {
         let lab = try NetnsLab("pcancel")
         defer { lab.destroy() }
-        let silent = try Shell.background(["ip", "netns", "exec", lab.b, "python3", "-c",
-                                           "import socket\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('172.16.10.2',8090));s.listen(64)\nc=[]\nwhile True: c.append(s.accept())"],
-                                          output: "/dev/null")
+        let silent = try HTTPProberTests.silentServer(in: lab, port: 8090)
         defer { Shell.terminate(silent) }
-        HTTPProberTests.waitForListener(lab.b, port: 8090)
         let worker = try #require(try lab.inside(lab.a) { HTTPProber<Int>().flatMap { ProberThread($0) } })
         for id in 0..<10 { _ = worker.start(id: id, HTTPProberTests.request("/", port: 8090, timeout: 200_000), now: ProbeClock.now()) }
         usleep(50_000)
