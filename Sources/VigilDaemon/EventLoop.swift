@@ -10,9 +10,10 @@ public protocol LoopHost: AnyObject {
 }
 
 /// The daemon's main thread (the checkers' I/O has workers of its own, `ProberThread`): a
-/// registry of descriptors and hosts, and a turn that waits for the earliest of them. Hosts register and withdraw as they come and go (a reload opens and
-/// closes VRRP sockets), and handlers run in registration order, so the signal pipe, which
-/// registers first, is always handled before the packets that arrived with it.
+/// registry of descriptors and hosts, and a turn that waits for the earliest of them. Hosts
+/// register and withdraw as they come and go (a reload opens and closes VRRP sockets), and
+/// handlers run in registration order, so the signal pipe, which registers first, is always
+/// handled before the packets that arrived with it.
 public final class EventLoop {
     public enum Interest: Sendable { case readable, writable }
 
