@@ -170,13 +170,38 @@ open_connections() { # open_connections N PREFIX: each sends a line every 0.5 s 
         echo $! >/tmp/conn-$2-$i.pid
     done
 }
-sizes() { for f in /tmp/conn-$1-*; do case $f in *.pid) ;; *) wc -c <"$f";; esac; done | tr '\n' ' '; }
-# Connections alive: still echoing (their file grew over the last 3 s) and their nc not gone.
+# Each connection: /tmp/conn-NAME-N holds its echo, /tmp/conn-NAME-N.pid its nc.
+connections() { for f in /tmp/conn-$1-[0-9]*; do case $f in *.pid) ;; *) echo "${f#/tmp/conn-}";; esac; done; }
+sizes() { for c in $(connections "$1"); do echo "$c $(wc -c </tmp/conn-$c)"; done; }
+silent() { for c in $(connections "$1"); do [ -s "/tmp/conn-$c" ] || printf '%s ' "$c"; done; }
+all_echoed() { [ -z "$(silent "$1")" ]; }
+# The connections whose nc still runs and whose echo grew since the sizes in file $2.
+growing() { sizes "$1" | awk 'NR == FNR { size[$1] = $2; next } $2 > size[$1] { print $1 }' "$2" - |
+    while read -r c; do kill -0 "$(cat "/tmp/conn-$c.pid")" 2>/dev/null && echo "$c"; done; }
+# Connections alive: their nc still runs (a reset ends it) and their echo grew within 3 s, or,
+# for one a lost segment holds back (TCP's retransmission timer backs off to seconds on the
+# emulated CPU), within 10 s. Prints the count; the stalled ones go to /tmp/stalled-NAME.
 count_alive() {
-    before=$(sizes "$1"); sleep 3; after=$(sizes "$1")
-    set -- $before; alive=0
-    for a in $after; do [ "$a" -gt "$1" ] && alive=$((alive + 1)); shift; done
-    echo $alive
+    sizes "$1" >/tmp/sizes-$1; sleep 3; waited=3
+    total=$(connections "$1" | wc -l)
+    while [ "$(growing "$1" /tmp/sizes-$1 | wc -l)" -lt "$total" ] && [ $waited -lt 10 ]; do sleep 1; waited=$((waited + 1)); done
+    growing "$1" /tmp/sizes-$1 >/tmp/growing-$1
+    for c in $(connections "$1" | grep -vxF -f /tmp/growing-$1); do
+        kill -0 "$(cat "/tmp/conn-$c.pid")" 2>/dev/null && how="nc runs" || how="nc gone"
+        printf '%s (%s bytes, %s) ' "$c" "$(wc -c </tmp/conn-$c)" "$how"
+    done >/tmp/stalled-$1
+    wc -l </tmp/growing-$1
+}
+# The router's BGP sessions (an Up/Down younger than the round is a session that flapped).
+bgp_drops() { vtysh_in router -c "show bgp summary" | awk '$1 ~ /^10\.0\.0\.1[123]$/ { printf "%s up %s; ", $1, $9 }'; }
+# TCP resets a namespace's own stack has sent (Tcp OutRsts).
+out_rsts() { in_ns "$1" awk '$1 == "Tcp:" { if (n) print $15; n = 1 }' /proc/net/snmp; }
+# The packets of the connections in capture $1 whose SYN the client sent more than once (the
+# router sees each SYN twice: in from the client, out to a director).
+retried_syns() {
+    for port in $(/usr/bin/tcpdump -nn -r "$1" 'tcp[tcpflags] == tcp-syn' 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^10\.1\.0\.2\.[0-9]+$/) { split($i, a, "."); n[a[5]]++ } } END { for (p in n) if (n[p] > 2) print p }'); do
+        /usr/bin/tcpdump -nn -tt -r "$1" "port $port" 2>/dev/null | head -20 | sed "s/^/#   port $port: /"
+    done
 }
 # Connections a director scheduled itself (its service's Conns counter; synced ones not counted).
 scheduled_on() { in_ns "$1" ipvsadm -Ln --stats -t 10.95.0.1:80 2>/dev/null | awk '$1 == "TCP" { print $3 }'; }
@@ -220,6 +245,8 @@ round() { # round NAME SYNC
     alive=$(count_alive "$name")
     alive_before=$alive
     echo "RESULT $name.alive_before=$alive"
+    [ "$alive" = "$CONNECTIONS" ] || say "connections that stopped echoing: $(cat /tmp/stalled-$name)"
+    say "the router's BGP sessions: $(bgp_drops)"
     if [ "$alive" != "$CONNECTIONS" ]; then for d in d1 d2 d3; do in_ns $d ipvsadm -Lnc | sed "s/^/#   $d: /"; done; fi
     say "$alive of $CONNECTIONS connections echo; killing d1 (link down, then SIGKILL of vigil, zebra, bgpd)"
     t=$(now)
@@ -238,15 +265,41 @@ round() { # round NAME SYNC
     echo "RESULT $name.alive_after=$alive"
     echo "RESULT $name.lost=$((alive_before - alive))"
     for d in d2 d3; do eval "base_$d=$(scheduled_on $d)"; done
+    for ns in d2 d3 rs1 rs2 client; do eval "rsts_$ns=$(out_rsts $ns)"; done
+    in_ns router /usr/bin/tcpdump -i any -nn -U -w /tmp/cap-$name.pcap tcp port 80 and host 10.1.0.2 2>/dev/null & cap=$!
+    sleep 1
     open_connections 12 "$name-new"
-    # Time for a SYN the emulated CPU was slow with to be retransmitted (1 s, then 2 s).
-    sleep 6
+    # Until every new connection has echoed once: a SYN the emulated CPU was slow with is
+    # retransmitted after 1 s, then 2 s, 4 s (a loaded CI host has needed more than 6 s).
+    t=$(now)
+    if wait_for 20 all_echoed "$name-new"; then
+        echo "RESULT $name.new_echoed_s=$(elapsed "$t")"
+    else
+        echo "RESULT $name.new_echoed_s=never"
+        say "new connections that never echoed: $(silent "$name-new")"
+        for d in d2 d3; do in_ns $d ipvsadm -Lnc | sed "s/^/#   $d: /"; done
+        in_ns router $IP route show 10.95.0.1 | sed 's/^/#   router: /'
+    fi
+    alive_new=$(count_alive "$name-new")
+    echo "RESULT $name.new_alive=$alive_new"
+    kill $cap 2>/dev/null; sleep 0.5
+    say "the router's BGP sessions: $(bgp_drops)"
+    if [ "$alive_new" != 12 ]; then
+        say "new connections that stopped echoing: $(cat /tmp/stalled-$name-new)"
+        for ns in d2 d3 rs1 rs2 client; do say "$ns: TCP resets sent $(( $(out_rsts $ns) - $(eval echo \$rsts_$ns) )), entries $(in_ns $ns ipvsadm -Lnc 2>/dev/null | grep -c ESTAB)"; done
+        retried_syns /tmp/cap-$name.pcap
+        in_ns router $IP route show 10.95.0.1 | sed 's/^/#   router: /'
+        for d in d2 d3; do tail -n 8 /tmp/$d.log | sed "s/^/#   $d log: /"; done
+    fi
+    # The Conns counters are read after count_alive's 3 s: IPVS folds its per-CPU counters into
+    # them only every 2 s (the estimator).
     for d in d2 d3; do eval "new_$d=\$(( \$(scheduled_on $d) - base_$d ))"; done
     echo "RESULT $name.new.d2=$new_d2"
     echo "RESULT $name.new.d3=$new_d3"
-    alive_new=$(count_alive "$name-new")
-    echo "RESULT $name.new_alive=$alive_new"
     say "12 new connections: $alive_new echo; d2 scheduled $new_d2 of them, d3 $new_d3"
+    # The checkers' verdicts of the round (a real server removed on one director stalls the
+    # connections that director sends it: IPVS drops their packets while the server is out).
+    for d in d1 d2 d3; do grep -E "is DOWN|is UP" /tmp/$d.log | sed "s/^/#   $d: /"; done
     # Tear the round down: clients, directors, FRR of the directors.
     for f in /tmp/conn-$name*.pid; do kill "$(cat "$f")" 2>/dev/null; done
     for d in d2 d3; do kill "$(cat /tmp/$d.vpid)" 2>/dev/null; done
