@@ -29,7 +29,7 @@ import Testing
             #expect(values["\(round).frr_nexthops"] == "3", "\(round): the router's RIB has 3 paths\n\(context)")
             #expect(values["\(round).d1_imports_table_198"] == "yes", "\(round): d1's zebra imports table 198")
             // BGP hold time 3 s (timers 1 3), then bgpd's and zebra's work on the guest's emulated
-            // CPU: 3.6-7.8 s over 16 rounds on 2026-12-02 (5.25 s in the CI run that failed at 5).
+            // CPU: 3.1-7.8 s in the rounds of 2026-12-02 (5.25 s in the CI run that failed at 5).
             #expect((number("\(round).converged_s") ?? 99) <= 10, "\(round): converged in \(values["\(round).converged_s"] ?? "-") s")
             // In the guest one to three of the 24 connections (and up to two of the 12 new ones) are
             // reset seconds after they open, in both rounds, before any loss and with no checker
