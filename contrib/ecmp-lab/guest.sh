@@ -175,25 +175,27 @@ connections() { for f in /tmp/conn-$1-[0-9]*; do case $f in *.pid) ;; *) echo "$
 sizes() { for c in $(connections "$1"); do echo "$c $(wc -c </tmp/conn-$c)"; done; }
 silent() { for c in $(connections "$1"); do [ -s "/tmp/conn-$c" ] || printf '%s ' "$c"; done; }
 all_echoed() { [ -z "$(silent "$1")" ]; }
+nc_runs() { kill -0 "$(cat "/tmp/conn-$1.pid")" 2>/dev/null; }
 # The connections whose nc still runs and whose echo grew since the sizes in file $2.
 growing() { sizes "$1" | awk 'NR == FNR { size[$1] = $2; next } $2 > size[$1] { print $1 }' "$2" - |
-    while read -r c; do kill -0 "$(cat "/tmp/conn-$c.pid")" 2>/dev/null && echo "$c"; done; }
+    while read -r c; do nc_runs "$c" && echo "$c"; done; }
 # Connections alive: their nc still runs (a reset ends it) and their echo grew within 3 s, or,
 # for one a lost segment holds back (TCP's retransmission timer backs off to seconds on the
 # emulated CPU), within 10 s. Prints the count; the stalled ones go to /tmp/stalled-NAME.
 count_alive() {
     sizes "$1" >/tmp/sizes-$1; sleep 3; waited=3
     total=$(connections "$1" | wc -l)
-    while [ "$(growing "$1" /tmp/sizes-$1 | wc -l)" -lt "$total" ] && [ $waited -lt 10 ]; do sleep 1; waited=$((waited + 1)); done
-    growing "$1" /tmp/sizes-$1 >/tmp/growing-$1
+    while growing "$1" /tmp/sizes-$1 >/tmp/growing-$1; [ "$(wc -l </tmp/growing-$1)" -lt "$total" ] && [ $waited -lt 10 ]; do
+        sleep 1; waited=$((waited + 1))
+    done
     for c in $(connections "$1" | grep -vxF -f /tmp/growing-$1); do
-        kill -0 "$(cat "/tmp/conn-$c.pid")" 2>/dev/null && how="nc runs" || how="nc gone"
+        nc_runs "$c" && how="nc runs" || how="nc gone"
         printf '%s (%s bytes, %s) ' "$c" "$(wc -c </tmp/conn-$c)" "$how"
     done >/tmp/stalled-$1
     wc -l </tmp/growing-$1
 }
 # The router's BGP sessions (an Up/Down younger than the round is a session that flapped).
-bgp_drops() { vtysh_in router -c "show bgp summary" | awk '$1 ~ /^10\.0\.0\.1[123]$/ { printf "%s up %s; ", $1, $9 }'; }
+bgp_sessions() { vtysh_in router -c "show bgp summary" | awk '$1 ~ /^10\.0\.0\.1[123]$/ { printf "%s up %s; ", $1, $9 }'; }
 # TCP resets a namespace's own stack has sent (Tcp OutRsts).
 out_rsts() { in_ns "$1" awk '$1 == "Tcp:" { if (n) print $15; n = 1 }' /proc/net/snmp; }
 # The packets of the connections in capture $1 whose SYN the client sent more than once (the
@@ -203,6 +205,9 @@ retried_syns() {
         /usr/bin/tcpdump -nn -tt -r "$1" "port $port" 2>/dev/null | head -20 | sed "s/^/#   port $port: /"
     done
 }
+# What the lab prints when connections fall short: the IPVS entries of directors $@, the route.
+show_entries() { for d in "$@"; do in_ns $d ipvsadm -Lnc | sed "s/^/#   $d: /"; done; }
+show_route() { in_ns router $IP route show 10.95.0.1 | sed 's/^/#   router: /'; }
 # Connections a director scheduled itself (its service's Conns counter; synced ones not counted).
 scheduled_on() { in_ns "$1" ipvsadm -Ln --stats -t 10.95.0.1:80 2>/dev/null | awk '$1 == "TCP" { print $3 }'; }
 frr_paths() { vtysh_in router -c "show ip route 10.95.0.1/32 json" | grep -c '"ip":"10.0.0.1[123]"'; }
@@ -246,8 +251,8 @@ round() { # round NAME SYNC
     alive_before=$alive
     echo "RESULT $name.alive_before=$alive"
     [ "$alive" = "$CONNECTIONS" ] || say "connections that stopped echoing: $(cat /tmp/stalled-$name)"
-    say "the router's BGP sessions: $(bgp_drops)"
-    if [ "$alive" != "$CONNECTIONS" ]; then for d in d1 d2 d3; do in_ns $d ipvsadm -Lnc | sed "s/^/#   $d: /"; done; fi
+    say "the router's BGP sessions: $(bgp_sessions)"
+    [ "$alive" = "$CONNECTIONS" ] || show_entries d1 d2 d3
     say "$alive of $CONNECTIONS connections echo; killing d1 (link down, then SIGKILL of vigil, zebra, bgpd)"
     t=$(now)
     in_ns d1 $IP link set eth0 down
@@ -277,18 +282,17 @@ round() { # round NAME SYNC
     else
         echo "RESULT $name.new_echoed_s=never"
         say "new connections that never echoed: $(silent "$name-new")"
-        for d in d2 d3; do in_ns $d ipvsadm -Lnc | sed "s/^/#   $d: /"; done
-        in_ns router $IP route show 10.95.0.1 | sed 's/^/#   router: /'
+        show_entries d2 d3; show_route
     fi
     alive_new=$(count_alive "$name-new")
     echo "RESULT $name.new_alive=$alive_new"
     kill $cap 2>/dev/null; sleep 0.5
-    say "the router's BGP sessions: $(bgp_drops)"
+    say "the router's BGP sessions: $(bgp_sessions)"
     if [ "$alive_new" != 12 ]; then
         say "new connections that stopped echoing: $(cat /tmp/stalled-$name-new)"
         for ns in d2 d3 rs1 rs2 client; do say "$ns: TCP resets sent $(( $(out_rsts $ns) - $(eval echo \$rsts_$ns) )), entries $(in_ns $ns ipvsadm -Lnc 2>/dev/null | grep -c ESTAB)"; done
         retried_syns /tmp/cap-$name.pcap
-        in_ns router $IP route show 10.95.0.1 | sed 's/^/#   router: /'
+        show_route
         for d in d2 d3; do tail -n 8 /tmp/$d.log | sed "s/^/#   $d log: /"; done
     fi
     # The Conns counters are read after count_alive's 3 s: IPVS folds its per-CPU counters into
