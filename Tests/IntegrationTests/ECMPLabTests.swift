@@ -31,16 +31,20 @@ import Testing
             // BGP hold time 3 s (timers 1 3), then bgpd's and zebra's work on the guest's emulated
             // CPU: 3.1-7.8 s in the rounds of 2026-12-02 (5.25 s in the CI run that failed at 5).
             #expect((number("\(round).converged_s") ?? 99) <= 10, "\(round): converged in \(values["\(round).converged_s"] ?? "-") s")
-            // In the guest one to three of the 24 connections (and up to two of the 12 new ones) are
-            // reset seconds after they open, in both rounds, before any loss and with no checker
-            // verdict or BGP change on record (cause not found yet; the lab prints them): the
-            // counts allow for that, and `lost` counts only connections alive before the loss.
-            #expect((number("\(round).alive_before") ?? 0) >= 20, "\(round): connections established before the loss")
-            #expect((number("\(round).new_alive") ?? 0) >= 10, "\(round): new connections after the loss (all echoed after \(values["\(round).new_echoed_s"] ?? "-") s)\n\(context)")
+            // Every connection lives until the loss, and every new one after it: the router hashes
+            // each packet's 5-tuple, so a flow stays on its director (the lab's earlier L4 policy
+            // reused the client socket's hash, which TCP redraws on a retransmission timeout, and
+            // reset one to nine connections a run on a director that did not know them).
+            #expect(values["\(round).alive_before"] == "24", "\(round): connections established before the loss\n\(context)")
+            #expect(values["\(round).new_alive"] == "12", "\(round): new connections after the loss (all echoed after \(values["\(round).new_echoed_s"] ?? "-") s)\n\(context)")
+            #expect((number("\(round).before.d1") ?? 0) > 0, "\(round): the router sent some of the first connections to d1")
             #expect((number("\(round).new.d2") ?? 0) > 0 && (number("\(round).new.d3") ?? 0) > 0, "\(round): new connections spread over d2 and d3")
         }
         #expect(values["sync.lost"] == "0", "with connection sync no established connection is lost\n\(context)")
-        #expect((number("baseline.lost") ?? 0) > 0, "without sync the loss of a director drops connections\n\(context)")
+        // Without sync every connection d1 had is lost, and with it those the router moves between
+        // d2 and d3 when its nexthops go from three to two (hash-threshold ECMP re-divides the hash
+        // space: 1 and 8 more than d1's 8 in the first two runs).
+        #expect((number("baseline.lost") ?? 0) >= (number("baseline.before.d1") ?? 99), "without sync d1's connections are lost\n\(context)")
         // Health: d3's real servers unreachable, its route withdrawn (delay_loop 1, retry 1).
         #expect((number("health.withdrawn_s") ?? 99) <= 8, "withdrawn in \(values["health.withdrawn_s"] ?? "-") s")
         #expect(values["health.d3_rib_without_table_route"] == "yes")

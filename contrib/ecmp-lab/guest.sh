@@ -2,7 +2,7 @@
 # The ECMP lab, inside the kernel-lab guest (run by contrib/ecmp-lab/run.sh): three directors
 # behind an FRR router doing BGP ECMP, two real servers, a client with long-lived connections.
 #
-#   client 10.1.0.2 ── router 10.1.0.1 / 10.0.0.1 (FRR bgpd, ECMP over 3 paths, L4 hash)
+#   client 10.1.0.2 ── router 10.1.0.1 / 10.0.0.1 (FRR bgpd, ECMP over 3 paths, 5-tuple hash)
 #                                  │ bridge "fab" (10.0.0.0/24)
 #            ┌───────────────┬─────┴─────────┬───────────────┬──────────────┐
 #     d1 10.0.0.11    d2 10.0.0.12    d3 10.0.0.13     rs1 10.0.0.21   rs2 10.0.0.22
@@ -26,6 +26,9 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 wait_for() { limit=$1; shift; start=$(now); while ! "$@"; do
     awk -v a="$start" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }' && return 1; sleep 0.1; done; }
 in_ns() { ns=$1; shift; $IP netns exec "$ns" "$@"; }
+# A process started in the background is started with `$IP netns exec` itself, never through
+# in_ns: `in_ns ... &` forks a subshell whose $! is not the process, so a kill by that pid left
+# the process running (the killed director of a round, and every round's directors, ran on).
 
 mount -t tmpfs tmpfs /run 2>/dev/null
 mkdir -p /run/netns /etc/pam.d /etc/frr /var/run/frr /var/tmp/frr
@@ -60,13 +63,19 @@ build() {
     in_ns client $IP addr add 10.1.0.2/24 dev eth0
     in_ns client $IP link set eth0 up
     in_ns client $IP route add default via 10.1.0.1
-    in_ns router sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1
+    # ECMP on the 5-tuple read from each packet's headers, as a router hashing what it receives
+    # does. Not policy 1 (L4): it reuses the hash the sending socket put on the packet (a veth
+    # keeps it), and the client's TCP draws a new one on each retransmission timeout
+    # (net.core.txrehash), so a flow moved to another director mid-connection and was reset
+    # there: the early resets of the lab's earlier runs.
+    in_ns router sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=3 \
+        net.ipv4.fib_multipath_hash_fields=0x0037
     for rs in rs1 rs2; do
         # DR real servers: the VIP on lo, never answering ARP for it, replies straight back.
         in_ns $rs $IP addr add 10.95.0.1/32 dev lo
         in_ns $rs sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
         in_ns $rs $IP route add default via 10.0.0.1
-        in_ns $rs nc -ll -p 80 -e /bin/cat &
+        $IP netns exec $rs nc -ll -p 80 -e /bin/cat &
     done
     for d in d1 d2 d3; do
         # The VIP local through a local route, not an address: zebra would prefer the
@@ -153,7 +162,7 @@ CONF
 start_directors() { # start_directors SYNC
     for d in d1 d2 d3; do
         vigil_conf $d "$1" >/tmp/$d.conf
-        in_ns $d "$VIGIL" -n -l -f /tmp/$d.conf -p /tmp/$d.pid --control /tmp/$d.sock >/tmp/$d.log 2>&1 &
+        $IP netns exec $d "$VIGIL" -n -l -f /tmp/$d.conf -p /tmp/$d.pid --control /tmp/$d.sock >/tmp/$d.log 2>&1 &
         echo $! >/tmp/$d.vpid
     done
 }
@@ -166,7 +175,7 @@ open_connections() { # open_connections N PREFIX: each sends a line every 0.5 s 
     i=0
     while [ $i -lt "$1" ]; do
         i=$((i + 1))
-        ( while :; do echo "$2-$i"; sleep 0.5; done ) | in_ns client nc 10.95.0.1 80 >/tmp/conn-$2-$i 2>/dev/null &
+        ( while :; do echo "$2-$i"; sleep 0.5; done ) | $IP netns exec client nc 10.95.0.1 80 >/tmp/conn-$2-$i 2>/dev/null &
         echo $! >/tmp/conn-$2-$i.pid
     done
 }
@@ -198,11 +207,26 @@ count_alive() {
 bgp_sessions() { vtysh_in router -c "show bgp summary" | awk '$1 ~ /^10\.0\.0\.1[123]$/ { printf "%s up %s; ", $1, $9 }'; }
 # TCP resets a namespace's own stack has sent (Tcp OutRsts).
 out_rsts() { in_ns "$1" awk '$1 == "Tcp:" { if (n) print $15; n = 1 }' /proc/net/snmp; }
-# The packets of the connections in capture $1 whose SYN the client sent more than once (the
-# router sees each SYN twice: in from the client, out to a director).
-retried_syns() {
-    for port in $(/usr/bin/tcpdump -nn -r "$1" 'tcp[tcpflags] == tcp-syn' 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^10\.1\.0\.2\.[0-9]+$/) { split($i, a, "."); n[a[5]]++ } } END { for (p in n) if (n[p] > 2) print p }'); do
-        /usr/bin/tcpdump -nn -tt -r "$1" "port $port" 2>/dev/null | head -20 | sed "s/^/#   port $port: /"
+# The round's capture: the router's fabric side, with link-layer addresses (who sent a packet);
+# as root (writing and reading): the guest has no user tcpdump to drop to, and without -Z root
+# tcpdump exits at once.
+capture_start() { $IP netns exec router /usr/bin/tcpdump -Z root -i eth0 -e -nn -U -w /tmp/cap-$1.pcap tcp port 80 and host 10.1.0.2 2>/dev/null & cap=$!; }
+read_capture() { cap_file=$1; shift; /usr/bin/tcpdump -Z root -e -nn -tt -r "$cap_file" "$@" 2>/dev/null; }
+# The client ports of the flows in capture $1 that match filter $2, and how often each was seen.
+client_ports() { read_capture "$1" "$2" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^10\.1\.0\.2\.[0-9]+:?$/) { sub(":", "", $i); split($i, a, "."); n[a[5]]++ } } END { for (p in n) print p, n[p] }'; }
+# Why connections of round $1 fell short: the resets each namespace sent since the round began,
+# which addresses are whose, every reset the router forwarded to the client or from it with the
+# packets of its flow before it, and the flows whose SYN the client had to send again.
+explain_shortfall() {
+    for ns in d1 d2 d3 rs1 rs2 client; do
+        printf '%s: %s resets sent, MAC %s; ' $ns "$(( $(out_rsts $ns) - $(eval echo \$rsts_$ns) ))" "$(in_ns $ns cat /sys/class/net/eth0/address 2>/dev/null)"
+    done | sed 's/^/# /'; echo
+    read_capture /tmp/cap-$1.pcap 'tcp[tcpflags] & tcp-rst != 0' | head -12 | sed 's/^/#   reset: /'
+    for port in $(client_ports /tmp/cap-$1.pcap 'tcp[tcpflags] & tcp-rst != 0' | awk '{ print $1 }' | head -3); do
+        read_capture /tmp/cap-$1.pcap "port $port" | tail -n 12 | sed "s/^/#   flow $port: /"
+    done
+    for port in $(client_ports /tmp/cap-$1.pcap 'tcp[tcpflags] == tcp-syn' | awk '$2 > 1 { print $1 }' | head -3); do
+        read_capture /tmp/cap-$1.pcap "port $port" | head -12 | sed "s/^/#   SYN again, $port: /"
     done
 }
 # What the lab prints when connections fall short: the IPVS entries of directors $@, the route.
@@ -244,6 +268,8 @@ round() { # round NAME SYNC
         say "real servers back for d3: the router has 3 paths again"
     fi
     for d in d1 d2 d3; do eval "base_$d=$(scheduled_on $d)"; done
+    for ns in d1 d2 d3 rs1 rs2 client; do eval "rsts_$ns=$(out_rsts $ns)"; done
+    capture_start "$name"; sleep 1
     open_connections "$CONNECTIONS" "$name"
     sleep 4
     for d in d1 d2 d3; do eval "echo \"RESULT $name.before.$d=\$(( \$(scheduled_on $d) - base_$d ))\""; done
@@ -252,7 +278,7 @@ round() { # round NAME SYNC
     echo "RESULT $name.alive_before=$alive"
     [ "$alive" = "$CONNECTIONS" ] || say "connections that stopped echoing: $(cat /tmp/stalled-$name)"
     say "the router's BGP sessions: $(bgp_sessions)"
-    [ "$alive" = "$CONNECTIONS" ] || show_entries d1 d2 d3
+    [ "$alive" = "$CONNECTIONS" ] || { show_entries d1 d2 d3; explain_shortfall "$name"; }
     say "$alive of $CONNECTIONS connections echo; killing d1 (link down, then SIGKILL of vigil, zebra, bgpd)"
     t=$(now)
     in_ns d1 $IP link set eth0 down
@@ -270,9 +296,6 @@ round() { # round NAME SYNC
     echo "RESULT $name.alive_after=$alive"
     echo "RESULT $name.lost=$((alive_before - alive))"
     for d in d2 d3; do eval "base_$d=$(scheduled_on $d)"; done
-    for ns in d2 d3 rs1 rs2 client; do eval "rsts_$ns=$(out_rsts $ns)"; done
-    in_ns router /usr/bin/tcpdump -i any -nn -U -w /tmp/cap-$name.pcap tcp port 80 and host 10.1.0.2 2>/dev/null & cap=$!
-    sleep 1
     open_connections 12 "$name-new"
     # Until every new connection has echoed once: a SYN the emulated CPU was slow with is
     # retransmitted after 1 s, then 2 s, 4 s (a loaded CI host has needed more than 6 s).
@@ -286,12 +309,10 @@ round() { # round NAME SYNC
     fi
     alive_new=$(count_alive "$name-new")
     echo "RESULT $name.new_alive=$alive_new"
-    kill $cap 2>/dev/null; sleep 0.5
     say "the router's BGP sessions: $(bgp_sessions)"
     if [ "$alive_new" != 12 ]; then
         say "new connections that stopped echoing: $(cat /tmp/stalled-$name-new)"
-        for ns in d2 d3 rs1 rs2 client; do say "$ns: TCP resets sent $(( $(out_rsts $ns) - $(eval echo \$rsts_$ns) )), entries $(in_ns $ns ipvsadm -Lnc 2>/dev/null | grep -c ESTAB)"; done
-        retried_syns /tmp/cap-$name.pcap
+        explain_shortfall "$name"
         show_route
         for d in d2 d3; do tail -n 8 /tmp/$d.log | sed "s/^/#   $d log: /"; done
     fi
@@ -304,11 +325,14 @@ round() { # round NAME SYNC
     # The checkers' verdicts of the round (a real server removed on one director stalls the
     # connections that director sends it: IPVS drops their packets while the server is out).
     for d in d1 d2 d3; do grep -E "is DOWN|is UP" /tmp/$d.log | sed "s/^/#   $d: /"; done
-    # Tear the round down: clients, directors, FRR of the directors.
+    # Tear the round down: clients, capture, directors (SIGTERM: each removes what it added).
     for f in /tmp/conn-$name*.pid; do kill "$(cat "$f")" 2>/dev/null; done
+    kill $cap 2>/dev/null
     for d in d2 d3; do kill "$(cat /tmp/$d.vpid)" 2>/dev/null; done
-    sleep 1
+    wait_for 10 directors_gone || say "a director did not stop within 10 s of SIGTERM"
 }
+# Every director has exited (a zombie, not yet reaped by this shell, has too).
+directors_gone() { for d in d1 d2 d3; do case $(awk '{ print $3 }' "/proc/$(cat /tmp/$d.vpid)/stat" 2>/dev/null) in ""|Z) ;; *) return 1;; esac; done; }
 
 build
 start_routing
