@@ -32,7 +32,10 @@ extension DaemonSystem {
         system.connectTCP = { address, port throws(SystemError) in try StreamSocket.connect(to: address, port: port) }
         var name = [CChar](repeating: 0, count: 256)
         if gethostname(&name, name.count) == 0 { system.hostName = String(cString: name) }
-        if let user = getpwuid(getuid()), let login = user.pointee.pw_name { system.userName = String(cString: login) }
+        system.userName = {
+            guard let user = getpwuid(getuid()), let login = user.pointee.pw_name else { return "root" }
+            return String(cString: login)
+        }
         system.listenTCP = listenOnTCP
         // Every checker's I/O on a thread of its own, so it never holds the loop and its adverts
         // (on the loop's thread when no thread can be had).

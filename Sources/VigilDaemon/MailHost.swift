@@ -20,7 +20,10 @@ final class MailHost: LoopHost {
     private let clock: any DaemonClock
     private let connect: (IPAddress, UInt16) throws(SystemError) -> any StreamConnection
     private let hostName: String
-    private let userName: String
+    /// Asked only for a mail without notification_email_from: the lookup loads the NSS modules
+    /// (in a dynamically linked build Debian's libnss_systemd, 0.3 MB resident) into a daemon
+    /// that may never send one.
+    private let userName: () -> String
     private var logger: Logger
     private var deliveries: [Int32: Delivery] = [:]
     var settings: MailSettings?
@@ -28,7 +31,7 @@ final class MailHost: LoopHost {
     private(set) var outcomes: [(subject: String, outcome: SMTPSession.Outcome)] = []
 
     init(loop: EventLoop, clock: any DaemonClock, connect: @escaping (IPAddress, UInt16) throws(SystemError) -> any StreamConnection,
-         hostName: String, userName: String, logger: Logger) {
+         hostName: String, userName: @escaping () -> String, logger: Logger) {
         self.loop = loop
         self.clock = clock
         self.connect = connect
@@ -41,7 +44,7 @@ final class MailHost: LoopHost {
     func send(about what: String, _ subject: String, body: String) {
         guard let settings else { return }
         let routerID = settings.routerID ?? hostName
-        let message = SMTPMessage(helo: settings.helo ?? hostName, from: settings.from ?? "\(userName)@\(hostName)", to: settings.to,
+        let message = SMTPMessage(helo: settings.helo ?? hostName, from: settings.from ?? "\(userName())@\(hostName)", to: settings.to,
                                   subject: "[\(routerID)] \(what) - \(subject)", body: body, date: Self.rfc822(clock.wallClock()))
         let server = "\(settings.server.isV6 ? "[\(settings.server)]" : "\(settings.server)"):\(settings.port)"
         do {

@@ -12,8 +12,17 @@ final class ScriptHost {
     private let host: any HostProbe
     private var logger: Logger
     private var notifySequence = 0
-    /// The user scripts run as when neither the script nor its block names one.
-    private var defaultUser: (user: String, group: String?)?
+    /// Who runs a script that names no user: script_user, else keepalived_script where that user
+    /// exists, else root. Looked up at the first script, not at start: the lookup loads the NSS
+    /// modules into a daemon that may run no script at all.
+    private var defaultUser: (user: String, group: String?)? {
+        if let resolvedDefaultUser { return resolvedDefaultUser }
+        let user = scriptUser ?? (host.userExists("keepalived_script") ? ("keepalived_script", nil) : nil)
+        resolvedDefaultUser = .some(user)
+        return user
+    }
+    private var scriptUser: (user: String, group: String?)?
+    private var resolvedDefaultUser: (user: String, group: String?)??
     private var enableScriptSecurity = false
 
     init(runner: any ProcessRunner, clock: any DaemonClock, host: any HostProbe, globals: GlobalDefs, logger: Logger) {
@@ -27,13 +36,8 @@ final class ScriptHost {
     /// script_user and enable_script_security, at start and after a reload.
     func configure(_ globals: GlobalDefs) {
         enableScriptSecurity = globals.enableScriptSecurity
-        if let user = globals.scriptUser {
-            defaultUser = (user.user, user.group)
-        } else if host.userExists("keepalived_script") {
-            defaultUser = ("keepalived_script", nil)
-        } else {
-            defaultUser = nil
-        }
+        scriptUser = globals.scriptUser.map { ($0.user, $0.group) }
+        resolvedDefaultUser = nil
     }
 
     /// keepalived's load-time rules for a track script: one that cannot be found, or that

@@ -300,7 +300,7 @@ public struct DaemonSystem {
     }
     /// The host's name and the user's, for keepalived's default router_id, HELO and sender.
     public var hostName = "localhost"
-    public var userName = "root"
+    public var userName: () -> String = { "root" }
     /// The running processes (vrrp_track_process); with command lines when asked.
     public var processTable: (Bool) -> [RunningProcess] = { _ in [] }
     /// nil when no epoll descriptor can be had: HTTP_GET and SSL_GET are then not run.

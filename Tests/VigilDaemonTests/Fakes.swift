@@ -405,7 +405,7 @@ final class FakeIPVS: IPVSClient {
 
 /// Scripts that take a virtual while and then succeed or fail as the test says.
 final class FakeProcesses: ProcessRunner {
-    struct Started { var time: Int64; var command: String; var arguments: [String]; var id: ScriptRunID }
+    struct Started { var time: Int64; var command: String; var arguments: [String]; var id: ScriptRunID; var user: String? }
     let clock: VirtualClock
     /// Whether a command succeeds, and how long it runs (default: succeeds after 10 ms).
     var behaviour: (String) -> (success: Bool, duration: Int64) = { _ in (true, 10_000) }
@@ -419,7 +419,7 @@ final class FakeProcesses: ProcessRunner {
     func start(_ spec: ScriptSpec, id: ScriptRunID, timeout: Int64?, now: Int64) throws(ScriptError) {
         let (success, duration) = behaviour(spec.command)
         let code = exitCode(spec.command) ?? (success ? 0 : 1)
-        started.append(Started(time: now, command: spec.command, arguments: spec.arguments, id: id))
+        started.append(Started(time: now, command: spec.command, arguments: spec.arguments, id: id, user: spec.user))
         if let timeout, duration > timeout {
             running.append((id, now + timeout, false, true, now, 15))
         } else {
@@ -610,12 +610,19 @@ final class FakeFiles: DaemonFileSystem {
     func canonical(_ path: String) -> String { path }
 }
 
+/// The host's users, and how often they were looked up (each an NSS lookup on a real host).
+final class FakeUsers {
+    var names: Set<String> = ["root", "nobody"]
+    var lookups = 0
+}
+
 /// The host as `vigil -t` checks it: the node's links, a few users, scripts that exist.
 struct FakeHost: HostProbe {
     let node: FakeNode
     var scripts: Set<String>
+    var users = FakeUsers()
     func interfaceExists(_ name: String) -> Bool { node.interfaces[name] != nil }
-    func userExists(_ name: String) -> Bool { ["root", "nobody"].contains(name) }
+    func userExists(_ name: String) -> Bool { users.lookups += 1; return users.names.contains(name) }
     func groupExists(_ name: String) -> Bool { ["root", "nogroup"].contains(name) }
     func fileStatus(_ path: String) -> FileStatus? {
         if scripts.contains(path) { return FileStatus(isRegular: true, isDirectory: false, mode: 0o755, ownerUID: 0, ownerGID: 0) }

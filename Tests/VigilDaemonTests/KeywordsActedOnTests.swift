@@ -393,6 +393,21 @@ import VigilSystem
         #expect(lvs01.log.contains("SMTP alert successfully sent: [test] VRRP Instance VI_1 - Entering MASTER state"))
     }
 
+    /// keepalived's default sender is the user at the host; the user's name is looked up only
+    /// for such a mail, so a daemon that sends none never loads the NSS modules.
+    @Test func withoutASenderTheUserAtTheHostSendsAndIsLookedUpOnlyThen() throws {
+        let sim = Simulation()
+        let quiet = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        try quiet.start(Configs.pair(priority: 90, vrid: 78))
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs01.start(Configs.pair(priority: 100, globals: Self.globals.replacingOccurrences(of: "notification_email_from vigil@lvs01.example.com", with: "")))
+        sim.run(5)
+        #expect(quiet.userNameLookups == 0)
+        let master = try #require(lvs01.smtp.messages.last)
+        #expect(master.contains("\r\nFrom: operator@lvs01\r\n"))
+        #expect(lvs01.userNameLookups == lvs01.smtp.messages.count)
+    }
+
     @Test func aServerGivenByNameIsResolvedWhenTheFileIsRead() throws {
         let sim = Simulation()
         let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
@@ -578,5 +593,36 @@ import VigilSystem
         #expect(Self.subjects(lvs) == ["[test] Realserver [10.0.1.2]:tcp:80 of virtual server [10.0.0.100]:tcp:80 - DOWN"])
         #expect(Self.bodies(lvs) == ["=> Removing <="])
         lvs.stop(in: sim)
+    }
+}
+
+/// keepalived's default script user: keepalived_script where it exists, else root. The user is
+/// looked up at the first script the daemon runs, never at start, so a daemon without scripts
+/// keeps the NSS modules out of its memory.
+@Suite struct DefaultScriptUserTests {
+    static func withoutScriptUser(_ config: String) -> String { config.replacingOccurrences(of: "script_user nobody", with: "") }
+
+    @Test func aDaemonWithoutScriptsLooksUpNoUser() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        let config = Self.withoutScriptUser(Configs.pair(priority: 100)).replacingOccurrences(of: "notify \"/etc/keepalived/notify.sh\"", with: "")
+        try lvs01.start(config.replacingOccurrences(of: "enable_script_security", with: ""))
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        #expect(lvs01.users.lookups == 0)
+    }
+
+    @Test func scriptsRunAsKeepalivedScriptLookedUpOnce() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs01.users.names.insert("keepalived_script")
+        try lvs01.start(Self.withoutScriptUser(Configs.pair(priority: 100)))
+        // The configuration test's look-up and the first notify's (BACKUP, at start).
+        #expect(lvs01.users.lookups == 2)
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        let notifies = lvs01.processes.started.filter { $0.command == "/etc/keepalived/notify.sh" }
+        #expect(notifies.count == 2 && notifies.allSatisfy { $0.user == "keepalived_script" })
+        #expect(lvs01.users.lookups == 2, "the MASTER notify reuses the first look-up")
     }
 }

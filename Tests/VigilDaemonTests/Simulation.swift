@@ -26,6 +26,9 @@ final class Director {
     var listeners: [String: FakeListener] = [:]
     /// The SMTP server at 10.0.0.25:25.
     let smtp = FakeSMTPServer()
+    /// How often the daemon asked for the user's name (an NSS lookup on a real host).
+    var userNameLookups = 0
+    let users = FakeUsers()
     /// The rule sets nft was run with and waited for (start, reload).
     var nftRunsNow: [(time: Int64, rules: String)] = []
     /// Every nft rule set, waited for or not, in order (at the same moment, the waited-for
@@ -70,7 +73,7 @@ final class Director {
                                 return ipvs
                             },
                             processes: processes, makeProber: { [prober] in prober },
-                            files: files, host: FakeHost(node: node, scripts: scripts))
+                            files: files, host: FakeHost(node: node, scripts: scripts, users: users))
         system.listenUnix = { [unowned self] path throws(SystemError) in
             let listener = FakeListener(descriptors: self.descriptors)
             self.listeners[path] = listener
@@ -89,6 +92,7 @@ final class Director {
         }
         system.processTable = { [unowned self] _ in self.runningProcesses }
         system.hostName = name
+        system.userName = { [unowned self] in self.userNameLookups += 1; return "operator" }
         system.connectTCP = { [unowned self] address, port throws(SystemError) in
             guard address == IPAddress("10.0.0.25"), port == 25 else { throw SystemError(errno: 111, operation: "connect(\(address):\(port))") }
             return self.smtp.accept(fd: self.descriptors.allocate())
@@ -139,7 +143,7 @@ final class Director {
     func start(_ text: String, options: DaemonOptions? = nil) throws -> Daemon {
         files.files[path] = text
         let (config, diagnostics) = ConfigLoader.load(path: path, configID: name, fileSystem: files,
-                                                      host: FakeHost(node: node, scripts: scripts))
+                                                      host: FakeHost(node: node, scripts: scripts, users: users))
         let errors = diagnostics.all.filter { $0.severity == .error }
         #expect(errors.isEmpty, "\(name): \(errors.map(\.description))")
         let logger = Logger(label: name, factory: { [log] _ in StoreLogHandler(store: log) })
