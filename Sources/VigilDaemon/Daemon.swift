@@ -182,6 +182,13 @@ public final class Daemon {
         announcements.start(at: system.clock.now())
         syncDaemons.configure(SyncDaemonSpec.build(configuration), isMaster: { [unowned self] name in self.vrrp.isMaster(name) })
         serviceNotify?.ready(at: system.clock.now())
+        releaseStartupPages(after: "start")
+    }
+
+    /// The parser, the checks and the first apply ran once: their code need not stay resident.
+    func releaseStartupPages(after what: String) {
+        let released = system.releaseStartupPages()
+        if released > 0 { logger.debug("\(released) kB of code pages resident after \(what) released") }
     }
 
     /// One turn of the loop (see `EventLoop.turn`).

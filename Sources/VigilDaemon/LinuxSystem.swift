@@ -37,6 +37,7 @@ extension DaemonSystem {
             return String(cString: login)
         }
         system.listenTCP = listenOnTCP
+        system.releaseStartupPages = { StartupPages.release() }
         // Every checker's I/O on a thread of its own, so it never holds the loop and its adverts
         // (on the loop's thread when no thread can be had).
         system.makeHTTPFetcher = {

@@ -65,6 +65,7 @@ extension Daemon {
         reloadCounts.last = (logged.wallTime, "\(logged.result)", logged.summary)
         if logged.result != .refused { reloadCounts.lastSuccessAt = logged.wallTime }
         serviceNotify?.reloaded()
+        releaseStartupPages(after: "the reload")
         return logged
     }
 

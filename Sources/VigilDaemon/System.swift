@@ -298,6 +298,8 @@ public struct DaemonSystem {
     public var connectTCP: (IPAddress, UInt16) throws(SystemError) -> any StreamConnection = { address, port throws(SystemError) in
         throw SystemError(errno: ENOSYS, operation: "connect to \(address):\(port)")
     }
+    /// Lets go of the resident code pages start-up and a reload ran (`StartupPages`); the kB.
+    public var releaseStartupPages: () -> Int = { 0 }
     /// The host's name and the user's, for keepalived's default router_id, HELO and sender.
     public var hostName = "localhost"
     public var userName: () -> String = { "root" }
