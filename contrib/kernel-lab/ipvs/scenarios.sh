@@ -575,8 +575,10 @@ daemons() { ipvsadm -L --daemon 2>/dev/null; }
 start_vigil scaleout.conf /tmp/scaleout.log || { show_log /tmp/scaleout.log; exit 1; }
 table -t 10.95.0.1:80 | sed 's/^/#   /'; daemons | sed 's/^/#   /'
 check "mh with mh-port and mh-fallback reaches the kernel" sh -c 'ipvsadm -Ln -t 10.95.0.1:80 | grep -q "^TCP  10.95.0.1:80 mh (mh-fallback,mh-port)"'
-check "lvs_sync_daemon without an instance: a master thread" sh -c 'ipvsadm -L --daemon | grep -q "^master sync daemon (mcast=rs0, syncid=9"'
-check "lvs_sync_daemon without an instance: and a backup thread" sh -c 'ipvsadm -L --daemon | grep -q "^backup sync daemon (mcast=rs0, syncid=9"'
+# The threads start in the loop's first turn, after the table is programmed (the CI run of
+# 2026-12-02 18:20 looked before that turn had come).
+check "lvs_sync_daemon without an instance: a master thread" wait_for 3 sh -c 'ipvsadm -L --daemon | grep -q "^master sync daemon (mcast=rs0, syncid=9"'
+check "lvs_sync_daemon without an instance: and a backup thread" wait_for 3 sh -c 'ipvsadm -L --daemon | grep -q "^backup sync daemon (mcast=rs0, syncid=9"'
 check "lvs_sync_daemon: the port reaches the kernel" sh -c 'ipvsadm -L --daemon | grep -q "port=8850"'
 check "vigil_announce: the route is in table 198 while the service has quorum" wait_for 3 routed
 kill "$WEB95"; wait "$WEB95" 2>/dev/null
