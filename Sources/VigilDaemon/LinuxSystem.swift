@@ -177,9 +177,9 @@ final class RTNetlinkAddresses: AddressControl {
         guard flagsSocket >= 0 else { return (try? interface(named: name)).map { $0.isUp && $0.isRunning } ?? false }
         return InterfaceInfo.isUpAndRunning(name, socket: flagsSocket) ?? false
     }
-    func openAddressMonitor() -> Int32? { AddressMonitor.open() }
-    func addressDeletions(on monitor: Int32) -> Bool { AddressMonitor.sawDeletion(monitor) }
-    func closeAddressMonitor(_ monitor: Int32) { close(monitor) }
+    func openNetlinkMonitor() -> Int32? { NetlinkMonitor.open() }
+    func netlinkEvents(on monitor: Int32) -> NetlinkEvents { NetlinkMonitor.drain(monitor) }
+    func closeNetlinkMonitor(_ monitor: Int32) { close(monitor) }
     func add(_ spec: AddressSpec) throws(AddressError) { try manager.add(spec) }
     func remove(_ spec: AddressSpec) throws(AddressError) { try manager.remove(spec) }
     func list(ifindex: Int32?) throws(AddressError) -> [InterfaceAddress] { try manager.list(ifindex: ifindex) }

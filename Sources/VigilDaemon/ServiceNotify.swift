@@ -9,13 +9,24 @@ import VigilSystem
 /// `systemctl status`, and WATCHDOG=1 from the loop itself, so that a loop that hangs stops
 /// the pings and systemd restarts the daemon (keepalived has no watchdog).
 final class ServiceNotifyHost: LoopHost {
+    /// The STATUS line is told at most this often. Whatever changes it (a transition, a real
+    /// server's verdict, a reload) happens in a loop turn, so it is looked at in the turns that
+    /// happen anyway; a turn sooner than this after the last look owes one at its end, the only
+    /// wake of this host's own. An idle director therefore wakes for its adverts alone, not
+    /// once more a second for a line that cannot have changed.
     static let statusRefresh: Int64 = 1_000_000
+    /// A turn this close to the end of the refresh looks at once: adverts are due every
+    /// advert_int from when the last was sent, so turns drift by the loop's latency and must
+    /// not each owe a wake a few microseconds later.
+    static let statusSlack: Int64 = 50_000
 
     private let manager: any ServiceManager
     private let logger: Logger
     private let statusLine: () -> String
     private var lastStatus: String?
-    private var nextStatusCheck: Int64 = .max
+    /// When the line was last looked at; nil before READY.
+    private var lastStatusCheck: Int64?
+    private var statusCheckOwed = false
     private var nextWatchdog: Int64?
     private var failing = false
 
@@ -27,7 +38,7 @@ final class ServiceNotifyHost: LoopHost {
 
     func ready(at now: Int64) {
         send("READY=1\nMAINPID=\(getpid())\n" + status())
-        nextStatusCheck = now + Self.statusRefresh
+        lastStatusCheck = now
         if let interval = manager.watchdogInterval {
             // Half the interval, as sd_watchdog_enabled(3) advises.
             send("WATCHDOG=1")
@@ -64,20 +75,28 @@ final class ServiceNotifyHost: LoopHost {
 
     // MARK: LoopHost
 
-    var nextDeadline: Int64? { min(nextStatusCheck, nextWatchdog ?? .max) }
+    var nextDeadline: Int64? {
+        let owed = statusCheckOwed ? lastStatusCheck.map { $0 + Self.statusRefresh } : nil
+        guard let owed else { return nextWatchdog }
+        return min(owed, nextWatchdog ?? .max)
+    }
 
     func runDueWork(at now: Int64) {
         if let due = nextWatchdog, due <= now, let interval = manager.watchdogInterval {
             send("WATCHDOG=1")
             nextWatchdog = now + max(interval / 2, 1)
         }
-        if nextStatusCheck <= now {
-            let line = statusLine()
-            if line != lastStatus {
-                lastStatus = line
-                send("STATUS=\(line)")
-            }
-            nextStatusCheck = now + Self.statusRefresh
+        guard let last = lastStatusCheck else { return }
+        guard now - last >= Self.statusRefresh - Self.statusSlack else {
+            statusCheckOwed = true
+            return
+        }
+        statusCheckOwed = false
+        lastStatusCheck = now
+        let line = statusLine()
+        if line != lastStatus {
+            lastStatus = line
+            send("STATUS=\(line)")
         }
     }
 }

@@ -46,16 +46,18 @@ public protocol SignalSource: AnyObject {
 /// Links and addresses (rtnetlink).
 public protocol AddressControl: AnyObject {
     func interface(named name: String) throws(SystemError) -> InterfaceInfo
-    /// Up and running (false when missing): asked for every tracked interface once a second.
+    /// Up and running (false when missing): asked for every tracked interface when the
+    /// monitor reports a link change (once a second without a monitor).
     func isUpAndRunning(_ name: String) -> Bool
-    /// A descriptor that turns readable when the kernel reports address changes (rtnetlink's
-    /// address groups), so that a VIP someone deletes is put back without a dump every second;
-    /// nil: the VRRP host polls once a second instead.
-    func openAddressMonitor() -> Int32?
-    /// Reads what is queued on the monitor (bounded per call); true when an address was
-    /// deleted or events were lost (then anything may have gone).
-    func addressDeletions(on monitor: Int32) -> Bool
-    func closeAddressMonitor(_ monitor: Int32)
+    /// A descriptor that turns readable when the kernel reports address or link changes
+    /// (rtnetlink's address and link groups), so that a VIP someone deletes is put back, and a
+    /// tracked link that goes down is seen, without a dump or a flags query every second;
+    /// nil: the hosts poll once a second instead.
+    func openNetlinkMonitor() -> Int32?
+    /// Reads what is queued on the monitor (bounded per call); both kinds when events were
+    /// lost (then anything may have changed).
+    func netlinkEvents(on monitor: Int32) -> NetlinkEvents
+    func closeNetlinkMonitor(_ monitor: Int32)
     func add(_ spec: AddressSpec) throws(AddressError)
     func remove(_ spec: AddressSpec) throws(AddressError)
     func list(ifindex: Int32?) throws(AddressError) -> [InterfaceAddress]
@@ -338,7 +340,7 @@ extension AddressControl {
     public func isUpAndRunning(_ name: String) -> Bool {
         (try? interface(named: name)).map { $0.isUp && $0.isRunning } ?? false
     }
-    public func openAddressMonitor() -> Int32? { nil }
-    public func addressDeletions(on monitor: Int32) -> Bool { false }
-    public func closeAddressMonitor(_ monitor: Int32) {}
+    public func openNetlinkMonitor() -> Int32? { nil }
+    public func netlinkEvents(on monitor: Int32) -> NetlinkEvents { NetlinkEvents() }
+    public func closeNetlinkMonitor(_ monitor: Int32) {}
 }

@@ -5,9 +5,11 @@ import VRRPSpecs
 import VigilSystem
 
 /// What the VRRP instances track: track scripts on their intervals (keepalived's rise/fall
-/// counter, Tracking) and the links they name, polled once a second (simpler than a netlink
-/// monitor, and of the order of keepalived's own debounce for a FAULT decision). Whenever a
-/// verdict or a link changes it calls `onChange`, and the VRRP host re-weighs its instances.
+/// counter, Tracking), track files and processes (looked at once a second), and the links they
+/// name: looked at when the VRRP host's netlink monitor reports a link change, as keepalived's
+/// netlink monitor does, and every 30 s in case the kernel's report was missed; once a second
+/// when there is no monitor. Whenever a verdict or a link changes it calls `onChange`, and the
+/// VRRP host re-weighs its instances.
 final class TrackerHost: LoopHost {
     private struct Script {
         var spec: TrackScriptSpec
@@ -34,6 +36,12 @@ final class TrackerHost: LoopHost {
     /// Track files by name: where, and the number last read (0 when missing, as keepalived).
     private var trackFiles: [String: (path: String, value: Int)] = [:]
     private var nextInterfaceCheck: Int64 = 0
+    /// Set by the VRRP host while its netlink monitor is open: link changes then arrive as
+    /// events (`checkLinks`), and the periodic look is only a safety net. An idle master then
+    /// wakes for its adverts alone (this look was half of its wake-ups).
+    var linkEventsArrive = false
+    static let pollInterval: Int64 = 1_000_000
+    static let linkSafetyInterval: Int64 = 30_000_000
     private var nextSerial = 0
     /// Called after any verdict or link changed.
     var onChange: (Int64) -> Void = { _ in }
@@ -90,7 +98,33 @@ final class TrackerHost: LoopHost {
         track(interfacesOf: setup)
         track(filesOf: setup, initialising: true)
         track(processesOf: setup, at: now)
-        nextInterfaceCheck = now + 1_000_000
+        nextInterfaceCheck = now + periodicInterval
+    }
+
+    /// Track files and processes have no events here: with either, the look stays once a second.
+    private var periodicInterval: Int64 {
+        linkEventsArrive && trackFiles.isEmpty && processes.isEmpty ? Self.linkSafetyInterval : Self.pollInterval
+    }
+
+    /// Nothing tracked at all: no periodic look.
+    private var tracksNothingPeriodic: Bool { interfaces.isEmpty && trackFiles.isEmpty && processes.isEmpty }
+
+    /// The monitor reported a link change: every tracked link is looked at now.
+    func checkLinks(at now: Int64) {
+        if linksChanged() { onChange(now) }
+    }
+
+    /// One SIOCGIFFLAGS per tracked link; true when one changed.
+    private func linksChanged() -> Bool {
+        var changed = false
+        for name in interfaces.keys.sorted() {
+            let up = isUp(name)
+            guard up != interfaces[name] else { continue }
+            interfaces[name] = up
+            logger.warning("Netlink reports \(name) \(up ? "up" : "down")")
+            changed = true
+        }
+        return changed
     }
 
     private func begin(_ spec: TrackScriptSpec, at now: Int64) {
@@ -229,12 +263,12 @@ final class TrackerHost: LoopHost {
     /// the process runner enforces it (SIGTERM, then SIGKILL later) and reports the run when
     /// it is reaped; waking at a deadline already past would spin until then.
     var nextDeadline: Int64? {
-        var earliest = nextInterfaceCheck
+        var earliest = tracksNothingPeriodic ? Int64.max : nextInterfaceCheck
         for script in running.values { earliest = min(earliest, script.schedule.nextRunAt) }
         if let d = scripts.nextDeadline { earliest = min(earliest, d) }
         // A fork_delay / terminate_delay that ends between two looks at the table.
         for entry in processes.values { if let d = entry.state.pendingUntil { earliest = min(earliest, d) } }
-        return earliest
+        return earliest == Int64.max ? nil : earliest
     }
 
     func runDueWork(at now: Int64) {
@@ -288,14 +322,8 @@ final class TrackerHost: LoopHost {
             if countProcesses(at: now) { changed = true }
         }
         if now >= nextInterfaceCheck {
-            nextInterfaceCheck = now + 1_000_000
-            for name in interfaces.keys.sorted() {
-                let up = isUp(name)
-                guard up != interfaces[name] else { continue }
-                interfaces[name] = up
-                logger.warning("Netlink reports \(name) \(up ? "up" : "down")")
-                changed = true
-            }
+            nextInterfaceCheck = now + periodicInterval
+            if linksChanged() { changed = true }
             if readTrackFiles() { changed = true }
             if countProcesses(at: now) { changed = true }
         }

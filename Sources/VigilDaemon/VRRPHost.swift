@@ -109,7 +109,7 @@ final class VRRPHost: LoopHost {
     /// rtnetlink's address notifications: with them a deleted VIP is put back when the kernel
     /// reports it, and the addresses are dumped only every `safetyCheckInterval` in case a
     /// notification was missed; nil in hosts without one (they dump once a second).
-    private var addressMonitor: Int32?
+    private var netlinkMonitor: Int32?
     private var nextSafetyCheck: Int64 = 0
     static let safetyCheckInterval: Int64 = 30_000_000
     /// keepalived's vrrp_startup_delay: until then no instance starts and adverts received are
@@ -315,10 +315,13 @@ final class VRRPHost: LoopHost {
     func start(at now: Int64) {
         nextVIPCheck = now + 1_000_000
         nextSafetyCheck = now + Self.safetyCheckInterval
-        if addressMonitor == nil, let fd = addresses.openAddressMonitor() {
-            addressMonitor = fd
-            loop.watch(fd) { [unowned self] _ in
-                if self.addresses.addressDeletions(on: fd) { self.restoreDeletedVIPs() }
+        if netlinkMonitor == nil, let fd = addresses.openNetlinkMonitor() {
+            netlinkMonitor = fd
+            trackers.linkEventsArrive = true
+            loop.watch(fd) { [unowned self] now in
+                let events = self.addresses.netlinkEvents(on: fd)
+                if events.addressDeleted { self.restoreDeletedVIPs() }
+                if events.linkChanged { self.trackers.checkLinks(at: now) }
             }
         }
         installStatic(staticSpecs)
@@ -635,7 +638,7 @@ final class VRRPHost: LoopHost {
     /// With an address monitor and no tracked route, the once-a-second pass needs no wake of
     /// its own: it runs at the first wake after it is due (an advert, a packet).
     private var needsTimedPass: Bool {
-        addressMonitor == nil || !installedStatic.routes.isEmpty || !installedStatic.rules.isEmpty
+        netlinkMonitor == nil || !installedStatic.routes.isEmpty || !installedStatic.rules.isEmpty
             || instances.contains { $0.routesInstalled }
     }
 
@@ -660,7 +663,7 @@ final class VRRPHost: LoopHost {
         if !pacedAnnouncements.isEmpty { sendPacedAnnouncements(at: now) }
         if now >= nextVIPCheck {
             nextVIPCheck = now + 1_000_000
-            if addressMonitor == nil || now >= nextSafetyCheck {
+            if netlinkMonitor == nil || now >= nextSafetyCheck {
                 nextSafetyCheck = now + Self.safetyCheckInterval
                 restoreDeletedVIPs()
             }
@@ -1019,10 +1022,11 @@ final class VRRPHost: LoopHost {
             })
         }
         for channel in channels.values { loop.unwatch(channel.socket.fd) }
-        if let fd = addressMonitor {
+        if let fd = netlinkMonitor {
             loop.unwatch(fd)
-            addresses.closeAddressMonitor(fd)
-            addressMonitor = nil
+            addresses.closeNetlinkMonitor(fd)
+            netlinkMonitor = nil
+            trackers.linkEventsArrive = false
         }
     }
 }

@@ -259,6 +259,37 @@ final class FakeNode: AddressControl, VRRPNetwork {
         interfaces.values.filter { ifindex == nil || $0.index == ifindex }.flatMap(\.addresses)
     }
 
+    /// Set before the daemon starts: the node then offers a netlink monitor, as Linux does
+    /// (without it the daemon polls, as it does when the kernel refuses the socket).
+    var offersNetlinkMonitor = false
+    private(set) var netlinkMonitor: Int32?
+    /// What the kernel has reported and the daemon not yet read.
+    var pendingNetlinkEvents = NetlinkEvents()
+
+    func openNetlinkMonitor() -> Int32? {
+        guard offersNetlinkMonitor else { return nil }
+        netlinkMonitor = descriptors.allocate()
+        return netlinkMonitor
+    }
+
+    func netlinkEvents(on monitor: Int32) -> NetlinkEvents {
+        defer { pendingNetlinkEvents = NetlinkEvents() }
+        return pendingNetlinkEvents
+    }
+
+    func closeNetlinkMonitor(_ monitor: Int32) { netlinkMonitor = nil }
+
+    /// A link goes down or up (carrier or admin state), reported as the kernel reports it.
+    func setLink(_ name: String, up: Bool) {
+        interfaces[name]!.isUp = up
+        pendingNetlinkEvents.linkChanged = true
+    }
+
+    /// Readable while reports wait to be read.
+    var readyNetlinkMonitor: Int32? {
+        pendingNetlinkEvents == NetlinkEvents() ? nil : netlinkMonitor
+    }
+
     // VRRPNetwork
     func openChannel(interface name: String, family: AddressFamily, mode: VRRPChannelMode, ipProtocol: UInt8) throws(SystemError) -> any VRRPChannel {
         guard let i = interfaces[name] else { throw SystemError(errno: 19, operation: "socket", interface: name) }

@@ -177,6 +177,7 @@ final class Director {
     /// client that reads (see `SimulatedWaiter`).
     var readyDescriptors: [Int32] {
         var ready = (signals.pending.isEmpty ? [] : [signals.fd]) + node.openChannels.filter { !$0.queue.isEmpty }.map(\.fd)
+        if let monitor = node.readyNetlinkMonitor { ready.append(monitor) }
         for c in smtp.connections where !c.closed && (!c.inbound.isEmpty || c.peerClosed) { ready.append(c.fd) }
         for listener in listeners.values where !listener.closed {
             if !listener.pending.isEmpty { ready.append(listener.fd) }

@@ -182,32 +182,65 @@ import VigilSystem
     }
 }
 
-/// The address monitor against the kernel: a deletion (IPv4 or IPv6) is reported, an addition
-/// is not; and the header walk stops at a malformed length instead of reading past the data.
-@Suite(.serialized) struct AddressMonitorTests {
+/// The netlink monitor against the kernel: a deletion (IPv4 or IPv6) is reported, an addition
+/// is not; a link going down or up is; and the header walk stops at a malformed length instead
+/// of reading past the data.
+@Suite(.serialized) struct NetlinkMonitorTests {
     @Test func aDeletedAddressIsReportedAndAnAddedOneIsNot() throws {
         let lab = try NetnsLab("addrmon")
         defer { lab.destroy() }
-        let fd = try #require(try lab.inside(lab.a) { AddressMonitor.open() })
+        let fd = try #require(try lab.inside(lab.a) { NetlinkMonitor.open() })
         defer { close(fd) }
-        #expect(!AddressMonitor.sawDeletion(fd), "nothing happened yet")
+        #expect(!NetlinkMonitor.drain(fd).addressDeleted, "nothing happened yet")
         try Shell.run(["ip", "-n", lab.a, "addr", "add", "172.16.10.100/24", "dev", "va"])
         try Shell.run(["ip", "-n", lab.a, "addr", "add", "fd00:10::100/64", "dev", "va", "nodad"])
-        #expect(!AddressMonitor.sawDeletion(fd), "additions are not deletions")
+        #expect(!NetlinkMonitor.drain(fd).addressDeleted, "additions are not deletions")
         try Shell.run(["ip", "-n", lab.a, "addr", "del", "172.16.10.100/24", "dev", "va"])
-        #expect(AddressMonitor.sawDeletion(fd), "an IPv4 deletion")
-        #expect(!AddressMonitor.sawDeletion(fd), "read once")
+        #expect(NetlinkMonitor.drain(fd).addressDeleted, "an IPv4 deletion")
+        #expect(!NetlinkMonitor.drain(fd).addressDeleted, "read once")
         try Shell.run(["ip", "-n", lab.a, "addr", "del", "fd00:10::100/64", "dev", "va"])
-        #expect(AddressMonitor.sawDeletion(fd), "an IPv6 deletion")
+        #expect(NetlinkMonitor.drain(fd).addressDeleted, "an IPv6 deletion")
+    }
+
+    @Test func aLinkGoingDownOrUpIsReported() throws {
+        let lab = try NetnsLab("linkmon")
+        defer { lab.destroy() }
+        let fd = try #require(try lab.inside(lab.a) { NetlinkMonitor.open() })
+        defer { close(fd) }
+        // The lab's own set-up may still be reported (the kernel's linkwatch reports a carrier
+        // up to a second late): settle, then start from nothing.
+        usleep(1_500_000)
+        _ = NetlinkMonitor.drain(fd)
+        try Shell.run(["ip", "-n", lab.a, "link", "set", "va", "down"])
+        #expect(Self.nextEvents(fd).linkChanged, "down")
+        try Shell.run(["ip", "-n", lab.a, "link", "set", "va", "up"])
+        #expect(Self.nextEvents(fd).linkChanged, "up")
+        usleep(1_500_000)
+        _ = NetlinkMonitor.drain(fd)
+        // The peer's end going down takes the carrier (RUNNING) away: reported too.
+        try Shell.run(["ip", "-n", lab.b, "link", "set", "vb", "down"])
+        #expect(Self.nextEvents(fd).linkChanged, "carrier lost")
+    }
+
+    /// What arrives within 3 s (the kernel's linkwatch reports carrier changes late).
+    static func nextEvents(_ fd: Int32) -> NetlinkEvents {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&entry, 1, 3_000) > 0 else { return NetlinkEvents() }
+        usleep(50_000)
+        return NetlinkMonitor.drain(fd)
     }
 
     @Test func aMalformedLengthEndsTheWalk() {
         // RTM_NEWADDR (20) claiming 4 GiB, then RTM_DELADDR (21) that must not be reached.
         var bytes: [UInt8] = [0xff, 0xff, 0xff, 0xff, 20, 0, 0, 0] + [UInt8](repeating: 0, count: 8)
         bytes += [16, 0, 0, 0, 21, 0, 0, 0] + [UInt8](repeating: 0, count: 8)
-        #expect(!AddressMonitor.containsDeletion(bytes[...]))
+        #expect(NetlinkMonitor.events(in: bytes[...]) == NetlinkEvents())
         // A zero length would loop forever: it ends the walk too.
-        #expect(!AddressMonitor.containsDeletion(([0, 0, 0, 0, 20, 0, 0, 0] + [UInt8](repeating: 0, count: 8))[...]))
-        #expect(AddressMonitor.containsDeletion(([16, 0, 0, 0, 20, 0, 0, 0] + [UInt8](repeating: 0, count: 8) + [16, 0, 0, 0, 21, 0, 0, 0] + [UInt8](repeating: 0, count: 8))[...]))
+        #expect(NetlinkMonitor.events(in: ([0, 0, 0, 0, 20, 0, 0, 0] + [UInt8](repeating: 0, count: 8))[...]) == NetlinkEvents())
+        #expect(NetlinkMonitor.events(in: ([16, 0, 0, 0, 20, 0, 0, 0] + [UInt8](repeating: 0, count: 8) + [16, 0, 0, 0, 21, 0, 0, 0] + [UInt8](repeating: 0, count: 8))[...])
+                == NetlinkEvents(addressDeleted: true))
+        // RTM_NEWLINK (16) then RTM_DELLINK (17): links, no address.
+        #expect(NetlinkMonitor.events(in: ([16, 0, 0, 0, 16, 0, 0, 0] + [UInt8](repeating: 0, count: 8) + [16, 0, 0, 0, 17, 0, 0, 0] + [UInt8](repeating: 0, count: 8))[...])
+                == NetlinkEvents(linkChanged: true))
     }
 }

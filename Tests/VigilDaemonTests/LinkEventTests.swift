@@ -1,0 +1,72 @@
+import Addressing
+import Testing
+import VRRP
+import VigilSystem
+@testable import VigilDaemon
+
+/// Tracked links are looked at when rtnetlink reports a link change, as keepalived's netlink
+/// monitor does: FAULT follows a link going down in the same turn, and an idle master wakes
+/// for its adverts alone. Without a monitor (the kernel refused the socket) they are polled
+/// once a second.
+@Suite struct LinkEventTests {
+    private func master(monitor: Bool) throws -> (Simulation, Director) {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs01.node.offersNetlinkMonitor = monitor
+        try lvs01.start(Configs.pair(priority: 100, nopreempt: false))
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        return (sim, lvs01)
+    }
+
+    @Test func aReportedLinkDownIsAFaultInTheSameTurn() throws {
+        let (sim, lvs01) = try master(monitor: true)
+        let down = sim.now + 300_000
+        sim.at(down) { lvs01.node.setLink("eth0", up: false) }
+        sim.run(0.3)
+        #expect(lvs01.state("VI_1") == .fault)
+        #expect(!lvs01.holds("10.0.0.100"))
+        #expect(lvs01.log.contains("Netlink reports eth0 down"))
+        sim.at(sim.now + 100_000) { lvs01.node.setLink("eth0", up: true) }
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+    }
+
+    @Test func withoutAMonitorTheLinkIsPolledOnceASecond() throws {
+        let (sim, lvs01) = try master(monitor: false)
+        sim.after(0.1) { lvs01.node.setLink("eth0", up: false) }
+        sim.run(0.5)
+        #expect(lvs01.state("VI_1") == .master, "not looked at yet")
+        sim.run(1)
+        #expect(lvs01.state("VI_1") == .fault)
+    }
+
+    @Test func aMissedReportIsCaughtByTheSafetyNet() throws {
+        let (sim, lvs01) = try master(monitor: true)
+        // The kernel's report lost without ENOBUFS (it never is, but the look is cheap).
+        sim.after(0.1) {
+            lvs01.node.interfaces["eth0"]!.isUp = false
+        }
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master, "nothing reported, not polled every second")
+        sim.run(TrackerHost.linkSafetyInterval.seconds)
+        #expect(lvs01.state("VI_1") == .fault)
+    }
+
+    @Test func anIdleMasterWakesForItsAdvertsAlone() throws {
+        let (sim, _) = try master(monitor: true)
+        let before = sim.turns
+        sim.run(60)
+        let withMonitor = sim.turns - before
+        // 60 adverts at advert_int 1, and two looks of the 30 s safety net.
+        #expect(withMonitor <= 62, "\(withMonitor) turns in 60 s")
+        let (polled, _) = try master(monitor: false)
+        let start = polled.turns
+        polled.run(60)
+        #expect(polled.turns - start >= 110, "\(polled.turns - start) turns in 60 s: the adverts and a link look each second")
+    }
+}
+
+private extension Int64 {
+    var seconds: Double { Double(self) / 1e6 }
+}
