@@ -54,7 +54,7 @@ extension EpollTCPProber: DescriptorProber {
 ///
 /// The thread is made in `init`, so it is in the network namespace of the thread that made it,
 /// and it blocks every signal, so the daemon's handlers keep running on the loop's thread.
-public final class ProberThread<Inner: DescriptorProber>: @unchecked Sendable {
+public final class ProberThread<Inner: DescriptorProber>: SchedulableThread, @unchecked Sendable {
     /// What the two threads share, behind `lock`; the worker holds a reference of its own.
     final class Shared: @unchecked Sendable {
         let inner: Inner
@@ -69,6 +69,8 @@ public final class ProberThread<Inner: DescriptorProber>: @unchecked Sendable {
         var cancelWanted = false
         var cancels = 0
         var stopWanted = false
+        /// The worker's kernel thread id, set before `ProberThread.init` returns.
+        var threadID: Int32 = 0
 
         init(inner: Inner, toWorker: Int32, toLoop: Int32) {
             self.inner = inner
@@ -125,7 +127,13 @@ public final class ProberThread<Inner: DescriptorProber>: @unchecked Sendable {
             Unmanaged<WorkerBox>.fromOpaque(context).release()
             return nil
         }
+        // The worker says who it is first, so the daemon can schedule it as checker_* says.
+        shared.locked { while shared.threadID == 0 { pthread_cond_wait(shared.changed, shared.lock) } }
     }
+
+    /// The worker's kernel thread id (sched_setscheduler, setpriority and sched_setaffinity
+    /// take it).
+    public var threadID: Int32 { shared.locked { shared.threadID } }
 
     deinit {
         shared.locked { shared.stopWanted = true }
@@ -198,6 +206,10 @@ extension ProberThread.Shared {
         var all = sigset_t()
         sigfillset(&all)
         pthread_sigmask(SIG_BLOCK, &all, nil)
+        locked {
+            threadID = KernelThread.currentID
+            pthread_cond_broadcast(changed)
+        }
         var fds = [pollfd(fd: toWorker, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: inner.descriptor, events: Int16(POLLIN), revents: 0)]
         while true {
@@ -239,6 +251,18 @@ extension ProberThread.Shared {
 }
 
 /// A worker's body as a non-generic object for `pthread_create`'s context pointer.
+/// A thread the daemon may schedule (checker_priority, checker_rt_priority,
+/// checker_cpu_affinity), by its kernel thread id.
+public protocol SchedulableThread: AnyObject {
+    var threadID: Int32 { get }
+}
+
+/// gettid(2), bound by symbol name (Glibc's module does not export it).
+public enum KernelThread {
+    @_silgen_name("gettid") private static func gettid() -> Int32
+    public static var currentID: Int32 { gettid() }
+}
+
 final class WorkerBox: @unchecked Sendable {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }

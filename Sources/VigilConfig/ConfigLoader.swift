@@ -45,6 +45,7 @@ public enum ConfigLoader {
         diagnostics.append(contentsOf: pipeline.interpreter.reader.diagnostics.all)
         CrossReferences.check(&config, &diagnostics)
         HostChecks.resolveSMTPServer(&config, host: host, &diagnostics)
+        HostChecks.checkCPUAffinity(&config, host: host, &diagnostics)
         NotActedOn.report(config, &diagnostics)
         if let host { HostChecks.check(config, host: host, &diagnostics) }
         AdvertCapacity.fit(&config, mtu: { host?.interfaceMTU($0) }, &diagnostics)

@@ -17,12 +17,15 @@ public protocol HostProbe {
     func resolveHost(_ name: String) -> IPAddress?
     /// A file of /etc/iproute2 by name (rt_tables, rt_protos, ...); nil when it cannot be read.
     func iproute2File(_ name: String) -> String?
+    /// CPUs online (sysconf(_SC_NPROCESSORS_ONLN)); nil when unknown.
+    var onlineCPUs: Int? { get }
 }
 
 extension HostProbe {
     public func interfaceMTU(_ name: String) -> Int? { nil }
     public func resolveHost(_ name: String) -> IPAddress? { nil }
     public func iproute2File(_ name: String) -> String? { nil }
+    public var onlineCPUs: Int? { nil }
 }
 
 public struct FileStatus: Sendable {
@@ -78,8 +81,27 @@ extension HostChecks {
     }
 }
 
+extension HostChecks {
+    /// keepalived's get_cpu_affinity reads the CPU ids against the CPUs online while parsing:
+    /// one beyond them is its "Invalid cpu_id" error, and the whole set is dropped.
+    static func checkCPUAffinity(_ config: inout Configuration, host: (any HostProbe)?, _ diagnostics: inout DiagnosticSink) {
+        guard let online = host?.onlineCPUs else { return }
+        func check(_ settings: inout SchedulingSettings, _ process: String) {
+            guard let beyond = settings.cpus.first(where: { $0 >= online }) else { return }
+            diagnostics.error(settings.locations["cpu_affinity"] ?? .unknown(""), "Invalid cpu_id:\(beyond) specified for \(process) process")
+            settings.cpus = []
+        }
+        check(&config.globals.vrrpScheduling, "vrrp")
+        check(&config.globals.checkerScheduling, "checker")
+    }
+}
+
 public struct LocalHost: HostProbe {
     public init() {}
+    public var onlineCPUs: Int? {
+        let n = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        return n > 0 ? n : nil
+    }
     public func interfaceExists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
     public func interfaceMTU(_ name: String) -> Int? {
         guard !name.contains("/"), let file = fopen("/sys/class/net/\(name)/mtu", "r") else { return nil }

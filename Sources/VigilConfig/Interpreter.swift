@@ -90,6 +90,9 @@ struct Interpreter {
         "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "reload_check_config", "reload_file",
         "reload_time_file", "reload_repeat", "vmac_prefix", "nftables", "nftables_priority", "lvs_sync_daemon",
         "vigil_announce_table", "vigil_announce_protocol",
+        "vrrp_priority", "checker_priority", "vrrp_no_swap", "checker_no_swap", "vrrp_cpu_affinity",
+        "checker_cpu_affinity", "vrrp_rt_priority", "checker_rt_priority", "vrrp_rlimit_rttime",
+        "checker_rlimit_rttime", "vrrp_rlimit_rtime", "checker_rlimit_rtime",
     ]
     static let globalAccepted = [
         "tmp_config_directory", "config_save_dir", "process_names", "process_name", "vrrp_process_name",
@@ -99,10 +102,8 @@ struct Interpreter {
         "nftables_counters", "nftables_ifindex", "nftables_ipvs",
         "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
         "disable_local_igmp", "vrrp_notify_priority_changes", "max_auto_priority", "min_auto_priority_delay",
-        "vrrp_priority", "checker_priority", "bfd_priority", "vrrp_no_swap", "checker_no_swap", "bfd_no_swap",
-        "vrrp_cpu_affinity", "checker_cpu_affinity", "bfd_cpu_affinity", "vrrp_rt_priority", "checker_rt_priority",
-        "bfd_rt_priority", "vrrp_rlimit_rttime", "checker_rlimit_rttime", "bfd_rlimit_rttime", "vrrp_rlimit_rtime",
-        "checker_rlimit_rtime", "bfd_rlimit_rtime", "snmp_socket", "enable_snmp_vrrp", "enable_snmp_keepalived",
+        "bfd_priority", "bfd_no_swap", "bfd_cpu_affinity", "bfd_rt_priority", "bfd_rlimit_rttime",
+        "bfd_rlimit_rtime", "snmp_socket", "enable_snmp_vrrp", "enable_snmp_keepalived",
         "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps",
         "enable_dbus", "dbus_service_name", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
         "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload",
@@ -303,6 +304,11 @@ struct Interpreter {
             case "reload_file":
                 g.reloadFile = s.words.count > 1 ? s.words[1].text : GlobalDefs.defaultReloadFile
                 reader.noExtra(s, after: 1)
+            case "vrrp_priority", "vrrp_no_swap", "vrrp_cpu_affinity", "vrrp_rt_priority", "vrrp_rlimit_rttime", "vrrp_rlimit_rtime":
+                scheduling(s, process: "vrrp", into: &g.vrrpScheduling)
+            case "checker_priority", "checker_no_swap", "checker_cpu_affinity", "checker_rt_priority", "checker_rlimit_rttime",
+                 "checker_rlimit_rtime":
+                scheduling(s, process: "checker", into: &g.checkerScheduling)
             case "reload_time_file", "reload_repeat":
                 // Not silently: a user relying on a timed reload of both directors must know.
                 if s.keyword == "reload_time_file" { _ = reader.string(s, expecting: "a file naming the reload time") }
@@ -316,6 +322,64 @@ struct Interpreter {
             }
         }
         config.globals = g
+    }
+
+    /// keepalived's process settings (global_parser.c's get_priority, get_realtime_priority,
+    /// get_rt_rlimit and get_cpu_affinity), with its messages: a priority out of range is
+    /// ignored, a real-time priority out of range is clamped, an invalid CPU empties the set.
+    mutating func scheduling(_ s: Statement, process: String, into settings: inout SchedulingSettings) {
+        let setting = String(s.keyword.dropFirst(process.count + 1))
+        settings.locations[setting.hasPrefix("rlimit") ? "rlimit_rttime" : setting] = s.location
+        let first = s.arguments.first
+        switch setting {
+        case "priority":
+            guard let first else { reader.diagnostics.error(s.location, "No \(process) process priority specified"); return }
+            guard let v = Int(first.text), (-20...19).contains(v) else {
+                reader.diagnostics.error(first.location, "Invalid \(process) process priority specified")
+                return
+            }
+            settings.nice = v
+        case "no_swap":
+            settings.noSwap = true
+        case "rt_priority":
+            guard let first else { reader.diagnostics.error(s.location, "No \(process) process real-time priority specified"); return }
+            guard let v = Int(first.text), let clamped = Int32(exactly: v) else {
+                reader.diagnostics.error(first.location, "\(process) process real-time priority '\(first.text)' invalid")
+                return
+            }
+            if clamped < 1 {
+                reader.diagnostics.error(first.location, "\(process) process real-time priority \(v) less than minimum 1 - setting to minimum")
+                settings.realtimePriority = 1
+            } else if clamped > 99 {
+                reader.diagnostics.error(first.location, "\(process) process real-time priority \(v) greater than maximum 99 - setting to maximum")
+                settings.realtimePriority = 99
+            } else {
+                settings.realtimePriority = v
+            }
+        case "rlimit_rtime", "rlimit_rttime":
+            if setting == "rlimit_rtime" {
+                reader.diagnostics.warning(s.location, "Keyword '\(s.keyword)' is deprecated - please use '\(process)_rlimit_rttime'", klass: .note)
+            }
+            guard let first, let v = UInt64(first.text), (1...UInt64(UInt32.max)).contains(v) else {
+                reader.diagnostics.error(first?.location ?? s.location, "Invalid \(process) real-time limit - \(first?.text ?? "")")
+                return
+            }
+            // keepalived halves it for the soft limit, which must not be 0.
+            settings.realtimeLimit = max(v, 2)
+        default: // cpu_affinity
+            guard !s.arguments.isEmpty else { reader.diagnostics.error(s.location, "No \(process) cpu_id set specified"); return }
+            var cpus: [Int] = []
+            for word in s.arguments {
+                // CPU_SETSIZE; the CPUs this host has online are checked with the host.
+                guard let cpu = Int(word.text), (0..<1024).contains(cpu) else {
+                    reader.diagnostics.error(word.location, "Invalid cpu_id:\(word.text) specified for \(process) process")
+                    settings.cpus = []
+                    return
+                }
+                if !cpus.contains(cpu) { cpus.append(cpu) }
+            }
+            settings.cpus = cpus
+        }
     }
 
     /// The GARP settings global_defs (`vrrp_garp_*`) and instances (`garp_*`) share.

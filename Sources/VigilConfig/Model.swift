@@ -126,9 +126,44 @@ public struct GlobalDefs: Sendable {
     /// Vigil's own `vigil_announce_protocol`: how the announced routes are marked (keepalived's
     /// 18 by default), so the ones a killed run left behind can be told and removed at start.
     public var announceProtocol: UInt8 = 18
+    /// keepalived's `vrrp_*` process settings (`vrrp_priority`, `vrrp_rt_priority`,
+    /// `vrrp_rlimit_rttime`, `vrrp_cpu_affinity`, `vrrp_no_swap`): in Vigil's one process they
+    /// are the loop thread's, which sends the adverts.
+    public var vrrpScheduling = SchedulingSettings()
+    /// The `checker_*` ones: the checkers' worker threads'.
+    public var checkerScheduling = SchedulingSettings()
     /// Keywords keepalived knows that Vigil accepts without acting on them yet.
     public var notActedOn: [String: SourceLocation] = [:]
     public init() {}
+}
+
+/// How a keepalived process is scheduled, as its `*_priority`, `*_rt_priority`,
+/// `*_rlimit_rttime`, `*_cpu_affinity` and `*_no_swap` keywords say.
+public struct SchedulingSettings: Sendable, Equatable {
+    /// The nice value, -20...19; keepalived ignores it when a real-time priority is set.
+    public var nice: Int?
+    /// SCHED_RR at this priority, 1...99.
+    public var realtimePriority: Int?
+    /// RLIMIT_RTTIME in µs (keepalived's default 10,000 when a real-time priority is set).
+    public var realtimeLimit: UInt64?
+    /// The CPUs the threads may run on; empty: wherever the kernel likes.
+    public var cpus: [Int] = []
+    /// mlockall: the process's pages never go to swap.
+    public var noSwap = false
+    /// Where the settings were written, for the daemon's messages.
+    public var locations: [String: SourceLocation] = [:]
+
+    public init() {}
+
+    /// keepalived's RT_RLIMIT_DEFAULT.
+    public static let defaultRealtimeLimit: UInt64 = 10_000
+
+    public static func == (a: SchedulingSettings, b: SchedulingSettings) -> Bool {
+        a.nice == b.nice && a.realtimePriority == b.realtimePriority && a.realtimeLimit == b.realtimeLimit
+            && a.cpus == b.cpus && a.noSwap == b.noSwap
+    }
+
+    public var isDefault: Bool { self == SchedulingSettings() }
 }
 
 public struct GARPSettings: Sendable, Equatable {

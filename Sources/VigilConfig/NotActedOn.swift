@@ -35,10 +35,8 @@ public enum NotActedOn {
         set(["enable_dbus", "dbus_service_name"], "there is no DBus interface; see vigil status")
         set(["notify_fifo", "notify_fifo_script", "vrrp_notify_fifo", "vrrp_notify_fifo_script", "lvs_notify_fifo",
              "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload"], "no FIFO is written; use a notify script")
-        set(["vrrp_priority", "checker_priority", "bfd_priority", "vrrp_rt_priority", "checker_rt_priority", "bfd_rt_priority",
-             "vrrp_rlimit_rttime", "checker_rlimit_rttime", "bfd_rlimit_rttime", "vrrp_rlimit_rtime", "checker_rlimit_rtime",
-             "bfd_rlimit_rtime", "vrrp_cpu_affinity", "checker_cpu_affinity", "bfd_cpu_affinity", "vrrp_no_swap",
-             "checker_no_swap", "bfd_no_swap"], "Vigil's one process keeps the scheduling and memory settings it was started with")
+        set(["bfd_priority", "bfd_rt_priority", "bfd_rlimit_rttime", "bfd_rlimit_rtime", "bfd_cpu_affinity", "bfd_no_swap"],
+            "there is no BFD process to schedule")
         set(["process_names", "process_name", "vrrp_process_name", "checker_process_name", "bfd_process_name"],
             "Vigil runs as one process and does not rename it")
         set(["startup_script", "startup_script_timeout", "shutdown_script", "shutdown_script_timeout"], "the script is not run")

@@ -70,6 +70,8 @@ public final class Daemon {
     var metricsServer: StreamServer?
     /// systemd's notifications, when the daemon runs under it (Type=notify).
     var serviceNotify: ServiceNotifyHost?
+    /// The vrrp_* and checker_* scheduling last applied; nil until a configuration asked.
+    var appliedScheduling: (vrrp: SchedulingSettings, checker: SchedulingSettings)?
     /// The configuration in force: the one loaded at start, or the last reload that applied.
     public internal(set) var configuration: Configuration
     var setup: VRRPSetup
@@ -175,6 +177,8 @@ public final class Daemon {
     public var hasWork: Bool { !vrrp.instances.isEmpty || (checkers?.isActive ?? false) }
 
     public func start() {
+        system.scheduling?.report = { [logger] failure in logger.warning("\(failure)") }
+        applyScheduling(configuration.globals)
         let now = system.clock.now()
         trackers.start(setup, at: now)
         vrrp.start(at: now)
@@ -185,8 +189,41 @@ public final class Daemon {
         releaseStartupPages(after: "start")
     }
 
+    /// keepalived's vrrp_* settings on the loop's thread, checker_* on the checkers' workers,
+    /// at start and at each reload that changes them (keepalived applies them only when its
+    /// child starts). RLIMIT_RTTIME is the process's: with both real-time, the larger limit.
+    func applyScheduling(_ globals: GlobalDefs) {
+        guard let control = system.scheduling else { return }
+        let wanted = (vrrp: globals.vrrpScheduling, checker: globals.checkerScheduling)
+        if let applied = appliedScheduling {
+            if applied.vrrp == wanted.vrrp && applied.checker == wanted.checker { return }
+        } else if wanted.vrrp.isDefault && wanted.checker.isDefault {
+            return
+        }
+        appliedScheduling = wanted
+        func plan(_ s: SchedulingSettings) -> ThreadScheduling.Plan {
+            ThreadScheduling.Plan(nice: s.nice, realtimePriority: s.realtimePriority, cpus: s.cpus)
+        }
+        var failures = control.apply(loop: plan(wanted.vrrp), checkers: plan(wanted.checker))
+        if let failure = control.lockMemory(wanted.vrrp.noSwap || wanted.checker.noSwap) { failures.append(failure) }
+        let limits = [wanted.vrrp, wanted.checker].filter { $0.realtimePriority != nil }
+            .map { $0.realtimeLimit ?? SchedulingSettings.defaultRealtimeLimit }
+        if let failure = control.setRealtimeLimit(limits.max()) { failures.append(failure) }
+        for failure in failures { logger.warning("\(failure)") }
+        logger.info("Scheduling: \(Self.describe(wanted.vrrp, "loop thread (VRRP)")); \(Self.describe(wanted.checker, "checker threads"))\(control.isMemoryLocked ? "; memory locked" : "")\(limits.max().map { "; SIGXCPU after \($0 / 2) µs of real-time CPU without sleeping" } ?? "")")
+    }
+
+    static func describe(_ s: SchedulingSettings, _ who: String) -> String {
+        var parts: [String] = []
+        if let p = s.realtimePriority { parts.append("SCHED_RR \(p)") } else if let n = s.nice { parts.append("nice \(n)") }
+        if !s.cpus.isEmpty { parts.append("CPUs \(s.cpus.map(String.init).joined(separator: ","))") }
+        return "\(who) \(parts.isEmpty ? "as started" : parts.joined(separator: ", "))"
+    }
+
     /// The parser, the checks and the first apply ran once: their code need not stay resident.
     func releaseStartupPages(after what: String) {
+        // Locked pages cannot be dropped (madvise refuses them): *_no_swap keeps them.
+        if system.scheduling?.isMemoryLocked == true { return }
         let released = system.releaseStartupPages()
         if released > 0 { logger.debug("\(released) kB of code pages resident after \(what) released") }
     }
@@ -208,6 +245,10 @@ public final class Daemon {
                 return
             case SIGHUP:
                 reloadWanted = true
+            case SIGXCPU:
+                // RLIMIT_RTTIME's soft limit (see `applyScheduling`): keepalived's child is
+                // killed at the hard limit; Vigil sets none, and says so here.
+                logger.warning("A real-time thread ran past half of its rlimit_rttime without sleeping (SIGXCPU); Vigil carries on (keepalived's process would be killed at the limit)")
             default:
                 // SIGCHLD: the tracker host reaps by pid in its turn.
                 if let dump = KeepalivedSignal(number: signal) { writeDump(for: dump) }

@@ -26,7 +26,7 @@ public enum KeepalivedSignal: String, CaseIterable, Sendable {
     }
 
     /// The signals the daemon handles in its loop.
-    static var handled: [Int32] { [SIGTERM, SIGINT, SIGHUP, SIGCHLD] + [data, stats, statsClear, json].map(\.number) }
+    static var handled: [Int32] { [SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGXCPU] + [data, stats, statsClear, json].map(\.number) }
 
     init?(number: Int32) {
         guard let found = Self.allCases.first(where: { $0.number == number }) else { return nil }

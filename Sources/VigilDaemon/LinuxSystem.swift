@@ -21,7 +21,7 @@ extension DaemonSystem {
             addresses: RTNetlinkAddresses(addresses), network: LinuxVRRPNetwork(),
             openIPVS: openKernelIPVS,
             processes: SupervisedProcesses(),
-            makeProber: makeConnectProber,
+            makeProber: { makeConnectProber(nil) },
             files: LocalDaemonFiles(), host: LocalHost())
         system.listenUnix = listenOnUnixSocket
         system.routing = try? RouteManager()
@@ -38,21 +38,24 @@ extension DaemonSystem {
         }
         system.listenTCP = listenOnTCP
         system.releaseStartupPages = { StartupPages.release() }
+        let scheduling = ThreadScheduling()
+        system.scheduling = scheduling
+        system.makeProber = { makeConnectProber(scheduling) }
         // Every checker's I/O on a thread of its own, so it never holds the loop and its adverts
-        // (on the loop's thread when no thread can be had).
+        // (on the loop's thread when no thread can be had), scheduled as checker_* says.
         system.makeHTTPFetcher = {
             guard let prober = HTTPProber<CheckerID>() else { return nil }
-            if let thread = ProberThread(prober) { return thread }
+            if let thread = ProberThread(prober) { scheduling.adopt(thread); return thread }
             return prober
         }
         system.makeDatagramChecker = {
             guard let prober = DatagramProber<CheckerID>() else { return nil }
-            if let thread = ProberThread(prober) { return thread }
+            if let thread = ProberThread(prober) { scheduling.adopt(thread); return thread }
             return prober
         }
         system.makeDialogueChecker = {
             guard let prober = DialogueProber<CheckerID>() else { return nil }
-            if let thread = ProberThread(prober) { return thread }
+            if let thread = ProberThread(prober) { scheduling.adopt(thread); return thread }
             return prober
         }
         system.makeTLS = { settings throws(DaemonError) in
@@ -86,8 +89,11 @@ extension StreamListenerSocket: StreamListener {
     public func accept() -> (any StreamConnection)? { (accept() as StreamSocket?) }
 }
 
-private func makeConnectProber() -> any ConnectProber {
-    if let threaded = ThreadedConnectProber() { return threaded }
+private func makeConnectProber(_ scheduling: ThreadScheduling?) -> any ConnectProber {
+    if let threaded = ThreadedConnectProber() {
+        scheduling?.adopt(threaded.worker)
+        return threaded
+    }
     if let epoll = EpollProber() { return epoll }
     return PollProber()
 }

@@ -64,6 +64,7 @@ extension Daemon {
         }
         reloadCounts.last = (logged.wallTime, "\(logged.result)", logged.summary)
         if logged.result != .refused { reloadCounts.lastSuccessAt = logged.wallTime }
+        if logged.result != .refused { applyScheduling(configuration.globals) }
         serviceNotify?.reloaded()
         releaseStartupPages(after: "the reload")
         return logged

@@ -63,6 +63,20 @@ public protocol AddressControl: AnyObject {
     func list(ifindex: Int32?) throws(AddressError) -> [InterfaceAddress]
 }
 
+/// keepalived's `vrrp_*` and `checker_*` scheduling keywords, on Vigil's threads
+/// (`ThreadScheduling`): the loop's gets the VRRP plan, the checkers' workers the checker one.
+public protocol SchedulingControl: AnyObject {
+    /// Returns one message per setting the kernel refused.
+    func apply(loop: ThreadScheduling.Plan, checkers: ThreadScheduling.Plan) -> [String]
+    func lockMemory(_ wanted: Bool) -> String?
+    var isMemoryLocked: Bool { get }
+    func setRealtimeLimit(_ microseconds: UInt64?) -> String?
+    /// Where failures for workers made later go (the daemon's log).
+    var report: (String) -> Void { get set }
+}
+
+extension ThreadScheduling: SchedulingControl {}
+
 /// Routes and policy rules (keepalived's static_* and virtual_* routes and rules).
 public protocol RoutingControl: AnyObject {
     func add(_ route: RouteDefinition) throws(RouteError)
@@ -302,6 +316,8 @@ public struct DaemonSystem {
     }
     /// Lets go of the resident code pages start-up and a reload ran (`StartupPages`); the kB.
     public var releaseStartupPages: () -> Int = { 0 }
+    /// keepalived's vrrp_* and checker_* process settings on Vigil's threads; nil: not applied.
+    public var scheduling: (any SchedulingControl)?
     /// The host's name and the user's, for keepalived's default router_id, HELO and sender.
     public var hostName = "localhost"
     public var userName: () -> String = { "root" }

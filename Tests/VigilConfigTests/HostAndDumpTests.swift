@@ -20,6 +20,8 @@ struct FakeHost: HostProbe {
     func groupExists(_ name: String) -> Bool { groups.contains(name) }
     func fileStatus(_ path: String) -> FileStatus? { files[path] }
     var searchPath: [String] { ["/bin"] }
+    var cpus: Int?
+    var onlineCPUs: Int? { cpus }
 }
 
 @Suite struct HostCheckTests {

@@ -806,3 +806,27 @@ final class FakeSMTPServer {
         return connection
     }
 }
+
+/// Records what the daemon asks of its threads; `refuse` fails every call (no CAP_SYS_NICE).
+final class FakeScheduling: SchedulingControl {
+    var applied: [(loop: ThreadScheduling.Plan, checkers: ThreadScheduling.Plan)] = []
+    var locked: [Bool] = []
+    var limits: [UInt64?] = []
+    var refuse = false
+    var report: (String) -> Void = { _ in }
+    private(set) var isMemoryLocked = false
+
+    func apply(loop: ThreadScheduling.Plan, checkers: ThreadScheduling.Plan) -> [String] {
+        applied.append((loop, checkers))
+        return refuse ? ["vrrp_rt_priority \(loop.realtimePriority ?? 0): sched_setscheduler of thread 1: Operation not permitted"] : []
+    }
+    func lockMemory(_ wanted: Bool) -> String? {
+        locked.append(wanted)
+        isMemoryLocked = wanted
+        return nil
+    }
+    func setRealtimeLimit(_ microseconds: UInt64?) -> String? {
+        limits.append(microseconds)
+        return nil
+    }
+}

@@ -40,6 +40,8 @@ final class Director {
         return (nftRunsNow.map { ($0.time, 0, $0.rules) } + background.map { ($0.time, 1, $0.rules) })
             .sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
     }
+    /// The vrrp_* / checker_* scheduling the daemon asked of its threads.
+    let scheduling = FakeScheduling()
     /// What vrrp_track_process finds running on this director.
     var runningProcesses: [RunningProcess] = []
     let descriptors: FakeDescriptors
@@ -91,6 +93,7 @@ final class Director {
             return (true, "")
         }
         system.processTable = { [unowned self] _ in self.runningProcesses }
+        system.scheduling = scheduling
         system.hostName = name
         system.userName = { [unowned self] in self.userNameLookups += 1; return "operator" }
         system.connectTCP = { [unowned self] address, port throws(SystemError) in
