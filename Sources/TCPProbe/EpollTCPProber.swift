@@ -146,37 +146,37 @@ final class EpollSet {
 /// the three calls are bound by symbol name (resolved by the linker, so this works in a fully
 /// static executable, where dlsym cannot find libc's own symbols) and `struct epoll_event` is
 /// laid out by hand (packed to 12 bytes on x86-64, 16 elsewhere).
-enum Epoll {
-    @_silgen_name("epoll_create1") static func create1(_ flags: Int32) -> Int32
-    @_silgen_name("epoll_ctl") static func ctl(_ epfd: Int32, _ op: Int32, _ fd: Int32, _ event: UnsafeMutableRawPointer?) -> Int32
-    @_silgen_name("epoll_wait") static func wait(_ epfd: Int32, _ events: UnsafeMutableRawPointer?, _ max: Int32, _ timeout: Int32) -> Int32
+public enum Epoll {
+    @_silgen_name("epoll_create1") public static func create1(_ flags: Int32) -> Int32
+    @_silgen_name("epoll_ctl") public static func ctl(_ epfd: Int32, _ op: Int32, _ fd: Int32, _ event: UnsafeMutableRawPointer?) -> Int32
+    @_silgen_name("epoll_wait") public static func wait(_ epfd: Int32, _ events: UnsafeMutableRawPointer?, _ max: Int32, _ timeout: Int32) -> Int32
 
-    static let cloexec: Int32 = 0o2000000  // EPOLL_CLOEXEC == O_CLOEXEC
-    static let inbound: UInt32 = 0x001     // EPOLLIN
-    static let out: UInt32 = 0x004         // EPOLLOUT
-    static let error: UInt32 = 0x008       // EPOLLERR
-    static let hangUp: UInt32 = 0x010      // EPOLLHUP
-    static let ctlAdd: Int32 = 1           // EPOLL_CTL_ADD
-    static let ctlDelete: Int32 = 2        // EPOLL_CTL_DEL
-    static let ctlModify: Int32 = 3        // EPOLL_CTL_MOD
+    public static let cloexec: Int32 = 0o2000000  // EPOLL_CLOEXEC == O_CLOEXEC
+    public static let inbound: UInt32 = 0x001     // EPOLLIN
+    public static let out: UInt32 = 0x004         // EPOLLOUT
+    public static let error: UInt32 = 0x008       // EPOLLERR
+    public static let hangUp: UInt32 = 0x010      // EPOLLHUP
+    public static let ctlAdd: Int32 = 1           // EPOLL_CTL_ADD
+    public static let ctlDelete: Int32 = 2        // EPOLL_CTL_DEL
+    public static let ctlModify: Int32 = 3        // EPOLL_CTL_MOD
     #if arch(x86_64)
-    static let eventSize = 12
-    static let dataOffset = 4
+    public static let eventSize = 12
+    public static let dataOffset = 4
     #else
-    static let eventSize = 16
-    static let dataOffset = 8
+    public static let eventSize = 16
+    public static let dataOffset = 8
     #endif
 
     /// EPOLL_CTL_ADD of `fd` for `events`, the event built on the stack.
-    static func add(_ epfd: Int32, fd: Int32, events: UInt32) -> Int32 {
+    public static func add(_ epfd: Int32, fd: Int32, events: UInt32) -> Int32 {
         control(epfd, ctlAdd, fd: fd, events: events)
     }
 
-    static func modify(_ epfd: Int32, fd: Int32, events: UInt32) -> Int32 {
+    public static func modify(_ epfd: Int32, fd: Int32, events: UInt32) -> Int32 {
         control(epfd, ctlModify, fd: fd, events: events)
     }
 
-    static func delete(_ epfd: Int32, fd: Int32) -> Int32 {
+    public static func delete(_ epfd: Int32, fd: Int32) -> Int32 {
         ctl(epfd, ctlDelete, fd, nil)
     }
 
@@ -189,11 +189,11 @@ enum Epoll {
         }
     }
 
-    static func fd(in buffer: UnsafeRawBufferPointer, at index: Int) -> Int32 {
+    public static func fd(in buffer: UnsafeRawBufferPointer, at index: Int) -> Int32 {
         buffer.loadUnaligned(fromByteOffset: index * eventSize + dataOffset, as: Int32.self)
     }
 
-    static func flags(in buffer: UnsafeRawBufferPointer, at index: Int) -> UInt32 {
+    public static func flags(in buffer: UnsafeRawBufferPointer, at index: Int) -> UInt32 {
         buffer.loadUnaligned(fromByteOffset: index * eventSize, as: UInt32.self)
     }
 }

@@ -67,7 +67,10 @@ public struct VRRPStateMachine: Sendable {
 
     /// When the driver must deliver `.timerFired` next; nil when nothing is armed.
     public var nextDeadline: VRRPInstant? {
-        [sands, pendingGARPs.first?.at].compactMap { $0 }.min()
+        // Read at every loop turn: no array built for two values.
+        guard let garp = pendingGARPs.first?.at else { return sands }
+        guard let sands else { return garp }
+        return min(sands, garp)
     }
 
     /// Skew_Time for our current priority and master interval (`VRRP_TIMER_SKEW`).

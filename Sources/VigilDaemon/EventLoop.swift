@@ -27,6 +27,9 @@ public final class EventLoop {
     private let clock: any DaemonClock
     private let waiter: any DescriptorWaiter
     private var watches: [Watch] = []
+    /// The descriptors by interest, rebuilt only when the watches change, not at every turn.
+    private var readable: [Int32] = []
+    private var writable: [Int32] = []
     private var serials: [Int32: Int] = [:]
     private var nextSerial = 0
     private var hosts: [any LoopHost] = []
@@ -44,11 +47,20 @@ public final class EventLoop {
         nextSerial += 1
         serials[fd] = nextSerial
         watches.append(Watch(fd: fd, interest: interest, serial: nextSerial, handler: handler))
+        watchesChanged()
     }
 
     public func unwatch(_ fd: Int32) {
         guard serials.removeValue(forKey: fd) != nil else { return }
         watches.removeAll { $0.fd == fd }
+        watchesChanged()
+    }
+
+    private func watchesChanged() {
+        readable = []
+        writable = []
+        for w in watches { if w.interest == .readable { readable.append(w.fd) } else { writable.append(w.fd) } }
+        waiter.watchesChanged()
     }
 
     /// How many descriptors are registered (tests check that a reload withdrew some).
@@ -72,8 +84,6 @@ public final class EventLoop {
         let now = clock.now()
         let until = nextDeadline.map { $0 - now } ?? maxWait
         let timeout = min(max(0, until), maxWait)
-        var readable: [Int32] = [], writable: [Int32] = []
-        for w in watches { if w.interest == .readable { readable.append(w.fd) } else { writable.append(w.fd) } }
         let ready: [Int32]
         do { ready = try waiter.wait(readable: readable, writable: writable, timeout: timeout) } catch {
             onWaitError(error)
@@ -81,10 +91,10 @@ public final class EventLoop {
         }
         if !ready.isEmpty {
             let started = clock.now()
-            let readySet = Set(ready)
             // A snapshot, because handlers may register or withdraw descriptors; a watch
-            // withdrawn (or replaced) meanwhile is skipped.
-            for w in watches where readySet.contains(w.fd) && serials[w.fd] == w.serial {
+            // withdrawn (or replaced) meanwhile is skipped. A turn has few ready descriptors:
+            // a linear search beats building a set.
+            for w in watches where ready.contains(w.fd) && serials[w.fd] == w.serial {
                 w.handler(clock.now())
             }
             // A handler that took long (a reload reading a large file) let packets queue that

@@ -157,10 +157,15 @@ final class LinuxClock: DaemonClock {
 }
 
 final class PollWaiter: DescriptorWaiter {
-    /// The loop's deadlines through a timerfd (see `TimerFDPoller`); plain ppoll without one.
+    /// One epoll set with a timerfd for the deadline (`EpollWaiter`); else ppoll with a
+    /// timerfd (see `TimerFDPoller`); plain ppoll without either.
+    private let epoll = EpollWaiter()
     private let precise = TimerFDPoller()
 
+    func watchesChanged() { epoll?.watchesChanged() }
+
     func wait(readable: [Int32], writable: [Int32], timeout: Int64) throws(SystemError) -> [Int32] {
+        if let epoll { return try epoll.wait(readable: readable, writable: writable, timeoutMicroseconds: timeout) }
         if let precise { return try precise.wait(readable: readable, writable: writable, timeoutMicroseconds: timeout) }
         return try Poller.wait(readable: readable, writable: writable, timeoutMicroseconds: timeout)
     }

@@ -26,6 +26,13 @@ public protocol DescriptorWaiter: AnyObject {
     /// The fds that became ready within `timeout` µs (negative: no limit). Interrupted waits
     /// return early with whatever is ready.
     func wait(readable: [Int32], writable: [Int32], timeout: Int64) throws(SystemError) -> [Int32]
+    /// The loop's descriptors or their interests changed since the last wait (a waiter that
+    /// keeps a kernel set, epoll, updates it then, and only then).
+    func watchesChanged()
+}
+
+extension DescriptorWaiter {
+    public func watchesChanged() {}
 }
 
 /// The service manager that started the daemon (systemd's notify protocol).

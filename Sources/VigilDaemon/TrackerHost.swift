@@ -300,7 +300,9 @@ final class TrackerHost: LoopHost {
             }
             running[name] = script
         }
-        for name in running.keys.sorted() {
+        // Sorted (runs start in name order) only when one is due: this is every loop turn.
+        let due = running.values.contains { $0.schedule.nextRunAt <= now } ? running.keys.sorted() : []
+        for name in due {
             guard var script = running[name], script.schedule.nextRunAt <= now else { continue }
             switch script.schedule.decide(at: now) {
             case .wait:

@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import CNetlink
+import TCPProbe
 
 /// One poll(2) call: the daemon's loop owns its timers, so it only needs "which fds are
 /// readable before this deadline".
@@ -91,5 +92,93 @@ public final class TimerFDPoller {
             _ = read(timer, &expirations, 8)
         }
         return ready(entries)
+    }
+}
+
+/// The loop's waits on one epoll set, with the deadline as a timerfd in it (see
+/// `TimerFDPoller` for why a timerfd). The set changes only when the loop's watches do
+/// (`watchesChanged`): poll(2) added and removed a wait queue on every one of the loop's
+/// descriptors at every turn, a tenth of an idle master's CPU per advert.
+public final class EpollWaiter {
+    private let epoll: Int32
+    private let timer: Int32
+    private var registered: [Int32: UInt32] = [:]
+    private var stale = true
+    private let capacity = 64
+    private let events: UnsafeMutableRawBufferPointer
+
+    public init?() {
+        epoll = Epoll.create1(Epoll.cloexec)
+        guard epoll >= 0 else { return nil }
+        timer = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK | TFD_CLOEXEC))
+        guard timer >= 0, Epoll.add(epoll, fd: timer, events: Epoll.inbound) == 0 else {
+            if timer >= 0 { close(timer) }
+            close(epoll)
+            return nil
+        }
+        events = .allocate(byteCount: capacity * Epoll.eventSize, alignment: 8)
+    }
+
+    deinit {
+        events.deallocate()
+        close(timer)
+        close(epoll)
+    }
+
+    /// The next wait brings the set in line with the descriptors it is given.
+    public func watchesChanged() { stale = true }
+
+    /// The fds readable (or writable, for `writable`) or in error within the timeout (µs;
+    /// negative: no limit). EINTR returns nothing, so the caller re-reads its clock and signals.
+    public func wait(readable: [Int32], writable: [Int32], timeoutMicroseconds: Int64) throws(SystemError) -> [Int32] {
+        if stale { synchronise(readable, writable) }
+        var waitMs: Int32 = -1
+        if timeoutMicroseconds == 0 {
+            waitMs = 0
+        } else {
+            // Re-arming (or disarming, for no limit) also clears an expiry left from a wait
+            // that descriptors ended first.
+            let value = max(0, timeoutMicroseconds)
+            var expiry = itimerspec(it_interval: timespec(),
+                                    it_value: timespec(tv_sec: Int(value / 1_000_000), tv_nsec: Int(value % 1_000_000) * 1000))
+            if timerfd_settime(timer, 0, &expiry, nil) != 0 {
+                waitMs = Int32(clamping: (value + 999) / 1_000)
+            }
+        }
+        let count = Epoll.wait(epoll, events.baseAddress, Int32(capacity), waitMs)
+        if count < 0 {
+            if errno == EINTR { return [] }
+            throw SystemError.last("epoll_wait", nil)
+        }
+        var ready: [Int32] = []
+        let buffer = UnsafeRawBufferPointer(events)
+        for index in 0..<Int(count) {
+            let fd = Epoll.fd(in: buffer, at: index)
+            if fd == timer {
+                var expirations: UInt64 = 0
+                _ = read(timer, &expirations, 8)
+            } else {
+                ready.append(fd)
+            }
+        }
+        return ready
+    }
+
+    /// One epoll_ctl per descriptor that came, went or changed interest. A descriptor closed
+    /// and its number reused since is no longer in the set (the kernel dropped it at the
+    /// close), so a failed MOD is followed by an ADD.
+    private func synchronise(_ readable: [Int32], _ writable: [Int32]) {
+        stale = false
+        var wanted: [Int32: UInt32] = [:]
+        for fd in readable { wanted[fd, default: 0] |= Epoll.inbound }
+        for fd in writable { wanted[fd, default: 0] |= Epoll.out }
+        for fd in registered.keys where wanted[fd] == nil { _ = Epoll.delete(epoll, fd: fd) }
+        for (fd, interest) in wanted {
+            if registered[fd] != nil, Epoll.modify(epoll, fd: fd, events: interest) == 0 { continue }
+            if Epoll.add(epoll, fd: fd, events: interest) != 0, errno == EEXIST {
+                _ = Epoll.modify(epoll, fd: fd, events: interest)
+            }
+        }
+        registered = wanted
     }
 }
