@@ -11,12 +11,19 @@ import VigilSystem
         checker_cpu_affinity 1
         """
 
-    @Test func appliedAtStartAndAtAReloadThatChangesThem() throws {
+    /// One director started with `globals`, after 4 s (MASTER by then).
+    private func started(globals: String = "", refusing: Bool = false) throws -> (Simulation, Director) {
         let sim = Simulation()
         let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
-        try lvs01.start(Configs.pair(priority: 100, globals: Self.settings))
+        lvs01.scheduling.refuse = refusing
+        try lvs01.start(Configs.pair(priority: 100, globals: globals))
         sim.run(4)
         #expect(lvs01.state("VI_1") == .master)
+        return (sim, lvs01)
+    }
+
+    @Test func appliedAtStartAndAtAReloadThatChangesThem() throws {
+        let (sim, lvs01) = try started(globals: Self.settings)
         #expect(lvs01.scheduling.applied.count == 1)
         #expect(lvs01.scheduling.applied.first?.loop == ThreadScheduling.Plan(realtimePriority: 10))
         #expect(lvs01.scheduling.applied.first?.checkers == ThreadScheduling.Plan(nice: 5, cpus: [1]))
@@ -43,22 +50,14 @@ import VigilSystem
     }
 
     @Test func withoutSettingsTheThreadsAreLeftAlone() throws {
-        let sim = Simulation()
-        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
-        try lvs01.start(Configs.pair(priority: 100))
-        sim.run(4)
+        let (sim, lvs01) = try started()
         lvs01.hangUp(with: Configs.pair(priority: 100, vips: ["10.0.0.100/24", "10.0.0.101/24"]))
         sim.run(1)
         #expect(lvs01.scheduling.applied.isEmpty && lvs01.scheduling.locked.isEmpty, "a chrt or taskset around the daemon stays")
     }
 
     @Test func aRefusalIsLoggedAndTheDaemonCarriesOn() throws {
-        let sim = Simulation()
-        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
-        lvs01.scheduling.refuse = true
-        try lvs01.start(Configs.pair(priority: 100, globals: "vrrp_rt_priority 10"))
-        sim.run(4)
+        let (_, lvs01) = try started(globals: "vrrp_rt_priority 10", refusing: true)
         #expect(lvs01.log.contains("vrrp_rt_priority 10: sched_setscheduler of thread 1: Operation not permitted"))
-        #expect(lvs01.state("VI_1") == .master)
     }
 }

@@ -8,7 +8,10 @@
 # Under TCG the vCPU saturates near 700 TCP connects a second, so the checker load is the
 # HTTP_GET benchmark's (200 fetches a second), not the 2,000 a second a native director runs.
 #
-# Environment: SERVICES (200), REALS (10), DELAY_LOOP (10), WARMUP (10), WINDOW (30), ROUNDS (2),
+# RT_PRIORITY=N adds `vrrp_rt_priority N` to both daemons' global_defs (keepalived's VRRP child and
+# Vigil's loop thread at SCHED_RR N), the setting a director that must keep its adverts on time uses.
+#
+# Environment: SERVICES (200), REALS (10), DELAY_LOOP (10), WARMUP (10), WINDOW (30), ROUNDS (2), RT_PRIORITY (unset),
 # VIGIL_BIN_DIR (.build/release), KERNEL_LAB_TIMEOUT (900). Writes bench-out/jitter.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,12 +34,12 @@ bench_make_work jitter
 bench_build_benchtool
 bench_copy_to_guest contrib/bench/jitter.guest.sh contrib/bench/guest-common.sh
 
-python3 - "$work" "$SERVICES" "$REALS" "$DELAY_LOOP" <<'PY'
+python3 - "$work" "$SERVICES" "$REALS" "$DELAY_LOOP" "${RT_PRIORITY:-0}" <<'PY'
 import hashlib, sys
 work = sys.argv[1]
-services, reals, delay = map(int, sys.argv[2:])
+services, reals, delay, rt = map(int, sys.argv[2:])
 digest = hashlib.md5(b"<html>ok</html>").hexdigest()
-head = ["global_defs {", "    router_id bench-jitter", "}",
+head = ["global_defs {", "    router_id bench-jitter"] + ([f"    vrrp_rt_priority {rt}"] if rt else []) + ["}",
         "vrrp_instance VI_1 {", "    state MASTER", "    interface vr0", "    virtual_router_id 60", "    priority 150",
         "    advert_int 1", "    virtual_ipaddress {", "        10.60.0.100/24", "    }", "}"]
 open(f"{work}/jitter-idle.conf", "w").write("\n".join(head) + "\n")
