@@ -92,13 +92,14 @@ public final class EpollTCPProber<ID: Sendable> {
 }
 
 /// An epoll instance with its event buffer, as the HTTP and datagram probers keep one: one
-/// descriptor for the loop however many checks are in flight.
-final class EpollSet {
-    let descriptor: Int32
+/// descriptor for the loop however many checks are in flight. The daemon's loop waits on one
+/// too (`EpollWaiter`).
+public final class EpollSet {
+    public let descriptor: Int32
     private let events: UnsafeMutableRawBufferPointer
     private let batch: Int
 
-    init?(batch: Int) {
+    public init?(batch: Int) {
         let fd = Epoll.create1(Epoll.cloexec)
         guard fd >= 0 else { return nil }
         descriptor = fd
@@ -132,13 +133,16 @@ final class EpollSet {
         _ = Epoll.modify(descriptor, fd: fd, events: events)
     }
 
-    /// Each ready descriptor and its flags, without waiting (at most one batch per call: the
-    /// rest stays ready for the next turn).
-    func forEachReady(_ body: (Int32, UInt32) -> Void) {
-        let n = Epoll.wait(descriptor, events.baseAddress, Int32(batch), 0)
-        guard n > 0 else { return }
+    /// Each ready descriptor and its flags, waiting at most `waitMs` for the first (0: not at
+    /// all, -1: without limit); at most one batch per call, the rest stays ready for the next
+    /// turn. Returns epoll_wait's count (negative: errno says why).
+    @discardableResult
+    public func forEachReady(waitMs: Int32 = 0, _ body: (Int32, UInt32) -> Void) -> Int32 {
+        let n = Epoll.wait(descriptor, events.baseAddress, Int32(batch), waitMs)
+        guard n > 0 else { return n }
         let ready = UnsafeRawBufferPointer(events)
         for i in 0..<Int(n) { body(Epoll.fd(in: ready, at: i), Epoll.flags(in: ready, at: i)) }
+        return n
     }
 }
 

@@ -250,7 +250,6 @@ extension ProberThread.Shared {
     }
 }
 
-/// A worker's body as a non-generic object for `pthread_create`'s context pointer.
 /// A thread the daemon may schedule (checker_priority, checker_rt_priority,
 /// checker_cpu_affinity), by its kernel thread id.
 public protocol SchedulableThread: AnyObject {
@@ -263,6 +262,7 @@ public enum KernelThread {
     public static var currentID: Int32 { gettid() }
 }
 
+/// A worker's body as a non-generic object for `pthread_create`'s context pointer.
 final class WorkerBox: @unchecked Sendable {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }

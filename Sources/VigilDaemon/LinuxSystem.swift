@@ -15,13 +15,14 @@ extension DaemonSystem {
         let addresses: AddressManager
         do { addresses = try AddressManager() } catch { throw DaemonError("rtnetlink: \(error)") }
         try SignalPipe.install(KeepalivedSignal.handled)
+        let scheduling = ThreadScheduling()
         signal(SIGPIPE, SIG_IGN)
         var system = DaemonSystem(
             clock: LinuxClock(), waiter: PollWaiter(), signals: SignalPipeSource(),
             addresses: RTNetlinkAddresses(addresses), network: LinuxVRRPNetwork(),
             openIPVS: openKernelIPVS,
             processes: SupervisedProcesses(),
-            makeProber: { makeConnectProber(nil) },
+            makeProber: { makeConnectProber(scheduling) },
             files: LocalDaemonFiles(), host: LocalHost())
         system.listenUnix = listenOnUnixSocket
         system.routing = try? RouteManager()
@@ -38,9 +39,7 @@ extension DaemonSystem {
         }
         system.listenTCP = listenOnTCP
         system.releaseStartupPages = { StartupPages.release() }
-        let scheduling = ThreadScheduling()
         system.scheduling = scheduling
-        system.makeProber = { makeConnectProber(scheduling) }
         // Every checker's I/O on a thread of its own, so it never holds the loop and its adverts
         // (on the loop's thread when no thread can be had), scheduled as checker_* says.
         system.makeHTTPFetcher = {
@@ -89,9 +88,9 @@ extension StreamListenerSocket: StreamListener {
     public func accept() -> (any StreamConnection)? { (accept() as StreamSocket?) }
 }
 
-private func makeConnectProber(_ scheduling: ThreadScheduling?) -> any ConnectProber {
+private func makeConnectProber(_ scheduling: ThreadScheduling) -> any ConnectProber {
     if let threaded = ThreadedConnectProber() {
-        scheduling?.adopt(threaded.worker)
+        scheduling.adopt(threaded.worker)
         return threaded
     }
     if let epoll = EpollProber() { return epoll }

@@ -63,8 +63,10 @@ extension Daemon {
         case .refused: reloadCounts.refused += 1
         }
         reloadCounts.last = (logged.wallTime, "\(logged.result)", logged.summary)
-        if logged.result != .refused { reloadCounts.lastSuccessAt = logged.wallTime }
-        if logged.result != .refused { applyScheduling(configuration.globals) }
+        if logged.result != .refused {
+            reloadCounts.lastSuccessAt = logged.wallTime
+            applyScheduling(configuration.globals)
+        }
         serviceNotify?.reloaded()
         releaseStartupPages(after: "the reload")
         return logged

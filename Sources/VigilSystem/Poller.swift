@@ -100,30 +100,23 @@ public final class TimerFDPoller {
 /// (`watchesChanged`): poll(2) added and removed a wait queue on every one of the loop's
 /// descriptors at every turn, a tenth of an idle master's CPU per advert.
 public final class EpollWaiter {
-    private let epoll: Int32
+    private let epollSet: EpollSet
+    private var epoll: Int32 { epollSet.descriptor }
     private let timer: Int32
     private var registered: [Int32: UInt32] = [:]
     private var stale = true
-    private let capacity = 64
-    private let events: UnsafeMutableRawBufferPointer
 
     public init?() {
-        epoll = Epoll.create1(Epoll.cloexec)
-        guard epoll >= 0 else { return nil }
+        guard let set = EpollSet(batch: 64) else { return nil }
+        epollSet = set
         timer = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK | TFD_CLOEXEC))
-        guard timer >= 0, Epoll.add(epoll, fd: timer, events: Epoll.inbound) == 0 else {
+        guard timer >= 0, Epoll.add(set.descriptor, fd: timer, events: Epoll.inbound) == 0 else {
             if timer >= 0 { close(timer) }
-            close(epoll)
             return nil
         }
-        events = .allocate(byteCount: capacity * Epoll.eventSize, alignment: 8)
     }
 
-    deinit {
-        events.deallocate()
-        close(timer)
-        close(epoll)
-    }
+    deinit { close(timer) }
 
     /// The next wait brings the set in line with the descriptors it is given.
     public func watchesChanged() { stale = true }
@@ -145,21 +138,18 @@ public final class EpollWaiter {
                 waitMs = Int32(clamping: (value + 999) / 1_000)
             }
         }
-        let count = Epoll.wait(epoll, events.baseAddress, Int32(capacity), waitMs)
-        if count < 0 {
-            if errno == EINTR { return [] }
-            throw SystemError.last("epoll_wait", nil)
-        }
         var ready: [Int32] = []
-        let buffer = UnsafeRawBufferPointer(events)
-        for index in 0..<Int(count) {
-            let fd = Epoll.fd(in: buffer, at: index)
+        let count = epollSet.forEachReady(waitMs: waitMs) { fd, _ in
             if fd == timer {
                 var expirations: UInt64 = 0
                 _ = read(timer, &expirations, 8)
             } else {
                 ready.append(fd)
             }
+        }
+        if count < 0 {
+            if errno == EINTR { return [] }
+            throw SystemError.last("epoll_wait", nil)
         }
         return ready
     }

@@ -10,13 +10,7 @@ import VigilSystem
 /// once a second.
 @Suite struct LinkEventTests {
     private func master(monitor: Bool) throws -> (Simulation, Director) {
-        let sim = Simulation()
-        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
-        lvs01.node.offersNetlinkMonitor = monitor
-        try lvs01.start(Configs.pair(priority: 100, nopreempt: false))
-        sim.run(5)
-        #expect(lvs01.state("VI_1") == .master)
-        return (sim, lvs01)
+        try Simulation.loneMaster(Configs.pair(priority: 100, nopreempt: false)) { $0.node.offersNetlinkMonitor = monitor }
     }
 
     @Test func aReportedLinkDownIsAFaultInTheSameTurn() throws {

@@ -11,15 +11,8 @@ import VigilSystem
         checker_cpu_affinity 1
         """
 
-    /// One director started with `globals`, after 4 s (MASTER by then).
     private func started(globals: String = "", refusing: Bool = false) throws -> (Simulation, Director) {
-        let sim = Simulation()
-        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
-        lvs01.scheduling.refuse = refusing
-        try lvs01.start(Configs.pair(priority: 100, globals: globals))
-        sim.run(4)
-        #expect(lvs01.state("VI_1") == .master)
-        return (sim, lvs01)
+        try Simulation.loneMaster(Configs.pair(priority: 100, globals: globals)) { $0.scheduling.refuse = refusing }
     }
 
     @Test func appliedAtStartAndAtAReloadThatChangesThem() throws {

@@ -260,3 +260,17 @@ final class Simulation {
 
 let SIGHUP_: Int32 = 1
 let SIGTERM_: Int32 = 15
+
+extension Simulation {
+    /// lvs01 alone on the LAN, set up by `prepare`, started with `config` and run 5 s:
+    /// MASTER by then (checked).
+    static func loneMaster(_ config: String, prepare: (Director) -> Void = { _ in }) throws -> (Simulation, Director) {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        prepare(lvs01)
+        try lvs01.start(config)
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        return (sim, lvs01)
+    }
+}
