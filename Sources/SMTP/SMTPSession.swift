@@ -44,6 +44,10 @@ public struct SMTPSession: Sendable {
     public let message: SMTPMessage
     private var stage = Stage.banner
     private var pending: [UInt8] = []
+    /// Where the next CRLF search in `pending` resumes, so that a server sending a reply a byte
+    /// at a time (or continuation lines without end) costs linear time, not quadratic.
+    private var lineStart = 0
+    private var searchedTo = 0
     private var failure: String?
     /// A reply longer than this without its end is a broken server.
     static let maximumReply = 4096
@@ -77,19 +81,25 @@ public struct SMTPSession: Sendable {
 
     /// One complete reply: its code, with continuation lines ("250-...") consumed.
     private mutating func nextReply() -> (code: Int, text: String)? {
-        var start = 0
-        while let end = indexOfCRLF(from: start) {
-            let line = Array(pending[start..<end])
-            start = end + 2
+        while let end = indexOfCRLF(from: max(lineStart, searchedTo)) {
+            let line = Array(pending[lineStart..<end])
+            lineStart = end + 2
             guard line.count >= 3, let code = Int(String(decoding: line.prefix(3), as: UTF8.self)) else {
-                pending.removeFirst(start)
+                consumeReply()
                 return (0, String(decoding: line, as: UTF8.self))
             }
             if line.count > 3 && line[3] == UInt8(ascii: "-") { continue }
-            pending.removeFirst(start)
+            consumeReply()
             return (code, String(decoding: line, as: UTF8.self))
         }
+        searchedTo = max(lineStart, pending.count - 1)
         return nil
+    }
+
+    private mutating func consumeReply() {
+        pending.removeFirst(lineStart)
+        lineStart = 0
+        searchedTo = 0
     }
 
     private func indexOfCRLF(from start: Int) -> Int? {

@@ -42,4 +42,19 @@ import Testing
         var garbage = SMTPSession(message: message)
         #expect(sent(garbage.received(Array("hello there\r\n".utf8))) == ["QUIT\r\n"])
     }
+
+    /// A reply that comes a byte at a time, continuation lines included, reads as one reply; the
+    /// session resumes its search where it stopped (the fuzzer found a 4 KiB reply cost 4,096
+    /// rescans of the whole buffer).
+    @Test func aReplyByteByByteWithContinuationLines() {
+        var session = SMTPSession(message: message)
+        var actions: [SMTPSession.Action] = []
+        for byte in "220-smtp.example.com ESMTP\r\n220-more\r\n220 ready\r\n250-hello\r\n250 ok\r\n".utf8 {
+            actions += session.received([byte])
+        }
+        #expect(sent(actions) == ["HELO lvs01\r\n", "MAIL FROM:<root@lvs01>\r\n"])
+        var unended = SMTPSession(message: message)
+        for _ in 0..<4096 { #expect(unended.received([0x41]).isEmpty) }
+        #expect(unended.received([0x41]) == [.finish(.failed("a reply of more than 4096 bytes"))])
+    }
 }
