@@ -129,23 +129,45 @@ public struct DiagnosticSink: Sendable {
 /// `cutoff`: once every cell of a row exceeds it the result does, so the rest is not computed
 /// and `cutoff + 1` is returned (most keyword candidates are rejected after a few rows).
 func editDistance(_ a: String, _ b: String, cutoff: Int = .max) -> Int {
-    let a = Array(a.utf8), b = Array(b.utf8)
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var previous = Array(0...b.count)
-    var current = [Int](repeating: 0, count: b.count + 1)
-    for i in 1...a.count {
-        current[0] = i
-        var rowMinimum = i
-        for j in 1...b.count {
-            let cost = a[i - 1] == b[j - 1] ? 0 : 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            rowMinimum = min(rowMinimum, current[j])
+    var rows: [Int] = []
+    return editDistance(Array(a.utf8), Array(b.utf8), cutoff: cutoff, rows: &rows)
+}
+
+/// The same over bytes, with the two rows of the table in `rows` (grown as needed and kept by
+/// the caller): `nearest` measures one word against a few hundred keywords, and allocating
+/// per candidate was most of the cost of a file full of unknown words. Only the band of cells
+/// within `cutoff` of the diagonal is computed (a cell outside it is more than `cutoff` anyway),
+/// so a comparison costs about length × (2 × cutoff + 1), not length².
+func editDistance(_ a: [UInt8], _ b: [UInt8], cutoff: Int, rows: inout [Int]) -> Int {
+    let band = min(max(cutoff, 0), max(a.count, b.count))
+    if abs(a.count - b.count) > band { return cutoff + 1 }
+    if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+    let beyond = band + 1
+    let width = b.count + 1
+    if rows.count < 2 * width { rows = [Int](repeating: 0, count: 2 * width) }
+    let distance = rows.withUnsafeMutableBufferPointer { table -> Int in
+        var previous = 0, current = width
+        for j in 0...b.count { table[j] = j <= band ? j : beyond }
+        for i in 1...a.count {
+            let low = max(1, i - band), high = min(b.count, i + band)
+            table[current + low - 1] = low == 1 && i <= band ? i : beyond
+            var rowMinimum = table[current + low - 1]
+            let byte = a[i - 1]
+            var j = low
+            while j <= high {
+                let cost = byte == b[j - 1] ? 0 : 1
+                let cell = min(table[previous + j] + 1, table[current + j - 1] + 1, table[previous + j - 1] + cost, beyond)
+                table[current + j] = cell
+                rowMinimum = min(rowMinimum, cell)
+                j += 1
+            }
+            if high < b.count { table[current + high + 1] = beyond }
+            if rowMinimum > band { return beyond }
+            swap(&previous, &current)
         }
-        if rowMinimum > cutoff { return cutoff + 1 }
-        swap(&previous, &current)
+        return table[previous + b.count]
     }
-    return previous[b.count]
+    return distance > band ? cutoff + 1 : distance
 }
 
 /// The closest candidate, if it is close enough to be a plausible typo (about a third of the word).
@@ -155,15 +177,30 @@ func editDistance(_ a: String, _ b: String, cutoff: Int = .max) -> Int {
 /// (and a reload, on the daemon's loop) 38 s of edit distances against every keyword; found by
 /// fuzzing the configuration language.
 func nearest(_ word: String, in candidates: some Sequence<String>) -> String? {
-    let lowered = word.lowercased()
-    let length = lowered.utf8.count
+    let lowered = Array(word.lowercased().utf8)
+    let length = lowered.count
     let limit = max(2, word.count / 3)
     var best: (String, Int)?
+    var rows: [Int] = [], other: [UInt8] = []
     for candidate in candidates where abs(candidate.utf8.count - length) <= limit {
+        lowercasedBytes(of: candidate, into: &other)
         // Only a candidate closer than the best so far (and within the limit) matters.
-        let distance = editDistance(lowered, candidate.lowercased(), cutoff: min(limit, (best?.1 ?? limit + 1) - 1))
+        let distance = editDistance(lowered, other, cutoff: min(limit, (best?.1 ?? limit + 1) - 1), rows: &rows)
         if distance <= limit, best == nil || distance < best!.1 { best = (candidate, distance) }
     }
     guard let (candidate, distance) = best else { return nil }
     return distance <= limit && distance > 0 ? candidate : nil
+}
+
+/// `text.lowercased()` as bytes, without a String per call for the ASCII keywords it sees.
+private func lowercasedBytes(of text: String, into bytes: inout [UInt8]) {
+    bytes.removeAll(keepingCapacity: true)
+    for byte in text.utf8 {
+        guard byte < 0x80 else {
+            bytes.removeAll(keepingCapacity: true)
+            bytes.append(contentsOf: text.lowercased().utf8)
+            return
+        }
+        bytes.append(byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte)
+    }
 }

@@ -1,8 +1,43 @@
 import Testing
+import VigilTestSupport
 import Addressing
 @testable import VigilConfig
 
 @Suite struct GlobalDefsTests {
+    /// The suggestion's distance against a plain Levenshtein table, and the suggestion itself,
+    /// for case, lengths and non-ASCII candidates (the rows are reused between candidates).
+    @Test func suggestionsFollowTheEditDistance() {
+        func plain(_ a: [Character], _ b: [Character]) -> Int {
+            var d = (0...b.count).map { $0 }
+            for i in 1...max(1, a.count) where !a.isEmpty {
+                var row = [i] + [Int](repeating: 0, count: b.count)
+                for j in stride(from: 1, through: b.count, by: 1) {
+                    row[j] = min(d[j] + 1, row[j - 1] + 1, d[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                }
+                d = row
+            }
+            return d[b.count]
+        }
+        for (a, b) in [("kitten", "sitting"), ("", "abc"), ("abc", ""), ("router_id", "routr_id"), ("a", "a"), ("advert_int", "priority")] {
+            #expect(editDistance(a, b) == plain(Array(a), Array(b)), "\(a) / \(b)")
+        }
+        #expect(editDistance("advert_int", "priority", cutoff: 2) == 3)
+        // The band against the whole table, for every cutoff, on words of all lengths.
+        var rng = SeededRandom(seed: 11)
+        for _ in 0..<300 {
+            let a = (0..<Int(rng.next() % 9)).map { _ in Character(UnicodeScalar(UInt8(97 + rng.next() % 3))) }
+            let b = (0..<Int(rng.next() % 9)).map { _ in Character(UnicodeScalar(UInt8(97 + rng.next() % 3))) }
+            let exact = plain(a, b)
+            for cutoff in 0...9 {
+                #expect(editDistance(String(a), String(b), cutoff: cutoff) == (exact <= cutoff ? exact : cutoff + 1), "\(String(a)) / \(String(b)) cutoff \(cutoff)")
+            }
+        }
+        #expect(nearest("ROUTR_ID", in: ["vrrp_strict", "router_id", "notification_email"]) == "router_id")
+        #expect(nearest("Größe", in: ["kitten", "GRÖSSE"]) == "GRÖSSE")
+        #expect(nearest("zzzzzzzz", in: ["router_id"]) == nil)
+        #expect(nearest("router_id", in: ["router_id"]) == nil)
+    }
+
     @Test func keywordsAndDefaults() {
         let (config, d) = load("""
         global_defs {
