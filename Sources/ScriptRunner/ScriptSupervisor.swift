@@ -88,6 +88,13 @@ public final class ScriptSupervisor<ID: Hashable & Sendable> {
         }
     }
 
+    /// The timeout treatment for the runs of `id`, now (a long-running reader whose FIFO closes).
+    public func terminate(_ id: ID, now: Int64) {
+        for index in entries.indices where entries[index].id == id && entries[index].phase == .running {
+            escalate(&entries[index], now: now)
+        }
+    }
+
     private func escalate(_ entry: inout Entry, now: Int64) {
         switch entry.phase {
         case .running:

@@ -177,6 +177,8 @@ public struct InstanceSpec: Hashable, Sendable {
     public var notify: NotifyCommands
     /// Mail this instance's state changes.
     public var smtpAlert = false
+    /// Write a notify FIFO line at each change of effective priority (keepalived tells only the FIFOs).
+    public var notifyPriorityChanges = false
     /// use_vmac: VIPs without a `dev` and the gratuitous ARPs move to the VMAC.
     public var vmac: VMACSpec?
     /// RFC 5798's Accept_Mode off (no_accept, or strict mode's default) on a router that does

@@ -162,6 +162,7 @@ public enum VRRPSetupBuilder {
                                 virtualAddresses: vips, excludedAddresses: excluded, trackers: trackerRules(i, group: group, scripts: scripts, files: files, processes: processes),
                                 notify: NotifyCommands(i.notify))
         spec.smtpAlert = i.smtpAlert ?? globals.smtpAlertVRRP ?? globals.smtpAlert ?? false
+        spec.notifyPriorityChanges = i.notifyPriorityChanges ?? group?.notifyPriorityChanges ?? globals.notifyPriorityChanges
         spec.virtualRoutes = i.virtualRoutes.compactMap(\.route)
         spec.virtualRules = i.virtualRules.compactMap(\.rule)
         spec.vmac = vmac

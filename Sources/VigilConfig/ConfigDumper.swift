@@ -23,6 +23,15 @@ public enum ConfigDumper {
         }
         if g.enableScriptSecurity { out.line("enable_script_security") }
         if let u = g.scriptUser { out.line("script_user \(u.user)\(u.group.map { " " + $0 } ?? "")") }
+        for (kind, fifo) in g.notifyFIFOs.sorted(by: { $0.key < $1.key }) {
+            let owner = fifo.owner.map { " \($0.user)\($0.group.map { " " + $0 } ?? "")" } ?? ""
+            out.line("\(kind.keyword) \(quote(fifo.path))\(owner)")
+            if let script = fifo.script {
+                out.line("\(kind.keyword)_script \(quote(script.command))\(script.user.map { " \($0.user)\($0.group.map { " " + $0 } ?? "")" } ?? "")")
+            }
+        }
+        if g.fifoWriteStatesOnReload { out.line("fifo_write_vrrp_states_on_reload") }
+        if g.notifyPriorityChanges { out.line("vrrp_notify_priority_changes") }
         out.line("vrrp_version \(g.vrrpVersion)")
         if g.vrrpStrict { out.line("vrrp_strict") }
         out.line("vrrp_garp_master_delay \(g.garp.masterDelay / 1_000_000)")
@@ -162,6 +171,7 @@ public enum ConfigDumper {
             if i.checkUnicastSource { out.line("check_unicast_src") }
             if i.ownerIgnoreAdverts { out.line("owner_ignore_adverts") }
             if let alert = i.smtpAlert { out.line("smtp_alert \(alert)") }
+            if let notify = i.notifyPriorityChanges { out.line("notify_priority_changes \(notify)") }
             tracked("track_interface", i.trackInterfaces, &out)
             tracked("track_script", i.trackScripts, &out)
             tracked("track_file", i.trackFiles, &out)
@@ -188,6 +198,7 @@ public enum ConfigDumper {
             for m in group.members { out.line(m.name) }
             out.close()
             if let alert = group.smtpAlert { out.line("smtp_alert \(alert)") }
+            if let notify = group.notifyPriorityChanges { out.line("notify_priority_changes \(notify)") }
             tracked("track_interface", group.trackInterfaces, &out)
             tracked("track_script", group.trackScripts, &out)
             tracked("track_file", group.trackFiles, &out)

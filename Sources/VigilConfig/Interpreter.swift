@@ -81,7 +81,9 @@ struct Interpreter {
     static let globalKeywords = [
         "router_id", "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout",
         "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker", "no_checker_emails", "no_email_faults",
-        "enable_script_security", "script_user", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
+        "enable_script_security", "script_user", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
+        "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload",
+        "vrrp_notify_priority_changes", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
         "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
         "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
         "vrrp_min_garp", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_skip_check_adv_addr",
@@ -101,12 +103,11 @@ struct Interpreter {
         "checker_log_all_failures", "lvs_timeouts", "vrrp_garp_extra_if",
         "nftables_counters", "nftables_ifindex", "nftables_ipvs",
         "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
-        "disable_local_igmp", "vrrp_notify_priority_changes", "max_auto_priority", "min_auto_priority_delay",
+        "disable_local_igmp", "max_auto_priority", "min_auto_priority_delay",
         "bfd_priority", "bfd_no_swap", "bfd_cpu_affinity", "bfd_rt_priority", "bfd_rlimit_rttime",
         "bfd_rlimit_rtime", "snmp_socket", "enable_snmp_vrrp", "enable_snmp_keepalived",
         "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps",
-        "enable_dbus", "dbus_service_name", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
-        "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload",
+        "enable_dbus", "dbus_service_name",
         "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force", "vrrp_netlink_monitor_rcv_bufs",
         "vrrp_netlink_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
         "lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
@@ -229,6 +230,12 @@ struct Interpreter {
                 if let v = reader.timer(s, min: 0) { g.smtpConnectTimeout = v }
             case "enable_script_security": g.enableScriptSecurity = true; reader.noExtra(s, after: 0)
             case "script_user": g.scriptUser = reader.user(s)
+            case "notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo":
+                notifyFIFO(s, into: &g.notifyFIFOs)
+            case "notify_fifo_script", "vrrp_notify_fifo_script", "lvs_notify_fifo_script":
+                notifyFIFOScript(s, into: &g.notifyFIFOs)
+            case "fifo_write_vrrp_states_on_reload": g.fifoWriteStatesOnReload = true; reader.noExtra(s, after: 0)
+            case "vrrp_notify_priority_changes": g.notifyPriorityChanges = reader.boolean(s) ?? g.notifyPriorityChanges
             case "vrrp_version":
                 if let v = reader.integer(s, in: 2...3, what: "2 or 3") { g.vrrpVersion = v }
                 lateForInstances(s)
@@ -321,7 +328,49 @@ struct Interpreter {
                 }
             }
         }
+        for (kind, fifo) in g.notifyFIFOs.sorted(by: { $0.key < $1.key }) where fifo.path.isEmpty {
+            reader.diagnostics.warning(fifo.location, "\(kind.keyword)_script without \(kind.keyword): the script is not run (keepalived starts it only with its FIFO)", klass: .note)
+            g.notifyFIFOs[kind] = nil
+        }
         config.globals = g
+    }
+
+    /// `notify_fifo PATH [USER [GROUP]]` and its vrrp_/lvs_ forms; keepalived's messages.
+    mutating func notifyFIFO(_ s: Statement, into fifos: inout [NotifyFIFO.Kind: NotifyFIFO]) {
+        let kind = NotifyFIFO.Kind(rawValue: String(s.keyword.dropLast("notify_fifo".count)))!
+        guard s.words.count > 1 else {
+            reader.diagnostics.error(s.location, "No \(kind.rawValue)notify_fifo name specified", klass: .general)
+            return
+        }
+        if let existing = fifos[kind], !existing.path.isEmpty {
+            reader.diagnostics.error(s.location, "\(kind.rawValue)notify_fifo already specified - ignoring \(s.words[1].text)", klass: .general)
+            return
+        }
+        reader.noExtra(s, after: 3)
+        let owner = s.words.count > 2 ? ScriptUser(user: s.words[2].text, group: s.words.count > 3 ? s.words[3].text : nil,
+                                                  location: s.words[2].location) : nil
+        var fifo = fifos[kind] ?? NotifyFIFO(path: "", location: s.location)
+        fifo.path = s.words[1].text
+        fifo.owner = owner
+        fifo.location = s.location
+        fifos[kind] = fifo
+    }
+
+    /// `notify_fifo_script COMMAND [USER [GROUP]]`: run with the FIFO's path added.
+    mutating func notifyFIFOScript(_ s: Statement, into fifos: inout [NotifyFIFO.Kind: NotifyFIFO]) {
+        let kind = NotifyFIFO.Kind(rawValue: String(s.keyword.dropLast("notify_fifo_script".count)))!
+        guard s.words.count > 1 else {
+            reader.diagnostics.error(s.location, "No \(kind.rawValue)notify_fifo_script specified", klass: .general)
+            return
+        }
+        if fifos[kind]?.script != nil {
+            reader.diagnostics.error(s.location, "\(kind.rawValue)notify_fifo_script already specified - ignoring \(s.words[1].text)", klass: .general)
+            return
+        }
+        guard let command = reader.command(s) else { return }
+        var fifo = fifos[kind] ?? NotifyFIFO(path: "", location: s.location)
+        fifo.script = command
+        fifos[kind] = fifo
     }
 
     /// keepalived's process settings (global_parser.c's get_priority, get_realtime_priority,
@@ -456,12 +505,12 @@ struct Interpreter {
         "notify_stop", "notify_deleted", "notify", "notify_master_rx_lower_pri", "version", "use_vmac",
         "dont_track_primary", "accept", "no_accept", "strict_mode", "lower_prio_no_advert", "higher_prio_send_advert",
         "skip_check_adv_addr", "check_unicast_src", "down_timer_adverts", "v3_checksum_as_v2", "no_virtual_ipaddress",
-        "owner_ignore_adverts", "vmac_xmit_base",
+        "owner_ignore_adverts", "vmac_xmit_base", "notify_priority_changes",
     ]
     static let instanceAccepted = [
         "vrf", "use_vmac_addr", "use_ipvlan", "native_ipv6", "track_bfd",
         "mcast_dst_ip", "track_src_ip", "unicast_fault_no_peer", "old_unicast_checksum", "garp_extra_if",
-        "promote_secondaries", "debug", "notify_priority_changes", "kernel_rx_buf_size",
+        "promote_secondaries", "debug", "kernel_rx_buf_size",
         "linkbeat_use_polling", "interface_up_down_delays", "timer_expired_backup",
         "garp_group", "unicast_peer_name", "nftables_ipvs",
     ]
@@ -634,6 +683,7 @@ struct Interpreter {
             case "check_unicast_src": i.checkUnicastSource = true
             case "owner_ignore_adverts": i.ownerIgnoreAdverts = true
             case "smtp_alert": i.smtpAlert = reader.boolean(s) ?? true
+            case "notify_priority_changes": i.notifyPriorityChanges = reader.boolean(s) ?? i.notifyPriorityChanges
             case "down_timer_adverts": i.downTimerAdverts = reader.integer(s, in: 1...100)
             case "v3_checksum_as_v2": i.v3ChecksumAsV2 = reader.boolean(s) ?? true
             case "no_virtual_ipaddress": i.noVirtualIPAddress = true
@@ -1107,9 +1157,8 @@ struct Interpreter {
 
     static let syncGroupKeywords = ["group", "smtp_alert", "notify_master", "notify_backup", "notify_fault", "notify_stop",
                                     "notify_deleted", "notify", "track_interface", "track_script",
-                                    "sync_group_tracking_weight", "track_file", "track_process"]
-    static let syncGroupAccepted = ["track_bfd", "notify_priority_changes",
-                                    "global_tracking"]
+                                    "sync_group_tracking_weight", "track_file", "track_process", "notify_priority_changes"]
+    static let syncGroupAccepted = ["track_bfd", "global_tracking"]
 
     mutating func syncGroup(_ name: Token, _ block: [Statement]) {
         var g = SyncGroup(name: name.text, location: name.location)
@@ -1131,6 +1180,7 @@ struct Interpreter {
             case "track_process": if let b = reader.requireBlock(s) { g.trackProcesses += tracked(b, in: "track_process") }
             case "sync_group_tracking_weight": g.trackingWeight = true
             case "smtp_alert": g.smtpAlert = reader.boolean(s) ?? true
+            case "notify_priority_changes": g.notifyPriorityChanges = reader.boolean(s) ?? g.notifyPriorityChanges
             default:
                 if Self.syncGroupAccepted.contains(s.keyword) { g.notActedOn[s.keyword] = s.location; continue }
                 reader.unknown(s, in: "vrrp_sync_group \(name.text)", known: Self.syncGroupKeywords + Self.syncGroupAccepted)

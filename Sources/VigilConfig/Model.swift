@@ -32,6 +32,9 @@ public struct Configuration: Sendable {
             for c in i.notify.all { result.append(.init(command: c, owner: "vrrp_instance \(i.name)", role: .notify)) }
         }
         for g in syncGroups { for c in g.notify.all { result.append(.init(command: c, owner: "vrrp_sync_group \(g.name)", role: .notify)) } }
+        for (kind, fifo) in globals.notifyFIFOs.sorted(by: { $0.key < $1.key }) {
+            if let c = fifo.script { result.append(.init(command: c, owner: kind.keyword + "_script", role: .notify)) }
+        }
         for vs in virtualServers {
             for c in [vs.quorumUp, vs.quorumDown].compactMap({ $0 }) { result.append(.init(command: c, owner: "virtual_server \(vs.key)", role: .checker)) }
             for rs in vs.realServers {
@@ -40,6 +43,29 @@ public struct Configuration: Sendable {
             }
         }
         return result
+    }
+}
+
+/// One of keepalived's notify FIFOs: made (mode 0644) when nothing is at `path`, opened for
+/// writing without blocking, and fed one line per event; `script`, when given, is started with
+/// the FIFO's path as its last argument to read it.
+public struct NotifyFIFO: Sendable, Equatable {
+    /// keepalived's keyword prefixes: `notify_fifo` gets every line, the others theirs only.
+    public enum Kind: String, Sendable, CaseIterable, Comparable {
+        case all = "", vrrp = "vrrp_", lvs = "lvs_"
+        public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+        public var keyword: String { rawValue + "notify_fifo" }
+    }
+    public var path: String
+    /// Who owns a FIFO Vigil makes: the user named, else the default script user.
+    public var owner: ScriptUser?
+    public var script: ScriptCommand?
+    public var location: SourceLocation
+    public init(path: String, owner: ScriptUser? = nil, script: ScriptCommand? = nil, location: SourceLocation) {
+        self.path = path
+        self.owner = owner
+        self.script = script
+        self.location = location
     }
 }
 
@@ -133,6 +159,13 @@ public struct GlobalDefs: Sendable {
     /// The `checker_*` ones: the checkers' worker threads'.
     public var checkerScheduling = SchedulingSettings()
     /// Keywords keepalived knows that Vigil accepts without acting on them yet.
+    /// keepalived's notify FIFOs: `notify_fifo` (every event), `vrrp_notify_fifo`, `lvs_notify_fifo`.
+    public var notifyFIFOs: [NotifyFIFO.Kind: NotifyFIFO] = [:]
+    /// `fifo_write_vrrp_states_on_reload`: after a reload, every instance and sync group whose
+    /// state did not change writes its state line again.
+    public var fifoWriteStatesOnReload = false
+    /// `vrrp_notify_priority_changes`: the default of each instance's `notify_priority_changes`.
+    public var notifyPriorityChanges = false
     public var notActedOn: [String: SourceLocation] = [:]
     public init() {}
 }
@@ -304,6 +337,9 @@ public struct RouteLine: Sendable {
 public struct VRRPInstance: Sendable {
     public var name: String
     public var location: SourceLocation
+    /// `notify_priority_changes`: a FIFO line (`INSTANCE "VI_1" MASTER_PRIORITY 90`) at each change
+    /// of effective priority; nil: the sync group's, else the global default.
+    public var notifyPriorityChanges: Bool?
     public var state: InitialState?
     public var interface: String?
     public var interfaceLocation: SourceLocation?
@@ -369,6 +405,8 @@ public struct SyncGroup: Sendable {
     public var trackProcesses: [Tracked] = []
     public var trackingWeight = false
     public var smtpAlert: Bool?
+    /// `notify_priority_changes`: the default of its members' (nil: the global one).
+    public var notifyPriorityChanges: Bool?
     /// Keywords keepalived acts on that Vigil accepts without acting on them yet (`NotActedOn`).
     public var notActedOn: [String: SourceLocation] = [:]
 }

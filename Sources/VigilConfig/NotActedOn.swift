@@ -33,14 +33,11 @@ public enum NotActedOn {
         set(["snmp_socket", "enable_snmp_vrrp", "enable_snmp_keepalived", "enable_snmp_checker", "enable_snmp_rfc",
              "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps", "snmp_name"], "there is no SNMP agent; see vigil status and --metrics")
         set(["enable_dbus", "dbus_service_name"], "there is no DBus interface; see vigil status")
-        set(["notify_fifo", "notify_fifo_script", "vrrp_notify_fifo", "vrrp_notify_fifo_script", "lvs_notify_fifo",
-             "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload"], "no FIFO is written; use a notify script")
         set(["bfd_priority", "bfd_rt_priority", "bfd_rlimit_rttime", "bfd_rlimit_rtime", "bfd_cpu_affinity", "bfd_no_swap"],
             "there is no BFD process to schedule")
         set(["process_names", "process_name", "vrrp_process_name", "checker_process_name", "bfd_process_name"],
             "Vigil runs as one process and does not rename it")
         set(["startup_script", "startup_script_timeout", "shutdown_script", "shutdown_script_timeout"], "the script is not run")
-        set(["notify_priority_changes", "vrrp_notify_priority_changes"], "notify scripts are not told of priority changes")
         set(["net_namespace_ipvs"], "IPVS is driven in Vigil's own network namespace")
         set(["vrf"], "adverts are not bound to the VRF")
         set(["garp_extra_if", "vrrp_garp_extra_if", "garp_group"], "no gratuitous ARPs on the extra interfaces")

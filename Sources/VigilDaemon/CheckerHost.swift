@@ -513,9 +513,11 @@ final class CheckerHost: LoopHost {
                 case .up:
                     logger.notice("Real server \(name) of VS \(vs.name) is UP")
                     if let script = rs.notifyUp { scripts.run(script, owner: "real_server \(name)") }
+                    scripts.fifos.realServer(name, of: vs.name, up: true)
                 case .down, .stillDown:
                     logger.notice("Real server \(name) of VS \(vs.name) is DOWN")
                     if let script = rs.notifyDown { scripts.run(script, owner: "real_server \(name)") }
+                    scripts.fifos.realServer(name, of: vs.name, up: false)
                 }
             case .quorum(let v, let q):
                 onQuorumChanged()
@@ -523,9 +525,11 @@ final class CheckerHost: LoopHost {
                 if q.isUp {
                     logger.notice("\(q.initial ? "Starting with" : "Gained") quorum \(vs.quorum)+\(vs.hysteresis)=\(q.threshold) <= \(q.weightSum) for VS \(vs.name)")
                     if let script = vs.quorumUp { scripts.run(script, owner: "VS \(vs.name)") }
+                    scripts.fifos.virtualServer(vs.name, up: true)
                 } else {
                     logger.notice("\(q.initial ? "Starting with" : "Lost") quorum \(vs.quorum)-\(vs.hysteresis)=\(q.threshold) > \(q.weightSum) for VS \(vs.name)")
                     if let script = vs.quorumDown { scripts.run(script, owner: "VS \(vs.name)") }
+                    scripts.fifos.virtualServer(vs.name, up: false)
                 }
             }
         }

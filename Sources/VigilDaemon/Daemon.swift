@@ -93,7 +93,8 @@ public final class Daemon {
         self.configuration = configuration
         startedAt = system.clock.wallClock()
         loop = EventLoop(clock: system.clock, waiter: system.waiter)
-        scripts = ScriptHost(runner: system.processes, clock: system.clock, host: system.host, globals: configuration.globals, logger: logger)
+        scripts = ScriptHost(runner: system.processes, clock: system.clock, host: system.host, globals: configuration.globals, logger: logger,
+                             fifoControl: system.fifos)
         trackers = TrackerHost(scripts: scripts, addresses: system.addresses, files: system.files,
                                processTable: system.processTable, logger: logger)
         vrrp = VRRPHost(loop: loop, clock: system.clock, network: system.network, addresses: system.addresses, routing: system.routing,

@@ -39,6 +39,7 @@ extension DaemonSystem {
         }
         system.listenTCP = listenOnTCP
         system.releaseStartupPages = { StartupPages.release() }
+        system.fifos = LinuxFIFOs()
         system.scheduling = scheduling
         // Every checker's I/O on a thread of its own, so it never holds the loop and its adverts
         // (on the loop's thread when no thread can be had), scheduled as checker_* says.
@@ -296,6 +297,14 @@ final class NAAnnouncer: Announcer {
 
 extension IPVSKernel: IPVSClient {}
 
+final class LinuxFIFOs: FIFOControl {
+    func open(_ path: String, owner: (user: String, group: String?)?) throws(SystemError) -> (fd: Int32, created: Bool) {
+        try NotifyFIFOFile.open(path, owner: owner)
+    }
+    func write(_ fd: Int32, _ line: [UInt8]) -> Bool { NotifyFIFOFile.write(fd, line) }
+    func close(_ fd: Int32, removing path: String?) { NotifyFIFOFile.close(fd, removing: path) }
+}
+
 /// fork/exec through ScriptRunner, timeouts enforced by its supervisor.
 final class SupervisedProcesses: ProcessRunner {
     let supervisor = ScriptSupervisor<ScriptRunID>()
@@ -308,6 +317,7 @@ final class SupervisedProcesses: ProcessRunner {
         supervisor.poll(now: now).map { FinishedScript(id: $0.id, success: $0.success, timedOut: $0.timedOut, runtime: $0.runtime, status: $0.status) }
     }
     func terminateAll(now: Int64) { supervisor.terminateAll(now: now) }
+    func terminate(_ id: ScriptRunID, now: Int64) { supervisor.terminate(id, now: now) }
 }
 
 /// All connects behind one epoll descriptor in the loop's poll set.

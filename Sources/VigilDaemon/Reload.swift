@@ -105,7 +105,7 @@ extension Daemon {
         scripts.configure(config.globals)
         trackers.reload(to: newSetup, plan: plan.scripts, at: now)
         firewall.configure(table: config.globals.nftablesTable, priority: config.globals.nftablesPriority)
-        vrrp.commitReload(prepared, at: now)
+        vrrp.commitReload(prepared, at: now, restateFIFOs: config.globals.fifoWriteStatesOnReload)
         mail.settings = VRRPSetupBuilder.mailSettings(config.globals)
         if !plan.kept.filter({ $0.changes.contains { $0.hasPrefix("VIPs") } }).isEmpty {
             logger.warning("VIPs changed: a keepalived peer rejects adverts whose address list differs from its own unless it has skip_check_adv_addr (keepalived #1603); reload the peers too")

@@ -24,20 +24,38 @@ final class ScriptHost {
     private var scriptUser: (user: String, group: String?)?
     private var resolvedDefaultUser: (user: String, group: String?)??
     private var enableScriptSecurity = false
+    /// keepalived's notify FIFOs, which get a line wherever a notify script would run.
+    private(set) var fifos: NotifyFIFOs!
 
-    init(runner: any ProcessRunner, clock: any DaemonClock, host: any HostProbe, globals: GlobalDefs, logger: Logger) {
+    init(runner: any ProcessRunner, clock: any DaemonClock, host: any HostProbe, globals: GlobalDefs, logger: Logger,
+         fifoControl: (any FIFOControl)? = nil) {
         self.runner = runner
         self.clock = clock
         self.host = host
         self.logger = logger
+        fifos = NotifyFIFOs(control: fifoControl, clock: clock, logger: logger,
+                            startScript: { [unowned self] command, path, id in self.startFIFOScript(command, path: path, id: id) },
+                            stopScript: { [unowned self] id in self.runner.terminate(id, now: self.clock.now()) })
         configure(globals)
     }
 
-    /// script_user and enable_script_security, at start and after a reload.
+    /// script_user, enable_script_security and the notify FIFOs, at start and after a reload.
     func configure(_ globals: GlobalDefs) {
         enableScriptSecurity = globals.enableScriptSecurity
         scriptUser = globals.scriptUser.map { ($0.user, $0.group) }
         resolvedDefaultUser = nil
+        fifos.configure(globals.notifyFIFOs)
+    }
+
+    /// keepalived adds the FIFO's path to the script's arguments; it runs as long as it likes.
+    private func startFIFOScript(_ command: ScriptCommand, path: String, id: ScriptRunID) -> Bool {
+        do {
+            try runner.start(spec(ScriptLine(command), arguments: [path]), id: id, timeout: nil, now: clock.now())
+            return true
+        } catch {
+            logger.error("notify fifo script \(command.command) cannot be started: \(error)")
+            return false
+        }
     }
 
     /// keepalived's load-time rules for a track script: one that cannot be found, or that
@@ -73,19 +91,24 @@ final class ScriptHost {
         try runner.start(spec(script.line), id: id, timeout: timeout, now: now)
     }
 
-    /// Finished runs of every kind; notify scripts are only reaped here.
-    func poll(now: Int64) -> [FinishedScript] { runner.poll(now: now) }
+    /// Finished runs of every kind; notify scripts are only reaped here, FIFO readers end here.
+    func poll(now: Int64) -> [FinishedScript] {
+        runner.poll(now: now).filter { !fifos.scriptFinished($0.id) }
+    }
     var nextDeadline: Int64? { runner.nextDeadline }
 
     /// keepalived's order: the state's own script without arguments, then the generic
     /// `notify` with `INSTANCE name STATE priority`.
+    /// Then the FIFOs' line, as keepalived's send_instance_notifies.
     func notify(instance: InstanceSpec, state: String, priority: Int) {
         notify(instance.notify, kind: "INSTANCE", name: instance.name, state: state, priority: priority, owner: instance.name)
+        fifos.instance(instance.name, state: state, priority: priority)
     }
 
     /// A vrrp_sync_group's scripts, the same way with `GROUP name STATE 0`.
     func notify(group: SyncGroupSpec, state: String) {
         notify(group.notify, kind: "GROUP", name: group.name, state: state, priority: 0, owner: "VRRP_Group(\(group.name))")
+        fifos.group(group.name, state: state)
     }
 
     private func notify(_ scripts: NotifyCommands, kind: String, name: String, state: String, priority: Int, owner: String) {
@@ -93,8 +116,9 @@ final class ScriptHost {
         if let generic = scripts.generic { launch(generic, arguments: [kind, name, state, String(priority)], owner: owner) }
     }
 
-    func notifyLowerPriority(instance: InstanceSpec) {
+    func notifyLowerPriority(instance: InstanceSpec, priority: Int) {
         if let command = instance.notify.masterRxLowerPriority { launch(command, arguments: [], owner: instance.name) }
+        fifos.masterReceivedLowerPriority(instance: instance.name, priority: priority)
     }
 
     /// A script with only its configured arguments: notify_up/down, quorum_up/down (keepalived
@@ -126,6 +150,7 @@ final class ScriptHost {
     /// Shutdown: running scripts get about a second to finish (notify_stop scripts, as in
     /// keepalived), then keepalived's SIGTERM/SIGKILL treatment.
     func stopAll() {
+        fifos.closeAll()
         let start = clock.now()
         while runner.runningCount > 0 && clock.now() - start < 1_000_000 {
             _ = runner.poll(now: clock.now())

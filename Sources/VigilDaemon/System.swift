@@ -174,6 +174,8 @@ public enum ScriptRunID: Hashable, Sendable {
     case firewall(Int)
     /// A MISC_CHECK run of checker `slot`; `serial` tells a reload's new checker apart.
     case misc(slot: Int, serial: Int)
+    /// A notify FIFO's reader script (`notify_fifo_script`), which runs as long as the FIFO.
+    case fifoScript(Int)
 }
 
 public struct FinishedScript: Sendable {
@@ -200,6 +202,20 @@ public protocol ProcessRunner: AnyObject {
     var nextDeadline: Int64? { get }
     func poll(now: Int64) -> [FinishedScript]
     func terminateAll(now: Int64)
+    /// The timeout treatment (SIGTERM, then SIGKILL) for one run, now.
+    func terminate(_ id: ScriptRunID, now: Int64)
+}
+
+/// keepalived's notify FIFOs (`notify_fifo`, `vrrp_notify_fifo`, `lvs_notify_fifo`).
+public protocol FIFOControl: AnyObject {
+    /// Opens the FIFO at `path` for writing without blocking (and for reading, so that no
+    /// reader is needed), making it with mode 0644 and `owner` when nothing is there; anything
+    /// but a FIFO at `path` is refused. `created`: Vigil made it, so Vigil removes it at the end.
+    func open(_ path: String, owner: (user: String, group: String?)?) throws(SystemError) -> (fd: Int32, created: Bool)
+    /// The line in one write (a FIFO keeps writes under PIPE_BUF whole); false when it was not
+    /// written (the reader is behind and the pipe is full).
+    func write(_ fd: Int32, _ line: [UInt8]) -> Bool
+    func close(_ fd: Int32, removing path: String?)
 }
 
 /// Non-blocking TCP connects for TCP_CHECK.
@@ -321,6 +337,8 @@ public struct DaemonSystem {
     public var connectTCP: (IPAddress, UInt16) throws(SystemError) -> any StreamConnection = { address, port throws(SystemError) in
         throw SystemError(errno: ENOSYS, operation: "connect to \(address):\(port)")
     }
+    /// nil: notify FIFOs cannot be opened here (logged when the configuration names one).
+    public var fifos: (any FIFOControl)?
     /// Lets go of the resident code pages start-up and a reload ran (`StartupPages`); the kB.
     public var releaseStartupPages: () -> Int = { 0 }
     /// keepalived's vrrp_* and checker_* process settings on Vigil's threads; nil: not applied.

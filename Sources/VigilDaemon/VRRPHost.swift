@@ -428,7 +428,7 @@ final class VRRPHost: LoopHost {
                     instance.ahSequence.heardLowerPriority(heard)
                 }
                 logger.info("(\(instance.name)) Received advert from \(source) with lower priority \(priority), ours \(instance.machine.effectivePriority), forcing new election")
-                scripts.notifyLowerPriority(instance: instance.spec)
+                scripts.notifyLowerPriority(instance: instance.spec, priority: Int(instance.machine.effectivePriority))
             }
         }
     }
@@ -712,6 +712,10 @@ final class VRRPHost: LoopHost {
         dispatch(.trackersChanged(trackerStates(instance)), to: instance, at: time)
         if instance.machine.effectivePriority != before {
             logger.info("(\(instance.name)) Changing effective priority from \(before) to \(instance.machine.effectivePriority)")
+            if instance.spec.notifyPriorityChanges {
+                scripts.fifos.priorityChanged(instance: instance.name, isMaster: instance.machine.state == .master,
+                                              priority: Int(instance.machine.effectivePriority))
+            }
         }
     }
 
@@ -797,7 +801,9 @@ final class VRRPHost: LoopHost {
     /// DELETED, or FAULT without notify_deleted), kept ones take their new settings in place
     /// (state, timers and master knowledge kept), added ones start as at start-up, and the
     /// sync groups are rebuilt around their members without a transition.
-    func commitReload(_ reload: PreparedReload, at now: Int64) {
+    /// `restateFIFOs`: fifo_write_vrrp_states_on_reload, which has the sync groups and the
+    /// instances that went through the reload in their state write their line again.
+    func commitReload(_ reload: PreparedReload, at now: Int64, restateFIFOs: Bool = false) {
         let time = VRRPInstant(microseconds: now)
         for index in reload.plan.removed { retire(instances[index], at: time) }
         // Every new index is kept or added (the plan covers them all), so the new list is
@@ -820,6 +826,12 @@ final class VRRPHost: LoopHost {
         // During the start-up delay an added instance starts with the others when it ends.
         if delayedUntil == nil { for index in reload.plan.added { begin(instances[index], at: now) } }
         trackersChanged(at: now)
+        guard restateFIFOs else { return }
+        for group in groups where group.core.state != .initialize { scripts.fifos.group(group.name, state: stateName(group.core.state)) }
+        for kept in reload.plan.kept where instances[kept.new].machine.state != .initialize {
+            let instance = instances[kept.new]
+            scripts.fifos.instance(instance.name, state: instance.machine.state.rawValue, priority: Int(instance.machine.effectivePriority))
+        }
     }
 
     private func retire(_ instance: Instance, at time: VRRPInstant) {

@@ -38,6 +38,58 @@ import Addressing
         #expect(nearest("router_id", in: ["router_id"]) == nil)
     }
 
+    /// keepalived's notify FIFOs: each kind once, its script with it; keepalived's messages.
+    @Test func notifyFIFOs() {
+        let (config, d) = load("""
+        global_defs {
+            notify_fifo /run/k.fifo
+            notify_fifo_script "/etc/keepalived/fifo.sh" nobody nogroup
+            vrrp_notify_fifo /run/v.fifo nobody
+            vrrp_notify_fifo /run/v2.fifo
+            lvs_notify_fifo_script /etc/keepalived/lvs.sh
+            lvs_notify_fifo
+            fifo_write_vrrp_states_on_reload
+            vrrp_notify_priority_changes
+        }
+        vrrp_sync_group G1 {
+            group {
+                VI_1
+            }
+            notify_priority_changes false
+        }
+        vrrp_instance VI_1 {
+            interface eth0
+            virtual_router_id 1
+            priority 100
+            notify_priority_changes
+            virtual_ipaddress {
+                10.0.0.100
+            }
+        }
+        """)
+        let g = config.globals
+        #expect(g.notifyFIFOs[.all]?.path == "/run/k.fifo")
+        #expect(g.notifyFIFOs[.all]?.script?.command == "/etc/keepalived/fifo.sh")
+        #expect(g.notifyFIFOs[.all]?.script?.user?.user == "nobody")
+        #expect(g.notifyFIFOs[.vrrp]?.path == "/run/v.fifo" && g.notifyFIFOs[.vrrp]?.owner?.user == "nobody")
+        // A script without its FIFO is not run, as in keepalived, and said.
+        #expect(g.notifyFIFOs[.lvs] == nil)
+        #expect(g.fifoWriteStatesOnReload && g.notifyPriorityChanges)
+        #expect(config.syncGroups.first?.notifyPriorityChanges == false)
+        #expect(config.instances.first?.notifyPriorityChanges == true)
+        let messages = d.map(\.description)
+        #expect(messages.contains { $0.hasSuffix(":5:5: error: vrrp_notify_fifo already specified - ignoring /run/v2.fifo") })
+        #expect(messages.contains { $0.hasSuffix(":7:5: error: No lvs_notify_fifo name specified") })
+        #expect(messages.contains { $0.hasSuffix(":6:5: warning: lvs_notify_fifo_script without lvs_notify_fifo: the script is not run (keepalived starts it only with its FIFO)") })
+        // None of them is warned about as not acted on, and the dump reads back the same.
+        #expect(!messages.contains { $0.contains("not acted on") })
+        let dumped = ConfigDumper.dump(config)
+        #expect(dumped.contains("notify_fifo \"/run/k.fifo\"\n"))
+        #expect(dumped.contains("notify_fifo_script \"/etc/keepalived/fifo.sh\" nobody nogroup\n"))
+        let (again, _) = load(dumped)
+        #expect(ConfigDumper.dump(again) == dumped)
+    }
+
     @Test func keywordsAndDefaults() {
         let (config, d) = load("""
         global_defs {

@@ -472,6 +472,10 @@ final class FakeProcesses: ProcessRunner {
         running = running.map { ($0.id, now, false, true, $0.startedAt, 15) }
     }
 
+    func terminate(_ id: ScriptRunID, now: Int64) {
+        running = running.map { $0.id == id ? ($0.id, now, false, true, $0.startedAt, 15) : $0 }
+    }
+
     /// Notify scripts run so far: "command arg arg".
     var notifications: [String] {
         started.filter { if case .notify = $0.id { true } else { false } }.map { ([$0.command] + $0.arguments).joined(separator: " ") }
@@ -829,4 +833,43 @@ final class FakeScheduling: SchedulingControl {
         limits.append(microseconds)
         return nil
     }
+}
+
+/// Notify FIFOs as the daemon sees them: what it opened, made and removed, and each line.
+final class FakeFIFOs: FIFOControl {
+    struct Opened { var path: String; var owner: String?; var fd: Int32; var created: Bool; var closed = false; var removed = false }
+    let descriptors: FakeDescriptors
+    /// Paths where something already is (nothing is made there).
+    var existing: Set<String> = []
+    /// Paths the daemon cannot open.
+    var refused: Set<String> = []
+    /// A reader that does not read: every write is refused.
+    var full = false
+    private(set) var opened: [Opened] = []
+    private(set) var lines: [String: [String]] = [:]
+
+    init(descriptors: FakeDescriptors) { self.descriptors = descriptors }
+
+    func open(_ path: String, owner: (user: String, group: String?)?) throws(SystemError) -> (fd: Int32, created: Bool) {
+        if refused.contains(path) { throw SystemError(errno: 13, operation: "open \(path)") }
+        let created = !existing.contains(path)
+        let entry = Opened(path: path, owner: owner.map { $0.user + ($0.group.map { ":" + $0 } ?? "") }, fd: descriptors.allocate(), created: created)
+        opened.append(entry)
+        existing.insert(path)
+        return (entry.fd, created)
+    }
+
+    func write(_ fd: Int32, _ line: [UInt8]) -> Bool {
+        guard !full, let entry = opened.first(where: { $0.fd == fd && !$0.closed }) else { return false }
+        lines[entry.path, default: []].append(String(decoding: line, as: UTF8.self))
+        return true
+    }
+
+    func close(_ fd: Int32, removing path: String?) {
+        guard let index = opened.firstIndex(where: { $0.fd == fd }) else { return }
+        opened[index].closed = true
+        if let path { opened[index].removed = true; existing.remove(path) }
+    }
+
+    func lines(of path: String) -> [String] { lines[path] ?? [] }
 }

@@ -45,6 +45,8 @@ final class Director {
     /// What vrrp_track_process finds running on this director.
     var runningProcesses: [RunningProcess] = []
     let descriptors: FakeDescriptors
+    /// keepalived's notify FIFOs on this director.
+    let fifos: FakeFIFOs
     /// systemd, as the daemon sees it: what it was told, and when.
     let systemd: FakeServiceManager
 
@@ -58,6 +60,7 @@ final class Director {
             node.addInterface(extra, segment: "lan-\(extra)", ipv4: "10.\(index + 1).0.\(ipv4.split(separator: ".").last!)")
         }
         processes = FakeProcesses(clock: simulation.clock)
+        fifos = FakeFIFOs(descriptors: simulation.descriptors)
         prober = FakeProber(clock: simulation.clock, descriptors: simulation.descriptors)
         fetcher = FakeFetcher(clock: simulation.clock, descriptors: simulation.descriptors)
         dialogues = FakeDialogues(descriptors: simulation.descriptors)
@@ -94,6 +97,7 @@ final class Director {
         }
         system.processTable = { [unowned self] _ in self.runningProcesses }
         system.scheduling = scheduling
+        system.fifos = fifos
         system.hostName = name
         system.userName = { [unowned self] in self.userNameLookups += 1; return "operator" }
         system.connectTCP = { [unowned self] address, port throws(SystemError) in
