@@ -52,9 +52,12 @@ final class NotifyFIFOs {
         }
     }
 
-    /// Shutdown: after the last lines (the instances' STOP), as keepalived.
+    /// Shutdown, after the last lines (the instances' STOP). The readers are not signalled
+    /// here: with the FIFO closed they read what is left and see its end, within the second
+    /// the daemon gives every script at stop. keepalived signals them at once, and its
+    /// readers often lose the STOP lines.
     func closeAll() {
-        for (kind, current) in open { close(kind, current) }
+        for (kind, current) in open { close(kind, current, stoppingReader: false) }
     }
 
     /// A reader script ended; keepalived logs it and does not restart it.
@@ -134,9 +137,9 @@ final class NotifyFIFOs {
         }
     }
 
-    private func close(_ kind: NotifyFIFO.Kind, _ entry: Open) {
+    private func close(_ kind: NotifyFIFO.Kind, _ entry: Open, stoppingReader: Bool = true) {
         control?.close(entry.fd, removing: entry.created ? entry.spec.path : nil)
-        if let script = entry.script { stopScript(script) }
+        if stoppingReader, let script = entry.script { stopScript(script) }
         open[kind] = nil
     }
 

@@ -148,7 +148,8 @@ final class ScriptHost {
     }
 
     /// Shutdown: running scripts get about a second to finish (notify_stop scripts, as in
-    /// keepalived), then keepalived's SIGTERM/SIGKILL treatment.
+    /// keepalived; the FIFOs' readers, which see their FIFO end), then keepalived's
+    /// SIGTERM/SIGKILL treatment.
     func stopAll() {
         fifos.closeAll()
         let start = clock.now()

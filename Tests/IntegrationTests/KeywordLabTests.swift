@@ -148,3 +148,54 @@ import Testing
         #expect(lab.log("lvs02").contains("SMTP alert successfully sent"))
     }
 }
+
+/// keepalived's notify FIFO against keepalived 2.2.7: the same director (lvs01, alone), the same
+/// events (election, the track script failing and recovering), the same lines, in order.
+@Suite(.serialized) struct NotifyFIFOLabTests {
+    static let fifo = "\(Lab.state)/vrrp.fifo"
+
+    /// What is waiting in the FIFO, read without blocking while the daemon still holds it.
+    func drain() -> [String] {
+        let fd = open(Self.fifo, O_RDONLY | O_NONBLOCK)
+        guard fd >= 0 else { return ["(cannot open \(Self.fifo): errno \(errno))"] }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            guard count > 0 else { break }
+            bytes += buffer[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    @Test func keepalivedAndVigilWriteTheSameLines() throws {
+        try withVariantLab("fifo", { text in
+            text.replacingOccurrences(of: "    script_user nobody\n", with: """
+                    script_user nobody
+                    vrrp_notify_fifo \(Self.fifo)
+                    vrrp_notify_priority_changes
+
+                """)
+        }) { lab in
+            var lines: [String: [String]] = [:]
+            for daemon in ["keepalived", "vigil"] {
+                try lab.start("lvs01", daemon)
+                #expect(lab.wait(8) { lab.holders() == ["lvs01"] }, "\(daemon): \(lab.holders())")
+                lab.lab(["haproxy-down", "lvs01"])
+                #expect(lab.wait(6) { lab.log("lvs01").components(separatedBy: "Changing effective priority from 100 to 90").count > lines.count + 1 })
+                lab.lab(["haproxy-up", "lvs01"])
+                #expect(lab.wait(6) { lab.log("lvs01").components(separatedBy: "Changing effective priority from 90 to 100").count > lines.count + 1 })
+                usleep(300_000)
+                lines[daemon] = drain()
+                lab.lab(["stop", "lvs01"])
+                // Made by the daemon, so removed by it at stop.
+                #expect(lab.wait(3) { access(Self.fifo, F_OK) != 0 }, "\(daemon) left \(Self.fifo) behind")
+            }
+            let expected = ["INSTANCE \"VI_1\" BACKUP 100", "INSTANCE \"VI_1\" MASTER 100",
+                            "INSTANCE \"VI_1\" MASTER_PRIORITY 90", "INSTANCE \"VI_1\" MASTER_PRIORITY 100"]
+            #expect(lines["keepalived"] == expected, "keepalived: \(lines["keepalived"] ?? [])")
+            #expect(lines["vigil"] == lines["keepalived"], "vigil: \(lines["vigil"] ?? [])\n\(lab.log("lvs01").suffix(3000))")
+        }
+    }
+}
