@@ -342,6 +342,8 @@ public struct VRRPSetup: Hashable, Sendable {
     public var staticAddresses: [VIPSpec] = []
     public var staticRoutes: [RouteDefinition] = []
     public var staticRules: [RuleDefinition] = []
+    /// keepalived's `log_unknown_vrids`.
+    public var logUnknownVRIDs = false
 
     public init() {}
 }

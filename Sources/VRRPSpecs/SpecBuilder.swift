@@ -20,6 +20,7 @@ public enum VRRPSetupBuilder {
     public static func build(_ config: Configuration) -> (setup: VRRPSetup, problems: [SpecProblem]) {
         var setup = VRRPSetup()
         setup.startupDelay = config.globals.startupDelay
+        setup.logUnknownVRIDs = config.globals.logUnknownVRIDs
         setup.mail = mailSettings(config.globals)
         setup.garpInterval = config.globals.garpInterval
         setup.gnaInterval = config.globals.gnaInterval

@@ -166,6 +166,8 @@ public struct GlobalDefs: Sendable {
     public var fifoWriteStatesOnReload = false
     /// `vrrp_notify_priority_changes`: the default of each instance's `notify_priority_changes`.
     public var notifyPriorityChanges = false
+    /// `log_unknown_vrids`: adverts for a VRID no instance here runs are logged, not only counted.
+    public var logUnknownVRIDs = false
     public var notActedOn: [String: SourceLocation] = [:]
     public init() {}
 }

@@ -281,6 +281,7 @@ final class VRRPHost: LoopHost {
         startupDelay = setup.startupDelay
         staticSpecs = setup
         announcementSpacing = (setup.garpInterval, setup.gnaInterval)
+        logUnknownVRIDs = setup.logUnknownVRIDs
         closeUnused()
     }
 
@@ -580,6 +581,11 @@ final class VRRPHost: LoopHost {
     /// ones that reached an instance.
     private(set) var unmatchedPackets: [UnmatchedPacketKey: UInt64] = [:]
 
+    /// `log_unknown_vrids`: keepalived logs each such advert; here the first per VRID and
+    /// interface in a window, and a count of the rest.
+    private var logUnknownVRIDs = false
+    private var unknownVRIDLog = RejectionLog()
+
     private func receive(on channel: Channel, at now: Int64) {
         for _ in 0..<Self.packetsPerWake {
             let packet: ReceivedVRRPPacket?
@@ -598,6 +604,9 @@ final class VRRPHost: LoopHost {
             let vrid = packet.bytes[header + 1]
             guard let instance = instances.first(where: { $0.channel === channel && $0.vrid == vrid }) else {
                 unmatchedPackets[UnmatchedPacketKey(interface: channel.key.interface, family: channel.key.family, reason: "unknown_vrid"), default: 0] += 1
+                if logUnknownVRIDs, unknownVRIDLog.note("VRID \(vrid) on \(channel.key.interface)", at: now) {
+                    logger.info("Unknown VRID(\(vrid)) received on interface(\(channel.key.interface)). ignoring...")
+                }
                 continue
             }
             do {
@@ -683,6 +692,7 @@ final class VRRPHost: LoopHost {
                 guard let summary = instance.rejections.summary(at: now) else { continue }
                 logger.warning("(\(instance.name)) \(summary)")
             }
+            if let summary = unknownVRIDLog.summary(at: now, counted: "adverts for VRIDs no instance here runs") { logger.info("\(summary)") }
         }
     }
 
@@ -816,6 +826,7 @@ final class VRRPHost: LoopHost {
         groups = makeGroups(reload.setup.groups, continuing: true)
         installStatic(reload.setup)
         announcementSpacing = (reload.setup.garpInterval, reload.setup.gnaInterval)
+        logUnknownVRIDs = reload.setup.logUnknownVRIDs
         // An instance that left its group must not keep what the group last told it: held
         // back from MASTER, or faulted by another member.
         for instance in instances where instance.group == nil {
@@ -1081,7 +1092,7 @@ struct RejectionLog {
     }
 
     /// After the window: what was counted and not logged, and a new window.
-    mutating func summary(at now: Int64) -> String? {
+    mutating func summary(at now: Int64, counted what: String = "adverts counted as errors") -> String? {
         guard let start = windowStart, now - start >= Self.window else { return nil }
         defer {
             windowStart = nil
@@ -1091,7 +1102,7 @@ struct RejectionLog {
         guard !suppressed.isEmpty else { return nil }
         let total = suppressed.values.reduce(0, +)
         let reasons = suppressed.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-        return "\(total) more adverts counted as errors in the last \((now - start) / 1_000_000) s: \(reasons)"
+        return "\(total) more \(what) in the last \((now - start) / 1_000_000) s: \(reasons)"
     }
 }
 

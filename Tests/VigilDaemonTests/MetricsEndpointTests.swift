@@ -94,6 +94,25 @@ import VigilSystem
         #expect(lvs02.metric(#"vigil_vrrp_unmatched_packets_total{intf="eth0",family="inet",reason="truncated"}"#, in: sim) == 7)
     }
 
+    /// log_unknown_vrids: keepalived's line for the first such advert of a VRID on an
+    /// interface, then a count every window (keepalived logs every one); without it, nothing.
+    @Test func unknownVRIDsAreLoggedWhenAsked() throws {
+        for asked in [true, false] {
+            let sim = Simulation()
+            let (_, lvs02) = try VRRPReloadTests.settledPair(sim, lvs02: Configs.pair(priority: 95, globals: asked ? "log_unknown_vrids" : ""))
+            let attacker = IPAddress("10.0.0.66")!, group = IPAddress("224.0.0.18")!
+            let foreign = VRRPAdvert(version: .v2, vrid: 12, priority: 200, addresses: [IPAddress("10.0.0.100")!], advertIntervalSeconds: 1)
+            let payload = foreign.encode(endpoints: VRRPEndpoints(source: attacker, destination: group)!)
+            let header = VRRPSocket.ipv4Header(payloadLength: payload.count, source: IPv4Address("10.0.0.66")!, destination: IPv4Address("224.0.0.18")!, ttl: 255)
+            for i in 0..<30 { sim.after(Double(i) * 0.1) { sim.lan.inject(header + payload, source: attacker, segment: "lan") } }
+            sim.run(12)
+            let lines = lvs02.log.lines.map(\.text)
+            #expect(lines.filter { $0.contains("Unknown VRID(12) received on interface(eth0). ignoring...") }.count == (asked ? 1 : 0))
+            #expect(lines.contains { $0.contains("29 more adverts for VRIDs no instance here runs in the last") && $0.hasSuffix(": VRID 12 on eth0 29") } == asked)
+            #expect(lvs02.state("VI_1") == .backup)
+        }
+    }
+
     @Test func aFloodOfBadAdvertsIsCountedInFullAndLoggedWithACount() throws {
         let sim = Simulation()
         let (_, lvs02) = try VRRPReloadTests.settledPair(sim)
