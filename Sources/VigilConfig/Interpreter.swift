@@ -83,7 +83,7 @@ struct Interpreter {
         "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker", "no_checker_emails", "no_email_faults",
         "enable_script_security", "script_user", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
         "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload",
-        "vrrp_notify_priority_changes", "log_unknown_vrids", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
+        "vrrp_notify_priority_changes", "log_unknown_vrids", "umask", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
         "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
         "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
         "vrrp_min_garp", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_skip_check_adv_addr",
@@ -112,7 +112,7 @@ struct Interpreter {
         "vrrp_netlink_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
         "lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
         "process_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier", "rs_init_notifies",
-        "umask", "vmac_addr_prefix", "random_seed",
+        "vmac_addr_prefix", "random_seed",
         "include_check",
         "data_use_instance", "state_dump_file", "stats_dump_file", "json_dump_file", "json_version",
         "linkbeat_use_polling", "linkbeat_interfaces", "net_namespace", "net_namespace_ipvs",
@@ -236,6 +236,7 @@ struct Interpreter {
                 notifyFIFOScript(s, into: &g.notifyFIFOs)
             case "fifo_write_vrrp_states_on_reload": g.fifoWriteStatesOnReload = true; reader.noExtra(s, after: 0)
             case "log_unknown_vrids": g.logUnknownVRIDs = true; reader.noExtra(s, after: 0)
+            case "umask": if let mask = fileCreationMask(s) { g.umask = mask }
             case "vrrp_notify_priority_changes": g.notifyPriorityChanges = reader.boolean(s) ?? g.notifyPriorityChanges
             case "vrrp_version":
                 if let v = reader.integer(s, in: 2...3, what: "2 or 3") { g.vrrpVersion = v }
@@ -334,6 +335,56 @@ struct Interpreter {
             g.notifyFIFOs[kind] = nil
         }
         config.globals = g
+    }
+
+    /// keepalived's `umask`: a number (0177, 0x7f, 127) or bits joined by `|` (IWGRP|IWOTH),
+    /// with keepalived's messages.
+    mutating func fileCreationMask(_ s: Statement) -> UInt32? {
+        guard s.words.count > 1 else {
+            reader.diagnostics.error(s.location, "Missing parameter(s) to umask option", klass: .general)
+            return nil
+        }
+        let first = s.words[1]
+        if let lead = first.text.utf8.first, lead >= UInt8(ascii: "0") && lead <= UInt8(ascii: "9") {
+            guard s.words.count == 2 else {
+                reader.diagnostics.error(s.location, "Extra parameter(s) to umask option", klass: .general)
+                return nil
+            }
+            guard let value = parseCInteger(first.text), value & ~0o777 == 0 else {
+                reader.diagnostics.error(first.location, "invalid umask value \(first.text)", klass: .general)
+                return nil
+            }
+            return UInt32(value)
+        }
+        let bits: [String: UInt32] = ["IRUSR": 0o400, "IWUSR": 0o200, "IXUSR": 0o100, "IRGRP": 0o040, "IWGRP": 0o020,
+                                      "IXGRP": 0o010, "IROTH": 0o004, "IWOTH": 0o002, "IXOTH": 0o001]
+        var mask: UInt32 = 0, needOr = false
+        for word in s.words.dropFirst() {
+            var rest = Substring(word.text)
+            while !rest.isEmpty {
+                if needOr {
+                    guard rest.first == "|" else {
+                        reader.diagnostics.error(word.location, "Invalid umask syntax \(word.text)", klass: .general)
+                        return nil
+                    }
+                    needOr = false
+                    rest = rest.dropFirst()
+                    continue
+                }
+                guard let bit = bits[String(rest.prefix(5))] else {
+                    reader.diagnostics.error(word.location, "Unknown umask bit \(rest)", klass: .general)
+                    return nil
+                }
+                mask |= bit
+                rest = rest.dropFirst(5)
+                needOr = true
+            }
+        }
+        guard needOr else {
+            reader.diagnostics.error(s.location, "umask missing bit value", klass: .general)
+            return nil
+        }
+        return mask
     }
 
     /// `notify_fifo PATH [USER [GROUP]]` and its vrrp_/lvs_ forms; keepalived's messages.

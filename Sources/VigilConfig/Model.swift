@@ -168,6 +168,8 @@ public struct GlobalDefs: Sendable {
     public var notifyPriorityChanges = false
     /// `log_unknown_vrids`: adverts for a VRID no instance here runs are logged, not only counted.
     public var logUnknownVRIDs = false
+    /// `umask`: the daemon's file-creation mask (nil: keepalived's 0177); `-u` wins over it.
+    public var umask: UInt32?
     public var notActedOn: [String: SourceLocation] = [:]
     public init() {}
 }

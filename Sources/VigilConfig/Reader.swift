@@ -175,3 +175,11 @@ func formatSeconds(_ us: Microseconds) -> String {
     while fraction.hasSuffix("0") { fraction.removeLast() }
     return "\(us / 1_000_000).\(fraction)"
 }
+
+/// strtol with base 0, as keepalived reads `umask` and `-u`: 0x.. hexadecimal, 0.. octal, else
+/// decimal; the whole text or nil.
+public func parseCInteger(_ text: String) -> Int? {
+    if text.hasPrefix("0x") || text.hasPrefix("0X") { return Int(text.dropFirst(2), radix: 16) }
+    if text.count > 1 && text.hasPrefix("0") { return Int(text.dropFirst(), radix: 8) }
+    return Int(text, radix: 10)
+}

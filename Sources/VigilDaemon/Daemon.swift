@@ -28,6 +28,8 @@ public struct DaemonOptions: Sendable {
     public var metricsListen: String?
     /// Where keepalived's dump files go (SIGUSR1, SIGUSR2, SIGJSON): keepalived's tmp_dir.
     public var dumpDirectory = "/tmp"
+    /// `-u MASK`: the file-creation mask, over global_defs' `umask`.
+    public var umask: UInt32?
 
     public init(configPath: String, configID: String?, logConsole: Bool, logDetail: Bool, foreground: Bool,
                 pidFile: String?, releaseVIPsOnStop: Bool, releaseIPVSOnStop: Bool = true,
@@ -177,8 +179,26 @@ public final class Daemon {
     /// Whether anything runs: no VRRP instance and no usable IPVS leaves nothing to do.
     public var hasWork: Bool { !vrrp.instances.isEmpty || (checkers?.isActive ?? false) }
 
+    /// keepalived's default file-creation mask: files the daemon makes (pid file, dumps,
+    /// FIFOs) are its own alone unless `umask` or `-u` says otherwise.
+    public static let defaultUmask: UInt32 = 0o177
+
+    /// The mask that applies: `-u`, else the configuration's, else keepalived's default.
+    static func fileCreationMask(_ options: DaemonOptions, _ globals: GlobalDefs) -> UInt32 {
+        options.umask ?? globals.umask ?? defaultUmask
+    }
+
+    /// At start and after each reload, as keepalived's parser sets it.
+    func applyUmask(_ globals: GlobalDefs) {
+        if options.umask != nil, globals.umask != nil {
+            logger.info("umask command line option specified, ignoring config option")
+        }
+        system.setUmask(Self.fileCreationMask(options, globals))
+    }
+
     public func start() {
         system.scheduling?.report = { [logger] failure in logger.warning("\(failure)") }
+        applyUmask(configuration.globals)
         applyScheduling(configuration.globals)
         let now = system.clock.now()
         trackers.start(setup, at: now)
@@ -323,6 +343,8 @@ public final class Daemon {
             return 2
         }
         if !options.foreground { daemonize(&logger) }
+        // Before the pid file: it is made under the configured mask, as keepalived's.
+        Glibc.umask(mode_t(fileCreationMask(options, config.globals)))
         do {
             let system = try DaemonSystem.linux()
             // keepalived exits when it cannot write its pid file; a full disk or a missing
@@ -357,6 +379,8 @@ public final class Daemon {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw DaemonError("cannot write pid file \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        // rw-r--r-- whatever the umask, as keepalived's pid files.
+        fchmod(fd, 0o644)
         let text = "\(getpid())\n"
         let length = strlen(text)
         guard text.withCString({ write(fd, $0, length) }) == length else {

@@ -15,6 +15,7 @@ public enum DaemonLaunch {
         if let pid = o.pidFile { list.append("pid=\(pid)") }
         if let control = o.controlPath { list.append("control=\(control)") }
         if let metrics = o.metricsListen { list.append("metrics=\(metrics)") }
+        if let mask = o.umask { list.append("umask=\(mask)") }
         return list
     }
 
@@ -24,13 +25,15 @@ public enum DaemonLaunch {
             guard let equals = pair.firstIndex(of: "=") else { continue }
             values[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
         }
-        return DaemonOptions(configPath: values["config"] ?? "/etc/keepalived/keepalived.conf", configID: values["id"],
+        var options = DaemonOptions(configPath: values["config"] ?? "/etc/keepalived/keepalived.conf", configID: values["id"],
                              logConsole: values["console"] == "true", logDetail: values["detail"] == "true",
                              foreground: values["foreground"] == "true", pidFile: values["pid"],
                              releaseVIPsOnStop: values["release"] != "false",
                              releaseIPVSOnStop: values["release-ipvs"] != "false",
                              runVRRP: values["vrrp"] != "false", runChecker: values["check"] != "false",
                              controlPath: values["control"], metricsListen: values["metrics"])
+        options.umask = values["umask"].flatMap { UInt32($0) }
+        return options
     }
 
     /// Replaces this process with `vigild` from the same directory; if it is not there, runs

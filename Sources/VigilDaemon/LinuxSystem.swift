@@ -40,6 +40,7 @@ extension DaemonSystem {
         system.listenTCP = listenOnTCP
         system.releaseStartupPages = { StartupPages.release() }
         system.fifos = LinuxFIFOs()
+        system.setUmask = { Glibc.umask(mode_t($0)) }
         system.scheduling = scheduling
         // Every checker's I/O on a thread of its own, so it never holds the loop and its adverts
         // (on the loop's thread when no thread can be had), scheduled as checker_* says.
@@ -106,7 +107,14 @@ struct LocalDaemonFiles: DaemonFileSystem {
     func read(_ path: String) -> [UInt8]? { reader.read(path) }
     func glob(_ pattern: String) -> [String] { reader.glob(pattern) }
     func canonical(_ path: String) -> String { reader.canonical(path) }
-    func create(_ path: String) -> Bool { write("", to: path) }
+    /// keepalived's reload_file: rw-r--r-- whatever the umask.
+    func create(_ path: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return false }
+        fchmod(fd, 0o644)
+        close(fd)
+        return true
+    }
     func remove(_ path: String) { unlink(path) }
     func replace(_ path: String, with text: String) throws(SystemError) {
         try AtomicFile.replace(path, with: Array(text.utf8))

@@ -66,6 +66,7 @@ extension Daemon {
         if logged.result != .refused {
             reloadCounts.lastSuccessAt = logged.wallTime
             applyScheduling(configuration.globals)
+            applyUmask(configuration.globals)
         }
         serviceNotify?.reloaded()
         releaseStartupPages(after: "the reload")

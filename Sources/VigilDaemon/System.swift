@@ -337,6 +337,8 @@ public struct DaemonSystem {
     public var connectTCP: (IPAddress, UInt16) throws(SystemError) -> any StreamConnection = { address, port throws(SystemError) in
         throw SystemError(errno: ENOSYS, operation: "connect to \(address):\(port)")
     }
+    /// The process's file-creation mask (umask(2)).
+    public var setUmask: (UInt32) -> Void = { _ in }
     /// nil: notify FIFOs cannot be opened here (logged when the configuration names one).
     public var fifos: (any FIFOControl)?
     /// Lets go of the resident code pages start-up and a reload ran (`StartupPages`); the kB.

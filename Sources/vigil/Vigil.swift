@@ -72,6 +72,9 @@ struct Vigil: ParsableCommand {
     @Argument(help: ArgumentHelp("'status' (add --json for the JSON document) or 'reload': ask the running daemon through its control socket.", valueName: "command"))
     var command: String?
 
+    @Option(name: [.customShort("u"), .customLong("umask")], help: ArgumentHelp("The file-creation mask (0177, 0x7f, 127), over global_defs' umask.", valueName: "MASK"))
+    var umask: String?
+
     @Option(name: .customLong("control"), help: "The control socket (default \(ControlProtocol.defaultSocket)).")
     var controlPath = ControlProtocol.defaultSocket
 
@@ -117,11 +120,18 @@ struct Vigil: ParsableCommand {
             _ = report(diagnostics, for: config)
             return
         }
-        let options = DaemonOptions(configPath: useFile, configID: id, logConsole: logConsole || dontFork && isatty(2) == 1,
+        var mask: UInt32?
+        if let umask {
+            // keepalived's --umask: strtol with base 0, permission bits only.
+            guard let value = parseCInteger(umask), value & ~0o777 == 0 else { throw ValidationError("Invalid --umask option \(umask)") }
+            mask = UInt32(value)
+        }
+        var options = DaemonOptions(configPath: useFile, configID: id, logConsole: logConsole || dontFork && isatty(2) == 1,
                                     logDetail: logDetail, foreground: dontFork, pidFile: pidFile ?? "/run/vigil.pid",
                                     releaseVIPsOnStop: !dontReleaseVRRP, releaseIPVSOnStop: !dontReleaseIPVS,
                                     runVRRP: !checkOnly || vrrpOnly, runChecker: !vrrpOnly || checkOnly,
                                     controlPath: controlPath == "none" ? nil : controlPath, metricsListen: metricsListen)
+        options.umask = mask
         DaemonLaunch.exec(options)
     }
 

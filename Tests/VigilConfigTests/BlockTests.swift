@@ -90,6 +90,22 @@ import Addressing
         #expect(ConfigDumper.dump(again) == dumped)
     }
 
+    /// keepalived's `umask`: numbers as strtol reads them, bits joined by `|`, its messages.
+    @Test func fileCreationMask() {
+        for (text, mask) in [("0022", 0o022), ("0x12", 0o022), ("18", 0o022), ("IWGRP|IWOTH", 0o022), ("IWGRP | IWOTH", 0o022), ("00", 0)] {
+            let (config, d) = load("global_defs {\n    umask \(text)\n}\n")
+            #expect(config.globals.umask == UInt32(mask), "\(text)")
+            #expect(problems(d).isEmpty, "\(text): \(d)")
+        }
+        for (text, message) in [("0999", "invalid umask value 0999"), ("01000", "invalid umask value 01000"),
+                                ("022 7", "Extra parameter(s) to umask option"), ("IWGRP IWOTH", "Invalid umask syntax IWOTH"),
+                                ("IWGRP|", "umask missing bit value"), ("IWXYZ", "Unknown umask bit IWXYZ")] {
+            let (config, d) = load("global_defs {\n    umask \(text)\n}\n")
+            #expect(config.globals.umask == nil, "\(text)")
+            #expect(d.contains { $0.severity == .error && $0.message == message }, "\(text): \(d.map(\.message))")
+        }
+    }
+
     @Test func keywordsAndDefaults() {
         let (config, d) = load("""
         global_defs {

@@ -154,3 +154,28 @@ import VRRP
         #expect(lvs.fifos.opened.first { $0.path == Self.all }?.removed == false)
     }
 }
+
+/// keepalived's file-creation mask: 0177 unless `umask` (or `-u`, over it) says otherwise, at
+/// start and after each reload.
+@Suite struct UmaskTests {
+    @Test func theMaskFollowsTheConfigurationAndTheCommandLine() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs.start(Configs.pair(priority: 100))
+        sim.run(1)
+        #expect(lvs.umasks == [0o177])
+        lvs.hangUp(with: Configs.pair(priority: 100, globals: "umask 0022"))
+        sim.run(1)
+        #expect(lvs.umasks == [0o177, 0o022])
+
+        let other = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        var options = DaemonOptions(configPath: other.path, configID: "lvs02", logConsole: true, logDetail: true, foreground: true,
+                                    pidFile: nil, releaseVIPsOnStop: true)
+        options.umask = 0o077
+        try other.start(Configs.pair(priority: 95, globals: "umask IWGRP|IWOTH"), options: options)
+        sim.run(1)
+        #expect(other.umasks == [0o077])
+        #expect(other.log.contains("umask command line option specified, ignoring config option"))
+        #expect(DaemonLaunch.options(from: DaemonLaunch.arguments(for: options)).umask == 0o077)
+    }
+}

@@ -47,6 +47,8 @@ final class Director {
     let descriptors: FakeDescriptors
     /// keepalived's notify FIFOs on this director.
     let fifos: FakeFIFOs
+    /// Every file-creation mask the daemon set, in order.
+    var umasks: [UInt32] = []
     /// systemd, as the daemon sees it: what it was told, and when.
     let systemd: FakeServiceManager
 
@@ -98,6 +100,7 @@ final class Director {
         system.processTable = { [unowned self] _ in self.runningProcesses }
         system.scheduling = scheduling
         system.fifos = fifos
+        system.setUmask = { [unowned self] in self.umasks.append($0) }
         system.hostName = name
         system.userName = { [unowned self] in self.userNameLookups += 1; return "operator" }
         system.connectTCP = { [unowned self] address, port throws(SystemError) in
