@@ -33,6 +33,7 @@ public enum ConfigDumper {
         if g.fifoWriteStatesOnReload { out.line("fifo_write_vrrp_states_on_reload") }
         if g.notifyPriorityChanges { out.line("vrrp_notify_priority_changes") }
         if g.logUnknownVRIDs { out.line("log_unknown_vrids") }
+        if g.rsInitNotifies { out.line("rs_init_notifies") }
         if let mask = g.umask { out.line("umask 0\(String(mask, radix: 8))") }
         out.line("vrrp_version \(g.vrrpVersion)")
         if g.vrrpStrict { out.line("vrrp_strict") }

@@ -83,7 +83,7 @@ struct Interpreter {
         "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker", "no_checker_emails", "no_email_faults",
         "enable_script_security", "script_user", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
         "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload",
-        "vrrp_notify_priority_changes", "log_unknown_vrids", "umask", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
+        "vrrp_notify_priority_changes", "log_unknown_vrids", "umask", "rs_init_notifies", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
         "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
         "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
         "vrrp_min_garp", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_skip_check_adv_addr",
@@ -111,7 +111,7 @@ struct Interpreter {
         "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force", "vrrp_netlink_monitor_rcv_bufs",
         "vrrp_netlink_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
         "lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
-        "process_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier", "rs_init_notifies",
+        "process_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier",
         "vmac_addr_prefix", "random_seed",
         "include_check",
         "data_use_instance", "state_dump_file", "stats_dump_file", "json_dump_file", "json_version",
@@ -237,6 +237,7 @@ struct Interpreter {
             case "fifo_write_vrrp_states_on_reload": g.fifoWriteStatesOnReload = true; reader.noExtra(s, after: 0)
             case "log_unknown_vrids": g.logUnknownVRIDs = true; reader.noExtra(s, after: 0)
             case "umask": if let mask = fileCreationMask(s) { g.umask = mask }
+            case "rs_init_notifies": g.rsInitNotifies = reader.boolean(s) ?? g.rsInitNotifies
             case "vrrp_notify_priority_changes": g.notifyPriorityChanges = reader.boolean(s) ?? g.notifyPriorityChanges
             case "vrrp_version":
                 if let v = reader.integer(s, in: 2...3, what: "2 or 3") { g.vrrpVersion = v }

@@ -168,6 +168,8 @@ public struct GlobalDefs: Sendable {
     public var notifyPriorityChanges = false
     /// `log_unknown_vrids`: adverts for a VRID no instance here runs are logged, not only counted.
     public var logUnknownVRIDs = false
+    /// `rs_init_notifies`: a real server alive from the start gets its notify_up and FIFO line.
+    public var rsInitNotifies = false
     /// `umask`: the daemon's file-creation mask (nil: keepalived's 0177); `-u` wins over it.
     public var umask: UInt32?
     public var notActedOn: [String: SourceLocation] = [:]

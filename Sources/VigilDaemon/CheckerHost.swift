@@ -281,7 +281,23 @@ final class CheckerHost: LoopHost {
         }
         started = true
         handle(events, at: now)
+        if globals.rsInitNotifies { initialNotifies(skipping: []) }
         return ops
+    }
+
+    /// keepalived's `rs_init_notifies`: a real server alive from the start (not one that
+    /// came up through its checks, which has its own) runs notify_up and writes its FIFO
+    /// line, at start and when a reload adds it.
+    private func initialNotifies(skipping known: Set<String>) {
+        for (v, vs) in controller.specs.enumerated() {
+            for (r, rs) in vs.realServers.enumerated() where controller.servers[v][r].isAlive {
+                let name = rs.destination.key.formatted(in: vs.services[0].key)
+                guard !known.contains("\(vs.name) \(name)") else { continue }
+                logger.debug("Real server \(name) of VS \(vs.name) is UP from the start (rs_init_notifies)")
+                if let script = rs.notifyUp { scripts.run(script, owner: "real_server \(name)") }
+                scripts.fifos.realServer(name, of: vs.name, up: true)
+            }
+        }
     }
 
     // MARK: LoopHost
@@ -723,6 +739,9 @@ final class CheckerHost: LoopHost {
         requestBytes = [:]
         guard kernel != nil, started else { return ReloadResult(summary: summary, operations: []) }
         handle(events, at: now)
+        if globals.rsInitNotifies {
+            initialNotifies(skipping: Set(oldSpecs.flatMap { vs in vs.realServers.map { "\(vs.name) \($0.destination.key.formatted(in: vs.services[0].key))" } }))
+        }
         // New FILE_CHECKs read their files before the table is planned.
         handle(controller.trackFilesRead(trackFileValue, at: now), at: now)
         let ops = IPVSReconciler.plan(desired: controller.desiredTable, actual: installed, owned: controller.ownedServices.union(owned))

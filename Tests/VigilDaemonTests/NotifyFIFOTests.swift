@@ -133,6 +133,33 @@ import VRRP
         #expect(lvs.state("VI_1") == .master)
     }
 
+    /// rs_init_notifies: real servers alive from the start get their UP line (and notify_up);
+    /// without it only changes do, as in keepalived.
+    @Test func realServersAliveFromTheStartWithRSInitNotifies() throws {
+        for asked in [true, false] {
+            let sim = Simulation()
+            let lvs = director(sim)
+            try lvs.start(Self.config(globals: asked ? "rs_init_notifies" : ""))
+            sim.run(3)
+            let up = ["RS [10.0.1.1]:tcp:80 [10.0.0.100]:tcp:80 UP\n", "RS [10.0.1.2]:tcp:80 [10.0.0.100]:tcp:80 UP\n"]
+            #expect(lvs.fifos.lines(of: Self.lvs).filter { $0.hasPrefix("RS ") } == (asked ? up : []))
+            // A reload that adds a server: its line only.
+            lvs.hangUp(with: Self.config(globals: asked ? "rs_init_notifies" : "").replacingOccurrences(of: """
+                    real_server 10.0.1.2 80 {
+                """, with: """
+                    real_server 10.0.1.3 80 {
+                        TCP_CHECK {
+                            connect_timeout 1
+                        }
+                    }
+                    real_server 10.0.1.2 80 {
+                """))
+            sim.run(1)
+            #expect(lvs.fifos.lines(of: Self.lvs).filter { $0.hasPrefix("RS ") }
+                    == (asked ? up + ["RS [10.0.1.3]:tcp:80 [10.0.0.100]:tcp:80 UP\n"] : []))
+        }
+    }
+
     @Test func aFIFOThatCannotBeOpenedOrReadIsSaid() throws {
         let sim = Simulation()
         let lvs = director(sim)
