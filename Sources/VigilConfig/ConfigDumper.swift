@@ -34,6 +34,12 @@ public enum ConfigDumper {
         if g.notifyPriorityChanges { out.line("vrrp_notify_priority_changes") }
         if g.logUnknownVRIDs { out.line("log_unknown_vrids") }
         if g.rsInitNotifies { out.line("rs_init_notifies") }
+        for (keyword, script, timeout) in [("startup_script", g.startupScript, g.startupScriptTimeout),
+                                           ("shutdown_script", g.shutdownScript, g.shutdownScriptTimeout)] {
+            guard let script else { continue }
+            out.line("\(keyword) \(quote(script.command))\(script.user.map { " \($0.user)\($0.group.map { " " + $0 } ?? "")" } ?? "")")
+            out.line("\(keyword)_timeout \(timeout / 1_000_000)")
+        }
         if let mask = g.umask { out.line("umask 0\(String(mask, radix: 8))") }
         out.line("vrrp_version \(g.vrrpVersion)")
         if g.vrrpStrict { out.line("vrrp_strict") }

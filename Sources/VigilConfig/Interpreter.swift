@@ -83,7 +83,8 @@ struct Interpreter {
         "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker", "no_checker_emails", "no_email_faults",
         "enable_script_security", "script_user", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
         "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload",
-        "vrrp_notify_priority_changes", "log_unknown_vrids", "umask", "rs_init_notifies", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
+        "vrrp_notify_priority_changes", "log_unknown_vrids", "umask", "rs_init_notifies", "startup_script", "startup_script_timeout",
+        "shutdown_script", "shutdown_script_timeout", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
         "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
         "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
         "vrrp_min_garp", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_skip_check_adv_addr",
@@ -98,8 +99,7 @@ struct Interpreter {
     ]
     static let globalAccepted = [
         "tmp_config_directory", "config_save_dir", "process_names", "process_name", "vrrp_process_name",
-        "checker_process_name", "bfd_process_name", "startup_script", "startup_script_timeout", "shutdown_script",
-        "shutdown_script_timeout",
+        "checker_process_name", "bfd_process_name",
         "checker_log_all_failures", "lvs_timeouts", "vrrp_garp_extra_if",
         "nftables_counters", "nftables_ifindex", "nftables_ipvs",
         "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
@@ -238,6 +238,27 @@ struct Interpreter {
             case "log_unknown_vrids": g.logUnknownVRIDs = true; reader.noExtra(s, after: 0)
             case "umask": if let mask = fileCreationMask(s) { g.umask = mask }
             case "rs_init_notifies": g.rsInitNotifies = reader.boolean(s) ?? g.rsInitNotifies
+            case "startup_script", "shutdown_script":
+                let type = s.keyword == "startup_script" ? "startup" : "shutdown"
+                if (type == "startup" ? g.startupScript : g.shutdownScript) != nil {
+                    reader.diagnostics.error(s.location, "\(type) script already specified", klass: .general)
+                } else if s.words.count < 2 {
+                    reader.diagnostics.error(s.location, "\(type) script missing", klass: .general)
+                } else if let command = reader.command(s) {
+                    if type == "startup" { g.startupScript = command } else { g.shutdownScript = command }
+                }
+            case "startup_script_timeout", "shutdown_script_timeout":
+                let type = s.keyword == "startup_script_timeout" ? "startup" : "shutdown"
+                guard s.words.count > 1 else {
+                    reader.diagnostics.error(s.location, "\(type)_script_timeout requires value", klass: .general)
+                    break
+                }
+                guard let seconds = Int(s.words[1].text), (1...1000).contains(seconds) else {
+                    reader.diagnostics.error(s.words[1].location, "\(type)_script_timeout '\(s.words[1].text)' must be in [1, 1000] - ignoring", klass: .general)
+                    break
+                }
+                reader.noExtra(s, after: 1)
+                if type == "startup" { g.startupScriptTimeout = Int64(seconds) * 1_000_000 } else { g.shutdownScriptTimeout = Int64(seconds) * 1_000_000 }
             case "vrrp_notify_priority_changes": g.notifyPriorityChanges = reader.boolean(s) ?? g.notifyPriorityChanges
             case "vrrp_version":
                 if let v = reader.integer(s, in: 2...3, what: "2 or 3") { g.vrrpVersion = v }

@@ -32,6 +32,8 @@ public struct Configuration: Sendable {
             for c in i.notify.all { result.append(.init(command: c, owner: "vrrp_instance \(i.name)", role: .notify)) }
         }
         for g in syncGroups { for c in g.notify.all { result.append(.init(command: c, owner: "vrrp_sync_group \(g.name)", role: .notify)) } }
+        if let c = globals.startupScript { result.append(.init(command: c, owner: "startup_script", role: .notify)) }
+        if let c = globals.shutdownScript { result.append(.init(command: c, owner: "shutdown_script", role: .notify)) }
         for (kind, fifo) in globals.notifyFIFOs.sorted(by: { $0.key < $1.key }) {
             if let c = fifo.script { result.append(.init(command: c, owner: kind.keyword + "_script", role: .notify)) }
         }
@@ -168,6 +170,12 @@ public struct GlobalDefs: Sendable {
     public var notifyPriorityChanges = false
     /// `log_unknown_vrids`: adverts for a VRID no instance here runs are logged, not only counted.
     public var logUnknownVRIDs = false
+    /// `startup_script` / `shutdown_script` and their timeouts (µs; keepalived's 10 s default):
+    /// run to their end before the daemon starts, and after it has stopped.
+    public var startupScript: ScriptCommand?
+    public var startupScriptTimeout: Microseconds = 10_000_000
+    public var shutdownScript: ScriptCommand?
+    public var shutdownScriptTimeout: Microseconds = 10_000_000
     /// `rs_init_notifies`: a real server alive from the start gets its notify_up and FIFO line.
     public var rsInitNotifies = false
     /// `umask`: the daemon's file-creation mask (nil: keepalived's 0177); `-u` wins over it.

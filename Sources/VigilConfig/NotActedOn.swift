@@ -37,7 +37,6 @@ public enum NotActedOn {
             "there is no BFD process to schedule")
         set(["process_names", "process_name", "vrrp_process_name", "checker_process_name", "bfd_process_name"],
             "Vigil runs as one process and does not rename it")
-        set(["startup_script", "startup_script_timeout", "shutdown_script", "shutdown_script_timeout"], "the script is not run")
         set(["net_namespace_ipvs"], "IPVS is driven in Vigil's own network namespace")
         set(["vrf"], "adverts are not bound to the VRF")
         set(["garp_extra_if", "vrrp_garp_extra_if", "garp_group"], "no gratuitous ARPs on the extra interfaces")

@@ -196,9 +196,24 @@ public final class Daemon {
         system.setUmask(Self.fileCreationMask(options, globals))
     }
 
+    /// keepalived's startup_script and shutdown_script: run to their end (killed at their
+    /// timeout) before anything starts and after everything has stopped; whatever their
+    /// outcome, the daemon goes on, as keepalived.
+    private func runToEnd(_ command: ScriptCommand?, timeout: Int64, type: String) {
+        guard let command else { return }
+        logger.info("Running \(type) script \(command.command)")
+        let (success, output) = system.runNow(scripts.spec(for: command), timeout)
+        if success {
+            logger.debug("\(type) script succeeded")
+        } else {
+            logger.warning("\(type) script \(command.command) failed: \(output.isEmpty ? "no output" : output)")
+        }
+    }
+
     public func start() {
         system.scheduling?.report = { [logger] failure in logger.warning("\(failure)") }
         applyUmask(configuration.globals)
+        runToEnd(configuration.globals.startupScript, timeout: configuration.globals.startupScriptTimeout, type: "startup")
         applyScheduling(configuration.globals)
         let now = system.clock.now()
         trackers.start(setup, at: now)
@@ -298,6 +313,7 @@ public final class Daemon {
         scripts.stopAll()
         // After stopAll: a background nft run still going could otherwise bring a table back.
         if options.releaseVIPsOnStop { firewall.removeAll() }
+        runToEnd(configuration.globals.shutdownScript, timeout: configuration.globals.shutdownScriptTimeout, type: "shutdown")
         logger.notice("Stopped Vigil")
     }
 

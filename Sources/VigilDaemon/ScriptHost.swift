@@ -127,6 +127,9 @@ final class ScriptHost {
         launch(ScriptLine(command), arguments: [], owner: owner)
     }
 
+    /// A command as the daemon would run it (its user, or the default script user).
+    func spec(for command: ScriptCommand) -> ScriptSpec { spec(ScriptLine(command)) }
+
     private func spec(_ line: ScriptLine, arguments: [String] = []) -> ScriptSpec {
         let user = line.user.map { ($0, line.group) } ?? defaultUser
         return ScriptSpec(line.command, arguments: arguments, user: user?.0, group: user?.1)

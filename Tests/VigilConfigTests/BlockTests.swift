@@ -106,6 +106,30 @@ import Addressing
         }
     }
 
+    /// startup_script / shutdown_script: once each, timeouts 1...1000 s, keepalived's messages.
+    @Test func startupAndShutdownScripts() {
+        let (config, d) = load("""
+        global_defs {
+            startup_script "/etc/keepalived/up.sh" nobody
+            startup_script /etc/keepalived/other.sh
+            startup_script_timeout 30
+            shutdown_script /etc/keepalived/down.sh
+            shutdown_script_timeout 0
+            shutdown_script_timeout
+        }
+        """)
+        #expect(config.globals.startupScript?.command == "/etc/keepalived/up.sh")
+        #expect(config.globals.startupScript?.user?.user == "nobody")
+        #expect(config.globals.startupScriptTimeout == 30_000_000)
+        #expect(config.globals.shutdownScript?.command == "/etc/keepalived/down.sh")
+        #expect(config.globals.shutdownScriptTimeout == 10_000_000)
+        let messages = d.map(\.message)
+        #expect(messages.contains("startup script already specified"))
+        #expect(messages.contains("shutdown_script_timeout '0' must be in [1, 1000] - ignoring"))
+        #expect(messages.contains("shutdown_script_timeout requires value"))
+        #expect(!messages.contains { $0.contains("not acted on") })
+    }
+
     @Test func keywordsAndDefaults() {
         let (config, d) = load("""
         global_defs {

@@ -206,3 +206,33 @@ import VRRP
         #expect(DaemonLaunch.options(from: DaemonLaunch.arguments(for: options)).umask == 0o077)
     }
 }
+
+/// keepalived's startup_script and shutdown_script: run to their end, before anything starts
+/// and after everything stopped; their failure is said and changes nothing else.
+@Suite struct StartupShutdownScriptTests {
+    @Test func theyRunFirstAndLast() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs.scripts.formUnion(["/etc/keepalived/up.sh", "/etc/keepalived/down.sh"])
+        lvs.runNowOutcome = { command in command.hasSuffix("up.sh") ? (false, "exit status 3") : (true, "") }
+        try lvs.start(Configs.pair(priority: 100, globals: """
+            startup_script /etc/keepalived/up.sh
+            startup_script_timeout 4
+            shutdown_script /etc/keepalived/down.sh
+            """))
+        // Before the first advert or VIP, with its timeout.
+        #expect(lvs.commandsRunNow.map(\.command) == ["/etc/keepalived/up.sh"])
+        #expect(lvs.commandsRunNow.first?.timeout == 4_000_000)
+        #expect(lvs.log.contains("startup script /etc/keepalived/up.sh failed: exit status 3"))
+        sim.run(5)
+        #expect(lvs.state("VI_1") == .master)
+        // A reload does not run it again.
+        lvs.hangUp(with: Configs.pair(priority: 101, globals: "startup_script /etc/keepalived/up.sh\nshutdown_script /etc/keepalived/down.sh"))
+        sim.run(1)
+        #expect(lvs.commandsRunNow.count == 1)
+        lvs.stop(in: sim)
+        #expect(lvs.commandsRunNow.map(\.command) == ["/etc/keepalived/up.sh", "/etc/keepalived/down.sh"])
+        #expect(lvs.commandsRunNow.last?.timeout == 10_000_000)
+        #expect(!lvs.holds("10.0.0.100"))
+    }
+}

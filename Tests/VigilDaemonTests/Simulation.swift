@@ -47,6 +47,9 @@ final class Director {
     let descriptors: FakeDescriptors
     /// keepalived's notify FIFOs on this director.
     let fifos: FakeFIFOs
+    /// Commands other than nft the daemon ran to their end (startup and shutdown scripts).
+    var commandsRunNow: [(command: String, timeout: Int64)] = []
+    var runNowOutcome: (String) -> (success: Bool, output: String) = { _ in (true, "") }
     /// Every file-creation mask the daemon set, in order.
     var umasks: [UInt32] = []
     /// systemd, as the daemon sees it: what it was told, and when.
@@ -93,7 +96,11 @@ final class Director {
         system.routing = node
         system.links = node
         system.nftPath = "/usr/sbin/nft"
-        system.runNow = { [unowned self] spec, _ in
+        system.runNow = { [unowned self] spec, timeout in
+            guard spec.command.hasSuffix("nft") else {
+                self.commandsRunNow.append((spec.command, timeout))
+                return self.runNowOutcome(spec.command)
+            }
             self.nftRunsNow.append((self.clock.current, spec.arguments.first ?? ""))
             return (true, "")
         }
