@@ -126,6 +126,9 @@ public struct TrackerRule: Hashable, Sendable {
         case file(String)
         /// A vrrp_track_process: up while its quorum of processes runs.
         case process(String)
+        /// A configuration fault (keepalived's num_config_faults): always down, so an
+        /// unweighted one holds the instance in FAULT. `unicast_fault_no_peer` without peers.
+        case configuration(String)
     }
 
     public var source: Source
@@ -149,6 +152,7 @@ public struct TrackerRule: Hashable, Sendable {
         case .script(let name): return "\(prefix)script \(name)"
         case .file(let name): return "\(prefix)file \(name)"
         case .process(let name): return "\(prefix)process \(name)"
+        case .configuration(let why): return "configuration: \(why)"
         }
     }
 }

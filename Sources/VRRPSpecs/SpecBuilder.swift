@@ -107,7 +107,7 @@ public enum VRRPSetupBuilder {
         }
         let peers = i.unicastPeers.map(\.address).filter { $0.family == family }
         let transport: InstanceIdentity.Transport = peers.isEmpty
-            ? .multicast(group: family == .ipv4 ? globals.vrrpMcastGroup4 : globals.vrrpMcastGroup6)
+            ? .multicast(group: i.multicastDestination ?? (family == .ipv4 ? globals.vrrpMcastGroup4 : globals.vrrpMcastGroup6))
             : .unicast(source: i.unicastSourceIP)
         var vmac: VMACSpec?
         if let settings = i.vmac {
@@ -164,6 +164,10 @@ public enum VRRPSetupBuilder {
                                 notify: NotifyCommands(i.notify))
         spec.smtpAlert = i.smtpAlert ?? globals.smtpAlertVRRP ?? globals.smtpAlert ?? false
         spec.notifyPriorityChanges = i.notifyPriorityChanges ?? group?.notifyPriorityChanges ?? globals.notifyPriorityChanges
+        if i.unicastFaultNoPeer && peers.isEmpty {
+            // keepalived: "Cannot use unicast without any peers - going to fault state".
+            spec.trackers.append(TrackerRule(.configuration("unicast without any peers (unicast_fault_no_peer)")))
+        }
         spec.virtualRoutes = i.virtualRoutes.compactMap(\.route)
         spec.virtualRules = i.virtualRules.compactMap(\.rule)
         spec.vmac = vmac

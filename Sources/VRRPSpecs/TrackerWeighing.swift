@@ -28,6 +28,8 @@ public enum TrackerWeighing {
                 isUp = interfaceUp(name) ?? false
             case .process(let name):
                 isUp = processUp(name)
+            case .configuration:
+                isUp = false
             case .file(let name):
                 let value = fileValue(name)
                 if rule.weight == 0 {

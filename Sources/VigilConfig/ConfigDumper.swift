@@ -149,6 +149,8 @@ public enum ConfigDumper {
             }
             if let ip = i.mcastSourceIP { out.line("mcast_src_ip \(ip)") }
             if let ip = i.unicastSourceIP { out.line("unicast_src_ip \(ip)") }
+            if let group = i.multicastDestination { out.line("mcast_dst_ip \(group)") }
+            if i.unicastFaultNoPeer { out.line("unicast_fault_no_peer") }
             if !i.unicastPeers.isEmpty {
                 out.open("unicast_peer")
                 for p in i.unicastPeers {

@@ -579,11 +579,11 @@ struct Interpreter {
         "notify_stop", "notify_deleted", "notify", "notify_master_rx_lower_pri", "version", "use_vmac",
         "dont_track_primary", "accept", "no_accept", "strict_mode", "lower_prio_no_advert", "higher_prio_send_advert",
         "skip_check_adv_addr", "check_unicast_src", "down_timer_adverts", "v3_checksum_as_v2", "no_virtual_ipaddress",
-        "owner_ignore_adverts", "vmac_xmit_base", "notify_priority_changes",
+        "owner_ignore_adverts", "vmac_xmit_base", "notify_priority_changes", "mcast_dst_ip", "unicast_fault_no_peer",
     ]
     static let instanceAccepted = [
         "vrf", "use_vmac_addr", "use_ipvlan", "native_ipv6", "track_bfd",
-        "mcast_dst_ip", "track_src_ip", "unicast_fault_no_peer", "old_unicast_checksum", "garp_extra_if",
+        "track_src_ip", "old_unicast_checksum", "garp_extra_if",
         "promote_secondaries", "debug", "kernel_rx_buf_size",
         "linkbeat_use_polling", "interface_up_down_delays", "timer_expired_backup",
         "garp_group", "unicast_peer_name", "nftables_ipvs",
@@ -734,8 +734,26 @@ struct Interpreter {
             case "track_file": if let b = reader.requireBlock(s) { i.trackFiles += tracked(b, in: "track_file") }
             case "track_process": if let b = reader.requireBlock(s) { i.trackProcesses += tracked(b, in: "track_process") }
             case "mcast_src_ip": i.mcastSourceIP = reader.address(s)
-            case "unicast_src_ip": i.unicastSourceIP = reader.address(s)
-            case "unicast_peer": if let b = reader.requireBlock(s) { i.unicastPeers += unicastPeers(b) }
+            case "unicast_src_ip": i.unicastSourceIP = reader.address(s); i.unicastConfigured = true
+            case "unicast_peer": if let b = reader.requireBlock(s) { i.unicastPeers += unicastPeers(b) }; i.unicastConfigured = true
+            case "unicast_fault_no_peer": i.unicastFaultNoPeer = true; i.unicastConfigured = true; reader.noExtra(s, after: 0)
+            case "mcast_dst_ip":
+                guard let token = reader.argument(s, 1, expecting: "a multicast address") else { break }
+                reader.noExtra(s, after: 1)
+                guard let group = IPAddress(token.text) else {
+                    reader.diagnostics.error(token.location, "(\(name.text)) malformed mcast dest address \(token.text). Skipping...")
+                    break
+                }
+                let linkLocalMulticast: Bool
+                switch group {
+                case .v4(let v4): linkLocalMulticast = v4.isMulticast
+                case .v6(let v6): linkLocalMulticast = v6.high >> 48 & 0xFF0F == 0xFF02
+                }
+                guard linkLocalMulticast else {
+                    reader.diagnostics.error(token.location, "(\(name.text)) mcast_dst_ip \(token.text) not\(group.isV6 ? " link-local" : "") multicast. Skipping...")
+                    break
+                }
+                i.multicastDestination = group
             case "unicast_ttl": i.unicastTTL = reader.integer(s, in: 0...255)
             case "garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat",
                  "garp_lower_prio_delay", "garp_lower_prio_repeat":
@@ -754,7 +772,7 @@ struct Interpreter {
             case "lower_prio_no_advert": i.lowerPrioNoAdvert = reader.boolean(s)
             case "higher_prio_send_advert": i.higherPrioSendAdvert = reader.boolean(s)
             case "skip_check_adv_addr": i.skipCheckAdvAddr = reader.boolean(s)
-            case "check_unicast_src": i.checkUnicastSource = true
+            case "check_unicast_src": i.checkUnicastSource = true; i.unicastConfigured = true
             case "owner_ignore_adverts": i.ownerIgnoreAdverts = true
             case "smtp_alert": i.smtpAlert = reader.boolean(s) ?? true
             case "notify_priority_changes": i.notifyPriorityChanges = reader.boolean(s) ?? i.notifyPriorityChanges
@@ -802,6 +820,18 @@ struct Interpreter {
         }
         let version = i.version ?? (i.virtualAddresses.first?.address.isV6 == true ? 3 : config.globals.vrrpVersion)
         i.version = version
+        if i.unicastConfigured && i.unicastPeers.isEmpty && !i.unicastFaultNoPeer {
+            reader.diagnostics.warning(i.location, "\(tag) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration.")
+        }
+        if let group = i.multicastDestination {
+            if !i.unicastPeers.isEmpty {
+                reader.diagnostics.error(i.location, "\(tag) multicast destination specified with unicast - ignoring")
+                i.multicastDestination = nil
+            } else if let family = i.virtualAddresses.first?.address.family, group.family != family {
+                reader.diagnostics.error(i.location, "\(tag) mcast dest address \(group) MUST match VRRP instance family. Skipping...")
+                i.multicastDestination = nil
+            }
+        }
         i.strict = i.strict ?? config.globals.vrrpStrict
         if i.strict == true && !applyStrictMode(&i) { return false }
         if i.effectivePriority == 255 && i.nopreempt {

@@ -376,6 +376,13 @@ public struct VRRPInstance: Sendable {
     public var trackProcesses: [Tracked] = []
     public var mcastSourceIP: IPAddress?
     public var unicastSourceIP: IPAddress?
+    /// `mcast_dst_ip`: this instance's multicast group instead of vrrp_mcast_group4/6.
+    public var multicastDestination: IPAddress?
+    /// Any of keepalived's unicast keywords (unicast_peer, unicast_src_ip, check_unicast_src,
+    /// unicast_fault_no_peer, old_unicast_checksum): with no peer, keepalived falls back to
+    /// multicast (deprecated) or, with `unicast_fault_no_peer`, holds the instance in FAULT.
+    public var unicastConfigured = false
+    public var unicastFaultNoPeer = false
     public var unicastPeers: [UnicastPeer] = []
     public var unicastTTL: Int?
     public var garp = GARPSettings()

@@ -160,6 +160,9 @@ final class VRRPHost: LoopHost {
     /// VIP specs. Nothing is changed on the machine yet, so a failure leaves no trace, except
     /// a VMAC (the socket needs it), which goes again when no instance ends up using it.
     private func prepare(_ spec: InstanceSpec, keeping old: Instance? = nil) throws(DaemonError) -> Instance {
+        for case .configuration(let why) in spec.trackers.map(\.source) where old == nil {
+            logger.info("(\(spec.name)) Cannot use \(why) - going to fault state")
+        }
         let info: InterfaceInfo
         do { info = try link(spec.interface) } catch {
             throw DaemonError("(\(spec.name)) interface \(spec.interface): \(error)")

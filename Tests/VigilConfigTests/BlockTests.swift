@@ -130,6 +130,36 @@ import Addressing
         #expect(!messages.contains { $0.contains("not acted on") })
     }
 
+    /// mcast_dst_ip and the unicast keywords without peers, with keepalived's messages.
+    @Test func multicastDestinationAndUnicastWithoutPeers() {
+        func instance(_ extra: String, vip: String = "10.0.0.100") -> (VRRPInstance?, [String]) {
+            let (config, d) = load("""
+            vrrp_instance VI_1 {
+                interface eth0
+                virtual_router_id 1
+                priority 100
+                \(extra)
+                virtual_ipaddress {
+                    \(vip)
+                }
+            }
+            """)
+            return (config.instances.first, d.map(\.message))
+        }
+        #expect(instance("mcast_dst_ip 224.0.0.19").0?.multicastDestination == IPAddress("224.0.0.19"))
+        #expect(instance("mcast_dst_ip ff02::13", vip: "fe80::100").0?.multicastDestination == IPAddress("ff02::13"))
+        #expect(instance("mcast_dst_ip 10.0.0.1").1.contains("(VI_1) mcast_dst_ip 10.0.0.1 not multicast. Skipping..."))
+        #expect(instance("mcast_dst_ip ff05::12", vip: "fe80::100").1.contains("(VI_1) mcast_dst_ip ff05::12 not link-local multicast. Skipping..."))
+        #expect(instance("mcast_dst_ip 224.0.0.x").1.contains("(VI_1) malformed mcast dest address 224.0.0.x. Skipping..."))
+        #expect(instance("mcast_dst_ip ff02::13").1.contains("(VI_1) mcast dest address ff02::13 MUST match VRRP instance family. Skipping..."))
+        let (unicast, messages) = instance("mcast_dst_ip 224.0.0.19\n    unicast_peer {\n        10.0.0.2\n    }")
+        #expect(unicast?.multicastDestination == nil && messages.contains("(VI_1) multicast destination specified with unicast - ignoring"))
+        let deprecated = "(VI_1) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration."
+        #expect(instance("unicast_src_ip 10.0.0.1").1.contains(deprecated))
+        let (faulting, quiet) = instance("unicast_src_ip 10.0.0.1\n    unicast_fault_no_peer")
+        #expect(faulting?.unicastFaultNoPeer == true && !quiet.contains(deprecated) && !quiet.contains { $0.contains("not acted on") })
+    }
+
     @Test func keywordsAndDefaults() {
         let (config, d) = load("""
         global_defs {

@@ -236,3 +236,29 @@ import VRRP
         #expect(!lvs.holds("10.0.0.100"))
     }
 }
+
+/// mcast_dst_ip and unicast_fault_no_peer, through the whole daemon.
+@Suite struct InstanceTransportTests {
+    @Test func anInstanceSendsToItsOwnGroupAndAPairOnItElects() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        let lvs02 = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        try lvs01.start(Configs.pair(priority: 100, instanceExtra: "mcast_dst_ip 224.0.0.19"))
+        sim.run(0.5)
+        try lvs02.start(Configs.pair(priority: 95, instanceExtra: "mcast_dst_ip 224.0.0.19"))
+        sim.run(10)
+        #expect(lvs01.state("VI_1") == .master && lvs02.state("VI_1") == .backup)
+        let adverts = sim.lan.capture.filter { if case .advert = $0.kind { true } else { false } }
+        #expect(!adverts.isEmpty && adverts.allSatisfy { $0.destination == IPAddress("224.0.0.19") })
+    }
+
+    @Test func unicastWithoutPeersHoldsTheInstanceInFault() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs.start(Configs.pair(priority: 100, instanceExtra: "unicast_src_ip 10.0.0.41\n    unicast_fault_no_peer"))
+        sim.run(6)
+        #expect(lvs.state("VI_1") == .fault)
+        #expect(lvs.log.contains("(VI_1) Cannot use unicast without any peers (unicast_fault_no_peer) - going to fault state"))
+        #expect(!lvs.holds("10.0.0.100"))
+    }
+}
