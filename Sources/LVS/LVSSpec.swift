@@ -88,6 +88,8 @@ public struct CheckerSpec: Sendable {
     public var smtpHelo: String?
     public var file: FileCheckSpec?
     public var location: SourceLocation
+    /// keepalived's `log_all_failures` / `checker_log_all_failures`.
+    public var logAllFailures = false
 
     public init(kind: CheckerKind, target: CheckTarget, timing: TCPCheckConfig, http: HTTPCheckSpec? = nil, misc: MiscCheckSpec? = nil,
                 datagram: DatagramCheckSpec? = nil, location: SourceLocation) {
@@ -197,12 +199,15 @@ public enum LVSSpecBuilder {
                 // Checkers Vigil does not run yet are reported with the configuration's own
                 // diagnostics (by `vigil -t` and in the daemon's log), not a second time here.
                 for chk in rs.checkers where [.tcp, .http, .ssl, .smtp, .udp, .dns, .ping].contains(chk.kind) || (chk.kind == .misc && chk.miscPath != nil) {
-                    checkers.append(checker(chk, rs: rs, vs: vs, rsAddress: address, rsPort: UInt16(clamping: rs.port)))
+                    var made = checker(chk, rs: rs, vs: vs, rsAddress: address, rsPort: UInt16(clamping: rs.port))
+                    made.logAllFailures = chk.logAllFailures ?? config.globals.checkerLogAllFailures
+                    checkers.append(made)
                 }
                 for chk in rs.checkers where chk.kind == .file {
                     // A FILE_CHECK whose track_file is unknown or has no file was refused by the config test.
                     guard let name = chk.trackFile, let file = config.trackFiles.first(where: { $0.name == name }), let path = file.path else { continue }
                     var spec = checker(chk, rs: rs, vs: vs, rsAddress: address, rsPort: UInt16(clamping: rs.port))
+                    spec.logAllFailures = chk.logAllFailures ?? config.globals.checkerLogAllFailures
                     spec.timing.alpha = false   // keepalived's too: the file's state is known at once
                     spec.file = FileCheckSpec(trackFile: name, path: path, initValue: file.initValue, initOverwrite: file.initOverwrite,
                                               weight: chk.fileWeight ?? file.weight, reverse: chk.fileWeight != nil ? chk.fileReverse : file.reverse)

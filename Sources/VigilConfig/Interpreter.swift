@@ -83,7 +83,7 @@ struct Interpreter {
         "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker", "no_checker_emails", "no_email_faults",
         "enable_script_security", "script_user", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
         "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload",
-        "vrrp_notify_priority_changes", "log_unknown_vrids", "umask", "rs_init_notifies", "startup_script", "startup_script_timeout",
+        "vrrp_notify_priority_changes", "log_unknown_vrids", "umask", "rs_init_notifies", "checker_log_all_failures", "startup_script", "startup_script_timeout",
         "shutdown_script", "shutdown_script_timeout", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
         "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
         "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
@@ -100,7 +100,7 @@ struct Interpreter {
     static let globalAccepted = [
         "tmp_config_directory", "config_save_dir", "process_names", "process_name", "vrrp_process_name",
         "checker_process_name", "bfd_process_name",
-        "checker_log_all_failures", "lvs_timeouts", "vrrp_garp_extra_if",
+        "lvs_timeouts", "vrrp_garp_extra_if",
         "nftables_counters", "nftables_ifindex", "nftables_ipvs",
         "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
         "disable_local_igmp", "max_auto_priority", "min_auto_priority_delay",
@@ -117,7 +117,7 @@ struct Interpreter {
         "data_use_instance", "state_dump_file", "stats_dump_file", "json_dump_file", "json_version",
         "linkbeat_use_polling", "linkbeat_interfaces", "net_namespace", "net_namespace_ipvs",
         "namespace_with_ipsets", "instance", "use_pid_dir", "lvs_id", "lvs_sync_daemon_interface",
-        "checker_log_all_failures", "vrrp_track_process", "script_security",
+        "vrrp_track_process", "script_security",
     ]
 
     /// keepalived's `lvs_syncd_handler`, its messages and its leniency: a bad option is
@@ -238,6 +238,7 @@ struct Interpreter {
             case "log_unknown_vrids": g.logUnknownVRIDs = true; reader.noExtra(s, after: 0)
             case "umask": if let mask = fileCreationMask(s) { g.umask = mask }
             case "rs_init_notifies": g.rsInitNotifies = reader.boolean(s) ?? g.rsInitNotifies
+            case "checker_log_all_failures": g.checkerLogAllFailures = reader.boolean(s) ?? g.checkerLogAllFailures
             case "startup_script", "shutdown_script":
                 let type = s.keyword == "startup_script" ? "startup" : "shutdown"
                 if (type == "startup" ? g.startupScript : g.shutdownScript) != nil {
@@ -1627,6 +1628,7 @@ struct Interpreter {
             case "warmup": c.warmup = reader.timer(s)
             case "delay_loop": c.delayLoop = reader.timer(s, min: 1)
             case "alpha": c.alpha = reader.boolean(s)
+            case "log_all_failures": c.logAllFailures = reader.boolean(s)
             case "url": if let b = reader.requireBlock(s) { c.urls.append(url(b, at: s.location)) }
             case "http_protocol":
                 if let t = reader.argument(s, expecting: "1.0, 1.0C or 1.1") {

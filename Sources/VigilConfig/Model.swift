@@ -176,6 +176,8 @@ public struct GlobalDefs: Sendable {
     public var startupScriptTimeout: Microseconds = 10_000_000
     public var shutdownScript: ScriptCommand?
     public var shutdownScriptTimeout: Microseconds = 10_000_000
+    /// `checker_log_all_failures`: the default of every checker's `log_all_failures`.
+    public var checkerLogAllFailures = false
     /// `rs_init_notifies`: a real server alive from the start gets its notify_up and FIFO line.
     public var rsInitNotifies = false
     /// `umask`: the daemon's file-creation mask (nil: keepalived's 0177); `-u` wins over it.
@@ -498,6 +500,9 @@ public struct Checker: Sendable {
     public var warmup: Microseconds?
     public var delayLoop: Microseconds?
     public var fwmark: UInt32?
+    /// `log_all_failures`: every failed attempt while the checker is up is logged (nil: global
+    /// `checker_log_all_failures`).
+    public var logAllFailures: Bool?
     public var alpha: Bool?
     public var urls: [HTTPURL] = []
     /// `http_protocol`: 1.0 (nil), 1.0C, 1.1.

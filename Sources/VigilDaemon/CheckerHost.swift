@@ -328,6 +328,10 @@ final class CheckerHost: LoopHost {
     private func finish(_ results: [ProbeResult<CheckerID>], at now: Int64) {
         for result in results {
             recordResult(result.id, .probe(result.outcome), at: now)
+            if result.outcome.verdict == false, let spec = controller.spec(of: result.id), logsThisFailure(result.id, spec, beforeFirstVerdict: false) {
+                // keepalived's check_tcp.c words.
+                logger.info("TCP connection to \(spec.target) \(result.outcome == .timedOut ? "timeout" : "failed").")
+            }
             handle(controller.probeFinished(result.id, verdict: result.outcome.verdict, at: now), at: now)
             if case .notRun(let e) = result.outcome, let target = controller.target(of: result.id) {
                 logger.warning("TCP_CHECK of \(target) could not run: \(SystemError.describe(e)); rescheduling")
@@ -358,9 +362,22 @@ final class CheckerHost: LoopHost {
                 logger.warning("\(spec.kind.rawValue) of \(spec.target) could not run: \(SystemError.describe(e)); rescheduling")
             }
             if verdict == false { logger.debug("\(spec.kind.rawValue) \(spec.target): \(last)") }
+            if case .failed(let reason, _) = result.outcome, logsThisFailure(result.id, spec, beforeFirstVerdict: true) {
+                // keepalived's timeout_epilog: "Timeout connecting server [10.0.1.1]:tcp:80."
+                logger.info("\(reason) server \(spec.target).")
+            }
             recordResult(result.id, last, at: now)
             handle(controller.probeFinished(result.id, verdict: verdict, at: now), at: now)
         }
+    }
+
+    /// keepalived logs a failed attempt only with log_all_failures, and only while the checker
+    /// is up (HTTP_GET/SSL_GET: or before its first verdict): the verdict's own line covers
+    /// the rest.
+    private func logsThisFailure(_ id: CheckerID, _ spec: CheckerSpec, beforeFirstVerdict: Bool) -> Bool {
+        guard spec.logAllFailures, controller.machines.indices.contains(id.slot) else { return false }
+        let machine = controller.machines[id.slot]
+        return machine.isUp || (beforeFirstVerdict && !machine.hasRun)
     }
 
     struct RequestKey: Hashable { var slot: Int; var url: Int }
@@ -476,6 +493,14 @@ final class CheckerHost: LoopHost {
         } else if !isUp && (wasUp || !hadRun) && controller.machines[slot].hasRun {
             let retries = spec.timing.retry == 0 ? " with retry disabled" : " after \(spec.timing.retry) \(spec.timing.retry == 1 ? "retry" : "retries")"
             logger.info("Misc check for [\(spec.target) VS \(vs)] by [\(misc.command.command)] \(result == .timedOut ? "timed out" : "failed")\(retries) (\(text)).")
+        } else if wasUp && isUp && spec.logAllFailures {
+            // log_all_failures: a failed run that a retry follows (keepalived's message_only).
+            let failed: Bool
+            switch result {
+            case .exited(let code): failed = code == 1 || (!misc.dynamic && code != 0)
+            case .timedOut, .signaled: failed = true
+            }
+            if failed { logger.info("Misc check for [\(spec.target) VS \(vs)] by [\(misc.command.command)] \(result == .timedOut ? "timed out" : "failed") (\(text)).") }
         }
         handle(events, at: now)
         reconcileIfNeeded()
@@ -557,7 +582,17 @@ final class CheckerHost: LoopHost {
             let text: String
             switch result.outcome {
             case .passed: verdict = true; text = "passed"
-            case .failed(let why): verdict = false; text = "failed: \(why)"
+            case .failed(let why):
+                verdict = false
+                text = "failed: \(why)"
+                if let spec = controller.spec(of: result.id), logsThisFailure(result.id, spec, beforeFirstVerdict: false) {
+                    // keepalived's words per kind (check_udp.c, check_ping.c, check_smtp.c, check_dns.c).
+                    switch spec.kind {
+                    case .udp: logger.info("UDP connection to \(spec.target) failed.")
+                    case .ping: logger.info("ICMP connection to \(spec.target) failed.")
+                    default: logger.info("\(spec.kind.rawValue) \(why) to \(spec.target).")
+                    }
+                }
             case .notRun(let e):
                 verdict = nil
                 text = "not run: \(SystemError.describe(e))"

@@ -1,0 +1,126 @@
+import Addressing
+import Testing
+import VRRP
+@testable import VigilDaemon
+
+/// keepalived's file-creation mask: 0177 unless `umask` (or `-u`, over it) says otherwise, at
+/// start and after each reload.
+@Suite struct UmaskTests {
+    @Test func theMaskFollowsTheConfigurationAndTheCommandLine() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs.start(Configs.pair(priority: 100))
+        sim.run(1)
+        #expect(lvs.umasks == [0o177])
+        lvs.hangUp(with: Configs.pair(priority: 100, globals: "umask 0022"))
+        sim.run(1)
+        #expect(lvs.umasks == [0o177, 0o022])
+
+        let other = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        var options = DaemonOptions(configPath: other.path, configID: "lvs02", logConsole: true, logDetail: true, foreground: true,
+                                    pidFile: nil, releaseVIPsOnStop: true)
+        options.umask = 0o077
+        try other.start(Configs.pair(priority: 95, globals: "umask IWGRP|IWOTH"), options: options)
+        sim.run(1)
+        #expect(other.umasks == [0o077])
+        #expect(other.log.contains("umask command line option specified, ignoring config option"))
+        #expect(DaemonLaunch.options(from: DaemonLaunch.arguments(for: options)).umask == 0o077)
+    }
+}
+
+/// keepalived's startup_script and shutdown_script: run to their end, before anything starts
+/// and after everything stopped; their failure is said and changes nothing else.
+@Suite struct StartupShutdownScriptTests {
+    @Test func theyRunFirstAndLast() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs.scripts.formUnion(["/etc/keepalived/up.sh", "/etc/keepalived/down.sh"])
+        lvs.runNowOutcome = { command in command.hasSuffix("up.sh") ? (false, "exit status 3") : (true, "") }
+        try lvs.start(Configs.pair(priority: 100, globals: """
+            startup_script /etc/keepalived/up.sh
+            startup_script_timeout 4
+            shutdown_script /etc/keepalived/down.sh
+            """))
+        // Before the first advert or VIP, with its timeout.
+        #expect(lvs.commandsRunNow.map(\.command) == ["/etc/keepalived/up.sh"])
+        #expect(lvs.commandsRunNow.first?.timeout == 4_000_000)
+        #expect(lvs.log.contains("startup script /etc/keepalived/up.sh failed: exit status 3"))
+        sim.run(5)
+        #expect(lvs.state("VI_1") == .master)
+        // A reload does not run it again.
+        lvs.hangUp(with: Configs.pair(priority: 101, globals: "startup_script /etc/keepalived/up.sh\nshutdown_script /etc/keepalived/down.sh"))
+        sim.run(1)
+        #expect(lvs.commandsRunNow.count == 1)
+        lvs.stop(in: sim)
+        #expect(lvs.commandsRunNow.map(\.command) == ["/etc/keepalived/up.sh", "/etc/keepalived/down.sh"])
+        #expect(lvs.commandsRunNow.last?.timeout == 10_000_000)
+        #expect(!lvs.holds("10.0.0.100"))
+    }
+}
+
+/// mcast_dst_ip and unicast_fault_no_peer, through the whole daemon.
+@Suite struct InstanceTransportTests {
+    @Test func anInstanceSendsToItsOwnGroupAndAPairOnItElects() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        let lvs02 = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        try lvs01.start(Configs.pair(priority: 100, instanceExtra: "mcast_dst_ip 224.0.0.19"))
+        sim.run(0.5)
+        try lvs02.start(Configs.pair(priority: 95, instanceExtra: "mcast_dst_ip 224.0.0.19"))
+        sim.run(10)
+        #expect(lvs01.state("VI_1") == .master && lvs02.state("VI_1") == .backup)
+        let adverts = sim.lan.capture.filter { if case .advert = $0.kind { true } else { false } }
+        #expect(!adverts.isEmpty && adverts.allSatisfy { $0.destination == IPAddress("224.0.0.19") })
+    }
+
+    @Test func unicastWithoutPeersHoldsTheInstanceInFault() throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs.start(Configs.pair(priority: 100, instanceExtra: "unicast_src_ip 10.0.0.41\n    unicast_fault_no_peer"))
+        sim.run(6)
+        #expect(lvs.state("VI_1") == .fault)
+        #expect(lvs.log.contains("(VI_1) Cannot use unicast without any peers (unicast_fault_no_peer) - going to fault state"))
+        #expect(!lvs.holds("10.0.0.100"))
+    }
+}
+
+/// log_all_failures / checker_log_all_failures: a failed attempt while the checker is up (one
+/// a retry follows) is logged in keepalived's words; without it only verdicts are.
+@Suite struct LogAllFailuresTests {
+    static func config(_ flag: String) -> String {
+        Configs.pair(priority: 100, extra: """
+            virtual_server 10.0.0.100 80 {
+                delay_loop 2
+                lb_algo rr
+                lb_kind DR
+                protocol TCP
+                real_server 10.0.1.2 80 {
+                    TCP_CHECK {
+                        connect_timeout 1
+                        retry 2
+                        delay_before_retry 1
+                        \(flag == "checker" ? "log_all_failures" : "")
+                    }
+                }
+            }
+            """, globals: flag == "global" ? "checker_log_all_failures" : "")
+    }
+
+    @Test(arguments: ["global", "checker", "none"])
+    func failedAttemptsWhileUp(flag: String) throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs.ipvs.available = true
+        var up = true
+        lvs.prober.alive = { _ in up }
+        try lvs.start(Self.config(flag))
+        sim.run(3)
+        up = false
+        sim.run(12)
+        let attempts = lvs.log.lines.filter { $0.text.contains("TCP connection to [10.0.1.2]:tcp:80 timeout.") }.count
+        // Every attempt that failed while the checker was up, the one that takes it down too
+        // (keepalived tests is_up before its epilog), none once it is down.
+        #expect(attempts == (flag == "none" ? 0 : 3), "\(flag): \(attempts)")
+        #expect(lvs.log.contains("TCP_CHECK on service [10.0.1.2]:tcp:80 failed after 2 retries."))
+    }
+}
