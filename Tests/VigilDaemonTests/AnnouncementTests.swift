@@ -29,29 +29,7 @@ import Testing
 
             """
         }
-        text += """
-        virtual_server 10.0.0.100 80 {
-            delay_loop 2
-            lb_algo mh
-            lb_kind DR
-            protocol TCP
-            \(alpha ? "alpha" : "")
-            \(announce)
-            real_server 10.0.1.1 80 {
-                TCP_CHECK {
-                    connect_timeout 1
-                    retry 0
-                }
-            }
-            real_server 10.0.1.2 80 {
-                TCP_CHECK {
-                    connect_timeout 1
-                    retry 0
-                }
-            }
-        }
-
-        """
+        text += Configs.virtualServer(algorithm: "mh", options: "\(alpha ? "alpha" : "")\n    \(announce)")
         return text
     }
 

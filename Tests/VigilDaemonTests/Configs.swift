@@ -41,4 +41,26 @@ enum Configs {
         \(extra)
         """
     }
+
+    /// The virtual server 10.0.0.100:80 (DR) with TCP_CHECKed real servers 10.0.1.N:80.
+    static func virtualServer(realServers: [Int] = [1, 2], algorithm: String = "rr", options: String = "",
+                              check: String = "connect_timeout 1\n            retry 0") -> String {
+        """
+        virtual_server 10.0.0.100 80 {
+            delay_loop 2
+            lb_algo \(algorithm)
+            lb_kind DR
+            protocol TCP
+            \(options)
+        \(realServers.map { """
+            real_server 10.0.1.\($0) 80 {
+                TCP_CHECK {
+                    \(check)
+                }
+            }
+        """ }.joined(separator: "\n"))
+        }
+
+        """
+    }
 }

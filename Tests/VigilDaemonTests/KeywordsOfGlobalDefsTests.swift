@@ -88,22 +88,12 @@ import VRRP
 /// a retry follows) is logged in keepalived's words; without it only verdicts are.
 @Suite struct LogAllFailuresTests {
     static func config(_ flag: String) -> String {
-        Configs.pair(priority: 100, extra: """
-            virtual_server 10.0.0.100 80 {
-                delay_loop 2
-                lb_algo rr
-                lb_kind DR
-                protocol TCP
-                real_server 10.0.1.2 80 {
-                    TCP_CHECK {
-                        connect_timeout 1
-                        retry 2
-                        delay_before_retry 1
-                        \(flag == "checker" ? "log_all_failures" : "")
-                    }
-                }
-            }
-            """, globals: flag == "global" ? "checker_log_all_failures" : "")
+        Configs.pair(priority: 100, extra: Configs.virtualServer(realServers: [2], check: """
+            connect_timeout 1
+                    retry 2
+                    delay_before_retry 1
+                    \(flag == "checker" ? "log_all_failures" : "")
+            """), globals: flag == "global" ? "checker_log_all_failures" : "")
     }
 
     @Test(arguments: ["global", "checker", "none"])

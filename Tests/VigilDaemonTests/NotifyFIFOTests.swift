@@ -21,26 +21,7 @@ import VRRP
             """)
     }
 
-    static let virtualServer = """
-            virtual_server 10.0.0.100 80 {
-                delay_loop 2
-                lb_algo rr
-                lb_kind DR
-                protocol TCP
-                real_server 10.0.1.1 80 {
-                    TCP_CHECK {
-                        connect_timeout 1
-                        retry 0
-                    }
-                }
-                real_server 10.0.1.2 80 {
-                    TCP_CHECK {
-                        connect_timeout 1
-                        retry 0
-                    }
-                }
-            }
-            """
+    static let virtualServer = Configs.virtualServer()
 
     func director(_ sim: Simulation) -> Director {
         let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
