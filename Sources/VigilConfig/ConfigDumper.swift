@@ -34,6 +34,8 @@ public enum ConfigDumper {
         if g.notifyPriorityChanges { out.line("vrrp_notify_priority_changes") }
         if g.logUnknownVRIDs { out.line("log_unknown_vrids") }
         if g.rsInitNotifies { out.line("rs_init_notifies") }
+        if g.maxAutoPriority > 0 { out.line("max_auto_priority \(g.maxAutoPriority)") }
+        if g.minAutoPriorityDelay != 1_000_000 { out.line("min_auto_priority_delay \(g.minAutoPriorityDelay)") }
         for (keyword, script, timeout) in [("startup_script", g.startupScript, g.startupScriptTimeout),
                                            ("shutdown_script", g.shutdownScript, g.shutdownScriptTimeout)] {
             guard let script else { continue }

@@ -83,7 +83,7 @@ struct Interpreter {
         "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker", "no_checker_emails", "no_email_faults",
         "enable_script_security", "script_user", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
         "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload",
-        "vrrp_notify_priority_changes", "log_unknown_vrids", "umask", "rs_init_notifies", "checker_log_all_failures", "startup_script", "startup_script_timeout",
+        "vrrp_notify_priority_changes", "log_unknown_vrids", "umask", "rs_init_notifies", "checker_log_all_failures", "max_auto_priority", "min_auto_priority_delay", "startup_script", "startup_script_timeout",
         "shutdown_script", "shutdown_script_timeout", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
         "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
         "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
@@ -103,7 +103,7 @@ struct Interpreter {
         "lvs_timeouts", "vrrp_garp_extra_if",
         "nftables_counters", "nftables_ifindex", "nftables_ipvs",
         "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
-        "disable_local_igmp", "max_auto_priority", "min_auto_priority_delay",
+        "disable_local_igmp",
         "bfd_priority", "bfd_no_swap", "bfd_cpu_affinity", "bfd_rt_priority", "bfd_rlimit_rttime",
         "bfd_rlimit_rtime", "snmp_socket", "enable_snmp_vrrp", "enable_snmp_keepalived",
         "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps",
@@ -239,6 +239,25 @@ struct Interpreter {
             case "umask": if let mask = fileCreationMask(s) { g.umask = mask }
             case "rs_init_notifies": g.rsInitNotifies = reader.boolean(s) ?? g.rsInitNotifies
             case "checker_log_all_failures": g.checkerLogAllFailures = reader.boolean(s) ?? g.checkerLogAllFailures
+            case "max_auto_priority":
+                guard s.words.count > 1 else { g.maxAutoPriority = 99; break }
+                guard let value = Int(s.words[1].text), (-1...99).contains(value) else {
+                    reader.diagnostics.error(s.words[1].location, "max_auto_priority '\(s.words[1].text)' must be in [0, 99] (or -1 to disable) - ignoring", klass: .general)
+                    break
+                }
+                reader.noExtra(s, after: 1)
+                g.maxAutoPriority = max(0, value)
+            case "min_auto_priority_delay":
+                guard s.words.count > 1 else {
+                    reader.diagnostics.error(s.location, "min_auto_priority_delay requires delay time", klass: .general)
+                    break
+                }
+                guard let value = Int(s.words[1].text), (1...10_000_000).contains(value) else {
+                    reader.diagnostics.error(s.words[1].location, "min_auto_priority_delay '\(s.words[1].text)' must be in [1, 10000000] - ignoring", klass: .general)
+                    break
+                }
+                reader.noExtra(s, after: 1)
+                g.minAutoPriorityDelay = Int64(value)
             case "startup_script", "shutdown_script":
                 let type = s.keyword == "startup_script" ? "startup" : "shutdown"
                 if (type == "startup" ? g.startupScript : g.shutdownScript) != nil {

@@ -176,6 +176,11 @@ public struct GlobalDefs: Sendable {
     public var startupScriptTimeout: Microseconds = 10_000_000
     public var shutdownScript: ScriptCommand?
     public var shutdownScriptTimeout: Microseconds = 10_000_000
+    /// `max_auto_priority` (0: off; with no value 99) and `min_auto_priority_delay` (µs): when
+    /// the loop wakes more than the delay after its earliest timer, keepalived logs it and
+    /// raises itself one SCHED_RR step, up to the maximum.
+    public var maxAutoPriority = 0
+    public var minAutoPriorityDelay: Int64 = 1_000_000
     /// `checker_log_all_failures`: the default of every checker's `log_all_failures`.
     public var checkerLogAllFailures = false
     /// `rs_init_notifies`: a real server alive from the start gets its notify_up and FIFO line.

@@ -74,6 +74,8 @@ public final class Daemon {
     var serviceNotify: ServiceNotifyHost?
     /// The vrrp_* and checker_* scheduling last applied; nil until a configuration asked.
     var appliedScheduling: (vrrp: SchedulingSettings, checker: SchedulingSettings)?
+    /// The loop thread's SCHED_RR priority as max_auto_priority raised it (nil: not raised).
+    var autoRealtimePriority: Int?
     /// The configuration in force: the one loaded at start, or the last reload that applied.
     public internal(set) var configuration: Configuration
     var setup: VRRPSetup
@@ -212,6 +214,8 @@ public final class Daemon {
 
     public func start() {
         system.scheduling?.report = { [logger] failure in logger.warning("\(failure)") }
+        loop.lateAfter = configuration.globals.minAutoPriorityDelay
+        loop.onLate = { [unowned self] late in self.loopWasLate(by: late) }
         applyUmask(configuration.globals)
         runToEnd(configuration.globals.startupScript, timeout: configuration.globals.startupScriptTimeout, type: "startup")
         applyScheduling(configuration.globals)
@@ -237,16 +241,41 @@ public final class Daemon {
             return
         }
         appliedScheduling = wanted
-        func plan(_ s: SchedulingSettings) -> ThreadScheduling.Plan {
-            ThreadScheduling.Plan(nice: s.nice, realtimePriority: s.realtimePriority, cpus: s.cpus)
-        }
-        var failures = control.apply(loop: plan(wanted.vrrp), checkers: plan(wanted.checker))
+        autoRealtimePriority = nil
+        var failures = control.apply(loop: Self.plan(wanted.vrrp), checkers: Self.plan(wanted.checker))
         if let failure = control.lockMemory(wanted.vrrp.noSwap || wanted.checker.noSwap) { failures.append(failure) }
         let limits = [wanted.vrrp, wanted.checker].filter { $0.realtimePriority != nil }
             .map { $0.realtimeLimit ?? SchedulingSettings.defaultRealtimeLimit }
         if let failure = control.setRealtimeLimit(limits.max()) { failures.append(failure) }
         for failure in failures { logger.warning("\(failure)") }
         logger.info("Scheduling: \(Self.describe(wanted.vrrp, "loop thread (VRRP)")); \(Self.describe(wanted.checker, "checker threads"))\(control.isMemoryLocked ? "; memory locked" : "")\(limits.max().map { "; SIGXCPU after \($0 / 2) µs of real-time CPU without sleeping" } ?? "")")
+    }
+
+    static func plan(_ s: SchedulingSettings) -> ThreadScheduling.Plan {
+        ThreadScheduling.Plan(nice: s.nice, realtimePriority: s.realtimePriority, cpus: s.cpus)
+    }
+
+    /// keepalived's scheduler check: a wake more than min_auto_priority_delay late is logged,
+    /// and with max_auto_priority the loop thread goes one SCHED_RR step up (from the lowest),
+    /// to at most that priority, with keepalived's default RLIMIT_RTTIME when it was not
+    /// real-time before.
+    func loopWasLate(by late: Int64) {
+        logger.info("A thread timer expired \(late / 1_000_000).\(String(repeating: "0", count: 6 - String(late % 1_000_000).count))\(late % 1_000_000) seconds ago")
+        let globals = configuration.globals
+        guard globals.maxAutoPriority > 0, let control = system.scheduling else { return }
+        let current = autoRealtimePriority ?? globals.vrrpScheduling.realtimePriority ?? 0
+        guard current < globals.maxAutoPriority else { return }
+        let next = current == 0 ? 1 : current + 1
+        var loopPlan = Self.plan(globals.vrrpScheduling)
+        loopPlan.realtimePriority = next
+        var failures = control.apply(loop: loopPlan, checkers: Self.plan(globals.checkerScheduling))
+        if current == 0, let failure = control.setRealtimeLimit(globals.vrrpScheduling.realtimeLimit ?? SchedulingSettings.defaultRealtimeLimit) {
+            failures.append(failure)
+        }
+        for failure in failures { logger.warning("\(failure)") }
+        autoRealtimePriority = next
+        appliedScheduling = (globals.vrrpScheduling, globals.checkerScheduling)
+        logger.info("Set realtime priority \(next)")
     }
 
     static func describe(_ s: SchedulingSettings, _ who: String) -> String {

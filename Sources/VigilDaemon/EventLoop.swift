@@ -80,14 +80,26 @@ public final class EventLoop {
 
     /// One turn: wait until a descriptor is ready or the earliest deadline (at most
     /// `maxWait` µs), run the ready descriptors' handlers, then every host's due work.
+    /// Called when a wait ended more than `lateAfter` µs past the earliest deadline it waited
+    /// for: the process was not scheduled (keepalived's "A thread timer expired").
+    public var onLate: ((Int64) -> Void)?
+    public var lateAfter: Int64 = 1_000_000
+
     public func turn(maxWait: Int64 = EventLoop.maximumWait) {
         let now = clock.now()
-        let until = nextDeadline.map { $0 - now } ?? maxWait
+        let deadline = nextDeadline
+        let until = deadline.map { $0 - now } ?? maxWait
         let timeout = min(max(0, until), maxWait)
         let ready: [Int32]
         do { ready = try waiter.wait(readable: readable, writable: writable, timeout: timeout) } catch {
             onWaitError(error)
             return
+        }
+        if let onLate, let deadline {
+            // Past what the wait was asked for (a deadline already due means "at once": a
+            // host's 0 is not lateness).
+            let late = clock.now() - max(deadline, now)
+            if late > lateAfter { onLate(late) }
         }
         if !ready.isEmpty {
             let started = clock.now()

@@ -67,6 +67,7 @@ extension Daemon {
             reloadCounts.lastSuccessAt = logged.wallTime
             applyScheduling(configuration.globals)
             applyUmask(configuration.globals)
+            loop.lateAfter = configuration.globals.minAutoPriorityDelay
         }
         serviceNotify?.reloaded()
         releaseStartupPages(after: "the reload")

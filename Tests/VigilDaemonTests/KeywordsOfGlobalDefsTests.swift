@@ -114,3 +114,34 @@ import VRRP
         #expect(lvs.log.contains("TCP_CHECK on service [10.0.1.2]:tcp:80 failed after 2 retries."))
     }
 }
+
+/// keepalived's late-wake check: a wake later than min_auto_priority_delay is logged, and with
+/// max_auto_priority the loop thread climbs one SCHED_RR step per late wake, to the maximum.
+@Suite struct AutoPriorityTests {
+    @Test func lateWakesRaiseTheLoopThreadUpToTheMaximum() throws {
+        let (sim, lvs) = try Simulation.loneMaster(Configs.pair(priority: 100, globals: "max_auto_priority 2\nmin_auto_priority_delay 500000"))
+        #expect(lvs.scheduling.applied.isEmpty)
+        for _ in 0..<3 {
+            lvs.stallNextWait = 800_000
+            sim.run(2)
+        }
+        #expect(lvs.log.lines.filter { $0.text.contains("A thread timer expired 0.800000 seconds ago") }.count == 3)
+        #expect(lvs.scheduling.applied.map(\.loop.realtimePriority) == [1, 2])
+        #expect(lvs.log.contains("Set realtime priority 1") && lvs.log.contains("Set realtime priority 2"))
+        // Becoming real-time brings keepalived's RLIMIT_RTTIME with it.
+        #expect(lvs.scheduling.limits == [10_000])
+        // A wake late by less than the delay is nothing.
+        lvs.stallNextWait = 300_000
+        sim.run(2)
+        #expect(lvs.log.lines.filter { $0.text.contains("A thread timer expired") }.count == 3)
+        #expect(lvs.state("VI_1") == .master)
+    }
+
+    @Test func withoutMaxAutoPriorityOnlyTheLineIsWritten() throws {
+        let (sim, lvs) = try Simulation.loneMaster(Configs.pair(priority: 100))
+        lvs.stallNextWait = 1_200_000
+        sim.run(2)
+        #expect(lvs.log.contains("A thread timer expired 1.200000 seconds ago"))
+        #expect(lvs.scheduling.applied.isEmpty)
+    }
+}

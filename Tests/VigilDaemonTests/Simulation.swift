@@ -50,6 +50,8 @@ final class Director {
     /// Commands other than nft the daemon ran to their end (startup and shutdown scripts).
     var commandsRunNow: [(command: String, timeout: Int64)] = []
     var runNowOutcome: (String) -> (success: Bool, output: String) = { _ in (true, "") }
+    /// µs the next wait takes beyond its deadline: the process not scheduled (a loaded host).
+    var stallNextWait: Int64 = 0
     /// Every file-creation mask the daemon set, in order.
     var umasks: [UInt32] = []
     /// systemd, as the daemon sees it: what it was told, and when.
@@ -218,6 +220,10 @@ final class SimulatedWaiter: DescriptorWaiter {
     unowned let director: Director
     init(director: Director) { self.director = director }
     func wait(readable: [Int32], writable: [Int32], timeout: Int64) throws(SystemError) -> [Int32] {
+        if director.stallNextWait > 0 {
+            director.clock.current += director.stallNextWait
+            director.stallNextWait = 0
+        }
         let ready = Set(director.readyDescriptors)
         let writes = director.writableDescriptors
         return readable.filter { ready.contains($0) } + writable.filter { writes.contains($0) }
