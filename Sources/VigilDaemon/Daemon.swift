@@ -218,6 +218,7 @@ public final class Daemon {
         loop.onLate = { [unowned self] late in self.loopWasLate(by: late) }
         applyUmask(configuration.globals)
         runToEnd(configuration.globals.startupScript, timeout: configuration.globals.startupScriptTimeout, type: "startup")
+        scripts.fifos.configure(configuration.globals.notifyFIFOs)
         applyScheduling(configuration.globals)
         let now = system.clock.now()
         trackers.start(setup, at: now)

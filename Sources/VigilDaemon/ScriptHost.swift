@@ -36,14 +36,20 @@ final class ScriptHost {
         fifos = NotifyFIFOs(control: fifoControl, clock: clock, logger: logger,
                             startScript: { [unowned self] command, path, id in self.startFIFOScript(command, path: path, id: id) },
                             stopScript: { [unowned self] id in self.runner.terminate(id, now: self.clock.now()) })
-        configure(globals)
+        configureScripts(globals)
     }
 
-    /// script_user, enable_script_security and the notify FIFOs, at start and after a reload.
-    func configure(_ globals: GlobalDefs) {
+    /// script_user and enable_script_security. The FIFOs are opened by the daemon's start
+    /// (a daemon that never starts leaves no FIFO or reader behind).
+    private func configureScripts(_ globals: GlobalDefs) {
         enableScriptSecurity = globals.enableScriptSecurity
         scriptUser = globals.scriptUser.map { ($0.user, $0.group) }
         resolvedDefaultUser = nil
+    }
+
+    /// After a reload: the scripts' settings and the notify FIFOs.
+    func configure(_ globals: GlobalDefs) {
+        configureScripts(globals)
         fifos.configure(globals.notifyFIFOs)
     }
 
