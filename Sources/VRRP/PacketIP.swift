@@ -37,7 +37,10 @@ public struct VRRPIPv6Packet: Hashable, Sendable {
 /// Decodes an IPv4 packet (starting at the IP header) holding a VRRP advert. The IP header
 /// checksum is not verified: the kernel has already dropped bad ones before a raw socket
 /// sees them.
-public func decodeIPv4Packet(_ bytes: some Collection<UInt8>, v3ChecksumAsV2: Bool = false) throws(VRRPDecodeError) -> VRRPIPv4Packet {
+/// `checksumDestination`: the address the VRRPv3 pseudo-header carries instead of the packet's
+/// own destination (keepalived's old unicast checksum, which used the multicast group).
+public func decodeIPv4Packet(_ bytes: some Collection<UInt8>, v3ChecksumAsV2: Bool = false,
+                             checksumDestination: IPv4Address? = nil) throws(VRRPDecodeError) -> VRRPIPv4Packet {
     let bytes = Array(bytes)
     guard bytes.count >= 20 else { throw .truncated }
     guard bytes[0] >> 4 == 4 else { throw .badIPHeader }
@@ -52,7 +55,7 @@ public func decodeIPv4Packet(_ bytes: some Collection<UInt8>, v3ChecksumAsV2: Bo
     let source = IPv4Address(bytes: bytes[12..<16])
     let destination = IPv4Address(bytes: bytes[16..<20])
     let advert = try VRRPAdvert.decode(
-        bytes[headerLength..<totalLength], endpoints: .ipv4(source: source, destination: destination),
+        bytes[headerLength..<totalLength], endpoints: .ipv4(source: source, destination: checksumDestination ?? destination),
         v3ChecksumAsV2: v3ChecksumAsV2)
     return VRRPIPv4Packet(
         tos: bytes[1], totalLength: UInt16(totalLength), identification: UInt16(bytes[4]) << 8 | UInt16(bytes[5]),

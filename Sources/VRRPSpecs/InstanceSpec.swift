@@ -169,6 +169,10 @@ public struct InstanceSpec: Hashable, Sendable {
     public var configuredSource: IPAddress?
     public var unicastPeers: [IPAddress]
     public var unicastTTL: UInt8
+    /// keepalived's old unicast VRRPv3 checksum (`old_unicast_checksum`) and the group it
+    /// covered (vrrp_mcast_group4).
+    public var oldUnicastChecksum: OldUnicastChecksum?
+    public var oldChecksumGroup = IPv4Address(224, 0, 0, 18)
     /// The VIPs in configuration order (the order adverts list them).
     public var virtualAddresses: [VIPSpec]
     /// `virtual_ipaddress_excluded` and the VIPs beyond an advert's capacity: held with the

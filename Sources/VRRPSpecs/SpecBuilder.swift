@@ -164,6 +164,8 @@ public enum VRRPSetupBuilder {
                                 notify: NotifyCommands(i.notify))
         spec.smtpAlert = i.smtpAlert ?? globals.smtpAlertVRRP ?? globals.smtpAlert ?? false
         spec.notifyPriorityChanges = i.notifyPriorityChanges ?? group?.notifyPriorityChanges ?? globals.notifyPriorityChanges
+        spec.oldUnicastChecksum = i.oldUnicastChecksum
+        if case .v4(let group) = globals.vrrpMcastGroup4 { spec.oldChecksumGroup = group }
         if i.unicastFaultNoPeer && peers.isEmpty {
             // keepalived: "Cannot use unicast without any peers - going to fault state".
             spec.trackers.append(TrackerRule(.configuration("unicast without any peers (unicast_fault_no_peer)")))

@@ -153,6 +153,7 @@ public enum ConfigDumper {
             if let ip = i.unicastSourceIP { out.line("unicast_src_ip \(ip)") }
             if let group = i.multicastDestination { out.line("mcast_dst_ip \(group)") }
             if i.unicastFaultNoPeer { out.line("unicast_fault_no_peer") }
+            if let old = i.oldUnicastChecksum { out.line(old == .never ? "old_unicast_checksum never" : "old_unicast_checksum") }
             if !i.unicastPeers.isEmpty {
                 out.open("unicast_peer")
                 for p in i.unicastPeers {

@@ -599,11 +599,11 @@ struct Interpreter {
         "notify_stop", "notify_deleted", "notify", "notify_master_rx_lower_pri", "version", "use_vmac",
         "dont_track_primary", "accept", "no_accept", "strict_mode", "lower_prio_no_advert", "higher_prio_send_advert",
         "skip_check_adv_addr", "check_unicast_src", "down_timer_adverts", "v3_checksum_as_v2", "no_virtual_ipaddress",
-        "owner_ignore_adverts", "vmac_xmit_base", "notify_priority_changes", "mcast_dst_ip", "unicast_fault_no_peer",
+        "owner_ignore_adverts", "vmac_xmit_base", "notify_priority_changes", "mcast_dst_ip", "unicast_fault_no_peer", "old_unicast_checksum",
     ]
     static let instanceAccepted = [
         "vrf", "use_vmac_addr", "use_ipvlan", "native_ipv6", "track_bfd",
-        "track_src_ip", "old_unicast_checksum", "garp_extra_if",
+        "track_src_ip", "garp_extra_if",
         "promote_secondaries", "debug", "kernel_rx_buf_size",
         "linkbeat_use_polling", "interface_up_down_delays", "timer_expired_backup",
         "garp_group", "unicast_peer_name", "nftables_ipvs",
@@ -757,6 +757,13 @@ struct Interpreter {
             case "unicast_src_ip": i.unicastSourceIP = reader.address(s); i.unicastConfigured = true
             case "unicast_peer": if let b = reader.requireBlock(s) { i.unicastPeers += unicastPeers(b) }; i.unicastConfigured = true
             case "unicast_fault_no_peer": i.unicastFaultNoPeer = true; i.unicastConfigured = true; reader.noExtra(s, after: 0)
+            case "old_unicast_checksum":
+                i.unicastConfigured = true
+                if s.words.count < 2 { i.oldUnicastChecksum = .always; break }
+                reader.noExtra(s, after: 1)
+                if s.words[1].text == "never" { i.oldUnicastChecksum = .never } else {
+                    reader.diagnostics.error(s.words[1].location, "(\(name.text)) Unknown old_unicast_chksum mode \(s.words[1].text) - ignoring")
+                }
             case "mcast_dst_ip":
                 guard let token = reader.argument(s, 1, expecting: "a multicast address") else { break }
                 reader.noExtra(s, after: 1)

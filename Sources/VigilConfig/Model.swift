@@ -48,6 +48,11 @@ public struct Configuration: Sendable {
     }
 }
 
+/// keepalived's unicast VRRPv3 checksum before 2.0.? covered the multicast group instead of the
+/// peer's address; keepalived 2.2.7 (built with OLD_CHKSUM_COMPAT, as Debian's is) follows a peer
+/// that still sends it unless told `never`.
+public enum OldUnicastChecksum: String, Sendable, Hashable { case always, never }
+
 /// One of keepalived's notify FIFOs: made (mode 0644) when nothing is at `path`, opened for
 /// writing without blocking, and fed one line per event; `script`, when given, is started with
 /// the FIFO's path as its last argument to read it.
@@ -390,6 +395,9 @@ public struct VRRPInstance: Sendable {
     /// multicast (deprecated) or, with `unicast_fault_no_peer`, holds the instance in FAULT.
     public var unicastConfigured = false
     public var unicastFaultNoPeer = false
+    /// `old_unicast_checksum [never]`: nil (the default: new checksums, switching to the old
+    /// ones when a peer's adverts use them), `.always` (no value), `.never`.
+    public var oldUnicastChecksum: OldUnicastChecksum?
     public var unicastPeers: [UnicastPeer] = []
     public var unicastTTL: Int?
     public var garp = GARPSettings()

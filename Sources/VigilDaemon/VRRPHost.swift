@@ -44,6 +44,8 @@ final class VRRPHost: LoopHost {
         /// advert_int until its priority, addresses or source change, and encoding them (with
         /// the checksum) anew each time was a fifth of an idle master's own CPU.
         var encoded: (advert: VRRPAdvert, endpoints: VRRPEndpoints, v3AsV2: Bool, payload: [UInt8])?
+        /// Unicast VRRPv3 checksums the old way: configured, or since a peer's advert used it.
+        lazy var usesOldChecksum = spec.oldUnicastChecksum == .always
         var ipIdentification: UInt16 = 0
         var lastHeardSequence: UInt32?
 
@@ -442,7 +444,9 @@ final class VRRPHost: LoopHost {
         if let key = instance.ahKey { return sendAH(advert, to: destinations, key: key, from: instance) }
         let v3AsV2 = instance.machine.config.v3ChecksumAsV2
         for destination in destinations {
-            guard let endpoints = VRRPEndpoints(source: instance.source, destination: destination) else { continue }
+            // keepalived's old unicast VRRPv3 checksum covered the multicast group, not the peer.
+            let covered = instance.usesOldChecksum && !destination.isMulticast ? .v4(instance.spec.oldChecksumGroup) : destination
+            guard let endpoints = VRRPEndpoints(source: instance.source, destination: covered) else { continue }
             let payload: [UInt8]
             if let last = instance.encoded, last.advert == advert, last.endpoints == endpoints, last.v3AsV2 == v3AsV2 {
                 payload = last.payload
@@ -626,7 +630,7 @@ final class VRRPHost: LoopHost {
                     advert = VRRPReceivedAdvert(advert: decoded.ip.advert, source: .v4(decoded.ip.source), ttl: decoded.ip.ttl,
                                                 isMulticast: decoded.ip.destination.isMulticast)
                 } else if channel.key.family == .ipv4 {
-                    let decoded = try decodeIPv4Packet(packet.bytes, v3ChecksumAsV2: instance.machine.config.v3ChecksumAsV2)
+                    let decoded = try decodeUnicastAware(packet.bytes, instance)
                     advert = VRRPReceivedAdvert(advert: decoded.advert, source: .v4(decoded.source), ttl: decoded.ttl,
                                                 isMulticast: decoded.destination.isMulticast)
                 } else {
@@ -641,6 +645,27 @@ final class VRRPHost: LoopHost {
                 instance.stats.recordDecodeFailure(error)
                 noteRejection(error.counterName, from: packet.source, instance)
             }
+        }
+    }
+
+    /// An IPv4 advert, with keepalived's old unicast checksum when the instance uses it; one
+    /// that fails the new checksum but passes the old one switches the instance to the old
+    /// one (unless `old_unicast_checksum never`), as keepalived 2.2.7 does.
+    private func decodeUnicastAware(_ bytes: [UInt8], _ instance: Instance) throws(VRRPDecodeError) -> VRRPIPv4Packet {
+        let v3AsV2 = instance.machine.config.v3ChecksumAsV2
+        let group = instance.spec.oldChecksumGroup
+        let unicast = !instance.spec.unicastPeers.isEmpty
+        if unicast && instance.usesOldChecksum {
+            return try decodeIPv4Packet(bytes, v3ChecksumAsV2: v3AsV2, checksumDestination: group)
+        }
+        do {
+            return try decodeIPv4Packet(bytes, v3ChecksumAsV2: v3AsV2)
+        } catch .badChecksum where unicast && instance.spec.oldUnicastChecksum == nil {
+            guard let decoded = try? decodeIPv4Packet(bytes, v3ChecksumAsV2: v3AsV2, checksumDestination: group),
+                  decoded.destination != group else { throw .badChecksum }
+            instance.usesOldChecksum = true
+            logger.info("(\(instance.name)) Setting unicast VRRPv3 checksum to old version")
+            return decoded
         }
     }
 

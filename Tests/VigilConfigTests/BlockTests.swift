@@ -156,6 +156,9 @@ import Addressing
         #expect(unicast?.multicastDestination == nil && messages.contains("(VI_1) multicast destination specified with unicast - ignoring"))
         let deprecated = "(VI_1) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration."
         #expect(instance("unicast_src_ip 10.0.0.1").1.contains(deprecated))
+        #expect(instance("old_unicast_checksum").0?.oldUnicastChecksum == .always)
+        #expect(instance("old_unicast_checksum never").0?.oldUnicastChecksum == .never)
+        #expect(instance("old_unicast_checksum sometimes").1.contains("(VI_1) Unknown old_unicast_chksum mode sometimes - ignoring"))
         let (faulting, quiet) = instance("unicast_src_ip 10.0.0.1\n    unicast_fault_no_peer")
         #expect(faulting?.unicastFaultNoPeer == true && !quiet.contains(deprecated) && !quiet.contains { $0.contains("not acted on") })
     }

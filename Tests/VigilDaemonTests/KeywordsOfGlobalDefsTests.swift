@@ -145,3 +145,41 @@ import VRRP
         #expect(lvs.scheduling.applied.isEmpty)
     }
 }
+
+/// keepalived's old unicast VRRPv3 checksum (over the multicast group, not the peer): sent with
+/// `old_unicast_checksum`, followed when a peer uses it, refused with `never`.
+@Suite struct OldUnicastChecksumTests {
+    static func unicast(_ priority: Int, me: String, peer: String, old: String = "") -> String {
+        Configs.pair(priority: priority, instanceExtra: """
+            version 3
+            unicast_src_ip \(me)
+            unicast_peer {
+                \(peer)
+            }
+            \(old)
+            """)
+    }
+
+    @Test(arguments: ["", "old_unicast_checksum never"])
+    func aPeerWithTheOldChecksum(local: String) throws {
+        let sim = Simulation()
+        let old = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        let new = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        try old.start(Self.unicast(100, me: "10.0.0.41", peer: "10.0.0.42", old: "old_unicast_checksum"))
+        sim.run(5)
+        try new.start(Self.unicast(95, me: "10.0.0.42", peer: "10.0.0.41", old: local))
+        sim.run(10)
+        #expect(old.state("VI_1") == .master)
+        if local.isEmpty {
+            // Followed: one master, and lvs02 now answers with the old checksum too.
+            #expect(new.state("VI_1") == .backup)
+            #expect(new.log.contains("(VI_1) Setting unicast VRRPv3 checksum to old version"))
+            #expect(new.instance("VI_1")?.usesOldChecksum == true)
+        } else {
+            // Refused, as keepalived with `never`: every advert is a checksum error.
+            #expect(new.state("VI_1") == .master)
+            #expect(!new.log.contains("Setting unicast VRRPv3 checksum to old version"))
+            #expect(new.metric(#"vigil_vrrp_receive_errors_total{iname="VI_1",reason="checksum_error"}"#, in: sim) ?? 0 > 0)
+        }
+    }
+}
