@@ -199,3 +199,35 @@ import Testing
         }
     }
 }
+
+/// keepalived's old unicast VRRPv3 checksum against keepalived 2.2.7: lvs01 (keepalived) sends
+/// it because its configuration says so; Vigil on lvs02 follows it, stays backup, and takes
+/// over when lvs01 dies.
+@Suite(.serialized) struct OldChecksumLabTests {
+    static func edit(_ text: String) -> String {
+        let lvs01 = text.contains("router_id lvs01")
+        return text.replacingOccurrences(of: "    advert_int 1\n", with: """
+                advert_int 1
+                version 3
+                unicast_src_ip 172.16.10.\(lvs01 ? 41 : 42)
+                unicast_peer {
+                    172.16.10.\(lvs01 ? 42 : 41)
+                }
+            \(lvs01 ? "    old_unicast_checksum\n" : "")
+            """).replacingOccurrences(of: "    authentication {\n        auth_type PASS\n        auth_pass 11111\n    }\n", with: "")
+    }
+
+    @Test func vigilFollowsKeepalivedsOldChecksum() throws {
+        try withVariantLab("oldsum", Self.edit) { lab in
+            try lab.start("lvs01", "keepalived")
+            #expect(lab.wait(8) { lab.holders() == ["lvs01"] }, "\(lab.holders())")
+            try lab.start("lvs02", "vigil")
+            #expect(lab.wait(5) { lab.log("lvs02").contains("(VI_1) Setting unicast VRRPv3 checksum to old version") }, "\(lab.log("lvs02").suffix(2000))")
+            usleep(3_000_000)
+            #expect(lab.holders() == ["lvs01"], "one master: \(lab.holders())\n\(lab.log("lvs02").suffix(2000))")
+            #expect(!lab.log("lvs02").contains("Entering MASTER STATE"))
+            lab.lab(["kill", "lvs01"])
+            #expect(lab.wait(6) { lab.holders().contains("lvs02") }, "\(lab.holders())")
+        }
+    }
+}
