@@ -19,9 +19,12 @@ public protocol HostProbe {
     func iproute2File(_ name: String) -> String?
     /// CPUs online (sysconf(_SC_NPROCESSORS_ONLN)); nil when unknown.
     var onlineCPUs: Int? { get }
+    /// A loopback interface (IFF_LOOPBACK), which keepalived refuses for VRRP.
+    func isLoopback(_ name: String) -> Bool
 }
 
 extension HostProbe {
+    public func isLoopback(_ name: String) -> Bool { false }
     public func interfaceMTU(_ name: String) -> Int? { nil }
     public func resolveHost(_ name: String) -> IPAddress? { nil }
     public func iproute2File(_ name: String) -> String? { nil }
@@ -103,6 +106,15 @@ public struct LocalHost: HostProbe {
         return n > 0 ? n : nil
     }
     public func interfaceExists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
+    public func isLoopback(_ name: String) -> Bool {
+        guard !name.contains("/"), let file = fopen("/sys/class/net/\(name)/flags", "r") else { return false }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 32)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return false }
+        let text = String(String(cString: buffer).filter { !$0.isWhitespace })
+        guard text.hasPrefix("0x"), let flags = Int(text.dropFirst(2), radix: 16) else { return false }
+        return flags & 0x8 != 0
+    }
     public func interfaceMTU(_ name: String) -> Int? {
         guard !name.contains("/"), let file = fopen("/sys/class/net/\(name)/mtu", "r") else { return nil }
         defer { fclose(file) }
@@ -177,6 +189,9 @@ public enum HostChecks {
         for instance in config.instances {
             if let name = instance.interface {
                 require(name, at: instance.interfaceLocation ?? instance.location, for: "vrrp_instance \(instance.name)")
+                if host.isLoopback(name) {
+                    diagnostics.error(instance.interfaceLocation ?? instance.location, "(\(instance.name)) cannot use a loopback interface (\(name)) for vrrp - ignoring")
+                }
             }
             for address in instance.virtualAddresses + instance.excludedAddresses {
                 if let device = address.device { require(device, at: address.location, for: "address \(address.address)") }

@@ -83,7 +83,7 @@ struct Interpreter {
         "smtp_helo_name", "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker", "no_checker_emails", "no_email_faults",
         "enable_script_security", "script_user", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
         "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "fifo_write_vrrp_states_on_reload",
-        "vrrp_notify_priority_changes", "log_unknown_vrids", "umask", "rs_init_notifies", "checker_log_all_failures", "max_auto_priority", "min_auto_priority_delay", "startup_script", "startup_script_timeout",
+        "vrrp_notify_priority_changes", "log_unknown_vrids", "umask", "rs_init_notifies", "checker_log_all_failures", "max_auto_priority", "min_auto_priority_delay", "random_seed", "startup_script", "startup_script_timeout",
         "shutdown_script", "shutdown_script_timeout", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
         "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
         "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
@@ -112,7 +112,7 @@ struct Interpreter {
         "vrrp_netlink_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
         "lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
         "process_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier",
-        "vmac_addr_prefix", "random_seed",
+        "vmac_addr_prefix",
         "include_check",
         "data_use_instance", "state_dump_file", "stats_dump_file", "json_dump_file", "json_version",
         "linkbeat_use_polling", "linkbeat_interfaces", "net_namespace", "net_namespace_ipvs",
@@ -238,6 +238,12 @@ struct Interpreter {
             case "log_unknown_vrids": g.logUnknownVRIDs = true; reader.noExtra(s, after: 0)
             case "umask": if let mask = fileCreationMask(s) { g.umask = mask }
             case "rs_init_notifies": g.rsInitNotifies = reader.boolean(s) ?? g.rsInitNotifies
+            case "random_seed":
+                // The preprocessor seeds ${_RANDOM} with it from this line on.
+                if s.words.count < 2 || UInt32(s.words[1].text) == nil {
+                    reader.diagnostics.error(s.location, "random_seed \(s.words.count > 1 ? s.words[1].text : "") invalid", klass: .general)
+                }
+                reader.noExtra(s, after: 1)
             case "checker_log_all_failures": g.checkerLogAllFailures = reader.boolean(s) ?? g.checkerLogAllFailures
             case "max_auto_priority":
                 guard s.words.count > 1 else { g.maxAutoPriority = 99; break }

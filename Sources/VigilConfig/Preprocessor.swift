@@ -83,6 +83,9 @@ public struct Preprocessor {
 
     private var definitions: [String: String] = [:]
     private var includeStack: [String] = []
+    /// `${_RANDOM}`'s generator: seeded by a `random_seed N` line from that line on (so a
+    /// file's random values repeat), else from the system's randomness.
+    private var randomSeed: UInt64?
 
     public init(fileSystem: any ConfigFileSystem = LocalFileSystem(), configID: String?) {
         self.fileSystem = fileSystem
@@ -96,6 +99,7 @@ public struct Preprocessor {
                                                          into consumer: inout Consumer) {
         definitions = [:]
         includeStack = []
+        randomSeed = nil
         guard let bytes = fileSystem.read(mainFile) else {
             diagnostics.error(.unknown(mainFile), "configuration file not found or not readable", klass: .fatal)
             return
@@ -163,6 +167,7 @@ public struct Preprocessor {
                 }
             }
 
+            noteRandomSeed(line)
             if line.contains(UInt8(ascii: "$")) {
                 let substituted = substitute(String(decoding: line, as: UTF8.self), file: file)
                 for expanded in Array(substituted.utf8).split(separator: 0x0A, omittingEmptySubsequences: false) {
@@ -248,7 +253,7 @@ public struct Preprocessor {
 
     /// Replaces `${NAME}` and `$NAME` with their definitions; unknown names stay as written,
     /// as in keepalived (scripts legitimately contain shell `$VARS`).
-    private func substitute(_ line: String, file: String) -> String {
+    private mutating func substitute(_ line: String, file: String) -> String {
         guard line.contains("$") else { return line }
         let chars = Array(line)
         var result = ""
@@ -276,12 +281,41 @@ public struct Preprocessor {
         return result
     }
 
-    private func builtin(_ name: String, file: String) -> String? {
+    private mutating func builtin(_ name: String, file: String) -> String? {
         switch name {
         case "_PWD": return directory(of: file)
         case "_INSTANCE": return configID
-        default: return nil
+        case "_HASH": return "#"
+        case "_BANG": return "!"
+        default:
+            // keepalived's ${_RANDOM [MIN [MAX]]}: MIN 0 and MAX 32767 by default.
+            let words = name.split(separator: " ")
+            guard words.first == "_RANDOM", words.count <= 3 else { return nil }
+            let low = words.count > 1 ? UInt64(words[1]) : 0
+            let high = words.count > 2 ? UInt64(words[2]) : 32767
+            guard let low, let high, low <= high else { return nil }
+            return String(low + nextRandom() % (high - low + 1))
         }
+    }
+
+    /// `random_seed N` (keepalived seeds `${_RANDOM}` with it); its value is checked by the
+    /// interpreter, here only read.
+    private mutating func noteRandomSeed(_ line: ArraySlice<UInt8>) {
+        let words = line.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
+        guard words.count >= 2, words[0].elementsEqual("random_seed".utf8),
+              let seed = UInt64(String(decoding: words[1], as: UTF8.self)) else { return }
+        randomSeed = seed
+    }
+
+    /// SplitMix64 from the seed, or the system's generator without one.
+    private mutating func nextRandom() -> UInt64 {
+        guard var state = randomSeed else { return UInt64.random(in: 0...UInt64.max) }
+        state &+= 0x9E37_79B9_7F4A_7C15
+        randomSeed = state
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     private func isNameByte(_ c: UInt8) -> Bool {

@@ -22,6 +22,18 @@ struct FakeHost: HostProbe {
     var searchPath: [String] { ["/bin"] }
     var cpus: Int?
     var onlineCPUs: Int? { cpus }
+    var loopbacks: Set<String> = ["lo"]
+    func isLoopback(_ name: String) -> Bool { loopbacks.contains(name) }
+}
+
+/// keepalived refuses a loopback interface for VRRP (exit 5); -t said nothing before.
+@Test func aLoopbackInterfaceIsRefused() {
+    var host = FakeHost()
+    host.interfaces.insert("lo")
+    let (_, d) = load("vrrp_instance VI_1 {\n    interface lo\n    virtual_router_id 1\n    priority 100\n    virtual_ipaddress {\n        10.0.0.100/24\n    }\n}\n", host: host)
+    #expect(d.contains { $0.severity == .error && $0.message == "(VI_1) cannot use a loopback interface (lo) for vrrp - ignoring" })
+    let (_, fine) = load("vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    priority 100\n    virtual_ipaddress {\n        10.0.0.100/24\n    }\n}\n", host: host)
+    #expect(!fine.contains { $0.message.contains("loopback") })
 }
 
 @Suite struct HostCheckTests {

@@ -153,3 +153,40 @@ func problems(_ d: [Diagnostic]) -> [Diagnostic] { d.filter { $0.klass != .note 
         #expect(d.contains { $0.message.contains("nested more than") })
     }
 }
+
+/// keepalived's built-in definitions beside _PWD and _INSTANCE: $_HASH, $_BANG, ${_RANDOM}.
+@Suite struct BuiltinDefinitionTests {
+    static func config(seed: String) -> String {
+        """
+        global_defs {
+            \(seed)
+            router_id r${_RANDOM 5 9}
+            notification_email_from a$_HASH$_BANG@example.com
+            smtp_helo_name h$_RANDOM
+        }
+        """
+    }
+
+    @Test func randomHashAndBang() {
+        for _ in 0..<20 {
+            let (config, d) = load(Self.config(seed: ""))
+            #expect(problems(d).isEmpty, "\(d)")
+            let id = config.globals.routerID ?? ""
+            #expect(["r5", "r6", "r7", "r8", "r9"].contains(id), "\(id)")
+            #expect(config.globals.notificationEmailFrom == "a#!@example.com")
+            #expect(Int(config.globals.smtpHeloName?.dropFirst() ?? "").map { (0...32767).contains($0) } == true)
+        }
+    }
+
+    /// random_seed makes the values after it repeat from one load (a reload) to the next.
+    @Test func aSeedRepeatsTheValues() {
+        let first = load(Self.config(seed: "random_seed 42")).0.globals
+        for _ in 0..<5 {
+            let again = load(Self.config(seed: "random_seed 42")).0.globals
+            #expect(again.routerID == first.routerID && again.smtpHeloName == first.smtpHeloName)
+        }
+        let (_, d) = load("global_defs {\n    random_seed x\n}\n")
+        #expect(d.contains { $0.severity == .error && $0.message == "random_seed x invalid" })
+        #expect(!d.contains { $0.message.contains("not acted on") })
+    }
+}
