@@ -271,7 +271,7 @@ public enum LVSSpecBuilder {
         case .address(let address, let port):
             return [.address(proto, address, port: UInt16(clamping: port))]
         case .fwmark(let mark):
-            let v6 = vs.realServers.first?.address.isV6 ?? false
+            let v6 = vs.ipFamily.map { $0 == .ipv6 } ?? vs.realServers.first?.address.isV6 ?? false
             return [.fwmark(mark, family: v6 ? .ipv6 : .ipv4)]
         case .group(let name):
             guard let group = config.virtualServerGroups.first(where: { $0.name == name }) else { return [] }
@@ -279,7 +279,7 @@ public enum LVSSpecBuilder {
             for entry in group.entries {
                 switch entry {
                 case .fwmark(let mark):
-                    let v6 = vs.realServers.first?.address.isV6 ?? false
+                    let v6 = vs.ipFamily.map { $0 == .ipv6 } ?? vs.realServers.first?.address.isV6 ?? false
                     keys.append(.fwmark(mark, family: v6 ? .ipv6 : .ipv4))
                 case .address(let address, let rangeEnd, let port):
                     let base = address

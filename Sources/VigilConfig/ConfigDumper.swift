@@ -242,6 +242,7 @@ public enum ConfigDumper {
             }
             out.open(header)
             out.line("delay_loop \(formatSeconds(vs.delayLoop))")
+            if let family = vs.ipFamily { out.line("ip_family \(family == .ipv6 ? "inet6" : "inet")") }
             out.line("lb_algo \(vs.scheduler)")
             out.line("lb_kind \(vs.method.rawValue)")
             if case .fwmark = vs.key {} else { out.line("protocol \(vs.proto.rawValue)") }

@@ -1371,9 +1371,9 @@ struct Interpreter {
         "quorum_down", "sorry_server", "sorry_server_inhibit", "alpha", "omega", "inhibit_on_failure",
         "ha_suspend", "virtualhost", "connect_timeout", "retry", "delay_before_retry", "warmup", "weight",
         "real_server", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback",
-        "hashed", "vigil_announce", "smtp_alert",
+        "hashed", "vigil_announce", "smtp_alert", "ip_family",
     ]
-    static let virtualServerAccepted = ["snmp_name", "ip_family", "sorry_server_lvs_method", "nftables"]
+    static let virtualServerAccepted = ["snmp_name", "sorry_server_lvs_method", "nftables"]
     static let schedulers = ["rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"]
 
     mutating func virtualServer(_ s: Statement, _ block: [Statement]) {
@@ -1400,6 +1400,22 @@ struct Interpreter {
             if s.keyword != "real_server" { reader.forbidBlock(s) }
             switch s.keyword {
             case "delay_loop": if let v = reader.timer(s, min: 1) { vs.delayLoop = v }
+            case "ip_family":
+                guard let t = reader.argument(s, 1, expecting: "inet or inet6") else { break }
+                reader.noExtra(s, after: 1)
+                let family: AddressFamily
+                switch t.text {
+                case "inet": family = .ipv4
+                case "inet6": family = .ipv6
+                default:
+                    reader.diagnostics.error(t.location, "unknown address family \(t.text)")
+                    continue
+                }
+                if case .address(let address, _) = vs.key, address.family != family {
+                    reader.diagnostics.error(t.location, "Virtual server specified family \(t.text) conflicts with server family")
+                    continue
+                }
+                vs.ipFamily = family
             case "lb_algo", "lvs_sched":
                 guard let t = reader.argument(s, expecting: "a scheduler (\(Self.schedulers.joined(separator: " ")))") else { break }
                 if Self.schedulers.contains(t.text) { vs.scheduler = t.text; vs.schedulerSet = true }

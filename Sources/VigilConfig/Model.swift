@@ -620,6 +620,8 @@ public struct RealServer: Sendable {
 public struct VirtualServer: Sendable {
     public var key: VirtualServerKey
     public var location: SourceLocation
+    /// `ip_family inet|inet6`: the family of a fwmark service (nil: its first real server's).
+    public var ipFamily: AddressFamily?
     /// nil: `smtp_alert_checker`, else global `smtp_alert`, else off.
     public var smtpAlert: Bool?
     public var delayLoop: Microseconds = 60_000_000

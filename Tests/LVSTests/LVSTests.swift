@@ -27,6 +27,31 @@ private func weights(_ table: IPVSTable) -> [String: Int32] {
 private func dest(_ text: String, _ port: UInt16) -> IPVSDestinationKey { IPVSDestinationKey(IPAddress(text)!, port: port) }
 
 @Suite struct SpecBuilderTests {
+    /// ip_family: a fwmark service that tunnels to IPv4 real servers is still IPv6 when it says
+    /// so (IPVS tunnels across families); a family that contradicts the address is an error.
+    @Test func ipFamilyDecidesAFwmarkService() throws {
+        let list = try specs("""
+        virtual_server fwmark 7 {
+            ip_family inet6
+            lb_algo rr
+            lb_kind TUN
+            real_server 192.168.0.3 80 {
+            }
+        }
+        virtual_server fwmark 8 {
+            lb_algo rr
+            lb_kind DR
+            real_server 192.168.0.2 80 {
+            }
+        }
+        """)
+        #expect(list[0].services[0].key == .fwmark(7, family: .ipv6))
+        #expect(list[1].services[0].key == .fwmark(8, family: .ipv4))
+        let (_, d) = ConfigLoader.load(text: "virtual_server 10.0.0.1 80 {\n    ip_family inet6\n}\nvirtual_server fwmark 1 {\n    ip_family ipx\n}\n")
+        #expect(d.all.contains { $0.message == "Virtual server specified family inet6 conflicts with server family" })
+        #expect(d.all.contains { $0.message == "unknown address family ipx" })
+    }
+
     @Test func serviceSettingsFollowKeepalived() throws {
         let list = try specs("""
         virtual_server 10.0.0.1 80 {
