@@ -254,16 +254,9 @@ struct Interpreter {
                 reader.noExtra(s, after: 1)
                 g.maxAutoPriority = max(0, value)
             case "min_auto_priority_delay":
-                guard s.words.count > 1 else {
-                    reader.diagnostics.error(s.location, "min_auto_priority_delay requires delay time", klass: .general)
-                    break
+                if let value = wholeNumber(s, in: 1...10_000_000, missing: "min_auto_priority_delay requires delay time") {
+                    g.minAutoPriorityDelay = Int64(value)
                 }
-                guard let value = Int(s.words[1].text), (1...10_000_000).contains(value) else {
-                    reader.diagnostics.error(s.words[1].location, "min_auto_priority_delay '\(s.words[1].text)' must be in [1, 10000000] - ignoring", klass: .general)
-                    break
-                }
-                reader.noExtra(s, after: 1)
-                g.minAutoPriorityDelay = Int64(value)
             case "startup_script", "shutdown_script":
                 let type = s.keyword == "startup_script" ? "startup" : "shutdown"
                 if (type == "startup" ? g.startupScript : g.shutdownScript) != nil {
@@ -274,17 +267,8 @@ struct Interpreter {
                     if type == "startup" { g.startupScript = command } else { g.shutdownScript = command }
                 }
             case "startup_script_timeout", "shutdown_script_timeout":
-                let type = s.keyword == "startup_script_timeout" ? "startup" : "shutdown"
-                guard s.words.count > 1 else {
-                    reader.diagnostics.error(s.location, "\(type)_script_timeout requires value", klass: .general)
-                    break
-                }
-                guard let seconds = Int(s.words[1].text), (1...1000).contains(seconds) else {
-                    reader.diagnostics.error(s.words[1].location, "\(type)_script_timeout '\(s.words[1].text)' must be in [1, 1000] - ignoring", klass: .general)
-                    break
-                }
-                reader.noExtra(s, after: 1)
-                if type == "startup" { g.startupScriptTimeout = Int64(seconds) * 1_000_000 } else { g.shutdownScriptTimeout = Int64(seconds) * 1_000_000 }
+                guard let seconds = wholeNumber(s, in: 1...1000, missing: "\(s.keyword) requires value") else { break }
+                if s.keyword == "startup_script_timeout" { g.startupScriptTimeout = Int64(seconds) * 1_000_000 } else { g.shutdownScriptTimeout = Int64(seconds) * 1_000_000 }
             case "vrrp_notify_priority_changes": g.notifyPriorityChanges = reader.boolean(s) ?? g.notifyPriorityChanges
             case "vrrp_version":
                 if let v = reader.integer(s, in: 2...3, what: "2 or 3") { g.vrrpVersion = v }
@@ -383,6 +367,22 @@ struct Interpreter {
             g.notifyFIFOs[kind] = nil
         }
         config.globals = g
+    }
+
+    /// One whole number in `range`, with keepalived's words for a missing or out-of-range value
+    /// ("KEYWORD 'V' must be in [A, B] - ignoring").
+    mutating func wholeNumber(_ s: Statement, in range: ClosedRange<Int>, missing: String) -> Int? {
+        guard s.words.count > 1 else {
+            reader.diagnostics.error(s.location, missing, klass: .general)
+            return nil
+        }
+        let word = s.words[1]
+        guard let value = Int(word.text), range.contains(value) else {
+            reader.diagnostics.error(word.location, "\(s.keyword) '\(word.text)' must be in [\(range.lowerBound), \(range.upperBound)] - ignoring", klass: .general)
+            return nil
+        }
+        reader.noExtra(s, after: 1)
+        return value
     }
 
     /// keepalived's `umask`: a number (0177, 0x7f, 127) or bits joined by `|` (IWGRP|IWOTH),
