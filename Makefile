@@ -5,7 +5,7 @@ SWIFT ?= swift
 # kernel lab's (QEMU guest with Debian's kernel, where IPVS is tested;
 # gcc and libc6-dev build the benchmarks' static helper, contrib/bench/benchtool.c).
 DEB_PACKAGES := libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libssl-dev keepalived iproute2 tcpdump ipvsadm iputils-ping python3 prometheus nftables dnsmasq-base openssl libpcre2-dev procps frr libpam-modules bird2 \
-	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev strace
+	qemu-system-x86 busybox-static cpio kmod xz-utils gcc libc6-dev
 
 .PHONY: all build release test unit integration kernel-lab demo demo-ecmp deps fuzz faults bench bench-config bench-ipvs bench-tcpcheck bench-httpget bench-sslget bench-jitter bench-reload bench-status clean
 

@@ -22,6 +22,14 @@
  *       (IP protocol 112) sent or received on IFNAME for SECONDS, one "S.NNNNNNNNN" a line: the
  *       advert-jitter benchmark's wire (busybox has no tcpdump). An ETH_P_ALL packet socket, so
  *       a dummy interface's outgoing packets are seen too.
+ *   benchtool nlcount IFNAME
+ *       Counts the netlink requests (messages with NLM_F_REQUEST) every process of the network
+ *       namespace sends, as an nlmon device IFNAME shows them, until SIGINT or SIGTERM; then
+ *       prints "GENL RTNL OTHER DROPPED": requests to generic netlink (IPVS, and the family
+ *       lookups), to rtnetlink, to any other protocol, and the packets the socket dropped (the
+ *       counts mean nothing unless that is 0). Messages, not syscalls: one sendmsg may carry a
+ *       batch. It replaces strace for the reload benchmark: nothing is traced, so the daemon
+ *       runs at its own speed, and a socket opened and closed within the window is counted too.
  *   benchtool acceptor PORT ADDR...
  *       Listens on every ADDR:PORT, accepts and closes at once (epoll, accept4 in a loop).
  *   benchtool acceptor --http PORT ADDR...
@@ -49,6 +57,7 @@
 #include <unistd.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/netlink.h>
 #include <net/if.h>
 
 #include "acceptor.h"
@@ -249,6 +258,57 @@ static int adverts(const char *ifname, long seconds) {
     }
 }
 
+static int nlcount(const char *ifname) {
+    int s = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (s < 0) return die("socket(AF_PACKET)");
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = (int)if_nametoindex(ifname)};
+    if (sll.sll_ifindex == 0) return die(ifname);
+    if (bind(s, (struct sockaddr *)&sll, sizeof sll) < 0) return die("bind(AF_PACKET)");
+    int size = 32 << 20;
+    if (setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) setsockopt(s, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop, NULL);
+    int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
+    if (sfd < 0) return die("signalfd");
+    long long genl = 0, rtnl = 0, other = 0;
+    static unsigned char packet[1 << 18];
+    for (int stopping = 0;;) {
+        struct pollfd p[2] = {{.fd = s, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+        /* After the signal, drain what is queued, then stop. */
+        if (poll(p, 2, stopping ? 0 : -1) < 0 && errno != EINTR) return die("poll");
+        if (p[1].revents & POLLIN) stopping = 1;
+        if (!(p[0].revents & POLLIN)) {
+            if (stopping) break;
+            continue;
+        }
+        struct sockaddr_ll from;
+        socklen_t fromlen = sizeof from;
+        ssize_t n = recvfrom(s, packet, sizeof packet, MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+        if (n < 0) continue;
+        if (n > (ssize_t)sizeof packet) n = sizeof packet;
+        unsigned protocol = ntohs(from.sll_protocol);
+        for (ssize_t at = 0; at + (ssize_t)sizeof(struct nlmsghdr) <= n;) {
+            struct nlmsghdr h;
+            memcpy(&h, packet + at, sizeof h);
+            if (h.nlmsg_len < sizeof h) break;
+            if (h.nlmsg_flags & NLM_F_REQUEST) {
+                if (protocol == NETLINK_GENERIC) genl++;
+                else if (protocol == NETLINK_ROUTE) rtnl++;
+                else other++;
+            }
+            at += NLMSG_ALIGN(h.nlmsg_len);
+        }
+    }
+    struct tpacket_stats stats = {0};
+    socklen_t len = sizeof stats;
+    getsockopt(s, SOL_PACKET, PACKET_STATISTICS, &stats, &len);
+    printf("%lld %lld %lld %u\n", genl, rtnl, other, stats.tp_drops);
+    return 0;
+}
+
 /* ---- acceptor ------------------------------------------------------------------------------ */
 
 static const char page[] = "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: 15\r\n\r\n<html>ok</html>";
@@ -308,6 +368,7 @@ int main(int argc, char **argv) {
         return waitlog(argv[2], argv[3], atol(argv[4]), argc >= 6 ? atoi(argv[5]) : 0);
     if (argc == 4 && strcmp(argv[1], "waitexit") == 0) return waitexit(atoi(argv[2]), atol(argv[3]));
     if (argc == 3 && strcmp(argv[1], "cputicks") == 0) return cputicks(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "nlcount") == 0) return nlcount(argv[2]);
     if (argc == 4 && strcmp(argv[1], "adverts") == 0) return adverts(argv[2], atol(argv[3]));
     if (argc >= 5 && strcmp(argv[1], "acceptor") == 0 && strcmp(argv[2], "--http") == 0)
         return acceptor(atoi(argv[3]), argc - 4, argv + 4, 1);

@@ -3,7 +3,7 @@
 # configuration (contrib/bench/gen_config.py), keepalived 2.2.7 (Debian's) against Vigil, in
 # one boot of the kernel lab (QEMU TCG, 1 vCPU, Debian 12's kernel with IPVS), alternating the
 # daemons ROUNDS times. For each: the time from SIGHUP of an unchanged file until the daemon
-# reports the reload done, the generic-netlink (IPVS) messages it sends for it (strace; target
+# reports the reload done, the generic-netlink (IPVS) requests it sends for it (an nlmon device; target
 # 0), and the time from SIGHUP of a file with one more virtual server until the daemon reports
 # it done and until ipvsadm shows the new service whole. See reload.guest.sh for how.
 #
@@ -14,8 +14,7 @@
 #
 # Environment: SERVICES (500), REALS (8), INSTANCES (50), DELAY_LOOP (60), SETTLE (8 s),
 # ROUNDS (2; medians reported), VIGIL_BIN_DIR (.build/release), REFERENCE_ONLY=1,
-# KERNEL_LAB_TIMEOUT (1200), CC. Needs root, python3, a C compiler and libc6-dev, keepalived and
-# strace.
+# KERNEL_LAB_TIMEOUT (1200), CC. Needs root, python3, a C compiler and libc6-dev and keepalived.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SERVICES=${SERVICES:-500}
@@ -32,8 +31,7 @@ bench_init reload
 bench_need_root
 bench_find_cc
 [ -x "$keepalived" ] || die "no $keepalived (apt-get install keepalived)"
-strace=$(command -v strace) || die "no strace (apt-get install strace)"
-extra_bins="$keepalived $strace"
+extra_bins="$keepalived"
 bench_need_vigil
 
 bench_make_work reload

@@ -37,7 +37,8 @@ HOST_PKGS=(qemu-system-x86 busybox-static cpio kmod ipvsadm xz-utils)
 SCHEDULERS=(rr wrr lc wlc lblc lblcr dh sh sed nq mh fo ovf twos)
 # Other modules a guest test may want (own namespaces joined by a bridge, dummy interfaces).
 # Loaded on demand by the kernel (request_module) or by the test with modprobe.
-OTHER_MODULES=(crc32c_generic ip_vs veth bridge dummy macvlan)
+# nlmon: the reload benchmark counts every netlink request of the namespace through it.
+OTHER_MODULES=(crc32c_generic ip_vs veth bridge dummy macvlan nlmon)
 
 say() { echo "kernel-lab: $*" >&2; }
 die() { echo "kernel-lab: error: $*" >&2; exit 1; }
@@ -78,8 +79,10 @@ if [ -z "$pkg" ]; then
 fi
 kver=${pkg#linux-image-}
 kdir=$CACHE/kernels/$kver
+# The extraction is redone when the list of modules it keeps changes.
+modules_stamp="${OTHER_MODULES[*]} ${SCHEDULERS[*]}"
 
-if [ ! -e "$kdir/.done" ]; then
+if [ "$(cat "$kdir/.done" 2>/dev/null)" != "$modules_stamp" ]; then
     say "fetching $pkg"
     rm -rf "$kdir"
     # The sandbox user _apt could not write into our private temp dir; download as root.
@@ -117,7 +120,7 @@ if [ ! -e "$kdir/.done" ]; then
     cp "$TMP/x/boot/vmlinuz-$kver" "$kdir/vmlinuz"
     dpkg-deb -f "$TMP"/"$pkg"_*.deb Version >"$kdir/version"
     rm -rf "$TMP/x" "$TMP"/*.deb
-    touch "$kdir/.done"
+    echo "$modules_stamp" >"$kdir/.done"
 fi
 echo "$pkg" >"$CACHE/kernel-pkg"
 
