@@ -47,7 +47,10 @@ public enum ConfigLoader {
         HostChecks.resolveSMTPServer(&config, host: host, &diagnostics)
         HostChecks.checkCPUAffinity(&config, host: host, &diagnostics)
         NotActedOn.report(config, &diagnostics)
-        if let host { HostChecks.check(config, host: host, &diagnostics) }
+        if let host {
+            HostChecks.check(config, host: host, &diagnostics)
+            HostChecks.dropLoopbackInterfaces(&config, host: host, &diagnostics)
+        }
         AdvertCapacity.fit(&config, mtu: { host?.interfaceMTU($0) }, &diagnostics)
         return (config, diagnostics)
     }

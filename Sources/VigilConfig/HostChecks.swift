@@ -174,6 +174,21 @@ public enum HostChecks {
     /// personal bin directories for scripts that run as another user).
     public static let scriptSearchPath = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
 
+    /// keepalived's `interface lo`: the interface is dropped with an error and, without unicast
+    /// peers, the instance then has none ("Unknown interface!"): keepalived's VRRP process exits
+    /// at start and a reload is refused, and so does Vigil (the spec builder finds no interface).
+    public static func dropLoopbackInterfaces(_ config: inout Configuration, host: any HostProbe, _ diagnostics: inout DiagnosticSink) {
+        for index in config.instances.indices {
+            guard let name = config.instances[index].interface, host.isLoopback(name) else { continue }
+            let instance = config.instances[index]
+            diagnostics.error(instance.interfaceLocation ?? instance.location, "(\(instance.name)) cannot use a loopback interface (\(name)) for vrrp - ignoring")
+            config.instances[index].interface = nil
+            if instance.unicastPeers.isEmpty {
+                diagnostics.error(instance.location, "(\(instance.name)) Unknown interface!")
+            }
+        }
+    }
+
     public static func check(_ config: Configuration, host: any HostProbe, _ diagnostics: inout DiagnosticSink) {
         checkInterfaces(config, host: host, &diagnostics)
         checkScripts(config, host: host, &diagnostics)
@@ -189,9 +204,6 @@ public enum HostChecks {
         for instance in config.instances {
             if let name = instance.interface {
                 require(name, at: instance.interfaceLocation ?? instance.location, for: "vrrp_instance \(instance.name)")
-                if host.isLoopback(name) {
-                    diagnostics.error(instance.interfaceLocation ?? instance.location, "(\(instance.name)) cannot use a loopback interface (\(name)) for vrrp - ignoring")
-                }
             }
             for address in instance.virtualAddresses + instance.excludedAddresses {
                 if let device = address.device { require(device, at: address.location, for: "address \(address.address)") }

@@ -26,12 +26,16 @@ struct FakeHost: HostProbe {
     func isLoopback(_ name: String) -> Bool { loopbacks.contains(name) }
 }
 
-/// keepalived refuses a loopback interface for VRRP (exit 5); -t said nothing before.
+/// keepalived refuses a loopback interface for VRRP (exit 5) and drops it, so the instance has
+/// none: its daemon does not start (the spec builder then finds no interface). -t said nothing
+/// before, and the daemon ran the instance on lo.
 @Test func aLoopbackInterfaceIsRefused() {
     var host = FakeHost()
     host.interfaces.insert("lo")
-    let (_, d) = load("vrrp_instance VI_1 {\n    interface lo\n    virtual_router_id 1\n    priority 100\n    virtual_ipaddress {\n        10.0.0.100/24\n    }\n}\n", host: host)
+    let (config, d) = load("vrrp_instance VI_1 {\n    interface lo\n    virtual_router_id 1\n    priority 100\n    virtual_ipaddress {\n        10.0.0.100/24\n    }\n}\n", host: host)
     #expect(d.contains { $0.severity == .error && $0.message == "(VI_1) cannot use a loopback interface (lo) for vrrp - ignoring" })
+    #expect(d.contains { $0.severity == .error && $0.message == "(VI_1) Unknown interface!" })
+    #expect(config.instances.first?.interface == nil)
     let (_, fine) = load("vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    priority 100\n    virtual_ipaddress {\n        10.0.0.100/24\n    }\n}\n", host: host)
     #expect(!fine.contains { $0.message.contains("loopback") })
 }
