@@ -189,6 +189,9 @@ public struct InstanceSpec: Hashable, Sendable {
     public var notifyPriorityChanges = false
     /// use_vmac: VIPs without a `dev` and the gratuitous ARPs move to the VMAC.
     public var vmac: VMACSpec?
+    /// promote_secondaries: the interface keeps its other addresses of a subnet (the VIPs)
+    /// when the first one goes. Never with a VMAC, which has it set anyway.
+    public var promoteSecondaries = false
     /// RFC 5798's Accept_Mode off (no_accept, or strict mode's default) on a router that does
     /// not own its addresses: as MASTER it must not take traffic for them (with `nftables`).
     public var noAccept = false

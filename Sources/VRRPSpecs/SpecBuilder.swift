@@ -173,6 +173,7 @@ public enum VRRPSetupBuilder {
         spec.virtualRoutes = i.virtualRoutes.compactMap(\.route)
         spec.virtualRules = i.virtualRules.compactMap(\.rule)
         spec.vmac = vmac
+        spec.promoteSecondaries = i.promoteSecondaries && vmac == nil
         spec.noAccept = i.effectivePriority != 255 && !i.acceptMode(strictByDefault: globals.vrrpStrict)
         return spec
     }

@@ -610,7 +610,7 @@ struct Interpreter {
     static let instanceAccepted = [
         "vrf", "use_vmac_addr", "use_ipvlan", "native_ipv6", "track_bfd",
         "track_src_ip", "garp_extra_if",
-        "promote_secondaries", "debug", "kernel_rx_buf_size",
+        "debug", "kernel_rx_buf_size",
         "linkbeat_use_polling", "interface_up_down_delays", "timer_expired_backup",
         "garp_group", "unicast_peer_name", "nftables_ipvs",
     ]
@@ -798,6 +798,9 @@ struct Interpreter {
                 if let v = reader.integer(s, in: 2...3, what: "2 or 3") { i.version = v }
             case "use_vmac": useVMAC(s, &i)
             case "vmac_xmit_base": i.vmacTransmitOnParent = true
+            case "promote_secondaries":
+                i.promoteSecondaries = true
+                i.promoteSecondariesLocation = s.location
             case "dont_track_primary": i.dontTrackPrimary = true
             case "accept": i.accept = true
             case "no_accept": i.accept = false
@@ -917,6 +920,10 @@ struct Interpreter {
         if i.vmacTransmitOnParent && i.vmac == nil {
             reader.diagnostics.warning(i.location, "\(tag) vmac_xmit_base is only valid with a vmac")
             i.vmacTransmitOnParent = false
+        }
+        if i.promoteSecondaries && i.vmac != nil {
+            reader.diagnostics.warning(i.promoteSecondariesLocation ?? i.location, "\(tag) promote_secondaries is automatically set for vmacs - ignoring")
+            i.promoteSecondaries = false
         }
         if i.vmacTransmitOnParent && (i.strict ?? config.globals.vrrpStrict) {
             reader.diagnostics.warning(i.location, "\(tag) xmit_base is incompatible with strict mode - resetting")

@@ -407,6 +407,9 @@ public struct VRRPInstance: Sendable {
     public var vmac: VMACSettings?
     /// `vmac_xmit_base`: adverts leave by the parent interface, not the VMAC.
     public var vmacTransmitOnParent = false
+    /// `promote_secondaries`: the interface's sysctl of that name is set while Vigil runs.
+    public var promoteSecondaries = false
+    public var promoteSecondariesLocation: SourceLocation?
     public var accept: Bool?
     public var strict: Bool?
     public var lowerPrioNoAdvert: Bool?

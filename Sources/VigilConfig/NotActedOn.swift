@@ -48,7 +48,6 @@ public enum NotActedOn {
              "lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
              "process_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier", "kernel_rx_buf_size"],
             "Vigil's sockets keep the kernel's default buffer sizes")
-        set(["promote_secondaries"], "the interface's promote_secondaries setting is left as it is")
         return table
     }()
 

@@ -85,6 +85,18 @@ final class VMACHost {
         logger.info("(\(instance)) Success creating VMAC interface \(vmac.name) (\(vmac.macText) on \(vmac.parent))")
     }
 
+    /// keepalived's promote_secondaries: with it off (the kernel's default), deleting an
+    /// interface's first address of a subnet deletes the VIPs of that subnet with it. Set once
+    /// per interface and put back at stop, unless it was already on (then left alone, as
+    /// keepalived does) or someone changed it since. An instance removed by a reload leaves it
+    /// on until the stop.
+    func promoteSecondaries(on interface: String, instance: String) {
+        guard let links else { return }
+        let setting = SysctlSetting("net/ipv4/conf/\(interface)/promote_secondaries", 1)
+        guard let write = ledger.change(setting, current: links.sysctl(setting.key)) else { return }
+        if !links.setSysctl(write.key, write.value) { logger.warning("(\(instance)) cannot set sysctl \(write)") }
+    }
+
     /// An IPv6 VMAC sends from the parent's link-local address, which must then be its own
     /// too (keepalived adds it the same way).
     func addSource(_ source: IPAddress, to vmac: VMACSpec, instance: String) {

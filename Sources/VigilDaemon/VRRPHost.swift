@@ -233,6 +233,12 @@ final class VRRPHost: LoopHost {
         return channel
     }
 
+    private func promoteSecondaries() {
+        for instance in instances where instance.spec.promoteSecondaries {
+            vmacs.promoteSecondaries(on: instance.spec.interface, instance: instance.name)
+        }
+    }
+
     /// Sockets and GARP/NA senders no instance uses any more are closed (their descriptors
     /// leave the loop): after a reload, and after a refused one that had opened new ones.
     private func closeUnused() {
@@ -282,6 +288,7 @@ final class VRRPHost: LoopHost {
             throw error
         }
         instances = prepared
+        promoteSecondaries()
         groups = makeGroups(setup.groups, continuing: false)
         startupDelay = setup.startupDelay
         staticSpecs = setup
@@ -851,6 +858,7 @@ final class VRRPHost: LoopHost {
             next[kept.new] = continueInstance(instances[kept.old], as: reload.prepared[kept.new]!, unchanged: kept.isUnchanged, at: time)
         }
         instances = reload.setup.instances.indices.map { next[$0]! }
+        promoteSecondaries()
         groups = makeGroups(reload.setup.groups, continuing: true)
         installStatic(reload.setup)
         announcementSpacing = (reload.setup.garpInterval, reload.setup.gnaInterval)

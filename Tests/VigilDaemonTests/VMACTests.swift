@@ -1,6 +1,7 @@
 import Addressing
 import Testing
 import VRRP
+import VigilConfig
 import VigilSystem
 import VRRPSpecs
 @testable import VigilDaemon
@@ -35,6 +36,30 @@ import VRRPSpecs
         #expect(lvs01.node.sysctls["net/ipv4/conf/eth0/arp_ignore"] == 0 && lvs01.node.sysctls["net/ipv4/conf/eth0/arp_filter"] == 0,
                 "the parent's ARP settings come back (keepalived 2.2.7 leaves them)")
         #expect(lvs02.state("VI_1") == .master && lvs02.node.addresses(on: "vrrp.77") == [IPAddress("10.0.0.100")!])
+    }
+
+    /// keepalived's promote_secondaries: on while Vigil runs, back to off at stop; left alone
+    /// when it was already on. With use_vmac it is ignored (the VMAC has it anyway).
+    @Test func promoteSecondariesIsSetAndPutBack() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        try lvs01.start(Configs.pair(priority: 100, instanceExtra: "promote_secondaries"))
+        sim.run(1)
+        #expect(lvs01.node.sysctls["net/ipv4/conf/eth0/promote_secondaries"] == 1)
+        lvs01.stop(in: sim)
+        sim.run(2)
+        #expect(lvs01.node.sysctls["net/ipv4/conf/eth0/promote_secondaries"] == 0, "put back at stop")
+
+        let lvs02 = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        lvs02.node.sysctls["net/ipv4/conf/eth0/promote_secondaries"] = 1
+        try lvs02.start(Configs.pair(priority: 100, instanceExtra: "promote_secondaries"))
+        sim.run(1)
+        lvs02.stop(in: sim)
+        sim.run(2)
+        #expect(lvs02.node.sysctls["net/ipv4/conf/eth0/promote_secondaries"] == 1, "already on: left on")
+
+        let (_, diagnostics) = ConfigLoader.load(text: Configs.pair(priority: 100, instanceExtra: "use_vmac\n    promote_secondaries"))
+        #expect(diagnostics.all.contains { $0.message == "(VI_1) promote_secondaries is automatically set for vmacs - ignoring" })
     }
 
     @Test func rpFilterIsClearedAndRestored() throws {
