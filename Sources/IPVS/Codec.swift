@@ -70,6 +70,10 @@ public enum IPVSRequest: Hashable, Sendable {
     /// IPVS_CMD_DEL_DAEMON: the kernel stops the thread of that state.
     case stopSyncDaemon(IPVSSyncState, syncID: UInt32)
     case dumpSyncDaemons
+    /// IPVS_CMD_GET_CONFIG: the connection timeouts (`ipvsadm -L --timeout`).
+    case getTimeouts
+    /// IPVS_CMD_SET_CONFIG: all three, as keepalived sends them (`ipvsadm --set`).
+    case setTimeouts(IPVSTimeouts)
 
     public var command: IPVSCommand {
         switch self {
@@ -80,6 +84,8 @@ public enum IPVSRequest: Hashable, Sendable {
         case .startSyncDaemon: .newDaemon
         case .stopSyncDaemon: .delDaemon
         case .dumpSyncDaemons: .getDaemon
+        case .getTimeouts: .getConfig
+        case .setTimeouts: .setConfig
         }
     }
 
@@ -89,6 +95,22 @@ public enum IPVSRequest: Hashable, Sendable {
         default: false
         }
     }
+}
+
+/// The kernel's IPVS connection timeouts in seconds: established TCP, TCP after a FIN, UDP.
+public struct IPVSTimeouts: Hashable, Sendable, CustomStringConvertible {
+    public var tcp: UInt32
+    public var tcpFin: UInt32
+    public var udp: UInt32
+
+    public init(tcp: UInt32, tcpFin: UInt32, udp: UInt32) {
+        self.tcp = tcp
+        self.tcpFin = tcpFin
+        self.udp = udp
+    }
+
+    /// ipvsadm's wording: `tcp 900 tcpfin 120 udp 300`.
+    public var description: String { "tcp \(tcp) tcpfin \(tcpFin) udp \(udp)" }
 }
 
 /// IP_VS_STATE_MASTER / IP_VS_STATE_BACKUP.
@@ -190,6 +212,8 @@ public struct IPVSNetlinkMessage: Hashable, Sendable {
         case info(version: UInt32, connectionTableSize: UInt32)
         /// A GET_DAEMON dump's entry (and our own NEW_DAEMON, decoded in tests).
         case syncDaemon(IPVSSyncDaemon)
+        /// GET_CONFIG's reply (command SET_CONFIG), and our own SET_CONFIG decoded in tests.
+        case timeouts(IPVSTimeouts)
         /// The controller's answer to CTRL_CMD_GETFAMILY.
         case family(GenericNetlinkFamily)
         /// NOOP, OVERRUN, other families or commands: valid framing, nothing Vigil needs.
@@ -234,8 +258,12 @@ public enum IPVSNetlink {
             case .flush:
                 break
             }
-        case .dumpServices, .getInfo, .dumpSyncDaemons:
+        case .dumpServices, .getInfo, .dumpSyncDaemons, .getTimeouts:
             break
+        case .setTimeouts(let timeouts):
+            attrs.u32(IPVSAttr.cmdTimeoutTCP, timeouts.tcp)
+            attrs.u32(IPVSAttr.cmdTimeoutTCPFin, timeouts.tcpFin)
+            attrs.u32(IPVSAttr.cmdTimeoutUDP, timeouts.udp)
         case .dumpDestinations(let k):
             writeServiceKey(&attrs, k)
         case .startSyncDaemon(let daemon):
@@ -430,6 +458,10 @@ public enum IPVSNetlink {
                 return .destination(dest, service: service)
             case .newDaemon:
                 return .syncDaemon(try decodeSyncDaemon(attrs.nested(IPVSAttr.cmdDaemon, "IPVS_CMD_ATTR_DAEMON")))
+            case .setConfig:
+                return .timeouts(IPVSTimeouts(tcp: try attrs.u32(IPVSAttr.cmdTimeoutTCP, "IPVS_CMD_ATTR_TIMEOUT_TCP"),
+                                              tcpFin: try attrs.u32(IPVSAttr.cmdTimeoutTCPFin, "IPVS_CMD_ATTR_TIMEOUT_TCP_FIN"),
+                                              udp: try attrs.u32(IPVSAttr.cmdTimeoutUDP, "IPVS_CMD_ATTR_TIMEOUT_UDP")))
             case .setInfo:
                 return .info(
                     version: try attrs.u32(IPVSAttr.infoVersion, "IPVS_INFO_ATTR_VERSION"),

@@ -97,6 +97,10 @@ enum IPVSAttr {
     static let infoConnTabSize: UInt16 = 2
 
     static let cmdDaemon: UInt16 = 3
+    // IPVS_CMD_ATTR_TIMEOUT_*: top-level attributes of SET_CONFIG and of GET_CONFIG's reply.
+    static let cmdTimeoutTCP: UInt16 = 4
+    static let cmdTimeoutTCPFin: UInt16 = 5
+    static let cmdTimeoutUDP: UInt16 = 6
     static let daemonState: UInt16 = 1
     static let daemonInterface: UInt16 = 2
     static let daemonSyncID: UInt16 = 3

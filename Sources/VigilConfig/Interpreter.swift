@@ -90,7 +90,7 @@ struct Interpreter {
         "vrrp_min_garp", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_skip_check_adv_addr",
         "vrrp_check_unicast_src", "vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
         "vrrp_down_timer_adverts", "vrrp_startup_delay", "vrrp_delay_after_boot", "default_interface",
-        "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "reload_check_config", "reload_file",
+        "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "lvs_timeouts", "reload_check_config", "reload_file",
         "reload_time_file", "reload_repeat", "vmac_prefix", "nftables", "nftables_priority", "lvs_sync_daemon",
         "vigil_announce_table", "vigil_announce_protocol",
         "vrrp_priority", "checker_priority", "vrrp_no_swap", "checker_no_swap", "vrrp_cpu_affinity",
@@ -100,7 +100,7 @@ struct Interpreter {
     static let globalAccepted = [
         "tmp_config_directory", "config_save_dir", "process_names", "process_name", "vrrp_process_name",
         "checker_process_name", "bfd_process_name",
-        "lvs_timeouts", "vrrp_garp_extra_if",
+        "vrrp_garp_extra_if",
         "nftables_counters", "nftables_ifindex", "nftables_ipvs",
         "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
         "disable_local_igmp",
@@ -339,6 +339,7 @@ struct Interpreter {
                 if let v = reader.integer(s, in: 5...255, what: "a route protocol number 5...255") { g.announceProtocol = UInt8(v) }
                 reader.noExtra(s, after: 1)
             case "lvs_flush_on_stop": g.lvsFlushOnStop = true
+            case "lvs_timeouts": lvsTimeouts(s, into: &g)
             case "reload_check_config":
                 g.reloadCheckConfigLog = s.words.count > 1 ? s.words[1].text : "/dev/null"
                 reader.noExtra(s, after: 1)
@@ -383,6 +384,42 @@ struct Interpreter {
         }
         reader.noExtra(s, after: 1)
         return value
+    }
+
+    /// keepalived's `lvs_timeouts` (global_parser.c), its messages word for word: each option
+    /// with a value, a bad value or a missing one ignored, the others kept.
+    mutating func lvsTimeouts(_ s: Statement, into g: inout GlobalDefs) {
+        guard s.words.count >= 3 else {
+            reader.diagnostics.error(s.location, "lvs_timeouts requires at least one option", klass: .general)
+            return
+        }
+        var timeouts = g.lvsTimeouts ?? LVSTimeouts(location: s.location)
+        timeouts.location = s.location
+        var index = 1
+        while index < s.words.count {
+            let option = s.words[index]
+            guard ["tcp", "tcpfin", "udp"].contains(option.text) else {
+                reader.diagnostics.error(option.location, "Unknown option \(option.text) specified for lvs_timeouts", klass: .general)
+                index += 1
+                continue
+            }
+            guard index + 1 < s.words.count else {
+                reader.diagnostics.error(option.location, "No value specified for lvs_timeout \(option.text) - ignoring", klass: .general)
+                break
+            }
+            let word = s.words[index + 1]
+            if let value = UInt32(word.text), value <= LVSTimeouts.maximum {
+                switch option.text {
+                case "tcp": timeouts.tcp = value
+                case "tcpfin": timeouts.tcpFin = value
+                default: timeouts.udp = value
+                }
+            } else {
+                reader.diagnostics.error(word.location, "Invalid lvs_timeout \(option.text) (\(word.text)) - ignoring", klass: .general)
+            }
+            index += 2
+        }
+        g.lvsTimeouts = timeouts
     }
 
     /// keepalived's `umask`: a number (0177, 0x7f, 127) or bits joined by `|` (IWGRP|IWOTH),

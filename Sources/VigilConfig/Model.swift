@@ -143,6 +143,9 @@ public struct GlobalDefs: Sendable {
     public var dynamicInterfaces = false
     public var lvsFlush = false
     public var lvsFlushOnStop = false
+    /// `lvs_timeouts tcp N tcpfin N udp N`: the kernel's IPVS connection timeouts while Vigil
+    /// runs; a missing one (or 0) keeps the kernel's value.
+    public var lvsTimeouts: LVSTimeouts?
     /// `reload_check_config [LOG]`: where a reload writes the new file's diagnostics (keepalived:
     /// the config-test output); "/dev/null" when given without a file. Vigil checks every
     /// reload either way.
@@ -732,4 +735,22 @@ public struct VMACSettings: Sendable, Hashable {
         if takesVRID { octets.append(0) }
         return (octets, takesVRID)
     }
+}
+
+/// keepalived's `lvs_timeouts`, in seconds (0...31 days each).
+public struct LVSTimeouts: Equatable, Sendable {
+    public var tcp: UInt32?
+    public var tcpFin: UInt32?
+    public var udp: UInt32?
+    public var location: SourceLocation
+
+    public init(tcp: UInt32? = nil, tcpFin: UInt32? = nil, udp: UInt32? = nil, location: SourceLocation) {
+        self.tcp = tcp
+        self.tcpFin = tcpFin
+        self.udp = udp
+        self.location = location
+    }
+
+    /// keepalived's LVS_MAX_TIMEOUT: 31 days.
+    public static let maximum: UInt32 = 86_400 * 31
 }

@@ -66,7 +66,7 @@ public final class Daemon {
     let firewall: FirewallHost
     var checkers: CheckerHost?
     let announcements: AnnouncementHost
-    let syncDaemons: SyncDaemonHost
+    let ipvsSettings: IPVSSettingsHost
     var control: StreamServer?
     var metrics: VigilMetrics?
     var metricsServer: StreamServer?
@@ -112,7 +112,7 @@ public final class Daemon {
         trackers.onFirewallFinished = { [firewall] success in firewall.finished(success: success) }
         announcements = AnnouncementHost(routing: system.routing, table: configuration.globals.announceTable,
                                          protocolNumber: configuration.globals.announceProtocol, logger: logger)
-        syncDaemons = SyncDaemonHost(openIPVS: system.openIPVS, logger: logger)
+        ipvsSettings = IPVSSettingsHost(openIPVS: system.openIPVS, logger: logger)
         setup = VRRPSetup()
         loop.onWaitError = { [logger] error in logger.error("poll: \(error)") }
         // The signal pipe first: it is then handled before the packets that arrived with it.
@@ -134,7 +134,7 @@ public final class Daemon {
         }
         vrrp.onStateChanged = { [unowned self] in
             self.announcements.changed()
-            self.syncDaemons.changed()
+            self.ipvsSettings.changed()
         }
         trackers.onChange = { [unowned self] now in
             self.vrrp.trackersChanged(at: now)
@@ -147,7 +147,7 @@ public final class Daemon {
         if let checkers { loop.add(checkers) }
         // After the checker and VRRP hosts: a quorum or state change is announced in its turn.
         loop.add(announcements)
-        loop.add(syncDaemons)
+        loop.add(ipvsSettings)
         if let path = options.controlPath { openControlSocket(path) }
         if let listen = options.metricsListen { openMetrics(listen) }
         if let manager = system.serviceManager {
@@ -225,7 +225,7 @@ public final class Daemon {
         vrrp.start(at: now)
         checkers?.start(at: system.clock.now())
         announcements.start(at: system.clock.now())
-        syncDaemons.configure(SyncDaemonSpec.build(configuration), isMaster: { [unowned self] name in self.vrrp.isMaster(name) })
+        ipvsSettings.configure(SyncDaemonSpec.build(configuration), timeouts: configuration.globals.lvsTimeouts, isMaster: { [unowned self] name in self.vrrp.isMaster(name) })
         serviceNotify?.ready(at: system.clock.now())
         releaseStartupPages(after: "start")
     }
@@ -339,7 +339,7 @@ public final class Daemon {
         vrrp.shutDown(at: system.clock.now(), keepVIPs: !options.releaseVIPsOnStop)
         checkers?.shutDown(release: options.releaseIPVSOnStop)
         mail.deliverPending(waiter: system.waiter, until: system.clock.now() + 5_000_000)
-        syncDaemons.shutDown()
+        ipvsSettings.shutDown()
         scripts.stopAll()
         // After stopAll: a background nft run still going could otherwise bring a table back.
         if options.releaseVIPsOnStop { firewall.removeAll() }

@@ -131,7 +131,7 @@ extension Daemon {
             }
         }
         if options.runChecker { configureAnnouncements(checkerSpecs, config.globals) }
-        syncDaemons.configure(SyncDaemonSpec.build(config), isMaster: { [unowned self] name in self.vrrp.isMaster(name) })
+        ipvsSettings.configure(SyncDaemonSpec.build(config), timeouts: config.globals.lvsTimeouts, isMaster: { [unowned self] name in self.vrrp.isMaster(name) })
         configuration = config
         setup = newSetup
 

@@ -163,6 +163,9 @@ public protocol IPVSClient: AnyObject {
     func startSyncDaemon(_ daemon: IPVSSyncDaemon) throws(IPVSKernelError)
     func stopSyncDaemon(_ state: IPVSSyncState, syncID: UInt32) throws(IPVSKernelError)
     func syncDaemons() throws(IPVSKernelError) -> [IPVSSyncDaemon]
+    /// The connection timeouts (`ipvsadm -L --timeout`, `ipvsadm --set`).
+    func timeouts() throws(IPVSKernelError) -> IPVSTimeouts
+    func setTimeouts(_ timeouts: IPVSTimeouts) throws(IPVSKernelError)
 }
 
 /// What the daemon's scripts are known by while they run.

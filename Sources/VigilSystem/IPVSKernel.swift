@@ -115,6 +115,17 @@ public final class IPVSKernel {
         }
     }
 
+    public func timeouts() throws(IPVSKernelError) -> IPVSTimeouts {
+        for message in try exchange(.getTimeouts) {
+            if case .timeouts(let timeouts) = message.payload { return timeouts }
+        }
+        throw .malformedReply("GET_CONFIG answered without the timeout attributes")
+    }
+
+    public func setTimeouts(_ timeouts: IPVSTimeouts) throws(IPVSKernelError) {
+        _ = try exchange(.setTimeouts(timeouts))
+    }
+
     /// The whole table: every service (Vigil's or not) with its destinations.
     public func dump() throws(IPVSKernelError) -> IPVSTable {
         var table: IPVSTable = [:]

@@ -2,6 +2,7 @@ import Addressing
 import IPVS
 import LVS
 import Testing
+import VigilConfig
 @testable import VigilDaemon
 
 /// `vigil_announce` on the fakes in virtual time: the announce table follows quorum and VRRP
@@ -202,5 +203,52 @@ import Testing
         sim.run(1)
         // The master was as wanted; the backup listened on the wrong interface.
         #expect(lvs.ipvs.syncRequests == ["stop backup", "start backup sync daemon (mcast=eth0, syncid=0)"])
+    }
+}
+
+/// `lvs_timeouts` through the daemon on the fake IPVS: the given timeouts over the kernel's
+/// others while Vigil runs, nothing sent for a reload that changes nothing, the kernel's values
+/// back when a reload drops the keyword and at stop.
+@Suite struct LVSTimeoutsTests {
+    @Test func setWhileRunningAndPutBack() throws {
+        let sim = Simulation()
+        let lvs = AnnouncementTests.director(sim)
+        lvs.ipvs.connectionTimeouts = IPVSTimeouts(tcp: 900, tcpFin: 120, udp: 300)
+        let config = AnnouncementTests.config(announce: "", globals: "lvs_timeouts tcp 7200 udp 0")
+        try lvs.start(config)
+        sim.run(1)
+        #expect(lvs.ipvs.connectionTimeouts == IPVSTimeouts(tcp: 7200, tcpFin: 120, udp: 300), "udp 0 keeps the kernel's")
+        #expect(lvs.ipvs.timeoutRequests.count == 1)
+        lvs.hangUp(with: config)
+        sim.run(0.1)
+        #expect(lvs.ipvs.timeoutRequests.count == 1, "the same file again: no request")
+        lvs.hangUp(with: AnnouncementTests.config(announce: "", globals: "lvs_timeouts tcpfin 30"))
+        sim.run(0.1)
+        #expect(lvs.ipvs.connectionTimeouts == IPVSTimeouts(tcp: 900, tcpFin: 30, udp: 300), "tcp back to the kernel's first value")
+        lvs.hangUp(with: AnnouncementTests.config(announce: ""))
+        sim.run(0.1)
+        #expect(lvs.ipvs.connectionTimeouts == IPVSTimeouts(tcp: 900, tcpFin: 120, udp: 300))
+        lvs.hangUp(with: config)
+        sim.run(0.1)
+        lvs.stop(in: sim)
+        #expect(lvs.ipvs.connectionTimeouts == IPVSTimeouts(tcp: 900, tcpFin: 120, udp: 300), "the kernel's values at stop")
+        #expect(lvs.ipvs.timeoutRequests.count == 5)
+    }
+
+    @Test func keepalivedsMessages() {
+        let cases: [(String, String)] = [
+            ("lvs_timeouts tcp", "lvs_timeouts requires at least one option"),
+            ("lvs_timeouts tcp 10 udp", "No value specified for lvs_timeout udp - ignoring"),
+            ("lvs_timeouts tcp 2678401", "Invalid lvs_timeout tcp (2678401) - ignoring"),
+            ("lvs_timeouts sctp 5", "Unknown option sctp specified for lvs_timeouts"),
+        ]
+        for (line, message) in cases {
+            let (config, diagnostics) = ConfigLoader.load(text: "global_defs {\n    \(line)\n}\n")
+            #expect(diagnostics.all.contains { $0.message == message && $0.klass == .general }, "\(line)")
+            if line.contains("tcp 10") { #expect(config.globals.lvsTimeouts?.tcp == 10) }
+        }
+        let (config, diagnostics) = ConfigLoader.load(text: "global_defs {\n    lvs_timeouts tcp 2678400 tcpfin 1 udp 0\n}\n")
+        #expect(!diagnostics.hasProblems)
+        #expect(config.globals.lvsTimeouts.map { [$0.tcp, $0.tcpFin, $0.udp] } == [2_678_400, 1, 0])
     }
 }

@@ -402,6 +402,14 @@ final class FakeIPVS: IPVSClient {
         syncThreads.removeAll { $0.state == state }
     }
     func syncDaemons() throws(IPVSKernelError) -> [IPVSSyncDaemon] { syncThreads }
+    /// The kernel's defaults (900, 120, 300), and every SET_CONFIG asked for.
+    var connectionTimeouts = IPVSTimeouts(tcp: 900, tcpFin: 120, udp: 300)
+    var timeoutRequests: [IPVSTimeouts] = []
+    func timeouts() throws(IPVSKernelError) -> IPVSTimeouts { connectionTimeouts }
+    func setTimeouts(_ timeouts: IPVSTimeouts) throws(IPVSKernelError) {
+        timeoutRequests.append(timeouts)
+        connectionTimeouts = timeouts
+    }
     /// Counters a test sets; services and destinations without any read 0.
     var counters: [IPVSServiceKey: IPVSServiceStatistics] = [:]
     func statistics() throws(IPVSKernelError) -> [IPVSServiceKey: IPVSServiceStatistics] {

@@ -617,6 +617,18 @@ stop_vigil TERM
 check "lvs_sync_daemon inst: SIGTERM stops it" sh -c '[ -z "$(ipvsadm -L --daemon)" ]'
 ip link del sv0
 
+echo "# phase lvs_timeouts"
+# ipvsadm prints "Timeout (tcp tcpfin udp): 900 120 300" (the kernel's defaults).
+timeouts() { ipvsadm -L --timeout | awk '{ print $(NF-2), $(NF-1), $NF }'; }
+before=$(timeouts)
+start_vigil timeouts.conf /tmp/timeouts.log || show_log /tmp/timeouts.log
+timeouts_are() { [ "$(timeouts)" = "$1" ]; }
+check "lvs_timeouts tcp 7200 tcpfin 60: set, udp kept (the kernel had $before)" wait_for 2 timeouts_are "7200 60 ${before##* }" \
+    || { echo "#   ipvsadm: $(timeouts)"; show_log /tmp/timeouts.log | grep -i "timeout\|ipvs"; }
+stop_vigil TERM
+if [ "$(timeouts)" = "$before" ]; then ok "lvs_timeouts: the kernel's values back at stop ($before)"
+else notok "lvs_timeouts: the kernel's values back at stop (want $before, have $(timeouts))"; show_log /tmp/timeouts.log | tail -n 5; fi
+
 echo "# phase lvs_flush"
 start_vigil flush.conf /tmp/flush.log
 check "lvs_flush empties the table first, foreign service included" sh -c '! ipvsadm -Ln | grep -q 10.99.9.9'
