@@ -81,6 +81,10 @@ public struct LVSController: Sendable {
     public private(set) var generation = 0
     /// Every service key Vigil is responsible for, configured or not yet installed.
     public private(set) var ownedServices: Set<IPVSServiceKey> = []
+    /// ha_suspend, by virtual server: its address is not on this director, so each of its
+    /// checks is skipped when due (keepalived's `checker->enabled = false`): rescheduled a
+    /// delay_loop later without a verdict, its real servers keeping the state they had.
+    public private(set) var suspended: [Bool] = []
     private var started = false
 
     public init(specs: [VirtualServerSpec]) {
@@ -101,6 +105,21 @@ public struct LVSController: Sendable {
         }
         refreshPlaces()
         ownedServices = Self.serviceKeys(specs)
+        suspended = Array(repeating: false, count: specs.count)
+    }
+
+    /// ha_suspend: which virtual servers are suspended now, given the director's addresses.
+    /// Returns those whose suspension changed, with the new value.
+    public mutating func suspend(unlessLocal isLocal: (IPAddress) -> Bool) -> [(virtualServer: Int, suspended: Bool)] {
+        var changed: [(virtualServer: Int, suspended: Bool)] = []
+        for (v, vs) in specs.enumerated() where !vs.suspendUnless.isEmpty {
+            let now = !vs.suspendUnless.contains(where: isLocal)
+            if suspended[v] != now {
+                suspended[v] = now
+                changed.append((v, now))
+            }
+        }
+        return changed
     }
 
     /// A checker's machine; `startsUp` for one a reload adds to a kept server.
@@ -257,6 +276,14 @@ public struct LVSController: Sendable {
         guard let place = places[id.slot] else { return [] }
         var events: [LVSEvent] = []
         for action in actions {
+            if suspended[place.virtualServer] {
+                switch action {
+                case .connect, .fetch, .run:
+                    _ = machines[id.slot].aborted(at: now)
+                    continue
+                default: break
+                }
+            }
             switch action {
             case .connect(let timeout):
                 events.append(.connect(id, timeout: timeout))
@@ -413,6 +440,7 @@ public struct LVSController: Sendable {
         }
         summary.checkersStarted = fresh.count
 
+        suspended = newSpecs.map { vs in oldByIdentity[vs.identity].map { suspended[$0] } ?? false }
         specs = newSpecs
         servers = newServers
         pools = newPools

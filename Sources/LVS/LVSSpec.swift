@@ -160,6 +160,9 @@ public struct VirtualServerSpec: Sendable {
     /// Vigil's own `vigil_announce` lines (see `RouteAnnouncer`).
     public var announcements: [AnnouncementSpec] = []
     public var location: SourceLocation
+    /// ha_suspend: the addresses of which one must be on this director for the checks to
+    /// run (empty without ha_suspend).
+    public var suspendUnless: Set<IPAddress> = []
 }
 
 public struct LVSWarning: Sendable, Hashable, CustomStringConvertible {
@@ -234,6 +237,11 @@ public enum LVSSpecBuilder {
                                            omega: vs.omega,
                                            smtpAlert: vs.smtpAlert ?? config.globals.smtpAlertChecker ?? config.globals.smtpAlert ?? false,
                                            announcements: announcements(vs, keys: keys), location: vs.location))
+            if vs.haSuspend {
+                specs[specs.count - 1].suspendUnless = Set(keys.compactMap { key in
+                    if case .address(_, let address, _) = key { address } else { nil }
+                })
+            }
         }
         return (specs, warnings)
     }

@@ -1491,7 +1491,7 @@ struct Interpreter {
             case "omega": vs.omega = true
             case "smtp_alert": vs.smtpAlert = reader.boolean(s) ?? vs.smtpAlert
             case "inhibit_on_failure": vs.inhibitOnFailure = reader.boolean(s) ?? true
-            case "ha_suspend": vs.haSuspend = true; vs.notActedOn[s.keyword] = s.location
+            case "ha_suspend": vs.haSuspend = true
             case "virtualhost": vs.virtualhost = reader.string(s, expecting: "a host name")
             case "connect_timeout": vs.connectTimeout = reader.timer(s, min: 1)
             case "retry": vs.retry = reader.integer(s, in: 0...Int(UInt32.max))

@@ -24,7 +24,6 @@ public enum NotActedOn {
         set(["track_bfd", "bfd_instance"], "BFD is not run")
         set(["use_vmac_addr", "vmac_addr_prefix"], "the VMAC's addresses are not exported to the parent interface")
         set(["use_ipvlan"], "no ipvlan interface is made: use use_vmac")
-        set(["ha_suspend"], "the checks run whether or not this director holds the virtual address")
         set(["lvs_sync_daemon_interface"], "IPVS connection synchronisation is started only from global_defs lvs_sync_daemon or an instance's lvs_sync_daemon_interface")
         set(["vrrp_iptables", "vrrp_ipsets"], "no iptables rules are added: give nftables for no_accept's drop rules")
         set(["nftables_counters", "nftables_ifindex"], "the nftables rules carry no counters and match interfaces by name")

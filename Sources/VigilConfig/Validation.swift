@@ -94,6 +94,30 @@ enum CrossReferences {
                                   suggestion: nearest(name, in: groupNames))
             }
         }
+        // keepalived's validate_check_config: a firewall mark has no address to look for.
+        for index in config.virtualServers.indices where config.virtualServers[index].haSuspend {
+            let vs = config.virtualServers[index]
+            let usesMarks: Bool
+            switch vs.key {
+            case .fwmark: usesMarks = true
+            case .group(let name):
+                usesMarks = config.virtualServerGroups.first { $0.name == name }?.entries.contains {
+                    if case .fwmark = $0 { true } else { false }
+                } ?? false
+            case .address: usesMarks = false
+            }
+            if usesMarks {
+                // keepalived names it by FMT_VS: "FWM 7", or the group's "[name]:0".
+                let name: String
+                switch vs.key {
+                case .fwmark(let mark): name = "FWM \(mark)"
+                case .group(let group): name = "[\(group)]:0"
+                case .address: name = "\(vs.key)"
+                }
+                diagnostics.error(vs.location, "Virtual server \(name): cannot use ha_suspend with fwmarks - clearing ha_suspend")
+                config.virtualServers[index].haSuspend = false
+            }
+        }
 
         // Vigil's own route announcements: an unknown master would never be MASTER, so the
         // route would never go in; said here rather than found in production.

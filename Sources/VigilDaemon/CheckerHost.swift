@@ -1,3 +1,4 @@
+import Addressing
 import BodyRegex
 import HealthCheck
 import IPVS
@@ -100,6 +101,11 @@ final class CheckerHost: LoopHost {
     /// keepalived's real and virtual server smtp_alert mails; nil in hosts without mail.
     var mail: MailHost?
 
+    /// ha_suspend: where the director's addresses are read.
+    private let addresses: any AddressControl
+    /// An address may have come or gone: the suspensions are looked at again this turn.
+    private var suspensionDirty = false
+
     /// nil when the configuration has no usable virtual_server.
     init?(specs: [VirtualServerSpec], globals: GlobalDefs, system: DaemonSystem, loop: EventLoop, scripts: ScriptHost, logger: Logger) {
         guard !specs.isEmpty else { return nil }
@@ -108,6 +114,7 @@ final class CheckerHost: LoopHost {
         self.globals = globals
         self.loop = loop
         clock = system.clock
+        addresses = system.addresses
         controller = LVSController(specs: specs)
         do {
             let kernel = try system.openIPVS()
@@ -248,6 +255,7 @@ final class CheckerHost: LoopHost {
     func start(at now: Int64) -> [IPVSOperation] {
         guard let kernel else { return [] }
         let began = MonotonicClock.nowMicroseconds()
+        refreshSuspensions(starting: true)
         let events = controller.start(at: now, trackFile: trackFileValue)
         var actual: IPVSTable = [:]
         if globals.lvsFlush {
@@ -300,17 +308,46 @@ final class CheckerHost: LoopHost {
         }
     }
 
+    // MARK: ha_suspend
+
+    /// A VRRP transition, or the netlink monitor saw an address come or go.
+    func addressesMayHaveChanged() {
+        if controller.specs.contains(where: { !$0.suspendUnless.isEmpty }) { suspensionDirty = true }
+    }
+
+    /// keepalived's update_checker_activity: the checkers of an ha_suspend virtual server run
+    /// only while one of its addresses is on this director (the VIP: this director is
+    /// MASTER), with keepalived's line per checker ("Deactivating" at start).
+    private func refreshSuspensions(starting: Bool) {
+        suspensionDirty = false
+        guard controller.specs.contains(where: { !$0.suspendUnless.isEmpty }) else { return }
+        let local: Set<IPAddress>
+        do { local = Set(try addresses.list(ifindex: nil).map(\.address)) } catch {
+            logger.error("ha_suspend: cannot read this director's addresses: \(error); the checks' suspensions stay as they are")
+            return
+        }
+        for (v, suspended) in controller.suspend(unlessLocal: local.contains) {
+            let vs = controller.specs[v]
+            let verb = suspended ? (starting ? "Deactivating" : "Suspending") : "Activating"
+            for rs in vs.realServers where !rs.checkers.isEmpty {
+                let name = rs.destination.key.formatted(in: vs.services[0].key)
+                for _ in rs.checkers { logger.info("\(verb) healthchecker for service \(name) for VS \(vs.name)") }
+            }
+        }
+    }
+
     // MARK: LoopHost
 
     var nextDeadline: Int64? {
         guard kernel != nil, started else { return nil }
-        if !queued.isEmpty { return 0 }   // operations wait: due at once
+        if !queued.isEmpty || suspensionDirty { return 0 }   // due at once
         return ([controller.nextDeadline, prober.nextDeadline, fetcher?.nextDeadline] + exchangeCheckers.map(\.nextDeadline)).compactMap { $0 }.min()
     }
 
     /// Timed-out connects and due checkers; then the table is reconciled if health changed.
     func runDueWork(at now: Int64) {
         guard kernel != nil, started else { return }
+        if suspensionDirty { refreshSuspensions(starting: false) }
         finish(prober.expire(now: now), at: now)
         if let fetcher { finishFetches(fetcher.expire(now: now), at: now) }
         for exchanges in exchangeCheckers { finishExchanges(exchanges.expire(now: now), at: now) }
@@ -769,6 +806,7 @@ final class CheckerHost: LoopHost {
         let owned = Set(installed.keys.map(\.key))
         let oldSpecs = controller.specs, oldAlive = controller.servers.map { $0.map(\.isAlive) }
         let (events, summary) = controller.reload(to: specs, at: now)
+        refreshSuspensions(starting: true)
         if started { mailRemovedServers(oldSpecs: oldSpecs, oldAlive: oldAlive) }
         refreshProbeTargets()
         requestBytes = [:]

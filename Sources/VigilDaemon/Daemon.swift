@@ -135,7 +135,9 @@ public final class Daemon {
         vrrp.onStateChanged = { [unowned self] in
             self.announcements.changed()
             self.ipvsSettings.changed()
+            self.checkers?.addressesMayHaveChanged()
         }
+        vrrp.onAddressesChanged = { [unowned self] in self.checkers?.addressesMayHaveChanged() }
         trackers.onChange = { [unowned self] now in
             self.vrrp.trackersChanged(at: now)
             self.checkers?.trackFilesChanged(at: now)

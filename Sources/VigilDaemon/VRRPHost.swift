@@ -101,6 +101,9 @@ final class VRRPHost: LoopHost {
     /// Called on every instance's transition (route announcements and the IPVS sync daemon
     /// follow VRRP state); the states are read back through `isMaster`.
     var onStateChanged: () -> Void = {}
+    /// Called when the netlink monitor reports an address added or deleted, and once a
+    /// second without a monitor (ha_suspend follows the director's addresses).
+    var onAddressesChanged: () -> Void = {}
 
     /// Whether the vrrp_instance or vrrp_sync_group `name` is MASTER (false if unknown).
     func isMaster(_ name: String) -> Bool {
@@ -338,6 +341,7 @@ final class VRRPHost: LoopHost {
             loop.watch(fd) { [unowned self] now in
                 let events = self.addresses.netlinkEvents(on: fd)
                 if events.addressDeleted { self.restoreDeletedVIPs() }
+                if events.addressAdded || events.addressDeleted { self.onAddressesChanged() }
                 if events.linkChanged { self.trackers.checkLinks(at: now) }
             }
         }
@@ -722,6 +726,7 @@ final class VRRPHost: LoopHost {
                 nextSafetyCheck = now + Self.safetyCheckInterval
                 restoreDeletedVIPs()
             }
+            if netlinkMonitor == nil { onAddressesChanged() }
             restoreDeletedRoutes()
             for instance in instances {
                 guard let summary = instance.rejections.summary(at: now) else { continue }

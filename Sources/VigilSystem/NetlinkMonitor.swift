@@ -4,19 +4,23 @@ import CNetlink
 /// What one read of the monitor saw. Both are set when the socket overflowed (ENOBUFS:
 /// notifications were lost, so anything may have changed).
 public struct NetlinkEvents: Equatable, Sendable {
+    /// An RTM_NEWADDR: ha_suspend's virtual server address may have arrived.
+    public var addressAdded: Bool
     /// An RTM_DELADDR: a VIP may have been deleted by someone else.
     public var addressDeleted: Bool
     /// An RTM_NEWLINK or RTM_DELLINK: a tracked link may have gone down, up or away.
     public var linkChanged: Bool
 
-    public init(addressDeleted: Bool = false, linkChanged: Bool = false) {
+    public init(addressAdded: Bool = false, addressDeleted: Bool = false, linkChanged: Bool = false) {
+        self.addressAdded = addressAdded
         self.addressDeleted = addressDeleted
         self.linkChanged = linkChanged
     }
 
-    public static let everything = NetlinkEvents(addressDeleted: true, linkChanged: true)
+    public static let everything = NetlinkEvents(addressAdded: true, addressDeleted: true, linkChanged: true)
 
     mutating func merge(_ other: NetlinkEvents) {
+        addressAdded = addressAdded || other.addressAdded
         addressDeleted = addressDeleted || other.addressDeleted
         linkChanged = linkChanged || other.linkChanged
     }
@@ -74,12 +78,13 @@ public enum NetlinkMonitor {
         while bytes.endIndex - offset >= header {
             let length = Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 24
             let type = UInt16(bytes[offset + 4]) | UInt16(bytes[offset + 5]) << 8
+            guard length >= header, length <= bytes.endIndex - offset else { break }
             switch type {
+            case UInt16(RTM_NEWADDR): seen.addressAdded = true
             case UInt16(RTM_DELADDR): seen.addressDeleted = true
             case UInt16(RTM_NEWLINK), UInt16(RTM_DELLINK): seen.linkChanged = true
             default: break
             }
-            guard length >= header, length <= bytes.endIndex - offset else { break }
             offset += (length + 3) & ~3
         }
         return seen

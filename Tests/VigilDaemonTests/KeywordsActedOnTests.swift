@@ -1,6 +1,7 @@
 import Addressing
 import Testing
 import VRRP
+import VigilConfig
 import VigilSystem
 @testable import VigilDaemon
 
@@ -624,5 +625,47 @@ import VigilSystem
         let notifies = lvs01.processes.started.filter { $0.command == "/etc/keepalived/notify.sh" }
         #expect(notifies.count == 2 && notifies.allSatisfy { $0.user == "keepalived_script" })
         #expect(lvs01.users.lookups == 2, "the MASTER notify reuses the first look-up")
+    }
+}
+
+/// ha_suspend: a virtual server's checks run only while its address is on this director (the
+/// VIP: while MASTER), with keepalived's lines; its real servers keep their state meanwhile.
+/// With the netlink monitor and without it (the daemon then looks once a second).
+@Suite struct HASuspendTests {
+    static let config = Configs.pair(priority: 100, extra: Configs.virtualServer(realServers: [2], options: "ha_suspend"))
+
+    @Test(arguments: [true, false])
+    func checksRunOnlyWhileTheVIPIsHere(monitor: Bool) throws {
+        let sim = Simulation()
+        let lvs = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs.node.offersNetlinkMonitor = monitor
+        lvs.ipvs.available = true
+        try lvs.start(Self.config)
+        sim.run(2.5)
+        #expect(lvs.state("VI_1") == .backup)
+        #expect(lvs.prober.started.isEmpty, "no check while the VIP is elsewhere")
+        #expect(lvs.log.contains("Deactivating healthchecker for service [10.0.1.2]:tcp:80 for VS [10.0.0.100]:tcp:80"))
+        sim.run(8)
+        #expect(lvs.state("VI_1") == .master && lvs.holds("10.0.0.100"))
+        #expect(lvs.log.contains("Activating healthchecker for service [10.0.1.2]:tcp:80 for VS [10.0.0.100]:tcp:80"))
+        let checks = lvs.prober.started.count
+        #expect(checks >= 2, "delay_loop 2: checks while MASTER (\(checks))")
+
+        let peer = Director("lvs02", simulation: sim, ipv4: "10.0.0.42")
+        try peer.start(Configs.pair(priority: 200, nopreempt: false))
+        sim.run(5)
+        #expect(lvs.state("VI_1") == .backup && !lvs.holds("10.0.0.100"))
+        #expect(lvs.log.contains("Suspending healthchecker for service [10.0.1.2]:tcp:80 for VS [10.0.0.100]:tcp:80"))
+        let suspendedAt = lvs.prober.started.count
+        sim.run(10)
+        #expect(lvs.prober.started.count == suspendedAt, "suspended again once the VIP left")
+        #expect(lvs.ipvs.table.values.first?.count == 1, "the real server stays in the table")
+    }
+
+    @Test func aFirewallMarkCannotUseIt() {
+        let text = "virtual_server fwmark 7 {\n    ha_suspend\n    real_server 10.0.1.2 80 {\n        TCP_CHECK {\n        }\n    }\n}\n"
+        let (config, diagnostics) = ConfigLoader.load(text: text)
+        #expect(diagnostics.all.contains { $0.message == "Virtual server FWM 7: cannot use ha_suspend with fwmarks - clearing ha_suspend" })
+        #expect(config.virtualServers.first?.haSuspend == false)
     }
 }

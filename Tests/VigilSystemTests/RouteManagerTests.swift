@@ -238,7 +238,7 @@ import VigilSystem
         // A zero length would loop forever: it ends the walk too.
         #expect(NetlinkMonitor.events(in: ([0, 0, 0, 0, 20, 0, 0, 0] + [UInt8](repeating: 0, count: 8))[...]) == NetlinkEvents())
         #expect(NetlinkMonitor.events(in: ([16, 0, 0, 0, 20, 0, 0, 0] + [UInt8](repeating: 0, count: 8) + [16, 0, 0, 0, 21, 0, 0, 0] + [UInt8](repeating: 0, count: 8))[...])
-                == NetlinkEvents(addressDeleted: true))
+                == NetlinkEvents(addressAdded: true, addressDeleted: true))
         // RTM_NEWLINK (16) then RTM_DELLINK (17): links, no address.
         #expect(NetlinkMonitor.events(in: ([16, 0, 0, 0, 16, 0, 0, 0] + [UInt8](repeating: 0, count: 8) + [16, 0, 0, 0, 17, 0, 0, 0] + [UInt8](repeating: 0, count: 8))[...])
                 == NetlinkEvents(linkChanged: true))

@@ -629,6 +629,17 @@ stop_vigil TERM
 if [ "$(timeouts)" = "$before" ]; then ok "lvs_timeouts: the kernel's values back at stop ($before)"
 else notok "lvs_timeouts: the kernel's values back at stop (want $before, have $(timeouts))"; show_log /tmp/timeouts.log | tail -n 5; fi
 
+echo "# phase ha_suspend"
+start_vigil hasuspend.conf /tmp/hasuspend.log || show_log /tmp/hasuspend.log
+suspension() { grep -q "$1 healthchecker for service \[10.60.0.11\]:tcp:80 for VS \[10.92.0.1\]:tcp:80" /tmp/hasuspend.log; }
+check "ha_suspend: the checker is deactivated at start (10.92.0.1 is not here)" suspension Deactivating
+check "ha_suspend: the real server is installed all the same" has_dest 10.92.0.1:80 10.60.0.11:80
+ip addr add 10.92.0.1/32 dev lo
+check "ha_suspend: the address added by hand activates it (netlink monitor)" wait_for 2 suspension Activating
+ip addr del 10.92.0.1/32 dev lo
+check "ha_suspend: the address deleted suspends it again" wait_for 2 suspension Suspending
+stop_vigil TERM
+
 echo "# phase lvs_flush"
 start_vigil flush.conf /tmp/flush.log
 check "lvs_flush empties the table first, foreign service included" sh -c '! ipvsadm -Ln | grep -q 10.99.9.9'
