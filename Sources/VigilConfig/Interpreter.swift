@@ -21,7 +21,7 @@ struct Interpreter {
     static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets", "instance", "use_pid_dir",
                                    "linkbeat_use_polling", "child_wait_time",
                                    "bfd_instance", "garp_group",
-                                   "linkbeat_interfaces", "track_group", "static_track_group"]
+                                   "linkbeat_interfaces", "track_group"]
 
     mutating func interpret(_ statements: [Statement]) {
         for s in statements {
@@ -114,10 +114,10 @@ struct Interpreter {
         "process_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier",
         "vmac_addr_prefix",
         "include_check",
-        "data_use_instance", "state_dump_file", "stats_dump_file", "json_dump_file", "json_version",
+        "data_use_instance",
         "linkbeat_use_polling", "linkbeat_interfaces", "net_namespace", "net_namespace_ipvs",
-        "namespace_with_ipsets", "instance", "use_pid_dir", "lvs_id", "lvs_sync_daemon_interface",
-        "vrrp_track_process", "script_security",
+        "namespace_with_ipsets", "instance", "use_pid_dir", "lvs_sync_daemon_interface",
+        "vrrp_track_process",
     ]
 
     /// keepalived's `lvs_syncd_handler`, its messages and its leniency: a bad option is
@@ -648,8 +648,8 @@ struct Interpreter {
         "vrf", "use_vmac_addr", "use_ipvlan", "native_ipv6", "track_bfd",
         "track_src_ip", "garp_extra_if",
         "debug", "kernel_rx_buf_size",
-        "linkbeat_use_polling", "interface_up_down_delays", "timer_expired_backup",
-        "garp_group", "unicast_peer_name", "nftables_ipvs",
+        "linkbeat_use_polling", "interface_up_down_delays",
+        "garp_group", "nftables_ipvs",
     ]
 
     /// keepalived's track_file block: `file`, `weight W [reverse]` (-254...254), `init_file

@@ -39,7 +39,7 @@ public enum NotActedOn {
         set(["vrf"], "adverts are not bound to the VRF")
         set(["garp_extra_if", "vrrp_garp_extra_if", "garp_group"], "no gratuitous ARPs on the extra interfaces")
         set(["debug"], "use vigil -D")
-        set(["state_dump_file", "stats_dump_file", "json_dump_file", "data_use_instance", "json_version"],
+        set(["data_use_instance"],
             "the dumps are written as keepalived 2.2.7 writes them, in $TMPDIR or /tmp")
         set(["vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force", "vrrp_netlink_monitor_rcv_bufs",
              "vrrp_netlink_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
