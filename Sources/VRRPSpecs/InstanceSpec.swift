@@ -129,6 +129,8 @@ public struct TrackerRule: Hashable, Sendable {
         /// A configuration fault (keepalived's num_config_faults): always down, so an
         /// unweighted one holds the instance in FAULT. `unicast_fault_no_peer` without peers.
         case configuration(String)
+        /// track_src_ip: up while the configured source address is on the interface.
+        case sourceAddress(IPAddress)
     }
 
     public var source: Source
@@ -153,6 +155,7 @@ public struct TrackerRule: Hashable, Sendable {
         case .file(let name): return "\(prefix)file \(name)"
         case .process(let name): return "\(prefix)process \(name)"
         case .configuration(let why): return "configuration: \(why)"
+        case .sourceAddress(let address): return "source address \(address)"
         }
     }
 }

@@ -170,6 +170,9 @@ public enum VRRPSetupBuilder {
             // keepalived: "Cannot use unicast without any peers - going to fault state".
             spec.trackers.append(TrackerRule(.configuration("unicast without any peers (unicast_fault_no_peer)")))
         }
+        if i.trackSourceIP, let configuredSource {
+            spec.trackers.append(TrackerRule(.sourceAddress(configuredSource)))
+        }
         spec.virtualRoutes = i.virtualRoutes.compactMap(\.route)
         spec.virtualRules = i.virtualRules.compactMap(\.rule)
         spec.vmac = vmac

@@ -18,7 +18,8 @@ public enum TrackerWeighing {
     /// `fileValue` is the number a track file holds (0 when missing or unreadable, as keepalived).
     public static func trackers(_ rules: [TrackerRule], interfaceUp: (String) -> Bool?,
                                 script: (String) -> ScriptVerdict, fileValue: (String) -> Int = { _ in 0 },
-                                processUp: (String) -> Bool = { _ in false }) -> [VRRPTracker] {
+                                processUp: (String) -> Bool = { _ in false },
+                                sourcePresent: (IPAddress) -> Bool = { _ in true }) -> [VRRPTracker] {
         var trackers: [VRRPTracker] = []
         trackers.reserveCapacity(rules.count)
         for rule in rules {
@@ -30,6 +31,8 @@ public enum TrackerWeighing {
                 isUp = processUp(name)
             case .configuration:
                 isUp = false
+            case .sourceAddress(let address):
+                isUp = sourcePresent(address)
             case .file(let name):
                 let value = fileValue(name)
                 if rule.weight == 0 {

@@ -646,7 +646,7 @@ struct Interpreter {
     ]
     static let instanceAccepted = [
         "vrf", "use_vmac_addr", "use_ipvlan", "native_ipv6", "track_bfd",
-        "track_src_ip", "garp_extra_if",
+        "garp_extra_if",
         "debug", "kernel_rx_buf_size",
         "linkbeat_use_polling", "interface_up_down_delays",
         "garp_group", "nftables_ipvs",
@@ -800,6 +800,7 @@ struct Interpreter {
             case "unicast_src_ip": i.unicastSourceIP = reader.address(s); i.unicastConfigured = true
             case "unicast_peer": if let b = reader.requireBlock(s) { i.unicastPeers += unicastPeers(b) }; i.unicastConfigured = true
             case "unicast_fault_no_peer": i.unicastFaultNoPeer = true; i.unicastConfigured = true; reader.noExtra(s, after: 0)
+            case "track_src_ip": i.trackSourceIP = true; reader.noExtra(s, after: 0)
             case "old_unicast_checksum":
                 i.unicastConfigured = true
                 if s.words.count < 2 { i.oldUnicastChecksum = .always; break }
@@ -957,6 +958,11 @@ struct Interpreter {
         if i.vmacTransmitOnParent && i.vmac == nil {
             reader.diagnostics.warning(i.location, "\(tag) vmac_xmit_base is only valid with a vmac")
             i.vmacTransmitOnParent = false
+        }
+        if i.trackSourceIP && i.unicastSourceIP == nil && i.mcastSourceIP == nil {
+            // keepalived clears it without a word; Vigil says so.
+            reader.diagnostics.warning(i.location, "\(tag) track_src_ip has no effect without unicast_src_ip or mcast_src_ip: ignored", klass: .note)
+            i.trackSourceIP = false
         }
         if i.promoteSecondaries && i.vmac != nil {
             reader.diagnostics.warning(i.promoteSecondariesLocation ?? i.location, "\(tag) promote_secondaries is automatically set for vmacs - ignoring")

@@ -398,6 +398,9 @@ public struct VRRPInstance: Sendable {
     /// multicast (deprecated) or, with `unicast_fault_no_peer`, holds the instance in FAULT.
     public var unicastConfigured = false
     public var unicastFaultNoPeer = false
+    /// `track_src_ip`: FAULT while the configured source (unicast_src_ip / mcast_src_ip) is not
+    /// on the interface.
+    public var trackSourceIP = false
     /// `old_unicast_checksum [never]`: nil (the default: new checksums, switching to the old
     /// ones when a peer's adverts use them), `.always` (no value), `.never`.
     public var oldUnicastChecksum: OldUnicastChecksum?

@@ -341,11 +341,15 @@ final class VRRPHost: LoopHost {
             loop.watch(fd) { [unowned self] now in
                 let events = self.addresses.netlinkEvents(on: fd)
                 if events.addressDeleted { self.restoreDeletedVIPs() }
-                if events.addressAdded || events.addressDeleted { self.onAddressesChanged() }
+                if events.addressAdded || events.addressDeleted {
+                    self.onAddressesChanged()
+                    if self.lookAtTrackedSources() { self.trackersChanged(at: now) }
+                }
                 if events.linkChanged { self.trackers.checkLinks(at: now) }
             }
         }
         installStatic(staticSpecs)
+        lookAtTrackedSources()
         if startupDelay > 0 {
             // As keepalived: leftovers go at once; the instances' timers count from the end
             // of the delay (keepalived shows them BACKUP meanwhile, Vigil INIT).
@@ -726,7 +730,10 @@ final class VRRPHost: LoopHost {
                 nextSafetyCheck = now + Self.safetyCheckInterval
                 restoreDeletedVIPs()
             }
-            if netlinkMonitor == nil { onAddressesChanged() }
+            if netlinkMonitor == nil {
+                onAddressesChanged()
+                if lookAtTrackedSources() { trackersChanged(at: now) }
+            }
             restoreDeletedRoutes()
             for instance in instances {
                 guard let summary = instance.rejections.summary(at: now) else { continue }
@@ -747,8 +754,38 @@ final class VRRPHost: LoopHost {
     // MARK: Trackers
 
     func trackerStates(_ instance: Instance) -> [VRRPTracker] {
-        TrackerWeighing.trackers(instance.spec.trackers, interfaceUp: trackers.interfaceUp, script: trackers.verdict,
-                                 fileValue: trackers.fileValue, processUp: trackers.processUp)
+        let missing = sourceMissing.contains(instance.name)
+        return TrackerWeighing.trackers(instance.spec.trackers, interfaceUp: trackers.interfaceUp, script: trackers.verdict,
+                                        fileValue: trackers.fileValue, processUp: trackers.processUp, sourcePresent: { _ in !missing })
+    }
+
+    /// track_src_ip: the instances whose configured source is not on their interface now.
+    private var sourceMissing: Set<String> = []
+
+    /// Looks at the tracked sources again (at start, at a reload, on each address event, once
+    /// a second without the netlink monitor); true when one came or went.
+    @discardableResult
+    private func lookAtTrackedSources() -> Bool {
+        var missing: Set<String> = []
+        for instance in instances {
+            guard let address = instance.spec.trackers.lazy.compactMap({ rule -> IPAddress? in
+                if case .sourceAddress(let address) = rule.source { address } else { nil }
+            }).first else { continue }
+            let index = try? addresses.interface(named: instance.spec.interface).index
+            let present = index.flatMap { try? addresses.list(ifindex: $0) }?.contains { $0.address == address } ?? false
+            if !present { missing.insert(instance.name) }
+        }
+        guard missing != sourceMissing else { return false }
+        for instance in instances where missing.contains(instance.name) != sourceMissing.contains(instance.name) {
+            let source = instance.spec.configuredSource.map { "\($0)" } ?? "?"
+            if missing.contains(instance.name) {
+                logger.info("(\(instance.name)) track_src_ip: source address \(source) is not on \(instance.spec.interface) - going to fault state")
+            } else {
+                logger.info("(\(instance.name)) track_src_ip: source address \(source) is back on \(instance.spec.interface)")
+            }
+        }
+        sourceMissing = missing
+        return true
     }
 
     /// A verdict or link changed: every instance is re-weighed with the full current set.
@@ -864,6 +901,7 @@ final class VRRPHost: LoopHost {
         }
         instances = reload.setup.instances.indices.map { next[$0]! }
         promoteSecondaries()
+        lookAtTrackedSources()
         groups = makeGroups(reload.setup.groups, continuing: true)
         installStatic(reload.setup)
         announcementSpacing = (reload.setup.garpInterval, reload.setup.gnaInterval)

@@ -669,3 +669,44 @@ import VigilSystem
         #expect(config.virtualServers.first?.haSuspend == false)
     }
 }
+
+/// track_src_ip: an instance whose configured source leaves its interface goes to FAULT, and
+/// comes back when the address does (keepalived's netlink handler); without it, or without a
+/// configured source, nothing happens.
+@Suite struct TrackSourceIPTests {
+    static func config(track: Bool) -> String {
+        Configs.pair(priority: 100, instanceExtra: "mcast_src_ip 10.0.0.41\n    \(track ? "track_src_ip" : "")")
+    }
+
+    static func setSource(_ director: Director, present: Bool) {
+        let source = IPAddress("10.0.0.41")!
+        if present {
+            director.node.interfaces["eth0"]!.addresses.append(InterfaceAddress(ifindex: director.node.interfaces["eth0"]!.index, address: source, prefixLength: 24))
+        } else {
+            director.node.interfaces["eth0"]!.addresses.removeAll { $0.address == source }
+        }
+        if present { director.node.pendingNetlinkEvents.addressAdded = true } else { director.node.pendingNetlinkEvents.addressDeleted = true }
+    }
+
+    @Test(arguments: [true, false])
+    func theSourceLeavingFaultsTheInstance(monitor: Bool) throws {
+        let (sim, lvs) = try Simulation.loneMaster(Self.config(track: true)) { $0.node.offersNetlinkMonitor = monitor }
+        Self.setSource(lvs, present: false)
+        sim.run(1.5)
+        #expect(lvs.state("VI_1") == .fault)
+        #expect(lvs.log.contains("(VI_1) track_src_ip: source address 10.0.0.41 is not on eth0 - going to fault state"))
+        Self.setSource(lvs, present: true)
+        sim.run(5)
+        #expect(lvs.state("VI_1") == .master)
+        #expect(lvs.log.contains("(VI_1) track_src_ip: source address 10.0.0.41 is back on eth0"))
+    }
+
+    @Test func withoutItTheInstanceStays() throws {
+        let (sim, lvs) = try Simulation.loneMaster(Self.config(track: false))
+        Self.setSource(lvs, present: false)
+        sim.run(3)
+        #expect(lvs.state("VI_1") == .master)
+        let (_, diagnostics) = ConfigLoader.load(text: Configs.pair(priority: 100, instanceExtra: "track_src_ip"))
+        #expect(diagnostics.all.contains { $0.message == "(VI_1) track_src_ip has no effect without unicast_src_ip or mcast_src_ip: ignored" && $0.klass == .note })
+    }
+}
