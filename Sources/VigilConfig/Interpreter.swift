@@ -17,8 +17,8 @@ struct Interpreter {
 
     static let topLevel = ["SSL", "global_defs", "vrrp_script", "track_file", "vrrp_track_file", "vrrp_track_process", "track_process", "vrrp_instance", "vrrp_sync_group",
                            "virtual_server_group", "virtual_server", "static_ipaddress", "static_routes",
-                           "static_rules", "net_namespace"]
-    static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets", "instance", "use_pid_dir",
+                           "static_rules", "net_namespace", "use_pid_dir"]
+    static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets", "instance",
                                    "linkbeat_use_polling", "child_wait_time",
                                    "bfd_instance", "garp_group",
                                    "linkbeat_interfaces", "track_group"]
@@ -62,6 +62,7 @@ struct Interpreter {
                 if let block = reader.requireBlock(s) { config.staticRoutes += routeLines(block) }
             case "static_rules":
                 if let block = reader.requireBlock(s) { config.staticRules += ruleLines(block) }
+            case "use_pid_dir": config.globals.usePidDir = true; reader.noExtra(s, after: 0)
             case "net_namespace":
                 config.netNamespace = reader.string(s, expecting: "a network namespace name")
             case "SSL":
@@ -90,7 +91,7 @@ struct Interpreter {
         "vrrp_min_garp", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_skip_check_adv_addr",
         "vrrp_check_unicast_src", "vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
         "vrrp_down_timer_adverts", "vrrp_startup_delay", "vrrp_delay_after_boot", "default_interface",
-        "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "lvs_timeouts", "reload_check_config", "reload_file",
+        "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "lvs_timeouts", "use_pid_dir", "reload_check_config", "reload_file",
         "reload_time_file", "reload_repeat", "vmac_prefix", "nftables", "nftables_priority", "lvs_sync_daemon",
         "vigil_announce_table", "vigil_announce_protocol",
         "vrrp_priority", "checker_priority", "vrrp_no_swap", "checker_no_swap", "vrrp_cpu_affinity",
@@ -116,7 +117,7 @@ struct Interpreter {
         "include_check",
         "data_use_instance",
         "linkbeat_use_polling", "linkbeat_interfaces", "net_namespace", "net_namespace_ipvs",
-        "namespace_with_ipsets", "instance", "use_pid_dir", "lvs_sync_daemon_interface",
+        "namespace_with_ipsets", "instance", "lvs_sync_daemon_interface",
         "vrrp_track_process",
     ]
 
@@ -340,6 +341,7 @@ struct Interpreter {
                 reader.noExtra(s, after: 1)
             case "lvs_flush_on_stop": g.lvsFlushOnStop = true
             case "lvs_timeouts": lvsTimeouts(s, into: &g)
+            case "use_pid_dir": g.usePidDir = true; reader.noExtra(s, after: 0)
             case "reload_check_config":
                 g.reloadCheckConfigLog = s.words.count > 1 ? s.words[1].text : "/dev/null"
                 reader.noExtra(s, after: 1)

@@ -146,6 +146,9 @@ public struct GlobalDefs: Sendable {
     /// `lvs_timeouts tcp N tcpfin N udp N`: the kernel's IPVS connection timeouts while Vigil
     /// runs; a missing one (or 0) keeps the kernel's value.
     public var lvsTimeouts: LVSTimeouts?
+    /// keepalived's `use_pid_dir`: the pid file goes in a directory of its own (Vigil's
+    /// /run/vigil, beside the control socket) unless `-p` names one.
+    public var usePidDir = false
     /// `reload_check_config [LOG]`: where a reload writes the new file's diagnostics (keepalived:
     /// the config-test output); "/dev/null" when given without a file. Vigil checks every
     /// reload either way.

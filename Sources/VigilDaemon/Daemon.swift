@@ -15,6 +15,8 @@ public struct DaemonOptions: Sendable {
     public var logDetail: Bool
     public var foreground: Bool
     public var pidFile: String?
+    /// `-p` was given: it wins over `use_pid_dir`.
+    public var pidFileGiven = false
     /// keepalived's `-V`: keep VIPs (and send no priority-0 advert) on stop.
     public var releaseVIPsOnStop: Bool
     /// keepalived's `-I`: leave the IPVS services in place on stop.
@@ -357,8 +359,16 @@ public final class Daemon {
 
     // MARK: The process
 
+    /// The pid file: `-p`, else /run/vigil/vigil.pid under `use_pid_dir` (keepalived's
+    /// /run/keepalived/keepalived.pid, for Vigil's one process), else the default.
+    static func pidFile(_ options: DaemonOptions, usePidDir: Bool) -> String? {
+        guard usePidDir, !options.pidFileGiven else { return options.pidFile }
+        return pidDirectory + "/vigil.pid"
+    }
+    static let pidDirectory = "/run/vigil"
+
     public static func run(_ launched: DaemonOptions) -> Int32 {
-        let options = {
+        var options = {
             var options = launched
             options.dumpDirectory = dumpDirectory(environment: getenv("TMPDIR").map { String(cString: $0) })
             return options
@@ -384,6 +394,8 @@ public final class Daemon {
             logger.critical("configuration has fatal problems (see above): not starting; check it with vigil -t")
             return 2
         }
+        options.pidFile = pidFile(options, usePidDir: config.globals.usePidDir)
+        if config.globals.usePidDir && !options.pidFileGiven { mkdir(pidDirectory, 0o755) }
         let hasVRRP = options.runVRRP && !config.instances.isEmpty
         let hasLVS = options.runChecker && !config.virtualServers.isEmpty
         if !hasVRRP && !hasLVS {

@@ -13,6 +13,7 @@ public enum DaemonLaunch {
                     "release-ipvs=\(o.releaseIPVSOnStop)", "vrrp=\(o.runVRRP)", "check=\(o.runChecker)"]
         if let id = o.configID { list.append("id=\(id)") }
         if let pid = o.pidFile { list.append("pid=\(pid)") }
+        if o.pidFileGiven { list.append("pid-given=true") }
         if let control = o.controlPath { list.append("control=\(control)") }
         if let metrics = o.metricsListen { list.append("metrics=\(metrics)") }
         if let mask = o.umask { list.append("umask=\(mask)") }
@@ -33,6 +34,7 @@ public enum DaemonLaunch {
                              runVRRP: values["vrrp"] != "false", runChecker: values["check"] != "false",
                              controlPath: values["control"], metricsListen: values["metrics"])
         options.umask = values["umask"].flatMap { UInt32($0) }
+        options.pidFileGiven = values["pid-given"] == "true"
         return options
     }
 

@@ -132,6 +132,7 @@ struct Vigil: ParsableCommand {
                                     runVRRP: !checkOnly || vrrpOnly, runChecker: !vrrpOnly || checkOnly,
                                     controlPath: controlPath == "none" ? nil : controlPath, metricsListen: metricsListen)
         options.umask = mask
+        options.pidFileGiven = pidFile != nil
         DaemonLaunch.exec(options)
     }
 

@@ -1,6 +1,7 @@
 import Addressing
 import Testing
 import VRRP
+import VigilConfig
 @testable import VigilDaemon
 
 /// keepalived's file-creation mask: 0177 unless `umask` (or `-u`, over it) says otherwise, at
@@ -180,6 +181,25 @@ import VRRP
             #expect(new.state("VI_1") == .master)
             #expect(!new.log.contains("Setting unicast VRRPv3 checksum to old version"))
             #expect(new.metric(#"vigil_vrrp_receive_errors_total{iname="VI_1",reason="checksum_error"}"#, in: sim) ?? 0 > 0)
+        }
+    }
+}
+
+/// keepalived's use_pid_dir: the pid file goes in a directory of its own unless -p names one;
+/// at the top level and in global_defs, as keepalived reads it.
+@Suite struct UsePidDirTests {
+    @Test func thePidFileMovesUnlessGiven() {
+        var options = DaemonOptions(configPath: "/etc/keepalived/keepalived.conf", configID: nil, logConsole: true, logDetail: false,
+                                    foreground: true, pidFile: "/run/vigil.pid", releaseVIPsOnStop: true)
+        #expect(Daemon.pidFile(options, usePidDir: false) == "/run/vigil.pid")
+        #expect(Daemon.pidFile(options, usePidDir: true) == "/run/vigil/vigil.pid")
+        options.pidFile = "/var/run/lb.pid"
+        options.pidFileGiven = true
+        #expect(Daemon.pidFile(options, usePidDir: true) == "/var/run/lb.pid", "-p wins")
+        #expect(DaemonLaunch.options(from: DaemonLaunch.arguments(for: options)).pidFileGiven)
+        for text in ["use_pid_dir\n", "global_defs {\n    use_pid_dir\n}\n"] {
+            let (config, diagnostics) = ConfigLoader.load(text: text + Configs.pair(priority: 100))
+            #expect(config.globals.usePidDir && !diagnostics.all.contains { $0.message.contains("use_pid_dir") })
         }
     }
 }
