@@ -17,9 +17,9 @@ struct Interpreter {
 
     static let topLevel = ["SSL", "global_defs", "vrrp_script", "track_file", "vrrp_track_file", "vrrp_track_process", "track_process", "vrrp_instance", "vrrp_sync_group",
                            "virtual_server_group", "virtual_server", "static_ipaddress", "static_routes",
-                           "static_rules", "net_namespace", "use_pid_dir"]
+                           "static_rules", "net_namespace", "use_pid_dir", "child_wait_time"]
     static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets", "instance",
-                                   "linkbeat_use_polling", "child_wait_time",
+                                   "linkbeat_use_polling",
                                    "bfd_instance", "garp_group",
                                    "linkbeat_interfaces", "track_group"]
 
@@ -63,6 +63,15 @@ struct Interpreter {
             case "static_rules":
                 if let block = reader.requireBlock(s) { config.staticRules += ruleLines(block) }
             case "use_pid_dir": config.globals.usePidDir = true; reader.noExtra(s, after: 0)
+            case "child_wait_time":
+                // keepalived's child_wait_handler: 0...UINT_MAX seconds.
+                if let word = s.words.dropFirst().first, let seconds = UInt32(word.text) {
+                    config.globals.childWaitTime = Int(seconds)
+                    reader.noExtra(s, after: 1)
+                } else {
+                    reader.diagnostics.error(s.words.dropFirst().first?.location ?? s.location,
+                                             "Invalid child_wait_time \(s.words.dropFirst().first?.text ?? "(null)")", klass: .general)
+                }
             case "net_namespace":
                 config.netNamespace = reader.string(s, expecting: "a network namespace name")
             case "SSL":

@@ -149,6 +149,10 @@ public struct GlobalDefs: Sendable {
     /// keepalived's `use_pid_dir`: the pid file goes in a directory of its own (Vigil's
     /// /run/vigil, beside the control socket) unless `-p` names one.
     public var usePidDir = false
+    /// keepalived's `child_wait_time` (seconds its parent waits for its children at stop):
+    /// how long Vigil's stop waits for the scripts still running (notify_stop, the FIFO
+    /// readers) before it kills them. nil: 1 s.
+    public var childWaitTime: Int?
     /// `reload_check_config [LOG]`: where a reload writes the new file's diagnostics (keepalived:
     /// the config-test output); "/dev/null" when given without a file. Vigil checks every
     /// reload either way.

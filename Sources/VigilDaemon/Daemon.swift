@@ -344,7 +344,7 @@ public final class Daemon {
         checkers?.shutDown(release: options.releaseIPVSOnStop)
         mail.deliverPending(waiter: system.waiter, until: system.clock.now() + 5_000_000)
         ipvsSettings.shutDown()
-        scripts.stopAll()
+        scripts.stopAll(grace: Int64(configuration.globals.childWaitTime ?? 1) * 1_000_000)
         // After stopAll: a background nft run still going could otherwise bring a table back.
         if options.releaseVIPsOnStop { firewall.removeAll() }
         runToEnd(configuration.globals.shutdownScript, timeout: configuration.globals.shutdownScriptTimeout, type: "shutdown")

@@ -156,13 +156,13 @@ final class ScriptHost {
         try runner.start(ScriptSpec(nft, arguments: [script]), id: .firewall(serial), timeout: 10_000_000, now: clock.now())
     }
 
-    /// Shutdown: running scripts get about a second to finish (notify_stop scripts, as in
-    /// keepalived; the FIFOs' readers, which see their FIFO end), then keepalived's
-    /// SIGTERM/SIGKILL treatment.
-    func stopAll() {
+    /// Shutdown: running scripts get `grace` to finish (a second, or child_wait_time: the
+    /// notify_stop scripts, as in keepalived; the FIFOs' readers, which see their FIFO end),
+    /// then keepalived's SIGTERM/SIGKILL treatment.
+    func stopAll(grace: Int64 = 1_000_000) {
         fifos.closeAll()
         let start = clock.now()
-        while runner.runningCount > 0 && clock.now() - start < 1_000_000 {
+        while runner.runningCount > 0 && clock.now() - start < grace {
             _ = runner.poll(now: clock.now())
             if runner.runningCount > 0 { clock.pause(20_000) }
         }

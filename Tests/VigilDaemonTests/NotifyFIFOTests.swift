@@ -162,3 +162,21 @@ import VRRP
         #expect(lvs.fifos.opened.first { $0.path == Self.all }?.removed == false)
     }
 }
+
+/// keepalived's child_wait_time (how long its parent waits for its children at stop): how long
+/// Vigil's stop waits for the scripts still running (here the FIFO reader, which never ends)
+/// before it kills them; a second without it.
+@Suite struct ChildWaitTimeTests {
+    @Test(arguments: [nil, 3] as [Int?])
+    func theStopWaitsThatLong(seconds: Int?) throws {
+        let sim = Simulation()
+        let lvs = NotifyFIFOTests().director(sim)
+        try lvs.start(NotifyFIFOTests.config(globals: "") + (seconds.map { "child_wait_time \($0)\n" } ?? ""))
+        sim.run(5)
+        let before = sim.clock.current
+        lvs.stop(in: sim)
+        let waited = Double(sim.clock.current - before) / 1e6
+        let expected = Double(seconds ?? 1)
+        #expect(waited >= expected && waited < expected + 0.2, "waited \(waited) s")
+    }
+}
