@@ -358,6 +358,8 @@ public struct VRRPSetup: Hashable, Sendable {
     public var staticRules: [RuleDefinition] = []
     /// keepalived's `log_unknown_vrids`.
     public var logUnknownVRIDs = false
+    /// disable_local_igmp: set at start, put back at stop; a reload cannot change it.
+    public var disableLocalIGMP = false
 
     public init() {}
 }

@@ -21,6 +21,7 @@ public enum VRRPSetupBuilder {
         var setup = VRRPSetup()
         setup.startupDelay = config.globals.startupDelay
         setup.logUnknownVRIDs = config.globals.logUnknownVRIDs
+        setup.disableLocalIGMP = config.globals.disableLocalIGMP
         setup.mail = mailSettings(config.globals)
         setup.garpInterval = config.globals.garpInterval
         setup.gnaInterval = config.globals.gnaInterval

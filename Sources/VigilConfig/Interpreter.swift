@@ -100,7 +100,7 @@ struct Interpreter {
         "vrrp_min_garp", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_skip_check_adv_addr",
         "vrrp_check_unicast_src", "vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
         "vrrp_down_timer_adverts", "vrrp_startup_delay", "vrrp_delay_after_boot", "default_interface",
-        "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "lvs_timeouts", "use_pid_dir", "reload_check_config", "reload_file",
+        "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "lvs_timeouts", "use_pid_dir", "disable_local_igmp", "reload_check_config", "reload_file",
         "reload_time_file", "reload_repeat", "vmac_prefix", "nftables", "nftables_priority", "lvs_sync_daemon",
         "vigil_announce_table", "vigil_announce_protocol",
         "vrrp_priority", "checker_priority", "vrrp_no_swap", "checker_no_swap", "vrrp_cpu_affinity",
@@ -113,7 +113,6 @@ struct Interpreter {
         "vrrp_garp_extra_if",
         "nftables_counters", "nftables_ifindex", "nftables_ipvs",
         "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
-        "disable_local_igmp",
         "bfd_priority", "bfd_no_swap", "bfd_cpu_affinity", "bfd_rt_priority", "bfd_rlimit_rttime",
         "bfd_rlimit_rtime", "snmp_socket", "enable_snmp_vrrp", "enable_snmp_keepalived",
         "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps",
@@ -351,6 +350,7 @@ struct Interpreter {
             case "lvs_flush_on_stop": g.lvsFlushOnStop = true
             case "lvs_timeouts": lvsTimeouts(s, into: &g)
             case "use_pid_dir": g.usePidDir = true; reader.noExtra(s, after: 0)
+            case "disable_local_igmp": g.disableLocalIGMP = true; reader.noExtra(s, after: 0)
             case "reload_check_config":
                 g.reloadCheckConfigLog = s.words.count > 1 ? s.words[1].text : "/dev/null"
                 reader.noExtra(s, after: 1)

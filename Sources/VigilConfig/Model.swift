@@ -153,6 +153,9 @@ public struct GlobalDefs: Sendable {
     /// how long Vigil's stop waits for the scripts still running (notify_stop, the FIFO
     /// readers) before it kills them. nil: 1 s.
     public var childWaitTime: Int?
+    /// keepalived's `disable_local_igmp`: net.ipv4.igmp_link_local_mcast_reports 0 while Vigil
+    /// runs (no IGMP reports for 224.0.0.18, which some switches mishandle).
+    public var disableLocalIGMP = false
     /// `reload_check_config [LOG]`: where a reload writes the new file's diagnostics (keepalived:
     /// the config-test output); "/dev/null" when given without a file. Vigil checks every
     /// reload either way.

@@ -95,6 +95,11 @@ extension Daemon {
         errors += problems.map { "\($0.location): error: \($0.message)" }
         if !errors.isEmpty { return refused(file, errors) }
         for d in diagnostics.all where d.severity == .warning { logger.warning("\(d)") }
+        if config.globals.disableLocalIGMP != configuration.globals.disableLocalIGMP {
+            // keepalived's words; the setting stays as the start made it.
+            logger.info("Cannot change disable_local_igmp at a reload - please restart Vigil")
+            newSetup.disableLocalIGMP = configuration.globals.disableLocalIGMP
+        }
 
         let (checkerSpecs, checkerWarnings) = options.runChecker ? LVSSpecBuilder.build(config) : ([], [])
         if options.runChecker { Self.addTrackFiles(of: checkerSpecs, to: &newSetup) }

@@ -97,6 +97,15 @@ final class VMACHost {
         if !links.setSysctl(write.key, write.value) { logger.warning("(\(instance)) cannot set sysctl \(write)") }
     }
 
+    /// keepalived's disable_local_igmp: the kernel sends no IGMP reports for link-local groups
+    /// (224.0.0.18) while Vigil runs; the value it had comes back at stop.
+    func disableLocalIGMP() {
+        guard let links else { return }
+        let setting = SysctlSetting("net/ipv4/igmp_link_local_mcast_reports", 0)
+        guard let write = ledger.change(setting, current: links.sysctl(setting.key)) else { return }
+        if !links.setSysctl(write.key, write.value) { logger.warning("cannot set sysctl \(write)") }
+    }
+
     /// An IPv6 VMAC sends from the parent's link-local address, which must then be its own
     /// too (keepalived adds it the same way).
     func addSource(_ source: IPAddress, to vmac: VMACSpec, instance: String) {

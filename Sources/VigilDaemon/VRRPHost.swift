@@ -292,6 +292,7 @@ final class VRRPHost: LoopHost {
         }
         instances = prepared
         promoteSecondaries()
+        if setup.disableLocalIGMP { vmacs.disableLocalIGMP() }
         groups = makeGroups(setup.groups, continuing: false)
         startupDelay = setup.startupDelay
         staticSpecs = setup

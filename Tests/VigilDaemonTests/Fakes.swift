@@ -342,7 +342,8 @@ extension FakeNode: LinkControl {
     func sysctl(_ key: String) -> Int? { sysctls[key] }
     func setSysctl(_ key: String, _ value: Int) -> Bool {
         let parts = key.split(separator: "/")
-        guard parts.count == 5, parts[3] == "all" || parts[3] == "default" || interfaces[String(parts[3])] != nil else { return false }
+        guard key == "net/ipv4/igmp_link_local_mcast_reports"
+                || parts.count == 5 && (parts[3] == "all" || parts[3] == "default" || interfaces[String(parts[3])] != nil) else { return false }
         sysctls[key] = value
         return true
     }

@@ -62,6 +62,24 @@ import VRRPSpecs
         #expect(diagnostics.all.contains { $0.message == "(VI_1) promote_secondaries is automatically set for vmacs - ignoring" })
     }
 
+    /// keepalived's disable_local_igmp: igmp_link_local_mcast_reports 0 while running, back
+    /// to 1 at stop; a reload cannot change it (keepalived's words).
+    @Test func localIGMPReportsAreOffWhileRunning() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs01.node.sysctls["net/ipv4/igmp_link_local_mcast_reports"] = 1
+        try lvs01.start(Configs.pair(priority: 100, globals: "disable_local_igmp"))
+        sim.run(1)
+        #expect(lvs01.node.sysctls["net/ipv4/igmp_link_local_mcast_reports"] == 0)
+        lvs01.hangUp(with: Configs.pair(priority: 100))
+        sim.run(1)
+        #expect(lvs01.log.contains("Cannot change disable_local_igmp at a reload - please restart Vigil"))
+        #expect(lvs01.node.sysctls["net/ipv4/igmp_link_local_mcast_reports"] == 0)
+        lvs01.stop(in: sim)
+        sim.run(2)
+        #expect(lvs01.node.sysctls["net/ipv4/igmp_link_local_mcast_reports"] == 1, "put back at stop")
+    }
+
     @Test func rpFilterIsClearedAndRestored() throws {
         let sim = Simulation()
         let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
