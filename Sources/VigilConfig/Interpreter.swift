@@ -65,12 +65,12 @@ struct Interpreter {
             case "use_pid_dir": config.globals.usePidDir = true; reader.noExtra(s, after: 0)
             case "child_wait_time":
                 // keepalived's child_wait_handler: 0...UINT_MAX seconds.
-                if let word = s.words.dropFirst().first, let seconds = UInt32(word.text) {
+                let word = s.words.count > 1 ? s.words[1] : nil
+                if let word, let seconds = UInt32(word.text) {
                     config.globals.childWaitTime = Int(seconds)
                     reader.noExtra(s, after: 1)
                 } else {
-                    reader.diagnostics.error(s.words.dropFirst().first?.location ?? s.location,
-                                             "Invalid child_wait_time \(s.words.dropFirst().first?.text ?? "(null)")", klass: .general)
+                    reader.diagnostics.error(word?.location ?? s.location, "Invalid child_wait_time \(word?.text ?? "(null)")", klass: .general)
                 }
             case "net_namespace":
                 config.netNamespace = reader.string(s, expecting: "a network namespace name")

@@ -97,24 +97,20 @@ enum CrossReferences {
         // keepalived's validate_check_config: a firewall mark has no address to look for.
         for index in config.virtualServers.indices where config.virtualServers[index].haSuspend {
             let vs = config.virtualServers[index]
-            let usesMarks: Bool
+            // The virtual server as keepalived's FMT_VS names it ("FWM 7", a group's "[name]:0"),
+            // when it uses a firewall mark.
+            let markedName: String?
             switch vs.key {
-            case .fwmark: usesMarks = true
+            case .fwmark(let mark): markedName = "FWM \(mark)"
             case .group(let name):
-                usesMarks = config.virtualServerGroups.first { $0.name == name }?.entries.contains {
+                let marked = config.virtualServerGroups.first { $0.name == name }?.entries.contains {
                     if case .fwmark = $0 { true } else { false }
                 } ?? false
-            case .address: usesMarks = false
+                markedName = marked ? "[\(name)]:0" : nil
+            case .address: markedName = nil
             }
-            if usesMarks {
-                // keepalived names it by FMT_VS: "FWM 7", or the group's "[name]:0".
-                let name: String
-                switch vs.key {
-                case .fwmark(let mark): name = "FWM \(mark)"
-                case .group(let group): name = "[\(group)]:0"
-                case .address: name = "\(vs.key)"
-                }
-                diagnostics.error(vs.location, "Virtual server \(name): cannot use ha_suspend with fwmarks - clearing ha_suspend")
+            if let markedName {
+                diagnostics.error(vs.location, "Virtual server \(markedName): cannot use ha_suspend with fwmarks - clearing ha_suspend")
                 config.virtualServers[index].haSuspend = false
             }
         }

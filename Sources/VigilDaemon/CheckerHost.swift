@@ -312,15 +312,17 @@ final class CheckerHost: LoopHost {
 
     /// A VRRP transition, or the netlink monitor saw an address come or go.
     func addressesMayHaveChanged() {
-        if controller.specs.contains(where: { !$0.suspendUnless.isEmpty }) { suspensionDirty = true }
+        if usesHASuspend { suspensionDirty = true }
     }
+
+    private var usesHASuspend: Bool { controller.specs.contains { !$0.suspendUnless.isEmpty } }
 
     /// keepalived's update_checker_activity: the checkers of an ha_suspend virtual server run
     /// only while one of its addresses is on this director (the VIP: this director is
     /// MASTER), with keepalived's line per checker ("Deactivating" at start).
     private func refreshSuspensions(starting: Bool) {
         suspensionDirty = false
-        guard controller.specs.contains(where: { !$0.suspendUnless.isEmpty }) else { return }
+        guard usesHASuspend else { return }
         let local: Set<IPAddress>
         do { local = Set(try addresses.list(ifindex: nil).map(\.address)) } catch {
             logger.error("ha_suspend: cannot read this director's addresses: \(error); the checks' suspensions stay as they are")

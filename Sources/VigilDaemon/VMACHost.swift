@@ -91,19 +91,20 @@ final class VMACHost {
     /// keepalived does) or someone changed it since. An instance removed by a reload leaves it
     /// on until the stop.
     func promoteSecondaries(on interface: String, instance: String) {
-        guard let links else { return }
-        let setting = SysctlSetting("net/ipv4/conf/\(interface)/promote_secondaries", 1)
-        guard let write = ledger.change(setting, current: links.sysctl(setting.key)) else { return }
-        if !links.setSysctl(write.key, write.value) { logger.warning("(\(instance)) cannot set sysctl \(write)") }
+        holdUntilStop(SysctlSetting("net/ipv4/conf/\(interface)/promote_secondaries", 1), warning: "(\(instance)) ")
     }
 
     /// keepalived's disable_local_igmp: the kernel sends no IGMP reports for link-local groups
     /// (224.0.0.18) while Vigil runs; the value it had comes back at stop.
     func disableLocalIGMP() {
-        guard let links else { return }
-        let setting = SysctlSetting("net/ipv4/igmp_link_local_mcast_reports", 0)
-        guard let write = ledger.change(setting, current: links.sysctl(setting.key)) else { return }
-        if !links.setSysctl(write.key, write.value) { logger.warning("cannot set sysctl \(write)") }
+        holdUntilStop(SysctlSetting("net/ipv4/igmp_link_local_mcast_reports", 0), warning: "")
+    }
+
+    /// Sets a value through the ledger, so `removeAll` puts the old one back; nothing is
+    /// written (or recorded) when it already holds.
+    private func holdUntilStop(_ setting: SysctlSetting, warning prefix: String) {
+        guard let links, let write = ledger.change(setting, current: links.sysctl(setting.key)) else { return }
+        if !links.setSysctl(write.key, write.value) { logger.warning("\(prefix)cannot set sysctl \(write)") }
     }
 
     /// An IPv6 VMAC sends from the parent's link-local address, which must then be its own

@@ -342,10 +342,7 @@ final class VRRPHost: LoopHost {
             loop.watch(fd) { [unowned self] now in
                 let events = self.addresses.netlinkEvents(on: fd)
                 if events.addressDeleted { self.restoreDeletedVIPs() }
-                if events.addressAdded || events.addressDeleted {
-                    self.onAddressesChanged()
-                    if self.lookAtTrackedSources() { self.trackersChanged(at: now) }
-                }
+                if events.addressAdded || events.addressDeleted { self.addressesChanged(at: now) }
                 if events.linkChanged { self.trackers.checkLinks(at: now) }
             }
         }
@@ -731,10 +728,7 @@ final class VRRPHost: LoopHost {
                 nextSafetyCheck = now + Self.safetyCheckInterval
                 restoreDeletedVIPs()
             }
-            if netlinkMonitor == nil {
-                onAddressesChanged()
-                if lookAtTrackedSources() { trackersChanged(at: now) }
-            }
+            if netlinkMonitor == nil { addressesChanged(at: now) }
             restoreDeletedRoutes()
             for instance in instances {
                 guard let summary = instance.rejections.summary(at: now) else { continue }
@@ -758,6 +752,13 @@ final class VRRPHost: LoopHost {
         let missing = sourceMissing.contains(instance.name)
         return TrackerWeighing.trackers(instance.spec.trackers, interfaceUp: trackers.interfaceUp, script: trackers.verdict,
                                         fileValue: trackers.fileValue, processUp: trackers.processUp, sourcePresent: { _ in !missing })
+    }
+
+    /// An address came or went (or, without the monitor, may have): ha_suspend's hook and
+    /// track_src_ip follow.
+    private func addressesChanged(at now: Int64) {
+        onAddressesChanged()
+        if lookAtTrackedSources() { trackersChanged(at: now) }
     }
 
     /// track_src_ip: the instances whose configured source is not on their interface now.
