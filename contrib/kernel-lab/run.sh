@@ -52,6 +52,10 @@ t1=$(date +%s.%N)
 # isa-debug-exit: a byte B written to port 0xf4 ends QEMU with status (B << 1) | 1.
 # -no-reboot + panic=-1: a kernel panic ends QEMU (status 0, i.e. no verdict) instead of looping.
 # stdin is /dev/null so QEMU never puts the caller's terminal into raw mode.
+# The console file exists before QEMU starts: the redirection below is made by the background
+# child, and a tail started before it ran found no file and printed nothing (CI, 12-03: the
+# ECMP lab passed in the guest but its RESULT lines never reached the test).
+: >"$TMP/console.raw"
 set +e
 timeout --kill-after=10 "$TIMEOUT" \
     qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "$MEM" \
@@ -59,7 +63,7 @@ timeout --kill-after=10 "$TIMEOUT" \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
     -kernel "$KERNEL_LAB_VMLINUZ" -initrd "$TMP/initrd.gz" \
     -append "console=ttyS0 quiet panic=-1 oops=panic" -no-reboot \
-    </dev/null >"$TMP/console.raw" 2>"$TMP/qemu.err" &
+    </dev/null >>"$TMP/console.raw" 2>"$TMP/qemu.err" &
 qemu=$!
 # Print the console while the guest runs (tail follows the file until QEMU is gone).
 # Kernel messages carry a "[    1.234567] " timestamp; everything else is the guest's output.
