@@ -69,6 +69,7 @@ public final class Daemon {
     var checkers: CheckerHost?
     let announcements: AnnouncementHost
     let ipvsSettings: IPVSSettingsHost
+    let codePages = CodePageRelease()
     var control: StreamServer?
     var metrics: VigilMetrics?
     var metricsServer: StreamServer?
@@ -134,7 +135,9 @@ public final class Daemon {
             if let checkers { connect(checkers) }
             configureAnnouncements(specs, configuration.globals)
         }
+        codePages.release = { [unowned self] in self.releaseStartupPages(after: "the transitions settled") }
         vrrp.onStateChanged = { [unowned self] in
+            self.codePages.transitioned(at: self.system.clock.now())
             self.announcements.changed()
             self.ipvsSettings.changed()
             self.checkers?.addressesMayHaveChanged()
@@ -152,6 +155,7 @@ public final class Daemon {
         // After the checker and VRRP hosts: a quorum or state change is announced in its turn.
         loop.add(announcements)
         loop.add(ipvsSettings)
+        loop.add(codePages)
         if let path = options.controlPath { openControlSocket(path) }
         if let listen = options.metricsListen { openMetrics(listen) }
         if let manager = system.serviceManager {
@@ -294,6 +298,7 @@ public final class Daemon {
     func releaseStartupPages(after what: String) {
         // Locked pages cannot be dropped (madvise refuses them): *_no_swap keeps them.
         if system.scheduling?.isMemoryLocked == true { return }
+        codePages.released()
         let released = system.releaseStartupPages()
         if released > 0 { logger.debug("\(released) kB of code pages resident after \(what) released") }
     }

@@ -54,6 +54,8 @@ final class Director {
     var stallNextWait: Int64 = 0
     /// Every file-creation mask the daemon set, in order.
     var umasks: [UInt32] = []
+    /// When the daemon let go of its resident code pages (virtual µs).
+    var codePageReleases: [Int64] = []
     /// systemd, as the daemon sees it: what it was told, and when.
     let systemd: FakeServiceManager
 
@@ -110,6 +112,7 @@ final class Director {
         system.scheduling = scheduling
         system.fifos = fifos
         system.setUmask = { [unowned self] in self.umasks.append($0) }
+        system.releaseStartupPages = { [unowned self] in self.codePageReleases.append(self.clock.current); return 0 }
         system.hostName = name
         system.userName = { [unowned self] in self.userNameLookups += 1; return "operator" }
         system.connectTCP = { [unowned self] address, port throws(SystemError) in

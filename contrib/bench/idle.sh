@@ -68,10 +68,11 @@ for count in 1 255; do
             esac
             TMPDIR=$run ip netns exec "$NS" "${cmd[@]}" >"$WORK/$daemon.log" 2>&1 &
             DPID=$!
-            # Every instance master (3 adverts' time and a little), then idle.
+            # Every instance master (3 adverts' time and a little), then idle. The RSS is read at
+            # the window's end: the steady state, after whatever start-up left behind settled.
             sleep 5
-            rss=$(rss_of_tree "$DPID")
             t0=$(cpu_ns "$DPID"); sleep "$WINDOW"; t1=$(cpu_ns "$DPID")
+            rss=$(rss_of_tree "$DPID")
             cpu=$(awk -v t=$((t1 - t0)) -v w="$WINDOW" 'BEGIN { printf "%.4f", 100 * t / 1e9 / w }')
             masters=$(grep -c "Entering MASTER STATE" "$WORK/$daemon.log" || true)
             kill -TERM "$DPID"; wait "$DPID" 2>/dev/null || true; DPID=
