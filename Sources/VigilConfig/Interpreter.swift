@@ -21,7 +21,7 @@ struct Interpreter {
     static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets", "instance",
                                    "linkbeat_use_polling",
                                    "bfd_instance", "garp_group",
-                                   "linkbeat_interfaces", "track_group"]
+                                   "linkbeat_interfaces", "track_group", "interface_up_down_delays"]
 
     mutating func interpret(_ statements: [Statement]) {
         for s in statements {
@@ -99,8 +99,8 @@ struct Interpreter {
         "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
         "vrrp_min_garp", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_skip_check_adv_addr",
         "vrrp_check_unicast_src", "vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
-        "vrrp_down_timer_adverts", "vrrp_startup_delay", "vrrp_delay_after_boot", "default_interface",
-        "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "lvs_timeouts", "use_pid_dir", "disable_local_igmp", "reload_check_config", "reload_file",
+        "vrrp_down_timer_adverts", "vrrp_startup_delay", "default_interface",
+        "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "lvs_timeouts", "disable_local_igmp", "reload_check_config", "reload_file",
         "reload_time_file", "reload_repeat", "vmac_prefix", "nftables", "nftables_priority", "lvs_sync_daemon",
         "vigil_announce_table", "vigil_announce_protocol",
         "vrrp_priority", "checker_priority", "vrrp_no_swap", "checker_no_swap", "vrrp_cpu_affinity",
@@ -112,7 +112,7 @@ struct Interpreter {
         "checker_process_name", "bfd_process_name",
         "vrrp_garp_extra_if",
         "nftables_counters", "nftables_ifindex", "nftables_ipvs",
-        "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables", "vrrp_ipsets",
+        "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables",
         "bfd_priority", "bfd_no_swap", "bfd_cpu_affinity", "bfd_rt_priority", "bfd_rlimit_rttime",
         "bfd_rlimit_rtime", "snmp_socket", "enable_snmp_vrrp", "enable_snmp_keepalived",
         "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps",
@@ -124,9 +124,6 @@ struct Interpreter {
         "vmac_addr_prefix",
         "include_check",
         "data_use_instance",
-        "linkbeat_use_polling", "linkbeat_interfaces", "net_namespace", "net_namespace_ipvs",
-        "namespace_with_ipsets", "instance", "lvs_sync_daemon_interface",
-        "vrrp_track_process",
     ]
 
     /// keepalived's `lvs_syncd_handler`, its messages and its leniency: a bad option is
@@ -332,7 +329,7 @@ struct Interpreter {
             case "vrrp_higher_prio_send_advert": g.higherPrioSendAdvert = reader.boolean(s) ?? false
             case "vrrp_down_timer_adverts":
                 if let v = reader.integer(s, in: 1...100) { g.downTimerAdverts = v }
-            case "vrrp_startup_delay", "vrrp_delay_after_boot":
+            case "vrrp_startup_delay":
                 if let v = reader.timer(s) { g.startupDelay = v }
             case "default_interface": g.defaultInterface = reader.string(s, expecting: "an interface name") ?? g.defaultInterface
             case "dynamic_interfaces": g.dynamicInterfaces = true
@@ -349,7 +346,6 @@ struct Interpreter {
                 reader.noExtra(s, after: 1)
             case "lvs_flush_on_stop": g.lvsFlushOnStop = true
             case "lvs_timeouts": lvsTimeouts(s, into: &g)
-            case "use_pid_dir": g.usePidDir = true; reader.noExtra(s, after: 0)
             case "disable_local_igmp": g.disableLocalIGMP = true; reader.noExtra(s, after: 0)
             case "reload_check_config":
                 g.reloadCheckConfigLog = s.words.count > 1 ? s.words[1].text : "/dev/null"
@@ -659,8 +655,7 @@ struct Interpreter {
         "vrf", "use_vmac_addr", "use_ipvlan", "native_ipv6", "track_bfd",
         "garp_extra_if",
         "debug", "kernel_rx_buf_size",
-        "linkbeat_use_polling", "interface_up_down_delays",
-        "garp_group", "nftables_ipvs",
+        "linkbeat_use_polling",
     ]
 
     /// keepalived's track_file block: `file`, `weight W [reverse]` (-254...254), `init_file
@@ -763,8 +758,7 @@ struct Interpreter {
         var i = VRRPInstance(name: name.text, location: name.location)
         let blockKeywords: Set<String> = ["authentication", "virtual_ipaddress", "virtual_ipaddress_excluded",
                                           "virtual_routes", "virtual_rules", "track_interface", "track_script",
-                                          "track_file", "unicast_peer", "track_process", "track_bfd",
-                                          "interface_up_down_delays"]
+                                          "track_file", "unicast_peer", "track_process", "track_bfd"]
         for s in block {
             if !blockKeywords.contains(s.keyword) { reader.forbidBlock(s) }
             if NotActedOn.modelledInstance.contains(s.keyword) { i.notActedOn[s.keyword] = s.location }
@@ -1434,7 +1428,7 @@ struct Interpreter {
         "real_server", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback",
         "hashed", "vigil_announce", "smtp_alert", "ip_family",
     ]
-    static let virtualServerAccepted = ["snmp_name", "sorry_server_lvs_method", "nftables"]
+    static let virtualServerAccepted = ["snmp_name", "sorry_server_lvs_method"]
     static let schedulers = ["rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"]
 
     mutating func virtualServer(_ s: Statement, _ block: [Statement]) {

@@ -24,8 +24,7 @@ public enum NotActedOn {
         set(["track_bfd", "bfd_instance"], "BFD is not run")
         set(["use_vmac_addr", "vmac_addr_prefix"], "the VMAC's addresses are not exported to the parent interface")
         set(["use_ipvlan"], "no ipvlan interface is made: use use_vmac")
-        set(["lvs_sync_daemon_interface"], "IPVS connection synchronisation is started only from global_defs lvs_sync_daemon or an instance's lvs_sync_daemon_interface")
-        set(["vrrp_iptables", "vrrp_ipsets"], "no iptables rules are added: give nftables for no_accept's drop rules")
+        set(["vrrp_iptables"], "no iptables rules are added: give nftables for no_accept's drop rules")
         set(["nftables_counters", "nftables_ifindex"], "the nftables rules carry no counters and match interfaces by name")
         set(["nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "nftables"], "no nftables rules are added for IPVS")
         set(["snmp_socket", "enable_snmp_vrrp", "enable_snmp_keepalived", "enable_snmp_checker", "enable_snmp_rfc",
