@@ -26,7 +26,7 @@ public enum NotActedOn {
         set(["use_ipvlan"], "no ipvlan interface is made: use use_vmac")
         set(["vrrp_iptables"], "no iptables rules are added: give nftables for no_accept's drop rules")
         set(["nftables_counters", "nftables_ifindex"], "the nftables rules carry no counters and match interfaces by name")
-        set(["nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "nftables"], "no nftables rules are added for IPVS")
+        set(["nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark"], "no nftables rules are added for IPVS")
         set(["snmp_socket", "enable_snmp_vrrp", "enable_snmp_keepalived", "enable_snmp_checker", "enable_snmp_rfc",
              "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps", "snmp_name"], "there is no SNMP agent; see vigil status and --metrics")
         set(["enable_dbus", "dbus_service_name"], "there is no DBus interface; see vigil status")
