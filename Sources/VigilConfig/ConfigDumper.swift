@@ -87,6 +87,7 @@ public enum ConfigDumper {
         if let file = g.reloadFile { out.line("reload_file \(file)") }
         out.close()
         if let ns = c.netNamespace { out.line("net_namespace \(ns)") }
+        if let name = c.instanceName { out.line("instance \(name)") }
 
         if !c.staticAddresses.isEmpty {
             out.open("static_ipaddress")

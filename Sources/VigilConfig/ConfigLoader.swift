@@ -3,10 +3,15 @@
 /// sink, so `vigil -t` lists every problem in one run.
 public enum ConfigLoader {
     /// `progress` runs every 256 lines: a daemon reloading a large file in its one thread
-    /// uses it to send the adverts that fall due meanwhile.
+    /// uses it to send the adverts that fall due meanwhile. `namespace` (keepalived's `-s`)
+    /// overrides the file's net_namespace. With `entersNamespace` (`-t`, the daemon's start)
+    /// this process moves into that namespace before the host is checked, as keepalived's
+    /// set_namespaces does, so interfaces are looked for where they will be used; a reload
+    /// stays where the start went.
     public static func load(path: String, configID: String?,
                             fileSystem: any ConfigFileSystem = LocalFileSystem(),
                             host: (any HostProbe)? = LocalHost(),
+                            namespace override: String? = nil, entersNamespace: Bool = false,
                             progress: (() -> Void)? = nil) -> (Configuration, DiagnosticSink) {
         var diagnostics = DiagnosticSink()
         var preprocessor = Preprocessor(fileSystem: fileSystem, configID: configID)
@@ -47,11 +52,20 @@ public enum ConfigLoader {
         HostChecks.resolveSMTPServer(&config, host: host, &diagnostics)
         HostChecks.checkCPUAffinity(&config, host: host, &diagnostics)
         NotActedOn.report(config, &diagnostics)
-        if let host {
+        if let override { config.netNamespace = override }
+        var hostToCheck = host
+        if entersNamespace, let host, let name = config.netNamespace, let failure = host.enterNetworkNamespace(name) {
+            // keepalived -t exits 0 here, having checked nothing (a trap); the daemon exits.
+            let location = override == nil ? config.netNamespaceLocation : nil
+            diagnostics.error(location ?? SourceLocation(file: path, line: 1, column: 1),
+                              "net_namespace \(name): cannot enter it (\(failure)); the interfaces were not checked", klass: .fatal)
+            hostToCheck = nil
+        }
+        if let host = hostToCheck {
             HostChecks.check(config, host: host, &diagnostics)
             HostChecks.dropLoopbackInterfaces(&config, host: host, &diagnostics)
         }
-        AdvertCapacity.fit(&config, mtu: { host?.interfaceMTU($0) }, &diagnostics)
+        AdvertCapacity.fit(&config, mtu: { hostToCheck?.interfaceMTU($0) }, &diagnostics)
         return (config, diagnostics)
     }
 

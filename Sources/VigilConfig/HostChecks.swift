@@ -21,10 +21,14 @@ public protocol HostProbe {
     var onlineCPUs: Int? { get }
     /// A loopback interface (IFF_LOOPBACK), which keepalived refuses for VRRP.
     func isLoopback(_ name: String) -> Bool
+    /// Moves this process into the named network namespace (`ip netns`' /run/netns/NAME);
+    /// nil when it is in it, else why not.
+    func enterNetworkNamespace(_ name: String) -> String?
 }
 
 extension HostProbe {
     public func isLoopback(_ name: String) -> Bool { false }
+    public func enterNetworkNamespace(_ name: String) -> String? { nil }
     public func interfaceMTU(_ name: String) -> Int? { nil }
     public func resolveHost(_ name: String) -> IPAddress? { nil }
     public func iproute2File(_ name: String) -> String? { nil }
@@ -106,21 +110,35 @@ public struct LocalHost: HostProbe {
         return n > 0 ? n : nil
     }
     public func interfaceExists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
+    // Asked of the kernel through a socket, not read from /sys/class/net: sysfs shows the
+    // namespace it was mounted in, which is not this process's after net_namespace.
     public func isLoopback(_ name: String) -> Bool {
-        guard !name.contains("/"), let file = fopen("/sys/class/net/\(name)/flags", "r") else { return false }
-        defer { fclose(file) }
-        var buffer = [CChar](repeating: 0, count: 32)
-        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return false }
-        let text = String(String(cString: buffer).filter { !$0.isWhitespace })
-        guard text.hasPrefix("0x"), let flags = Int(text.dropFirst(2), radix: 16) else { return false }
-        return flags & 0x8 != 0
+        guard let flags = Self.interfaceRequest(name, UInt(SIOCGIFFLAGS), { Int($0.ifr_ifru.ifru_flags) }) else { return false }
+        return flags & Int(IFF_LOOPBACK) != 0
     }
     public func interfaceMTU(_ name: String) -> Int? {
-        guard !name.contains("/"), let file = fopen("/sys/class/net/\(name)/mtu", "r") else { return nil }
-        defer { fclose(file) }
-        var buffer = [CChar](repeating: 0, count: 16)
-        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
-        return Int(String(cString: buffer).filter(\.isNumber))
+        Self.interfaceRequest(name, UInt(SIOCGIFMTU)) { Int($0.ifr_ifru.ifru_mtu) }
+    }
+    private static func interfaceRequest(_ name: String, _ request: UInt, _ read: (ifreq) -> Int) -> Int? {
+        guard !name.isEmpty, name.utf8.count < Int(IF_NAMESIZE) else { return nil }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var r = ifreq()
+        withUnsafeMutableBytes(of: &r.ifr_ifrn.ifrn_name) { buffer in
+            for (i, byte) in name.utf8.enumerated() { buffer[i] = byte }
+        }
+        guard ioctl(fd, request, &r) == 0 else { return nil }
+        return read(r)
+    }
+    public func enterNetworkNamespace(_ name: String) -> String? {
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return "not a namespace name" }
+        let path = "/run/netns/\(name)"
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return "\(path): \(String(cString: strerror(errno)))" }
+        defer { close(fd) }
+        guard glibcSetns(fd, cloneNewNet) == 0 else { return "setns(\(path)): \(String(cString: strerror(errno)))" }
+        return nil
     }
     public func userExists(_ name: String) -> Bool { getpwnam(name) != nil }
     public func groupExists(_ name: String) -> Bool { getgrnam(name) != nil }
@@ -316,3 +334,7 @@ public enum HostChecks {
         return nil
     }
 }
+
+/// setns(2) and CLONE_NEWNET are behind _GNU_SOURCE, which Glibc's module does not define.
+@_silgen_name("setns") private func glibcSetns(_ fd: Int32, _ nstype: Int32) -> Int32
+private let cloneNewNet: Int32 = 0x4000_0000

@@ -17,8 +17,8 @@ struct Interpreter {
 
     static let topLevel = ["SSL", "global_defs", "vrrp_script", "track_file", "vrrp_track_file", "vrrp_track_process", "track_process", "vrrp_instance", "vrrp_sync_group",
                            "virtual_server_group", "virtual_server", "static_ipaddress", "static_routes",
-                           "static_rules", "net_namespace", "use_pid_dir", "child_wait_time"]
-    static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets", "instance",
+                           "static_rules", "net_namespace", "instance", "use_pid_dir", "child_wait_time"]
+    static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets",
                                    "linkbeat_use_polling",
                                    "bfd_instance", "garp_group",
                                    "linkbeat_interfaces", "track_group", "interface_up_down_delays"]
@@ -72,8 +72,18 @@ struct Interpreter {
                 } else {
                     reader.diagnostics.error(word?.location ?? s.location, "Invalid child_wait_time \(word?.text ?? "(null)")", klass: .general)
                 }
-            case "net_namespace":
-                config.netNamespace = reader.string(s, expecting: "a network namespace name")
+            case "net_namespace", "instance":
+                // keepalived's net_namespace_handler and instance_handler: the first one wins.
+                let what = s.keyword == "instance" ? "an instance name" : "a network namespace name"
+                guard let name = reader.string(s, expecting: what) else { break }
+                if s.keyword == "instance" {
+                    if config.instanceName == nil { config.instanceName = name; break }
+                } else if config.netNamespace == nil {
+                    config.netNamespace = name
+                    config.netNamespaceLocation = s.location
+                    break
+                }
+                reader.diagnostics.error(s.location, "Duplicate \(s.keyword == "instance" ? "instance" : "net_namespace") definition \(name) - ignoring", klass: .general)
             case "SSL":
                 if let block = reader.requireBlock(s) { sslBlock(s, block) }
             default:

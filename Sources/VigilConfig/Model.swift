@@ -18,7 +18,13 @@ public struct Configuration: Sendable {
     public var staticRules: [RouteLine] = []
     public var virtualServerGroups: [VirtualServerGroup] = []
     public var virtualServers: [VirtualServer] = []
+    /// keepalived's top-level `net_namespace NAME` (or `-s NAME`): the network namespace the
+    /// daemon runs in, entered before the host is checked.
     public var netNamespace: String?
+    public var netNamespaceLocation: SourceLocation?
+    /// keepalived's top-level `instance NAME`: names the pid file and control socket, so that
+    /// several daemons can run side by side.
+    public var instanceName: String?
     /// Files that contributed lines, main file first.
     public var files: [String] = []
 

@@ -26,6 +26,10 @@ public struct DaemonOptions: Sendable {
     public var runChecker: Bool
     /// The control socket (`vigil status`, `vigil reload`); nil: none.
     public var controlPath: String?
+    /// `--control` was given (a path or none): it wins over net_namespace's and instance's.
+    public var controlPathGiven = false
+    /// keepalived's `-s NAME`: the network namespace, over the file's net_namespace.
+    public var namespace: String?
     /// `--metrics ADDR:PORT`: where /metrics is served; nil: not at all.
     public var metricsListen: String?
     /// Where keepalived's dump files go (SIGUSR1, SIGUSR2, SIGJSON): keepalived's tmp_dir.
@@ -364,13 +368,34 @@ public final class Daemon {
 
     // MARK: The process
 
-    /// The pid file: `-p`, else /run/vigil/vigil.pid under `use_pid_dir` (keepalived's
-    /// /run/keepalived/keepalived.pid, for Vigil's one process), else the default.
-    static func pidFile(_ options: DaemonOptions, usePidDir: Bool) -> String? {
-        guard usePidDir, !options.pidFileGiven else { return options.pidFile }
-        return pidDirectory + "/vigil.pid"
+    /// The pid file: `-p`, else one in Vigil's run directory under `use_pid_dir`,
+    /// `net_namespace` or `instance` (each turns keepalived's use_pid_dir on), else the default.
+    static func pidFile(_ options: DaemonOptions, usePidDir: Bool, namespace: String? = nil, instance: String? = nil) -> String? {
+        guard usePidDir || namespace != nil || instance != nil, !options.pidFileGiven else { return options.pidFile }
+        return runFile(namespace: namespace, instance: instance, suffix: ".pid")
     }
     static let pidDirectory = "/run/vigil"
+
+    /// The control socket where `vigil status` looks for it: /run/vigil/vigil.sock, in a
+    /// directory of the namespace's name under net_namespace (keepalived's pid files are at
+    /// /run/keepalived/NAMESPACE/ seen from outside), named vigil_INSTANCE.sock under instance
+    /// (keepalived's keepalived_INSTANCE.pid): daemons side by side never share one.
+    public static func controlSocket(namespace: String?, instance: String?) -> String {
+        runFile(namespace: namespace, instance: instance, suffix: ".sock")
+    }
+
+    static func runFile(namespace: String?, instance: String?, suffix: String) -> String {
+        pidDirectory + (namespace.map { "/\($0)" } ?? "") + "/vigil" + (instance.map { "_\($0)" } ?? "") + suffix
+    }
+
+    /// The run directory and the namespace's under it (0755), as `mkdir -p` would.
+    static func makeParentDirectories(of path: String) {
+        var directory = ""
+        for part in path.split(separator: "/").dropLast() {
+            directory += "/" + part
+            mkdir(directory, 0o755)
+        }
+    }
 
     public static func run(_ launched: DaemonOptions) -> Int32 {
         var options = {
@@ -388,7 +413,8 @@ public final class Daemon {
 
         logger.notice("Starting Vigil with \(options.configPath)")
         let loadStart = MonotonicClock.nowMicroseconds()
-        let (config, diagnostics) = ConfigLoader.load(path: options.configPath, configID: options.configID)
+        let (config, diagnostics) = ConfigLoader.load(path: options.configPath, configID: options.configID,
+                                                      namespace: options.namespace, entersNamespace: true)
         logger.debug("configuration read in \((MonotonicClock.nowMicroseconds() - loadStart) / 1000) ms")
         // Every error and warning, those that do not change `-t`'s exit status included
         // (a checker or keyword Vigil does not act on yet must be in the log, not only in -t).
@@ -399,8 +425,23 @@ public final class Daemon {
             logger.critical("configuration has fatal problems (see above): not starting; check it with vigil -t")
             return 2
         }
-        options.pidFile = pidFile(options, usePidDir: config.globals.usePidDir)
-        if config.globals.usePidDir && !options.pidFileGiven { mkdir(pidDirectory, 0o755) }
+        if let namespace = config.netNamespace { logger.info("Running in network namespace \(namespace)") }
+        if config.netNamespace != nil || config.instanceName != nil {
+            // keepalived's syslog ident keepalived_NAMESPACE_INSTANCE, so their lines tell apart.
+            let ident = (["Vigil"] + [config.netNamespace, config.instanceName].compactMap { $0 }).joined(separator: "_")
+            logger.info("Changing syslog ident to \(ident)")
+            if !options.logConsole {
+                closelog()
+                openlog(strdup(ident), LOG_PID, LOG_DAEMON)
+            }
+        }
+        options.pidFile = pidFile(options, usePidDir: config.globals.usePidDir, namespace: config.netNamespace, instance: config.instanceName)
+        if !options.controlPathGiven {
+            options.controlPath = controlSocket(namespace: config.netNamespace, instance: config.instanceName)
+        }
+        for path in [options.pidFile, options.controlPath].compactMap({ $0 }) where path.hasPrefix(pidDirectory + "/") {
+            makeParentDirectories(of: path)
+        }
         let hasVRRP = options.runVRRP && !config.instances.isEmpty
         let hasLVS = options.runChecker && !config.virtualServers.isEmpty
         if !hasVRRP && !hasLVS {

@@ -15,6 +15,8 @@ public enum DaemonLaunch {
         if let pid = o.pidFile { list.append("pid=\(pid)") }
         if o.pidFileGiven { list.append("pid-given=true") }
         if let control = o.controlPath { list.append("control=\(control)") }
+        if o.controlPathGiven { list.append("control-given=true") }
+        if let namespace = o.namespace { list.append("namespace=\(namespace)") }
         if let metrics = o.metricsListen { list.append("metrics=\(metrics)") }
         if let mask = o.umask { list.append("umask=\(mask)") }
         return list
@@ -35,6 +37,8 @@ public enum DaemonLaunch {
                              controlPath: values["control"], metricsListen: values["metrics"])
         options.umask = values["umask"].flatMap { UInt32($0) }
         options.pidFileGiven = values["pid-given"] == "true"
+        options.controlPathGiven = values["control-given"] == "true"
+        options.namespace = values["namespace"]
         return options
     }
 

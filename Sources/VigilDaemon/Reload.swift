@@ -80,7 +80,7 @@ extension Daemon {
         // The loop is not turning while the file is read: adverts that fall due meanwhile
         // are sent from the parser's progress calls, so a large file cannot delay them.
         let (config, diagnostics) = ConfigLoader.load(path: file, configID: options.configID, fileSystem: system.files,
-                                                      host: system.host, progress: { [vrrp, system] in vrrp.sendDueAdverts(at: system.clock.now()) })
+                                                      host: system.host, namespace: options.namespace, progress: { [vrrp, system] in vrrp.sendDueAdverts(at: system.clock.now()) })
         if let log = configuration.globals.reloadCheckConfigLog {
             // keepalived's reload_check_config LOG: the new file's config-test output.
             let shown = diagnostics.all.filter { $0.severity != .note }
@@ -95,6 +95,10 @@ extension Daemon {
         errors += problems.map { "\($0.location): error: \($0.message)" }
         if !errors.isEmpty { return refused(file, errors) }
         for d in diagnostics.all where d.severity == .warning { logger.warning("\(d)") }
+        if config.instanceName != configuration.instanceName {
+            // keepalived reads `instance` at start only; the pid file and socket keep their names.
+            logger.warning("\(file): instance cannot change at a reload: the pid file and control socket keep their names until a restart")
+        }
         if config.globals.disableLocalIGMP != configuration.globals.disableLocalIGMP {
             // keepalived's words; the setting stays as the start made it.
             logger.info("Cannot change disable_local_igmp at a reload - please restart Vigil")

@@ -75,8 +75,11 @@ struct Vigil: ParsableCommand {
     @Option(name: [.customShort("u"), .customLong("umask")], help: ArgumentHelp("The file-creation mask (0177, 0x7f, 127), over global_defs' umask.", valueName: "MASK"))
     var umask: String?
 
-    @Option(name: .customLong("control"), help: "The control socket (default \(ControlProtocol.defaultSocket)).")
-    var controlPath = ControlProtocol.defaultSocket
+    @Option(name: .customLong("control"), help: "The control socket (default \(ControlProtocol.defaultSocket), /run/vigil/NAMESPACE/vigil.sock under net_namespace, vigil_INSTANCE.sock under instance; 'none': no socket).")
+    var controlPath: String?
+
+    @Option(name: [.customShort("s"), .customLong("namespace")], help: "Run in this network namespace, over the file's net_namespace (with status and reload: ask the daemon running in it).")
+    var namespace: String?
 
     @Option(name: .customLong("metrics"), help: "Serve Prometheus metrics on ADDR:PORT (e.g. :9165, 127.0.0.1:9165, [::]:9165).")
     var metricsListen: String?
@@ -108,13 +111,13 @@ struct Vigil: ParsableCommand {
             case "reload": request = "reload"
             default: throw ValidationError("unknown command '\(command)': expected 'status' or 'reload'")
             }
-            throw ExitCode(ControlClient.ask(request, socket: controlPath))
+            throw ExitCode(ControlClient.ask(request, socket: controlPath ?? Daemon.controlSocket(namespace: namespace, instance: nil)))
         }
         let id = configID ?? Self.hostConfigID()
         if configTest || dumpConf {
             // Daemon mode does not load the file here: vigild loads (and reports on) it anyway,
             // and a second parse of a large config doubled the start-up time.
-            let (config, diagnostics) = ConfigLoader.load(path: useFile, configID: id)
+            let (config, diagnostics) = ConfigLoader.load(path: useFile, configID: id, namespace: namespace, entersNamespace: true)
             if configTest { throw ExitCode(report(diagnostics, for: config)) }
             print(ConfigDumper.dump(config), terminator: "")
             _ = report(diagnostics, for: config)
@@ -133,6 +136,8 @@ struct Vigil: ParsableCommand {
                                     controlPath: controlPath == "none" ? nil : controlPath, metricsListen: metricsListen)
         options.umask = mask
         options.pidFileGiven = pidFile != nil
+        options.controlPathGiven = controlPath != nil
+        options.namespace = namespace
         DaemonLaunch.exec(options)
     }
 
