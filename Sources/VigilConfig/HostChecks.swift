@@ -104,32 +104,25 @@ extension HostChecks {
 }
 
 public struct LocalHost: HostProbe {
+    /// One socket for every interface question of a check: a file with 50 instances asks ~150
+    /// of them, and a socket each cost more than the ioctls.
+    private let requests = InterfaceRequests()
     public init() {}
     public var onlineCPUs: Int? {
         let n = sysconf(Int32(_SC_NPROCESSORS_ONLN))
         return n > 0 ? n : nil
     }
-    public func interfaceExists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
+    public func interfaceExists(_ name: String) -> Bool {
+        requests.ask(name, UInt(SIOCGIFINDEX)) { Int($0.ifr_ifru.ifru_ivalue) } != nil
+    }
     // Asked of the kernel through a socket, not read from /sys/class/net: sysfs shows the
     // namespace it was mounted in, which is not this process's after net_namespace.
     public func isLoopback(_ name: String) -> Bool {
-        guard let flags = Self.interfaceRequest(name, UInt(SIOCGIFFLAGS), { Int($0.ifr_ifru.ifru_flags) }) else { return false }
+        guard let flags = requests.ask(name, UInt(SIOCGIFFLAGS), { Int($0.ifr_ifru.ifru_flags) }) else { return false }
         return flags & Int(IFF_LOOPBACK) != 0
     }
     public func interfaceMTU(_ name: String) -> Int? {
-        Self.interfaceRequest(name, UInt(SIOCGIFMTU)) { Int($0.ifr_ifru.ifru_mtu) }
-    }
-    private static func interfaceRequest(_ name: String, _ request: UInt, _ read: (ifreq) -> Int) -> Int? {
-        guard !name.isEmpty, name.utf8.count < Int(IF_NAMESIZE) else { return nil }
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var r = ifreq()
-        withUnsafeMutableBytes(of: &r.ifr_ifrn.ifrn_name) { buffer in
-            for (i, byte) in name.utf8.enumerated() { buffer[i] = byte }
-        }
-        guard ioctl(fd, request, &r) == 0 else { return nil }
-        return read(r)
+        requests.ask(name, UInt(SIOCGIFMTU)) { Int($0.ifr_ifru.ifru_mtu) }
     }
     public func enterNetworkNamespace(_ name: String) -> String? {
         guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return "not a namespace name" }
@@ -138,6 +131,8 @@ public struct LocalHost: HostProbe {
         guard fd >= 0 else { return "\(path): \(String(cString: strerror(errno)))" }
         defer { close(fd) }
         guard glibcSetns(fd, cloneNewNet) == 0 else { return "setns(\(path)): \(String(cString: strerror(errno)))" }
+        // A socket answers for the namespace it was made in: the next question makes a new one.
+        requests.close()
         return nil
     }
     public func userExists(_ name: String) -> Bool { getpwnam(name) != nil }
@@ -178,6 +173,30 @@ public struct LocalHost: HostProbe {
         }
         return IPAddress(String(cString: text))
     }
+}
+
+/// The socket of `LocalHost`'s interface ioctls, made at the first question.
+private final class InterfaceRequests {
+    private var fd: Int32 = -1
+
+    func ask(_ name: String, _ request: UInt, _ read: (ifreq) -> Int) -> Int? {
+        guard !name.isEmpty, name.utf8.count < Int(IF_NAMESIZE) else { return nil }
+        if fd < 0 { fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        guard fd >= 0 else { return nil }
+        var r = ifreq()
+        withUnsafeMutableBytes(of: &r.ifr_ifrn.ifrn_name) { buffer in
+            for (i, byte) in name.utf8.enumerated() { buffer[i] = byte }
+        }
+        guard ioctl(fd, request, &r) == 0 else { return nil }
+        return read(r)
+    }
+
+    func close() {
+        if fd >= 0 { _ = Glibc.close(fd) }
+        fd = -1
+    }
+
+    deinit { close() }
 }
 
 /// keepalived's environment checks, with its trap fixed where the reference calls one out:

@@ -301,7 +301,10 @@ public struct Preprocessor {
     /// `random_seed N` (keepalived seeds `${_RANDOM}` with it); its value is checked by the
     /// interpreter, here only read.
     private mutating func noteRandomSeed(_ line: ArraySlice<UInt8>) {
-        let words = line.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
+        // Every line passes here: only one that starts with an 'r' is split into words.
+        guard let first = line.firstIndex(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }),
+              line[first] == UInt8(ascii: "r") else { return }
+        let words = line[first...].split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
         guard words.count >= 2, words[0].elementsEqual("random_seed".utf8),
               let seed = UInt64(String(decoding: words[1], as: UTF8.self)) else { return }
         randomSeed = seed
