@@ -13,8 +13,9 @@ final class VRRPHost: LoopHost {
     final class Instance {
         var spec: InstanceSpec
         var machine: VRRPStateMachine
-        let channel: Channel
-        let announcer: (any Announcer)?
+        /// Both are made anew when their link is deleted and created again (`followNewLinks`).
+        var channel: Channel
+        var announcer: (any Announcer)?
         /// The spec's core configuration with the advert source resolved (the configured one or
         /// the interface's own): what the machine starts with, or takes on at a reload.
         let core: VRRPInstanceConfig
@@ -158,7 +159,54 @@ final class VRRPHost: LoopHost {
         if let known = linkCache[name] { return known }
         let info = try addresses.interface(named: name)
         linkCache[name] = info
+        linkIndexes[name] = info.index
         return info
+    }
+
+    /// The index each link had when sockets, GARP senders and VIP specs were made from it. A
+    /// link deleted and created again (a veth or VLAN re-made, a driver reloaded) has a new
+    /// one, and everything made from the old index fails with ENODEV: keepalived follows the
+    /// new link, and so does Vigil.
+    private var linkIndexes: [String: Int32] = [:]
+
+    /// Links the instances use that now have another index: their instances get new sockets,
+    /// senders and VIP specs, with state, timers and counters kept. Looked at on the monitor's
+    /// link reports (once a second without it, and with the 30 s safety net).
+    private func followNewLinks() {
+        var renewed: Set<String> = []
+        for (name, index) in linkIndexes.sorted(by: { $0.key < $1.key }) {
+            guard let info = try? addresses.interface(named: name), info.index != index else { continue }
+            logger.notice("\(name) was created again (index \(index), now \(info.index)): the VRRP sockets, GARP senders and VIPs on it follow the new link")
+            renewed.insert(name)
+        }
+        guard !renewed.isEmpty else { return }
+        let affected = instances.filter { instance in
+            let spec = instance.spec
+            return ([spec.interface, spec.channelInterface, spec.addressInterface] + (spec.virtualAddresses + spec.excludedAddresses).map(\.device))
+                .contains(where: renewed.contains)
+        }
+        for key in Set(affected.map(\.channel.key)) {
+            guard let channel = channels.removeValue(forKey: key) else { continue }
+            loop.unwatch(channel.socket.fd)
+            channel.socket.close()
+        }
+        linkCache = [:]
+        defer { linkCache = [:] }
+        for instance in affected {
+            do {
+                let fresh = try prepare(instance.spec, keeping: instance)
+                instance.channel = fresh.channel
+                instance.announcer = fresh.announcer
+                instance.vipSpecs = fresh.vipSpecs
+                instance.encoded = nil
+            } catch {
+                // Not there yet (no address, a VIP's device still missing): tried again at
+                // the next report, as an index no link has is never the link's.
+                logger.error("\(error): tried again at the next link change")
+                for name in renewed { linkIndexes[name] = 0 }
+            }
+        }
+        closeUnused()
     }
 
     /// Prepares an instance without starting it: its interface, source, socket, announcer and
@@ -343,7 +391,10 @@ final class VRRPHost: LoopHost {
                 let events = self.addresses.netlinkEvents(on: fd)
                 if events.addressDeleted { self.restoreDeletedVIPs() }
                 if events.addressAdded || events.addressDeleted { self.addressesChanged(at: now) }
-                if events.linkChanged { self.trackers.checkLinks(at: now) }
+                if events.linkChanged {
+                    self.followNewLinks()
+                    self.trackers.checkLinks(at: now)
+                }
             }
         }
         installStatic(staticSpecs)
@@ -726,6 +777,7 @@ final class VRRPHost: LoopHost {
             nextVIPCheck = now + 1_000_000
             if netlinkMonitor == nil || now >= nextSafetyCheck {
                 nextSafetyCheck = now + Self.safetyCheckInterval
+                followNewLinks()
                 restoreDeletedVIPs()
             }
             if netlinkMonitor == nil { addressesChanged(at: now) }

@@ -113,6 +113,9 @@ final class FakeChannel: VRRPChannel {
     var queue: [([UInt8], IPAddress)] = []
     private(set) var isClosed = false
     var interface = ""
+    /// The link's index when the socket was made: a link deleted and created again is another
+    /// link, and a socket bound to the old one sends nothing (ENODEV), as Linux's.
+    var ifindex: Int32 = 0
     var ipProtocol: UInt8 = 112
 
     init(node: FakeNode, fd: Int32, segment: String, family: AddressFamily, mode: VRRPChannelMode) {
@@ -124,6 +127,7 @@ final class FakeChannel: VRRPChannel {
     }
 
     func send(_ payload: [UInt8], from source: IPAddress, to destination: IPAddress, ttl: UInt8) throws(SystemError) {
+        guard node.interfaces[interface]?.index == ifindex else { throw SystemError(errno: 19, operation: "sendto", interface: interface) }
         let packet: [UInt8]
         switch (source, destination) {
         case (.v4(let s), .v4(let d)):
@@ -279,6 +283,13 @@ final class FakeNode: AddressControl, VRRPNetwork {
 
     func closeNetlinkMonitor(_ monitor: Int32) { netlinkMonitor = nil }
 
+    /// A link deleted (`ip link del`), with its addresses, reported as the kernel reports it.
+    func deleteInterface(_ name: String) {
+        interfaces[name] = nil
+        pendingNetlinkEvents.linkChanged = true
+        pendingNetlinkEvents.addressDeleted = true
+    }
+
     /// A link goes down or up (carrier or admin state), reported as the kernel reports it.
     func setLink(_ name: String, up: Bool) {
         interfaces[name]!.isUp = up
@@ -296,6 +307,7 @@ final class FakeNode: AddressControl, VRRPNetwork {
         let channel = FakeChannel(node: self, fd: descriptors.allocate(), segment: i.segment, family: family, mode: mode)
         channel.ipProtocol = ipProtocol
         channel.interface = name
+        channel.ifindex = i.index
         channels.append(channel)
         lan.attach(channel)
         return channel

@@ -47,6 +47,34 @@ import VigilSystem
         #expect(lvs01.state("VI_1") == .fault)
     }
 
+    /// `ip link del eth0`, then the link made again (a new index, as a re-made veth or VLAN
+    /// has): keepalived 2.2.7 goes FAULT, then BACKUP and MASTER on the new link, with its
+    /// VIP and adverts there (measured in a namespace). Vigil did too, but kept the socket
+    /// and VIP specs of the old index: a MASTER that sent nothing and held no VIP.
+    @Test(arguments: [true, false]) func aLinkCreatedAgainIsFollowed(monitor: Bool) throws {
+        let (sim, lvs01) = try master(monitor: monitor)
+        let oldIndex = lvs01.node.interfaces["eth0"]!.index
+        sim.after(0.2) { lvs01.node.deleteInterface("eth0") }
+        sim.run(1.5)
+        #expect(lvs01.state("VI_1") == .fault)
+        sim.after(0.1) {
+            lvs01.node.addInterface("eth0", ipv4: "10.0.0.41")
+            lvs01.node.pendingNetlinkEvents.linkChanged = true
+        }
+        sim.run(1.5)
+        let recreated = sim.now
+        #expect(lvs01.node.interfaces["eth0"]!.index != oldIndex)
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        #expect(lvs01.holds("10.0.0.100"), "the VIP is on the new link")
+        let adverts = sim.wire(since: recreated).filter { $0.node == "lvs01" && $0.advert != nil }
+        #expect(adverts.count >= 3, "adverts leave by the new link: \(adverts.count)")
+        #expect(lvs01.log.contains("eth0 was created again"))
+        #expect(lvs01.node.openChannels.count == 1, "the old socket is closed")
+        let failedSends = lvs01.log.lines.filter { $0.text.contains("cannot send advert") && $0.time >= recreated }
+        #expect(failedSends.isEmpty, "none once the link is back: \(failedSends.map(\.text))")
+    }
+
     @Test func anIdleMasterWakesForItsAdvertsAlone() throws {
         let (sim, _) = try master(monitor: true)
         let before = sim.turns
