@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+
+/// A link deleted and created again (`ip link del`, then the veth made anew: a new index), as
+/// a re-made VLAN or veth is: keepalived 2.2.7 goes FAULT, then BACKUP and MASTER on the new
+/// link with its VIP and adverts there. Vigil must do the same (it once stayed MASTER on the
+/// old index, sending nothing and holding no VIP).
+@Suite(.serialized) struct LinkRecreatedLabTests {
+    @Test func bothDaemonsFollowTheNewLink() throws {
+        guard requireLab() else { return }
+        let pair = try ExtrasPair("relink")
+        func makeLink() throws {
+            try pair.must(["ip", "-n", pair.b, "link", "add", "vrelink", "type", "veth", "peer", "name", "vrelinkp"])
+            for link in ["vrelink", "vrelinkp"] { try pair.must(["ip", "-n", pair.b, "link", "set", link, "up"]) }
+            try pair.must(["ip", "-n", pair.b, "addr", "add", "10.62.0.1/24", "dev", "vrelink"])
+        }
+        try makeLink()
+        let path = "\(pair.directory)/relink.conf"
+        try """
+            vrrp_instance VI_RELINK {
+                state MASTER
+                interface vrelink
+                virtual_router_id 62
+                priority 150
+                advert_int 1
+                virtual_ipaddress {
+                    10.62.0.100/24
+                }
+            }
+
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        for program in ["keepalived", "vigil"] {
+            let binary = program == "vigil" ? vigilBinary : "keepalived"
+            let extra = program == "keepalived" ? " -P" : " --control none"
+            let log = "\(pair.directory)/\(program).log"
+            let started = run(["ip", "netns", "exec", pair.b, "sh", "-c",
+                               "'\(binary)' -n -l -D\(extra) -f '\(path)' -p '\(pair.directory)/\(program).pid' > '\(log)' 2>&1 < /dev/null & echo $!"])
+            let launched = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            defer { if launched > 0 { kill(launched, SIGKILL) } }
+            let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+            #expect(ExtrasPair.wait(8) { pair.holds(pair.b, "10.62.0.100/24") }, "\(program): no VIP at start\n\(text())")
+
+            try pair.must(["ip", "-n", pair.b, "link", "del", "vrelink"])
+            Thread.sleep(forTimeInterval: 1.5)
+            try makeLink()
+            let back = ExtrasPair.wait(10) { pair.holds(pair.b, "10.62.0.100/24") }
+            #expect(back, "\(program): no VIP on the new link\n\(text())")
+            // Its adverts leave by the new link.
+            let heard = run(["ip", "netns", "exec", pair.b, "timeout", "5", "tcpdump", "-c", "2", "-ni", "vrelinkp", "vrrp"])
+            #expect(heard.output.contains("2 packets captured"), "\(program): no adverts on the new link\n\(heard.output)\n\(text())")
+            kill(launched, SIGTERM)
+            #expect(ExtrasPair.wait(5) { kill(launched, 0) != 0 }, "\(program): still running after SIGTERM")
+            if program == "vigil" { #expect(text().contains("vrelink was created again"), "\(text())") }
+        }
+    }
+}
