@@ -360,6 +360,9 @@ public struct VRRPSetup: Hashable, Sendable {
     public var logUnknownVRIDs = false
     /// disable_local_igmp: set at start, put back at stop; a reload cannot change it.
     public var disableLocalIGMP = false
+    /// keepalived's dynamic_interfaces: an instance whose link (or a VIP's device) is missing
+    /// starts in FAULT and takes the link when it is created, instead of stopping the daemon.
+    public var dynamicInterfaces = false
 
     public init() {}
 }

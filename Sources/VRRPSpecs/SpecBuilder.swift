@@ -22,6 +22,7 @@ public enum VRRPSetupBuilder {
         setup.startupDelay = config.globals.startupDelay
         setup.logUnknownVRIDs = config.globals.logUnknownVRIDs
         setup.disableLocalIGMP = config.globals.disableLocalIGMP
+        setup.dynamicInterfaces = config.globals.dynamicInterfaces
         setup.mail = mailSettings(config.globals)
         setup.garpInterval = config.globals.garpInterval
         setup.gnaInterval = config.globals.gnaInterval

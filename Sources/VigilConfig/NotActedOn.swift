@@ -11,16 +11,13 @@ import Addressing
 /// that acting on one is one line removed from a list.
 public enum NotActedOn {
     /// Parsed into the model, not acted on: recorded by the interpreter with their location.
-    static let modelledGlobals: Set<String> = [
-        "dynamic_interfaces",
-    ]
+    static let modelledGlobals: Set<String> = []
     static let modelledInstance: Set<String> = []
 
     /// What the user loses, by keyword: the part of the warning after the colon.
     static let consequences: [String: String] = {
         var table: [String: String] = [:]
         func set(_ keywords: [String], _ text: String) { for k in keywords { table[k] = text } }
-        set(["dynamic_interfaces"], "an instance whose interface is missing at start is not waited for")
         set(["track_bfd", "bfd_instance"], "BFD is not run")
         set(["use_vmac_addr", "vmac_addr_prefix"], "the VMAC's addresses are not exported to the parent interface")
         set(["use_ipvlan"], "no ipvlan interface is made: use use_vmac")

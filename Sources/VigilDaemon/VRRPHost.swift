@@ -18,7 +18,10 @@ final class VRRPHost: LoopHost {
         var announcer: (any Announcer)?
         /// The spec's core configuration with the advert source resolved (the configured one or
         /// the interface's own): what the machine starts with, or takes on at a reload.
-        let core: VRRPInstanceConfig
+        var core: VRRPInstanceConfig
+        /// dynamic_interfaces: its link did not exist when it was prepared (a socket that sends
+        /// nothing, no GARP sender, no source of the link's own); FAULT until the link comes.
+        var awaitingLink = false
         /// How each VIP is put on its device (resolved ifindex, prefix, label, scope, …).
         var vipSpecs: [IPAddress: AddressSpec]
         var group: GroupRuntime?
@@ -172,18 +175,19 @@ final class VRRPHost: LoopHost {
     /// Links the instances use that now have another index: their instances get new sockets,
     /// senders and VIP specs, with state, timers and counters kept. Looked at on the monitor's
     /// link reports (once a second without it, and with the 30 s safety net).
-    private func followNewLinks() {
-        var renewed: Set<String> = []
-        for (name, index) in linkIndexes.sorted(by: { $0.key < $1.key }) {
+    /// `awaitedOnly`: only links that were missing (index 0) or not ready, as on an address
+    /// report: a new link may get the address its instances send from after it came up.
+    private func followNewLinks(awaitedOnly: Bool = false) {
+        var renewed: [String: (was: Int32, now: Int32)] = [:]
+        for (name, index) in linkIndexes where !awaitedOnly || index == 0 {
             guard let info = try? addresses.interface(named: name), info.index != index else { continue }
-            logger.notice("\(name) was created again (index \(index), now \(info.index)): the VRRP sockets, GARP senders and VIPs on it follow the new link")
-            renewed.insert(name)
+            renewed[name] = (index, info.index)
         }
         guard !renewed.isEmpty else { return }
         let affected = instances.filter { instance in
             let spec = instance.spec
             return ([spec.interface, spec.channelInterface, spec.addressInterface] + (spec.virtualAddresses + spec.excludedAddresses).map(\.device))
-                .contains(where: renewed.contains)
+                .contains { renewed[$0] != nil }
         }
         for key in Set(affected.map(\.channel.key)) {
             guard let channel = channels.removeValue(forKey: key) else { continue }
@@ -192,22 +196,47 @@ final class VRRPHost: LoopHost {
         }
         linkCache = [:]
         defer { linkCache = [:] }
+        let time = VRRPInstant(microseconds: clock.now())
+        var ready = true
         for instance in affected {
-            do {
-                let fresh = try prepare(instance.spec, keeping: instance)
-                instance.channel = fresh.channel
-                instance.announcer = fresh.announcer
-                instance.vipSpecs = fresh.vipSpecs
-                instance.encoded = nil
-            } catch {
-                // Not there yet (no address, a VIP's device still missing): tried again at
-                // the next report, as an index no link has is never the link's.
-                logger.error("\(error): tried again at the next link change")
-                for name in renewed { linkIndexes[name] = 0 }
+            var fresh: Instance
+            do { fresh = try prepare(instance.spec, keeping: instance) } catch {
+                // Not ready yet (no address to send from, a VIP's device still missing): the
+                // instance waits as for a missing link, in FAULT, and is tried again at the
+                // next link or address report (an index no link has is never the link's).
+                if waitingLogged.insert(instance.name).inserted { logger.notice("\(error): waiting for it in FAULT state") }
+                fresh = awaitingLink(instance.spec, keeping: instance)
+                ready = false
             }
+            instance.channel = fresh.channel
+            instance.announcer = fresh.announcer
+            instance.vipSpecs = fresh.vipSpecs
+            instance.encoded = nil
+            instance.awaitingLink = fresh.awaitingLink
+            if !fresh.awaitingLink {
+                waitingLogged.remove(instance.name)
+                if fresh.core != instance.core {
+                    // The advert source of a link that was missing: the link's own address now.
+                    instance.core = fresh.core
+                    apply(instance.machine.handle(.configChanged(fresh.core), at: time), to: instance)
+                }
+            }
+            reweigh(instance, at: time)
+        }
+        if ready {
+            for (name, index) in renewed.sorted(by: { $0.key < $1.key }) {
+                logger.notice(index.was == 0 ? "\(name) exists now (index \(index.now)): the instances on it take it"
+                              : "\(name) was created again (index \(index.was), now \(index.now)): the VRRP sockets, GARP senders and VIPs on it follow the new link")
+            }
+        } else {
+            for name in renewed.keys { linkIndexes[name] = 0 }
         }
         closeUnused()
     }
+
+    /// Instances already logged as waiting for a link that is not ready, so each report of
+    /// an address that is not yet the one needed does not log it again.
+    private var waitingLogged: Set<String> = []
 
     /// Prepares an instance without starting it: its interface, source, socket, announcer and
     /// VIP specs. Nothing is changed on the machine yet, so a failure leaves no trace, except
@@ -218,7 +247,8 @@ final class VRRPHost: LoopHost {
         }
         let info: InterfaceInfo
         do { info = try link(spec.interface) } catch {
-            throw DaemonError("(\(spec.name)) interface \(spec.interface): \(error)")
+            guard dynamicInterfaces else { throw DaemonError("(\(spec.name)) interface \(spec.interface): \(error)") }
+            return awaitingLink(spec, keeping: old)
         }
         let source = try resolveSource(spec, info: info, keeping: old)
         if let vmac = spec.vmac, let rule = spec.firewallVMAC {
@@ -247,12 +277,54 @@ final class VRRPHost: LoopHost {
                         core: core, vipSpecs: vipSpecs)
     }
 
+    /// keepalived's dynamic_interfaces for a link that does not exist (yet): the instance is
+    /// made with a socket that sends nothing and VIP specs of index 0, its trackers see the
+    /// link down (FAULT), and `followNewLinks` prepares it for real once the link is created.
+    private func awaitingLink(_ spec: InstanceSpec, keeping old: Instance?) -> Instance {
+        if !(old?.awaitingLink ?? false) {
+            logger.notice("Configuration specifies interface \(spec.interface) which doesn't currently exist - will use if created")
+        }
+        linkIndexes[spec.interface] = 0
+        var core = spec.core
+        core.sourceAddress = spec.configuredSource ?? (spec.family == .ipv4 ? .v4(.any) : .v6(.any))
+        let mode: VRRPChannelMode = spec.multicastGroup.map { .multicast(group: $0) } ?? .unicast(local: core.sourceAddress)
+        let key = Channel.Key(interface: spec.channelInterface, family: spec.family, mode: mode,
+                              ipProtocol: spec.core.authentication.authType == .ipsecAH ? IPsecAH.ipProtocol : VRRPAdvert.ipProtocol)
+        let channel = channels[key] ?? Channel(key: key, socket: LinkAwaited(interface: spec.channelInterface))
+        channels[key] = channel
+        var vipSpecs: [IPAddress: AddressSpec] = [:]
+        for vip in spec.virtualAddresses + spec.excludedAddresses {
+            vipSpecs[vip.address] = AddressSpec(ifindex: (try? link(vip.device).index) ?? 0, address: vip.address, prefixLength: vip.prefixLength,
+                                                label: vip.label, scope: vip.scope, broadcast: vip.broadcast, noDAD: vip.noDAD)
+        }
+        let instance = Instance(spec: spec, machine: old.map { $0.machine } ?? VRRPStateMachine(config: core, trackers: []), channel: channel,
+                                announcer: nil, core: core, vipSpecs: vipSpecs)
+        instance.awaitingLink = true
+        return instance
+    }
+
+    /// The socket of an instance whose link does not exist: what it sends fails as a socket
+    /// on a deleted link does, and it never has anything to read (it is not in the loop).
+    final class LinkAwaited: VRRPChannel {
+        let interface: String
+        init(interface: String) { self.interface = interface }
+        var fd: Int32 { -1 }
+        func send(_ payload: [UInt8], from source: IPAddress, to destination: IPAddress, ttl: UInt8) throws(SystemError) {
+            throw SystemError(errno: 19, operation: "sendto", interface: interface)
+        }
+        func sendPacket(_ packet: [UInt8], to destination: IPAddress) throws(SystemError) {
+            throw SystemError(errno: 19, operation: "sendto", interface: interface)
+        }
+        func receive() throws(SystemError) -> ReceivedVRRPPacket? { nil }
+        func close() {}
+    }
+
     /// The configured source, else (IPv4) the interface's primary address or (IPv6) its own
     /// link-local address, never a link-local VIP that a crashed run left behind. A kept
     /// instance with no configured source keeps the one it had.
     private func resolveSource(_ spec: InstanceSpec, info: InterfaceInfo, keeping old: Instance?) throws(DaemonError) -> IPAddress {
         if let configured = spec.configuredSource { return configured }
-        if let old, old.spec.configuredSource == nil { return old.source }
+        if let old, old.spec.configuredSource == nil, !old.awaitingLink { return old.source }
         switch spec.family {
         case .ipv4:
             guard let primary = info.primaryIPv4 else {
@@ -319,14 +391,21 @@ final class VRRPHost: LoopHost {
     private func addressSpec(_ vip: VIPSpec, owner: String) throws(DaemonError) -> AddressSpec {
         let ifindex: Int32
         do { ifindex = try link(vip.device).index } catch {
-            throw DaemonError("(\(owner)) interface \(vip.device) for address \(vip.address) does not exist")
+            guard dynamicInterfaces else { throw DaemonError("(\(owner)) interface \(vip.device) for address \(vip.address) does not exist") }
+            // Index 0 is no link's: adding the VIP fails (logged) until the device comes.
+            linkIndexes[vip.device] = 0
+            ifindex = 0
         }
         return AddressSpec(ifindex: ifindex, address: vip.address, prefixLength: vip.prefixLength, label: vip.label,
                            scope: vip.scope, broadcast: vip.broadcast, noDAD: vip.noDAD)
     }
 
+    /// keepalived's dynamic_interfaces, as the set-up or reload being prepared has it.
+    private var dynamicInterfaces = false
+
     /// Every instance is prepared before any is kept, so a set-up error changes nothing.
     func setUp(_ setup: VRRPSetup) throws(DaemonError) {
+        dynamicInterfaces = setup.dynamicInterfaces
         linkCache = [:]
         defer { linkCache = [:] }
         var prepared: [Instance] = []
@@ -390,6 +469,7 @@ final class VRRPHost: LoopHost {
             loop.watch(fd) { [unowned self] now in
                 let events = self.addresses.netlinkEvents(on: fd)
                 if events.addressDeleted { self.restoreDeletedVIPs() }
+                if events.addressAdded { self.followNewLinks(awaitedOnly: true) }
                 if events.addressAdded || events.addressDeleted { self.addressesChanged(at: now) }
                 if events.linkChanged {
                     self.followNewLinks()
@@ -432,7 +512,8 @@ final class VRRPHost: LoopHost {
 
     private func removeLeftoverVIPs(_ instance: Instance) {
         for vip in instance.spec.virtualAddresses + instance.spec.excludedAddresses {
-            guard let spec = instance.vipSpecs[vip.address], (try? addresses.remove(spec)) != nil else { continue }
+            // Index 0: the device does not exist yet (dynamic_interfaces), so nothing is left on it.
+            guard let spec = instance.vipSpecs[vip.address], spec.ifindex != 0, (try? addresses.remove(spec)) != nil else { continue }
             logger.info("(\(instance.name)) removed \(vip.address) left by an earlier run")
         }
     }
@@ -802,7 +883,11 @@ final class VRRPHost: LoopHost {
 
     func trackerStates(_ instance: Instance) -> [VRRPTracker] {
         let missing = sourceMissing.contains(instance.name)
-        return TrackerWeighing.trackers(instance.spec.trackers, interfaceUp: trackers.interfaceUp, script: trackers.verdict,
+        // A link awaited (dynamic_interfaces, or made again without its address yet) is down
+        // for its instance whatever its flags say: it has no socket to send or hear adverts on.
+        let interfaceUp: (String) -> Bool? = instance.awaitingLink
+            ? { [trackers] name in name == instance.spec.interface ? false : trackers.interfaceUp(name) } : trackers.interfaceUp
+        return TrackerWeighing.trackers(instance.spec.trackers, interfaceUp: interfaceUp, script: trackers.verdict,
                                         fileValue: trackers.fileValue, processUp: trackers.processUp, sourcePresent: { _ in !missing })
     }
 
@@ -926,11 +1011,14 @@ final class VRRPHost: LoopHost {
     func prepareReload(to setup: VRRPSetup, plan: VRRPReloadPlan) throws(DaemonError) -> PreparedReload {
         linkCache = [:]
         defer { linkCache = [:] }
+        let wasDynamic = dynamicInterfaces
+        dynamicInterfaces = setup.dynamicInterfaces
         var prepared: [Int: Instance] = [:]
         do {
             for kept in plan.kept { prepared[kept.new] = try prepare(setup.instances[kept.new], keeping: instances[kept.old]) }
             for index in plan.added { prepared[index] = try prepare(setup.instances[index]) }
         } catch {
+            dynamicInterfaces = wasDynamic
             // Sockets opened for the refused reload go again.
             closeUnused()
             throw error

@@ -53,4 +53,57 @@ import Testing
             if program == "vigil" { #expect(text().contains("vrelink was created again"), "\(text())") }
         }
     }
+
+    /// keepalived's dynamic_interfaces: the instance's link does not exist at start. Both
+    /// daemons start (in FAULT), hold no VIP while the link is up without an address, and take
+    /// over once it has one.
+    @Test func dynamicInterfacesWaitForTheLink() throws {
+        guard requireLab() else { return }
+        let pair = try ExtrasPair("dynif")
+        let path = "\(pair.directory)/dynif.conf"
+        try """
+            global_defs {
+                dynamic_interfaces
+            }
+            vrrp_instance VI_DYN {
+                state BACKUP
+                interface vdynif
+                virtual_router_id 63
+                priority 150
+                advert_int 1
+                virtual_ipaddress {
+                    10.63.0.100/24
+                }
+            }
+
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        for program in ["keepalived", "vigil"] {
+            let binary = program == "vigil" ? vigilBinary : "keepalived"
+            let test = run(["ip", "netns", "exec", pair.b, binary, "-t", "-f", path])
+            #expect(test.status == 0, "\(program) -t: \(test.status)\n\(test.output)")
+            let extra = program == "keepalived" ? " -P" : " --control none"
+            let log = "\(pair.directory)/\(program).log"
+            let started = run(["ip", "netns", "exec", pair.b, "sh", "-c",
+                               "'\(binary)' -n -l -D\(extra) -f '\(path)' -p '\(pair.directory)/\(program).pid' > '\(log)' 2>&1 < /dev/null & echo $!"])
+            let launched = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            defer {
+                if launched > 0 { kill(launched, SIGKILL) }
+                _ = run(["ip", "-n", pair.b, "link", "del", "vdynif"])
+            }
+            let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+            Thread.sleep(forTimeInterval: 2)
+            #expect(kill(launched, 0) == 0, "\(program) stopped: the link is missing\n\(text())")
+            try pair.must(["ip", "-n", pair.b, "link", "add", "vdynif", "type", "veth", "peer", "name", "vdynifp"])
+            for link in ["vdynif", "vdynifp"] { try pair.must(["ip", "-n", pair.b, "link", "set", link, "up"]) }
+            Thread.sleep(forTimeInterval: 5)
+            #expect(!pair.holds(pair.b, "10.63.0.100/24"), "\(program): MASTER on a link with no address to send from\n\(text())")
+            try pair.must(["ip", "-n", pair.b, "addr", "add", "10.63.0.1/24", "dev", "vdynif"])
+            #expect(ExtrasPair.wait(8) { pair.holds(pair.b, "10.63.0.100/24") }, "\(program): no VIP once the link has its address\n\(text())")
+            let heard = run(["ip", "netns", "exec", pair.b, "timeout", "5", "tcpdump", "-c", "2", "-ni", "vdynifp", "vrrp"])
+            #expect(heard.output.contains("2 packets captured"), "\(program): no adverts\n\(heard.output)")
+            kill(launched, SIGTERM)
+            #expect(ExtrasPair.wait(5) { kill(launched, 0) != 0 }, "\(program): still running after SIGTERM")
+            if program == "vigil" { #expect(text().contains("which doesn't currently exist - will use if created"), "\(text())") }
+        }
+    }
 }

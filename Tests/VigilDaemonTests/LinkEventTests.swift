@@ -75,6 +75,55 @@ import VigilSystem
         #expect(failedSends.isEmpty, "none once the link is back: \(failedSends.map(\.text))")
     }
 
+    /// keepalived's dynamic_interfaces: an instance on a link that does not exist yet starts in
+    /// FAULT ("will use if created") instead of stopping the daemon, and runs once the link is
+    /// created and has its address (keepalived 2.2.7, measured: FAULT, BACKUP, MASTER).
+    @Test(arguments: [true, false]) func dynamicInterfacesWaitForTheLink(monitor: Bool) throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41")
+        lvs01.node.offersNetlinkMonitor = monitor
+        let config = """
+            global_defs {
+                dynamic_interfaces
+            }
+            vrrp_instance VI_1 {
+                state BACKUP
+                interface eth1
+                virtual_router_id 51
+                priority 150
+                advert_int 1
+                virtual_ipaddress {
+                    10.1.0.100/24
+                }
+            }
+
+            """
+        try lvs01.start(config)
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .fault)
+        #expect(lvs01.log.contains("Configuration specifies interface eth1 which doesn't currently exist - will use if created"))
+        // The link first, its address a moment later, as `ip link add` and `ip addr add` come.
+        sim.after(0.1) {
+            lvs01.node.addInterface("eth1", segment: "lan-eth1", ipv4: nil)
+            lvs01.node.pendingNetlinkEvents.linkChanged = true
+        }
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .fault, "up, but no address to send from: keepalived stays FAULT too")
+        sim.after(0.1) {
+            let index = lvs01.node.interfaces["eth1"]!.index
+            lvs01.node.interfaces["eth1"]!.addresses.append(InterfaceAddress(ifindex: index, address: IPAddress("10.1.0.41")!, prefixLength: 24))
+            lvs01.node.pendingNetlinkEvents.addressAdded = true
+        }
+        sim.run(1)
+        #expect(lvs01.log.matching("waiting for it in FAULT state").count == 1, "\(lvs01.log.matching("waiting"))")
+        let created = sim.now
+        sim.run(7)
+        #expect(lvs01.state("VI_1") == .master)
+        #expect(lvs01.node.addresses(on: "eth1").contains(IPAddress("10.1.0.100")!))
+        let adverts = sim.wire(since: created).filter { $0.node == "lvs01" && $0.advert != nil }
+        #expect(adverts.count >= 3 && adverts.allSatisfy { $0.source == IPAddress("10.1.0.41")! }, "\(adverts)")
+    }
+
     @Test func anIdleMasterWakesForItsAdvertsAlone() throws {
         let (sim, _) = try master(monitor: true)
         let before = sim.turns
