@@ -96,7 +96,7 @@ public enum VRRPSetupBuilder {
             throw SpecProblem(i.location, "(\(i.name)) mixes IPv4 and IPv6 virtual addresses; use one instance per family")
         }
         // keepalived takes the family of the first VIP (IPv4 without any).
-        let family = families.first ?? .ipv4
+        let family = families.first ?? (i.nativeIPv6 ? .ipv6 : .ipv4)
         let authentication: VRRPAuthentication
         switch i.authType {
         case .none: authentication = .none

@@ -183,6 +183,7 @@ public enum ConfigDumper {
             if i.vmacTransmitOnParent { out.line("vmac_xmit_base") }
             if i.v3ChecksumAsV2 { out.line("v3_checksum_as_v2") }
             if i.noVirtualIPAddress { out.line("no_virtual_ipaddress") }
+            if i.nativeIPv6 { out.line("native_ipv6") }
             if i.checkUnicastSource { out.line("check_unicast_src") }
             if i.ownerIgnoreAdverts { out.line("owner_ignore_adverts") }
             if let alert = i.smtpAlert { out.line("smtp_alert \(alert)") }

@@ -660,9 +660,10 @@ struct Interpreter {
         "dont_track_primary", "accept", "no_accept", "strict_mode", "lower_prio_no_advert", "higher_prio_send_advert",
         "skip_check_adv_addr", "check_unicast_src", "down_timer_adverts", "v3_checksum_as_v2", "no_virtual_ipaddress",
         "owner_ignore_adverts", "vmac_xmit_base", "notify_priority_changes", "mcast_dst_ip", "unicast_fault_no_peer", "old_unicast_checksum",
+        "native_ipv6",
     ]
     static let instanceAccepted = [
-        "vrf", "use_vmac_addr", "use_ipvlan", "native_ipv6", "track_bfd",
+        "vrf", "use_vmac_addr", "use_ipvlan", "track_bfd",
         "garp_extra_if",
         "debug", "kernel_rx_buf_size",
         "linkbeat_use_polling",
@@ -802,7 +803,16 @@ struct Interpreter {
             case "authentication":
                 if let b = reader.requireBlock(s) { authentication(b, &i) }
             case "virtual_ipaddress":
-                if let b = reader.requireBlock(s) { i.virtualAddresses += b.compactMap { virtualAddress($0, instanceInterface: i.interface) } }
+                if let b = reader.requireBlock(s) {
+                    for vip in b.compactMap({ virtualAddress($0, instanceInterface: i.interface) }) {
+                        // keepalived: after native_ipv6 the instance is IPv6, and an IPv4 VIP is dropped.
+                        if i.nativeIPv6, vip.address.family == .ipv4 {
+                            reader.diagnostics.error(vip.location, "(\(i.name)): address family must match VRRP instance [\(vip.address)/\(vip.prefixLength)] - ignoring", klass: .general)
+                            continue
+                        }
+                        i.virtualAddresses.append(vip)
+                    }
+                }
             case "virtual_ipaddress_excluded":
                 if let b = reader.requireBlock(s) { i.excludedAddresses += b.compactMap { virtualAddress($0, instanceInterface: i.interface) } }
             case "virtual_routes": if let b = reader.requireBlock(s) { i.virtualRoutes += routeLines(b) }
@@ -868,6 +878,15 @@ struct Interpreter {
             case "down_timer_adverts": i.downTimerAdverts = reader.integer(s, in: 1...100)
             case "v3_checksum_as_v2": i.v3ChecksumAsV2 = reader.boolean(s) ?? true
             case "no_virtual_ipaddress": i.noVirtualIPAddress = true
+            case "native_ipv6":
+                // keepalived's deprecated way to make an instance IPv6 (and so VRRPv3) whatever
+                // its VIPs; refused once it has an IPv4 one.
+                reader.noExtra(s, after: 0)
+                if i.virtualAddresses.contains(where: { $0.address.family == .ipv4 }) {
+                    reader.diagnostics.error(s.location, "(\(i.name)) Cannot specify native_ipv6 with IPv4 addresses", klass: .general)
+                } else {
+                    i.nativeIPv6 = true
+                }
             case "lvs_sync_daemon_interface":
                 reader.diagnostics.warning(s.location, "(\(name.text)) 'lvs_sync_daemon_interface' in a vrrp_instance is deprecated: use global_defs 'lvs_sync_daemon'")
                 guard let interface = reader.string(s, expecting: "an interface name") else { break }
@@ -1359,8 +1378,8 @@ struct Interpreter {
 
     static let syncGroupKeywords = ["group", "smtp_alert", "notify_master", "notify_backup", "notify_fault", "notify_stop",
                                     "notify_deleted", "notify", "track_interface", "track_script",
-                                    "sync_group_tracking_weight", "track_file", "track_process", "notify_priority_changes"]
-    static let syncGroupAccepted = ["track_bfd", "global_tracking"]
+                                    "sync_group_tracking_weight", "track_file", "track_process", "notify_priority_changes", "global_tracking"]
+    static let syncGroupAccepted = ["track_bfd"]
 
     mutating func syncGroup(_ name: Token, _ block: [Statement]) {
         var g = SyncGroup(name: name.text, location: name.location)
@@ -1381,6 +1400,10 @@ struct Interpreter {
             case "track_file": if let b = reader.requireBlock(s) { g.trackFiles += tracked(b, in: "track_file") }
             case "track_process": if let b = reader.requireBlock(s) { g.trackProcesses += tracked(b, in: "track_process") }
             case "sync_group_tracking_weight": g.trackingWeight = true
+            case "global_tracking":
+                // keepalived 2.2.7: deprecated, an error in -t, and sync_group_tracking_weight.
+                reader.diagnostics.error(s.location, "(\(name.text)) global_tracking is deprecated. Use track_interface/script/file on the sync group", klass: .general)
+                g.trackingWeight = true
             case "smtp_alert": g.smtpAlert = reader.boolean(s) ?? true
             case "notify_priority_changes": g.notifyPriorityChanges = reader.boolean(s) ?? g.notifyPriorityChanges
             default:

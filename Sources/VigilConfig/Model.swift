@@ -443,6 +443,8 @@ public struct VRRPInstance: Sendable {
     public var downTimerAdverts: Int?
     public var v3ChecksumAsV2 = false
     public var noVirtualIPAddress = false
+    /// keepalived's native_ipv6: IPv6 (VRRPv3) whatever the VIPs; IPv4 ones after it are dropped.
+    public var nativeIPv6 = false
     public var notActedOn: [String: SourceLocation] = [:]
 
     /// The priority Vigil will use: keepalived derives 255 from `state MASTER` when none is set.

@@ -286,3 +286,32 @@ private func instance(_ name: String = "VI_1", vrid: Int = 51, interface: String
         #expect(ledger.changes.isEmpty)
     }
 }
+
+/// keepalived's native_ipv6 (deprecated: the VIPs decide the family) and a sync group's
+/// global_tracking (deprecated: sync_group_tracking_weight), with keepalived 2.2.7's errors.
+@Suite struct DeprecatedFamilyAndTrackingTests {
+    @Test func nativeIPv6MakesTheInstanceIPv6() {
+        let text = "vrrp_instance V6 {\n    interface eth0\n    virtual_router_id 61\n    priority 100\n    native_ipv6\n    no_virtual_ipaddress\n}\n"
+        let made = setup(text).instances[0]
+        #expect(made.family == .ipv6 && made.core.version == .v3)
+        #expect(setup(text.replacingOccurrences(of: "    native_ipv6\n", with: "")).instances[0].family == .ipv4)
+    }
+
+    @Test func nativeIPv6AndIPv4AddressesAreKeepalivedsErrors() {
+        let after = ConfigLoader.load(text: instance(body: "native_ipv6"))
+        #expect(after.1.all.contains { $0.severity == .error && $0.message == "(VI_1) Cannot specify native_ipv6 with IPv4 addresses" && $0.location.line == 8 })
+        #expect(!after.0.instances[0].nativeIPv6)
+        let before = ConfigLoader.load(text: "vrrp_instance B {\n    interface eth0\n    virtual_router_id 2\n    native_ipv6\n    virtual_ipaddress {\n        fd00::2/64\n        10.0.0.101/24\n    }\n}\n")
+        #expect(before.1.all.contains { $0.severity == .error && $0.message == "(B): address family must match VRRP instance [10.0.0.101/24] - ignoring" && $0.location.line == 7 })
+        #expect(before.0.instances[0].virtualAddresses.map(\.address) == [IPAddress("fd00::2")!])
+    }
+
+    @Test func globalTrackingIsSyncGroupTrackingWeight() {
+        let text = instance("A", vrid: 1) + instance("B", vrid: 2, vips: ["10.0.0.101/24"])
+            + "vrrp_sync_group G {\n    group {\n        A\n        B\n    }\n    global_tracking\n}\n"
+        let (config, diagnostics) = ConfigLoader.load(text: text)
+        #expect(config.syncGroups[0].trackingWeight)
+        #expect(diagnostics.all.contains { $0.severity == .error && $0.message == "(G) global_tracking is deprecated. Use track_interface/script/file on the sync group" })
+        #expect(!diagnostics.all.contains { $0.message.contains("not acted on") })
+    }
+}
