@@ -363,6 +363,8 @@ public struct VRRPSetup: Hashable, Sendable {
     /// keepalived's dynamic_interfaces: an instance whose link (or a VIP's device) is missing
     /// starts in FAULT and takes the link when it is created, instead of stopping the daemon.
     public var dynamicInterfaces = false
+    /// interface_up_down_delays by link (µs), a VMAC with its parent's.
+    public var linkDelays: [String: LinkDebounce.Delays] = [:]
 
     public init() {}
 }

@@ -23,6 +23,7 @@ public enum VRRPSetupBuilder {
         setup.logUnknownVRIDs = config.globals.logUnknownVRIDs
         setup.disableLocalIGMP = config.globals.disableLocalIGMP
         setup.dynamicInterfaces = config.globals.dynamicInterfaces
+        for delays in config.interfaceDelays { setup.linkDelays[delays.interface] = LinkDebounce.Delays(down: delays.down, up: delays.up) }
         setup.mail = mailSettings(config.globals)
         setup.garpInterval = config.globals.garpInterval
         setup.gnaInterval = config.globals.gnaInterval
@@ -82,6 +83,10 @@ public enum VRRPSetupBuilder {
         for file in config.trackFiles where trackedFiles.contains(file.name) {
             guard let path = file.path, !setup.trackFiles.contains(where: { $0.name == file.name }) else { continue }
             setup.trackFiles.append(TrackFileSpec(name: file.name, path: path, initValue: file.initValue, initOverwrite: file.initOverwrite))
+        }
+        // keepalived: a VMAC uses the same up/down delays as its parent interface.
+        for instance in setup.instances {
+            if let vmac = instance.vmac, let parent = setup.linkDelays[instance.interface] { setup.linkDelays[vmac.name] = parent }
         }
         return (setup, problems)
     }

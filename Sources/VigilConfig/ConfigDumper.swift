@@ -88,6 +88,11 @@ public enum ConfigDumper {
         out.close()
         if let ns = c.netNamespace { out.line("net_namespace \(ns)") }
         if let name = c.instanceName { out.line("instance \(name)") }
+        if !c.interfaceDelays.isEmpty {
+            out.open("interface_up_down_delays")
+            for d in c.interfaceDelays { out.line("\(d.interface) \(formatSeconds(d.down)) \(formatSeconds(d.up))") }
+            out.close()
+        }
 
         if !c.staticAddresses.isEmpty {
             out.open("static_ipaddress")

@@ -264,6 +264,10 @@ public enum HostChecks {
         for address in config.staticAddresses {
             require(address.device ?? config.globals.defaultInterface, at: address.location, for: "static address \(address.address)")
         }
+        for delays in config.interfaceDelays where !host.interfaceExists(delays.interface) {
+            // keepalived's own words and class (exit 4).
+            diagnostics.error(delays.location, "unknown interface \(delays.interface) specified for up/down delay", klass: .fatal)
+        }
     }
 
     static func checkScripts(_ config: Configuration, host: any HostProbe, _ diagnostics: inout DiagnosticSink) {

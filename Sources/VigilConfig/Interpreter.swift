@@ -17,11 +17,11 @@ struct Interpreter {
 
     static let topLevel = ["SSL", "global_defs", "vrrp_script", "track_file", "vrrp_track_file", "vrrp_track_process", "track_process", "vrrp_instance", "vrrp_sync_group",
                            "virtual_server_group", "virtual_server", "static_ipaddress", "static_routes",
-                           "static_rules", "net_namespace", "instance", "use_pid_dir", "child_wait_time"]
+                           "static_rules", "net_namespace", "instance", "use_pid_dir", "child_wait_time", "interface_up_down_delays"]
     static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets",
                                    "linkbeat_use_polling",
                                    "bfd_instance", "garp_group",
-                                   "linkbeat_interfaces", "track_group", "interface_up_down_delays"]
+                                   "linkbeat_interfaces", "track_group"]
 
     mutating func interpret(_ statements: [Statement]) {
         for s in statements {
@@ -86,6 +86,8 @@ struct Interpreter {
                 reader.diagnostics.error(s.location, "Duplicate \(s.keyword == "instance" ? "instance" : "net_namespace") definition \(name) - ignoring", klass: .general)
             case "SSL":
                 if let block = reader.requireBlock(s) { sslBlock(s, block) }
+            case "interface_up_down_delays":
+                if let block = reader.requireBlock(s) { interfaceDelays(block) }
             default:
                 if Self.topLevelAccepted.contains(s.keyword) {
                     config.globals.notActedOn[s.keyword] = s.location
@@ -645,6 +647,30 @@ struct Interpreter {
             return
         }
         config.scripts.append(script)
+    }
+
+    /// keepalived's alloc_if_up_down_delay: a missing delay, extra words and an unreadable
+    /// delay are only logged there (-t exit 0), a delay out of 0...255 s is a config error.
+    mutating func interfaceDelays(_ block: [Statement]) {
+        for line in block {
+            reader.forbidBlock(line)
+            let name = line.keyword
+            guard line.words.count >= 2 else {
+                reader.diagnostics.warning(line.location, "No timeouts specified for \(name) up/down delays", klass: .note)
+                continue
+            }
+            if line.words.count > 3 {
+                reader.diagnostics.warning(line.words[3].location, "Too many parameters for \(name) up/down delays", klass: .note)
+            }
+            guard let down = reader.timer(line, 1, max: 255_000_000) else { continue }
+            var up: Int64 = 0
+            if line.words.count > 2 {
+                guard let value = reader.timer(line, 2, max: 255_000_000) else { continue }
+                up = value
+            }
+            config.interfaceDelays.removeAll { $0.interface == name }
+            config.interfaceDelays.append(InterfaceDelays(interface: name, down: down, up: up, location: line.location))
+        }
     }
 
     // MARK: vrrp_instance

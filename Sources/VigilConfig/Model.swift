@@ -21,6 +21,9 @@ public struct Configuration: Sendable {
     /// keepalived's top-level `net_namespace NAME` (or `-s NAME`): the network namespace the
     /// daemon runs in, entered before the host is checked.
     public var netNamespace: String?
+    /// keepalived's interface_up_down_delays: how long a link must stay down (up) before the
+    /// instances that track it see it so; a flap shorter than that is not a transition.
+    public var interfaceDelays: [InterfaceDelays] = []
     public var netNamespaceLocation: SourceLocation?
     /// keepalived's top-level `instance NAME`: names the pid file and control socket, so that
     /// several daemons can run side by side.
@@ -774,4 +777,12 @@ public struct LVSTimeouts: Equatable, Sendable {
 
     /// keepalived's LVS_MAX_TIMEOUT: 31 days.
     public static let maximum: UInt32 = 86_400 * 31
+}
+
+/// One line of `interface_up_down_delays`: `IFNAME DOWN_DELAY [UP_DELAY]` (seconds, 0...255).
+public struct InterfaceDelays: Sendable, Equatable {
+    public var interface: String
+    public var down: Int64
+    public var up: Int64
+    public var location: SourceLocation
 }

@@ -86,6 +86,7 @@ enum CrossReferences {
         config.syncGroups.removeAll { $0.members.isEmpty }
         fixedPriorityTrackers(&config, &diagnostics)
         groupTrackers(&config, &diagnostics)
+        debounceLimits(&config, &diagnostics)
 
         let groupNames = Set(config.virtualServerGroups.map(\.name))
         for vs in config.virtualServers {
@@ -149,6 +150,34 @@ extension CrossReferences {
     /// weighted interface is made unweighted (an owner stops tracking it), a weighted script is
     /// dropped, a file with the default weight 1 is made unweighted and one with another
     /// weight dropped; track_process is left as it is. keepalived's words.
+    /// keepalived's check_debounce_timers: a link's delays must end before the master down
+    /// timer of an instance on it would (down_timer_adverts - 1 advert intervals), so they are
+    /// cut to just under that; with down_timer_adverts 1 there is no room and they are 0. The
+    /// messages are keepalived's, shown by -t as notes (keepalived only logs them at start).
+    static func debounceLimits(_ config: inout Configuration, _ diagnostics: inout DiagnosticSink) {
+        guard !config.interfaceDelays.isEmpty else { return }
+        for instance in config.instances {
+            guard let name = instance.interface,
+                  let index = config.interfaceDelays.firstIndex(where: { $0.interface == name }) else { continue }
+            var delays = config.interfaceDelays[index]
+            guard delays.up > 0 || delays.down > 0 else { continue }
+            let adverts = Int64(instance.downTimerAdverts ?? config.globals.downTimerAdverts)
+            if adverts <= 1 {
+                diagnostics.warning(delays.location, "\(instance.name): cannot use debounce timers with down_timer_adverts = 1 - resetting", klass: .note)
+                delays.up = 0
+                delays.down = 0
+            } else {
+                let limit = (adverts - 1) * instance.advertInterval
+                guard delays.up >= limit || delays.down >= limit else { continue }
+                diagnostics.warning(delays.location, "\(instance.name): interface \(name) debounce timer(s) not less that \(adverts - 1) * advert_int - resetting", klass: .note)
+                let cut = limit - instance.advertInterval / 256
+                if delays.up >= limit { delays.up = cut }
+                if delays.down >= limit { delays.down = cut }
+            }
+            config.interfaceDelays[index] = delays
+        }
+    }
+
     static func fixedPriorityTrackers(_ config: inout Configuration, _ diagnostics: inout DiagnosticSink) {
         var groupOf: [String: SyncGroup] = [:]
         for group in config.syncGroups { for member in group.members { groupOf[member.name] = group } }

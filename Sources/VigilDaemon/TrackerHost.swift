@@ -29,6 +29,8 @@ final class TrackerHost: LoopHost {
     private var running: [String: Script] = [:]
     private var disabled = Set<String>()
     private var interfaces: [String: Bool] = [:]
+    /// interface_up_down_delays: link changes the instances see only once they last.
+    private var debounce = LinkDebounce()
     private let files: any DaemonFileSystem
     private let processTable: (Bool) -> [RunningProcess]
     /// Tracked processes by name, with their quorum state.
@@ -111,20 +113,32 @@ final class TrackerHost: LoopHost {
 
     /// The monitor reported a link change: every tracked link is looked at now.
     func checkLinks(at now: Int64) {
-        if linksChanged() { onChange(now) }
+        if linksChanged(at: now) { onChange(now) }
     }
 
-    /// One SIOCGIFFLAGS per tracked link; true when one changed.
-    private func linksChanged() -> Bool {
+    /// One SIOCGIFFLAGS per tracked link; true when one changed (now, not delayed).
+    private func linksChanged(at now: Int64) -> Bool {
         var changed = false
         for name in interfaces.keys.sorted() {
             let up = isUp(name)
-            guard up != interfaces[name] else { continue }
-            interfaces[name] = up
-            logger.warning("Netlink reports \(name) \(up ? "up" : "down")")
+            switch debounce.observe(name, up: up, shown: interfaces[name] ?? false, at: now) {
+            case .unchanged: continue
+            case .cancelled:
+                logger.info("Delay timer for \(name) cancelled")
+                continue
+            case .delayed(let until):
+                logger.info("\(name): \(up ? "up" : "down") change delayed by \(Double(until - now) / 1e6) s (interface_up_down_delays)")
+                continue
+            case .now: show(name, up: up)
+            }
             changed = true
         }
         return changed
+    }
+
+    private func show(_ name: String, up: Bool) {
+        interfaces[name] = up
+        logger.warning("Netlink reports \(name) \(up ? "up" : "down")")
     }
 
     private func begin(_ spec: TrackScriptSpec, at now: Int64) {
@@ -147,6 +161,7 @@ final class TrackerHost: LoopHost {
         var current: [String: Bool] = [:]
         for name in names { current[name] = interfaces[name] ?? isUp(name) }
         interfaces = current
+        debounce.keep(only: names, delays: setup.linkDelays)
     }
 
     private func isUp(_ name: String) -> Bool { addresses.isUpAndRunning(name) }
@@ -266,6 +281,7 @@ final class TrackerHost: LoopHost {
         var earliest = tracksNothingPeriodic ? Int64.max : nextInterfaceCheck
         for script in running.values { earliest = min(earliest, script.schedule.nextRunAt) }
         if let d = scripts.nextDeadline { earliest = min(earliest, d) }
+        if let d = debounce.nextDeadline { earliest = min(earliest, d) }
         // A fork_delay / terminate_delay that ends between two looks at the table.
         for entry in processes.values { if let d = entry.state.pendingUntil { earliest = min(earliest, d) } }
         return earliest == Int64.max ? nil : earliest
@@ -323,9 +339,13 @@ final class TrackerHost: LoopHost {
         if now < nextInterfaceCheck, processes.values.contains(where: { $0.state.pendingUntil.map { $0 <= now } ?? false }) {
             if countProcesses(at: now) { changed = true }
         }
+        for change in debounce.due(at: now) where interfaces[change.name] != nil {
+            show(change.name, up: change.up)
+            changed = true
+        }
         if now >= nextInterfaceCheck {
             nextInterfaceCheck = now + periodicInterval
-            if linksChanged() { changed = true }
+            if linksChanged(at: now) { changed = true }
             if readTrackFiles() { changed = true }
             if countProcesses(at: now) { changed = true }
         }

@@ -1,6 +1,7 @@
 import Addressing
 import Testing
 import VRRP
+import VigilConfig
 import VigilSystem
 @testable import VigilDaemon
 
@@ -122,6 +123,40 @@ import VigilSystem
         #expect(lvs01.node.addresses(on: "eth1").contains(IPAddress("10.1.0.100")!))
         let adverts = sim.wire(since: created).filter { $0.node == "lvs01" && $0.advert != nil }
         #expect(adverts.count >= 3 && adverts.allSatisfy { $0.source == IPAddress("10.1.0.41")! }, "\(adverts)")
+    }
+
+    /// keepalived's interface_up_down_delays: a link down for less than its down delay is no
+    /// transition ("Delay timer for eth0 cancelled"); one that stays down is a FAULT when the
+    /// delay ends, and the way back waits for the up delay.
+    @Test func upDownDelaysDebounceALink() throws {
+        let config = "interface_up_down_delays {\n    eth0 1.5 1\n}\n" + Configs.pair(priority: 100, nopreempt: false)
+        let (sim, lvs01) = try Simulation.loneMaster(config) { $0.node.offersNetlinkMonitor = true }
+        sim.after(0.2) { lvs01.node.setLink("eth0", up: false) }
+        sim.after(1.2) { lvs01.node.setLink("eth0", up: true) }
+        sim.run(3)
+        #expect(lvs01.state("VI_1") == .master)
+        #expect(lvs01.log.contains("eth0: down change delayed by 1.5 s (interface_up_down_delays)"))
+        #expect(lvs01.log.contains("Delay timer for eth0 cancelled"))
+        #expect(!lvs01.log.contains("Netlink reports eth0 down"))
+
+        sim.after(0.1) { lvs01.node.setLink("eth0", up: false) }
+        sim.run(1.5)
+        #expect(lvs01.state("VI_1") == .master, "1.4 s down: not yet")
+        sim.run(0.2)
+        #expect(lvs01.state("VI_1") == .fault)
+        #expect(!lvs01.holds("10.0.0.100"))
+        sim.after(0.1) { lvs01.node.setLink("eth0", up: true) }
+        sim.run(1)
+        #expect(lvs01.state("VI_1") == .fault, "0.9 s up: not yet")
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+    }
+
+    @Test func upDownDelaysEndBeforeTheMasterDownTimer() {
+        let (config, diagnostics) = ConfigLoader.load(text: "interface_up_down_delays {\n    eth0 5 1\n}\n" + Configs.pair(priority: 100, nopreempt: false))
+        // advert_int 1, down_timer_adverts 3: under 2 s, as keepalived cuts them.
+        #expect(config.interfaceDelays.first?.down == 2_000_000 - 1_000_000 / 256 && config.interfaceDelays.first?.up == 1_000_000)
+        #expect(diagnostics.all.contains { $0.message == "VI_1: interface eth0 debounce timer(s) not less that 2 * advert_int - resetting" })
     }
 
     @Test func anIdleMasterWakesForItsAdvertsAlone() throws {

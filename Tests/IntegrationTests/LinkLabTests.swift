@@ -1,11 +1,14 @@
 import Foundation
 import Testing
 
-/// A link deleted and created again (`ip link del`, then the veth made anew: a new index), as
-/// a re-made VLAN or veth is: keepalived 2.2.7 goes FAULT, then BACKUP and MASTER on the new
-/// link with its VIP and adverts there. Vigil must do the same (it once stayed MASTER on the
-/// old index, sending nothing and holding no VIP).
-@Suite(.serialized) struct LinkRecreatedLabTests {
+/// Links that change under the daemons, against keepalived 2.2.7 on the same files: a link
+/// deleted and made again, one that does not exist at start (dynamic_interfaces), one that
+/// flaps (interface_up_down_delays).
+@Suite(.serialized) struct LinkLabTests {
+    /// A link deleted and created again (`ip link del`, then the veth made anew: a new index),
+    /// as a re-made VLAN or veth is: keepalived goes FAULT, then BACKUP and MASTER on the new
+    /// link with its VIP and adverts there. Vigil once stayed MASTER on the old index, sending
+    /// nothing and holding no VIP.
     @Test func bothDaemonsFollowTheNewLink() throws {
         guard requireLab() else { return }
         let pair = try ExtrasPair("relink")
@@ -104,6 +107,62 @@ import Testing
             kill(launched, SIGTERM)
             #expect(ExtrasPair.wait(5) { kill(launched, 0) != 0 }, "\(program): still running after SIGTERM")
             if program == "vigil" { #expect(text().contains("which doesn't currently exist - will use if created"), "\(text())") }
+        }
+    }
+
+    /// interface_up_down_delays: the link's carrier goes for 0.5 s (under the 1.5 s down
+    /// delay): no transition, the VIP stays; for 2.5 s: FAULT, VIP gone; back: the VIP returns
+    /// after the up delay and the master down timer.
+    @Test func upDownDelaysDebounceAFlap() throws {
+        guard requireLab() else { return }
+        let pair = try ExtrasPair("debounce")
+        try pair.must(["ip", "-n", pair.b, "link", "add", "vdeb", "type", "veth", "peer", "name", "vdebp"])
+        for link in ["vdeb", "vdebp"] { try pair.must(["ip", "-n", pair.b, "link", "set", link, "up"]) }
+        try pair.must(["ip", "-n", pair.b, "addr", "add", "10.64.0.1/24", "dev", "vdeb"])
+        let path = "\(pair.directory)/debounce.conf"
+        try """
+            interface_up_down_delays {
+                vdeb 1.5 1
+            }
+            vrrp_instance VI_DEB {
+                state MASTER
+                interface vdeb
+                virtual_router_id 64
+                priority 150
+                advert_int 1
+                virtual_ipaddress {
+                    10.64.0.100/24
+                }
+            }
+
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        let vip = "10.64.0.100/24"
+        for program in ["keepalived", "vigil"] {
+            let binary = program == "vigil" ? vigilBinary : "keepalived"
+            let test = run(["ip", "netns", "exec", pair.b, binary, "-t", "-f", path])
+            #expect(test.status == 0, "\(program) -t: \(test.status)\n\(test.output)")
+            let extra = program == "keepalived" ? " -P" : " --control none"
+            let log = "\(pair.directory)/\(program).log"
+            let started = run(["ip", "netns", "exec", pair.b, "sh", "-c",
+                               "'\(binary)' -n -l -D\(extra) -f '\(path)' -p '\(pair.directory)/\(program).pid' > '\(log)' 2>&1 < /dev/null & echo $!"])
+            let launched = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            defer { if launched > 0 { kill(launched, SIGKILL) } }
+            let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+            #expect(ExtrasPair.wait(8) { pair.holds(pair.b, vip) }, "\(program): no VIP at start\n\(text())")
+            try pair.must(["ip", "-n", pair.b, "link", "set", "vdebp", "down"])
+            Thread.sleep(forTimeInterval: 0.5)
+            try pair.must(["ip", "-n", pair.b, "link", "set", "vdebp", "up"])
+            Thread.sleep(forTimeInterval: 2)
+            #expect(pair.holds(pair.b, vip), "\(program): a 0.5 s flap was a transition\n\(text())")
+            #expect(!text().contains("Netlink reports vdeb down"), "\(program): \(text())")
+            try pair.must(["ip", "-n", pair.b, "link", "set", "vdebp", "down"])
+            #expect(ExtrasPair.wait(4) { !pair.holds(pair.b, vip) }, "\(program): still holds the VIP 4 s after the carrier went\n\(text())")
+            try pair.must(["ip", "-n", pair.b, "link", "set", "vdebp", "up"])
+            Thread.sleep(forTimeInterval: 0.5)
+            #expect(!pair.holds(pair.b, vip), "\(program): back before the up delay and the master down timer")
+            #expect(ExtrasPair.wait(8) { pair.holds(pair.b, vip) }, "\(program): no VIP after the link came back\n\(text())")
+            kill(launched, SIGTERM)
+            #expect(ExtrasPair.wait(5) { kill(launched, 0) != 0 }, "\(program): still running after SIGTERM")
         }
     }
 }
