@@ -365,6 +365,9 @@ public struct VRRPSetup: Hashable, Sendable {
     public var dynamicInterfaces = false
     /// interface_up_down_delays by link (µs), a VMAC with its parent's.
     public var linkDelays: [String: LinkDebounce.Delays] = [:]
+    /// keepalived's linkbeat: links whose state is looked at every second, not only when
+    /// rtnetlink reports a change (a driver that does not report carrier changes).
+    public var polledLinks: Set<String> = []
 
     public init() {}
 }

@@ -84,6 +84,10 @@ public enum VRRPSetupBuilder {
             guard let path = file.path, !setup.trackFiles.contains(where: { $0.name == file.name }) else { continue }
             setup.trackFiles.append(TrackFileSpec(name: file.name, path: path, initValue: file.initValue, initOverwrite: file.initOverwrite))
         }
+        setup.polledLinks = Set(config.linkbeatInterfaces.map(\.interface))
+        for instance in config.instances where instance.linkbeatUsePolling || config.globals.linkbeatUsePolling {
+            if let name = instance.interface { setup.polledLinks.insert(name) }
+        }
         // keepalived: a VMAC uses the same up/down delays as its parent interface.
         for instance in setup.instances {
             if let vmac = instance.vmac, let parent = setup.linkDelays[instance.interface] { setup.linkDelays[vmac.name] = parent }

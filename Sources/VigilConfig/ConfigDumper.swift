@@ -88,6 +88,12 @@ public enum ConfigDumper {
         out.close()
         if let ns = c.netNamespace { out.line("net_namespace \(ns)") }
         if let name = c.instanceName { out.line("instance \(name)") }
+        if c.globals.linkbeatUsePolling { out.line("linkbeat_use_polling") }
+        if !c.linkbeatInterfaces.isEmpty {
+            out.open("linkbeat_interfaces")
+            for l in c.linkbeatInterfaces { out.line(l.interface) }
+            out.close()
+        }
         if !c.interfaceDelays.isEmpty {
             out.open("interface_up_down_delays")
             for d in c.interfaceDelays { out.line("\(d.interface) \(formatSeconds(d.down)) \(formatSeconds(d.up))") }
@@ -189,6 +195,7 @@ public enum ConfigDumper {
             if i.v3ChecksumAsV2 { out.line("v3_checksum_as_v2") }
             if i.noVirtualIPAddress { out.line("no_virtual_ipaddress") }
             if i.nativeIPv6 { out.line("native_ipv6") }
+            if i.linkbeatUsePolling { out.line("linkbeat_use_polling") }
             if i.checkUnicastSource { out.line("check_unicast_src") }
             if i.ownerIgnoreAdverts { out.line("owner_ignore_adverts") }
             if let alert = i.smtpAlert { out.line("smtp_alert \(alert)") }

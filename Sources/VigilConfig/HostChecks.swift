@@ -264,6 +264,9 @@ public enum HostChecks {
         for address in config.staticAddresses {
             require(address.device ?? config.globals.defaultInterface, at: address.location, for: "static address \(address.address)")
         }
+        for polled in config.linkbeatInterfaces where !host.interfaceExists(polled.interface) {
+            diagnostics.error(polled.location, "unknown interface \(polled.interface) specified for linkbeat interface", klass: .fatal)
+        }
         for delays in config.interfaceDelays where !host.interfaceExists(delays.interface) {
             // keepalived's own words and class (exit 4).
             diagnostics.error(delays.location, "unknown interface \(delays.interface) specified for up/down delay", klass: .fatal)

@@ -17,11 +17,10 @@ struct Interpreter {
 
     static let topLevel = ["SSL", "global_defs", "vrrp_script", "track_file", "vrrp_track_file", "vrrp_track_process", "track_process", "vrrp_instance", "vrrp_sync_group",
                            "virtual_server_group", "virtual_server", "static_ipaddress", "static_routes",
-                           "static_rules", "net_namespace", "instance", "use_pid_dir", "child_wait_time", "interface_up_down_delays"]
+                           "static_rules", "net_namespace", "instance", "use_pid_dir", "child_wait_time", "interface_up_down_delays",
+                           "linkbeat_use_polling", "linkbeat_interfaces"]
     static let topLevelAccepted = ["net_namespace_ipvs", "namespace_with_ipsets",
-                                   "linkbeat_use_polling",
-                                   "bfd_instance", "garp_group",
-                                   "linkbeat_interfaces", "track_group"]
+                                   "bfd_instance", "garp_group", "track_group"]
 
     mutating func interpret(_ statements: [Statement]) {
         for s in statements {
@@ -88,6 +87,11 @@ struct Interpreter {
                 if let block = reader.requireBlock(s) { sslBlock(s, block) }
             case "interface_up_down_delays":
                 if let block = reader.requireBlock(s) { interfaceDelays(block) }
+            case "linkbeat_use_polling":
+                reader.noExtra(s, after: 0)
+                config.globals.linkbeatUsePolling = true
+            case "linkbeat_interfaces":
+                if let block = reader.requireBlock(s) { linkbeatInterfaces(block) }
             default:
                 if Self.topLevelAccepted.contains(s.keyword) {
                     config.globals.notActedOn[s.keyword] = s.location
@@ -673,6 +677,19 @@ struct Interpreter {
         }
     }
 
+    /// keepalived's linkbeat_interfaces: `IFNAME [MII|ETHTOOL|IOCTL]`, the links whose state is
+    /// polled (Vigil asks the kernel's flags once a second; the method is keepalived's choice
+    /// of ioctl and changes nothing here).
+    mutating func linkbeatInterfaces(_ block: [Statement]) {
+        for line in block {
+            reader.forbidBlock(line)
+            if line.words.count > 1, !["MII", "ETHTOOL", "IOCTL"].contains(line.words[1].text) || line.words.count > 2 {
+                reader.diagnostics.error(line.words[1].location, "extra characters \(line.words[1].text) in linkbeat interface", klass: .general)
+            }
+            config.linkbeatInterfaces.append(LinkbeatInterface(interface: line.keyword, location: line.location))
+        }
+    }
+
     // MARK: vrrp_instance
 
     static let instanceKeywords = [
@@ -686,13 +703,12 @@ struct Interpreter {
         "dont_track_primary", "accept", "no_accept", "strict_mode", "lower_prio_no_advert", "higher_prio_send_advert",
         "skip_check_adv_addr", "check_unicast_src", "down_timer_adverts", "v3_checksum_as_v2", "no_virtual_ipaddress",
         "owner_ignore_adverts", "vmac_xmit_base", "notify_priority_changes", "mcast_dst_ip", "unicast_fault_no_peer", "old_unicast_checksum",
-        "native_ipv6",
+        "native_ipv6", "linkbeat_use_polling",
     ]
     static let instanceAccepted = [
         "vrf", "use_vmac_addr", "use_ipvlan", "track_bfd",
         "garp_extra_if",
         "debug", "kernel_rx_buf_size",
-        "linkbeat_use_polling",
     ]
 
     /// keepalived's track_file block: `file`, `weight W [reverse]` (-254...254), `init_file
@@ -904,6 +920,10 @@ struct Interpreter {
             case "down_timer_adverts": i.downTimerAdverts = reader.integer(s, in: 1...100)
             case "v3_checksum_as_v2": i.v3ChecksumAsV2 = reader.boolean(s) ?? true
             case "no_virtual_ipaddress": i.noVirtualIPAddress = true
+            case "linkbeat_use_polling":
+                reader.noExtra(s, after: 0)
+                reader.diagnostics.error(s.location, "(\(i.name)) 'linkbeat_use_polling' in vrrp instance deprecated - use linkbeat_interfaces block", klass: .general)
+                i.linkbeatUsePolling = true
             case "native_ipv6":
                 // keepalived's deprecated way to make an instance IPv6 (and so VRRPv3) whatever
                 // its VIPs; refused once it has an IPv4 one.

@@ -24,6 +24,8 @@ public struct Configuration: Sendable {
     /// keepalived's interface_up_down_delays: how long a link must stay down (up) before the
     /// instances that track it see it so; a flap shorter than that is not a transition.
     public var interfaceDelays: [InterfaceDelays] = []
+    /// keepalived's linkbeat_interfaces: links polled for their state, not only reported.
+    public var linkbeatInterfaces: [LinkbeatInterface] = []
     public var netNamespaceLocation: SourceLocation?
     /// keepalived's top-level `instance NAME`: names the pid file and control socket, so that
     /// several daemons can run side by side.
@@ -150,6 +152,8 @@ public struct GlobalDefs: Sendable {
     public var startupDelay: Microseconds = 0
     public var defaultInterface = "eth0"
     public var dynamicInterfaces = false
+    /// keepalived's top-level linkbeat_use_polling: every instance's own link is polled.
+    public var linkbeatUsePolling = false
     public var lvsFlush = false
     public var lvsFlushOnStop = false
     /// `lvs_timeouts tcp N tcpfin N udp N`: the kernel's IPVS connection timeouts while Vigil
@@ -448,6 +452,8 @@ public struct VRRPInstance: Sendable {
     public var noVirtualIPAddress = false
     /// keepalived's native_ipv6: IPv6 (VRRPv3) whatever the VIPs; IPv4 ones after it are dropped.
     public var nativeIPv6 = false
+    /// The deprecated per-instance linkbeat_use_polling: this instance's link is polled.
+    public var linkbeatUsePolling = false
     public var notActedOn: [String: SourceLocation] = [:]
 
     /// The priority Vigil will use: keepalived derives 255 from `state MASTER` when none is set.
@@ -784,5 +790,11 @@ public struct InterfaceDelays: Sendable, Equatable {
     public var interface: String
     public var down: Int64
     public var up: Int64
+    public var location: SourceLocation
+}
+
+/// One line of `linkbeat_interfaces`.
+public struct LinkbeatInterface: Sendable, Equatable {
+    public var interface: String
     public var location: SourceLocation
 }

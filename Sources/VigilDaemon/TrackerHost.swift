@@ -31,6 +31,8 @@ final class TrackerHost: LoopHost {
     private var interfaces: [String: Bool] = [:]
     /// interface_up_down_delays: link changes the instances see only once they last.
     private var debounce = LinkDebounce()
+    /// linkbeat: tracked links looked at every second whatever the monitor reports.
+    private var polledLinks: Set<String> = []
     private let files: any DaemonFileSystem
     private let processTable: (Bool) -> [RunningProcess]
     /// Tracked processes by name, with their quorum state.
@@ -105,7 +107,7 @@ final class TrackerHost: LoopHost {
 
     /// Track files and processes have no events here: with either, the look stays once a second.
     private var periodicInterval: Int64 {
-        linkEventsArrive && trackFiles.isEmpty && processes.isEmpty ? Self.linkSafetyInterval : Self.pollInterval
+        linkEventsArrive && trackFiles.isEmpty && processes.isEmpty && polledLinks.isEmpty ? Self.linkSafetyInterval : Self.pollInterval
     }
 
     /// Nothing tracked at all: no periodic look.
@@ -162,6 +164,7 @@ final class TrackerHost: LoopHost {
         for name in names { current[name] = interfaces[name] ?? isUp(name) }
         interfaces = current
         debounce.keep(only: names, delays: setup.linkDelays)
+        polledLinks = setup.polledLinks.intersection(names)
     }
 
     private func isUp(_ name: String) -> Bool { addresses.isUpAndRunning(name) }

@@ -2,6 +2,7 @@ import Addressing
 import Testing
 import VRRP
 import VigilConfig
+import VRRPSpecs
 import VigilSystem
 @testable import VigilDaemon
 
@@ -157,6 +158,26 @@ import VigilSystem
         // advert_int 1, down_timer_adverts 3: under 2 s, as keepalived cuts them.
         #expect(config.interfaceDelays.first?.down == 2_000_000 - 1_000_000 / 256 && config.interfaceDelays.first?.up == 1_000_000)
         #expect(diagnostics.all.contains { $0.message == "VI_1: interface eth0 debounce timer(s) not less that 2 * advert_int - resetting" })
+    }
+
+    /// keepalived's linkbeat: a polled link is looked at every second, so a driver that never
+    /// reports its carrier is still seen (here: no report at all, as in the safety-net test).
+    @Test(arguments: ["linkbeat_interfaces {\n    eth0\n}\n", "linkbeat_use_polling\n"])
+    func aPolledLinkIsSeenWithoutAReport(polling: String) throws {
+        let (sim, lvs01) = try Simulation.loneMaster(polling + Configs.pair(priority: 100, nopreempt: false)) { $0.node.offersNetlinkMonitor = true }
+        sim.after(0.1) { lvs01.node.interfaces["eth0"]!.isUp = false }
+        sim.run(1.2)
+        #expect(lvs01.state("VI_1") == .fault)
+    }
+
+    @Test func linkbeatKeywordsAsKeepalivedReadsThem() {
+        let inInstance = ConfigLoader.load(text: Configs.pair(priority: 100, nopreempt: false).replacingOccurrences(of: "interface eth0", with: "interface eth0\n    linkbeat_use_polling"))
+        #expect(inInstance.1.all.contains { $0.severity == .error && $0.message == "(VI_1) 'linkbeat_use_polling' in vrrp instance deprecated - use linkbeat_interfaces block" })
+        #expect(VRRPSetupBuilder.build(inInstance.0).setup.polledLinks == ["eth0"])
+        let typed = ConfigLoader.load(text: "linkbeat_interfaces {\n    eth0 ETHTOOL\n    eth1 FAST\n}\n")
+        #expect(typed.0.linkbeatInterfaces.map(\.interface) == ["eth0", "eth1"])
+        #expect(typed.1.all.filter { $0.severity == .error }.map(\.message) == ["extra characters FAST in linkbeat interface"])
+        #expect(!typed.1.all.contains { $0.message.contains("not acted on") })
     }
 
     @Test func anIdleMasterWakesForItsAdvertsAlone() throws {
