@@ -195,7 +195,7 @@ public enum LVSSpecBuilder {
                 // keepalived: only NAT can change the port; DR and TUN use the VS port (0 for fwmark).
                 let port: UInt16 = method == .nat ? UInt16(clamping: rs.port) : (isFwmark ? UInt16(clamping: rs.port) : vsPort)
                 let dest = IPVSDestination(
-                    IPVSDestinationKey(address, port: port), forwarding: forwarding(method),
+                    IPVSDestinationKey(address, port: port), forwarding: forwarding(method, rs.tunnel ?? vs.tunnel),
                     weight: Int32(clamping: rs.weight ?? vs.weight),
                     upperThreshold: UInt32(clamping: rs.upperThreshold), lowerThreshold: UInt32(clamping: rs.lowerThreshold))
                 var checkers: [CheckerSpec] = []
@@ -226,8 +226,9 @@ public enum LVSSpecBuilder {
             if let s = vs.sorryServer {
                 let address = s.address
                 let port = UInt16(clamping: s.port ?? Int(vsPort))
-                sorry = SorryServerSpec(destination: IPVSDestination(IPVSDestinationKey(address, port: vs.method == .nat ? port : vsPort),
-                                                                     forwarding: forwarding(vs.method), weight: 1),
+                let method = vs.sorryMethod ?? vs.method
+                sorry = SorryServerSpec(destination: IPVSDestination(IPVSDestinationKey(address, port: method == .nat ? port : vsPort),
+                                                                     forwarding: forwarding(method, vs.sorryTunnel ?? vs.tunnel), weight: 1),
                                         inhibit: vs.sorryServerInhibit)
             }
             let identity: VirtualServerIdentity
@@ -265,11 +266,16 @@ public enum LVSSpecBuilder {
         return result
     }
 
-    static func forwarding(_ method: ForwardingMethod) -> IPVSForwardingMethod {
+    static func forwarding(_ method: ForwardingMethod, _ tunnel: TunnelOptions) -> IPVSForwardingMethod {
         switch method {
         case .nat: .masquerade
         case .dr: .directRoute
-        case .tun: .tunnel(.ipip)
+        case .tun:
+            switch tunnel.kind {
+            case .ipip: .tunnel(.ipip)
+            case .gue: .tunnel(.gue(port: UInt16(clamping: tunnel.port), flags: tunnel.checksum.encapFlags))
+            case .gre: .tunnel(.gre(flags: tunnel.checksum.encapFlags))
+            }
         }
     }
 
@@ -399,5 +405,16 @@ public enum LVSSpecBuilder {
         spec.datagram = datagram
         if chk.kind == .smtp { spec.smtpHelo = chk.heloName ?? SMTPCheckDialogue.defaultHelo }
         return spec
+    }
+}
+
+extension TunnelOptions.Checksum {
+    /// `IP_VS_TUNNEL_ENCAP_FLAG_*`.
+    var encapFlags: UInt16 {
+        switch self {
+        case .nocsum: 0
+        case .csum: 1
+        case .remcsum: 2
+        }
     }
 }

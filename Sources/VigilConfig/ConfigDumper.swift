@@ -258,7 +258,7 @@ public enum ConfigDumper {
             out.line("delay_loop \(formatSeconds(vs.delayLoop))")
             if let family = vs.ipFamily { out.line("ip_family \(family == .ipv6 ? "inet6" : "inet")") }
             out.line("lb_algo \(vs.scheduler)")
-            out.line("lb_kind \(vs.method.rawValue)")
+            out.line("lb_kind \(vs.method.rawValue)\(vs.method == .tun ? vs.tunnel.words : "")")
             if case .fwmark = vs.key {} else { out.line("protocol \(vs.proto.rawValue)") }
             if vs.persistenceTimeout > 0 { out.line("persistence_timeout \(vs.persistenceTimeout)") }
             if let gran = vs.persistenceGranularity { out.line("persistence_granularity \(gran)") }
@@ -269,6 +269,7 @@ public enum ConfigDumper {
             if let q = vs.quorumDown { out.line("quorum_down \(quote(q.command))") }
             if let sorry = vs.sorryServer { out.line("sorry_server \(sorry.address)\(sorry.port.map { " \($0)" } ?? "")") }
             if vs.sorryServerInhibit { out.line("sorry_server_inhibit") }
+            if let m = vs.sorryMethod { out.line("sorry_server_lvs_method \(m.rawValue)\(m == .tun ? (vs.sorryTunnel ?? vs.tunnel).words : "")") }
             if vs.alpha { out.line("alpha") }
             if vs.omega { out.line("omega") }
             if let alert = vs.smtpAlert { out.line("smtp_alert \(alert)") }
@@ -285,7 +286,7 @@ public enum ConfigDumper {
                 out.open("real_server \(rs.address) \(rs.port)")
                 out.line("weight \(rs.weight ?? vs.weight)")
                 if rs.inhibitOnFailure ?? vs.inhibitOnFailure { out.line("inhibit_on_failure") }
-                if let m = rs.method { out.line("lvs_method \(m.rawValue)") }
+                if let m = rs.method { out.line("lvs_method \(m.rawValue)\(m == .tun ? (rs.tunnel ?? vs.tunnel).words : "")") }
                 if let alert = rs.smtpAlert { out.line("smtp_alert \(alert)") }
                 if let n = rs.notifyUp { out.line("notify_up \(quote(n.command))") }
                 if let n = rs.notifyDown { out.line("notify_down \(quote(n.command))") }

@@ -819,12 +819,20 @@ struct Interpreter {
             case "state":
                 guard let t = reader.argument(s, expecting: "MASTER or BACKUP") else { break }
                 reader.noExtra(s, after: 1)
-                switch t.text.uppercased() {
+                // keepalived's vrrp_state_handler: exactly MASTER or BACKUP (`master` is not read).
+                switch t.text {
                 case "MASTER": i.state = .master
-                case "BACKUP": i.state = .backup
+                case "BACKUP":
+                    if i.state == .master {
+                        reader.diagnostics.error(t.location, "(\(i.name)) state previously set as MASTER - ignoring BACKUP")
+                    } else {
+                        i.state = .backup
+                    }
                 default:
-                    reader.diagnostics.error(t.location, "unknown state '\(t.text)': expected MASTER or BACKUP",
-                                             suggestion: nearest(t.text.uppercased(), in: ["MASTER", "BACKUP"]))
+                    let upper = t.text.uppercased()
+                    reader.diagnostics.error(t.location, "(\(i.name)) unknown state '\(t.text)', defaulting to BACKUP",
+                                             suggestion: ["MASTER", "BACKUP"].contains(upper) ? upper : nearest(upper, in: ["MASTER", "BACKUP"]))
+                    i.state = .backup
                 }
             case "interface":
                 if let t = reader.argument(s, expecting: "an interface name") {
@@ -1167,10 +1175,13 @@ struct Interpreter {
             switch s.keyword {
             case "auth_type":
                 guard let t = reader.argument(s, expecting: "PASS or AH") else { break }
-                switch t.text.uppercased() {
+                // keepalived: exactly PASS or AH.
+                switch t.text {
                 case "PASS": i.authType = .pass
                 case "AH": i.authType = .ah
-                default: reader.diagnostics.error(t.location, "unknown auth_type '\(t.text)': expected PASS or AH")
+                default:
+                    reader.diagnostics.error(t.location, "(\(i.name)) unknown authentication type '\(t.text)'",
+                                             suggestion: ["PASS", "AH"].contains(t.text.uppercased()) ? t.text.uppercased() : nil)
                 }
             case "auth_pass":
                 guard let t = reader.argument(s, expecting: "a password (at most 8 characters)") else { break }
@@ -1507,7 +1518,7 @@ struct Interpreter {
         "real_server", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback",
         "hashed", "vigil_announce", "smtp_alert", "ip_family",
     ]
-    static let virtualServerAccepted = ["snmp_name", "sorry_server_lvs_method"]
+    static let virtualServerAccepted = ["snmp_name"]
     static let schedulers = ["rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"]
 
     mutating func virtualServer(_ s: Statement, _ block: [Statement]) {
@@ -1555,9 +1566,20 @@ struct Interpreter {
                 if Self.schedulers.contains(t.text) { vs.scheduler = t.text; vs.schedulerSet = true }
                 else { reader.diagnostics.error(t.location, "invalid scheduler '\(t.text)'", suggestion: nearest(t.text, in: Self.schedulers)) }
             case "lb_kind", "lvs_method":
-                guard let t = reader.argument(s, expecting: "NAT, DR or TUN") else { break }
-                if let m = ForwardingMethod(rawValue: t.text.uppercased()) { vs.method = m; vs.methodSet = true }
-                else { reader.diagnostics.error(t.location, "unknown forwarding method '\(t.text)': expected NAT, DR or TUN") }
+                if let (method, tunnel) = forwarding(s, of: "virtual", tunnel: vs.tunnel) {
+                    vs.method = method
+                    vs.methodSet = true
+                    vs.tunnel = tunnel
+                }
+            case "sorry_server_lvs_method":
+                guard vs.sorryServer != nil else {
+                    reader.diagnostics.error(s.location, "sorry_server forwarding used without sorry_server", klass: .general)
+                    break
+                }
+                if let (method, tunnel) = forwarding(s, of: "sorry", tunnel: vs.sorryTunnel ?? vs.tunnel) {
+                    vs.sorryMethod = method
+                    vs.sorryTunnel = tunnel
+                }
             case "persistence_timeout":
                 if s.words.count == 1 { vs.persistenceTimeout = 360 }
                 else if let v = reader.integer(s, in: 1...2_678_400, what: "seconds 1...2678400") { vs.persistenceTimeout = v }
@@ -1595,8 +1617,8 @@ struct Interpreter {
             case "vigil_announce":
                 if let announcement = announcement(s, key: key) { vs.announcements.append(announcement) }
             case "real_server":
-                if let b = reader.requireBlock(s) { if let rs = realServer(s, b) { vs.realServers.append(rs) } }
-                else if let rs = realServer(s, []) { vs.realServers.append(rs) }
+                if let b = reader.requireBlock(s) { if let rs = realServer(s, b, inheritedTunnel: vs.tunnel) { vs.realServers.append(rs) } }
+                else if let rs = realServer(s, [], inheritedTunnel: vs.tunnel) { vs.realServers.append(rs) }
             default:
                 if Self.virtualServerAccepted.contains(s.keyword) { vs.notActedOn[s.keyword] = s.location }
                 else { reader.unknown(s, in: "virtual_server \(key)", known: Self.virtualServerKeywords + Self.virtualServerAccepted) }
@@ -1710,7 +1732,72 @@ struct Interpreter {
                                      "delay_before_retry", "warmup", "delay_loop", "virtualhost", "smtp_alert"]
     static let realServerAccepted = ["snmp_name"]
 
-    mutating func realServer(_ s: Statement, _ block: [Statement]) -> RealServer? {
+    /// keepalived's svr_forwarding_handler, for a virtual, real or sorry server: `NAT`, `DR`
+    /// or `TUN` exactly as written (keepalived does not read `dr`), then TUN's options. A bad
+    /// method changes nothing; a bad option keeps the method and the encapsulation it had
+    /// (a real server's is the virtual server's until its own lvs_method).
+    mutating func forwarding(_ s: Statement, of server: String, tunnel current: TunnelOptions) -> (ForwardingMethod, TunnelOptions)? {
+        guard let t = reader.argument(s, expecting: "NAT, DR or TUN") else { return nil }
+        guard let method = ForwardingMethod(rawValue: t.text) else {
+            reader.diagnostics.error(t.location, "PARSER : unknown [\(t.text)] routing method for \(server) server.",
+                                     suggestion: ForwardingMethod(rawValue: t.text.uppercased())?.rawValue, klass: .general)
+            return nil
+        }
+        // Each line says it all (keepalived starts from IPIP, no port, no checksum); only a
+        // line refused for its options leaves the server with what it had.
+        var tunnel = TunnelOptions()
+        var index = 2
+        while index < s.words.count {
+            let word = s.words[index]
+            switch word.text {
+            case "type":
+                guard index + 1 < s.words.count else {
+                    reader.diagnostics.error(word.location, "Missing tunnel type for \(server) server.", klass: .general)
+                    return (method, current)
+                }
+                guard let kind = TunnelOptions.Kind(rawValue: s.words[index + 1].text) else {
+                    reader.diagnostics.error(s.words[index + 1].location, "Unknown tunnel type \(s.words[index + 1].text) for \(server) server.", klass: .general)
+                    return (method, current)
+                }
+                tunnel.kind = kind
+                index += 1
+            case "port":
+                guard index + 1 < s.words.count else {
+                    reader.diagnostics.error(word.location, "Missing port for \(server) server gue tunnel.", klass: .general)
+                    return (method, current)
+                }
+                guard let port = Int(s.words[index + 1].text), (1...65535).contains(port) else {
+                    reader.diagnostics.error(s.words[index + 1].location, "Invalid gue tunnel port \(s.words[index + 1].text) for \(server) server.", klass: .general)
+                    return (method, current)
+                }
+                tunnel.port = port
+                index += 1
+            default:
+                guard let checksum = TunnelOptions.Checksum(rawValue: word.text) else {
+                    reader.diagnostics.error(word.location, "Invalid tunnel option \(word.text) for \(server) server.", klass: .general)
+                    return (method, current)
+                }
+                tunnel.checksum = checksum
+            }
+            index += 1
+        }
+        let problem: String? = if (tunnel.kind == .gue) != (tunnel.port != 0) {
+            "gue tunnels require port, otherwise cannot have port."
+        } else if tunnel.kind == .ipip && tunnel.checksum != .nocsum {
+            "ipip tunnels do not support checksum option."
+        } else if tunnel.kind == .gre && tunnel.checksum == .remcsum {
+            "gre tunnels do not support remote checksum option."
+        } else { nil }
+        if let problem {
+            reader.diagnostics.error(s.location, problem, klass: .general)
+            return (method, current)
+        }
+        return (method, tunnel)
+    }
+
+    /// `inheritedTunnel`: the virtual server's TUN options so far, which keepalived copies
+    /// into each real server it allocates (its lvs_method starts from them).
+    mutating func realServer(_ s: Statement, _ block: [Statement], inheritedTunnel: TunnelOptions = TunnelOptions()) -> RealServer? {
         guard let address = reader.address(s) else { return nil }
         var port = 0
         if s.words.count > 2 {
@@ -1735,9 +1822,9 @@ struct Interpreter {
             case "weight": rs.weight = reader.integer(s, in: 0...Int(Int32.max))
             case "inhibit_on_failure": rs.inhibitOnFailure = reader.boolean(s)
             case "lvs_method":
-                if let t = reader.argument(s, expecting: "NAT, DR or TUN") {
-                    if let m = ForwardingMethod(rawValue: t.text.uppercased()) { rs.method = m }
-                    else { reader.diagnostics.error(t.location, "unknown forwarding method '\(t.text)': expected NAT, DR or TUN") }
+                if let (method, tunnel) = forwarding(s, of: "real", tunnel: rs.tunnel ?? inheritedTunnel) {
+                    rs.method = method
+                    rs.tunnel = tunnel
                 }
             case "smtp_alert": rs.smtpAlert = reader.boolean(s) ?? rs.smtpAlert
             case "notify_up": rs.notifyUp = reader.command(s)

@@ -487,6 +487,24 @@ public struct SyncGroup: Sendable {
 
 public enum ForwardingMethod: String, Sendable { case nat = "NAT", dr = "DR", tun = "TUN" }
 
+/// keepalived's TUN options: the encapsulation IPVS uses for a tunnelled server.
+public struct TunnelOptions: Sendable, Equatable {
+    public enum Kind: String, Sendable { case ipip, gue, gre }
+    /// keepalived's nocsum / csum / remcsum (IP_VS_TUNNEL_ENCAP_FLAG_*: 0, 1, 2).
+    public enum Checksum: String, Sendable { case nocsum, csum, remcsum }
+    public var kind = Kind.ipip
+    /// GUE's UDP port (1...65535); 0 for the others.
+    public var port = 0
+    public var checksum = Checksum.nocsum
+    public init() {}
+
+    /// As keepalived's config dump writes it after TUN ("" for plain IPIP).
+    public var words: String {
+        guard self != TunnelOptions() else { return "" }
+        return " type \(kind.rawValue)" + (kind == .gue ? " port \(port)" : "") + (checksum == .nocsum ? "" : " \(checksum.rawValue)")
+    }
+}
+
 public enum TransportProtocol: String, Sendable { case tcp = "TCP", udp = "UDP", sctp = "SCTP" }
 
 public enum VirtualServerKey: Sendable, Equatable, CustomStringConvertible {
@@ -636,6 +654,8 @@ public struct RealServer: Sendable {
     public var weight: Int?
     public var inhibitOnFailure: Bool?
     public var method: ForwardingMethod?
+    /// TUN's encapsulation when this server's lvs_method gave one (else the virtual server's).
+    public var tunnel: TunnelOptions?
     public var notifyUp: ScriptCommand?
     public var notifyDown: ScriptCommand?
     public var upperThreshold = 0
@@ -665,6 +685,8 @@ public struct VirtualServer: Sendable {
     public var schedulerSet = false
     public var method = ForwardingMethod.nat
     public var methodSet = false
+    /// lb_kind TUN's encapsulation (`type ipip|gue port N|gre`, `nocsum|csum|remcsum`).
+    public var tunnel = TunnelOptions()
     public var proto: TransportProtocol = .udp
     public var protoSet = false
     public var persistenceTimeout: Int = 0
@@ -676,6 +698,9 @@ public struct VirtualServer: Sendable {
     public var quorumDown: ScriptCommand?
     public var sorryServer: (address: IPAddress, port: Int?)?
     public var sorryServerInhibit = false
+    /// sorry_server_lvs_method: the sorry server's own forwarding (else the virtual server's).
+    public var sorryMethod: ForwardingMethod?
+    public var sorryTunnel: TunnelOptions?
     public var alpha = false
     public var omega = false
     public var inhibitOnFailure = false
