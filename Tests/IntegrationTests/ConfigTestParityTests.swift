@@ -167,6 +167,10 @@ func parityCases() -> [String] {
             // keepalived's -t never looks the instance up; at run time it clears the setting,
             // so the director runs without connection sync and -t said nothing.
             ("lvs_sync_daemon naming no instance", try write("sync.conf", "global_defs {\n lvs_sync_daemon eth0 inst VI_9\n}\n" + instance), 0, 5),
+            // keepalived's empty-label check looks at the second character first: a one-letter
+            // first label ("a.example.com") is refused as empty.
+            ("DNS_CHECK name with a one-letter first label",
+             try write("dns.conf", "virtual_server 10.0.0.200 53 {\n lb_algo rr\n lb_kind DR\n protocol UDP\n real_server 10.0.0.10 53 {\n  DNS_CHECK {\n   type A\n   name a.example.com\n  }\n }\n}\n"), 5, 0),
             ("clean", try write("clean.conf", instance), 0, 0),
         ]
         for c in cases {
