@@ -88,6 +88,18 @@ public enum VRRPSetupBuilder {
         for instance in config.instances where instance.linkbeatUsePolling || config.globals.linkbeatUsePolling {
             if let name = instance.interface { setup.polledLinks.insert(name) }
         }
+        // garp_extra_if: the instance's, else the global's; off without a link it would use
+        // (keepalived's use_extra_vmac / use_extra_if).
+        let madeVMACs = Set(setup.instances.compactMap { $0.vmac?.name })
+        for (index, instance) in setup.instances.enumerated() {
+            guard let source = config.instances.first(where: { $0.name == instance.name }) else { continue }
+            let seconds = source.garpExtraInterval ?? config.globals.garpExtraInterval
+            let all = source.garpExtraInterval != nil ? source.garpExtraAll : config.globals.garpExtraAll
+            let others = Set((instance.virtualAddresses + instance.excludedAddresses).map(\.device)).subtracting([instance.addressInterface])
+            guard seconds > 0, !others.isDisjoint(with: madeVMACs) || (all && !others.isEmpty) else { continue }
+            setup.instances[index].extraAnnouncementInterval = Int64(seconds) * 1_000_000
+            setup.instances[index].extraAnnouncementAll = all
+        }
         // keepalived: a VMAC uses the same up/down delays as its parent interface.
         for instance in setup.instances {
             if let vmac = instance.vmac, let parent = setup.linkDelays[instance.interface] { setup.linkDelays[vmac.name] = parent }

@@ -67,6 +67,7 @@ public enum ConfigDumper {
         if g.lowerPrioNoAdvert { out.line("vrrp_lower_prio_no_advert") }
         if let send = g.higherPrioSendAdvert { out.line(send ? "vrrp_higher_prio_send_advert" : "vrrp_higher_prio_send_advert false") }
         if g.startupDelay > 0 { out.line("vrrp_startup_delay \(formatSeconds(g.startupDelay))") }
+        if g.garpExtraInterval > 0 { out.line("vrrp_garp_extra_if \(g.garpExtraAll ? "all " : "")\(g.garpExtraInterval)") }
         out.line("default_interface \(g.defaultInterface)")
         if g.dynamicInterfaces { out.line("dynamic_interfaces") }
         if g.lvsFlush { out.line("lvs_flush") }
@@ -195,6 +196,7 @@ public enum ConfigDumper {
             if i.v3ChecksumAsV2 { out.line("v3_checksum_as_v2") }
             if i.noVirtualIPAddress { out.line("no_virtual_ipaddress") }
             if i.nativeIPv6 { out.line("native_ipv6") }
+            if let seconds = i.garpExtraInterval { out.line("garp_extra_if \(i.garpExtraAll ? "all " : "")\(seconds)") }
             if i.linkbeatUsePolling { out.line("linkbeat_use_polling") }
             if i.checkUnicastSource { out.line("check_unicast_src") }
             if i.ownerIgnoreAdverts { out.line("owner_ignore_adverts") }

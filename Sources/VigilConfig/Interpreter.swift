@@ -113,7 +113,7 @@ struct Interpreter {
         "shutdown_script", "shutdown_script_timeout", "vrrp_version", "vrrp_strict", "vrrp_garp_master_delay",
         "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
         "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
-        "vrrp_min_garp", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_skip_check_adv_addr",
+        "vrrp_min_garp", "vrrp_garp_extra_if", "vrrp_vmac_garp_intvl", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_skip_check_adv_addr",
         "vrrp_check_unicast_src", "vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
         "vrrp_down_timer_adverts", "vrrp_startup_delay", "default_interface",
         "dynamic_interfaces", "lvs_flush", "lvs_flush_on_stop", "lvs_timeouts", "disable_local_igmp", "reload_check_config", "reload_file",
@@ -126,7 +126,6 @@ struct Interpreter {
     static let globalAccepted = [
         "tmp_config_directory", "config_save_dir", "process_names", "process_name", "vrrp_process_name",
         "checker_process_name", "bfd_process_name",
-        "vrrp_garp_extra_if",
         "nftables_counters", "nftables_ifindex", "nftables_ipvs",
         "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "vrrp_iptables",
         "bfd_priority", "bfd_no_swap", "bfd_cpu_affinity", "bfd_rt_priority", "bfd_rlimit_rttime",
@@ -328,6 +327,28 @@ struct Interpreter {
                 if let v = reader.timer(s, min: 1, max: 1_000_000_000) { g.garpInterval = v }
             case "vrrp_gna_interval":
                 if let v = reader.timer(s, min: 1, max: 1_000_000_000) { g.gnaInterval = v }
+            case "vrrp_garp_extra_if", "vrrp_vmac_garp_intvl":
+                // keepalived's vrrp_vmac_garp_extra_if_handler: 1...86400, `all`.
+                if s.keyword == "vrrp_vmac_garp_intvl" {
+                    reader.diagnostics.error(s.location, "Keyword \"vrrp_vmac_garp_intvl\" is deprecated - please use \"vrrp_garp_extra_if\"", klass: .general)
+                }
+                var delay = 0
+                var valid = true
+                for word in s.words.dropFirst() {
+                    if word.text == "all" { g.garpExtraAll = true; continue }
+                    guard let value = Int(word.text), (1...86400).contains(value) else {
+                        reader.diagnostics.error(word.location, "\(s.keyword) '\(word.text)' invalid - ignoring", klass: .general)
+                        valid = false
+                        break
+                    }
+                    delay = value
+                }
+                guard valid else { break }
+                guard delay > 0 else {
+                    reader.diagnostics.error(s.location, "\(s.keyword) specified without time - ignoring", klass: .general)
+                    break
+                }
+                g.garpExtraInterval = delay
             case "vrrp_min_garp":
                 if reader.boolean(s) == true {
                     g.garp.masterRepeat = 1; g.garp.masterDelay = 0; g.garp.masterRefresh = 0
@@ -702,12 +723,11 @@ struct Interpreter {
         "notify_stop", "notify_deleted", "notify", "notify_master_rx_lower_pri", "version", "use_vmac",
         "dont_track_primary", "accept", "no_accept", "strict_mode", "lower_prio_no_advert", "higher_prio_send_advert",
         "skip_check_adv_addr", "check_unicast_src", "down_timer_adverts", "v3_checksum_as_v2", "no_virtual_ipaddress",
-        "owner_ignore_adverts", "vmac_xmit_base", "notify_priority_changes", "mcast_dst_ip", "unicast_fault_no_peer", "old_unicast_checksum",
+        "owner_ignore_adverts", "vmac_xmit_base", "garp_extra_if", "vmac_garp_intvl", "notify_priority_changes", "mcast_dst_ip", "unicast_fault_no_peer", "old_unicast_checksum",
         "native_ipv6", "linkbeat_use_polling",
     ]
     static let instanceAccepted = [
         "vrf", "use_vmac_addr", "use_ipvlan", "track_bfd",
-        "garp_extra_if",
         "debug", "kernel_rx_buf_size",
     ]
 
@@ -911,6 +931,28 @@ struct Interpreter {
                 if let v = reader.integer(s, in: 2...3, what: "2 or 3") { i.version = v }
             case "use_vmac": useVMAC(s, &i)
             case "vmac_xmit_base": i.vmacTransmitOnParent = true
+            case "garp_extra_if", "vmac_garp_intvl":
+                // keepalived's vrrp_garp_extra_if_handler: 0...86400 (0 turns it off), `all`.
+                if s.keyword == "vmac_garp_intvl" {
+                    reader.diagnostics.error(s.location, "Keyword \"vmac_garp_intvl\" is deprecated - please use \"garp_extra_if\"", klass: .general)
+                }
+                var delay: Int?
+                var valid = true
+                for word in s.words.dropFirst() {
+                    if word.text == "all" { i.garpExtraAll = true; continue }
+                    guard let value = Int(word.text), (0...86400).contains(value) else {
+                        reader.diagnostics.error(word.location, "(\(i.name)): \(s.keyword) '\(word.text)' invalid - ignoring", klass: .general)
+                        valid = false
+                        break
+                    }
+                    delay = value
+                }
+                guard valid else { break }
+                guard let delay else {
+                    reader.diagnostics.error(s.location, "(\(i.name)): \(s.keyword) specified without time - ignoring", klass: .general)
+                    break
+                }
+                i.garpExtraInterval = delay
             case "promote_secondaries":
                 i.promoteSecondaries = true
                 i.promoteSecondariesLocation = s.location

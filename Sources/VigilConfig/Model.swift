@@ -153,6 +153,9 @@ public struct GlobalDefs: Sendable {
     public var defaultInterface = "eth0"
     public var dynamicInterfaces = false
     /// keepalived's top-level linkbeat_use_polling: every instance's own link is polled.
+    /// keepalived's vrrp_garp_extra_if [all] SECS: the instances' default for garp_extra_if.
+    public var garpExtraInterval = 0
+    public var garpExtraAll = false
     public var linkbeatUsePolling = false
     public var lvsFlush = false
     public var lvsFlushOnStop = false
@@ -453,6 +456,10 @@ public struct VRRPInstance: Sendable {
     /// keepalived's native_ipv6: IPv6 (VRRPv3) whatever the VIPs; IPv4 ones after it are dropped.
     public var nativeIPv6 = false
     /// The deprecated per-instance linkbeat_use_polling: this instance's link is polled.
+    /// keepalived's garp_extra_if [all] SECS (0...86400; nil: the global's): while MASTER, a
+    /// gratuitous ARP every SECS on each VMAC (with `all`: each link) of its VIPs but its own.
+    public var garpExtraInterval: Int?
+    public var garpExtraAll = false
     public var linkbeatUsePolling = false
     public var notActedOn: [String: SourceLocation] = [:]
 

@@ -33,7 +33,7 @@ public enum NotActedOn {
             "Vigil runs as one process and does not rename it")
         set(["net_namespace_ipvs"], "IPVS is driven in Vigil's own network namespace")
         set(["vrf"], "adverts are not bound to the VRF")
-        set(["garp_extra_if", "vrrp_garp_extra_if", "garp_group"], "no gratuitous ARPs on the extra interfaces")
+        set(["garp_group"], "the group's garp_interval and gna_interval are not applied to its interfaces")
         set(["debug"], "use vigil -D")
         set(["data_use_instance"],
             "the dumps are written as keepalived 2.2.7 writes them, in $TMPDIR or /tmp")

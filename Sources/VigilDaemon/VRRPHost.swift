@@ -16,6 +16,14 @@ final class VRRPHost: LoopHost {
         /// Both are made anew when their link is deleted and created again (`followNewLinks`).
         var channel: Channel
         var announcer: (any Announcer)?
+        /// The senders of VIPs written with another device (`dev eth2`): keepalived announces
+        /// each VIP on its own link, where its neighbours are.
+        var deviceAnnouncers: [String: any Announcer] = [:]
+        /// garp_extra_if: when the next round of extra-link announcements is due (MASTER only).
+        var nextExtraAnnouncement: Int64?
+        /// Each VIP's device, for its announcement.
+        lazy var vipDevices: [IPAddress: String] = Dictionary((spec.virtualAddresses + spec.excludedAddresses).map { ($0.address, $0.device) },
+                                                               uniquingKeysWith: { first, _ in first })
         /// The spec's core configuration with the advert source resolved (the configured one or
         /// the interface's own): what the machine starts with, or takes on at a reload.
         var core: VRRPInstanceConfig
@@ -210,6 +218,7 @@ final class VRRPHost: LoopHost {
             }
             instance.channel = fresh.channel
             instance.announcer = fresh.announcer
+            instance.deviceAnnouncers = fresh.deviceAnnouncers
             instance.vipSpecs = fresh.vipSpecs
             instance.encoded = nil
             instance.awaitingLink = fresh.awaitingLink
@@ -273,8 +282,13 @@ final class VRRPHost: LoopHost {
                 throw DaemonError("(\(spec.name)) interface \(spec.addressInterface): \(error)")
             }
         }
-        return Instance(spec: spec, machine: machine, channel: channel, announcer: announcer(announceOn, spec.family),
-                        core: core, vipSpecs: vipSpecs)
+        let made = Instance(spec: spec, machine: machine, channel: channel, announcer: announcer(announceOn, spec.family),
+                            core: core, vipSpecs: vipSpecs)
+        for device in Set((spec.virtualAddresses + spec.excludedAddresses).map(\.device)) where device != spec.addressInterface {
+            // A device that is missing (dynamic_interfaces) has no sender until it comes.
+            if let info = try? link(device), let sender = announcer(info, spec.family) { made.deviceAnnouncers[device] = sender }
+        }
+        return made
     }
 
     /// keepalived's dynamic_interfaces for a link that does not exist (yet): the instance is
@@ -371,7 +385,7 @@ final class VRRPHost: LoopHost {
             channel.socket.close()
             channels[key] = nil
         }
-        let senders = instances.compactMap(\.announcer)
+        let senders = instances.compactMap(\.announcer) + instances.flatMap(\.deviceAnnouncers.values)
         announcers = announcers.filter { _, announcer in senders.contains { $0 === announcer } }
         vmacs.prune(keeping: Set(instances.compactMap { $0.spec.vmac?.name }))
         firewall?.keepDropped(for: Set(instances.map(\.name)))
@@ -557,6 +571,7 @@ final class VRRPHost: LoopHost {
             switch action {
             case .sendAdvert(let advert):
                 send(advert, from: instance)
+                if instance.machine.state == .master, advert.priority > 0 { sendExtraAnnouncements(instance) }
             case .sendGARP(let vips, let rounds):
                 announce(vips, rounds: rounds, from: instance)
             case .addVIPs(let vips):
@@ -570,6 +585,9 @@ final class VRRPHost: LoopHost {
                 instance.lastTransition = (clock.wallClock(), from, to, reason)
                 onStateChanged()
                 if to == .master { instance.ahSequence.becameMaster() }
+                // garp_extra_if counts from becoming MASTER, as keepalived's vmac_garp_timer.
+                instance.nextExtraAnnouncement = to == .master && instance.spec.extraAnnouncementInterval > 0
+                    ? clock.now() + instance.spec.extraAnnouncementInterval : nil
                 if instance.spec.smtpAlert { mailStateChange(instance, to: to) }
             case .countReceiveError(let error):
                 noteRejection(error.counterName, from: nil, instance)
@@ -581,6 +599,24 @@ final class VRRPHost: LoopHost {
                 logger.info("(\(instance.name)) Received advert from \(source) with lower priority \(priority), ours \(instance.machine.effectivePriority), forcing new election")
                 scripts.notifyLowerPriority(instance: instance.spec, priority: Int(instance.machine.effectivePriority))
             }
+        }
+    }
+
+    /// keepalived's vrrp_send_vmac_update, looked at after each of a MASTER's adverts: once
+    /// garp_extra_if has passed, one gratuitous ARP (NA) on each other link of its VIPs that
+    /// is one of the daemon's VMACs (with `all`: each other link; its own link only with
+    /// vmac_xmit_base), for the first VIP there, so the switches keep those MACs.
+    private func sendExtraAnnouncements(_ instance: Instance) {
+        guard let due = instance.nextExtraAnnouncement, clock.now() > due else { return }
+        instance.nextExtraAnnouncement = clock.now() + instance.spec.extraAnnouncementInterval
+        let spec = instance.spec
+        let vmacs = Set(instances.compactMap { $0.spec.vmac?.name })
+        var done: Set<String> = []
+        for vip in spec.virtualAddresses + spec.excludedAddresses where vip.address.family == spec.family {
+            guard spec.extraAnnouncementAll || vmacs.contains(vip.device) else { continue }
+            guard vip.device != spec.addressInterface || spec.vmac?.transmitOnParent == true else { continue }
+            guard done.insert(vip.device).inserted, !instance.vipsNotSet.contains(vip.address) else { continue }
+            sendAnnouncement(vip.address, from: instance)
         }
     }
 
@@ -613,7 +649,7 @@ final class VRRPHost: LoopHost {
     /// them too): the announcer speaks the instance's family only.
     private func announce(_ addresses: [IPAddress], rounds: Int, from instance: Instance) {
         let vips = addresses.filter { $0.family == instance.spec.family }
-        guard instance.announcer != nil, rounds > 0, !vips.isEmpty else { return }
+        guard instance.announcer != nil || !instance.deviceAnnouncers.isEmpty, rounds > 0, !vips.isEmpty else { return }
         let v6 = instance.spec.family == .ipv6
         let spacing = v6 ? announcementSpacing.gna : announcementSpacing.garp
         for _ in 0..<max(rounds, 0) {
@@ -629,12 +665,14 @@ final class VRRPHost: LoopHost {
     }
 
     private func sendAnnouncement(_ vip: IPAddress, from instance: Instance) {
-        guard let announcer = instance.announcer else { return }
+        let device = instance.vipDevices[vip] ?? instance.spec.addressInterface
+        let own = device == instance.spec.addressInterface
+        guard let announcer = own ? instance.announcer : instance.deviceAnnouncers[device] else { return }
         do {
             try announcer.announce(vip)
             instance.stats.announcementsSent += 1
         } catch {
-            logger.error("(\(instance.name)) \(vip.family == .ipv6 ? "unsolicited NA" : "gratuitous ARP") for \(vip) on \(instance.spec.addressInterface): \(error)")
+            logger.error("(\(instance.name)) \(vip.family == .ipv6 ? "unsolicited NA" : "gratuitous ARP") for \(vip) on \(device): \(error)")
         }
     }
 
@@ -680,7 +718,7 @@ final class VRRPHost: LoopHost {
     /// Which clock paces an announcement: keepalived keeps the GARP and the NA clock of an
     /// interface apart.
     private static func pacingKey(_ entry: (instance: Instance, address: IPAddress)) -> String {
-        "\(entry.instance.spec.addressInterface)|\(entry.address.family)"
+        "\(entry.instance.vipDevices[entry.address] ?? entry.instance.spec.addressInterface)|\(entry.address.family)"
     }
 
     /// Sends the held-back announcements whose interface may send again, each interface at

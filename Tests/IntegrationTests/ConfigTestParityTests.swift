@@ -17,8 +17,22 @@ func run(_ arguments: [String], input: String? = nil) -> (status: Int32, output:
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
     let argv = (["/usr/bin/env"] + arguments).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
+    // Children were seen with SIGTERM and SIGALRM blocked (inherited from the test process's
+    // threads): `timeout` never fired and SIGTERM did nothing. A child gets an empty mask and
+    // default dispositions.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    for signal in [SIGTERM, SIGINT, SIGHUP, SIGALRM, SIGCHLD, SIGUSR1, SIGUSR2, SIGPIPE] { sigaddset(&defaults, signal) }
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ)
+    let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, &attributes, argv, environ)
     guard spawned == 0 else { return (127, "cannot run \(arguments[0]): error \(spawned)") }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

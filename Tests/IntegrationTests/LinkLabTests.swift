@@ -165,4 +165,103 @@ import Testing
             #expect(ExtrasPair.wait(5) { kill(launched, 0) != 0 }, "\(program): still running after SIGTERM")
         }
     }
+
+    /// A VIP written with another device is announced on that device: keepalived sends its
+    /// gratuitous ARPs on the VIP's own link, where the hosts that must learn the MAC are.
+    @Test func aVIPOnAnotherLinkIsAnnouncedThere() throws {
+        guard requireLab() else { return }
+        let pair = try ExtrasPair("garpdev")
+        for (link, peer, address) in [("vgda", "vgdap", "10.65.0.1/24"), ("vgdb", "vgdbp", "10.66.0.1/24")] {
+            try pair.must(["ip", "-n", pair.b, "link", "add", link, "type", "veth", "peer", "name", peer])
+            for name in [link, peer] { try pair.must(["ip", "-n", pair.b, "link", "set", name, "up"]) }
+            try pair.must(["ip", "-n", pair.b, "addr", "add", address, "dev", link])
+        }
+        let path = "\(pair.directory)/garpdev.conf"
+        try """
+            vrrp_instance VI_GD {
+                state MASTER
+                interface vgda
+                virtual_router_id 65
+                priority 150
+                advert_int 1
+                virtual_ipaddress {
+                    10.65.0.100/24
+                    10.66.0.100/24 dev vgdb
+                }
+            }
+
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        for program in ["keepalived", "vigil"] {
+            let binary = program == "vigil" ? vigilBinary : "keepalived"
+            let capture = "\(pair.directory)/\(program).arp"
+            // The ARPs that leave by vgdb, seen on its peer, for the whole start.
+            let tcpdump = run(["ip", "netns", "exec", pair.b, "sh", "-c",
+                               "timeout 12 tcpdump -l -n -i vgdbp arp > '\(capture)' 2>/dev/null & echo $!"])
+            let dumper = Int32(tcpdump.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            Thread.sleep(forTimeInterval: 1)
+            let extra = program == "keepalived" ? " -P" : " --control none"
+            let log = "\(pair.directory)/\(program).log"
+            let started = run(["ip", "netns", "exec", pair.b, "sh", "-c",
+                               "'\(binary)' -n -l -D\(extra) -f '\(path)' -p '\(pair.directory)/\(program).pid' > '\(log)' 2>&1 < /dev/null & echo $!"])
+            let launched = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            defer {
+                if launched > 0 { kill(launched, SIGKILL) }
+                if dumper > 0 { kill(dumper, SIGTERM) }
+            }
+            let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+            #expect(ExtrasPair.wait(8) { pair.holds(pair.b, "10.66.0.100/24") }, "\(program): no VIP on vgdb\n\(text())")
+            let heard = ExtrasPair.wait(5) { ((try? String(contentsOfFile: capture, encoding: .utf8)) ?? "").contains("10.66.0.100") }
+            #expect(heard, "\(program): no gratuitous ARP for 10.66.0.100 on vgdb\n\((try? String(contentsOfFile: capture, encoding: .utf8)) ?? "")\n\(text())")
+            kill(launched, SIGTERM)
+            #expect(ExtrasPair.wait(5) { kill(launched, 0) != 0 }, "\(program): still running after SIGTERM")
+        }
+    }
+
+    /// garp_extra_if all 2: after the start's bursts, a MASTER keeps sending a gratuitous ARP
+    /// for the VIP on the other link every 2 s (keepalived's vrrp_send_vmac_update).
+    @Test func extraInterfaceAnnouncementsKeepComing() throws {
+        guard requireLab() else { return }
+        let pair = try ExtrasPair("garpextra")
+        for (link, peer, address) in [("vgea", "vgeap", "10.67.0.1/24"), ("vgeb", "vgebp", "10.68.0.1/24")] {
+            try pair.must(["ip", "-n", pair.b, "link", "add", link, "type", "veth", "peer", "name", peer])
+            for name in [link, peer] { try pair.must(["ip", "-n", pair.b, "link", "set", name, "up"]) }
+            try pair.must(["ip", "-n", pair.b, "addr", "add", address, "dev", link])
+        }
+        let path = "\(pair.directory)/garpextra.conf"
+        try """
+            vrrp_instance VI_GE {
+                state MASTER
+                interface vgea
+                virtual_router_id 67
+                priority 150
+                advert_int 1
+                garp_extra_if all 2
+                virtual_ipaddress {
+                    10.67.0.100/24
+                    10.68.0.100/24 dev vgeb
+                }
+            }
+
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        for program in ["keepalived", "vigil"] {
+            let binary = program == "vigil" ? vigilBinary : "keepalived"
+            let test = run(["ip", "netns", "exec", pair.b, binary, "-t", "-f", path])
+            #expect(test.status == 0, "\(program) -t: \(test.status)\n\(test.output)")
+            let extra = program == "keepalived" ? " -P" : " --control none"
+            let log = "\(pair.directory)/\(program).log"
+            let started = run(["ip", "netns", "exec", pair.b, "sh", "-c",
+                               "'\(binary)' -n -l -D\(extra) -f '\(path)' -p '\(pair.directory)/\(program).pid' > '\(log)' 2>&1 < /dev/null & echo $!"])
+            let launched = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            defer { if launched > 0 { kill(launched, SIGKILL) } }
+            let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+            #expect(ExtrasPair.wait(8) { pair.holds(pair.b, "10.68.0.100/24") }, "\(program): no VIP on vgeb\n\(text())")
+            // Past the second burst (5 s after becoming MASTER): what comes now is the extra one.
+            Thread.sleep(forTimeInterval: 6.5)
+            let heard = run(["ip", "netns", "exec", pair.b, "timeout", "6", "tcpdump", "-l", "-n", "-i", "vgebp", "arp"])
+            let arps = heard.output.split(separator: "\n").filter { $0.contains("10.68.0.100") }.count
+            #expect(arps >= 2 && arps <= 4, "\(program): \(arps) gratuitous ARPs on vgeb in 6 s, every 2 s expected\n\(heard.output)\n\(text())")
+            kill(launched, SIGTERM)
+            #expect(ExtrasPair.wait(5) { kill(launched, 0) != 0 }, "\(program): still running after SIGTERM")
+        }
+    }
 }

@@ -710,3 +710,97 @@ import VigilSystem
         #expect(diagnostics.all.contains { $0.message == "(VI_1) track_src_ip has no effect without unicast_src_ip or mcast_src_ip: ignored" && $0.klass == .note })
     }
 }
+
+/// A VIP written with another device (`dev eth1`) is announced on that device, as keepalived's
+/// send_gratuitous_arp does (the VIP's own interface): its neighbours are there. Vigil sent
+/// every GARP on the instance's interface, so eth1's hosts kept the old master's MAC.
+@Suite struct AnnouncementDeviceTests {
+    @Test func eachVIPIsAnnouncedOnItsOwnLink() throws {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41", extraInterfaces: ["eth1"])
+        try lvs01.start("""
+            vrrp_instance VI_1 {
+                state MASTER
+                interface eth0
+                virtual_router_id 51
+                priority 150
+                advert_int 1
+                virtual_ipaddress {
+                    10.0.0.100/24
+                    10.1.0.100/24 dev eth1
+                }
+            }
+
+            """)
+        sim.run(5)
+        #expect(lvs01.state("VI_1") == .master)
+        let sent = lvs01.node.announcements
+        let eth1MAC = lvs01.node.interfaces["eth1"]!.mac
+        #expect(sent.contains { $0.interface == "eth0" && $0.address == IPAddress("10.0.0.100")! })
+        #expect(sent.contains { $0.interface == "eth1" && $0.mac == eth1MAC && $0.address == IPAddress("10.1.0.100")! })
+        #expect(!sent.contains { $0.interface == "eth0" && $0.address == IPAddress("10.1.0.100")! }, "not on the instance's link")
+    }
+}
+
+/// keepalived's garp_extra_if: while MASTER, a gratuitous ARP every SECS on each other link of
+/// its VIPs (`all`; without it only the daemon's VMACs), counted from becoming MASTER; none
+/// on the instance's own link, and none without such a link.
+@Suite struct ExtraInterfaceAnnouncementTests {
+    private func config(_ line: String) -> String {
+        """
+        vrrp_instance VI_1 {
+            state MASTER
+            interface eth0
+            virtual_router_id 51
+            priority 150
+            advert_int 1
+            \(line)
+            virtual_ipaddress {
+                10.0.0.100/24
+                10.1.0.100/24 dev eth1
+            }
+        }
+
+        """
+    }
+
+    private func run(_ line: String) throws -> (eth0: Int, eth1: Int) {
+        let sim = Simulation()
+        let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41", extraInterfaces: ["eth1"])
+        try lvs01.start(config(line))
+        sim.run(10)   // MASTER at about 3.6 s, and past the second burst 5 s later
+        #expect(lvs01.state("VI_1") == .master)
+        let before = lvs01.node.announcements
+        sim.run(34)
+        let later = lvs01.node.announcements.dropFirst(before.count)
+        return (later.filter { $0.interface == "eth0" }.count, later.filter { $0.interface == "eth1" && $0.address == IPAddress("10.1.0.100")! }.count)
+    }
+
+    @Test func allSendsOnTheOtherLinkEveryInterval() throws {
+        let sent = try run("garp_extra_if all 10")
+        #expect(sent.eth1 == 3, "one every 10 s: \(sent)")
+        #expect(sent.eth0 == 0)
+    }
+
+    @Test func withoutAllOrWithoutTheKeywordThereIsNone() throws {
+        #expect(try run("garp_extra_if 10").eth1 == 0, "eth1 is no VMAC of ours")
+        #expect(try run("").eth1 == 0)
+        let global = try {
+            let sim = Simulation()
+            let lvs01 = Director("lvs01", simulation: sim, ipv4: "10.0.0.41", extraInterfaces: ["eth1"])
+            try lvs01.start("global_defs {\n    vrrp_garp_extra_if all 10\n}\n" + config(""))
+            sim.run(36)
+            return lvs01.node.announcements.filter { $0.interface == "eth1" }.count
+        }()
+        #expect(global >= 3 + 3, "the start's bursts and three extra: \(global)")
+    }
+
+    @Test func keepalivedsErrors() {
+        for (line, message) in [("garp_extra_if all", "(VI_1): garp_extra_if specified without time - ignoring"),
+                                ("garp_extra_if x", "(VI_1): garp_extra_if 'x' invalid - ignoring"),
+                                ("vmac_garp_intvl 10", "Keyword \"vmac_garp_intvl\" is deprecated - please use \"garp_extra_if\"")] {
+            let (_, diagnostics) = ConfigLoader.load(text: config(line))
+            #expect(diagnostics.all.contains { $0.severity == .error && $0.message == message }, "\(line)")
+        }
+    }
+}
