@@ -328,27 +328,9 @@ struct Interpreter {
             case "vrrp_gna_interval":
                 if let v = reader.timer(s, min: 1, max: 1_000_000_000) { g.gnaInterval = v }
             case "vrrp_garp_extra_if", "vrrp_vmac_garp_intvl":
-                // keepalived's vrrp_vmac_garp_extra_if_handler: 1...86400, `all`.
-                if s.keyword == "vrrp_vmac_garp_intvl" {
-                    reader.diagnostics.error(s.location, "Keyword \"vrrp_vmac_garp_intvl\" is deprecated - please use \"vrrp_garp_extra_if\"", klass: .general)
-                }
-                var delay = 0
-                var valid = true
-                for word in s.words.dropFirst() {
-                    if word.text == "all" { g.garpExtraAll = true; continue }
-                    guard let value = Int(word.text), (1...86400).contains(value) else {
-                        reader.diagnostics.error(word.location, "\(s.keyword) '\(word.text)' invalid - ignoring", klass: .general)
-                        valid = false
-                        break
-                    }
-                    delay = value
-                }
-                guard valid else { break }
-                guard delay > 0 else {
-                    reader.diagnostics.error(s.location, "\(s.keyword) specified without time - ignoring", klass: .general)
-                    break
-                }
-                g.garpExtraInterval = delay
+                let (all, seconds) = garpExtra(s, instance: nil)
+                if all { g.garpExtraAll = true }
+                if let seconds { g.garpExtraInterval = seconds }
             case "vrrp_min_garp":
                 if reader.boolean(s) == true {
                     g.garp.masterRepeat = 1; g.garp.masterDelay = 0; g.garp.masterRefresh = 0
@@ -711,6 +693,31 @@ struct Interpreter {
         }
     }
 
+    /// keepalived's garp_extra_if (an instance's: 0...86400, 0 turns it off) and
+    /// vrrp_garp_extra_if (the global: 1...86400), `[all] SECS`, with their deprecated names
+    /// and messages. `all` counts even when the line is then refused, as in keepalived.
+    mutating func garpExtra(_ s: Statement, instance: String?) -> (all: Bool, seconds: Int?) {
+        let owner = instance.map { "(\($0)): " } ?? ""
+        if let current = ["vmac_garp_intvl": "garp_extra_if", "vrrp_vmac_garp_intvl": "vrrp_garp_extra_if"][s.keyword] {
+            reader.diagnostics.error(s.location, "Keyword \"\(s.keyword)\" is deprecated - please use \"\(current)\"", klass: .general)
+        }
+        var all = false
+        var delay: Int?
+        for word in s.words.dropFirst() {
+            if word.text == "all" { all = true; continue }
+            guard let value = Int(word.text), ((instance == nil ? 1 : 0)...86400).contains(value) else {
+                reader.diagnostics.error(word.location, "\(owner)\(s.keyword) '\(word.text)' invalid - ignoring", klass: .general)
+                return (all, nil)
+            }
+            delay = value
+        }
+        guard let delay else {
+            reader.diagnostics.error(s.location, "\(owner)\(s.keyword) specified without time - ignoring", klass: .general)
+            return (all, nil)
+        }
+        return (all, delay)
+    }
+
     // MARK: vrrp_instance
 
     static let instanceKeywords = [
@@ -932,27 +939,9 @@ struct Interpreter {
             case "use_vmac": useVMAC(s, &i)
             case "vmac_xmit_base": i.vmacTransmitOnParent = true
             case "garp_extra_if", "vmac_garp_intvl":
-                // keepalived's vrrp_garp_extra_if_handler: 0...86400 (0 turns it off), `all`.
-                if s.keyword == "vmac_garp_intvl" {
-                    reader.diagnostics.error(s.location, "Keyword \"vmac_garp_intvl\" is deprecated - please use \"garp_extra_if\"", klass: .general)
-                }
-                var delay: Int?
-                var valid = true
-                for word in s.words.dropFirst() {
-                    if word.text == "all" { i.garpExtraAll = true; continue }
-                    guard let value = Int(word.text), (0...86400).contains(value) else {
-                        reader.diagnostics.error(word.location, "(\(i.name)): \(s.keyword) '\(word.text)' invalid - ignoring", klass: .general)
-                        valid = false
-                        break
-                    }
-                    delay = value
-                }
-                guard valid else { break }
-                guard let delay else {
-                    reader.diagnostics.error(s.location, "(\(i.name)): \(s.keyword) specified without time - ignoring", klass: .general)
-                    break
-                }
-                i.garpExtraInterval = delay
+                let (all, seconds) = garpExtra(s, instance: i.name)
+                if all { i.garpExtraAll = true }
+                if let seconds { i.garpExtraInterval = seconds }
             case "promote_secondaries":
                 i.promoteSecondaries = true
                 i.promoteSecondariesLocation = s.location

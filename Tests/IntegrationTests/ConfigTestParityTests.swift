@@ -17,9 +17,20 @@ func run(_ arguments: [String], input: String? = nil) -> (status: Int32, output:
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
     let argv = (["/usr/bin/env"] + arguments).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
-    // Children were seen with SIGTERM and SIGALRM blocked (inherited from the test process's
-    // threads): `timeout` never fired and SIGTERM did nothing. A child gets an empty mask and
-    // default dispositions.
+    var pid: pid_t = 0
+    let spawned = withDefaultSignals { posix_spawn(&pid, "/usr/bin/env", &actions, $0, argv, environ) }
+    guard spawned == 0 else { return (127, "cannot run \(arguments[0]): error \(spawned)") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let output = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    return (code, output)
+}
+
+/// Spawn attributes for a child of the tests: the test process's threads block signals and a
+/// child inherits the mask, so without these `timeout` never hears its alarm and a capture or
+/// daemon ignores the SIGTERM that should end it. An empty mask and default dispositions.
+func withDefaultSignals<T>(_ body: (UnsafePointer<posix_spawnattr_t>) -> T) -> T {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -31,14 +42,7 @@ func run(_ arguments: [String], input: String? = nil) -> (status: Int32, output:
     for signal in [SIGTERM, SIGINT, SIGHUP, SIGALRM, SIGCHLD, SIGUSR1, SIGUSR2, SIGPIPE] { sigaddset(&defaults, signal) }
     posix_spawnattr_setsigdefault(&attributes, &defaults)
     posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, &attributes, argv, environ)
-    guard spawned == 0 else { return (127, "cannot run \(arguments[0]): error \(spawned)") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let output = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-    let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    return (code, output)
+    return withUnsafePointer(to: &attributes) { body($0) }
 }
 
 /// The repository root, from this file's place in it.

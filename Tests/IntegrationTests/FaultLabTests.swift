@@ -261,19 +261,10 @@ import Testing
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        // The test's threads block signals, and a child inherits the mask: without an empty one
-        // the capture would ignore the SIGTERM that ends it.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
         var pid: pid_t = 0
         let argv = arguments.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
-        guard posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ) == 0 else { throw LabError(message: "cannot start \(arguments[0])") }
+        guard withDefaultSignals({ posix_spawnp(&pid, arguments[0], &actions, $0, argv, environ) }) == 0 else { throw LabError(message: "cannot start \(arguments[0])") }
         return pid
     }
 

@@ -12,11 +12,7 @@ import Testing
     @Test func bothDaemonsFollowTheNewLink() throws {
         guard requireLab() else { return }
         let pair = try ExtrasPair("relink")
-        func makeLink() throws {
-            try pair.must(["ip", "-n", pair.b, "link", "add", "vrelink", "type", "veth", "peer", "name", "vrelinkp"])
-            for link in ["vrelink", "vrelinkp"] { try pair.must(["ip", "-n", pair.b, "link", "set", link, "up"]) }
-            try pair.must(["ip", "-n", pair.b, "addr", "add", "10.62.0.1/24", "dev", "vrelink"])
-        }
+        func makeLink() throws { try pair.veth("vrelink", "vrelinkp", address: "10.62.0.1/24") }
         try makeLink()
         let path = "\(pair.directory)/relink.conf"
         try """
@@ -33,14 +29,8 @@ import Testing
 
             """.write(toFile: path, atomically: true, encoding: .utf8)
         for program in ["keepalived", "vigil"] {
-            let binary = program == "vigil" ? vigilBinary : "keepalived"
-            let extra = program == "keepalived" ? " -P" : " --control none"
-            let log = "\(pair.directory)/\(program).log"
-            let started = run(["ip", "netns", "exec", pair.b, "sh", "-c",
-                               "'\(binary)' -n -l -D\(extra) -f '\(path)' -p '\(pair.directory)/\(program).pid' > '\(log)' 2>&1 < /dev/null & echo $!"])
-            let launched = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            let (launched, text) = pair.launch(program, path)
             defer { if launched > 0 { kill(launched, SIGKILL) } }
-            let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
             #expect(ExtrasPair.wait(8) { pair.holds(pair.b, "10.62.0.100/24") }, "\(program): no VIP at start\n\(text())")
 
             try pair.must(["ip", "-n", pair.b, "link", "del", "vrelink"])
@@ -81,23 +71,16 @@ import Testing
 
             """.write(toFile: path, atomically: true, encoding: .utf8)
         for program in ["keepalived", "vigil"] {
-            let binary = program == "vigil" ? vigilBinary : "keepalived"
-            let test = run(["ip", "netns", "exec", pair.b, binary, "-t", "-f", path])
+            let test = pair.configTest(program, path)
             #expect(test.status == 0, "\(program) -t: \(test.status)\n\(test.output)")
-            let extra = program == "keepalived" ? " -P" : " --control none"
-            let log = "\(pair.directory)/\(program).log"
-            let started = run(["ip", "netns", "exec", pair.b, "sh", "-c",
-                               "'\(binary)' -n -l -D\(extra) -f '\(path)' -p '\(pair.directory)/\(program).pid' > '\(log)' 2>&1 < /dev/null & echo $!"])
-            let launched = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            let (launched, text) = pair.launch(program, path)
             defer {
                 if launched > 0 { kill(launched, SIGKILL) }
                 _ = run(["ip", "-n", pair.b, "link", "del", "vdynif"])
             }
-            let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
             Thread.sleep(forTimeInterval: 2)
             #expect(kill(launched, 0) == 0, "\(program) stopped: the link is missing\n\(text())")
-            try pair.must(["ip", "-n", pair.b, "link", "add", "vdynif", "type", "veth", "peer", "name", "vdynifp"])
-            for link in ["vdynif", "vdynifp"] { try pair.must(["ip", "-n", pair.b, "link", "set", link, "up"]) }
+            try pair.veth("vdynif", "vdynifp", address: nil)
             Thread.sleep(forTimeInterval: 5)
             #expect(!pair.holds(pair.b, "10.63.0.100/24"), "\(program): MASTER on a link with no address to send from\n\(text())")
             try pair.must(["ip", "-n", pair.b, "addr", "add", "10.63.0.1/24", "dev", "vdynif"])
@@ -116,9 +99,7 @@ import Testing
     @Test func upDownDelaysDebounceAFlap() throws {
         guard requireLab() else { return }
         let pair = try ExtrasPair("debounce")
-        try pair.must(["ip", "-n", pair.b, "link", "add", "vdeb", "type", "veth", "peer", "name", "vdebp"])
-        for link in ["vdeb", "vdebp"] { try pair.must(["ip", "-n", pair.b, "link", "set", link, "up"]) }
-        try pair.must(["ip", "-n", pair.b, "addr", "add", "10.64.0.1/24", "dev", "vdeb"])
+        try pair.veth("vdeb", "vdebp", address: "10.64.0.1/24")
         let path = "\(pair.directory)/debounce.conf"
         try """
             interface_up_down_delays {
@@ -138,16 +119,10 @@ import Testing
             """.write(toFile: path, atomically: true, encoding: .utf8)
         let vip = "10.64.0.100/24"
         for program in ["keepalived", "vigil"] {
-            let binary = program == "vigil" ? vigilBinary : "keepalived"
-            let test = run(["ip", "netns", "exec", pair.b, binary, "-t", "-f", path])
+            let test = pair.configTest(program, path)
             #expect(test.status == 0, "\(program) -t: \(test.status)\n\(test.output)")
-            let extra = program == "keepalived" ? " -P" : " --control none"
-            let log = "\(pair.directory)/\(program).log"
-            let started = run(["ip", "netns", "exec", pair.b, "sh", "-c",
-                               "'\(binary)' -n -l -D\(extra) -f '\(path)' -p '\(pair.directory)/\(program).pid' > '\(log)' 2>&1 < /dev/null & echo $!"])
-            let launched = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            let (launched, text) = pair.launch(program, path)
             defer { if launched > 0 { kill(launched, SIGKILL) } }
-            let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
             #expect(ExtrasPair.wait(8) { pair.holds(pair.b, vip) }, "\(program): no VIP at start\n\(text())")
             try pair.must(["ip", "-n", pair.b, "link", "set", "vdebp", "down"])
             Thread.sleep(forTimeInterval: 0.5)
@@ -171,11 +146,7 @@ import Testing
     @Test func aVIPOnAnotherLinkIsAnnouncedThere() throws {
         guard requireLab() else { return }
         let pair = try ExtrasPair("garpdev")
-        for (link, peer, address) in [("vgda", "vgdap", "10.65.0.1/24"), ("vgdb", "vgdbp", "10.66.0.1/24")] {
-            try pair.must(["ip", "-n", pair.b, "link", "add", link, "type", "veth", "peer", "name", peer])
-            for name in [link, peer] { try pair.must(["ip", "-n", pair.b, "link", "set", name, "up"]) }
-            try pair.must(["ip", "-n", pair.b, "addr", "add", address, "dev", link])
-        }
+        for (link, peer, address) in [("vgda", "vgdap", "10.65.0.1/24"), ("vgdb", "vgdbp", "10.66.0.1/24")] { try pair.veth(link, peer, address: address) }
         let path = "\(pair.directory)/garpdev.conf"
         try """
             vrrp_instance VI_GD {
@@ -192,23 +163,17 @@ import Testing
 
             """.write(toFile: path, atomically: true, encoding: .utf8)
         for program in ["keepalived", "vigil"] {
-            let binary = program == "vigil" ? vigilBinary : "keepalived"
             let capture = "\(pair.directory)/\(program).arp"
             // The ARPs that leave by vgdb, seen on its peer, for the whole start.
             let tcpdump = run(["ip", "netns", "exec", pair.b, "sh", "-c",
                                "timeout 12 tcpdump -l -n -i vgdbp arp > '\(capture)' 2>/dev/null & echo $!"])
             let dumper = Int32(tcpdump.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
             Thread.sleep(forTimeInterval: 1)
-            let extra = program == "keepalived" ? " -P" : " --control none"
-            let log = "\(pair.directory)/\(program).log"
-            let started = run(["ip", "netns", "exec", pair.b, "sh", "-c",
-                               "'\(binary)' -n -l -D\(extra) -f '\(path)' -p '\(pair.directory)/\(program).pid' > '\(log)' 2>&1 < /dev/null & echo $!"])
-            let launched = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            let (launched, text) = pair.launch(program, path)
             defer {
                 if launched > 0 { kill(launched, SIGKILL) }
                 if dumper > 0 { kill(dumper, SIGTERM) }
             }
-            let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
             #expect(ExtrasPair.wait(8) { pair.holds(pair.b, "10.66.0.100/24") }, "\(program): no VIP on vgdb\n\(text())")
             let heard = ExtrasPair.wait(5) { ((try? String(contentsOfFile: capture, encoding: .utf8)) ?? "").contains("10.66.0.100") }
             #expect(heard, "\(program): no gratuitous ARP for 10.66.0.100 on vgdb\n\((try? String(contentsOfFile: capture, encoding: .utf8)) ?? "")\n\(text())")
@@ -222,11 +187,7 @@ import Testing
     @Test func extraInterfaceAnnouncementsKeepComing() throws {
         guard requireLab() else { return }
         let pair = try ExtrasPair("garpextra")
-        for (link, peer, address) in [("vgea", "vgeap", "10.67.0.1/24"), ("vgeb", "vgebp", "10.68.0.1/24")] {
-            try pair.must(["ip", "-n", pair.b, "link", "add", link, "type", "veth", "peer", "name", peer])
-            for name in [link, peer] { try pair.must(["ip", "-n", pair.b, "link", "set", name, "up"]) }
-            try pair.must(["ip", "-n", pair.b, "addr", "add", address, "dev", link])
-        }
+        for (link, peer, address) in [("vgea", "vgeap", "10.67.0.1/24"), ("vgeb", "vgebp", "10.68.0.1/24")] { try pair.veth(link, peer, address: address) }
         let path = "\(pair.directory)/garpextra.conf"
         try """
             vrrp_instance VI_GE {
@@ -244,16 +205,10 @@ import Testing
 
             """.write(toFile: path, atomically: true, encoding: .utf8)
         for program in ["keepalived", "vigil"] {
-            let binary = program == "vigil" ? vigilBinary : "keepalived"
-            let test = run(["ip", "netns", "exec", pair.b, binary, "-t", "-f", path])
+            let test = pair.configTest(program, path)
             #expect(test.status == 0, "\(program) -t: \(test.status)\n\(test.output)")
-            let extra = program == "keepalived" ? " -P" : " --control none"
-            let log = "\(pair.directory)/\(program).log"
-            let started = run(["ip", "netns", "exec", pair.b, "sh", "-c",
-                               "'\(binary)' -n -l -D\(extra) -f '\(path)' -p '\(pair.directory)/\(program).pid' > '\(log)' 2>&1 < /dev/null & echo $!"])
-            let launched = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            let (launched, text) = pair.launch(program, path)
             defer { if launched > 0 { kill(launched, SIGKILL) } }
-            let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
             #expect(ExtrasPair.wait(8) { pair.holds(pair.b, "10.68.0.100/24") }, "\(program): no VIP on vgeb\n\(text())")
             // Past the second burst (5 s after becoming MASTER): what comes now is the extra one.
             Thread.sleep(forTimeInterval: 6.5)
@@ -263,5 +218,33 @@ import Testing
             kill(launched, SIGTERM)
             #expect(ExtrasPair.wait(5) { kill(launched, 0) != 0 }, "\(program): still running after SIGTERM")
         }
+    }
+}
+
+extension ExtrasPair {
+    /// keepalived (VRRP only) or Vigil (no control socket) started in namespace b on `path`,
+    /// logging to the pair's directory: its pid and its log so far.
+    func launch(_ program: String, _ path: String) -> (pid: Int32, log: () -> String) {
+        let binary = Self.binary(program)
+        let extra = program == "keepalived" ? " -P" : " --control none"
+        let log = "\(directory)/\(program).log"
+        let started = run(["ip", "netns", "exec", b, "sh", "-c",
+                           "'\(binary)' -n -l -D\(extra) -f '\(path)' -p '\(directory)/\(program).pid' > '\(log)' 2>&1 < /dev/null & echo $!"])
+        let pid = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        return (pid, { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" })
+    }
+
+    /// `keepalived -t` or `vigil -t` on `path`, in namespace b.
+    func configTest(_ program: String, _ path: String) -> (status: Int32, output: String) {
+        run(["ip", "netns", "exec", b, Self.binary(program), "-t", "-f", path])
+    }
+
+    static func binary(_ program: String) -> String { program == "vigil" ? vigilBinary : "keepalived" }
+
+    /// A veth pair in namespace b, both ends up, `address` (if any) on `link`.
+    func veth(_ link: String, _ peer: String, address: String?) throws {
+        try must(["ip", "-n", b, "link", "add", link, "type", "veth", "peer", "name", peer])
+        for name in [link, peer] { try must(["ip", "-n", b, "link", "set", name, "up"]) }
+        if let address { try must(["ip", "-n", b, "addr", "add", address, "dev", link]) }
     }
 }
