@@ -177,10 +177,11 @@ public struct InstanceSpec: Hashable, Sendable {
     public var oldUnicastChecksum: OldUnicastChecksum?
     public var oldChecksumGroup = IPv4Address(224, 0, 0, 18)
     /// keepalived's garp_extra_if (µs; 0: none): while MASTER, one gratuitous ARP (NA) this
-    /// often on each other link of its VIPs that is a VMAC of the daemon's, or with
-    /// `extraAnnouncementAll` on each other link; off when there is no such link.
+    /// often on each of `extraAnnouncementDevices`, for the first VIP there.
     public var extraAnnouncementInterval: Int64 = 0
-    public var extraAnnouncementAll = false
+    /// The links of its VIPs but its own that are VMACs of the daemon's (with `all`: every
+    /// one), and its own with vmac_xmit_base; garp_extra_if is off when there is no other.
+    public var extraAnnouncementDevices: Set<String> = []
     /// The VIPs in configuration order (the order adverts list them).
     public var virtualAddresses: [VIPSpec]
     /// `virtual_ipaddress_excluded` and the VIPs beyond an advert's capacity: held with the

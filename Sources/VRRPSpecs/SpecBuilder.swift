@@ -91,14 +91,18 @@ public enum VRRPSetupBuilder {
         // garp_extra_if: the instance's, else the global's; off without a link it would use
         // (keepalived's use_extra_vmac / use_extra_if).
         let madeVMACs = Set(setup.instances.compactMap { $0.vmac?.name })
+        let configured = Dictionary(config.instances.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for (index, instance) in setup.instances.enumerated() {
-            guard let source = config.instances.first(where: { $0.name == instance.name }) else { continue }
+            guard let source = configured[instance.name] else { continue }
             let seconds = source.garpExtraInterval ?? config.globals.garpExtraInterval
             let all = source.garpExtraInterval != nil ? source.garpExtraAll : config.globals.garpExtraAll
-            let others = Set((instance.virtualAddresses + instance.excludedAddresses).map(\.device)).subtracting([instance.addressInterface])
-            guard seconds > 0, !others.isDisjoint(with: madeVMACs) || (all && !others.isEmpty) else { continue }
+            let devices = Set((instance.virtualAddresses + instance.excludedAddresses).map(\.device))
+            let others = devices.subtracting([instance.addressInterface])
+            var used = all ? others : others.intersection(madeVMACs)
+            guard seconds > 0, !used.isEmpty else { continue }
+            if instance.vmac?.transmitOnParent == true, devices.contains(instance.addressInterface) { used.insert(instance.addressInterface) }
             setup.instances[index].extraAnnouncementInterval = Int64(seconds) * 1_000_000
-            setup.instances[index].extraAnnouncementAll = all
+            setup.instances[index].extraAnnouncementDevices = used
         }
         // keepalived: a VMAC uses the same up/down delays as its parent interface.
         for instance in setup.instances {

@@ -167,7 +167,7 @@ public struct Preprocessor {
                 }
             }
 
-            noteRandomSeed(line)
+            noteRandomSeed(line[start...])
             if line.contains(UInt8(ascii: "$")) {
                 let substituted = substitute(String(decoding: line, as: UTF8.self), file: file)
                 for expanded in Array(substituted.utf8).split(separator: 0x0A, omittingEmptySubsequences: false) {
@@ -299,12 +299,12 @@ public struct Preprocessor {
     }
 
     /// `random_seed N` (keepalived seeds `${_RANDOM}` with it); its value is checked by the
-    /// interpreter, here only read.
+    /// interpreter, here only read. `line` starts at its first word (the caller skipped the
+    /// indentation).
     private mutating func noteRandomSeed(_ line: ArraySlice<UInt8>) {
         // Every line passes here: only one that starts with an 'r' is split into words.
-        guard let first = line.firstIndex(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }),
-              line[first] == UInt8(ascii: "r") else { return }
-        let words = line[first...].split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
+        guard line.first == UInt8(ascii: "r") else { return }
+        let words = line.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
         guard words.count >= 2, words[0].elementsEqual("random_seed".utf8),
               let seed = UInt64(String(decoding: words[1], as: UTF8.self)) else { return }
         randomSeed = seed

@@ -269,10 +269,7 @@ final class VRRPHost: LoopHost {
         }
         var core = spec.core
         core.sourceAddress = source
-        let mode: VRRPChannelMode = spec.multicastGroup.map { .multicast(group: $0) } ?? .unicast(local: source)
-        let ipProtocol = spec.core.authentication.authType == .ipsecAH ? IPsecAH.ipProtocol : VRRPAdvert.ipProtocol
-        let channel = try openChannel(Channel.Key(interface: spec.channelInterface, family: spec.family, mode: mode, ipProtocol: ipProtocol),
-                                      owner: spec.name)
+        let channel = try openChannel(channelKey(spec, source: source), owner: spec.name)
         var vipSpecs: [IPAddress: AddressSpec] = [:]
         for vip in spec.virtualAddresses + spec.excludedAddresses { vipSpecs[vip.address] = try addressSpec(vip, owner: spec.name) }
         let machine = old.map { $0.machine } ?? VRRPStateMachine(config: core, trackers: [])
@@ -301,16 +298,11 @@ final class VRRPHost: LoopHost {
         linkIndexes[spec.interface] = 0
         var core = spec.core
         core.sourceAddress = spec.configuredSource ?? (spec.family == .ipv4 ? .v4(.any) : .v6(.any))
-        let mode: VRRPChannelMode = spec.multicastGroup.map { .multicast(group: $0) } ?? .unicast(local: core.sourceAddress)
-        let key = Channel.Key(interface: spec.channelInterface, family: spec.family, mode: mode,
-                              ipProtocol: spec.core.authentication.authType == .ipsecAH ? IPsecAH.ipProtocol : VRRPAdvert.ipProtocol)
+        let key = channelKey(spec, source: core.sourceAddress)
         let channel = channels[key] ?? Channel(key: key, socket: LinkAwaited(interface: spec.channelInterface))
         channels[key] = channel
         var vipSpecs: [IPAddress: AddressSpec] = [:]
-        for vip in spec.virtualAddresses + spec.excludedAddresses {
-            vipSpecs[vip.address] = AddressSpec(ifindex: (try? link(vip.device).index) ?? 0, address: vip.address, prefixLength: vip.prefixLength,
-                                                label: vip.label, scope: vip.scope, broadcast: vip.broadcast, noDAD: vip.noDAD)
-        }
+        for vip in spec.virtualAddresses + spec.excludedAddresses { vipSpecs[vip.address] = addressSpec(vip, ifindex: (try? link(vip.device).index) ?? 0) }
         let instance = Instance(spec: spec, machine: old.map { $0.machine } ?? VRRPStateMachine(config: core, trackers: []), channel: channel,
                                 announcer: nil, core: core, vipSpecs: vipSpecs)
         instance.awaitingLink = true
@@ -410,8 +402,19 @@ final class VRRPHost: LoopHost {
             linkIndexes[vip.device] = 0
             ifindex = 0
         }
-        return AddressSpec(ifindex: ifindex, address: vip.address, prefixLength: vip.prefixLength, label: vip.label,
-                           scope: vip.scope, broadcast: vip.broadcast, noDAD: vip.noDAD)
+        return addressSpec(vip, ifindex: ifindex)
+    }
+
+    private func addressSpec(_ vip: VIPSpec, ifindex: Int32) -> AddressSpec {
+        AddressSpec(ifindex: ifindex, address: vip.address, prefixLength: vip.prefixLength, label: vip.label,
+                    scope: vip.scope, broadcast: vip.broadcast, noDAD: vip.noDAD)
+    }
+
+    /// The socket an instance shares with those of the same link, family, mode and protocol.
+    private func channelKey(_ spec: InstanceSpec, source: IPAddress) -> Channel.Key {
+        let mode: VRRPChannelMode = spec.multicastGroup.map { .multicast(group: $0) } ?? .unicast(local: source)
+        let ipProtocol = spec.core.authentication.authType == .ipsecAH ? IPsecAH.ipProtocol : VRRPAdvert.ipProtocol
+        return Channel.Key(interface: spec.channelInterface, family: spec.family, mode: mode, ipProtocol: ipProtocol)
     }
 
     /// keepalived's dynamic_interfaces, as the set-up or reload being prepared has it.
@@ -603,19 +606,16 @@ final class VRRPHost: LoopHost {
     }
 
     /// keepalived's vrrp_send_vmac_update, looked at after each of a MASTER's adverts: once
-    /// garp_extra_if has passed, one gratuitous ARP (NA) on each other link of its VIPs that
-    /// is one of the daemon's VMACs (with `all`: each other link; its own link only with
-    /// vmac_xmit_base), for the first VIP there, so the switches keep those MACs.
+    /// garp_extra_if has passed, one gratuitous ARP (NA) on each of the spec's extra links, for
+    /// the first VIP there, so the switches keep those MACs.
     private func sendExtraAnnouncements(_ instance: Instance) {
         guard let due = instance.nextExtraAnnouncement, clock.now() > due else { return }
         instance.nextExtraAnnouncement = clock.now() + instance.spec.extraAnnouncementInterval
         let spec = instance.spec
-        let vmacs = Set(instances.compactMap { $0.spec.vmac?.name })
         var done: Set<String> = []
         for vip in spec.virtualAddresses + spec.excludedAddresses where vip.address.family == spec.family {
-            guard spec.extraAnnouncementAll || vmacs.contains(vip.device) else { continue }
-            guard vip.device != spec.addressInterface || spec.vmac?.transmitOnParent == true else { continue }
-            guard done.insert(vip.device).inserted, !instance.vipsNotSet.contains(vip.address) else { continue }
+            guard spec.extraAnnouncementDevices.contains(vip.device), done.insert(vip.device).inserted,
+                  !instance.vipsNotSet.contains(vip.address) else { continue }
             sendAnnouncement(vip.address, from: instance)
         }
     }
