@@ -415,13 +415,14 @@ public enum IPVSNetlink {
             let type = readHost16(buffer, offset + 4)
             let flags = readHost16(buffer, offset + 6)
             let body = (offset + NetlinkConstants.messageHeaderLength)..<(offset + Int(length))
+            var statistics: IPVSStatistics?
             let payload = try decodePayload(
                 buffer, body, type: type, flags: flags, ipvsFamilyID: ipvsFamilyID,
-                destinationFamilyFallback: destinationFamilyFallback)
+                destinationFamilyFallback: destinationFamilyFallback, statistics: &statistics)
             var message = IPVSNetlinkMessage(
                 type: type, flags: flags, seq: readHost32(buffer, offset + 8), pid: readHost32(buffer, offset + 12),
                 payload: payload)
-            if type == ipvsFamilyID { message.statistics = decodeStatistics(buffer, body) }
+            message.statistics = statistics
             messages.append(message)
             offset = min(offset + NetlinkConstants.align(Int(length)), buffer.count)
         }
@@ -430,7 +431,7 @@ public enum IPVSNetlink {
 
     private static func decodePayload(
         _ b: [UInt8], _ body: Range<Int>, type: UInt16, flags: UInt16, ipvsFamilyID: UInt16?,
-        destinationFamilyFallback: AddressFamily?
+        destinationFamilyFallback: AddressFamily?, statistics: inout IPVSStatistics?
     ) throws(IPVSDecodeError) -> IPVSNetlinkMessage.Payload {
         switch type {
         case NetlinkConstants.typeError:
@@ -449,10 +450,13 @@ public enum IPVSNetlink {
             let (command, attrs) = try genericBody(b, body)
             switch IPVSCommand(rawValue: command) {
             case .newService, .setService:
-                return .service(try decodeService(attrs.nested(IPVSAttr.cmdService, "IPVS_CMD_ATTR_SERVICE")))
+                let nest = try attrs.nested(IPVSAttr.cmdService, "IPVS_CMD_ATTR_SERVICE")
+                statistics = decodeStatistics(nest)
+                return .service(try decodeService(nest))
             case .newDest, .setDest:
-                let dest = try decodeDestination(
-                    attrs.nested(IPVSAttr.cmdDest, "IPVS_CMD_ATTR_DEST"), fallback: destinationFamilyFallback)
+                let nest = try attrs.nested(IPVSAttr.cmdDest, "IPVS_CMD_ATTR_DEST")
+                statistics = decodeStatistics(nest)
+                let dest = try decodeDestination(nest, fallback: destinationFamilyFallback)
                 let service = attrs.has(IPVSAttr.cmdService)
                     ? try decodeServiceKey(attrs.nested(IPVSAttr.cmdService, "IPVS_CMD_ATTR_SERVICE")) : nil
                 return .destination(dest, service: service)
@@ -474,19 +478,10 @@ public enum IPVSNetlink {
         }
     }
 
-    /// The counters of a dumped service or destination: STATS64 when present, else STATS.
-    /// Only a reporting extra: a missing counter reads 0 and a malformed nest gives none,
-    /// never a failed dump.
-    private static func decodeStatistics(_ b: [UInt8], _ body: Range<Int>) -> IPVSStatistics? {
-        guard let (command, attrs) = try? genericBody(b, body) else { return nil }
-        let outer: AttributeSet?
-        switch IPVSCommand(rawValue: command) {
-        case .newService, .setService: outer = try? attrs.nested(IPVSAttr.cmdService, "IPVS_CMD_ATTR_SERVICE")
-        case .newDest, .setDest: outer = try? attrs.nested(IPVSAttr.cmdDest, "IPVS_CMD_ATTR_DEST")
-        default: outer = nil
-        }
-        // The same attribute numbers for services and destinations.
-        guard let outer else { return nil }
+    /// The counters of a dumped service or destination (`outer` is its nest; the attribute
+    /// numbers are the same for both): STATS64 when present, else STATS. Only a reporting
+    /// extra: a missing counter reads 0 and a malformed nest gives none, never a failed dump.
+    private static func decodeStatistics(_ outer: AttributeSet) -> IPVSStatistics? {
         let nest = outer.has(IPVSAttr.svcStats64) ? IPVSAttr.svcStats64 : IPVSAttr.svcStats
         guard outer.has(nest), let stats = try? outer.nested(nest, "IPVS_*_ATTR_STATS") else { return nil }
         func counter(_ type: UInt16) -> UInt64 { (try? stats.counter(type, "IPVS_STATS_ATTR")) ?? 0 }
@@ -546,11 +541,11 @@ public enum IPVSNetlink {
 
     /// IPv4 addresses arrive as 16 bytes from the kernel and as 4 from some clients.
     private static func address(_ attrs: AttributeSet, _ type: UInt16, _ name: String, _ family: AddressFamily) throws(IPVSDecodeError) -> IPAddress {
-        let raw = try attrs.bytes(type, name)
-        switch (family, raw.count) {
-        case (.ipv4, 4), (.ipv4, 16): return .v4(IPv4Address(bytes: raw[0..<4]))
-        case (.ipv6, 16): return .v6(IPv6Address(bytes: raw))
-        default: throw .attributeSize(attribute: name, expected: family == .ipv4 ? 4 : 16, actual: raw.count)
+        let range = try attrs.payload(type, name)
+        switch (family, range.count) {
+        case (.ipv4, 4), (.ipv4, 16): return .v4(IPv4Address(bytes: attrs.buffer[range.lowerBound..<range.lowerBound + 4]))
+        case (.ipv6, 16): return .v6(IPv6Address(bytes: attrs.buffer[range]))
+        default: throw .attributeSize(attribute: name, expected: family == .ipv4 ? 4 : 16, actual: range.count)
         }
     }
 

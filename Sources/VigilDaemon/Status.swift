@@ -87,6 +87,9 @@ extension CheckerHost {
         var all: [VirtualServerStatus] = []
         for (v, vs) in controller.specs.enumerated() {
             let first = vs.services[0].key
+            // Looked up once a virtual server, not once a real server (a scrape of 1,000).
+            let installed = weights[first]
+            let traffic = counters[first]?.destinations
             let reals = vs.realServers.enumerated().map { r, rs -> RealServerStatus in
                 let checks = !details ? [] : rs.checkers.indices.map { c -> CheckStatus in
                     let id = controller.ids[v][r][c]
@@ -98,8 +101,8 @@ extension CheckerHost {
                 }
                 return RealServerStatus(address: rs.destination.key.address, port: rs.destination.key.port,
                                         name: details ? rs.destination.key.formatted(in: first) : "", alive: controller.servers[v][r].isAlive,
-                                        configuredWeight: rs.destination.weight, currentWeight: weights[first]?[rs.destination.key],
-                                        checks: checks, traffic: counters[first]?.destinations[rs.destination.key])
+                                        configuredWeight: rs.destination.weight, currentWeight: installed?[rs.destination.key],
+                                        checks: checks, traffic: traffic?[rs.destination.key])
             }
             let pool = controller.pools[v]
             all.append(VirtualServerStatus(

@@ -30,6 +30,8 @@ public final class VigilMetrics {
     private var virtualServers: [String: Tracked<PublishedGauge>] = [:]
     private var services: [IPVSServiceKey: TrafficSeries] = [:]
     private var destinations: [DestinationKey: TrafficSeries] = [:]
+    /// Each service's destination series in the last snapshot's order.
+    private var destinationPlaces: [IPVSServiceKey: [TrafficSeries]] = [:]
     private var checkDurations: [String: PublishedHistogram] = [:]
 
     public static let checkBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -129,21 +131,37 @@ public final class VigilMetrics {
             placed.append(row)
         }
         realServerPlaces = placed
+        // The kernel's destinations come in the same order from one scrape to the next (the
+        // same keys read into a dictionary the same way): as for real servers, the series at
+        // the same place is checked and reused, and only a newcomer is hashed.
+        var placedDestinations: [IPVSServiceKey: [TrafficSeries]] = [:]
+        placedDestinations.reserveCapacity(s.ipvsTraffic.count)
         for (key, traffic) in s.ipvsTraffic {
             let (addr, proto) = Self.labels(of: key)
             let series = services[key] ?? TrafficSeries(store: store, prefix: "keepalived_lvs_vip_", labels: [("addr", addr), ("proto", proto)])
             services[key] = series
             series.publish(traffic.service, generation: generation)
-            for (destination, counters) in traffic.destinations {
-                let dkey = DestinationKey(service: key, destination: destination)
-                let dseries = destinations[dkey] ?? TrafficSeries(
-                    store: store, prefix: "keepalived_lvs_rs_",
-                    labels: [("vip", addr), ("addr", Self.endpoint(destination.address, destination.port)), ("proto", proto)])
-                destinations[dkey] = dseries
+            let previous = destinationPlaces[key] ?? []
+            var row: [TrafficSeries] = []
+            row.reserveCapacity(traffic.destinations.count)
+            for (di, (destination, counters)) in traffic.destinations.enumerated() {
+                let dseries: TrafficSeries
+                if di < previous.count, previous[di].destination == destination {
+                    dseries = previous[di]
+                } else {
+                    let dkey = DestinationKey(service: key, destination: destination)
+                    dseries = destinations[dkey] ?? TrafficSeries(
+                        store: store, prefix: "keepalived_lvs_rs_", destination: destination,
+                        labels: [("vip", addr), ("addr", Self.endpoint(destination.address, destination.port)), ("proto", proto)])
+                    destinations[dkey] = dseries
+                }
                 dseries.publish(counters, generation: generation)
+                row.append(dseries)
                 step()
             }
+            placedDestinations[key] = row
         }
+        destinationPlaces = placedDestinations
         sweep()
     }
 
@@ -432,9 +450,12 @@ final class RealServerSeries {
 /// rate() does not look at the type, so they are typed gauge (see the README).
 final class TrafficSeries {
     var seen = 0
+    /// The destination a real server's series are of (nil for a service's).
+    let destination: IPVSDestinationKey?
     private let gauges: [PublishedGauge]
 
-    init(store: FamilyStore, prefix: String, labels: [(String, String)]) {
+    init(store: FamilyStore, prefix: String, destination: IPVSDestinationKey? = nil, labels: [(String, String)]) {
+        self.destination = destination
         let of = prefix.contains("_rs_") ? " of the real server" : " of the virtual service"
         gauges = Family.trafficSuffixes.map { suffix, help in
             store.gauge(MetricNameDescriptor(metricName: prefix + suffix, unitName: "", helpText: help + of), labels)

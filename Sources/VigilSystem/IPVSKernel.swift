@@ -146,7 +146,9 @@ public final class IPVSKernel {
         for message in try exchange(.dumpServices) {
             guard case .service(let service) = message.payload else { continue }
             var entry = IPVSServiceStatistics(service: message.statistics ?? IPVSStatistics())
-            for reply in try exchange(.dumpDestinations(service.key), family: service.key.family) {
+            let replies = try exchange(.dumpDestinations(service.key), family: service.key.family)
+            entry.destinations.reserveCapacity(replies.count)
+            for reply in replies {
                 if case .destination(let dest, _) = reply.payload { entry.destinations[dest.key] = reply.statistics ?? IPVSStatistics() }
             }
             all[service.key] = entry

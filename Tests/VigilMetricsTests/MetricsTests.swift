@@ -135,6 +135,33 @@ func render(_ metrics: VigilMetrics, _ snapshot: StatusSnapshot) -> String {
         ])
     }
 
+    /// A scrape reuses the destination series found at the same place in the last one; when
+    /// the kernel's list changes (one gone, one new, the order moved) every series must still
+    /// carry its own destination's counters.
+    @Test func destinationSeriesFollowTheirDestinationWhenTheListChanges() {
+        let metrics = VigilMetrics(version: "0.2.0", startedAt: 0)
+        var snapshot = sampleSnapshot()
+        let service = snapshot.ipvsTraffic.keys.first!
+        func real(_ n: UInt8) -> IPVSDestinationKey { IPVSDestinationKey(.v4(IPv4Address(10, 0, 2, n)), port: 80) }
+        func counters(_ n: UInt64) -> IPVSStatistics { IPVSStatistics(connections: n, inPackets: 0, outPackets: 0, inBytes: 0, outBytes: 0) }
+        func scrape(_ reals: [UInt8]) -> [String] {
+            var destinations: [IPVSDestinationKey: IPVSStatistics] = [:]
+            for n in reals { destinations[real(n)] = counters(UInt64(n) * 10) }
+            snapshot.ipvsTraffic = [service: IPVSServiceStatistics(service: counters(1), destinations: destinations)]
+            return samples(render(metrics, snapshot), "keepalived_lvs_rs_conn").sorted()
+        }
+        func expected(_ reals: [UInt8]) -> [String] {
+            reals.map { #"{vip="10.0.0.100:80",addr="10.0.2.\#($0):80",proto="6"} \#(Double($0) * 10)"# }.sorted()
+        }
+        let first: [UInt8] = Array(1...40)
+        #expect(scrape(first) == expected(first))
+        #expect(scrape(first) == expected(first))
+        let changed: [UInt8] = Array(2...40).reversed() + [41, 42]
+        #expect(scrape(changed) == expected(changed))
+        let back: [UInt8] = [1] + Array(3...20)
+        #expect(scrape(back) == expected(back))
+    }
+
     @Test func seriesOfWhatIsGoneAreRemoved() {
         let metrics = VigilMetrics(version: "0.2.0", startedAt: 0)
         var snapshot = sampleSnapshot()

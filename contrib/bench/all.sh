@@ -11,7 +11,7 @@
 # those files are this run's. Needs root and `make release` (make bench builds it).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-BENCHES=${BENCHES:-"config-test failover idle soak status reload ipvs-apply tcpcheck httpget sslget jitter"}
+BENCHES=${BENCHES:-"config-test failover idle soak status scrape-ipvs reload ipvs-apply tcpcheck httpget sslget jitter"}
 mkdir -p bench-out
 started=$(date +%s)
 date -u '+%Y-%m-%d %H:%M UTC' >bench-out/run-started
@@ -25,6 +25,7 @@ for bench in $BENCHES; do
     idle) contrib/bench/idle.sh ;;
     soak) contrib/bench/soak.sh ;;
     status) contrib/bench/status.sh ;;
+    scrape-ipvs) contrib/bench/scrape-ipvs.sh ;;
     reload) contrib/bench/reload.sh ;;
     ipvs-apply) contrib/bench/ipvs-apply.sh ;;
     tcpcheck) contrib/bench/tcpcheck-cpu.sh ;;

@@ -37,6 +37,13 @@
  *       page (HTTP/1.0 200, Content-Length), close. For HTTP_GET benchmarks.
  *       SIGUSR1: prints "accepted N" (cumulative) on stdout; SIGTERM/SIGINT: the same, then exits.
  *       Prints "listening" once every socket is bound.
+ *   benchtool scrape PORT COUNT [PREFIX]
+ *       COUNT times, one after the other: GET /metrics from 127.0.0.1:PORT (HTTP/1.0, a new
+ *       connection each), read to the end. Prints "BYTES SAMPLES PREFIXED" of the last answer:
+ *       its body's size, its sample lines (not comments) and those starting with PREFIX
+ *       (default keepalived_lvs_).
+ *       Exits 1 if an answer is not HTTP 200. The scrape benchmark's client, the same on the
+ *       host and in the guest (busybox's wget would cost an exec per scrape).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -359,6 +366,53 @@ static int acceptor(int port, int naddr, char **addrs, int http) {
     }
 }
 
+/* ---- scrape ------------------------------------------------------------------------------- */
+
+static int scrape(int port, long count, const char *prefix) {
+    size_t prefix_len = strlen(prefix);
+    static char buf[16 << 20];
+    size_t len = 0;
+    for (long i = 0; i < count; i++) {
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0) return die("socket");
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) return die("connect");
+        const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        if (write(s, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) return die("write");
+        len = 0;
+        for (;;) {
+            if (len == sizeof buf) { fprintf(stderr, "benchtool: an answer over 16 MiB\n"); return 1; }
+            ssize_t n = read(s, buf + len, sizeof buf - len);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return die("read");
+            if (n == 0) break;
+            len += (size_t)n;
+        }
+        close(s);
+        if (len < 12 || memcmp(buf + 9, "200", 3) != 0) {
+            fprintf(stderr, "benchtool: scrape %ld: not HTTP 200: %.*s\n", i + 1, (int)(len < 80 ? len : 80), buf);
+            return 1;
+        }
+    }
+    char *body = memmem(buf, len, "\r\n\r\n", 4);
+    if (!body) { fprintf(stderr, "benchtool: an answer without a header's end\n"); return 1; }
+    body += 4;
+    size_t body_len = (size_t)(buf + len - body);
+    long samples = 0, prefixed = 0;
+    for (char *line = body; line < buf + len;) {
+        char *end = memchr(line, '\n', (size_t)(buf + len - line));
+        if (!end) end = buf + len;
+        if (end > line && *line != '#') {
+            samples++;
+            if ((size_t)(end - line) >= prefix_len && memcmp(line, prefix, prefix_len) == 0) prefixed++;
+        }
+        line = end + 1;
+    }
+    printf("%zu %ld %ld\n", body_len, samples, prefixed);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "now") == 0) {
         printf("%lld\n", now_ns());
@@ -373,7 +427,9 @@ int main(int argc, char **argv) {
     if (argc >= 5 && strcmp(argv[1], "acceptor") == 0 && strcmp(argv[2], "--http") == 0)
         return acceptor(atoi(argv[3]), argc - 4, argv + 4, 1);
     if (argc >= 4 && strcmp(argv[1], "acceptor") == 0) return acceptor(atoi(argv[2]), argc - 3, argv + 3, 0);
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "scrape") == 0)
+        return scrape(atoi(argv[2]), atol(argv[3]), argc == 5 ? argv[4] : "keepalived_lvs_");
     fprintf(stderr, "usage: benchtool now | waitlog FILE PATTERN TIMEOUT_MS [PID] | waitexit PID"
-                    " TIMEOUT_MS | cputicks PID | adverts IFNAME SECONDS | acceptor [--http] PORT ADDR...\n");
+                    " TIMEOUT_MS | cputicks PID | adverts IFNAME SECONDS | acceptor [--http] PORT ADDR... | scrape PORT COUNT [PREFIX]\n");
     return 64;
 }

@@ -9,7 +9,7 @@
 #   2. CPU of one scrape with 50 VRRP instances and 100 virtual servers x 10 real servers
 #      (1,000 real servers), in a namespace of its own: the daemon's CPU (utime+stime from
 #      /proc) over SCRAPES scrapes, minus its CPU over the same time without scrapes. This
-#      kernel has no IPVS, so the keepalived_lvs_* series are not in it (see BENCHMARKS.md);
+#      kernel has no IPVS, so the keepalived_lvs_* series are not in it (scrape-ipvs.sh measures them in the kernel lab);
 #      keepalived runs -P (its checker stops the daemon without IPVS) with exporter-floor.
 #
 # Needs root, Go (Debian's golang-go and golang-github-prometheus-client-golang-dev, installed

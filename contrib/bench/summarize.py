@@ -102,6 +102,17 @@ def main():
     else:
         missing(rows, "memory with metrics on, CPU of a scrape", "≤ 8 MB, < 1 ms")
 
+    si = load("scrape-ipvs", a.since)
+    if si and si.get("summary"):
+        x = si["summary"]
+        row(rows, "CPU of one scrape with IPVS's counters, 50 instances + 1,000 real servers (TCG guest; reference: "
+            "`ipvsadm -Ln --stats --exact` reading the same table, its exec included; host estimate by this run's "
+            f"guest/host factor {1 / x['tcg_factor']:.0f} of the scrape without IPVS)",
+            fmt(x["guest_ipvsadm_ms"], " ms", 1), f"{fmt(x['guest_full_ms'], ' ms', 1)} (host estimate {fmt(x['host_estimate_full_ms'], ' ms', 2)})",
+            ratio(x["guest_full_ms"], x["guest_ipvsadm_ms"]), "< 1 ms", x["host_estimate_full_ms"] < 1)
+    else:
+        missing(rows, "CPU of one scrape with IPVS's counters (TCG guest)", "< 1 ms")
+
     r = load("reload", a.since)
     if r and "summary" in r and "vigil" in r["summary"]:
         k, v = r["summary"]["keepalived"], r["summary"]["vigil"]
