@@ -53,6 +53,8 @@ public struct LinkDebounce: Sendable {
 
     /// The changes whose delay has ended, by name: show them now.
     public mutating func due(at now: Int64) -> [(name: String, up: Bool)] {
+        // Asked on every wake of the loop; nearly always nothing is pending.
+        guard !pending.isEmpty else { return [] }
         let ended = pending.filter { $0.value.at <= now }.map { (name: $0.key, up: $0.value.up) }.sorted { $0.name < $1.name }
         for change in ended {
             pending[change.name] = nil

@@ -79,7 +79,9 @@ final class AnnouncementHost: LoopHost {
         }
         if let due = nextCheck, now >= due {
             nextCheck = now + Self.checkInterval
-            verify()
+            // As nextDeadline says: with nothing announced and nothing to retry there is
+            // nothing to look at (this ran on every other host's wake).
+            if !(announcer.announced.isEmpty && failing.isEmpty) { verify() }
         }
     }
 
